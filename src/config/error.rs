@@ -1,0 +1,83 @@
+//! Config errors: every one names the file, and where it can, the line and
+//! column, so an operator can jump straight to it.
+
+use std::fmt;
+use std::path::PathBuf;
+
+use super::locate::Pos;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// Something wrong at a place in a file.
+    #[error("{}", Located { file: file, pos: *pos, message: message })]
+    At {
+        file: PathBuf,
+        pos: Option<Pos>,
+        message: String,
+    },
+    /// The file could not be read at all.
+    #[error("{}: cannot read: {source}", file.display())]
+    Read {
+        file: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl ConfigError {
+    pub fn at(file: impl Into<PathBuf>, pos: Option<Pos>, message: impl Into<String>) -> Self {
+        Self::At {
+            file: file.into(),
+            pos,
+            message: message.into(),
+        }
+    }
+
+    pub fn message(&self) -> String {
+        match self {
+            Self::At { message, .. } => message.clone(),
+            Self::Read { source, .. } => source.to_string(),
+        }
+    }
+}
+
+struct Located<'a> {
+    file: &'a PathBuf,
+    pos: Option<Pos>,
+    message: &'a String,
+}
+
+impl fmt::Display for Located<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.pos {
+            Some(p) => write!(
+                f,
+                "{}:{}:{}: {}",
+                self.file.display(),
+                p.line,
+                p.column,
+                self.message
+            ),
+            None => write!(f, "{}: {}", self.file.display(), self.message),
+        }
+    }
+}
+
+/// A non-fatal note about the config (an old key migrated, ...).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConfigWarning {
+    pub file: PathBuf,
+    pub pos: Option<Pos>,
+    pub message: String,
+}
+
+impl fmt::Display for ConfigWarning {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        Located {
+            file: &self.file,
+            pos: self.pos,
+            message: &self.message,
+        }
+        .fmt(f)
+    }
+}

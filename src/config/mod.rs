@@ -1,0 +1,473 @@
+//! The fleet config: loading, validation and migration.
+//!
+//! Loading goes text → `serde_yaml::Value` (syntax errors, with positions) →
+//! migration to the current schema (warnings) → typed structs through
+//! `serde_path_to_error` (errors carry the path of the bad value) → cross
+//! checks (undeclared hosts, missing primary role, ...). Every error is mapped
+//! back to `file:line:column` through [`locate::Positions`].
+
+pub mod duration;
+pub mod error;
+pub mod locate;
+pub mod migrate;
+pub mod model;
+pub mod names;
+pub mod secrets;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde_yaml::Value;
+
+pub use duration::HumanDuration;
+pub use error::{ConfigError, ConfigWarning};
+pub use model::*;
+pub use names::{AppName, DestinationName, HostName, RoleName};
+pub use secrets::Secret;
+
+use locate::{Positions, Seg};
+use migrate::Moved;
+
+/// Where berth looks for its config when neither `-c` nor `BERTH_CONFIG` says.
+pub const DEFAULT_PATHS: &[&str] = &["berth.yaml", "config/berth.yaml"];
+
+/// A loaded, validated fleet config.
+#[derive(Debug)]
+pub struct Config {
+    /// The file it was read from.
+    pub path: PathBuf,
+    pub fleet: FleetFile,
+    /// Notes about the file (old keys migrated); shown, never fatal.
+    pub warnings: Vec<ConfigWarning>,
+    positions: Positions,
+    moved: Vec<Moved>,
+}
+
+/// Finds the config file: the explicit path, else the first default that exists.
+pub fn discover(explicit: Option<&Path>) -> Result<PathBuf, ConfigError> {
+    if let Some(p) = explicit {
+        return Ok(p.to_path_buf());
+    }
+    let mut candidates: Vec<PathBuf> = DEFAULT_PATHS.iter().map(PathBuf::from).collect();
+    if let Some(dir) = std::env::var_os("XDG_CONFIG_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config")))
+    {
+        candidates.push(dir.join("berth").join("berth.yaml"));
+    }
+    candidates.iter().find(|p| p.is_file()).cloned().ok_or_else(|| {
+        let tried: Vec<String> = candidates.iter().map(|p| p.display().to_string()).collect();
+        ConfigError::at(
+            tried[0].clone(),
+            None,
+            format!(
+                "no config file found (tried {}); pass one with -c/--config or BERTH_CONFIG",
+                tried.join(", ")
+            ),
+        )
+    })
+}
+
+/// Reads and validates the config at `path`.
+pub fn load(path: &Path) -> Result<Config, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        file: path.to_path_buf(),
+        source,
+    })?;
+    parse(path, &text)
+}
+
+/// Validates `text` as if read from `path`.
+pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
+    let positions = Positions::index(text);
+    let err = |pos, msg: String| ConfigError::at(path, pos, msg);
+
+    let mut doc: Value = serde_yaml::from_str(text).map_err(|e| {
+        let pos = e.location().map(|l| locate::Pos {
+            line: l.line(),
+            column: l.column(),
+        });
+        err(pos, format!("invalid YAML: {}", strip_location(&e.to_string())))
+    })?;
+    let Some(top) = doc.as_mapping_mut() else {
+        return Err(err(
+            Some(locate::Pos { line: 1, column: 1 }),
+            "the config must be a map with `version:`, `hosts:` and `apps:`".into(),
+        ));
+    };
+    // `x-` keys hold YAML anchors for reuse, as in Kamal and Compose files.
+    top.retain(|k, _| !k.as_str().is_some_and(|k| k.starts_with("x-")));
+    doc.apply_merge()
+        .map_err(|e| err(None, format!("invalid YAML merge key: {e}")))?;
+
+    let version = schema_version(&doc).map_err(|m| {
+        err(positions.value(&[Seg::Key("version".into())]), m)
+    })?;
+    let moved = migrate::to_current(version, &mut doc).map_err(|c| err(positions.key(&c.at), c.message))?;
+    let warnings = moved
+        .iter()
+        .map(|m| ConfigWarning {
+            file: path.to_path_buf(),
+            pos: positions.key(&m.from),
+            message: format!(
+                "`{}` is now `{}` (schema version {}); read it as the new key, nothing was dropped. Rename it and set `version: {}` to silence this",
+                migrate::dotted(&m.from),
+                migrate::dotted(&m.to),
+                m.since,
+                CURRENT_VERSION
+            ),
+        })
+        .collect();
+    if let Some(map) = doc.as_mapping_mut() {
+        map.insert("version".into(), Value::from(CURRENT_VERSION));
+    }
+
+    let fleet: FleetFile = serde_path_to_error::deserialize(doc).map_err(|e| {
+        let path_in_doc = locate::parse_path(&e.path().to_string());
+        let (message, key) = explain(e.inner());
+        let mut written = migrate::original_path(&path_in_doc, &moved);
+        let last_key = match written.last() {
+            Some(Seg::Key(k)) => Some(k.clone()),
+            _ => None,
+        };
+        // Point at the key itself for an unknown key, and for a bad name used
+        // as a map key (`apps: {my_app: ...}`); at the value otherwise.
+        let on_key = match (&key, &last_key) {
+            (Some(k), Some(last)) if k == last => true,
+            (Some(k), _) => {
+                written.push(Seg::Key(k.clone()));
+                true
+            }
+            (None, Some(last)) => message.contains(&format!("name `{last}` ")),
+            (None, None) => false,
+        };
+        let pos = if on_key {
+            positions.key(&written)
+        } else {
+            positions.value(&written)
+        };
+        // For an unknown key, name the map it sits in; else the value's path.
+        let shown = if key.is_some() { &written[..written.len() - 1] } else { &written[..] };
+        let at = migrate::dotted(shown);
+        err(pos, if at.is_empty() { message } else { format!("`{at}`: {message}") })
+    })?;
+
+    let config = Config {
+        path: path.to_path_buf(),
+        fleet,
+        warnings,
+        positions,
+        moved,
+    };
+    config.check()?;
+    Ok(config)
+}
+
+fn schema_version(doc: &Value) -> Result<u32, String> {
+    match doc.get("version") {
+        None => Err(format!(
+            "missing `version:`: add `version: {CURRENT_VERSION}` at the top (the current config schema)"
+        )),
+        Some(v) => match v.as_u64() {
+            Some(n) if (1..=CURRENT_VERSION as u64).contains(&n) => Ok(n as u32),
+            Some(n) if n > CURRENT_VERSION as u64 => Err(format!(
+                "config schema version {n} is newer than this berth understands (up to {CURRENT_VERSION}): upgrade berth"
+            )),
+            _ => Err(format!(
+                "`version` must be a schema number from 1 to {CURRENT_VERSION}"
+            )),
+        },
+    }
+}
+
+/// Rewrites serde's messages into operator language. Returns the message and,
+/// for an unknown or misplaced key, the key itself (to point at it).
+fn explain(e: &serde_yaml::Error) -> (String, Option<String>) {
+    let msg = strip_location(&e.to_string());
+    if let Some(rest) = msg.strip_prefix("unknown field `") {
+        let (key, tail) = rest.split_once('`').unwrap_or((rest, ""));
+        let expected: Vec<&str> = tail
+            .split('`')
+            .skip(1)
+            .step_by(2)
+            .collect();
+        let hint = match names::did_you_mean(key, expected.iter().copied()) {
+            Some(s) => format!("; did you mean `{s}`?"),
+            None if expected.is_empty() => String::new(),
+            None => format!(" (expected one of: {})", expected.join(", ")),
+        };
+        return (format!("unknown key `{key}`{hint}"), Some(key.to_string()));
+    }
+    if let Some(rest) = msg.strip_prefix("missing field `") {
+        let key = rest.split('`').next().unwrap_or(rest);
+        return (format!("missing required key `{key}`"), None);
+    }
+    (msg, None)
+}
+
+/// serde_yaml appends " at line L column C" itself; we print positions our way.
+fn strip_location(msg: &str) -> String {
+    match msg.rfind(" at line ") {
+        Some(i) if msg[i..].contains(" column ") => msg[..i].to_string(),
+        _ => msg.to_string(),
+    }
+}
+
+impl Config {
+    /// The directory relative paths in the config are resolved against.
+    pub fn dir(&self) -> &Path {
+        self.path.parent().unwrap_or(Path::new("."))
+    }
+
+    fn error_at(&self, path: &[Seg], key: bool, message: String) -> ConfigError {
+        let written = migrate::original_path(path, &self.moved);
+        let pos = if key {
+            self.positions.key(&written)
+        } else {
+            self.positions.value(&written)
+        };
+        ConfigError::at(&self.path, pos, message)
+    }
+
+    /// Cross-references that serde cannot see.
+    fn check(&self) -> Result<(), ConfigError> {
+        let k = |s: &str| Seg::Key(s.to_string());
+        let declared: Vec<&str> = self.fleet.hosts.keys().map(|h| h.as_str()).collect();
+        let unknown_host = |host: &HostName| {
+            let hint = match names::did_you_mean(host.as_str(), declared.iter().copied()) {
+                Some(s) => format!("did you mean `{s}`?"),
+                None if declared.is_empty() => "no hosts are declared; add it under `hosts:`".into(),
+                None => format!("declared hosts: {}", declared.join(", ")),
+            };
+            format!("host `{host}` is not declared under `hosts:`; {hint}")
+        };
+        for (app_name, app) in &self.fleet.apps {
+            let app_path = vec![k("apps"), k(app_name.as_str())];
+            let at = |rest: &[Seg]| {
+                let mut p = app_path.clone();
+                p.extend_from_slice(rest);
+                p
+            };
+            match (&app.image, &app.build) {
+                (None, None) => {
+                    return Err(self.error_at(
+                        &app_path,
+                        true,
+                        format!("app `{app_name}` needs `image:` (to pull or use) or `build:` (to build on each host)"),
+                    ));
+                }
+                (Some(_), Some(_)) => {
+                    return Err(self.error_at(
+                        &at(&[k("build")]),
+                        true,
+                        format!("app `{app_name}` sets both `image:` and `build:`; keep one"),
+                    ));
+                }
+                _ => {}
+            }
+            if app.roles.is_empty() {
+                return Err(self.error_at(
+                    &at(&[k("roles")]),
+                    true,
+                    format!("app `{app_name}` declares no roles; add e.g. `web: {{hosts: [...]}}`"),
+                ));
+            }
+            if !app.roles.contains_key(&app.primary_role) {
+                let roles: Vec<&str> = app.roles.keys().map(|r| r.as_str()).collect();
+                let path = if self.positions.key(&at(&[k("primary_role")])) != self.positions.key(&app_path) {
+                    at(&[k("primary_role")])
+                } else {
+                    app_path.clone()
+                };
+                return Err(self.error_at(
+                    &path,
+                    false,
+                    format!(
+                        "primary role `{}` of app `{app_name}` is not one of its roles ({}); set `primary_role:`",
+                        app.primary_role,
+                        roles.join(", ")
+                    ),
+                ));
+            }
+            for (role_name, role) in &app.roles {
+                if role.hosts.is_empty() {
+                    return Err(self.error_at(
+                        &at(&[k("roles"), k(role_name.as_str()), k("hosts")]),
+                        true,
+                        format!("role `{role_name}` of app `{app_name}` lists no hosts"),
+                    ));
+                }
+                for (i, host) in role.hosts.iter().enumerate() {
+                    if !self.fleet.hosts.contains_key(host) {
+                        return Err(self.error_at(
+                            &at(&[k("roles"), k(role_name.as_str()), k("hosts"), Seg::Index(i)]),
+                            false,
+                            unknown_host(host),
+                        ));
+                    }
+                }
+            }
+            for (dest_name, dest) in &app.destinations {
+                for (role_name, role) in &dest.roles {
+                    let role_path = at(&[k("destinations"), k(dest_name.as_str()), k("roles"), k(role_name.as_str())]);
+                    if !app.roles.contains_key(role_name) {
+                        return Err(self.error_at(
+                            &role_path,
+                            true,
+                            format!("destination `{dest_name}` overrides role `{role_name}`, which app `{app_name}` does not declare"),
+                        ));
+                    }
+                    for (i, host) in role.hosts.iter().enumerate() {
+                        if !self.fleet.hosts.contains_key(host) {
+                            let mut p = role_path.clone();
+                            p.extend([k("hosts"), Seg::Index(i)]);
+                            return Err(self.error_at(&p, false, unknown_host(host)));
+                        }
+                    }
+                }
+            }
+            for (env_path, env) in app.env_sources() {
+                for (i, name) in env.secret.iter().enumerate() {
+                    if !secrets::is_env_name(name) {
+                        let mut p = at(&env_path);
+                        p.extend([k("secret"), Seg::Index(i)]);
+                        return Err(self.error_at(&p, false, format!("`{name}` is not a valid environment variable name")));
+                    }
+                }
+                for name in env.clear.keys() {
+                    if !secrets::is_env_name(name) {
+                        let mut p = at(&env_path);
+                        p.extend([k("clear"), k(name)]);
+                        return Err(self.error_at(&p, true, format!("`{name}` is not a valid environment variable name")));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The secrets file, resolved against the config's directory.
+    pub fn secrets_path(&self) -> Option<PathBuf> {
+        self.fleet.secrets_file.as_ref().map(|p| self.dir().join(p))
+    }
+
+    /// Reads the secrets file. Absent file with no `secrets_file:` set means
+    /// no secrets.
+    pub fn load_secrets(&self) -> Result<BTreeMap<String, Secret>, ConfigError> {
+        let Some(path) = self.secrets_path() else {
+            return Ok(BTreeMap::new());
+        };
+        let text = std::fs::read_to_string(&path).map_err(|source| ConfigError::Read {
+            file: path.clone(),
+            source,
+        })?;
+        secrets::parse(&path, &text).map_err(|m| ConfigError::at(&path, None, m))
+    }
+
+    /// The environment of one role of an app (for a destination), with secret
+    /// values filled in. A secret named but absent from the file is an error
+    /// pointing at where it is named.
+    pub fn resolve_env(
+        &self,
+        app: &AppName,
+        role: &RoleName,
+        destination: Option<&DestinationName>,
+        secrets: &BTreeMap<String, Secret>,
+    ) -> Result<BTreeMap<String, EnvValue>, ConfigError> {
+        let k = |s: &str| Seg::Key(s.to_string());
+        let cfg = &self.fleet.apps[app];
+        let mut out = BTreeMap::new();
+        for (rel, env) in cfg.env_sources() {
+            let applies = match rel.get(1).zip(rel.get(0)) {
+                Some((Seg::Key(name), Seg::Key(kind))) if kind == "roles" => name == role.as_str(),
+                Some((Seg::Key(name), Seg::Key(kind))) if kind == "destinations" => {
+                    destination.is_some_and(|d| d.as_str() == name)
+                }
+                _ => true,
+            };
+            if !applies {
+                continue;
+            }
+            for (name, value) in &env.clear {
+                out.insert(name.clone(), EnvValue::Clear(value.clone()));
+            }
+            for (i, name) in env.secret.iter().enumerate() {
+                let Some(secret) = secrets.get(name) else {
+                    let mut p = vec![k("apps"), k(app.as_str())];
+                    p.extend(rel.iter().cloned());
+                    p.extend([k("secret"), Seg::Index(i)]);
+                    let file = self
+                        .secrets_path()
+                        .map(|p| p.display().to_string())
+                        .unwrap_or_else(|| "no `secrets_file:` is set".into());
+                    return Err(self.error_at(
+                        &p,
+                        false,
+                        format!("secret `{name}` is not in the secrets file ({file})"),
+                    ));
+                };
+                out.insert(name.clone(), EnvValue::Secret(secret.clone()));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Hosts of a role, with a destination's override applied.
+    pub fn role_hosts<'a>(
+        &'a self,
+        app: &AppName,
+        role: &RoleName,
+        destination: Option<&DestinationName>,
+    ) -> &'a [HostName] {
+        let cfg = &self.fleet.apps[app];
+        destination
+            .and_then(|d| cfg.destinations.get(d))
+            .and_then(|d| d.roles.get(role))
+            .map(|r| r.hosts.as_slice())
+            .unwrap_or(cfg.roles[role].hosts.as_slice())
+    }
+}
+
+/// An environment value: shown as is, or masked.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum EnvValue {
+    Clear(String),
+    Secret(Secret),
+}
+
+impl EnvValue {
+    /// The value for the container. Never display it.
+    pub fn expose(&self) -> &str {
+        match self {
+            EnvValue::Clear(v) => v,
+            EnvValue::Secret(s) => s.expose(),
+        }
+    }
+
+    /// The value as it may be shown to a person.
+    pub fn display(&self) -> &str {
+        match self {
+            EnvValue::Clear(v) => v,
+            EnvValue::Secret(_) => secrets::MASK,
+        }
+    }
+}
+
+impl AppConfig {
+    /// Every env block of the app with its path relative to the app, in the
+    /// order they apply: app, role, destination.
+    fn env_sources(&self) -> Vec<(Vec<Seg>, &EnvConfig)> {
+        let k = |s: &str| Seg::Key(s.to_string());
+        let mut out = vec![(vec![k("env")], &self.env)];
+        for (name, role) in &self.roles {
+            out.push((vec![k("roles"), k(name.as_str()), k("env")], &role.env));
+        }
+        for (name, dest) in &self.destinations {
+            out.push((vec![k("destinations"), k(name.as_str()), k("env")], &dest.env));
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests;

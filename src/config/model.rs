@@ -1,0 +1,371 @@
+//! The fleet config schema (version 2). Every struct refuses unknown keys:
+//! a typo in a deploy config must fail loudly, not be ignored.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::PathBuf;
+
+use serde::{Deserialize, Deserializer, Serialize};
+
+use super::duration::HumanDuration;
+use super::names::{AppName, DestinationName, HostName, RoleName};
+
+/// The schema version this berth writes and reads natively.
+pub const CURRENT_VERSION: u32 = 2;
+
+/// The whole fleet: hosts and the apps that run on them.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct FleetFile {
+    /// Schema version of this file.
+    pub version: u32,
+    /// Dotenv-style file (`NAME=value` lines) holding secret values; relative
+    /// to the config file. Its contents are never printed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secrets_file: Option<PathBuf>,
+    /// Refuse every mutating action (deploy, restart, destroy, ...).
+    #[serde(default)]
+    pub read_only: bool,
+    /// Console theme: a name from `themes/` or a path to a YAML theme.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub theme: Option<String>,
+    #[serde(default)]
+    pub hosts: BTreeMap<HostName, HostConfig>,
+    #[serde(default)]
+    pub apps: BTreeMap<AppName, AppConfig>,
+}
+
+/// A Docker host: the local engine, or one reached over SSH.
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct HostConfig {
+    /// Reach the host over SSH; absent means the engine on this machine.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ssh: Option<SshConfig>,
+    /// Path of the Docker socket on that host. Default: `DOCKER_HOST` (when it
+    /// is a `unix://` address) for the local host, else `/var/run/docker.sock`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub socket: Option<PathBuf>,
+    /// Where berth keeps its state on that host (locks, history).
+    /// Default: `~/.berth` of the user berth runs Docker commands as.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state_dir: Option<PathBuf>,
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct SshConfig {
+    pub host: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub port: Option<u16>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub identity_file: Option<PathBuf>,
+    /// A jump host (`user@bastion:22`), as for `ssh -J`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jump: Option<String>,
+    /// A known_hosts file to check host keys against (default: the user's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub known_hosts: Option<PathBuf>,
+}
+
+/// One app: an image (or how to build it) and the roles that run it.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct AppConfig {
+    /// Image reference, e.g. `registry.example.com/shop:latest`; the version
+    /// being deployed replaces the tag.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<String>,
+    /// Build the image on each host from this context instead of pulling.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub build: Option<BuildConfig>,
+    /// The role that boots first and that others may depend on.
+    #[serde(default = "default_primary_role")]
+    pub primary_role: RoleName,
+    pub roles: BTreeMap<RoleName, RoleConfig>,
+    #[serde(default, skip_serializing_if = "EnvConfig::is_empty")]
+    pub env: EnvConfig,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub healthcheck: Option<HealthcheckConfig>,
+    /// A task run once per deploy in a throw-away container from the new
+    /// image (migrations and the like), before any new container boots.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub release: Option<ReleaseConfig>,
+    #[serde(default)]
+    pub boot: BootConfig,
+    /// Deadline for each health gate.
+    #[serde(default = "default_deploy_timeout")]
+    pub deploy_timeout: HumanDuration,
+    /// With no healthcheck, how long a new container must stay up.
+    #[serde(default = "default_min_uptime")]
+    pub min_uptime: HumanDuration,
+    /// Grace period for `docker stop` before the container is killed.
+    #[serde(default = "default_stop_timeout")]
+    pub stop_timeout: HumanDuration,
+    /// How many old versions to keep (stopped) for rollback.
+    #[serde(default = "default_retain")]
+    pub retain: u32,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub destinations: BTreeMap<DestinationName, DestinationConfig>,
+}
+
+fn default_primary_role() -> RoleName {
+    RoleName::new("web").expect("`web` is a valid role name")
+}
+fn default_deploy_timeout() -> HumanDuration {
+    HumanDuration::secs(60)
+}
+fn default_min_uptime() -> HumanDuration {
+    HumanDuration::secs(10)
+}
+fn default_stop_timeout() -> HumanDuration {
+    HumanDuration::secs(10)
+}
+fn default_retain() -> u32 {
+    3
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct BuildConfig {
+    /// Build context directory, relative to the config file.
+    pub context: PathBuf,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dockerfile: Option<String>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub args: BTreeMap<String, String>,
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RoleConfig {
+    pub hosts: Vec<HostName>,
+    /// Command to run instead of the image's default: an argument list.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub command: Option<Argv>,
+    /// The port the app listens on inside the container.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub port: Option<u16>,
+    /// Merged over the app's env.
+    #[serde(default, skip_serializing_if = "EnvConfig::is_empty")]
+    pub env: EnvConfig,
+}
+
+/// Environment: clear values, and names of secrets whose values come from
+/// the secrets file.
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct EnvConfig {
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub clear: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub secret: Vec<String>,
+}
+
+impl EnvConfig {
+    pub fn is_empty(&self) -> bool {
+        self.clear.is_empty() && self.secret.is_empty()
+    }
+}
+
+/// Docker HEALTHCHECK fields. Unset fields take berth's defaults, which are
+/// tighter than Docker's (30 s interval) so deploys do not crawl.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct HealthcheckConfig {
+    /// Run directly (CMD), not through a shell.
+    pub command: Argv,
+    #[serde(default = "default_hc_interval")]
+    pub interval: HumanDuration,
+    #[serde(default = "default_hc_timeout")]
+    pub timeout: HumanDuration,
+    #[serde(default = "default_hc_retries")]
+    pub retries: u32,
+    #[serde(default = "default_hc_start_period")]
+    pub start_period: HumanDuration,
+}
+
+fn default_hc_interval() -> HumanDuration {
+    HumanDuration::secs(2)
+}
+fn default_hc_timeout() -> HumanDuration {
+    HumanDuration::secs(3)
+}
+fn default_hc_retries() -> u32 {
+    3
+}
+fn default_hc_start_period() -> HumanDuration {
+    HumanDuration::secs(0)
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReleaseConfig {
+    pub command: Argv,
+    #[serde(default = "default_release_timeout")]
+    pub timeout: HumanDuration,
+}
+
+fn default_release_timeout() -> HumanDuration {
+    HumanDuration::secs(600)
+}
+
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct BootConfig {
+    /// How many hosts of a role boot at once: a count or a percentage.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<BootLimit>,
+    /// Pause between boot groups.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wait: Option<HumanDuration>,
+}
+
+/// Per-destination overrides (staging, production, ...).
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct DestinationConfig {
+    /// Replaces the hosts of the named roles for this destination.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub roles: BTreeMap<RoleName, DestinationRole>,
+    /// Merged over the app's env.
+    #[serde(default, skip_serializing_if = "EnvConfig::is_empty")]
+    pub env: EnvConfig,
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct DestinationRole {
+    pub hosts: Vec<HostName>,
+}
+
+/// A command as an argument vector. A single string is refused: berth never
+/// hands data to a shell to split.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(transparent)]
+pub struct Argv(pub Vec<String>);
+
+impl<'de> Deserialize<'de> for Argv {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            List(Vec<String>),
+            Text(String),
+        }
+        match Raw::deserialize(d).map_err(|_| {
+            serde::de::Error::custom("expected a command as a list of arguments, e.g. [\"bin/migrate\", \"--yes\"]")
+        })? {
+            Raw::List(v) if v.is_empty() => Err(serde::de::Error::custom("command is empty")),
+            Raw::List(v) => Ok(Argv(v)),
+            Raw::Text(t) => {
+                let parts: Vec<String> = t.split_whitespace().map(|p| format!("{p:?}")).collect();
+                Err(serde::de::Error::custom(format!(
+                    "commands are argument lists, not shell strings: write [{}] (berth never runs data through a shell; wrap it in [\"sh\", \"-c\", ...] yourself if you need one)",
+                    parts.join(", ")
+                )))
+            }
+        }
+    }
+}
+
+/// How many hosts boot at once.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BootLimit {
+    Count(u32),
+    Percent(u8),
+}
+
+impl BootLimit {
+    /// Group size for `hosts` hosts: never zero, never more than `hosts`.
+    pub fn group_size(self, hosts: usize) -> usize {
+        let n = match self {
+            BootLimit::Count(c) => c as usize,
+            BootLimit::Percent(p) => (hosts * p as usize).div_ceil(100),
+        };
+        n.clamp(1, hosts.max(1))
+    }
+}
+
+impl fmt::Display for BootLimit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            BootLimit::Count(c) => write!(f, "{c}"),
+            BootLimit::Percent(p) => write!(f, "{p}%"),
+        }
+    }
+}
+
+impl Serialize for BootLimit {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            BootLimit::Count(c) => s.serialize_u32(*c),
+            BootLimit::Percent(_) => s.serialize_str(&self.to_string()),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for BootLimit {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Count(i64),
+            Text(String),
+        }
+        const HINT: &str = "boot limit must be a host count (e.g. 2) or a percentage (e.g. \"25%\")";
+        match Raw::deserialize(d).map_err(|_| serde::de::Error::custom(HINT))? {
+            Raw::Count(n) if n >= 1 && n <= u32::MAX as i64 => Ok(BootLimit::Count(n as u32)),
+            Raw::Count(n) => Err(serde::de::Error::custom(format!(
+                "boot limit {n} must be at least 1"
+            ))),
+            Raw::Text(t) => match t.trim().strip_suffix('%').map(|p| p.trim().parse::<u8>()) {
+                Some(Ok(p)) if (1..=100).contains(&p) => Ok(BootLimit::Percent(p)),
+                Some(_) => Err(serde::de::Error::custom(format!(
+                    "boot limit `{t}`: a percentage must be between 1% and 100%"
+                ))),
+                None => match t.trim().parse::<u32>() {
+                    Ok(n) if n >= 1 => Ok(BootLimit::Count(n)),
+                    _ => Err(serde::de::Error::custom(format!("boot limit `{t}`: {HINT}"))),
+                },
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn boot_limit_group_sizes() {
+        assert_eq!(BootLimit::Count(1).group_size(4), 1);
+        assert_eq!(BootLimit::Count(10).group_size(4), 4);
+        assert_eq!(BootLimit::Percent(25).group_size(4), 1);
+        assert_eq!(BootLimit::Percent(25).group_size(5), 2);
+        assert_eq!(BootLimit::Percent(1).group_size(3), 1);
+        assert_eq!(BootLimit::Percent(100).group_size(3), 3);
+    }
+
+    #[test]
+    fn boot_limit_parses_counts_and_percentages() {
+        let p = |s: &str| serde_yaml::from_str::<BootLimit>(s);
+        assert_eq!(p("2").unwrap(), BootLimit::Count(2));
+        assert_eq!(p("\"25%\"").unwrap(), BootLimit::Percent(25));
+        assert!(p("0").is_err());
+        assert!(p("\"150%\"").is_err());
+        assert!(p("lots").is_err());
+    }
+
+    #[test]
+    fn argv_refuses_shell_strings() {
+        let e = serde_yaml::from_str::<Argv>("bin/migrate --yes").unwrap_err().to_string();
+        assert!(e.contains("[\"bin/migrate\", \"--yes\"]"), "{e}");
+        assert_eq!(
+            serde_yaml::from_str::<Argv>("[a, b]").unwrap(),
+            Argv(vec!["a".into(), "b".into()])
+        );
+    }
+}

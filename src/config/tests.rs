@@ -1,0 +1,181 @@
+use std::path::Path;
+
+use super::*;
+
+const GOOD: &str = r#"version: 2
+hosts:
+  local: {}
+  edge-1:
+    ssh: {host: 10.0.0.5, user: deploy}
+apps:
+  demo:
+    image: berth-demo:v1
+    roles:
+      web:
+        hosts: [local]
+        port: 8080
+      worker:
+        hosts: [local, edge-1]
+        command: [sh, -c, "sleep 1000"]
+    env:
+      clear: {MODE: prod}
+      secret: [DB_URL]
+    healthcheck:
+      command: [wget, -q, -O-, "http://127.0.0.1:8080/up"]
+      interval: 1s
+    boot: {limit: "50%", wait: 2s}
+    deploy_timeout: 2m
+"#;
+
+fn parse_err(text: &str) -> String {
+    parse(Path::new("fleet.yaml"), text).unwrap_err().to_string()
+}
+
+#[test]
+fn good_config_loads_with_defaults() {
+    let c = parse(Path::new("fleet.yaml"), GOOD).unwrap();
+    assert!(c.warnings.is_empty());
+    let demo = &c.fleet.apps[&AppName::new("demo").unwrap()];
+    assert_eq!(demo.primary_role.as_str(), "web");
+    assert_eq!(demo.deploy_timeout, HumanDuration::secs(120));
+    assert_eq!(demo.min_uptime, HumanDuration::secs(10));
+    assert_eq!(demo.retain, 3);
+    assert_eq!(demo.boot.limit, Some(BootLimit::Percent(50)));
+    assert_eq!(demo.healthcheck.as_ref().unwrap().retries, 3);
+}
+
+#[test]
+fn bad_yaml_names_line_and_column() {
+    let e = parse_err("version: 2\napps:\n  demo: [unclosed\n");
+    assert!(e.starts_with("fleet.yaml:"), "{e}");
+    assert!(e.contains("invalid YAML"), "{e}");
+    // One line, with a position.
+    assert_eq!(e.lines().count(), 1, "{e}");
+    let pos: Vec<&str> = e.splitn(4, ':').collect();
+    assert!(pos[1].parse::<usize>().is_ok() && pos[2].parse::<usize>().is_ok(), "{e}");
+}
+
+#[test]
+fn unknown_key_points_at_the_key_and_suggests() {
+    let text = GOOD.replace("    deploy_timeout: 2m", "    helthcheck: {}");
+    let e = parse_err(&text);
+    assert_eq!(
+        e,
+        "fleet.yaml:23:5: `apps.demo`: unknown key `helthcheck`; did you mean `healthcheck`?"
+    );
+}
+
+#[test]
+fn unknown_top_level_key() {
+    let e = parse_err("version: 2\nhsots: {}\n");
+    assert_eq!(e, "fleet.yaml:2:1: unknown key `hsots`; did you mean `hosts`?");
+}
+
+#[test]
+fn underscore_app_name_suggests_valid_spelling() {
+    let text = GOOD.replace("  demo:", "  my_demo:");
+    let e = parse_err(&text);
+    assert!(e.starts_with("fleet.yaml:7:3: "), "{e}");
+    assert!(e.contains("app name `my_demo` contains `_`"), "{e}");
+    assert!(e.contains("did you mean `my-demo`?"), "{e}");
+}
+
+#[test]
+fn undeclared_host_points_at_the_list_item() {
+    let text = GOOD.replace("hosts: [local, edge-1]", "hosts: [local, edge-2]");
+    let e = parse_err(&text);
+    assert_eq!(
+        e,
+        "fleet.yaml:14:24: host `edge-2` is not declared under `hosts:`; did you mean `edge-1`?"
+    );
+}
+
+#[test]
+fn bad_duration_points_at_the_value() {
+    let text = GOOD.replace("interval: 1s", "interval: 5 seconds");
+    let e = parse_err(&text);
+    assert!(e.starts_with("fleet.yaml:21:17: `apps.demo.healthcheck.interval`: "), "{e}");
+    assert!(e.contains("unknown unit"), "{e}");
+    let text = GOOD.replace("deploy_timeout: 2m", "deploy_timeout: 60");
+    let e = parse_err(&text);
+    assert!(e.starts_with("fleet.yaml:23:21: "), "{e}");
+    assert!(e.contains("write `60s`"), "{e}");
+}
+
+#[test]
+fn shell_string_command_is_refused() {
+    let text = GOOD.replace(r#"[sh, -c, "sleep 1000"]"#, "sleep 1000");
+    let e = parse_err(&text);
+    assert!(e.starts_with("fleet.yaml:15:18: "), "{e}");
+    assert!(e.contains("[\"sleep\", \"1000\"]"), "{e}");
+}
+
+#[test]
+fn version_is_required_and_bounded() {
+    assert!(parse_err("hosts: {}\n").contains("missing `version:`"));
+    let e = parse_err("version: 9\n");
+    assert!(e.starts_with("fleet.yaml:1:10: "), "{e}");
+    assert!(e.contains("newer than this berth"), "{e}");
+}
+
+#[test]
+fn missing_primary_role_and_image() {
+    let text = GOOD.replace("      web:\n        hosts: [local]\n        port: 8080\n", "");
+    assert!(parse_err(&text).contains("primary role `web` of app `demo` is not one of its roles (worker)"));
+    let text = GOOD.replace("    image: berth-demo:v1\n", "");
+    let e = parse_err(&text);
+    assert!(e.starts_with("fleet.yaml:7:3: "), "{e}");
+    assert!(e.contains("needs `image:`"), "{e}");
+}
+
+#[test]
+fn old_schema_is_migrated_with_a_warning_per_key() {
+    let text = "version: 1\nhosts:\n  local: {}\napps:\n  demo:\n    image: x\n    servers:\n      web: {hosts: [local]}\n    release_command: [bin/migrate]\n    healthcheck: {cmd: [\"true\"]}\n";
+    let c = parse(Path::new("fleet.yaml"), text).unwrap();
+    let w: Vec<String> = c.warnings.iter().map(|w| w.to_string()).collect();
+    assert_eq!(w.len(), 3, "{w:#?}");
+    assert!(w.iter().any(|w| w.starts_with("fleet.yaml:7:5: `apps.demo.servers` is now `apps.demo.roles`")), "{w:#?}");
+    assert!(w.iter().any(|w| w.starts_with("fleet.yaml:9:5: `apps.demo.release_command` is now `apps.demo.release.command`")), "{w:#?}");
+    let demo = &c.fleet.apps[&AppName::new("demo").unwrap()];
+    assert_eq!(demo.release.as_ref().unwrap().command.0, vec!["bin/migrate"]);
+    assert_eq!(demo.healthcheck.as_ref().unwrap().command.0, vec!["true"]);
+    assert!(demo.roles.contains_key(&RoleName::new("web").unwrap()));
+}
+
+#[test]
+fn errors_inside_migrated_keys_point_at_the_written_key() {
+    let text = "version: 1\nhosts:\n  local: {}\napps:\n  demo:\n    image: x\n    servers:\n      web: {hosts: [nowhere]}\n";
+    let e = parse_err(text);
+    assert!(e.starts_with("fleet.yaml:8:21: host `nowhere`"), "{e}");
+}
+
+#[test]
+fn x_keys_hold_anchors() {
+    let text = "version: 2\nx-hosts: &h [local]\nhosts:\n  local: {}\napps:\n  demo:\n    image: x\n    roles:\n      web: {hosts: *h}\n";
+    let c = parse(Path::new("fleet.yaml"), text).unwrap();
+    let demo = &c.fleet.apps[&AppName::new("demo").unwrap()];
+    assert_eq!(demo.roles[&RoleName::new("web").unwrap()].hosts[0].as_str(), "local");
+}
+
+#[test]
+fn secrets_resolve_masked_and_missing_ones_are_located() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg_path = dir.path().join("berth.yaml");
+    let text = format!("secrets_file: secrets.env\n{GOOD}");
+    std::fs::write(&cfg_path, &text).unwrap();
+    std::fs::write(dir.path().join("secrets.env"), "DB_URL=postgres://secret\n").unwrap();
+    let c = load(&cfg_path).unwrap();
+    let secrets = c.load_secrets().unwrap();
+    let demo = AppName::new("demo").unwrap();
+    let web = RoleName::new("web").unwrap();
+    let env = c.resolve_env(&demo, &web, None, &secrets).unwrap();
+    assert_eq!(env["DB_URL"].expose(), "postgres://secret");
+    assert_eq!(env["DB_URL"].display(), secrets::MASK);
+    assert_eq!(env["MODE"].display(), "prod");
+    assert!(!format!("{env:?}").contains("postgres://secret"));
+
+    std::fs::write(dir.path().join("secrets.env"), "OTHER=1\n").unwrap();
+    let secrets = c.load_secrets().unwrap();
+    let e = c.resolve_env(&demo, &web, None, &secrets).unwrap_err().to_string();
+    assert!(e.contains(":19:16: secret `DB_URL` is not in the secrets file"), "{e}");
+}
