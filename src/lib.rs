@@ -5,3 +5,9 @@
 //! engine. `src/main.rs` and `src/cli/` are thin renderers on top.
 
 pub mod config;
+pub mod docker;
+pub mod engine;
+pub mod hosts;
+pub mod inventory;
+pub mod labels;
+pub mod sanitize;

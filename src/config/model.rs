@@ -52,7 +52,7 @@ pub struct HostConfig {
     pub state_dir: Option<PathBuf>,
 }
 
-#[derive(Clone, Debug, Deserialize, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct SshConfig {
     pub host: String,

@@ -1,0 +1,267 @@
+//! From bollard's API types to the inventory's model. Every string that
+//! came from the engine (names, labels, health output) is untrusted and is
+//! stripped of control sequences here, at the boundary.
+
+use std::collections::HashMap;
+
+use bollard::models::{
+    ContainerInspectResponse, ContainerStateStatusEnum, EventMessage, HealthStatusEnum,
+};
+use chrono::{DateTime, TimeZone, Utc};
+
+use crate::inventory::{Container, EventRecord, Health, Port, Probe, State, model::HEALTH_LOG};
+use crate::labels::Owner;
+use crate::sanitize::{one_line, strip_controls};
+
+/// Docker's zero time (`0001-01-01T00:00:00Z`) means "never".
+fn time(text: Option<&str>) -> Option<DateTime<Utc>> {
+    let t = DateTime::parse_from_rfc3339(text?).ok()?.with_timezone(&Utc);
+    (t.timestamp() > 0).then_some(t)
+}
+
+pub fn container(c: ContainerInspectResponse) -> Container {
+    let name = one_line(c.name.as_deref().unwrap_or("").trim_start_matches('/'));
+    let config = c.config.unwrap_or_default();
+    let labels: HashMap<String, String> = config
+        .labels
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(k, v)| (one_line(&k), one_line(&v)))
+        .collect();
+    let owner = Owner::classify(&name, &labels);
+    let st = c.state.unwrap_or_default();
+    let state = match st.status {
+        Some(ContainerStateStatusEnum::CREATED) => State::Created,
+        Some(ContainerStateStatusEnum::RUNNING) => State::Running,
+        Some(ContainerStateStatusEnum::PAUSED) => State::Paused,
+        Some(ContainerStateStatusEnum::RESTARTING) => State::Restarting,
+        Some(ContainerStateStatusEnum::REMOVING) => State::Removing,
+        Some(ContainerStateStatusEnum::EXITED) => State::Exited,
+        Some(ContainerStateStatusEnum::DEAD) => State::Dead,
+        _ => State::Unknown,
+    };
+    let (health, health_log) = match st.health {
+        Some(h) => {
+            let status = match h.status {
+                Some(HealthStatusEnum::STARTING) => Health::Starting,
+                Some(HealthStatusEnum::HEALTHY) => Health::Healthy,
+                Some(HealthStatusEnum::UNHEALTHY) => Health::Unhealthy,
+                _ => Health::None,
+            };
+            let mut log: Vec<Probe> = h
+                .log
+                .unwrap_or_default()
+                .into_iter()
+                .map(|r| Probe {
+                    at: time(r.start.as_deref()),
+                    exit_code: r.exit_code,
+                    output: strip_controls(r.output.as_deref().unwrap_or("")).trim_end().to_string(),
+                })
+                .collect();
+            if log.len() > HEALTH_LOG {
+                log.drain(..log.len() - HEALTH_LOG);
+            }
+            (status, log)
+        }
+        None => (Health::None, Vec::new()),
+    };
+    let exited = matches!(state, State::Exited | State::Dead);
+    let mut ports: Vec<Port> = Vec::new();
+    let published = c.network_settings.and_then(|n| n.ports).unwrap_or_default();
+    let mut exposed: Vec<String> = config.exposed_ports.unwrap_or_default();
+    exposed.extend(published.keys().cloned());
+    exposed.sort();
+    exposed.dedup();
+    for spec in exposed {
+        let (port, proto) = spec.split_once('/').unwrap_or((&spec, "tcp"));
+        let Ok(container_port) = port.parse() else { continue };
+        let bindings = published.get(&spec).cloned().flatten().unwrap_or_default();
+        if bindings.is_empty() {
+            ports.push(Port { container_port, protocol: proto.into(), host_ip: None, host_port: None });
+        }
+        for b in bindings {
+            ports.push(Port {
+                container_port,
+                protocol: proto.into(),
+                host_ip: b.host_ip.filter(|ip| !ip.is_empty()),
+                host_port: b.host_port.and_then(|p| p.parse().ok()),
+            });
+        }
+    }
+    Container {
+        id: c.id.unwrap_or_default(),
+        name,
+        owner,
+        state,
+        health,
+        created_at: time(c.created.as_deref()),
+        started_at: time(st.started_at.as_deref()),
+        finished_at: time(st.finished_at.as_deref()),
+        restart_count: c.restart_count.unwrap_or(0),
+        exit_code: if exited { st.exit_code } else { None },
+        oom_killed: st.oom_killed.unwrap_or(false),
+        image: one_line(config.image.as_deref().unwrap_or("")),
+        ports,
+        health_log,
+    }
+}
+
+/// The container actions the inventory follows. Exec events (one per health
+/// probe) and the like are left out: they change nothing an operator sees.
+pub const WATCHED_ACTIONS: &[&str] = &[
+    "create", "start", "restart", "die", "kill", "stop", "destroy", "oom", "pause", "unpause",
+    "rename", "update", "health_status",
+];
+
+/// Actions shown in the events list.
+const NOTABLE: &[&str] = &["start", "restart", "die", "kill", "stop", "oom", "health_status", "destroy"];
+
+/// What a raw event means for the model.
+#[derive(Debug, PartialEq, Eq)]
+pub enum EventEffect {
+    /// The container is gone.
+    Removed(String),
+    /// Its state changed: read it again.
+    Refresh(String),
+    Ignore,
+}
+
+/// Splits `health_status: healthy` into (`health_status`, `healthy`).
+fn action_parts(action: &str) -> (&str, Option<&str>) {
+    match action.split_once(": ") {
+        Some((a, d)) => (a, Some(d)),
+        None => (action, None),
+    }
+}
+
+pub fn event_effect(ev: &EventMessage) -> EventEffect {
+    let Some(id) = ev.actor.as_ref().and_then(|a| a.id.clone()) else {
+        return EventEffect::Ignore;
+    };
+    let (action, _) = action_parts(ev.action.as_deref().unwrap_or(""));
+    match action {
+        "destroy" => EventEffect::Removed(id),
+        a if WATCHED_ACTIONS.contains(&a) => EventEffect::Refresh(id),
+        _ => EventEffect::Ignore,
+    }
+}
+
+/// The event as the events list shows it, when it is worth showing.
+pub fn event_record(host: &str, ev: &EventMessage) -> Option<EventRecord> {
+    let (action, detail) = action_parts(ev.action.as_deref().unwrap_or(""));
+    if !NOTABLE.contains(&action) {
+        return None;
+    }
+    let actor = ev.actor.as_ref()?;
+    let attrs = actor.attributes.clone().unwrap_or_default();
+    let name = one_line(attrs.get("name").map(String::as_str).unwrap_or(""));
+    let labels: HashMap<String, String> = attrs.iter().map(|(k, v)| (k.clone(), one_line(v))).collect();
+    let owner = Owner::classify(&name, &labels);
+    let detail = match action {
+        "die" => attrs.get("exitCode").map(|c| format!("exit code {}", one_line(c))),
+        "kill" => attrs.get("signal").map(|s| format!("signal {}", one_line(s))),
+        _ => detail.map(one_line),
+    };
+    let at = ev
+        .time_nano
+        .map(|n| Utc.timestamp_nanos(n))
+        .or_else(|| ev.time.and_then(|s| Utc.timestamp_opt(s, 0).single()))
+        .unwrap_or_else(Utc::now);
+    Some(EventRecord {
+        at,
+        host: host.to_string(),
+        container_id: actor.id.clone().unwrap_or_default(),
+        container_name: name,
+        app: owner.app,
+        action: action.to_string(),
+        detail,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bollard::models::{ContainerConfig, ContainerState, EventActor, Health as H, HealthcheckResult};
+
+    fn event(action: &str, attrs: &[(&str, &str)]) -> EventMessage {
+        EventMessage {
+            action: Some(action.into()),
+            actor: Some(EventActor {
+                id: Some("abc".into()),
+                attributes: Some(attrs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()),
+            }),
+            time_nano: Some(1_700_000_000_000_000_000),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn events_map_to_effects() {
+        assert_eq!(event_effect(&event("destroy", &[])), EventEffect::Removed("abc".into()));
+        assert_eq!(event_effect(&event("health_status: unhealthy", &[])), EventEffect::Refresh("abc".into()));
+        assert_eq!(event_effect(&event("exec_start: wget -q", &[])), EventEffect::Ignore);
+    }
+
+    #[test]
+    fn event_records_carry_detail_and_app() {
+        let r = event_record(
+            "h",
+            &event("die", &[("name", "demo-web-v1"), ("exitCode", "137"), ("berth.app", "demo"), ("berth.managed", "true")]),
+        )
+        .unwrap();
+        assert_eq!(r.action, "die");
+        assert_eq!(r.detail.as_deref(), Some("exit code 137"));
+        assert_eq!(r.app.as_deref(), Some("demo"));
+        let r = event_record("h", &event("health_status: healthy", &[("name", "x\x1b[2Jy")])).unwrap();
+        assert_eq!(r.detail.as_deref(), Some("healthy"));
+        assert_eq!(r.container_name, "xy");
+        assert!(event_record("h", &event("exec_create: true", &[])).is_none());
+    }
+
+    #[test]
+    fn inspect_converts_and_sanitizes() {
+        let c = container(ContainerInspectResponse {
+            id: Some("0123456789abcdef".into()),
+            name: Some("/demo-web-v1".into()),
+            config: Some(ContainerConfig {
+                image: Some("demo:v1".into()),
+                labels: Some(HashMap::from([("berth.managed".into(), "true".into()), ("berth.app".into(), "demo".into())])),
+                exposed_ports: Some(vec!["8080/tcp".into()]),
+                ..Default::default()
+            }),
+            state: Some(ContainerState {
+                status: Some(ContainerStateStatusEnum::RUNNING),
+                started_at: Some("2026-11-22T00:00:00.123456789Z".into()),
+                finished_at: Some("0001-01-01T00:00:00Z".into()),
+                exit_code: Some(0),
+                health: Some(H {
+                    status: Some(HealthStatusEnum::UNHEALTHY),
+                    failing_streak: Some(3),
+                    log: Some(
+                        (0..7)
+                            .map(|i| HealthcheckResult {
+                                start: Some("2026-11-22T00:00:01Z".into()),
+                                end: None,
+                                exit_code: Some(1),
+                                output: Some(format!("probe {i}\x1b[31m failed\n")),
+                            })
+                            .collect(),
+                    ),
+                }),
+                ..Default::default()
+            }),
+            restart_count: Some(2),
+            ..Default::default()
+        });
+        assert_eq!(c.name, "demo-web-v1");
+        assert_eq!(c.short_id(), "0123456789ab");
+        assert_eq!(c.owner.app.as_deref(), Some("demo"));
+        assert_eq!((c.state, c.health), (State::Running, Health::Unhealthy));
+        assert!(c.finished_at.is_none(), "zero time means never");
+        assert_eq!(c.exit_code, None, "a running container has no exit code");
+        assert_eq!(c.restart_count, 2);
+        assert_eq!(c.health_log.len(), HEALTH_LOG);
+        assert_eq!(c.health_log.last().unwrap().output, "probe 6 failed");
+        assert_eq!(c.ports[0].to_string(), "8080/tcp");
+    }
+}

@@ -1,0 +1,408 @@
+//! The live model of the fleet: hosts, their containers, and recent events.
+//!
+//! Pure data, changed only through [`Fleet::apply`] with a [`Msg`] from a
+//! host watcher. Nothing here knows about terminals or Docker's API types;
+//! the TUI and the CLI read snapshots of it.
+
+use std::collections::{BTreeMap, VecDeque};
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use crate::labels::Owner;
+
+/// How many recent Docker events the model keeps across all hosts.
+pub const EVENT_HISTORY: usize = 500;
+/// How many health-check results are kept per container (Docker keeps 5).
+pub const HEALTH_LOG: usize = 5;
+
+#[derive(Clone, Debug, Default)]
+pub struct Fleet {
+    /// Bumped on every change; a cheap "did anything change" check.
+    pub revision: u64,
+    pub hosts: BTreeMap<String, HostView>,
+    /// Newest last; bounded by [`EVENT_HISTORY`].
+    pub events: VecDeque<EventRecord>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct HostView {
+    pub name: String,
+    /// Where the engine is (`unix:///var/run/docker.sock`, `ssh://...`).
+    pub endpoint: String,
+    pub link: Link,
+    /// Known once connected; kept while unreachable to show what it was.
+    pub engine: Option<EngineInfo>,
+    /// True once the first full container list arrived over the current or a
+    /// previous connection.
+    pub synced: bool,
+    /// By container id.
+    pub containers: BTreeMap<String, Container>,
+}
+
+/// The state of the connection to a host's engine.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum Link {
+    Connecting,
+    Up,
+    Down {
+        reason: String,
+        since: DateTime<Utc>,
+        /// When the watcher tries again.
+        retry_at: Option<DateTime<Utc>>,
+    },
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct EngineInfo {
+    pub version: String,
+    /// The API version negotiated with the engine.
+    pub api_version: String,
+    pub os: String,
+    pub arch: String,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum State {
+    Created,
+    Running,
+    Paused,
+    Restarting,
+    Removing,
+    Exited,
+    Dead,
+    Unknown,
+}
+
+impl State {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            State::Created => "created",
+            State::Running => "running",
+            State::Paused => "paused",
+            State::Restarting => "restarting",
+            State::Removing => "removing",
+            State::Exited => "exited",
+            State::Dead => "dead",
+            State::Unknown => "unknown",
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Health {
+    /// No healthcheck configured.
+    None,
+    Starting,
+    Healthy,
+    Unhealthy,
+}
+
+impl Health {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Health::None => "none",
+            Health::Starting => "starting",
+            Health::Healthy => "healthy",
+            Health::Unhealthy => "unhealthy",
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Port {
+    pub container_port: u16,
+    pub protocol: String,
+    /// Published address on the host, if any.
+    pub host_ip: Option<String>,
+    pub host_port: Option<u16>,
+}
+
+impl std::fmt::Display for Port {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match (&self.host_ip, self.host_port) {
+            (Some(ip), Some(hp)) => write!(f, "{ip}:{hp}->{}/{}", self.container_port, self.protocol),
+            (None, Some(hp)) => write!(f, "{hp}->{}/{}", self.container_port, self.protocol),
+            _ => write!(f, "{}/{}", self.container_port, self.protocol),
+        }
+    }
+}
+
+/// One health-check run, as Docker recorded it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Probe {
+    pub at: Option<DateTime<Utc>>,
+    pub exit_code: Option<i64>,
+    /// Control sequences stripped.
+    pub output: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Container {
+    pub id: String,
+    /// Without Docker's leading `/`.
+    pub name: String,
+    pub owner: Owner,
+    pub state: State,
+    pub health: Health,
+    pub created_at: Option<DateTime<Utc>>,
+    pub started_at: Option<DateTime<Utc>>,
+    pub finished_at: Option<DateTime<Utc>>,
+    pub restart_count: i64,
+    /// Exit code of the last run, when it has exited.
+    pub exit_code: Option<i64>,
+    pub oom_killed: bool,
+    /// Image reference as the container was created with.
+    pub image: String,
+    pub ports: Vec<Port>,
+    /// Newest last.
+    pub health_log: Vec<Probe>,
+}
+
+impl Container {
+    /// How long it has been running, or `None` when it is not running.
+    pub fn uptime(&self, now: DateTime<Utc>) -> Option<chrono::Duration> {
+        (self.state == State::Running)
+            .then_some(self.started_at?)
+            .map(|s| (now - s).max(chrono::Duration::zero()))
+    }
+
+    /// Running and, if it has a healthcheck, healthy.
+    pub fn is_serving(&self) -> bool {
+        self.state == State::Running && matches!(self.health, Health::Healthy | Health::None)
+    }
+
+    /// Shortened id, as `docker ps` shows it.
+    pub fn short_id(&self) -> &str {
+        &self.id[..self.id.len().min(12)]
+    }
+}
+
+/// A Docker event worth an operator's attention.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct EventRecord {
+    pub at: DateTime<Utc>,
+    pub host: String,
+    pub container_id: String,
+    pub container_name: String,
+    pub app: Option<String>,
+    /// `start`, `die`, `oom`, `health_status`, ...
+    pub action: String,
+    /// Exit code for `die`, the new status for `health_status`, ...
+    pub detail: Option<String>,
+}
+
+/// A change reported by a host watcher.
+#[derive(Clone, Debug)]
+pub enum Msg {
+    Link { host: String, link: Link },
+    /// A fresh connection: the engine and the full container list. Replaces
+    /// what was known, so containers removed while disconnected disappear.
+    Synced {
+        host: String,
+        engine: EngineInfo,
+        containers: Vec<Container>,
+    },
+    Upsert { host: String, container: Container },
+    Remove { host: String, id: String },
+    Event(EventRecord),
+}
+
+impl Fleet {
+    /// A fleet with these hosts, none connected yet.
+    pub fn new<'a>(hosts: impl IntoIterator<Item = (&'a str, String)>) -> Self {
+        Fleet {
+            revision: 0,
+            hosts: hosts
+                .into_iter()
+                .map(|(name, endpoint)| {
+                    (
+                        name.to_string(),
+                        HostView {
+                            name: name.to_string(),
+                            endpoint,
+                            link: Link::Connecting,
+                            engine: None,
+                            synced: false,
+                            containers: BTreeMap::new(),
+                        },
+                    )
+                })
+                .collect(),
+            events: VecDeque::new(),
+        }
+    }
+
+    /// Applies one change; returns whether anything changed (so that
+    /// watchers of the model wake only for real changes).
+    pub fn apply(&mut self, msg: Msg) -> bool {
+        let changed = match msg {
+            Msg::Link { host, link } => match self.hosts.get_mut(&host) {
+                Some(h) if h.link != link => {
+                    h.link = link;
+                    true
+                }
+                _ => false,
+            },
+            Msg::Synced {
+                host,
+                engine,
+                containers,
+            } => match self.hosts.get_mut(&host) {
+                Some(h) => {
+                    h.link = Link::Up;
+                    h.engine = Some(engine);
+                    h.synced = true;
+                    h.containers = containers.into_iter().map(|c| (c.id.clone(), c)).collect();
+                    true
+                }
+                None => false,
+            },
+            Msg::Upsert { host, container } => match self.hosts.get_mut(&host) {
+                Some(h) if h.containers.get(&container.id) != Some(&container) => {
+                    h.containers.insert(container.id.clone(), container);
+                    true
+                }
+                _ => false,
+            },
+            Msg::Remove { host, id } => self
+                .hosts
+                .get_mut(&host)
+                .and_then(|h| h.containers.remove(&id))
+                .is_some(),
+            Msg::Event(record) => {
+                if self.events.len() == EVENT_HISTORY {
+                    self.events.pop_front();
+                }
+                self.events.push_back(record);
+                true
+            }
+        };
+        if changed {
+            self.revision += 1;
+        }
+        changed
+    }
+
+    /// True once every host has either synced or failed to connect.
+    pub fn settled(&self) -> bool {
+        self.hosts
+            .values()
+            .all(|h| h.synced && h.link == Link::Up || matches!(h.link, Link::Down { .. }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    pub(crate) fn container(id: &str, state: State, health: Health) -> Container {
+        Container {
+            id: id.into(),
+            name: format!("c-{id}"),
+            owner: Owner::unmanaged(),
+            state,
+            health,
+            created_at: None,
+            started_at: None,
+            finished_at: None,
+            restart_count: 0,
+            exit_code: None,
+            oom_killed: false,
+            image: "img".into(),
+            ports: vec![],
+            health_log: vec![],
+        }
+    }
+
+    fn engine() -> EngineInfo {
+        EngineInfo {
+            version: "20.10".into(),
+            api_version: "1.41".into(),
+            os: "linux".into(),
+            arch: "amd64".into(),
+        }
+    }
+
+    #[test]
+    fn sync_upsert_remove_and_revision() {
+        let mut f = Fleet::new([("a", "unix:///s".to_string())]);
+        assert!(!f.settled());
+        assert!(f.apply(Msg::Synced {
+            host: "a".into(),
+            engine: engine(),
+            containers: vec![container("1", State::Running, Health::Healthy)],
+        }));
+        assert!(f.settled());
+        let rev = f.revision;
+        // The same container again is no change: no wake-up, no redraw.
+        assert!(!f.apply(Msg::Upsert {
+            host: "a".into(),
+            container: container("1", State::Running, Health::Healthy),
+        }));
+        assert_eq!(f.revision, rev);
+        assert!(f.apply(Msg::Upsert {
+            host: "a".into(),
+            container: container("1", State::Exited, Health::Unhealthy),
+        }));
+        assert_eq!(f.hosts["a"].containers["1"].state, State::Exited);
+        assert!(f.apply(Msg::Remove { host: "a".into(), id: "1".into() }));
+        assert!(!f.apply(Msg::Remove { host: "a".into(), id: "1".into() }));
+        assert!(!f.apply(Msg::Upsert {
+            host: "nope".into(),
+            container: container("1", State::Running, Health::None),
+        }));
+    }
+
+    #[test]
+    fn resync_drops_containers_removed_while_away() {
+        let mut f = Fleet::new([("a", String::new())]);
+        f.apply(Msg::Synced {
+            host: "a".into(),
+            engine: engine(),
+            containers: vec![container("1", State::Running, Health::None), container("2", State::Running, Health::None)],
+        });
+        f.apply(Msg::Link {
+            host: "a".into(),
+            link: Link::Down { reason: "gone".into(), since: Utc::now(), retry_at: None },
+        });
+        assert!(f.settled(), "a down host counts as settled");
+        f.apply(Msg::Synced {
+            host: "a".into(),
+            engine: engine(),
+            containers: vec![container("2", State::Running, Health::None)],
+        });
+        assert_eq!(f.hosts["a"].containers.keys().collect::<Vec<_>>(), vec!["2"]);
+    }
+
+    #[test]
+    fn event_history_is_bounded() {
+        let mut f = Fleet::new([("a", String::new())]);
+        for i in 0..EVENT_HISTORY + 10 {
+            f.apply(Msg::Event(EventRecord {
+                at: Utc::now(),
+                host: "a".into(),
+                container_id: i.to_string(),
+                container_name: String::new(),
+                app: None,
+                action: "die".into(),
+                detail: None,
+            }));
+        }
+        assert_eq!(f.events.len(), EVENT_HISTORY);
+        assert_eq!(f.events.back().unwrap().container_id, (EVENT_HISTORY + 9).to_string());
+    }
+
+    #[test]
+    fn uptime_only_when_running() {
+        let mut c = container("1", State::Running, Health::None);
+        let now = Utc::now();
+        c.started_at = Some(now - chrono::Duration::seconds(90));
+        assert_eq!(c.uptime(now).unwrap().num_seconds(), 90);
+        c.state = State::Exited;
+        assert!(c.uptime(now).is_none());
+    }
+}

@@ -1,0 +1,348 @@
+//! The status report: the fleet grouped as hosts → apps → roles →
+//! containers, checked against what the config declares. Pure data; `berth
+//! status` prints it as a table or as JSON (field names are a stable
+//! interface, documented in the README).
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use super::model::{Container, Fleet, HostView, Link, Probe};
+use crate::config::{Config, DestinationName};
+use crate::labels::Source;
+
+/// Bumped when a field is removed or changes meaning (adding is compatible).
+pub const SCHEMA: u32 = 1;
+
+#[derive(Debug, Serialize)]
+pub struct StatusReport {
+    pub schema: u32,
+    pub generated_at: DateTime<Utc>,
+    /// Every declared role has a serving container on each of its hosts, and
+    /// every host was reachable.
+    pub ok: bool,
+    pub hosts: Vec<HostStatus>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct HostStatus {
+    pub name: String,
+    pub endpoint: String,
+    pub reachable: bool,
+    /// Why the host is unreachable.
+    pub error: Option<String>,
+    pub docker_version: Option<String>,
+    pub api_version: Option<String>,
+    pub apps: Vec<AppStatus>,
+    /// Containers no known tool claims.
+    pub unmanaged: Vec<ContainerStatus>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct AppStatus {
+    pub app: String,
+    /// `berth`, `kamal` or `dokku`.
+    pub source: Source,
+    /// Empty for the default destination.
+    pub destination: String,
+    /// Declared in the config (for this host and destination).
+    pub declared: bool,
+    pub ok: bool,
+    pub roles: Vec<RoleStatus>,
+    /// Task containers (release tasks, one-off runs).
+    pub tasks: Vec<ContainerStatus>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct RoleStatus {
+    pub role: String,
+    /// The config expects this role on this host.
+    pub declared: bool,
+    /// Running and healthy (or running with no healthcheck).
+    pub serving: usize,
+    pub total: usize,
+    /// Declared roles: at least one serving container. Others: always true.
+    pub ok: bool,
+    pub containers: Vec<ContainerStatus>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ContainerStatus {
+    pub id: String,
+    pub name: String,
+    pub version: Option<String>,
+    pub state: &'static str,
+    pub health: &'static str,
+    pub uptime_seconds: Option<i64>,
+    pub restart_count: i64,
+    pub exit_code: Option<i64>,
+    pub oom_killed: bool,
+    pub image: String,
+    pub ports: Vec<String>,
+    /// The last health-check results, oldest first.
+    pub health_log: Vec<Probe>,
+}
+
+impl ContainerStatus {
+    fn new(c: &Container, now: DateTime<Utc>) -> Self {
+        ContainerStatus {
+            id: c.short_id().to_string(),
+            name: c.name.clone(),
+            version: c.owner.version.clone(),
+            state: c.state.as_str(),
+            health: c.health.as_str(),
+            uptime_seconds: c.uptime(now).map(|d| d.num_seconds()),
+            restart_count: c.restart_count,
+            exit_code: c.exit_code,
+            oom_killed: c.oom_killed,
+            image: c.image.clone(),
+            ports: c.ports.iter().map(ToString::to_string).collect(),
+            health_log: c.health_log.clone(),
+        }
+    }
+}
+
+/// What to report on.
+#[derive(Clone, Debug, Default)]
+pub struct Filter {
+    /// Only this app (of any source).
+    pub app: Option<String>,
+    /// The destination whose declared roles are checked (default: none).
+    pub destination: Option<DestinationName>,
+}
+
+type AppKey = (String, Source, String);
+
+pub fn report(config: &Config, fleet: &Fleet, filter: &Filter, now: DateTime<Utc>) -> StatusReport {
+    let dest = filter.destination.as_ref();
+    let dest_label = dest.map(|d| d.to_string()).unwrap_or_default();
+    let wanted = |app: &str| filter.app.as_deref().is_none_or(|a| a == app);
+
+    let mut hosts = Vec::new();
+    let mut all_ok = true;
+    for host in fleet.hosts.values() {
+        // (app, source, destination) -> role -> (declared, containers)
+        let mut apps: BTreeMap<AppKey, BTreeMap<String, (bool, Vec<&Container>)>> = BTreeMap::new();
+        let mut tasks: BTreeMap<AppKey, Vec<&Container>> = BTreeMap::new();
+        let mut unmanaged = Vec::new();
+
+        for (app_name, app) in &config.fleet.apps {
+            if !wanted(app_name.as_str()) {
+                continue;
+            }
+            for role in app.roles.keys() {
+                if config.role_hosts(app_name, role, dest).iter().any(|h| h.as_str() == host.name) {
+                    apps.entry((app_name.to_string(), Source::Berth, dest_label.clone()))
+                        .or_default()
+                        .insert(role.to_string(), (true, Vec::new()));
+                }
+            }
+        }
+        for c in host.containers.values() {
+            let Some(app) = c.owner.app.clone() else {
+                if filter.app.is_none() {
+                    unmanaged.push(c);
+                }
+                continue;
+            };
+            if !wanted(&app) {
+                continue;
+            }
+            let key = (app, c.owner.source, c.owner.destination.clone());
+            if c.owner.phase.is_some() {
+                tasks.entry(key).or_default().push(c);
+                continue;
+            }
+            let role = c.owner.role.clone().unwrap_or_else(|| "-".into());
+            apps.entry(key).or_default().entry(role).or_default().1.push(c);
+        }
+        for key in tasks.keys() {
+            apps.entry(key.clone()).or_default();
+        }
+
+        let mut app_reports = Vec::new();
+        for (key, roles) in apps {
+            let declared_app = key.1 == Source::Berth
+                && key.2 == dest_label
+                && roles.values().any(|(declared, _)| *declared);
+            let primary = config
+                .fleet
+                .apps
+                .get(key.0.as_str())
+                .map(|a| a.primary_role.to_string());
+            let mut role_reports: Vec<RoleStatus> = roles
+                .into_iter()
+                .map(|(role, (declared, mut containers))| {
+                    containers.sort_by_key(|c| (triage_rank(c), c.name.clone()));
+                    let serving = containers.iter().filter(|c| c.is_serving()).count();
+                    RoleStatus {
+                        ok: !declared || serving > 0,
+                        role,
+                        declared,
+                        serving,
+                        total: containers.len(),
+                        containers: containers.iter().map(|c| ContainerStatus::new(c, now)).collect(),
+                    }
+                })
+                .collect();
+            role_reports.sort_by_key(|r| (Some(&r.role) != primary.as_ref(), r.role.clone()));
+            let ok = role_reports.iter().all(|r| r.ok);
+            all_ok &= ok;
+            let mut task_list = tasks.remove(&key).unwrap_or_default();
+            task_list.sort_by_key(|c| c.name.clone());
+            app_reports.push(AppStatus {
+                app: key.0,
+                source: key.1,
+                destination: key.2,
+                declared: declared_app,
+                ok,
+                roles: role_reports,
+                tasks: task_list.iter().map(|c| ContainerStatus::new(c, now)).collect(),
+            });
+        }
+        unmanaged.sort_by_key(|c| (triage_rank(c), c.name.clone()));
+        let (reachable, error) = reachability(host);
+        all_ok &= reachable;
+        hosts.push(HostStatus {
+            name: host.name.clone(),
+            endpoint: host.endpoint.clone(),
+            reachable,
+            error,
+            docker_version: host.engine.as_ref().map(|e| e.version.clone()),
+            api_version: host.engine.as_ref().map(|e| e.api_version.clone()),
+            apps: app_reports,
+            unmanaged: unmanaged.iter().map(|c| ContainerStatus::new(c, now)).collect(),
+        });
+    }
+    StatusReport {
+        schema: SCHEMA,
+        generated_at: now,
+        ok: all_ok,
+        hosts,
+    }
+}
+
+fn reachability(host: &HostView) -> (bool, Option<String>) {
+    match &host.link {
+        Link::Up if host.synced => (true, None),
+        Link::Up | Link::Connecting => (false, Some("no answer yet (still connecting)".into())),
+        Link::Down { reason, .. } => (false, Some(reason.clone())),
+    }
+}
+
+/// Incident triage: what needs eyes sorts first.
+pub fn triage_rank(c: &Container) -> u8 {
+    use super::model::{Health, State};
+    match (c.state, c.health) {
+        (_, Health::Unhealthy) => 0,
+        (State::Restarting, _) | (State::Dead, _) => 1,
+        (State::Exited, _) if c.exit_code.is_some_and(|e| e != 0) => 2,
+        (_, Health::Starting) => 3,
+        (State::Running, _) => 4,
+        _ => 5,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+    use crate::inventory::model::{EngineInfo, Health, Msg, State};
+    use crate::labels::{BerthLabels, Owner};
+
+    const CFG: &str = "version: 2\nhosts:\n  a: {}\n  b: {}\napps:\n  demo:\n    image: demo\n    roles:\n      web: {hosts: [a, b]}\n      worker: {hosts: [b]}\n";
+
+    fn c(id: &str, role: &str, state: State, health: Health) -> Container {
+        let labels = BerthLabels {
+            app: "demo".into(),
+            role: role.into(),
+            version: "v1".into(),
+            destination: String::new(),
+            phase: None,
+        };
+        Container {
+            id: id.into(),
+            name: format!("demo-{role}-{id}"),
+            owner: Owner::classify("x", &labels.to_map()),
+            state,
+            health,
+            created_at: None,
+            started_at: None,
+            finished_at: None,
+            restart_count: 0,
+            exit_code: None,
+            oom_killed: false,
+            image: "demo".into(),
+            ports: vec![],
+            health_log: vec![],
+        }
+    }
+
+    fn fleet(a: Vec<Container>, b: Vec<Container>) -> Fleet {
+        let mut f = Fleet::new([("a", String::new()), ("b", String::new())]);
+        let engine = EngineInfo { version: "20.10".into(), api_version: "1.41".into(), os: String::new(), arch: String::new() };
+        f.apply(Msg::Synced { host: "a".into(), engine: engine.clone(), containers: a });
+        f.apply(Msg::Synced { host: "b".into(), engine, containers: b });
+        f
+    }
+
+    #[test]
+    fn ok_only_when_every_declared_role_serves_on_every_host() {
+        let cfg = crate::config::parse(Path::new("f.yaml"), CFG).unwrap();
+        let now = Utc::now();
+        let f = fleet(
+            vec![c("1", "web", State::Running, Health::Healthy)],
+            vec![c("2", "web", State::Running, Health::Healthy), c("3", "worker", State::Running, Health::None)],
+        );
+        assert!(report(&cfg, &f, &Filter::default(), now).ok);
+
+        let f = fleet(
+            vec![c("1", "web", State::Running, Health::Healthy)],
+            vec![c("2", "web", State::Running, Health::Unhealthy), c("3", "worker", State::Running, Health::None)],
+        );
+        let r = report(&cfg, &f, &Filter::default(), now);
+        assert!(!r.ok);
+        let web_b = &r.hosts[1].apps[0].roles[0];
+        assert_eq!((web_b.role.as_str(), web_b.serving, web_b.total, web_b.ok), ("web", 0, 1, false));
+
+        // A declared role with no container at all is listed, and not ok.
+        let f = fleet(vec![c("1", "web", State::Running, Health::Healthy)], vec![c("2", "web", State::Running, Health::Healthy)]);
+        let r = report(&cfg, &f, &Filter::default(), now);
+        assert!(!r.ok);
+        let worker = r.hosts[1].apps[0].roles.iter().find(|r| r.role == "worker").unwrap();
+        assert_eq!((worker.total, worker.declared), (0, true));
+    }
+
+    #[test]
+    fn primary_role_first_and_triage_order() {
+        let cfg = crate::config::parse(Path::new("f.yaml"), CFG).unwrap();
+        let f = fleet(
+            vec![],
+            vec![
+                c("3", "worker", State::Running, Health::None),
+                c("1", "web", State::Running, Health::Healthy),
+                c("2", "web", State::Running, Health::Unhealthy),
+            ],
+        );
+        let r = report(&cfg, &f, &Filter::default(), Utc::now());
+        let roles = &r.hosts[1].apps[0].roles;
+        assert_eq!(roles[0].role, "web");
+        assert_eq!(roles[0].containers[0].health, "unhealthy");
+    }
+
+    #[test]
+    fn app_filter_and_unmanaged() {
+        let cfg = crate::config::parse(Path::new("f.yaml"), CFG).unwrap();
+        let mut stray = c("9", "web", State::Running, Health::None);
+        stray.owner = Owner::unmanaged();
+        let f = fleet(vec![stray, c("1", "web", State::Running, Health::Healthy)], vec![]);
+        let all = report(&cfg, &f, &Filter::default(), Utc::now());
+        assert_eq!(all.hosts[0].unmanaged.len(), 1);
+        let only = report(&cfg, &f, &Filter { app: Some("demo".into()), destination: None }, Utc::now());
+        assert!(only.hosts[0].unmanaged.is_empty());
+        let none = report(&cfg, &f, &Filter { app: Some("other".into()), destination: None }, Utc::now());
+        assert!(none.hosts[0].apps.is_empty());
+    }
+}

@@ -1,0 +1,184 @@
+//! One watcher per host: connect, list once, then follow the engine's event
+//! stream and re-read only the container an event names. When the engine
+//! goes away the host is marked down with the reason, and the watcher
+//! reconnects with capped, jittered exponential backoff.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use bollard::Docker;
+use bollard::query_parameters::{EventsOptions, ListContainersOptions};
+use chrono::Utc;
+use futures_util::{StreamExt, TryStreamExt};
+use tokio::sync::mpsc;
+
+use super::model::{Link, Msg};
+use crate::docker::{self, convert};
+use crate::hosts::{self, Endpoint};
+
+/// Tunables for host watchers.
+#[derive(Clone, Debug)]
+pub struct WatchOptions {
+    /// Deadline for connecting and negotiating with an engine.
+    pub connect_timeout: Duration,
+    pub backoff_min: Duration,
+    pub backoff_max: Duration,
+    /// Inspects in flight at once during the initial list.
+    pub inspect_concurrency: usize,
+}
+
+impl Default for WatchOptions {
+    fn default() -> Self {
+        WatchOptions {
+            connect_timeout: Duration::from_secs(5),
+            backoff_min: Duration::from_millis(250),
+            backoff_max: Duration::from_secs(10),
+            inspect_concurrency: 8,
+        }
+    }
+}
+
+/// Why a watch session ended.
+enum End {
+    /// Nobody listens to the model any more.
+    Closed,
+    /// The engine could not be reached, or went away.
+    Lost(String),
+}
+
+/// Watches one host until the model's receiver is dropped.
+pub async fn watch_host(host: String, endpoint: Endpoint, tx: mpsc::Sender<Msg>, opts: WatchOptions) {
+    let mut backoff = opts.backoff_min;
+    loop {
+        let started = Instant::now();
+        let reason = match session(&host, &endpoint, &tx, &opts).await {
+            End::Closed => return,
+            End::Lost(reason) => reason,
+        };
+        // A connection that held for a while resets the backoff: the next
+        // drop is a new incident, not the same one.
+        if started.elapsed() > Duration::from_secs(30) {
+            backoff = opts.backoff_min;
+        }
+        let wait = jitter(backoff);
+        tracing::warn!(host = %host, retry_in_ms = wait.as_millis() as u64, "host unreachable: {reason}");
+        let now = Utc::now();
+        let down = Link::Down {
+            reason,
+            since: now,
+            retry_at: chrono::Duration::from_std(wait).ok().map(|w| now + w),
+        };
+        if tx.send(Msg::Link { host: host.clone(), link: down }).await.is_err() {
+            return;
+        }
+        tokio::time::sleep(wait).await;
+        backoff = (backoff * 2).min(opts.backoff_max);
+    }
+}
+
+/// ±20% so that many watchers of one restarted engine do not retry in step.
+fn jitter(d: Duration) -> Duration {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|t| t.subsec_nanos())
+        .unwrap_or(0);
+    let factor = 0.8 + 0.4 * (nanos % 1000) as f64 / 1000.0;
+    d.mul_f64(factor)
+}
+
+async fn session(host: &str, endpoint: &Endpoint, tx: &mpsc::Sender<Msg>, opts: &WatchOptions) -> End {
+    let socket = match hosts::local_socket(endpoint) {
+        Ok(s) => s,
+        Err(reason) => return End::Lost(reason),
+    };
+    let (docker, engine) = match docker::connect(socket, opts.connect_timeout).await {
+        Ok(ok) => ok,
+        Err(e) => return End::Lost(e.to_string()),
+    };
+    let lost = |what: &str, e: &bollard::errors::Error| End::Lost(format!("{what}: {}", docker::describe(e)));
+
+    // Subscribe from the engine's own clock, taken before the list: events
+    // that happen while we list are replayed, never missed. Duplicates are
+    // harmless (each one re-reads the container).
+    let since = match docker.info().await {
+        Ok(info) => info
+            .system_time
+            .as_deref()
+            .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+            .map(|t| (t.timestamp() - 1).to_string()),
+        Err(e) => return lost("reading engine info", &e),
+    };
+    let containers = match list_all(&docker, opts.inspect_concurrency).await {
+        Ok(c) => c,
+        Err(e) => return lost("listing containers", &e),
+    };
+    tracing::info!(host, containers = containers.len(), api = %engine.api_version, "host synced");
+    let synced = Msg::Synced {
+        host: host.to_string(),
+        engine,
+        containers,
+    };
+    if tx.send(synced).await.is_err() {
+        return End::Closed;
+    }
+
+    let mut events = docker.events(Some(EventsOptions {
+        since,
+        until: None,
+        filters: Some(HashMap::from([(
+            "type".to_string(),
+            vec!["container".to_string()],
+        )])),
+    }));
+    while let Some(item) = events.next().await {
+        let ev = match item {
+            Ok(ev) => ev,
+            Err(e) => return lost("event stream broke", &e),
+        };
+        if let Some(record) = convert::event_record(host, &ev)
+            && tx.send(Msg::Event(record)).await.is_err()
+        {
+            return End::Closed;
+        }
+        let msg = match convert::event_effect(&ev) {
+            convert::EventEffect::Ignore => continue,
+            convert::EventEffect::Removed(id) => Msg::Remove { host: host.to_string(), id },
+            convert::EventEffect::Refresh(id) => match docker.inspect_container(&id, None).await {
+                Ok(c) => Msg::Upsert {
+                    host: host.to_string(),
+                    container: convert::container(c),
+                },
+                Err(e) if docker::is_not_found(&e) => Msg::Remove { host: host.to_string(), id },
+                Err(e) => return lost("reading a container after an event", &e),
+            },
+        };
+        if tx.send(msg).await.is_err() {
+            return End::Closed;
+        }
+    }
+    End::Lost("the engine closed its event stream (daemon stopped or restarted?)".into())
+}
+
+/// Every container on the engine, inspected (for health, restarts, exit codes).
+async fn list_all(docker: &Docker, concurrency: usize) -> Result<Vec<crate::inventory::Container>, bollard::errors::Error> {
+    let summaries = docker
+        .list_containers(Some(ListContainersOptions {
+            all: true,
+            ..Default::default()
+        }))
+        .await?;
+    let ids: Vec<String> = summaries.into_iter().filter_map(|s| s.id).collect();
+    let inspected: Vec<Option<crate::inventory::Container>> = futures_util::stream::iter(ids)
+        .map(|id| async move {
+            match docker.inspect_container(&id, None).await {
+                Ok(c) => Ok(Some(convert::container(c))),
+                // Removed between the list and the inspect.
+                Err(e) if docker::is_not_found(&e) => Ok(None),
+                Err(e) => Err(e),
+            }
+        })
+        .buffer_unordered(concurrency.max(1))
+        .try_collect()
+        .await?;
+    Ok(inspected.into_iter().flatten().collect())
+}

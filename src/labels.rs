@@ -1,0 +1,286 @@
+//! The container label convention, in one place.
+//!
+//! Everything that creates or filters containers goes through here, so the
+//! engine, the inventory and the tests cannot drift apart. Containers of
+//! other tools are recognised read-only from their own conventions (see
+//! `../shared/field-notes.md`): Kamal (`service`, `role`, `destination`) and
+//! Dokku (`com.dokku.*`).
+
+use std::collections::HashMap;
+
+use serde::Serialize;
+
+pub const APP: &str = "berth.app";
+pub const ROLE: &str = "berth.role";
+pub const VERSION: &str = "berth.version";
+/// May be empty: the app's default destination.
+pub const DESTINATION: &str = "berth.destination";
+pub const MANAGED: &str = "berth.managed";
+/// Set on task containers (release tasks and the like) only.
+pub const PHASE: &str = "berth.phase";
+
+const KAMAL_SERVICE: &str = "service";
+const KAMAL_ROLE: &str = "role";
+const KAMAL_DESTINATION: &str = "destination";
+const KAMAL_PROXY_NAME: &str = "kamal-proxy";
+const DOKKU_APP: &str = "com.dokku.app-name";
+const DOKKU_PROCESS: &str = "com.dokku.process-type";
+const DOKKU_CONTAINER_TYPE: &str = "com.dokku.container-type";
+const DOKKU_PHASE: &str = "dokku_phase_script";
+
+/// The labels berth puts on a container it starts.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BerthLabels {
+    pub app: String,
+    pub role: String,
+    pub version: String,
+    pub destination: String,
+    pub phase: Option<String>,
+}
+
+impl BerthLabels {
+    pub fn to_map(&self) -> HashMap<String, String> {
+        let mut m = HashMap::from([
+            (APP.to_string(), self.app.clone()),
+            (ROLE.to_string(), self.role.clone()),
+            (VERSION.to_string(), self.version.clone()),
+            (DESTINATION.to_string(), self.destination.clone()),
+            (MANAGED.to_string(), "true".to_string()),
+        ]);
+        if let Some(phase) = &self.phase {
+            m.insert(PHASE.to_string(), phase.clone());
+        }
+        m
+    }
+}
+
+/// A Docker `label` filter list selecting exactly these containers; `None`
+/// fields are not filtered on. Destination is always exact (empty included),
+/// so a staging container never passes a production health gate.
+pub fn filter(
+    app: &str,
+    role: Option<&str>,
+    destination: &str,
+    version: Option<&str>,
+) -> HashMap<String, Vec<String>> {
+    let mut labels = vec![
+        format!("{MANAGED}=true"),
+        format!("{APP}={app}"),
+        format!("{DESTINATION}={destination}"),
+    ];
+    if let Some(r) = role {
+        labels.push(format!("{ROLE}={r}"));
+    }
+    if let Some(v) = version {
+        labels.push(format!("{VERSION}={v}"));
+    }
+    HashMap::from([("label".to_string(), labels)])
+}
+
+/// Which tool runs a container.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Source {
+    Berth,
+    Kamal,
+    Dokku,
+    Unmanaged,
+}
+
+impl Source {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Source::Berth => "berth",
+            Source::Kamal => "kamal",
+            Source::Dokku => "dokku",
+            Source::Unmanaged => "unmanaged",
+        }
+    }
+
+    /// Containers of other tools are shown, never changed.
+    pub fn read_only(self) -> bool {
+        !matches!(self, Source::Berth)
+    }
+}
+
+/// What a container's labels say about who runs it and as what.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Owner {
+    pub source: Source,
+    /// App (Kamal: service); `None` for unmanaged containers.
+    pub app: Option<String>,
+    pub role: Option<String>,
+    pub version: Option<String>,
+    /// Empty for the default destination.
+    pub destination: String,
+    /// Set for task containers (release task, Dokku run/cron, ...).
+    pub phase: Option<String>,
+}
+
+impl Owner {
+    pub fn unmanaged() -> Self {
+        Owner {
+            source: Source::Unmanaged,
+            app: None,
+            role: None,
+            version: None,
+            destination: String::new(),
+            phase: None,
+        }
+    }
+
+    /// Recognises a container from its name (without the leading `/`) and labels.
+    pub fn classify(name: &str, labels: &HashMap<String, String>) -> Owner {
+        let get = |k: &str| labels.get(k).filter(|v| !v.is_empty()).cloned();
+        if labels.get(MANAGED).is_some_and(|v| v == "true")
+            && let Some(app) = get(APP)
+        {
+            return Owner {
+                source: Source::Berth,
+                app: Some(app),
+                role: get(ROLE),
+                version: get(VERSION),
+                destination: get(DESTINATION).unwrap_or_default(),
+                phase: get(PHASE),
+            };
+        }
+        if let Some(app) = get(DOKKU_APP) {
+            let container_type = get(DOKKU_CONTAINER_TYPE);
+            let phase = get(DOKKU_PHASE).or(container_type.filter(|t| t != "deploy"));
+            return Owner {
+                source: Source::Dokku,
+                app: Some(app),
+                role: get(DOKKU_PROCESS),
+                version: None,
+                destination: String::new(),
+                phase,
+            };
+        }
+        if let Some(service) = get(KAMAL_SERVICE) {
+            let role = get(KAMAL_ROLE);
+            let destination = get(KAMAL_DESTINATION).unwrap_or_default();
+            // App containers: `<service>-<role>[-<destination>]-<version>`.
+            // Accessories: `<service>-<accessory>`, labelled with service only.
+            let (role, version) = match role {
+                Some(role) => {
+                    let mut prefix = format!("{service}-{role}-");
+                    if !destination.is_empty() {
+                        prefix.push_str(&destination);
+                        prefix.push('-');
+                    }
+                    let version = name.strip_prefix(&prefix).filter(|v| !v.is_empty());
+                    (Some(role), version.map(str::to_string))
+                }
+                None => (
+                    name.strip_prefix(&format!("{service}-")).map(|a| format!("accessory:{a}")),
+                    None,
+                ),
+            };
+            return Owner {
+                source: Source::Kamal,
+                app: Some(service),
+                role,
+                version,
+                destination,
+                phase: None,
+            };
+        }
+        if name == KAMAL_PROXY_NAME {
+            return Owner {
+                source: Source::Kamal,
+                app: Some(KAMAL_PROXY_NAME.to_string()),
+                role: Some("proxy".into()),
+                version: None,
+                destination: String::new(),
+                phase: None,
+            };
+        }
+        Owner::unmanaged()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn labels(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn berth_labels_round_trip() {
+        let l = BerthLabels {
+            app: "demo".into(),
+            role: "web".into(),
+            version: "v2".into(),
+            destination: String::new(),
+            phase: None,
+        };
+        let o = Owner::classify("demo-web-v2", &l.to_map());
+        assert_eq!(o.source, Source::Berth);
+        assert_eq!(o.app.as_deref(), Some("demo"));
+        assert_eq!(o.role.as_deref(), Some("web"));
+        assert_eq!(o.version.as_deref(), Some("v2"));
+        assert_eq!(o.destination, "");
+        assert_eq!(o.phase, None);
+        let task = BerthLabels { phase: Some("release".into()), ..l };
+        assert_eq!(Owner::classify("x", &task.to_map()).phase.as_deref(), Some("release"));
+    }
+
+    #[test]
+    fn filter_is_exact_on_destination() {
+        let f = filter("demo", Some("web"), "", Some("v2"));
+        let l = &f["label"];
+        assert!(l.contains(&"berth.destination=".to_string()));
+        assert!(l.contains(&"berth.version=v2".to_string()));
+        assert!(l.contains(&"berth.managed=true".to_string()));
+    }
+
+    #[test]
+    fn kamal_app_accessory_and_proxy() {
+        let o = Owner::classify(
+            "shop-web-staging-abc123",
+            &labels(&[("service", "shop"), ("role", "web"), ("destination", "staging")]),
+        );
+        assert_eq!(o.source, Source::Kamal);
+        assert_eq!(o.app.as_deref(), Some("shop"));
+        assert_eq!(o.role.as_deref(), Some("web"));
+        assert_eq!(o.destination, "staging");
+        assert_eq!(o.version.as_deref(), Some("abc123"));
+        let o = Owner::classify(
+            "shop-web-abc123",
+            &labels(&[("service", "shop"), ("role", "web"), ("destination", "")]),
+        );
+        assert_eq!(o.version.as_deref(), Some("abc123"));
+        let o = Owner::classify("shop-db", &labels(&[("service", "shop")]));
+        assert_eq!(o.role.as_deref(), Some("accessory:db"));
+        let o = Owner::classify("kamal-proxy", &HashMap::new());
+        assert_eq!((o.source, o.role.as_deref()), (Source::Kamal, Some("proxy")));
+    }
+
+    #[test]
+    fn dokku_deploy_and_run_containers() {
+        let o = Owner::classify(
+            "blog.web.1",
+            &labels(&[
+                ("com.dokku.app-name", "blog"),
+                ("com.dokku.process-type", "web"),
+                ("com.dokku.container-type", "deploy"),
+            ]),
+        );
+        assert_eq!((o.source, o.app.as_deref(), o.role.as_deref()), (Source::Dokku, Some("blog"), Some("web")));
+        assert_eq!(o.phase, None);
+        let o = Owner::classify(
+            "blog.run.1",
+            &labels(&[("com.dokku.app-name", "blog"), ("com.dokku.container-type", "run")]),
+        );
+        assert_eq!(o.phase.as_deref(), Some("run"));
+    }
+
+    #[test]
+    fn anything_else_is_unmanaged() {
+        assert_eq!(Owner::classify("postgres", &labels(&[("maintainer", "x")])), Owner::unmanaged());
+        // A berth.app label without berth.managed is not ours.
+        assert_eq!(Owner::classify("x", &labels(&[("berth.app", "demo")])).source, Source::Unmanaged);
+    }
+}
