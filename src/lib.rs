@@ -11,3 +11,4 @@ pub mod hosts;
 pub mod inventory;
 pub mod labels;
 pub mod sanitize;
+pub mod cli;

@@ -16,12 +16,8 @@ pub enum ConfigError {
         message: String,
     },
     /// The file could not be read at all.
-    #[error("{}: cannot read: {source}", file.display())]
-    Read {
-        file: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
+    #[error("{}: cannot read: {error}", file.display())]
+    Read { file: PathBuf, error: std::io::Error },
 }
 
 impl ConfigError {
@@ -36,7 +32,7 @@ impl ConfigError {
     pub fn message(&self) -> String {
         match self {
             Self::At { message, .. } => message.clone(),
-            Self::Read { source, .. } => source.to_string(),
+            Self::Read { error, .. } => error.to_string(),
         }
     }
 }

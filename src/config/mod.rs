@@ -70,9 +70,9 @@ pub fn discover(explicit: Option<&Path>) -> Result<PathBuf, ConfigError> {
 
 /// Reads and validates the config at `path`.
 pub fn load(path: &Path) -> Result<Config, ConfigError> {
-    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+    let text = std::fs::read_to_string(path).map_err(|error| ConfigError::Read {
         file: path.to_path_buf(),
-        source,
+        error,
     })?;
     parse(path, &text)
 }
@@ -205,12 +205,35 @@ fn explain(e: &serde_yaml::Error) -> (String, Option<String>) {
     (msg, None)
 }
 
-/// serde_yaml appends " at line L column C" itself; we print positions our way.
+/// serde_yaml puts " at line L column C" into its messages; we print
+/// positions our way, in front, so it is removed wherever it stands.
 fn strip_location(msg: &str) -> String {
-    match msg.rfind(" at line ") {
-        Some(i) if msg[i..].contains(" column ") => msg[..i].to_string(),
-        _ => msg.to_string(),
+    let mut out = msg.to_string();
+    while let Some(i) = out.find(" at line ") {
+        let rest = &out[i + " at line ".len()..];
+        let line_digits = rest.chars().take_while(char::is_ascii_digit).count();
+        let Some(after) = rest[line_digits..].strip_prefix(" column ") else {
+            break;
+        };
+        let col_digits = after.chars().take_while(char::is_ascii_digit).count();
+        if line_digits == 0 || col_digits == 0 {
+            break;
+        }
+        let end = i + " at line ".len() + line_digits + " column ".len() + col_digits;
+        out.replace_range(i..end, "");
     }
+    out
+}
+
+#[cfg(test)]
+#[test]
+fn strips_serde_yaml_positions_anywhere() {
+    assert_eq!(
+        strip_location("did not find expected ',' at line 10 column 19, while parsing"),
+        "did not find expected ',', while parsing"
+    );
+    assert_eq!(strip_location("bad at line 3 column 4"), "bad");
+    assert_eq!(strip_location("at line nothing"), "at line nothing");
 }
 
 impl Config {
@@ -357,9 +380,9 @@ impl Config {
         let Some(path) = self.secrets_path() else {
             return Ok(BTreeMap::new());
         };
-        let text = std::fs::read_to_string(&path).map_err(|source| ConfigError::Read {
+        let text = std::fs::read_to_string(&path).map_err(|error| ConfigError::Read {
             file: path.clone(),
-            source,
+            error,
         })?;
         secrets::parse(&path, &text).map_err(|m| ConfigError::at(&path, None, m))
     }

@@ -4,6 +4,7 @@
 //! (this project's CI runs 20.10, API 1.41), so every connection negotiates
 //! the version down to what the engine speaks.
 
+pub mod build;
 pub mod convert;
 
 use std::path::Path;

@@ -1,0 +1,121 @@
+//! The headless command line: `berth status`, `berth config check`, ...
+//! A renderer of library results; it decides wording and exit codes only.
+//!
+//! Exit codes: 0 fine, 1 the fleet is not as declared (unhealthy), 2 berth
+//! could not do what was asked (bad config, unreachable host, bad usage).
+
+mod config_cmd;
+mod status;
+mod table;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::config::{self, Config, HumanDuration};
+
+pub const EXIT_OK: u8 = 0;
+pub const EXIT_UNHEALTHY: u8 = 1;
+pub const EXIT_ERROR: u8 = 2;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "berth",
+    version,
+    about = "A terminal operations console for fleets of Docker hosts",
+    long_about = "berth shows every host, app and container of a Docker fleet with live health, \
+and runs deploy, restart, destroy and rollback through one staged engine.\n\n\
+With no command it opens the console; the commands below are for scripts, CI and hooks.",
+    after_help = "Exit codes: 0 ok, 1 unhealthy (the fleet is not as declared), 2 error (config, connection, usage)."
+)]
+pub struct Cli {
+    /// Fleet config file [default: ./berth.yaml, ./config/berth.yaml, ~/.config/berth/berth.yaml]
+    #[arg(short, long, env = "BERTH_CONFIG", global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Show hosts, apps, roles and containers with their health
+    Status(status::Args),
+    /// Inspect the fleet config
+    #[command(subcommand)]
+    Config(ConfigCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Validate the config and print it as berth reads it (secrets masked)
+    Check,
+}
+
+/// Entry point of the binary.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging();
+    let code = match run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("berth: {e:#}");
+            EXIT_ERROR
+        }
+    };
+    ExitCode::from(code)
+}
+
+fn run(cli: Cli) -> anyhow::Result<u8> {
+    match cli.command {
+        None => {
+            eprintln!(
+                "berth: the interactive console is not part of this build yet; use `berth status` (see `berth --help`)"
+            );
+            Ok(EXIT_ERROR)
+        }
+        Some(Command::Config(ConfigCommand::Check)) => {
+            let config = load_config(cli.config.as_deref())?;
+            config_cmd::check(&config)
+        }
+        Some(Command::Status(args)) => {
+            let config = load_config(cli.config.as_deref())?;
+            runtime()?.block_on(status::run(&config, args))
+        }
+    }
+}
+
+/// Loads the config and prints its warnings to stderr.
+fn load_config(explicit: Option<&std::path::Path>) -> anyhow::Result<Config> {
+    let path = config::discover(explicit)?;
+    let config = config::load(&path)?;
+    for w in &config.warnings {
+        eprintln!("berth: warning: {w}");
+    }
+    Ok(config)
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?)
+}
+
+/// Logs go to stderr; `BERTH_LOG` sets the filter (e.g. `debug`,
+/// `berth=trace`). Quiet by default so that `--json` output stays clean.
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("BERTH_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("error"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .try_init();
+}
+
+/// A deadline given on the command line (`--timeout 10s`).
+fn parse_duration(s: &str) -> Result<HumanDuration, String> {
+    config::duration::parse(s).map(HumanDuration)
+}

@@ -1,0 +1,176 @@
+//! `berth status`: connect to every host, wait for each to answer (or fail),
+//! and print the report.
+
+use std::time::Duration;
+
+use chrono::Utc;
+
+use super::table::{age, render};
+use super::{EXIT_ERROR, EXIT_OK, EXIT_UNHEALTHY};
+use crate::config::{Config, DestinationName, HumanDuration};
+use crate::inventory::status::{self, AppStatus, ContainerStatus, Filter, StatusReport};
+use crate::inventory::{Inventory, WatchOptions};
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Print JSON (stable field names; see the README)
+    #[arg(long)]
+    json: bool,
+    /// Only this app
+    #[arg(long, value_name = "NAME")]
+    app: Option<String>,
+    /// Check the roles declared for this destination
+    #[arg(long, short = 'd', value_name = "NAME", value_parser = |s: &str| DestinationName::new(s))]
+    destination: Option<DestinationName>,
+    /// How long to wait for each host to answer
+    #[arg(long, default_value = "10s", value_name = "DURATION", value_parser = super::parse_duration)]
+    timeout: HumanDuration,
+}
+
+pub async fn run(config: &Config, args: Args) -> anyhow::Result<u8> {
+    if let Some(app) = &args.app
+        && !config.fleet.apps.contains_key(app.as_str())
+    {
+        // Not an error: the app may be a Kamal or Dokku app found on a host.
+        tracing::info!(app, "app is not declared in the config; looking for it on the hosts");
+    }
+    let opts = WatchOptions {
+        connect_timeout: args.timeout.get(),
+        ..WatchOptions::default()
+    };
+    let inventory = Inventory::start(config, opts);
+    // Every host either answers with its containers or fails once; status
+    // reports the first attempt and does not wait for reconnects.
+    let fleet = match inventory
+        .wait_for(args.timeout.get() + Duration::from_secs(1), |f| f.settled())
+        .await
+    {
+        Ok(f) | Err(f) => f,
+    };
+    drop(inventory);
+    let filter = Filter {
+        app: args.app.clone(),
+        destination: args.destination.clone(),
+    };
+    let report = status::report(config, &fleet, &filter, Utc::now());
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{}", human(&report, &filter));
+    }
+    let unreachable: Vec<&str> = report
+        .hosts
+        .iter()
+        .filter(|h| !h.reachable)
+        .map(|h| h.name.as_str())
+        .collect();
+    Ok(if !unreachable.is_empty() {
+        if !args.json {
+            eprintln!("berth: unreachable: {}", unreachable.join(", "));
+        }
+        EXIT_ERROR
+    } else if report.ok {
+        EXIT_OK
+    } else {
+        EXIT_UNHEALTHY
+    })
+}
+
+fn human(report: &StatusReport, filter: &Filter) -> String {
+    let mut out = String::new();
+    for host in &report.hosts {
+        let engine = match (&host.docker_version, &host.api_version) {
+            (Some(v), Some(api)) => format!("docker {v} (API {api})"),
+            _ => String::new(),
+        };
+        out.push_str(&format!("{}  {}  {}\n", host.name, host.endpoint, engine).replace("    ", "  "));
+        if let Some(e) = &host.error {
+            out.push_str(&format!("  ✗ unreachable: {e}\n"));
+            continue;
+        }
+        if host.apps.is_empty() && host.unmanaged.is_empty() {
+            let what = match &filter.app {
+                Some(a) => format!("no containers of app `{a}`"),
+                None => "no containers".into(),
+            };
+            out.push_str(&format!("  ({what})\n"));
+        }
+        for app in &host.apps {
+            out.push_str(&app_heading(app));
+            let width = app.roles.iter().map(|r| r.role.len()).max().unwrap_or(0);
+            for role in &app.roles {
+                let mark = if !role.ok { "✗" } else if role.total > 0 { "✓" } else { "-" };
+                let expected = if role.declared { "" } else { "  (not declared here)" };
+                out.push_str(&format!(
+                    "    {mark} {:width$}  {}/{} serving{expected}\n",
+                    role.role, role.serving, role.total
+                ));
+                out.push_str(&containers(&role.containers, 8));
+            }
+            if !app.tasks.is_empty() {
+                out.push_str("    tasks\n");
+                out.push_str(&containers(&app.tasks, 8));
+            }
+        }
+        if !host.unmanaged.is_empty() {
+            out.push_str("  unmanaged\n");
+            out.push_str(&containers(&host.unmanaged, 6));
+        }
+    }
+    out
+}
+
+fn app_heading(app: &AppStatus) -> String {
+    let dest = if app.destination.is_empty() {
+        String::new()
+    } else {
+        format!(" [{}]", app.destination)
+    };
+    let source = if app.source.read_only() {
+        format!(" ({}, read-only)", app.source.as_str())
+    } else {
+        String::new()
+    };
+    let verdict = if app.ok { "ok" } else { "NOT OK" };
+    format!("  {}{dest}{source}  {verdict}\n", app.app)
+}
+
+/// A symbol per container that reads without colour.
+fn symbol(c: &ContainerStatus) -> &'static str {
+    match (c.state, c.health) {
+        (_, "unhealthy") => "✗",
+        ("restarting", _) => "↻",
+        ("running", "starting") => "…",
+        ("running", _) => "✓",
+        ("exited", _) if c.exit_code.is_some_and(|e| e != 0) => "✗",
+        _ => "○",
+    }
+}
+
+fn containers(list: &[ContainerStatus], indent: usize) -> String {
+    let rows: Vec<Vec<String>> = list
+        .iter()
+        .map(|c| {
+            let state = match (c.state, c.exit_code) {
+                ("exited", Some(code)) => format!("exited ({code})"),
+                (s, _) => s.to_string(),
+            };
+            let up = c.uptime_seconds.map(|s| format!("up {}", age(s))).unwrap_or_default();
+            let restarts = if c.restart_count > 0 {
+                format!("restarts {}", c.restart_count)
+            } else {
+                String::new()
+            };
+            vec![
+                format!("{} {}", symbol(c), c.name),
+                c.version.clone().unwrap_or_else(|| "-".into()),
+                state,
+                c.health.to_string(),
+                up,
+                restarts,
+                c.ports.join(","),
+            ]
+        })
+        .collect();
+    render(&rows, indent)
+}

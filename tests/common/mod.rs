@@ -1,0 +1,285 @@
+//! Test harness for the real Docker engine.
+//!
+//! - [`docker`] connects to the local engine. When it is not reachable the
+//!   test fails with the reason; outside CI a developer may set
+//!   `BERTH_SKIP_DOCKER_TESTS=1` to skip instead (never honoured with CI=true).
+//! - [`test_image`] builds berth's test image locally through bollard (no
+//!   registry): Debian's static busybox on scratch, httpd + a HEALTHCHECK.
+//! - [`Scope`] gives each test unique names and a label, and removes every
+//!   container it started when dropped, even when the test panics.
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use bollard::Docker;
+use bollard::models::{ContainerCreateBody, HealthConfig, HealthStatusEnum};
+use bollard::query_parameters::{
+    CreateContainerOptions, ListContainersOptions, RemoveContainerOptions,
+};
+
+pub const TEST_LABEL: &str = "berth.test";
+const BUSYBOX: &str = "/bin/busybox";
+
+pub fn socket() -> PathBuf {
+    std::env::var("DOCKER_HOST")
+        .ok()
+        .and_then(|h| h.strip_prefix("unix://").map(PathBuf::from))
+        .unwrap_or_else(|| PathBuf::from("/var/run/docker.sock"))
+}
+
+/// The local engine, or `None` when a developer chose to skip Docker tests.
+pub async fn docker() -> Option<Docker> {
+    let socket = socket();
+    match berth::docker::connect(&socket, Duration::from_secs(10)).await {
+        Ok((docker, _)) => Some(docker),
+        Err(e) => {
+            let in_ci = std::env::var("CI").is_ok_and(|v| v == "true" || v == "1");
+            let skip = std::env::var("BERTH_SKIP_DOCKER_TESTS").is_ok_and(|v| v == "1");
+            if skip && !in_ci {
+                eprintln!("SKIPPED (BERTH_SKIP_DOCKER_TESTS=1): this test needs Docker: {e}");
+                return None;
+            }
+            panic!(
+                "this test needs a running Docker engine and none is reachable: {e}\n\
+                 Start Docker (or point DOCKER_HOST at it). Outside CI you may set \
+                 BERTH_SKIP_DOCKER_TESTS=1 to skip these tests."
+            );
+        }
+    }
+}
+
+/// True when the ELF file at `path` has no program interpreter (statically
+/// linked), so it runs in a `FROM scratch` image.
+fn is_static_elf(path: &Path) -> std::io::Result<bool> {
+    let bytes = std::fs::read(path)?;
+    if bytes.len() < 64 || &bytes[..4] != b"\x7fELF" || bytes[4] != 2 {
+        return Ok(false);
+    }
+    let u16_at = |o: usize| u16::from_le_bytes([bytes[o], bytes[o + 1]]) as usize;
+    let phoff = u64::from_le_bytes(bytes[0x20..0x28].try_into().unwrap()) as usize;
+    let (phentsize, phnum) = (u16_at(0x36), u16_at(0x38));
+    const PT_INTERP: u32 = 3;
+    Ok((0..phnum).all(|i| {
+        let o = phoff + i * phentsize;
+        bytes
+            .get(o..o + 4)
+            .is_some_and(|t| u32::from_le_bytes(t.try_into().unwrap()) != PT_INTERP)
+    }))
+}
+
+/// Builds (once per content) and returns the test image's tag.
+pub async fn test_image(docker: &Docker) -> String {
+    let busybox = Path::new(BUSYBOX);
+    match is_static_elf(busybox) {
+        Ok(true) => {}
+        Ok(false) => panic!("{BUSYBOX} is not a static x86-64 ELF: install Debian's busybox-static (apt-get install busybox-static)"),
+        Err(e) => panic!("cannot read {BUSYBOX} ({e}): install Debian's busybox-static (apt-get install busybox-static)"),
+    }
+    let image_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/image");
+    let mut hasher = std::hash::DefaultHasher::new();
+    for f in ["Dockerfile", "start"] {
+        std::hash::Hash::hash(&std::fs::read(image_dir.join(f)).unwrap(), &mut hasher);
+    }
+    std::hash::Hash::hash(&std::fs::read(busybox).unwrap(), &mut hasher);
+    let tag = format!("berth-test:{:016x}", std::hash::Hasher::finish(&hasher));
+    if docker.inspect_image(&tag).await.is_ok() {
+        return tag;
+    }
+    let ctx = tempfile::tempdir().unwrap();
+    for f in ["Dockerfile", "start"] {
+        std::fs::copy(image_dir.join(f), ctx.path().join(f)).unwrap();
+    }
+    std::fs::copy(busybox, ctx.path().join("busybox")).unwrap();
+    let tar = berth::docker::build::context_tar(ctx.path()).unwrap();
+    let mut log = Vec::new();
+    berth::docker::build::build_image(docker, &tag, tar, "Dockerfile", |l| log.push(l))
+        .await
+        .unwrap_or_else(|e| panic!("building the test image failed: {e}\n{}", log.join("\n")));
+    tag
+}
+
+/// What to start in a test container.
+#[derive(Clone, Debug, Default)]
+pub struct Spec {
+    /// Name suffix; the scope makes it unique.
+    pub name: String,
+    pub labels: HashMap<String, String>,
+    pub env: Vec<String>,
+    pub cmd: Option<Vec<String>>,
+    /// Turn the image's healthcheck off (for plain `sleep` containers).
+    pub no_healthcheck: bool,
+}
+
+impl Spec {
+    pub fn named(name: &str) -> Self {
+        Spec { name: name.into(), ..Default::default() }
+    }
+
+    pub fn label(mut self, k: &str, v: &str) -> Self {
+        self.labels.insert(k.into(), v.into());
+        self
+    }
+
+    pub fn env(mut self, kv: &str) -> Self {
+        self.env.push(kv.into());
+        self
+    }
+
+    pub fn sleeper(mut self) -> Self {
+        self.cmd = Some(vec!["sleep".into(), "3600".into()]);
+        self.no_healthcheck = true;
+        self
+    }
+
+    /// berth's labels for an app container.
+    pub fn berth(self, app: &str, role: &str, version: &str) -> Self {
+        let labels = berth::labels::BerthLabels {
+            app: app.into(),
+            role: role.into(),
+            version: version.into(),
+            destination: String::new(),
+            phase: None,
+        };
+        let mut s = self;
+        s.labels.extend(labels.to_map());
+        s
+    }
+}
+
+static SEQ: AtomicU32 = AtomicU32::new(0);
+
+/// A test's own namespace on the engine; cleans up after itself.
+pub struct Scope {
+    pub docker: Docker,
+    pub image: String,
+    /// Unique per test run: in names, app names and the cleanup label.
+    pub id: String,
+}
+
+impl Scope {
+    pub async fn new(docker: Docker) -> Scope {
+        let image = test_image(&docker).await;
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .subsec_nanos();
+        let id = format!(
+            "{:x}{:x}{:x}",
+            std::process::id() % 0xfff,
+            nanos % 0xffff,
+            SEQ.fetch_add(1, Ordering::Relaxed)
+        );
+        Scope { docker, image, id }
+    }
+
+    /// An app name unique to this test: `t<id>-<base>`.
+    pub fn app(&self, base: &str) -> String {
+        format!("t{}-{base}", self.id)
+    }
+
+    /// Creates and starts a container; returns its id.
+    pub async fn start(&self, spec: Spec) -> String {
+        let mut labels = spec.labels.clone();
+        labels.insert(TEST_LABEL.into(), self.id.clone());
+        let body = ContainerCreateBody {
+            image: Some(self.image.clone()),
+            cmd: spec.cmd.clone(),
+            env: Some(spec.env.clone()),
+            labels: Some(labels),
+            healthcheck: spec.no_healthcheck.then(|| HealthConfig {
+                test: Some(vec!["NONE".into()]),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let name = format!("berth-t{}-{}", self.id, spec.name);
+        let created = self
+            .docker
+            .create_container(
+                Some(CreateContainerOptions { name: Some(name.clone()), ..Default::default() }),
+                body,
+            )
+            .await
+            .unwrap_or_else(|e| panic!("creating {name}: {e}"));
+        self.docker
+            .start_container(&created.id, None)
+            .await
+            .unwrap_or_else(|e| panic!("starting {name}: {e}"));
+        created.id
+    }
+
+    /// Waits until the container's health is `want`, failing after `timeout`.
+    pub async fn wait_health(&self, id: &str, want: HealthStatusEnum, timeout: Duration) {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let c = self.docker.inspect_container(id, None).await.unwrap();
+            let health = c.state.as_ref().and_then(|s| s.health.as_ref()).and_then(|h| h.status);
+            if health == Some(want) {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "container {id} did not become {want:?} within {timeout:?}; state: {:?}",
+                c.state
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+impl Drop for Scope {
+    fn drop(&mut self) {
+        // Runs on panic too. A fresh runtime on its own thread: Drop may run
+        // inside the test's runtime, which cannot be blocked on.
+        let id = self.id.clone();
+        let socket = socket();
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            rt.block_on(async move {
+                let Ok((docker, _)) = berth::docker::connect(&socket, Duration::from_secs(10)).await else {
+                    return;
+                };
+                let filters = HashMap::from([("label".to_string(), vec![format!("{TEST_LABEL}={id}")])]);
+                let list = docker
+                    .list_containers(Some(ListContainersOptions { all: true, filters: Some(filters), ..Default::default() }))
+                    .await
+                    .unwrap_or_default();
+                for c in list {
+                    if let Some(cid) = c.id {
+                        let _ = docker
+                            .remove_container(&cid, Some(RemoveContainerOptions { force: true, v: true, ..Default::default() }))
+                            .await;
+                    }
+                }
+            });
+        })
+        .join();
+    }
+}
+
+/// The berth binary under test.
+pub fn berth() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_berth"));
+    cmd.env_remove("BERTH_CONFIG").env_remove("BERTH_LOG");
+    cmd
+}
+
+/// Runs berth with a config file written from `yaml`.
+pub fn berth_with_config(dir: &Path, yaml: &str, args: &[&str]) -> Output {
+    let path = dir.join("berth.yaml");
+    std::fs::write(&path, yaml).unwrap();
+    berth().arg("-c").arg(&path).args(args).output().unwrap()
+}
+
+/// A config with one local host (optionally a socket) and the given apps.
+pub fn config(socket: Option<&Path>, apps: &str) -> String {
+    let host = match socket {
+        Some(s) => format!("  local: {{socket: {}}}\n", s.display()),
+        None => "  local: {}\n".to_string(),
+    };
+    format!("version: 2\nhosts:\n{host}apps:\n{apps}")
+}

@@ -1,0 +1,115 @@
+//! Malformed configs, through the real binary: each gives exit code 2 and a
+//! one-line error naming file:line:column.
+
+mod common;
+
+use common::berth_with_config;
+
+const BASE: &str = "version: 2
+hosts:
+  local: {}
+apps:
+  demo:
+    image: demo:v1
+    roles:
+      web:
+        hosts: [local]
+    deploy_timeout: 30s
+";
+
+/// Runs `berth config check` on `yaml` and returns (exit code, stderr).
+fn check(yaml: &str) -> (i32, String, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let out = berth_with_config(dir.path(), yaml, &["config", "check"]);
+    let file = dir.path().join("berth.yaml").display().to_string();
+    let stderr = String::from_utf8_lossy(&out.stderr).trim_end().to_string();
+    (out.status.code().unwrap(), stderr, file)
+}
+
+fn assert_error(yaml: &str, line_col: &str, needle: &str) {
+    let (code, stderr, file) = check(yaml);
+    assert_eq!(code, 2, "stderr: {stderr}");
+    assert_eq!(stderr.lines().count(), 1, "one line expected: {stderr}");
+    let prefix = format!("berth: {file}:{line_col}: ");
+    assert!(stderr.starts_with(&prefix), "expected `{prefix}…`, got: {stderr}");
+    assert!(stderr.contains(needle), "expected `{needle}` in: {stderr}");
+}
+
+#[test]
+fn valid_config_passes() {
+    let (code, stderr, _) = check(BASE);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stderr.ends_with("is valid"), "{stderr}");
+}
+
+#[test]
+fn bad_yaml() {
+    assert_error(&BASE.replace("hosts: [local]", "hosts: [local"), "10:19", "invalid YAML: did not find expected ',' or ']', while parsing a flow sequence");
+}
+
+#[test]
+fn unknown_key_with_suggestion() {
+    assert_error(
+        &BASE.replace("    deploy_timeout: 30s", "    deploy_timeot: 30s"),
+        "10:5",
+        "unknown key `deploy_timeot`; did you mean `deploy_timeout`?",
+    );
+}
+
+#[test]
+fn underscore_app_name() {
+    assert_error(&BASE.replace("  demo:", "  my_demo:"), "5:3", "did you mean `my-demo`?");
+}
+
+#[test]
+fn undeclared_host() {
+    assert_error(
+        &BASE.replace("hosts: [local]", "hosts: [lcoal]"),
+        "9:17",
+        "host `lcoal` is not declared under `hosts:`; did you mean `local`?",
+    );
+}
+
+#[test]
+fn bad_duration() {
+    assert_error(&BASE.replace("30s", "30"), "10:21", "needs a unit: write `30s`");
+}
+
+#[test]
+fn missing_file_is_exit_2() {
+    let out = common::berth().args(["-c", "/nonexistent/berth.yaml", "status"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("/nonexistent/berth.yaml: cannot read"), "{stderr}");
+}
+
+#[test]
+fn old_schema_warns_and_loads() {
+    let v1 = "version: 1\nhosts:\n  local: {}\napps:\n  demo:\n    image: x\n    servers:\n      web: {hosts: [local]}\n";
+    let (code, stderr, file) = check(v1);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stderr.contains(&format!("warning: {file}:7:5: `apps.demo.servers` is now `apps.demo.roles`")),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn secrets_are_masked_in_config_check() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("s.env"), "API_TOKEN=hunter2-very-secret\n").unwrap();
+    let yaml = format!("secrets_file: s.env\n{}    env: {{secret: [API_TOKEN]}}\n", BASE);
+    let out = berth_with_config(dir.path(), &yaml, &["config", "check"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(stdout.contains("API_TOKEN=******** (set)"), "{stdout}");
+    assert!(!stdout.contains("hunter2") && !stderr.contains("hunter2"));
+
+    // A named secret missing from the file: exit 2, pointing at the name.
+    std::fs::write(dir.path().join("s.env"), "OTHER=1\n").unwrap();
+    let out = berth_with_config(dir.path(), &yaml, &["config", "check"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains(":12:20: secret `API_TOKEN` is not in the secrets file"), "{stderr}");
+}
