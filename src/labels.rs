@@ -172,7 +172,8 @@ impl Owner {
                     (Some(role), version.map(str::to_string))
                 }
                 None => (
-                    name.strip_prefix(&format!("{service}-")).map(|a| format!("accessory:{a}")),
+                    name.strip_prefix(&format!("{service}-"))
+                        .map(|a| format!("accessory:{a}")),
                     None,
                 ),
             };
@@ -204,7 +205,10 @@ mod tests {
     use super::*;
 
     fn labels(pairs: &[(&str, &str)]) -> HashMap<String, String> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     #[test]
@@ -223,8 +227,14 @@ mod tests {
         assert_eq!(o.version.as_deref(), Some("v2"));
         assert_eq!(o.destination, "");
         assert_eq!(o.phase, None);
-        let task = BerthLabels { phase: Some("release".into()), ..l };
-        assert_eq!(Owner::classify("x", &task.to_map()).phase.as_deref(), Some("release"));
+        let task = BerthLabels {
+            phase: Some("release".into()),
+            ..l
+        };
+        assert_eq!(
+            Owner::classify("x", &task.to_map()).phase.as_deref(),
+            Some("release")
+        );
     }
 
     #[test]
@@ -240,7 +250,11 @@ mod tests {
     fn kamal_app_accessory_and_proxy() {
         let o = Owner::classify(
             "shop-web-staging-abc123",
-            &labels(&[("service", "shop"), ("role", "web"), ("destination", "staging")]),
+            &labels(&[
+                ("service", "shop"),
+                ("role", "web"),
+                ("destination", "staging"),
+            ]),
         );
         assert_eq!(o.source, Source::Kamal);
         assert_eq!(o.app.as_deref(), Some("shop"));
@@ -255,7 +269,10 @@ mod tests {
         let o = Owner::classify("shop-db", &labels(&[("service", "shop")]));
         assert_eq!(o.role.as_deref(), Some("accessory:db"));
         let o = Owner::classify("kamal-proxy", &HashMap::new());
-        assert_eq!((o.source, o.role.as_deref()), (Source::Kamal, Some("proxy")));
+        assert_eq!(
+            (o.source, o.role.as_deref()),
+            (Source::Kamal, Some("proxy"))
+        );
     }
 
     #[test]
@@ -268,19 +285,31 @@ mod tests {
                 ("com.dokku.container-type", "deploy"),
             ]),
         );
-        assert_eq!((o.source, o.app.as_deref(), o.role.as_deref()), (Source::Dokku, Some("blog"), Some("web")));
+        assert_eq!(
+            (o.source, o.app.as_deref(), o.role.as_deref()),
+            (Source::Dokku, Some("blog"), Some("web"))
+        );
         assert_eq!(o.phase, None);
         let o = Owner::classify(
             "blog.run.1",
-            &labels(&[("com.dokku.app-name", "blog"), ("com.dokku.container-type", "run")]),
+            &labels(&[
+                ("com.dokku.app-name", "blog"),
+                ("com.dokku.container-type", "run"),
+            ]),
         );
         assert_eq!(o.phase.as_deref(), Some("run"));
     }
 
     #[test]
     fn anything_else_is_unmanaged() {
-        assert_eq!(Owner::classify("postgres", &labels(&[("maintainer", "x")])), Owner::unmanaged());
+        assert_eq!(
+            Owner::classify("postgres", &labels(&[("maintainer", "x")])),
+            Owner::unmanaged()
+        );
         // A berth.app label without berth.managed is not ours.
-        assert_eq!(Owner::classify("x", &labels(&[("berth.app", "demo")])).source, Source::Unmanaged);
+        assert_eq!(
+            Owner::classify("x", &labels(&[("berth.app", "demo")])).source,
+            Source::Unmanaged
+        );
     }
 }

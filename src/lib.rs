@@ -4,6 +4,7 @@
 //! config, the live inventory, the Docker and host connections, and the
 //! engine. `src/main.rs` and `src/cli/` are thin renderers on top.
 
+pub mod cli;
 pub mod config;
 pub mod docker;
 pub mod engine;
@@ -11,4 +12,3 @@ pub mod hosts;
 pub mod inventory;
 pub mod labels;
 pub mod sanitize;
-pub mod cli;

@@ -74,18 +74,30 @@ mod tests {
     fn strips_csi_osc_and_controls() {
         assert_eq!(strip_controls("\x1b[31mred\x1b[0m ok"), "red ok");
         assert_eq!(strip_controls("a\x1b]0;evil title\x07b"), "ab");
-        assert_eq!(strip_controls("a\x1b]8;;http://x\x1b\\link\x1b]8;;\x1b\\b"), "alinkb");
+        assert_eq!(
+            strip_controls("a\x1b]8;;http://x\x1b\\link\x1b]8;;\x1b\\b"),
+            "alinkb"
+        );
         assert_eq!(strip_controls("x\x1b[2J\x1b[Hy"), "xy");
-        assert_eq!(strip_controls("bell\x07 back\x08space\r\n"), "bell backspace\n");
+        assert_eq!(
+            strip_controls("bell\x07 back\x08space\r\n"),
+            "bell backspace\n"
+        );
         assert_eq!(strip_controls("c1\u{9b}31mcsi"), "c1csi");
-        assert_eq!(strip_controls("keep\ttabs\nand lines ✓"), "keep\ttabs\nand lines ✓");
+        assert_eq!(
+            strip_controls("keep\ttabs\nand lines ✓"),
+            "keep\ttabs\nand lines ✓"
+        );
         assert_eq!(strip_controls("\x1b(Bcharset"), "charset");
         assert_eq!(strip_controls("unterminated \x1b]0;title"), "unterminated ");
     }
 
     #[test]
     fn tolerates_invalid_utf8() {
-        assert_eq!(clean_bytes(b"ok \xff\xfe\x1b[1mbold"), "ok \u{fffd}\u{fffd}bold");
+        assert_eq!(
+            clean_bytes(b"ok \xff\xfe\x1b[1mbold"),
+            "ok \u{fffd}\u{fffd}bold"
+        );
     }
 
     #[test]

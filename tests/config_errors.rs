@@ -31,7 +31,10 @@ fn assert_error(yaml: &str, line_col: &str, needle: &str) {
     assert_eq!(code, 2, "stderr: {stderr}");
     assert_eq!(stderr.lines().count(), 1, "one line expected: {stderr}");
     let prefix = format!("berth: {file}:{line_col}: ");
-    assert!(stderr.starts_with(&prefix), "expected `{prefix}…`, got: {stderr}");
+    assert!(
+        stderr.starts_with(&prefix),
+        "expected `{prefix}…`, got: {stderr}"
+    );
     assert!(stderr.contains(needle), "expected `{needle}` in: {stderr}");
 }
 
@@ -44,7 +47,11 @@ fn valid_config_passes() {
 
 #[test]
 fn bad_yaml() {
-    assert_error(&BASE.replace("hosts: [local]", "hosts: [local"), "10:19", "invalid YAML: did not find expected ',' or ']', while parsing a flow sequence");
+    assert_error(
+        &BASE.replace("hosts: [local]", "hosts: [local"),
+        "10:19",
+        "invalid YAML: did not find expected ',' or ']', while parsing a flow sequence",
+    );
 }
 
 #[test]
@@ -58,7 +65,11 @@ fn unknown_key_with_suggestion() {
 
 #[test]
 fn underscore_app_name() {
-    assert_error(&BASE.replace("  demo:", "  my_demo:"), "5:3", "did you mean `my-demo`?");
+    assert_error(
+        &BASE.replace("  demo:", "  my_demo:"),
+        "5:3",
+        "did you mean `my-demo`?",
+    );
 }
 
 #[test]
@@ -72,15 +83,25 @@ fn undeclared_host() {
 
 #[test]
 fn bad_duration() {
-    assert_error(&BASE.replace("30s", "30"), "10:21", "needs a unit: write `30s`");
+    assert_error(
+        &BASE.replace("30s", "30"),
+        "10:21",
+        "needs a unit: write `30s`",
+    );
 }
 
 #[test]
 fn missing_file_is_exit_2() {
-    let out = common::berth().args(["-c", "/nonexistent/berth.yaml", "status"]).output().unwrap();
+    let out = common::berth()
+        .args(["-c", "/nonexistent/berth.yaml", "status"])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("/nonexistent/berth.yaml: cannot read"), "{stderr}");
+    assert!(
+        stderr.contains("/nonexistent/berth.yaml: cannot read"),
+        "{stderr}"
+    );
 }
 
 #[test]
@@ -89,7 +110,9 @@ fn old_schema_warns_and_loads() {
     let (code, stderr, file) = check(v1);
     assert_eq!(code, 0, "{stderr}");
     assert!(
-        stderr.contains(&format!("warning: {file}:7:5: `apps.demo.servers` is now `apps.demo.roles`")),
+        stderr.contains(&format!(
+            "warning: {file}:7:5: `apps.demo.servers` is now `apps.demo.roles`"
+        )),
         "{stderr}"
     );
 }
@@ -98,7 +121,10 @@ fn old_schema_warns_and_loads() {
 fn secrets_are_masked_in_config_check() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("s.env"), "API_TOKEN=hunter2-very-secret\n").unwrap();
-    let yaml = format!("secrets_file: s.env\n{}    env: {{secret: [API_TOKEN]}}\n", BASE);
+    let yaml = format!(
+        "secrets_file: s.env\n{}    env: {{secret: [API_TOKEN]}}\n",
+        BASE
+    );
     let out = berth_with_config(dir.path(), &yaml, &["config", "check"]);
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -111,5 +137,8 @@ fn secrets_are_masked_in_config_check() {
     let out = berth_with_config(dir.path(), &yaml, &["config", "check"]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
-    assert!(stderr.contains(":12:20: secret `API_TOKEN` is not in the secrets file"), "{stderr}");
+    assert!(
+        stderr.contains(":12:20: secret `API_TOKEN` is not in the secrets file"),
+        "{stderr}"
+    );
 }

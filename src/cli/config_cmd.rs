@@ -26,7 +26,10 @@ pub fn check(config: &Config) -> anyhow::Result<u8> {
                         Ok(env) => {
                             for (name, value) in env {
                                 if matches!(value, crate::config::EnvValue::Secret(_)) {
-                                    lines.push(format!("#   {app_name}: {name}={} (set)", value.display()));
+                                    lines.push(format!(
+                                        "#   {app_name}: {name}={} (set)",
+                                        value.display()
+                                    ));
                                 }
                             }
                         }

@@ -32,7 +32,10 @@ pub async fn run(config: &Config, args: Args) -> anyhow::Result<u8> {
         && !config.fleet.apps.contains_key(app.as_str())
     {
         // Not an error: the app may be a Kamal or Dokku app found on a host.
-        tracing::info!(app, "app is not declared in the config; looking for it on the hosts");
+        tracing::info!(
+            app,
+            "app is not declared in the config; looking for it on the hosts"
+        );
     }
     let opts = WatchOptions {
         connect_timeout: args.timeout.get(),
@@ -83,7 +86,9 @@ fn human(report: &StatusReport, filter: &Filter) -> String {
             (Some(v), Some(api)) => format!("docker {v} (API {api})"),
             _ => String::new(),
         };
-        out.push_str(&format!("{}  {}  {}\n", host.name, host.endpoint, engine).replace("    ", "  "));
+        out.push_str(
+            &format!("{}  {}  {}\n", host.name, host.endpoint, engine).replace("    ", "  "),
+        );
         if let Some(e) = &host.error {
             out.push_str(&format!("  ✗ unreachable: {e}\n"));
             continue;
@@ -99,8 +104,18 @@ fn human(report: &StatusReport, filter: &Filter) -> String {
             out.push_str(&app_heading(app));
             let width = app.roles.iter().map(|r| r.role.len()).max().unwrap_or(0);
             for role in &app.roles {
-                let mark = if !role.ok { "✗" } else if role.total > 0 { "✓" } else { "-" };
-                let expected = if role.declared { "" } else { "  (not declared here)" };
+                let mark = if !role.ok {
+                    "✗"
+                } else if role.total > 0 {
+                    "✓"
+                } else {
+                    "-"
+                };
+                let expected = if role.declared {
+                    ""
+                } else {
+                    "  (not declared here)"
+                };
                 out.push_str(&format!(
                     "    {mark} {:width$}  {}/{} serving{expected}\n",
                     role.role, role.serving, role.total
@@ -155,7 +170,10 @@ fn containers(list: &[ContainerStatus], indent: usize) -> String {
                 ("exited", Some(code)) => format!("exited ({code})"),
                 (s, _) => s.to_string(),
             };
-            let up = c.uptime_seconds.map(|s| format!("up {}", age(s))).unwrap_or_default();
+            let up = c
+                .uptime_seconds
+                .map(|s| format!("up {}", age(s)))
+                .unwrap_or_default();
             let restarts = if c.restart_count > 0 {
                 format!("restarts {}", c.restart_count)
             } else {

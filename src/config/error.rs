@@ -9,7 +9,7 @@ use super::locate::Pos;
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     /// Something wrong at a place in a file.
-    #[error("{}", Located { file: file, pos: *pos, message: message })]
+    #[error("{}", Located { file, pos: *pos, message })]
     At {
         file: PathBuf,
         pos: Option<Pos>,
@@ -17,7 +17,10 @@ pub enum ConfigError {
     },
     /// The file could not be read at all.
     #[error("{}: cannot read: {error}", file.display())]
-    Read { file: PathBuf, error: std::io::Error },
+    Read {
+        file: PathBuf,
+        error: std::io::Error,
+    },
 }
 
 impl ConfigError {

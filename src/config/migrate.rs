@@ -90,7 +90,9 @@ fn apply(
         return move_key(rename, map, path, moved);
     };
     let keys: Vec<String> = if *first == "*" {
-        map.keys().filter_map(|k| k.as_str().map(str::to_string)).collect()
+        map.keys()
+            .filter_map(|k| k.as_str().map(str::to_string))
+            .collect()
     } else {
         vec![first.to_string()]
     };
@@ -231,6 +233,9 @@ mod tests {
             Seg::Key("command".into()),
             Seg::Index(0),
         ];
-        assert_eq!(dotted(&original_path(&p, &moved)), "apps.a.release_command[0]");
+        assert_eq!(
+            dotted(&original_path(&p, &moved)),
+            "apps.a.release_command[0]"
+        );
     }
 }

@@ -55,17 +55,21 @@ pub fn discover(explicit: Option<&Path>) -> Result<PathBuf, ConfigError> {
     {
         candidates.push(dir.join("berth").join("berth.yaml"));
     }
-    candidates.iter().find(|p| p.is_file()).cloned().ok_or_else(|| {
-        let tried: Vec<String> = candidates.iter().map(|p| p.display().to_string()).collect();
-        ConfigError::at(
-            tried[0].clone(),
-            None,
-            format!(
-                "no config file found (tried {}); pass one with -c/--config or BERTH_CONFIG",
-                tried.join(", ")
-            ),
-        )
-    })
+    candidates
+        .iter()
+        .find(|p| p.is_file())
+        .cloned()
+        .ok_or_else(|| {
+            let tried: Vec<String> = candidates.iter().map(|p| p.display().to_string()).collect();
+            ConfigError::at(
+                tried[0].clone(),
+                None,
+                format!(
+                    "no config file found (tried {}); pass one with -c/--config or BERTH_CONFIG",
+                    tried.join(", ")
+                ),
+            )
+        })
 }
 
 /// Reads and validates the config at `path`.
@@ -87,7 +91,10 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
             line: l.line(),
             column: l.column(),
         });
-        err(pos, format!("invalid YAML: {}", strip_location(&e.to_string())))
+        err(
+            pos,
+            format!("invalid YAML: {}", strip_location(&e.to_string())),
+        )
     })?;
     let Some(top) = doc.as_mapping_mut() else {
         return Err(err(
@@ -100,10 +107,10 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
     doc.apply_merge()
         .map_err(|e| err(None, format!("invalid YAML merge key: {e}")))?;
 
-    let version = schema_version(&doc).map_err(|m| {
-        err(positions.value(&[Seg::Key("version".into())]), m)
-    })?;
-    let moved = migrate::to_current(version, &mut doc).map_err(|c| err(positions.key(&c.at), c.message))?;
+    let version =
+        schema_version(&doc).map_err(|m| err(positions.value(&[Seg::Key("version".into())]), m))?;
+    let moved =
+        migrate::to_current(version, &mut doc).map_err(|c| err(positions.key(&c.at), c.message))?;
     let warnings = moved
         .iter()
         .map(|m| ConfigWarning {
@@ -147,9 +154,20 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
             positions.value(&written)
         };
         // For an unknown key, name the map it sits in; else the value's path.
-        let shown = if key.is_some() { &written[..written.len() - 1] } else { &written[..] };
+        let shown = if key.is_some() {
+            &written[..written.len() - 1]
+        } else {
+            &written[..]
+        };
         let at = migrate::dotted(shown);
-        err(pos, if at.is_empty() { message } else { format!("`{at}`: {message}") })
+        err(
+            pos,
+            if at.is_empty() {
+                message
+            } else {
+                format!("`{at}`: {message}")
+            },
+        )
     })?;
 
     let config = Config {
@@ -186,11 +204,7 @@ fn explain(e: &serde_yaml::Error) -> (String, Option<String>) {
     let msg = strip_location(&e.to_string());
     if let Some(rest) = msg.strip_prefix("unknown field `") {
         let (key, tail) = rest.split_once('`').unwrap_or((rest, ""));
-        let expected: Vec<&str> = tail
-            .split('`')
-            .skip(1)
-            .step_by(2)
-            .collect();
+        let expected: Vec<&str> = tail.split('`').skip(1).step_by(2).collect();
         let hint = match names::did_you_mean(key, expected.iter().copied()) {
             Some(s) => format!("; did you mean `{s}`?"),
             None if expected.is_empty() => String::new(),
@@ -259,7 +273,9 @@ impl Config {
         let unknown_host = |host: &HostName| {
             let hint = match names::did_you_mean(host.as_str(), declared.iter().copied()) {
                 Some(s) => format!("did you mean `{s}`?"),
-                None if declared.is_empty() => "no hosts are declared; add it under `hosts:`".into(),
+                None if declared.is_empty() => {
+                    "no hosts are declared; add it under `hosts:`".into()
+                }
                 None => format!("declared hosts: {}", declared.join(", ")),
             };
             format!("host `{host}` is not declared under `hosts:`; {hint}")
@@ -297,7 +313,9 @@ impl Config {
             }
             if !app.roles.contains_key(&app.primary_role) {
                 let roles: Vec<&str> = app.roles.keys().map(|r| r.as_str()).collect();
-                let path = if self.positions.key(&at(&[k("primary_role")])) != self.positions.key(&app_path) {
+                let path = if self.positions.key(&at(&[k("primary_role")]))
+                    != self.positions.key(&app_path)
+                {
                     at(&[k("primary_role")])
                 } else {
                     app_path.clone()
@@ -332,7 +350,12 @@ impl Config {
             }
             for (dest_name, dest) in &app.destinations {
                 for (role_name, role) in &dest.roles {
-                    let role_path = at(&[k("destinations"), k(dest_name.as_str()), k("roles"), k(role_name.as_str())]);
+                    let role_path = at(&[
+                        k("destinations"),
+                        k(dest_name.as_str()),
+                        k("roles"),
+                        k(role_name.as_str()),
+                    ]);
                     if !app.roles.contains_key(role_name) {
                         return Err(self.error_at(
                             &role_path,
@@ -354,14 +377,22 @@ impl Config {
                     if !secrets::is_env_name(name) {
                         let mut p = at(&env_path);
                         p.extend([k("secret"), Seg::Index(i)]);
-                        return Err(self.error_at(&p, false, format!("`{name}` is not a valid environment variable name")));
+                        return Err(self.error_at(
+                            &p,
+                            false,
+                            format!("`{name}` is not a valid environment variable name"),
+                        ));
                     }
                 }
                 for name in env.clear.keys() {
                     if !secrets::is_env_name(name) {
                         let mut p = at(&env_path);
                         p.extend([k("clear"), k(name)]);
-                        return Err(self.error_at(&p, true, format!("`{name}` is not a valid environment variable name")));
+                        return Err(self.error_at(
+                            &p,
+                            true,
+                            format!("`{name}` is not a valid environment variable name"),
+                        ));
                     }
                 }
             }
@@ -401,7 +432,7 @@ impl Config {
         let cfg = &self.fleet.apps[app];
         let mut out = BTreeMap::new();
         for (rel, env) in cfg.env_sources() {
-            let applies = match rel.get(1).zip(rel.get(0)) {
+            let applies = match rel.get(1).zip(rel.first()) {
                 Some((Seg::Key(name), Seg::Key(kind))) if kind == "roles" => name == role.as_str(),
                 Some((Seg::Key(name), Seg::Key(kind))) if kind == "destinations" => {
                     destination.is_some_and(|d| d.as_str() == name)
@@ -486,7 +517,10 @@ impl AppConfig {
             out.push((vec![k("roles"), k(name.as_str()), k("env")], &role.env));
         }
         for (name, dest) in &self.destinations {
-            out.push((vec![k("destinations"), k(name.as_str()), k("env")], &dest.env));
+            out.push((
+                vec![k("destinations"), k(name.as_str()), k("env")],
+                &dest.env,
+            ));
         }
         out
     }

@@ -256,7 +256,9 @@ impl<'de> Deserialize<'de> for Argv {
             Text(String),
         }
         match Raw::deserialize(d).map_err(|_| {
-            serde::de::Error::custom("expected a command as a list of arguments, e.g. [\"bin/migrate\", \"--yes\"]")
+            serde::de::Error::custom(
+                "expected a command as a list of arguments, e.g. [\"bin/migrate\", \"--yes\"]",
+            )
         })? {
             Raw::List(v) if v.is_empty() => Err(serde::de::Error::custom("command is empty")),
             Raw::List(v) => Ok(Argv(v)),
@@ -315,7 +317,8 @@ impl<'de> Deserialize<'de> for BootLimit {
             Count(i64),
             Text(String),
         }
-        const HINT: &str = "boot limit must be a host count (e.g. 2) or a percentage (e.g. \"25%\")";
+        const HINT: &str =
+            "boot limit must be a host count (e.g. 2) or a percentage (e.g. \"25%\")";
         match Raw::deserialize(d).map_err(|_| serde::de::Error::custom(HINT))? {
             Raw::Count(n) if n >= 1 && n <= u32::MAX as i64 => Ok(BootLimit::Count(n as u32)),
             Raw::Count(n) => Err(serde::de::Error::custom(format!(
@@ -328,7 +331,9 @@ impl<'de> Deserialize<'de> for BootLimit {
                 ))),
                 None => match t.trim().parse::<u32>() {
                     Ok(n) if n >= 1 => Ok(BootLimit::Count(n)),
-                    _ => Err(serde::de::Error::custom(format!("boot limit `{t}`: {HINT}"))),
+                    _ => Err(serde::de::Error::custom(format!(
+                        "boot limit `{t}`: {HINT}"
+                    ))),
                 },
             },
         }
@@ -361,7 +366,9 @@ mod tests {
 
     #[test]
     fn argv_refuses_shell_strings() {
-        let e = serde_yaml::from_str::<Argv>("bin/migrate --yes").unwrap_err().to_string();
+        let e = serde_yaml::from_str::<Argv>("bin/migrate --yes")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("[\"bin/migrate\", \"--yes\"]"), "{e}");
         assert_eq!(
             serde_yaml::from_str::<Argv>("[a, b]").unwrap(),

@@ -46,11 +46,7 @@ pub fn parse(path: &Path, text: &str) -> Result<BTreeMap<String, Secret>, String
         }
         let line = line.strip_prefix("export ").unwrap_or(line);
         let Some((name, value)) = line.split_once('=') else {
-            return Err(format!(
-                "{}:{}: expected NAME=value",
-                path.display(),
-                i + 1
-            ));
+            return Err(format!("{}:{}: expected NAME=value", path.display(), i + 1));
         };
         let name = name.trim();
         if !is_env_name(name) {

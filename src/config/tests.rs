@@ -28,7 +28,9 @@ apps:
 "#;
 
 fn parse_err(text: &str) -> String {
-    parse(Path::new("fleet.yaml"), text).unwrap_err().to_string()
+    parse(Path::new("fleet.yaml"), text)
+        .unwrap_err()
+        .to_string()
 }
 
 #[test]
@@ -52,7 +54,10 @@ fn bad_yaml_names_line_and_column() {
     // One line, with a position.
     assert_eq!(e.lines().count(), 1, "{e}");
     let pos: Vec<&str> = e.splitn(4, ':').collect();
-    assert!(pos[1].parse::<usize>().is_ok() && pos[2].parse::<usize>().is_ok(), "{e}");
+    assert!(
+        pos[1].parse::<usize>().is_ok() && pos[2].parse::<usize>().is_ok(),
+        "{e}"
+    );
 }
 
 #[test]
@@ -68,7 +73,10 @@ fn unknown_key_points_at_the_key_and_suggests() {
 #[test]
 fn unknown_top_level_key() {
     let e = parse_err("version: 2\nhsots: {}\n");
-    assert_eq!(e, "fleet.yaml:2:1: unknown key `hsots`; did you mean `hosts`?");
+    assert_eq!(
+        e,
+        "fleet.yaml:2:1: unknown key `hsots`; did you mean `hosts`?"
+    );
 }
 
 #[test]
@@ -94,7 +102,10 @@ fn undeclared_host_points_at_the_list_item() {
 fn bad_duration_points_at_the_value() {
     let text = GOOD.replace("interval: 1s", "interval: 5 seconds");
     let e = parse_err(&text);
-    assert!(e.starts_with("fleet.yaml:21:17: `apps.demo.healthcheck.interval`: "), "{e}");
+    assert!(
+        e.starts_with("fleet.yaml:21:17: `apps.demo.healthcheck.interval`: "),
+        "{e}"
+    );
     assert!(e.contains("unknown unit"), "{e}");
     let text = GOOD.replace("deploy_timeout: 2m", "deploy_timeout: 60");
     let e = parse_err(&text);
@@ -120,8 +131,14 @@ fn version_is_required_and_bounded() {
 
 #[test]
 fn missing_primary_role_and_image() {
-    let text = GOOD.replace("      web:\n        hosts: [local]\n        port: 8080\n", "");
-    assert!(parse_err(&text).contains("primary role `web` of app `demo` is not one of its roles (worker)"));
+    let text = GOOD.replace(
+        "      web:\n        hosts: [local]\n        port: 8080\n",
+        "",
+    );
+    assert!(
+        parse_err(&text)
+            .contains("primary role `web` of app `demo` is not one of its roles (worker)")
+    );
     let text = GOOD.replace("    image: berth-demo:v1\n", "");
     let e = parse_err(&text);
     assert!(e.starts_with("fleet.yaml:7:3: "), "{e}");
@@ -134,10 +151,22 @@ fn old_schema_is_migrated_with_a_warning_per_key() {
     let c = parse(Path::new("fleet.yaml"), text).unwrap();
     let w: Vec<String> = c.warnings.iter().map(|w| w.to_string()).collect();
     assert_eq!(w.len(), 3, "{w:#?}");
-    assert!(w.iter().any(|w| w.starts_with("fleet.yaml:7:5: `apps.demo.servers` is now `apps.demo.roles`")), "{w:#?}");
-    assert!(w.iter().any(|w| w.starts_with("fleet.yaml:9:5: `apps.demo.release_command` is now `apps.demo.release.command`")), "{w:#?}");
+    assert!(
+        w.iter()
+            .any(|w| w.starts_with("fleet.yaml:7:5: `apps.demo.servers` is now `apps.demo.roles`")),
+        "{w:#?}"
+    );
+    assert!(
+        w.iter().any(|w| w.starts_with(
+            "fleet.yaml:9:5: `apps.demo.release_command` is now `apps.demo.release.command`"
+        )),
+        "{w:#?}"
+    );
     let demo = &c.fleet.apps[&AppName::new("demo").unwrap()];
-    assert_eq!(demo.release.as_ref().unwrap().command.0, vec!["bin/migrate"]);
+    assert_eq!(
+        demo.release.as_ref().unwrap().command.0,
+        vec!["bin/migrate"]
+    );
     assert_eq!(demo.healthcheck.as_ref().unwrap().command.0, vec!["true"]);
     assert!(demo.roles.contains_key(&RoleName::new("web").unwrap()));
 }
@@ -154,7 +183,10 @@ fn x_keys_hold_anchors() {
     let text = "version: 2\nx-hosts: &h [local]\nhosts:\n  local: {}\napps:\n  demo:\n    image: x\n    roles:\n      web: {hosts: *h}\n";
     let c = parse(Path::new("fleet.yaml"), text).unwrap();
     let demo = &c.fleet.apps[&AppName::new("demo").unwrap()];
-    assert_eq!(demo.roles[&RoleName::new("web").unwrap()].hosts[0].as_str(), "local");
+    assert_eq!(
+        demo.roles[&RoleName::new("web").unwrap()].hosts[0].as_str(),
+        "local"
+    );
 }
 
 #[test]
@@ -176,6 +208,12 @@ fn secrets_resolve_masked_and_missing_ones_are_located() {
 
     std::fs::write(dir.path().join("secrets.env"), "OTHER=1\n").unwrap();
     let secrets = c.load_secrets().unwrap();
-    let e = c.resolve_env(&demo, &web, None, &secrets).unwrap_err().to_string();
-    assert!(e.contains(":19:16: secret `DB_URL` is not in the secrets file"), "{e}");
+    let e = c
+        .resolve_env(&demo, &web, None, &secrets)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains(":19:16: secret `DB_URL` is not in the secrets file"),
+        "{e}"
+    );
 }

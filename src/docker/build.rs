@@ -36,8 +36,13 @@ pub async fn build_image(
     while let Some(item) = stream.next().await {
         let info = item.map_err(|e| format!("building {tag}: {}", super::describe(&e)))?;
         if let Some(detail) = info.error_detail {
-            let message = detail.message.unwrap_or_else(|| "unknown build error".into());
-            return Err(format!("building {tag}: {}", crate::sanitize::one_line(&message)));
+            let message = detail
+                .message
+                .unwrap_or_else(|| "unknown build error".into());
+            return Err(format!(
+                "building {tag}: {}",
+                crate::sanitize::one_line(&message)
+            ));
         }
         if let Some(text) = info.stream {
             for line in crate::sanitize::strip_controls(&text).lines() {

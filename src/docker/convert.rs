@@ -15,7 +15,9 @@ use crate::sanitize::{one_line, strip_controls};
 
 /// Docker's zero time (`0001-01-01T00:00:00Z`) means "never".
 fn time(text: Option<&str>) -> Option<DateTime<Utc>> {
-    let t = DateTime::parse_from_rfc3339(text?).ok()?.with_timezone(&Utc);
+    let t = DateTime::parse_from_rfc3339(text?)
+        .ok()?
+        .with_timezone(&Utc);
     (t.timestamp() > 0).then_some(t)
 }
 
@@ -55,7 +57,9 @@ pub fn container(c: ContainerInspectResponse) -> Container {
                 .map(|r| Probe {
                     at: time(r.start.as_deref()),
                     exit_code: r.exit_code,
-                    output: strip_controls(r.output.as_deref().unwrap_or("")).trim_end().to_string(),
+                    output: strip_controls(r.output.as_deref().unwrap_or(""))
+                        .trim_end()
+                        .to_string(),
                 })
                 .collect();
             if log.len() > HEALTH_LOG {
@@ -74,10 +78,17 @@ pub fn container(c: ContainerInspectResponse) -> Container {
     exposed.dedup();
     for spec in exposed {
         let (port, proto) = spec.split_once('/').unwrap_or((&spec, "tcp"));
-        let Ok(container_port) = port.parse() else { continue };
+        let Ok(container_port) = port.parse() else {
+            continue;
+        };
         let bindings = published.get(&spec).cloned().flatten().unwrap_or_default();
         if bindings.is_empty() {
-            ports.push(Port { container_port, protocol: proto.into(), host_ip: None, host_port: None });
+            ports.push(Port {
+                container_port,
+                protocol: proto.into(),
+                host_ip: None,
+                host_port: None,
+            });
         }
         for b in bindings {
             ports.push(Port {
@@ -109,12 +120,32 @@ pub fn container(c: ContainerInspectResponse) -> Container {
 /// The container actions the inventory follows. Exec events (one per health
 /// probe) and the like are left out: they change nothing an operator sees.
 pub const WATCHED_ACTIONS: &[&str] = &[
-    "create", "start", "restart", "die", "kill", "stop", "destroy", "oom", "pause", "unpause",
-    "rename", "update", "health_status",
+    "create",
+    "start",
+    "restart",
+    "die",
+    "kill",
+    "stop",
+    "destroy",
+    "oom",
+    "pause",
+    "unpause",
+    "rename",
+    "update",
+    "health_status",
 ];
 
 /// Actions shown in the events list.
-const NOTABLE: &[&str] = &["start", "restart", "die", "kill", "stop", "oom", "health_status", "destroy"];
+const NOTABLE: &[&str] = &[
+    "start",
+    "restart",
+    "die",
+    "kill",
+    "stop",
+    "oom",
+    "health_status",
+    "destroy",
+];
 
 /// What a raw event means for the model.
 #[derive(Debug, PartialEq, Eq)]
@@ -155,11 +186,18 @@ pub fn event_record(host: &str, ev: &EventMessage) -> Option<EventRecord> {
     let actor = ev.actor.as_ref()?;
     let attrs = actor.attributes.clone().unwrap_or_default();
     let name = one_line(attrs.get("name").map(String::as_str).unwrap_or(""));
-    let labels: HashMap<String, String> = attrs.iter().map(|(k, v)| (k.clone(), one_line(v))).collect();
+    let labels: HashMap<String, String> = attrs
+        .iter()
+        .map(|(k, v)| (k.clone(), one_line(v)))
+        .collect();
     let owner = Owner::classify(&name, &labels);
     let detail = match action {
-        "die" => attrs.get("exitCode").map(|c| format!("exit code {}", one_line(c))),
-        "kill" => attrs.get("signal").map(|s| format!("signal {}", one_line(s))),
+        "die" => attrs
+            .get("exitCode")
+            .map(|c| format!("exit code {}", one_line(c))),
+        "kill" => attrs
+            .get("signal")
+            .map(|s| format!("signal {}", one_line(s))),
         _ => detail.map(one_line),
     };
     let at = ev
@@ -181,14 +219,21 @@ pub fn event_record(host: &str, ev: &EventMessage) -> Option<EventRecord> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use bollard::models::{ContainerConfig, ContainerState, EventActor, Health as H, HealthcheckResult};
+    use bollard::models::{
+        ContainerConfig, ContainerState, EventActor, Health as H, HealthcheckResult,
+    };
 
     fn event(action: &str, attrs: &[(&str, &str)]) -> EventMessage {
         EventMessage {
             action: Some(action.into()),
             actor: Some(EventActor {
                 id: Some("abc".into()),
-                attributes: Some(attrs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()),
+                attributes: Some(
+                    attrs
+                        .iter()
+                        .map(|(k, v)| (k.to_string(), v.to_string()))
+                        .collect(),
+                ),
             }),
             time_nano: Some(1_700_000_000_000_000_000),
             ..Default::default()
@@ -197,22 +242,43 @@ mod tests {
 
     #[test]
     fn events_map_to_effects() {
-        assert_eq!(event_effect(&event("destroy", &[])), EventEffect::Removed("abc".into()));
-        assert_eq!(event_effect(&event("health_status: unhealthy", &[])), EventEffect::Refresh("abc".into()));
-        assert_eq!(event_effect(&event("exec_start: wget -q", &[])), EventEffect::Ignore);
+        assert_eq!(
+            event_effect(&event("destroy", &[])),
+            EventEffect::Removed("abc".into())
+        );
+        assert_eq!(
+            event_effect(&event("health_status: unhealthy", &[])),
+            EventEffect::Refresh("abc".into())
+        );
+        assert_eq!(
+            event_effect(&event("exec_start: wget -q", &[])),
+            EventEffect::Ignore
+        );
     }
 
     #[test]
     fn event_records_carry_detail_and_app() {
         let r = event_record(
             "h",
-            &event("die", &[("name", "demo-web-v1"), ("exitCode", "137"), ("berth.app", "demo"), ("berth.managed", "true")]),
+            &event(
+                "die",
+                &[
+                    ("name", "demo-web-v1"),
+                    ("exitCode", "137"),
+                    ("berth.app", "demo"),
+                    ("berth.managed", "true"),
+                ],
+            ),
         )
         .unwrap();
         assert_eq!(r.action, "die");
         assert_eq!(r.detail.as_deref(), Some("exit code 137"));
         assert_eq!(r.app.as_deref(), Some("demo"));
-        let r = event_record("h", &event("health_status: healthy", &[("name", "x\x1b[2Jy")])).unwrap();
+        let r = event_record(
+            "h",
+            &event("health_status: healthy", &[("name", "x\x1b[2Jy")]),
+        )
+        .unwrap();
         assert_eq!(r.detail.as_deref(), Some("healthy"));
         assert_eq!(r.container_name, "xy");
         assert!(event_record("h", &event("exec_create: true", &[])).is_none());
@@ -225,7 +291,10 @@ mod tests {
             name: Some("/demo-web-v1".into()),
             config: Some(ContainerConfig {
                 image: Some("demo:v1".into()),
-                labels: Some(HashMap::from([("berth.managed".into(), "true".into()), ("berth.app".into(), "demo".into())])),
+                labels: Some(HashMap::from([
+                    ("berth.managed".into(), "true".into()),
+                    ("berth.app".into(), "demo".into()),
+                ])),
                 exposed_ports: Some(vec!["8080/tcp".into()]),
                 ..Default::default()
             }),

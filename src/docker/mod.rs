@@ -30,7 +30,10 @@ pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// Connects to the engine at a unix socket, negotiates the API version and
 /// reads the engine's version, all within `timeout`.
-pub async fn connect(socket: &Path, timeout: Duration) -> Result<(Docker, EngineInfo), DockerError> {
+pub async fn connect(
+    socket: &Path,
+    timeout: Duration,
+) -> Result<(Docker, EngineInfo), DockerError> {
     let endpoint = format!("unix://{}", socket.display());
     let unreachable = |reason: String| DockerError::Unreachable {
         endpoint: endpoint.clone(),
@@ -49,8 +52,14 @@ pub async fn connect(socket: &Path, timeout: Duration) -> Result<(Docker, Engine
             bollard::API_DEFAULT_VERSION,
         )
         .map_err(|e| unreachable(describe(&e)))?;
-        let docker = docker.negotiate_version().await.map_err(|e| unreachable(describe(&e)))?;
-        let v = docker.version().await.map_err(|e| unreachable(describe(&e)))?;
+        let docker = docker
+            .negotiate_version()
+            .await
+            .map_err(|e| unreachable(describe(&e)))?;
+        let v = docker
+            .version()
+            .await
+            .map_err(|e| unreachable(describe(&e)))?;
         let negotiated = docker.client_version();
         let info = EngineInfo {
             version: v.version.unwrap_or_else(|| "unknown".into()),
@@ -72,7 +81,10 @@ pub async fn connect(socket: &Path, timeout: Duration) -> Result<(Docker, Engine
 pub fn describe(e: &bollard::errors::Error) -> String {
     use bollard::errors::Error as E;
     let text = match e {
-        E::DockerResponseServerError { status_code, message } => {
+        E::DockerResponseServerError {
+            status_code,
+            message,
+        } => {
             format!("engine answered {status_code}: {message}")
         }
         E::IOError { err } if err.kind() == std::io::ErrorKind::PermissionDenied => format!(
@@ -100,6 +112,9 @@ pub fn describe(e: &bollard::errors::Error) -> String {
 pub fn is_not_found(e: &bollard::errors::Error) -> bool {
     matches!(
         e,
-        bollard::errors::Error::DockerResponseServerError { status_code: 404, .. }
+        bollard::errors::Error::DockerResponseServerError {
+            status_code: 404,
+            ..
+        }
     )
 }

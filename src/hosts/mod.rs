@@ -17,7 +17,10 @@ pub enum Endpoint {
     /// The engine on this machine, at a unix socket.
     Local { socket: PathBuf },
     /// An engine on another machine, reached over SSH.
-    Ssh { ssh: SshConfig, remote_socket: PathBuf },
+    Ssh {
+        ssh: SshConfig,
+        remote_socket: PathBuf,
+    },
 }
 
 impl Endpoint {
@@ -45,7 +48,11 @@ impl Endpoint {
         match self {
             Endpoint::Local { socket } => format!("unix://{}", socket.display()),
             Endpoint::Ssh { ssh, .. } => {
-                let user = ssh.user.as_deref().map(|u| format!("{u}@")).unwrap_or_default();
+                let user = ssh
+                    .user
+                    .as_deref()
+                    .map(|u| format!("{u}@"))
+                    .unwrap_or_default();
                 let port = ssh.port.map(|p| format!(":{p}")).unwrap_or_default();
                 format!("ssh://{user}{}{port}", ssh.host)
             }

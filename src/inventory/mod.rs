@@ -11,7 +11,9 @@ use std::time::Duration;
 use tokio::sync::{mpsc, watch as tokio_watch};
 use tokio::task::JoinHandle;
 
-pub use model::{Container, EngineInfo, EventRecord, Fleet, Health, HostView, Link, Msg, Port, Probe, State};
+pub use model::{
+    Container, EngineInfo, EventRecord, Fleet, Health, HostView, Link, Msg, Port, Probe, State,
+};
 pub use watch::WatchOptions;
 
 use crate::config::Config;
@@ -47,14 +49,24 @@ impl Inventory {
             let mut batch = Vec::with_capacity(64);
             while rx.recv_many(&mut batch, 256).await > 0 {
                 model_tx.send_if_modified(|fleet| {
-                    batch.drain(..).fold(false, |changed, msg| fleet.apply(msg) | changed)
+                    batch
+                        .drain(..)
+                        .fold(false, |changed, msg| fleet.apply(msg) | changed)
                 });
             }
         }));
         for (name, endpoint) in hosts {
-            tasks.push(tokio::spawn(watch::watch_host(name, endpoint, tx.clone(), opts.clone())));
+            tasks.push(tokio::spawn(watch::watch_host(
+                name,
+                endpoint,
+                tx.clone(),
+                opts.clone(),
+            )));
         }
-        Inventory { rx: model_rx, tasks }
+        Inventory {
+            rx: model_rx,
+            tasks,
+        }
     }
 
     /// A copy of the model as it is now.

@@ -124,7 +124,9 @@ pub struct Port {
 impl std::fmt::Display for Port {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match (&self.host_ip, self.host_port) {
-            (Some(ip), Some(hp)) => write!(f, "{ip}:{hp}->{}/{}", self.container_port, self.protocol),
+            (Some(ip), Some(hp)) => {
+                write!(f, "{ip}:{hp}->{}/{}", self.container_port, self.protocol)
+            }
             (None, Some(hp)) => write!(f, "{hp}->{}/{}", self.container_port, self.protocol),
             _ => write!(f, "{}/{}", self.container_port, self.protocol),
         }
@@ -198,7 +200,10 @@ pub struct EventRecord {
 /// A change reported by a host watcher.
 #[derive(Clone, Debug)]
 pub enum Msg {
-    Link { host: String, link: Link },
+    Link {
+        host: String,
+        link: Link,
+    },
     /// A fresh connection: the engine and the full container list. Replaces
     /// what was known, so containers removed while disconnected disappear.
     Synced {
@@ -206,8 +211,14 @@ pub enum Msg {
         engine: EngineInfo,
         containers: Vec<Container>,
     },
-    Upsert { host: String, container: Container },
-    Remove { host: String, id: String },
+    Upsert {
+        host: String,
+        container: Container,
+    },
+    Remove {
+        host: String,
+        id: String,
+    },
     Event(EventRecord),
 }
 
@@ -349,8 +360,14 @@ mod tests {
             container: container("1", State::Exited, Health::Unhealthy),
         }));
         assert_eq!(f.hosts["a"].containers["1"].state, State::Exited);
-        assert!(f.apply(Msg::Remove { host: "a".into(), id: "1".into() }));
-        assert!(!f.apply(Msg::Remove { host: "a".into(), id: "1".into() }));
+        assert!(f.apply(Msg::Remove {
+            host: "a".into(),
+            id: "1".into()
+        }));
+        assert!(!f.apply(Msg::Remove {
+            host: "a".into(),
+            id: "1".into()
+        }));
         assert!(!f.apply(Msg::Upsert {
             host: "nope".into(),
             container: container("1", State::Running, Health::None),
@@ -363,11 +380,18 @@ mod tests {
         f.apply(Msg::Synced {
             host: "a".into(),
             engine: engine(),
-            containers: vec![container("1", State::Running, Health::None), container("2", State::Running, Health::None)],
+            containers: vec![
+                container("1", State::Running, Health::None),
+                container("2", State::Running, Health::None),
+            ],
         });
         f.apply(Msg::Link {
             host: "a".into(),
-            link: Link::Down { reason: "gone".into(), since: Utc::now(), retry_at: None },
+            link: Link::Down {
+                reason: "gone".into(),
+                since: Utc::now(),
+                retry_at: None,
+            },
         });
         assert!(f.settled(), "a down host counts as settled");
         f.apply(Msg::Synced {
@@ -375,7 +399,10 @@ mod tests {
             engine: engine(),
             containers: vec![container("2", State::Running, Health::None)],
         });
-        assert_eq!(f.hosts["a"].containers.keys().collect::<Vec<_>>(), vec!["2"]);
+        assert_eq!(
+            f.hosts["a"].containers.keys().collect::<Vec<_>>(),
+            vec!["2"]
+        );
     }
 
     #[test]
@@ -393,7 +420,10 @@ mod tests {
             }));
         }
         assert_eq!(f.events.len(), EVENT_HISTORY);
-        assert_eq!(f.events.back().unwrap().container_id, (EVENT_HISTORY + 9).to_string());
+        assert_eq!(
+            f.events.back().unwrap().container_id,
+            (EVENT_HISTORY + 9).to_string()
+        );
     }
 
     #[test]

@@ -132,7 +132,11 @@ pub fn report(config: &Config, fleet: &Fleet, filter: &Filter, now: DateTime<Utc
                 continue;
             }
             for role in app.roles.keys() {
-                if config.role_hosts(app_name, role, dest).iter().any(|h| h.as_str() == host.name) {
+                if config
+                    .role_hosts(app_name, role, dest)
+                    .iter()
+                    .any(|h| h.as_str() == host.name)
+                {
                     apps.entry((app_name.to_string(), Source::Berth, dest_label.clone()))
                         .or_default()
                         .insert(role.to_string(), (true, Vec::new()));
@@ -155,7 +159,12 @@ pub fn report(config: &Config, fleet: &Fleet, filter: &Filter, now: DateTime<Utc
                 continue;
             }
             let role = c.owner.role.clone().unwrap_or_else(|| "-".into());
-            apps.entry(key).or_default().entry(role).or_default().1.push(c);
+            apps.entry(key)
+                .or_default()
+                .entry(role)
+                .or_default()
+                .1
+                .push(c);
         }
         for key in tasks.keys() {
             apps.entry(key.clone()).or_default();
@@ -182,7 +191,10 @@ pub fn report(config: &Config, fleet: &Fleet, filter: &Filter, now: DateTime<Utc
                         declared,
                         serving,
                         total: containers.len(),
-                        containers: containers.iter().map(|c| ContainerStatus::new(c, now)).collect(),
+                        containers: containers
+                            .iter()
+                            .map(|c| ContainerStatus::new(c, now))
+                            .collect(),
                     }
                 })
                 .collect();
@@ -198,7 +210,10 @@ pub fn report(config: &Config, fleet: &Fleet, filter: &Filter, now: DateTime<Utc
                 declared: declared_app,
                 ok,
                 roles: role_reports,
-                tasks: task_list.iter().map(|c| ContainerStatus::new(c, now)).collect(),
+                tasks: task_list
+                    .iter()
+                    .map(|c| ContainerStatus::new(c, now))
+                    .collect(),
             });
         }
         unmanaged.sort_by_key(|c| (triage_rank(c), c.name.clone()));
@@ -212,7 +227,10 @@ pub fn report(config: &Config, fleet: &Fleet, filter: &Filter, now: DateTime<Utc
             docker_version: host.engine.as_ref().map(|e| e.version.clone()),
             api_version: host.engine.as_ref().map(|e| e.api_version.clone()),
             apps: app_reports,
-            unmanaged: unmanaged.iter().map(|c| ContainerStatus::new(c, now)).collect(),
+            unmanaged: unmanaged
+                .iter()
+                .map(|c| ContainerStatus::new(c, now))
+                .collect(),
         });
     }
     StatusReport {
@@ -282,9 +300,22 @@ mod tests {
 
     fn fleet(a: Vec<Container>, b: Vec<Container>) -> Fleet {
         let mut f = Fleet::new([("a", String::new()), ("b", String::new())]);
-        let engine = EngineInfo { version: "20.10".into(), api_version: "1.41".into(), os: String::new(), arch: String::new() };
-        f.apply(Msg::Synced { host: "a".into(), engine: engine.clone(), containers: a });
-        f.apply(Msg::Synced { host: "b".into(), engine, containers: b });
+        let engine = EngineInfo {
+            version: "20.10".into(),
+            api_version: "1.41".into(),
+            os: String::new(),
+            arch: String::new(),
+        };
+        f.apply(Msg::Synced {
+            host: "a".into(),
+            engine: engine.clone(),
+            containers: a,
+        });
+        f.apply(Msg::Synced {
+            host: "b".into(),
+            engine,
+            containers: b,
+        });
         f
     }
 
@@ -294,24 +325,40 @@ mod tests {
         let now = Utc::now();
         let f = fleet(
             vec![c("1", "web", State::Running, Health::Healthy)],
-            vec![c("2", "web", State::Running, Health::Healthy), c("3", "worker", State::Running, Health::None)],
+            vec![
+                c("2", "web", State::Running, Health::Healthy),
+                c("3", "worker", State::Running, Health::None),
+            ],
         );
         assert!(report(&cfg, &f, &Filter::default(), now).ok);
 
         let f = fleet(
             vec![c("1", "web", State::Running, Health::Healthy)],
-            vec![c("2", "web", State::Running, Health::Unhealthy), c("3", "worker", State::Running, Health::None)],
+            vec![
+                c("2", "web", State::Running, Health::Unhealthy),
+                c("3", "worker", State::Running, Health::None),
+            ],
         );
         let r = report(&cfg, &f, &Filter::default(), now);
         assert!(!r.ok);
         let web_b = &r.hosts[1].apps[0].roles[0];
-        assert_eq!((web_b.role.as_str(), web_b.serving, web_b.total, web_b.ok), ("web", 0, 1, false));
+        assert_eq!(
+            (web_b.role.as_str(), web_b.serving, web_b.total, web_b.ok),
+            ("web", 0, 1, false)
+        );
 
         // A declared role with no container at all is listed, and not ok.
-        let f = fleet(vec![c("1", "web", State::Running, Health::Healthy)], vec![c("2", "web", State::Running, Health::Healthy)]);
+        let f = fleet(
+            vec![c("1", "web", State::Running, Health::Healthy)],
+            vec![c("2", "web", State::Running, Health::Healthy)],
+        );
         let r = report(&cfg, &f, &Filter::default(), now);
         assert!(!r.ok);
-        let worker = r.hosts[1].apps[0].roles.iter().find(|r| r.role == "worker").unwrap();
+        let worker = r.hosts[1].apps[0]
+            .roles
+            .iter()
+            .find(|r| r.role == "worker")
+            .unwrap();
         assert_eq!((worker.total, worker.declared), (0, true));
     }
 
@@ -337,12 +384,31 @@ mod tests {
         let cfg = crate::config::parse(Path::new("f.yaml"), CFG).unwrap();
         let mut stray = c("9", "web", State::Running, Health::None);
         stray.owner = Owner::unmanaged();
-        let f = fleet(vec![stray, c("1", "web", State::Running, Health::Healthy)], vec![]);
+        let f = fleet(
+            vec![stray, c("1", "web", State::Running, Health::Healthy)],
+            vec![],
+        );
         let all = report(&cfg, &f, &Filter::default(), Utc::now());
         assert_eq!(all.hosts[0].unmanaged.len(), 1);
-        let only = report(&cfg, &f, &Filter { app: Some("demo".into()), destination: None }, Utc::now());
+        let only = report(
+            &cfg,
+            &f,
+            &Filter {
+                app: Some("demo".into()),
+                destination: None,
+            },
+            Utc::now(),
+        );
         assert!(only.hosts[0].unmanaged.is_empty());
-        let none = report(&cfg, &f, &Filter { app: Some("other".into()), destination: None }, Utc::now());
+        let none = report(
+            &cfg,
+            &f,
+            &Filter {
+                app: Some("other".into()),
+                destination: None,
+            },
+            Utc::now(),
+        );
         assert!(none.hosts[0].apps.is_empty());
     }
 }

@@ -47,7 +47,12 @@ enum End {
 }
 
 /// Watches one host until the model's receiver is dropped.
-pub async fn watch_host(host: String, endpoint: Endpoint, tx: mpsc::Sender<Msg>, opts: WatchOptions) {
+pub async fn watch_host(
+    host: String,
+    endpoint: Endpoint,
+    tx: mpsc::Sender<Msg>,
+    opts: WatchOptions,
+) {
     let mut backoff = opts.backoff_min;
     loop {
         let started = Instant::now();
@@ -68,7 +73,14 @@ pub async fn watch_host(host: String, endpoint: Endpoint, tx: mpsc::Sender<Msg>,
             since: now,
             retry_at: chrono::Duration::from_std(wait).ok().map(|w| now + w),
         };
-        if tx.send(Msg::Link { host: host.clone(), link: down }).await.is_err() {
+        if tx
+            .send(Msg::Link {
+                host: host.clone(),
+                link: down,
+            })
+            .await
+            .is_err()
+        {
             return;
         }
         tokio::time::sleep(wait).await;
@@ -86,7 +98,12 @@ fn jitter(d: Duration) -> Duration {
     d.mul_f64(factor)
 }
 
-async fn session(host: &str, endpoint: &Endpoint, tx: &mpsc::Sender<Msg>, opts: &WatchOptions) -> End {
+async fn session(
+    host: &str,
+    endpoint: &Endpoint,
+    tx: &mpsc::Sender<Msg>,
+    opts: &WatchOptions,
+) -> End {
     let socket = match hosts::local_socket(endpoint) {
         Ok(s) => s,
         Err(reason) => return End::Lost(reason),
@@ -95,7 +112,9 @@ async fn session(host: &str, endpoint: &Endpoint, tx: &mpsc::Sender<Msg>, opts: 
         Ok(ok) => ok,
         Err(e) => return End::Lost(e.to_string()),
     };
-    let lost = |what: &str, e: &bollard::errors::Error| End::Lost(format!("{what}: {}", docker::describe(e)));
+    let lost = |what: &str, e: &bollard::errors::Error| {
+        End::Lost(format!("{what}: {}", docker::describe(e)))
+    };
 
     // Subscribe from the engine's own clock, taken before the list: events
     // that happen while we list are replayed, never missed. Duplicates are
@@ -142,13 +161,19 @@ async fn session(host: &str, endpoint: &Endpoint, tx: &mpsc::Sender<Msg>, opts: 
         }
         let msg = match convert::event_effect(&ev) {
             convert::EventEffect::Ignore => continue,
-            convert::EventEffect::Removed(id) => Msg::Remove { host: host.to_string(), id },
+            convert::EventEffect::Removed(id) => Msg::Remove {
+                host: host.to_string(),
+                id,
+            },
             convert::EventEffect::Refresh(id) => match docker.inspect_container(&id, None).await {
                 Ok(c) => Msg::Upsert {
                     host: host.to_string(),
                     container: convert::container(c),
                 },
-                Err(e) if docker::is_not_found(&e) => Msg::Remove { host: host.to_string(), id },
+                Err(e) if docker::is_not_found(&e) => Msg::Remove {
+                    host: host.to_string(),
+                    id,
+                },
                 Err(e) => return lost("reading a container after an event", &e),
             },
         };
@@ -160,7 +185,10 @@ async fn session(host: &str, endpoint: &Endpoint, tx: &mpsc::Sender<Msg>, opts: 
 }
 
 /// Every container on the engine, inspected (for health, restarts, exit codes).
-async fn list_all(docker: &Docker, concurrency: usize) -> Result<Vec<crate::inventory::Container>, bollard::errors::Error> {
+async fn list_all(
+    docker: &Docker,
+    concurrency: usize,
+) -> Result<Vec<crate::inventory::Container>, bollard::errors::Error> {
     let summaries = docker
         .list_containers(Some(ListContainersOptions {
             all: true,

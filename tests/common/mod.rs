@@ -76,8 +76,12 @@ pub async fn test_image(docker: &Docker) -> String {
     let busybox = Path::new(BUSYBOX);
     match is_static_elf(busybox) {
         Ok(true) => {}
-        Ok(false) => panic!("{BUSYBOX} is not a static x86-64 ELF: install Debian's busybox-static (apt-get install busybox-static)"),
-        Err(e) => panic!("cannot read {BUSYBOX} ({e}): install Debian's busybox-static (apt-get install busybox-static)"),
+        Ok(false) => panic!(
+            "{BUSYBOX} is not a static x86-64 ELF: install Debian's busybox-static (apt-get install busybox-static)"
+        ),
+        Err(e) => panic!(
+            "cannot read {BUSYBOX} ({e}): install Debian's busybox-static (apt-get install busybox-static)"
+        ),
     }
     let image_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/image");
     let mut hasher = std::hash::DefaultHasher::new();
@@ -116,7 +120,10 @@ pub struct Spec {
 
 impl Spec {
     pub fn named(name: &str) -> Self {
-        Spec { name: name.into(), ..Default::default() }
+        Spec {
+            name: name.into(),
+            ..Default::default()
+        }
     }
 
     pub fn label(mut self, k: &str, v: &str) -> Self {
@@ -200,7 +207,10 @@ impl Scope {
         let created = self
             .docker
             .create_container(
-                Some(CreateContainerOptions { name: Some(name.clone()), ..Default::default() }),
+                Some(CreateContainerOptions {
+                    name: Some(name.clone()),
+                    ..Default::default()
+                }),
                 body,
             )
             .await
@@ -217,7 +227,11 @@ impl Scope {
         let deadline = Instant::now() + timeout;
         loop {
             let c = self.docker.inspect_container(id, None).await.unwrap();
-            let health = c.state.as_ref().and_then(|s| s.health.as_ref()).and_then(|h| h.status);
+            let health = c
+                .state
+                .as_ref()
+                .and_then(|s| s.health.as_ref())
+                .and_then(|h| h.status);
             if health == Some(want) {
                 return;
             }
@@ -238,20 +252,37 @@ impl Drop for Scope {
         let id = self.id.clone();
         let socket = socket();
         let _ = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
             rt.block_on(async move {
-                let Ok((docker, _)) = berth::docker::connect(&socket, Duration::from_secs(10)).await else {
+                let Ok((docker, _)) =
+                    berth::docker::connect(&socket, Duration::from_secs(10)).await
+                else {
                     return;
                 };
-                let filters = HashMap::from([("label".to_string(), vec![format!("{TEST_LABEL}={id}")])]);
+                let filters =
+                    HashMap::from([("label".to_string(), vec![format!("{TEST_LABEL}={id}")])]);
                 let list = docker
-                    .list_containers(Some(ListContainersOptions { all: true, filters: Some(filters), ..Default::default() }))
+                    .list_containers(Some(ListContainersOptions {
+                        all: true,
+                        filters: Some(filters),
+                        ..Default::default()
+                    }))
                     .await
                     .unwrap_or_default();
                 for c in list {
                     if let Some(cid) = c.id {
                         let _ = docker
-                            .remove_container(&cid, Some(RemoveContainerOptions { force: true, v: true, ..Default::default() }))
+                            .remove_container(
+                                &cid,
+                                Some(RemoveContainerOptions {
+                                    force: true,
+                                    v: true,
+                                    ..Default::default()
+                                }),
+                            )
                             .await;
                     }
                 }

@@ -1,0 +1,246 @@
+//! `berth status` against the real Docker engine.
+
+mod common;
+
+use std::time::Duration;
+
+use bollard::models::HealthStatusEnum;
+use common::{Scope, Spec, berth_with_config, config};
+use serde_json::Value;
+
+fn status_json(dir: &std::path::Path, yaml: &str, app: Option<&str>) -> (i32, Value, String) {
+    let mut args = vec!["status", "--json"];
+    if let Some(a) = app {
+        args.extend(["--app", a]);
+    }
+    let out = berth_with_config(dir, yaml, &args);
+    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+    let json: Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("status --json printed no JSON ({e}); stderr: {stderr}"));
+    (out.status.code().unwrap(), json, stderr)
+}
+
+fn app<'a>(json: &'a Value, name: &str) -> &'a Value {
+    json["hosts"][0]["apps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["app"] == name)
+        .unwrap_or_else(|| panic!("app {name} not in {json:#}"))
+}
+
+#[tokio::test]
+async fn labelled_container_shows_with_health_and_exit_codes_follow() {
+    let Some(docker) = common::docker().await else {
+        return;
+    };
+    let scope = Scope::new(docker).await;
+    let name = scope.app("web");
+    let id = scope
+        .start(
+            Spec::named("web")
+                .berth(&name, "web", "v1")
+                .env("APP_VERSION=v1"),
+        )
+        .await;
+    scope
+        .wait_health(&id, HealthStatusEnum::HEALTHY, Duration::from_secs(30))
+        .await;
+
+    let dir = tempfile::tempdir().unwrap();
+    let apps = format!("  {name}:\n    image: x\n    roles:\n      web: {{hosts: [local]}}\n");
+    let (code, json, stderr) = status_json(dir.path(), &config(None, &apps), Some(&name));
+    assert_eq!(code, 0, "{stderr}\n{json:#}");
+    assert_eq!(json["schema"], 1);
+    assert_eq!(json["ok"], true);
+    let host = &json["hosts"][0];
+    assert_eq!(host["reachable"], true);
+    assert!(host["api_version"].as_str().unwrap().starts_with("1."));
+    let a = app(&json, &name);
+    assert_eq!(
+        (a["source"].as_str(), a["declared"].as_bool()),
+        (Some("berth"), Some(true))
+    );
+    let web = &a["roles"][0];
+    assert_eq!(
+        (
+            web["role"].as_str(),
+            web["serving"].as_u64(),
+            web["total"].as_u64()
+        ),
+        (Some("web"), Some(1), Some(1))
+    );
+    let c = &web["containers"][0];
+    assert_eq!(c["health"], "healthy");
+    assert_eq!(c["state"], "running");
+    assert_eq!(c["version"], "v1");
+    assert_eq!(c["id"], id[..12]);
+    assert!(
+        c["health_log"].as_array().is_some_and(|l| !l.is_empty()),
+        "{c:#}"
+    );
+    assert_eq!(c["ports"][0], "8080/tcp");
+
+    // A declared role with no container: exit 1, and the role is listed.
+    let apps = format!("{apps}      worker: {{hosts: [local]}}\n");
+    let (code, json, _) = status_json(dir.path(), &config(None, &apps), Some(&name));
+    assert_eq!(code, 1, "{json:#}");
+    let worker = &app(&json, &name)["roles"][1];
+    assert_eq!(
+        (
+            worker["role"].as_str(),
+            worker["total"].as_u64(),
+            worker["ok"].as_bool()
+        ),
+        (Some("worker"), Some(0), Some(false))
+    );
+
+    // The human table says the same.
+    let out = berth_with_config(
+        dir.path(),
+        &config(None, &apps),
+        &["status", "--app", &name],
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains(&format!("  {name}  NOT OK")), "{text}");
+    assert!(text.contains("✓ web     1/1 serving"), "{text}");
+    assert!(
+        text.contains("✗ worker  0/1 serving") || text.contains("✗ worker  0/0 serving"),
+        "{text}"
+    );
+}
+
+#[tokio::test]
+async fn unhealthy_container_fails_status() {
+    let Some(docker) = common::docker().await else {
+        return;
+    };
+    let scope = Scope::new(docker).await;
+    let name = scope.app("sick");
+    let id = scope
+        .start(
+            Spec::named("sick")
+                .berth(&name, "web", "v1")
+                .env("HEALTH=fail"),
+        )
+        .await;
+    scope
+        .wait_health(&id, HealthStatusEnum::UNHEALTHY, Duration::from_secs(30))
+        .await;
+    let dir = tempfile::tempdir().unwrap();
+    let apps = format!("  {name}:\n    image: x\n    roles:\n      web: {{hosts: [local]}}\n");
+    let (code, json, _) = status_json(dir.path(), &config(None, &apps), Some(&name));
+    assert_eq!(code, 1, "{json:#}");
+    let c = &app(&json, &name)["roles"][0]["containers"][0];
+    assert_eq!(c["health"], "unhealthy");
+    let last = c["health_log"].as_array().unwrap().last().unwrap();
+    assert_ne!(last["exit_code"], 0, "{c:#}");
+}
+
+#[tokio::test]
+async fn other_tools_are_grouped_and_strangers_are_unmanaged() {
+    let Some(docker) = common::docker().await else {
+        return;
+    };
+    let scope = Scope::new(docker).await;
+    let kamal = scope.app("shop");
+    let dokku = scope.app("blog");
+    let kamal_name = format!("{kamal}-web-abc123");
+    scope
+        .start(
+            Spec::named("kamal")
+                .sleeper()
+                .label("service", &kamal)
+                .label("role", "web")
+                .label("destination", ""),
+        )
+        .await;
+    scope
+        .start(
+            Spec::named("dokku")
+                .sleeper()
+                .label("com.dokku.app-name", &dokku)
+                .label("com.dokku.process-type", "web")
+                .label("com.dokku.container-type", "deploy"),
+        )
+        .await;
+    let stranger = scope.start(Spec::named("stranger").sleeper()).await;
+
+    let dir = tempfile::tempdir().unwrap();
+    let (code, json, stderr) = status_json(dir.path(), &config(None, ""), None);
+    // Nothing is declared, so nothing is missing.
+    assert_eq!(code, 0, "{stderr}");
+    let k = app(&json, &kamal);
+    assert_eq!(k["source"], "kamal");
+    assert_eq!(k["declared"], false);
+    assert_eq!(k["roles"][0]["role"], "web");
+    assert_eq!(k["roles"][0]["total"], 1);
+    let d = app(&json, &dokku);
+    assert_eq!(d["source"], "dokku");
+    assert_eq!(d["roles"][0]["role"], "web");
+    let unmanaged = json["hosts"][0]["unmanaged"].as_array().unwrap();
+    assert!(
+        unmanaged.iter().any(|c| c["id"] == stranger[..12]),
+        "{unmanaged:#?}"
+    );
+    assert!(!unmanaged.iter().any(|c| c["name"] == kamal_name));
+}
+
+#[tokio::test]
+async fn kamal_version_comes_from_the_container_name() {
+    let Some(docker) = common::docker().await else {
+        return;
+    };
+    let scope = Scope::new(docker).await;
+    // Kamal names app containers <service>-<role>-<version>; the harness
+    // prefixes names, so give the service that prefix.
+    let service = format!("berth-t{}", scope.id);
+    scope
+        .start(
+            Spec::named("web-abc123")
+                .sleeper()
+                .label("service", &service)
+                .label("role", "web"),
+        )
+        .await;
+    let dir = tempfile::tempdir().unwrap();
+    let (_, json, _) = status_json(dir.path(), &config(None, ""), Some(&service));
+    assert_eq!(
+        app(&json, &service)["roles"][0]["containers"][0]["version"],
+        "abc123"
+    );
+}
+
+#[test]
+fn missing_socket_is_exit_2_with_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let socket = dir.path().join("no-docker.sock");
+    let out = berth_with_config(dir.path(), &config(Some(&socket), ""), &["status"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stdout}{stderr}");
+    assert!(
+        stdout.contains(&format!(
+            "✗ unreachable: cannot reach Docker at unix://{}: {} does not exist",
+            socket.display(),
+            socket.display()
+        )),
+        "{stdout}"
+    );
+    assert!(stderr.contains("berth: unreachable: local"), "{stderr}");
+
+    let out = berth_with_config(
+        dir.path(),
+        &config(Some(&socket), ""),
+        &["status", "--json"],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let json: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["hosts"][0]["reachable"], false);
+    assert!(
+        json["hosts"][0]["error"]
+            .as_str()
+            .unwrap()
+            .contains("does not exist")
+    );
+}
