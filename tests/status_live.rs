@@ -135,6 +135,21 @@ async fn unhealthy_container_fails_status() {
     assert_eq!(c["health"], "unhealthy");
     let last = c["health_log"].as_array().unwrap().last().unwrap();
     assert_ne!(last["exit_code"], 0, "{c:#}");
+    assert!(last["output"].as_str().unwrap().contains("404"), "{c:#}");
+
+    // The table says why, under the container's role.
+    let out = berth_with_config(
+        dir.path(),
+        &config(None, &apps),
+        &["status", "--app", &name],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("✗ web  0/1 serving"), "{text}");
+    assert!(
+        text.contains(&format!("└ berth-t{}-sick: last check exit 1: wget: server returned error: HTTP/1.1 404 Not Found", scope.id)),
+        "{text}"
+    );
 }
 
 #[tokio::test]

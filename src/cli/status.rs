@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use chrono::Utc;
 
-use super::table::{age, render};
+use super::table::{age, render, render_groups};
 use super::{EXIT_ERROR, EXIT_OK, EXIT_UNHEALTHY};
 use crate::config::{Config, DestinationName, HumanDuration};
 use crate::inventory::status::{self, AppStatus, ContainerStatus, Filter, StatusReport};
@@ -103,6 +103,10 @@ fn human(report: &StatusReport, filter: &Filter) -> String {
         for app in &host.apps {
             out.push_str(&app_heading(app));
             let width = app.roles.iter().map(|r| r.role.len()).max().unwrap_or(0);
+            let mut groups: Vec<Vec<Vec<String>>> =
+                app.roles.iter().map(|r| rows(&r.containers)).collect();
+            groups.push(rows(&app.tasks));
+            let mut tables = render_groups(&groups, 8).into_iter();
             for role in &app.roles {
                 let mark = if !role.ok {
                     "✗"
@@ -111,25 +115,26 @@ fn human(report: &StatusReport, filter: &Filter) -> String {
                 } else {
                     "-"
                 };
-                let expected = if role.declared {
+                let expected = if role.declared || app.source.read_only() {
                     ""
                 } else {
-                    "  (not declared here)"
+                    "  (not declared)"
                 };
                 out.push_str(&format!(
                     "    {mark} {:width$}  {}/{} serving{expected}\n",
                     role.role, role.serving, role.total
                 ));
-                out.push_str(&containers(&role.containers, 8));
+                out.push_str(&tables.next().unwrap_or_default());
+                out.push_str(&why_unhealthy(&role.containers, 8));
             }
             if !app.tasks.is_empty() {
                 out.push_str("    tasks\n");
-                out.push_str(&containers(&app.tasks, 8));
+                out.push_str(&tables.next().unwrap_or_default());
             }
         }
         if !host.unmanaged.is_empty() {
             out.push_str("  unmanaged\n");
-            out.push_str(&containers(&host.unmanaged, 6));
+            out.push_str(&render(&rows(&host.unmanaged), 6));
         }
     }
     out
@@ -150,6 +155,28 @@ fn app_heading(app: &AppStatus) -> String {
     format!("  {}{dest}{source}  {verdict}\n", app.app)
 }
 
+/// For each unhealthy container, the last failed check's output: in an
+/// incident the reason matters more than the verdict.
+fn why_unhealthy(list: &[ContainerStatus], indent: usize) -> String {
+    let mut out = String::new();
+    for c in list.iter().filter(|c| c.health == "unhealthy") {
+        let Some(probe) = c.health_log.iter().rev().find(|p| p.exit_code != Some(0)) else {
+            continue;
+        };
+        let text = probe.output.lines().next().unwrap_or("").trim();
+        let code = probe
+            .exit_code
+            .map(|e| format!("exit {e}"))
+            .unwrap_or_else(|| "no exit code".into());
+        out.push_str(&format!(
+            "{}└ {}: last check {code}: {text}\n",
+            " ".repeat(indent),
+            c.name
+        ));
+    }
+    out
+}
+
 /// A symbol per container that reads without colour.
 fn symbol(c: &ContainerStatus) -> &'static str {
     match (c.state, c.health) {
@@ -162,9 +189,8 @@ fn symbol(c: &ContainerStatus) -> &'static str {
     }
 }
 
-fn containers(list: &[ContainerStatus], indent: usize) -> String {
-    let rows: Vec<Vec<String>> = list
-        .iter()
+fn rows(list: &[ContainerStatus]) -> Vec<Vec<String>> {
+    list.iter()
         .map(|c| {
             let state = match (c.state, c.exit_code) {
                 ("exited", Some(code)) => format!("exited ({code})"),
@@ -189,6 +215,5 @@ fn containers(list: &[ContainerStatus], indent: usize) -> String {
                 c.ports.join(","),
             ]
         })
-        .collect();
-    render(&rows, indent)
+        .collect()
 }

@@ -8,28 +8,43 @@ fn width(s: &str) -> usize {
 }
 
 /// Left-aligned columns separated by two spaces; the last column is not
-/// padded. Every row is indented by `indent`.
+/// padded, and a column empty in every row is left out. Every row is
+/// indented by `indent`.
 pub fn render(rows: &[Vec<String>], indent: usize) -> String {
-    let cols = rows.iter().map(Vec::len).max().unwrap_or(0);
+    render_groups(&[rows.to_vec()], indent).concat()
+}
+
+/// Like [`render`] for several groups of rows printed apart (e.g. one per
+/// role) that should still line up with each other.
+pub fn render_groups(groups: &[Vec<Vec<String>>], indent: usize) -> Vec<String> {
+    let all = || groups.iter().flatten();
+    let cols = all().map(Vec::len).max().unwrap_or(0);
     let mut widths = vec![0; cols];
-    for row in rows {
+    for row in all() {
         for (i, cell) in row.iter().enumerate() {
             widths[i] = widths[i].max(width(cell));
         }
     }
-    let mut out = String::new();
-    for row in rows {
-        let mut line = " ".repeat(indent);
-        for (i, cell) in row.iter().enumerate() {
-            line.push_str(cell);
-            if i + 1 < row.len() {
-                line.push_str(&" ".repeat(widths[i] - width(cell) + 2));
+    let shown: Vec<usize> = (0..cols).filter(|&i| widths[i] > 0).collect();
+    groups
+        .iter()
+        .map(|rows| {
+            let mut out = String::new();
+            for row in rows {
+                let mut line = " ".repeat(indent);
+                for (n, &i) in shown.iter().enumerate() {
+                    let cell = row.get(i).map(String::as_str).unwrap_or("");
+                    line.push_str(cell);
+                    if n + 1 < shown.len() {
+                        line.push_str(&" ".repeat(widths[i] - width(cell) + 2));
+                    }
+                }
+                out.push_str(line.trim_end());
+                out.push('\n');
             }
-        }
-        out.push_str(line.trim_end());
-        out.push('\n');
-    }
-    out
+            out
+        })
+        .collect()
 }
 
 /// `42s`, `5m`, `2h13m`, `3d4h`.
@@ -54,6 +69,13 @@ mod tests {
             vec!["✓ long".to_string(), "x".to_string(), "y".to_string()],
         ];
         assert_eq!(render(&rows, 2), "  a       bb  c\n  ✓ long  x   y\n");
+    }
+
+    #[test]
+    fn drops_empty_columns_and_aligns_groups() {
+        let row = |c: &[&str]| c.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let groups = vec![vec![row(&["a", "", "x"])], vec![row(&["long", "", "y"])]];
+        assert_eq!(render_groups(&groups, 0), vec!["a     x\n", "long  y\n"]);
     }
 
     #[test]

@@ -144,10 +144,19 @@ async fn session(
     let mut events = docker.events(Some(EventsOptions {
         since,
         until: None,
-        filters: Some(HashMap::from([(
-            "type".to_string(),
-            vec!["container".to_string()],
-        )])),
+        // Only the actions the model follows: health probes alone produce
+        // three exec events per container per interval, which the engine
+        // then need not send at all.
+        filters: Some(HashMap::from([
+            ("type".to_string(), vec!["container".to_string()]),
+            (
+                "event".to_string(),
+                convert::WATCHED_ACTIONS
+                    .iter()
+                    .map(|a| a.to_string())
+                    .collect(),
+            ),
+        ])),
     }));
     while let Some(item) = events.next().await {
         let ev = match item {
