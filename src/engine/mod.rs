@@ -1,3 +1,10 @@
-//! The engine: actions (deploy, restart, destroy, rollback) turned into
-//! staged plans and run, emitting events the CLI and the console render.
-//! It knows no UI. Not built yet: the engine issue fills this in.
+//! The engine: actions (deploy, restart, destroy, rollback) become staged
+//! plans, and running a plan emits [`EngineEvent`]s on a channel. The CLI and
+//! the console are two renderers of that one stream; nothing here knows
+//! about terminals.
+
+pub mod action;
+pub mod plan;
+
+pub use action::{Action, Version};
+pub use plan::{Plan, PlanError, Stage, Step, plan};

@@ -1,0 +1,117 @@
+//! What an operator asks for.
+
+use std::fmt;
+
+use serde::Serialize;
+
+use crate::config::{AppName, DestinationName, RoleName};
+
+/// A mutating action on one app.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "action", rename_all = "snake_case")]
+pub enum Action {
+    Deploy {
+        app: AppName,
+        version: Version,
+        destination: Option<DestinationName>,
+    },
+    /// Replace each container of the role(s) with a fresh one of the version
+    /// it runs, one boot group at a time, each through the health gate.
+    Restart {
+        app: AppName,
+        role: Option<RoleName>,
+        destination: Option<DestinationName>,
+    },
+    /// Start a retained (stopped) version again through the health gate.
+    Rollback {
+        app: AppName,
+        /// The newest retained version that is not running, when `None`.
+        version: Option<Version>,
+        destination: Option<DestinationName>,
+    },
+    Destroy {
+        app: AppName,
+        destination: Option<DestinationName>,
+        /// Must equal the app's name: destroy is never one keystroke away.
+        confirm: String,
+        purge_volumes: bool,
+    },
+}
+
+impl Action {
+    pub fn app(&self) -> &AppName {
+        match self {
+            Action::Deploy { app, .. }
+            | Action::Restart { app, .. }
+            | Action::Rollback { app, .. }
+            | Action::Destroy { app, .. } => app,
+        }
+    }
+
+    pub fn destination(&self) -> Option<&DestinationName> {
+        match self {
+            Action::Deploy { destination, .. }
+            | Action::Restart { destination, .. }
+            | Action::Rollback { destination, .. }
+            | Action::Destroy { destination, .. } => destination.as_ref(),
+        }
+    }
+
+    /// `deploy`, `restart`, ...
+    pub fn verb(&self) -> &'static str {
+        match self {
+            Action::Deploy { .. } => "deploy",
+            Action::Restart { .. } => "restart",
+            Action::Rollback { .. } => "rollback",
+            Action::Destroy { .. } => "destroy",
+        }
+    }
+}
+
+/// A version: an image tag, also part of container names and labels.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(transparent)]
+pub struct Version(String);
+
+impl Version {
+    /// Docker's tag rule: 1–128 of `A-Za-z0-9_.-`, not starting with `.` or `-`.
+    pub fn new(v: &str) -> Result<Self, String> {
+        let ok = !v.is_empty()
+            && v.len() <= 128
+            && v.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b))
+            && !v.starts_with(['.', '-']);
+        if ok {
+            Ok(Version(v.to_string()))
+        } else {
+            Err(format!(
+                "version `{v}` is not a valid image tag (1-128 of letters, digits, `_`, `.`, `-`; not starting with `.` or `-`)"
+            ))
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for Version {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions_follow_docker_tags() {
+        for ok in ["v1", "2026.11.22", "abc_DEF-1", "latest"] {
+            assert!(Version::new(ok).is_ok(), "{ok}");
+        }
+        for bad in ["", "-x", ".x", "a/b", "a:b", "with space", &"x".repeat(129)] {
+            assert!(Version::new(bad).is_err(), "{bad}");
+        }
+    }
+}

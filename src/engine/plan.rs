@@ -1,0 +1,597 @@
+//! Actions become plans: an ordered list of named stages, each a trigger
+//! (where hooks and plugins run) or a built-in step, with the hosts it
+//! touches. A plan is made from the config alone, so `berth plan` shows
+//! exactly what a run will do before anything changes.
+//!
+//! Boot order is fixed by construction: the primary role's groups first,
+//! then the other roles', each group waiting only on its own containers.
+//! Nothing ever waits on a container a later group would start (the Kamal
+//! 2.6.0 boot deadlock in field-notes.md cannot be expressed).
+
+use std::fmt;
+
+use serde::Serialize;
+
+use super::action::{Action, Version};
+use crate::config::{AppConfig, AppName, BootLimit, Config, DestinationName, HostName, RoleName};
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Plan {
+    pub action: Action,
+    pub app: AppName,
+    pub destination: Option<DestinationName>,
+    pub stages: Vec<Stage>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Stage {
+    /// What the stage list shows: `boot web [1/2]`.
+    pub name: String,
+    pub step: Step,
+    pub hosts: Vec<HostName>,
+}
+
+/// Where a role's boot group sits among the role's groups.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Group {
+    pub role: RoleName,
+    /// 1-based.
+    pub index: usize,
+    pub of: usize,
+}
+
+impl fmt::Display for Group {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} [{}/{}]", self.role, self.index, self.of)
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Step {
+    /// Hooks and plugins implementing this trigger run here.
+    Trigger { trigger: String },
+    /// Make the image present on each host: use it, pull it, or build it.
+    Image { image: String },
+    /// A throw-away container from the new image runs the release command.
+    ReleaseTask { image: String, command: Vec<String> },
+    /// Start one new container of the role on each host of the group.
+    Boot { group: Group, image: String },
+    /// Re-create each running container of the group with its own version.
+    Reboot { group: Group },
+    /// Start the retained container of the wanted version on each host.
+    StartRetained {
+        group: Group,
+        version: Option<Version>,
+    },
+    /// Wait for the group's new containers to be healthy.
+    HealthGate { group: Group },
+    /// Point traffic at the new containers (the proxy issue fills this in).
+    Traffic { group: Group },
+    /// Stop the role's other running containers on the group's hosts.
+    StopOld { group: Group },
+    /// Remove stopped versions beyond `retain`.
+    Prune { retain: u32 },
+    /// Stop and remove every container of the app.
+    RemoveContainers { purge_volumes: bool },
+    /// Remove berth's state for the app on its hosts.
+    RemoveState,
+    /// Runs only when a stage failed or the run was cancelled: restarts the
+    /// old containers that were stopped and removes the new ones.
+    Restore,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum PlanError {
+    #[error("app `{app}` is not declared in {file}{hint}")]
+    UnknownApp {
+        app: String,
+        file: String,
+        hint: String,
+    },
+    #[error("app `{app}` has no destination `{destination}` (declared: {declared})")]
+    UnknownDestination {
+        app: String,
+        destination: String,
+        declared: String,
+    },
+    #[error("app `{app}` has no role `{role}` (roles: {roles})")]
+    UnknownRole {
+        app: String,
+        role: String,
+        roles: String,
+    },
+    #[error("destroy needs the app's name typed as confirmation: pass --confirm {app}")]
+    NotConfirmed { app: String },
+}
+
+/// Splits `hosts` into boot groups of `limit` (all at once when unset).
+pub fn boot_groups(hosts: &[HostName], limit: Option<BootLimit>) -> Vec<Vec<HostName>> {
+    if hosts.is_empty() {
+        return Vec::new();
+    }
+    let size = limit.map_or(hosts.len(), |l| l.group_size(hosts.len()));
+    hosts.chunks(size).map(<[HostName]>::to_vec).collect()
+}
+
+/// The app's roles, primary first, then by name.
+pub fn role_order(app: &AppConfig) -> Vec<RoleName> {
+    let mut roles: Vec<RoleName> = app.roles.keys().cloned().collect();
+    roles.sort_by_key(|r| (r != &app.primary_role, r.clone()));
+    roles
+}
+
+/// The image reference for a version: the configured image with its tag
+/// replaced (`registry:5000/shop:latest` → `registry:5000/shop:v2`), or
+/// `<app>:<version>` for apps built on the hosts.
+pub fn image_for(app_name: &AppName, app: &AppConfig, version: &Version) -> String {
+    match &app.image {
+        Some(image) => {
+            let (repo, _tag) = split_tag(image);
+            format!("{repo}:{version}")
+        }
+        None => format!("{app_name}:{version}"),
+    }
+}
+
+/// Splits `repo[:tag]`, minding registry ports (`host:5000/repo`) and digests.
+fn split_tag(image: &str) -> (&str, Option<&str>) {
+    let image = image.split('@').next().unwrap_or(image);
+    let last_slash = image.rfind('/').map_or(0, |i| i + 1);
+    match image[last_slash..].rfind(':') {
+        Some(i) => (&image[..last_slash + i], Some(&image[last_slash + i + 1..])),
+        None => (image, None),
+    }
+}
+
+pub fn plan(config: &Config, action: &Action) -> Result<Plan, PlanError> {
+    let app_name = action.app();
+    let Some(app) = config.fleet.apps.get(app_name) else {
+        let declared: Vec<&str> = config.fleet.apps.keys().map(|a| a.as_str()).collect();
+        let hint =
+            match crate::config::names::did_you_mean(app_name.as_str(), declared.iter().copied()) {
+                Some(s) => format!("; did you mean `{s}`?"),
+                None => String::new(),
+            };
+        return Err(PlanError::UnknownApp {
+            app: app_name.to_string(),
+            file: config.path.display().to_string(),
+            hint,
+        });
+    };
+    let dest = action.destination();
+    if let Some(d) = dest
+        && !app.destinations.contains_key(d)
+    {
+        let declared: Vec<&str> = app.destinations.keys().map(|d| d.as_str()).collect();
+        return Err(PlanError::UnknownDestination {
+            app: app_name.to_string(),
+            destination: d.to_string(),
+            declared: if declared.is_empty() {
+                "none".into()
+            } else {
+                declared.join(", ")
+            },
+        });
+    }
+    let all_hosts = |roles: &[RoleName]| {
+        let mut hosts: Vec<HostName> = Vec::new();
+        for r in roles {
+            for h in config.role_hosts(app_name, r, dest) {
+                if !hosts.contains(h) {
+                    hosts.push(h.clone());
+                }
+            }
+        }
+        hosts
+    };
+    let trigger = |t: &str, hosts: &[HostName]| Stage {
+        name: t.to_string(),
+        step: Step::Trigger {
+            trigger: t.to_string(),
+        },
+        hosts: hosts.to_vec(),
+    };
+    let roles = role_order(app);
+    let mut stages = Vec::new();
+
+    // The boot/gate/traffic/stop sequence of every group of `roles`, with the
+    // step that brings up the new container given by `bring_up`.
+    let rollout = |roles: &[RoleName],
+                   stages: &mut Vec<Stage>,
+                   bring_up: &dyn Fn(Group) -> (String, Step)| {
+        for role in roles {
+            let groups = boot_groups(config.role_hosts(app_name, role, dest), app.boot.limit);
+            let of = groups.len();
+            for (i, hosts) in groups.into_iter().enumerate() {
+                let group = Group {
+                    role: role.clone(),
+                    index: i + 1,
+                    of,
+                };
+                let (verb, step) = bring_up(group.clone());
+                for (name, step) in [
+                    (format!("{verb} {group}"), step),
+                    (
+                        format!("health gate {group}"),
+                        Step::HealthGate {
+                            group: group.clone(),
+                        },
+                    ),
+                    (
+                        format!("traffic {group}"),
+                        Step::Traffic {
+                            group: group.clone(),
+                        },
+                    ),
+                    (
+                        format!("stop old {group}"),
+                        Step::StopOld {
+                            group: group.clone(),
+                        },
+                    ),
+                ] {
+                    stages.push(Stage {
+                        name,
+                        step,
+                        hosts: hosts.clone(),
+                    });
+                }
+            }
+        }
+    };
+
+    match action {
+        Action::Deploy { version, .. } => {
+            let hosts = all_hosts(&roles);
+            let image = image_for(app_name, app, version);
+            stages.push(trigger("pre-deploy", &hosts));
+            stages.push(Stage {
+                name: "image".into(),
+                step: Step::Image {
+                    image: image.clone(),
+                },
+                hosts: hosts.clone(),
+            });
+            if let Some(release) = &app.release {
+                let primary_host = config.role_hosts(app_name, &app.primary_role, dest)[0].clone();
+                stages.push(Stage {
+                    name: "release task".into(),
+                    step: Step::ReleaseTask {
+                        image: image.clone(),
+                        command: release.command.0.clone(),
+                    },
+                    hosts: vec![primary_host],
+                });
+            }
+            rollout(&roles, &mut stages, &|group| {
+                (
+                    "boot".into(),
+                    Step::Boot {
+                        group,
+                        image: image.clone(),
+                    },
+                )
+            });
+            stages.push(Stage {
+                name: "prune".into(),
+                step: Step::Prune { retain: app.retain },
+                hosts: hosts.clone(),
+            });
+            stages.push(trigger("post-deploy", &hosts));
+            stages.push(Stage {
+                name: "restore".into(),
+                step: Step::Restore,
+                hosts,
+            });
+        }
+        Action::Restart { role, .. } => {
+            let roles = match role {
+                Some(r) if !app.roles.contains_key(r) => {
+                    return Err(PlanError::UnknownRole {
+                        app: app_name.to_string(),
+                        role: r.to_string(),
+                        roles: roles
+                            .iter()
+                            .map(|r| r.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", "),
+                    });
+                }
+                Some(r) => vec![r.clone()],
+                None => roles,
+            };
+            let hosts = all_hosts(&roles);
+            stages.push(trigger("pre-restart", &hosts));
+            rollout(&roles, &mut stages, &|group| {
+                ("reboot".into(), Step::Reboot { group })
+            });
+            stages.push(trigger("post-restart", &hosts));
+            stages.push(Stage {
+                name: "restore".into(),
+                step: Step::Restore,
+                hosts,
+            });
+        }
+        Action::Rollback { version, .. } => {
+            let hosts = all_hosts(&roles);
+            stages.push(trigger("pre-deploy", &hosts));
+            rollout(&roles, &mut stages, &|group| {
+                (
+                    "start retained".into(),
+                    Step::StartRetained {
+                        group,
+                        version: version.clone(),
+                    },
+                )
+            });
+            stages.push(trigger("post-deploy", &hosts));
+            stages.push(Stage {
+                name: "restore".into(),
+                step: Step::Restore,
+                hosts,
+            });
+        }
+        Action::Destroy {
+            confirm,
+            purge_volumes,
+            ..
+        } => {
+            if confirm != app_name.as_str() {
+                return Err(PlanError::NotConfirmed {
+                    app: app_name.to_string(),
+                });
+            }
+            let hosts = all_hosts(&roles);
+            stages.push(trigger("pre-destroy", &hosts));
+            stages.push(Stage {
+                name: "remove containers".into(),
+                step: Step::RemoveContainers {
+                    purge_volumes: *purge_volumes,
+                },
+                hosts: hosts.clone(),
+            });
+            stages.push(Stage {
+                name: "remove state".into(),
+                step: Step::RemoveState,
+                hosts: hosts.clone(),
+            });
+            stages.push(trigger("post-destroy", &hosts));
+        }
+    }
+    Ok(Plan {
+        action: action.clone(),
+        app: app_name.clone(),
+        destination: dest.cloned(),
+        stages,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+
+    const CFG: &str = "version: 2
+hosts: {a: {}, b: {}, c: {}, d: {}}
+apps:
+  demo:
+    image: reg:5000/demo:latest
+    roles:
+      worker: {hosts: [a, b]}
+      web: {hosts: [a, b, c, d]}
+    boot: {limit: 50%}
+    release: {command: [migrate]}
+";
+
+    fn cfg() -> Config {
+        crate::config::parse(Path::new("f.yaml"), CFG).unwrap()
+    }
+
+    fn names(p: &Plan) -> Vec<String> {
+        p.stages
+            .iter()
+            .map(|s| {
+                format!(
+                    "{} @ {}",
+                    s.name,
+                    s.hosts
+                        .iter()
+                        .map(|h| h.as_str())
+                        .collect::<Vec<_>>()
+                        .join(",")
+                )
+            })
+            .collect()
+    }
+
+    fn deploy(v: &str) -> Action {
+        Action::Deploy {
+            app: AppName::new("demo").unwrap(),
+            version: Version::new(v).unwrap(),
+            destination: None,
+        }
+    }
+
+    #[test]
+    fn deploy_boots_primary_first_in_groups() {
+        let p = plan(&cfg(), &deploy("v2")).unwrap();
+        let mut want = vec![
+            "pre-deploy @ a,b,c,d",
+            "image @ a,b,c,d",
+            "release task @ a",
+        ];
+        let rollout = [
+            ("web [1/2]", "a,b"),
+            ("web [2/2]", "c,d"),
+            ("worker [1/2]", "a"),
+            ("worker [2/2]", "b"),
+        ];
+        let steps: Vec<String> = rollout
+            .iter()
+            .flat_map(|(g, h)| {
+                ["boot", "health gate", "traffic", "stop old"].map(|s| format!("{s} {g} @ {h}"))
+            })
+            .collect();
+        want.extend(steps.iter().map(String::as_str));
+        want.extend([
+            "prune @ a,b,c,d",
+            "post-deploy @ a,b,c,d",
+            "restore @ a,b,c,d",
+        ]);
+        assert_eq!(names(&p), want);
+        assert_eq!(p.stages.last().unwrap().step, Step::Restore);
+        assert!(matches!(&p.stages[1].step, Step::Image { image } if image == "reg:5000/demo:v2"));
+    }
+
+    #[test]
+    fn boot_limit_one_never_waits_on_a_later_group() {
+        // Kamal 2.6.0: the first group held only non-primary hosts, which
+        // waited on a primary container from a later group. Here every gate
+        // comes after the boot of exactly the containers it waits on, and the
+        // primary role's groups all come first.
+        let text = CFG.replace("limit: 50%", "limit: 1");
+        let c = crate::config::parse(Path::new("f.yaml"), &text).unwrap();
+        let p = plan(&c, &deploy("v2")).unwrap();
+        let groups: Vec<(&Group, &Step)> = p
+            .stages
+            .iter()
+            .filter_map(|s| match &s.step {
+                Step::Boot { group, .. } | Step::HealthGate { group } => Some((group, &s.step)),
+                _ => None,
+            })
+            .collect();
+        let first_worker = groups
+            .iter()
+            .position(|(g, _)| g.role.as_str() == "worker")
+            .unwrap();
+        assert!(
+            groups[..first_worker]
+                .iter()
+                .all(|(g, _)| g.role.as_str() == "web")
+        );
+        assert_eq!(
+            groups[..first_worker].len(),
+            8,
+            "4 web groups of 1 host, boot + gate each"
+        );
+        for pair in groups.chunks(2) {
+            assert!(
+                matches!(pair[0].1, Step::Boot { .. })
+                    && matches!(pair[1].1, Step::HealthGate { .. })
+            );
+            assert_eq!(pair[0].0, pair[1].0, "a gate waits on its own group only");
+        }
+        for s in p
+            .stages
+            .iter()
+            .filter(|s| matches!(s.step, Step::Boot { .. } | Step::HealthGate { .. }))
+        {
+            assert_eq!(s.hosts.len(), 1);
+        }
+    }
+
+    #[test]
+    fn restart_rollback_destroy_plans() {
+        let c = cfg();
+        let app = AppName::new("demo").unwrap();
+        let p = plan(
+            &c,
+            &Action::Restart {
+                app: app.clone(),
+                role: Some(RoleName::new("worker").unwrap()),
+                destination: None,
+            },
+        )
+        .unwrap();
+        assert_eq!(
+            names(&p)[..3],
+            [
+                "pre-restart @ a,b",
+                "reboot worker [1/2] @ a",
+                "health gate worker [1/2] @ a"
+            ]
+        );
+        let e = plan(
+            &c,
+            &Action::Restart {
+                app: app.clone(),
+                role: Some(RoleName::new("cron").unwrap()),
+                destination: None,
+            },
+        )
+        .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "app `demo` has no role `cron` (roles: web, worker)"
+        );
+        let p = plan(
+            &c,
+            &Action::Rollback {
+                app: app.clone(),
+                version: None,
+                destination: None,
+            },
+        )
+        .unwrap();
+        assert!(names(&p).contains(&"start retained web [1/2] @ a,b".to_string()));
+        let e = plan(
+            &c,
+            &Action::Destroy {
+                app: app.clone(),
+                destination: None,
+                confirm: "dem".into(),
+                purge_volumes: false,
+            },
+        )
+        .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "destroy needs the app's name typed as confirmation: pass --confirm demo"
+        );
+        let p = plan(
+            &c,
+            &Action::Destroy {
+                app,
+                destination: None,
+                confirm: "demo".into(),
+                purge_volumes: false,
+            },
+        )
+        .unwrap();
+        assert_eq!(
+            names(&p),
+            [
+                "pre-destroy @ a,b,c,d",
+                "remove containers @ a,b,c,d",
+                "remove state @ a,b,c,d",
+                "post-destroy @ a,b,c,d"
+            ]
+        );
+    }
+
+    #[test]
+    fn unknown_app_suggests() {
+        let a = Action::Restart {
+            app: AppName::new("dmeo").unwrap(),
+            role: None,
+            destination: None,
+        };
+        assert_eq!(
+            plan(&cfg(), &a).unwrap_err().to_string(),
+            "app `dmeo` is not declared in f.yaml; did you mean `demo`?"
+        );
+    }
+
+    #[test]
+    fn image_tags() {
+        assert_eq!(
+            split_tag("reg:5000/demo:latest"),
+            ("reg:5000/demo", Some("latest"))
+        );
+        assert_eq!(split_tag("reg:5000/demo"), ("reg:5000/demo", None));
+        assert_eq!(split_tag("demo"), ("demo", None));
+        assert_eq!(split_tag("demo@sha256:abc"), ("demo", None));
+    }
+}
