@@ -18,6 +18,10 @@ pub const DESTINATION: &str = "berth.destination";
 pub const MANAGED: &str = "berth.managed";
 /// Set on task containers (release tasks and the like) only.
 pub const PHASE: &str = "berth.phase";
+/// The configured host a container was started for. Two configured hosts
+/// may share one engine (a test rig, two SSH routes to one machine); this
+/// keeps "the web container on host b" exact.
+pub const HOST: &str = "berth.host";
 
 const KAMAL_SERVICE: &str = "service";
 const KAMAL_ROLE: &str = "role";
@@ -36,6 +40,8 @@ pub struct BerthLabels {
     pub version: String,
     pub destination: String,
     pub phase: Option<String>,
+    /// The configured host name; empty when not started by the engine.
+    pub host: String,
 }
 
 impl BerthLabels {
@@ -50,31 +56,52 @@ impl BerthLabels {
         if let Some(phase) = &self.phase {
             m.insert(PHASE.to_string(), phase.clone());
         }
+        if !self.host.is_empty() {
+            m.insert(HOST.to_string(), self.host.clone());
+        }
         m
     }
 }
 
-/// A Docker `label` filter list selecting exactly these containers; `None`
-/// fields are not filtered on. Destination is always exact (empty included),
-/// so a staging container never passes a production health gate.
-pub fn filter(
-    app: &str,
-    role: Option<&str>,
-    destination: &str,
-    version: Option<&str>,
-) -> HashMap<String, Vec<String>> {
-    let mut labels = vec![
-        format!("{MANAGED}=true"),
-        format!("{APP}={app}"),
-        format!("{DESTINATION}={destination}"),
-    ];
-    if let Some(r) = role {
-        labels.push(format!("{ROLE}={r}"));
+/// Selects berth containers by label. Destination is always exact (empty
+/// included), so a staging container never passes a production gate.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Selector {
+    pub app: String,
+    pub destination: String,
+    pub role: Option<String>,
+    pub version: Option<String>,
+    pub host: Option<String>,
+}
+
+impl Selector {
+    pub fn labels(&self) -> Vec<String> {
+        let mut labels = vec![
+            format!("{MANAGED}=true"),
+            format!("{APP}={}", self.app),
+            format!("{DESTINATION}={}", self.destination),
+        ];
+        for (key, value) in [
+            (ROLE, &self.role),
+            (VERSION, &self.version),
+            (HOST, &self.host),
+        ] {
+            if let Some(v) = value {
+                labels.push(format!("{key}={v}"));
+            }
+        }
+        labels
     }
-    if let Some(v) = version {
-        labels.push(format!("{VERSION}={v}"));
+
+    /// The filter map for Docker's list and events calls.
+    pub fn filters(&self) -> HashMap<String, Vec<String>> {
+        HashMap::from([("label".to_string(), self.labels())])
     }
-    HashMap::from([("label".to_string(), labels)])
+
+    /// `berth.app=demo berth.destination= ...`, for error messages.
+    pub fn describe(&self) -> String {
+        self.labels().join(" ")
+    }
 }
 
 /// Which tool runs a container.
@@ -219,7 +246,9 @@ mod tests {
             version: "v2".into(),
             destination: String::new(),
             phase: None,
+            host: "a".into(),
         };
+        assert_eq!(l.to_map()[HOST], "a");
         let o = Owner::classify("demo-web-v2", &l.to_map());
         assert_eq!(o.source, Source::Berth);
         assert_eq!(o.app.as_deref(), Some("demo"));
@@ -238,12 +267,22 @@ mod tests {
     }
 
     #[test]
-    fn filter_is_exact_on_destination() {
-        let f = filter("demo", Some("web"), "", Some("v2"));
-        let l = &f["label"];
+    fn selector_is_exact_on_destination() {
+        let s = Selector {
+            app: "demo".into(),
+            role: Some("web".into()),
+            version: Some("v2".into()),
+            host: Some("a".into()),
+            ..Default::default()
+        };
+        let l = &s.filters()["label"];
         assert!(l.contains(&"berth.destination=".to_string()));
         assert!(l.contains(&"berth.version=v2".to_string()));
         assert!(l.contains(&"berth.managed=true".to_string()));
+        assert_eq!(
+            s.describe(),
+            "berth.managed=true berth.app=demo berth.destination= berth.role=web berth.version=v2 berth.host=a"
+        );
     }
 
     #[test]

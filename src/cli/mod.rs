@@ -4,6 +4,7 @@
 //! Exit codes: 0 fine, 1 the fleet is not as declared (unhealthy), 2 berth
 //! could not do what was asked (bad config, unreachable host, bad usage).
 
+mod actions;
 mod config_cmd;
 mod status;
 mod table;
@@ -42,6 +43,64 @@ pub struct Cli {
 pub enum Command {
     /// Show hosts, apps, roles and containers with their health
     Status(status::Args),
+    /// Print what an action would do, stage by stage, without doing it
+    Plan {
+        /// Print the plan as JSON
+        #[arg(long, global = true)]
+        json: bool,
+        #[command(subcommand)]
+        action: actions::PlanCommand,
+    },
+    /// Deploy a version: image, release task, then boot groups through the health gate
+    Deploy {
+        #[command(flatten)]
+        target: actions::Target,
+        /// The version (image tag) to deploy
+        #[arg(long, short = 'V', value_name = "VERSION")]
+        version: String,
+        /// Print engine events as JSON lines
+        #[arg(long)]
+        json: bool,
+    },
+    /// Replace each container with a fresh one of its version, one boot group at a time
+    Restart {
+        #[command(flatten)]
+        target: actions::Target,
+        /// Only this role
+        #[arg(long, value_name = "ROLE")]
+        role: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Start a retained older version again through the health gate
+    Rollback {
+        #[command(flatten)]
+        target: actions::Target,
+        /// The version to go back to [default: the newest retained one not running]
+        #[arg(long, short = 'V', value_name = "VERSION")]
+        version: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Stop and remove every container of an app (needs --confirm <app>)
+    Destroy {
+        #[command(flatten)]
+        target: actions::Target,
+        /// The app's name again, to confirm
+        #[arg(long, value_name = "APP")]
+        confirm: Option<String>,
+        /// Also remove the named volumes its containers use
+        #[arg(long)]
+        purge_volumes: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show the audit history of an app
+    History {
+        app: String,
+        #[arg(long)]
+        json: bool,
+    },
     /// Inspect the fleet config
     #[command(subcommand)]
     Config(ConfigCommand),
@@ -82,6 +141,50 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
         Some(Command::Status(args)) => {
             let config = load_config(cli.config.as_deref())?;
             runtime()?.block_on(status::run(&config, args))
+        }
+        Some(Command::Plan { json, action }) => {
+            let config = load_config(cli.config.as_deref())?;
+            actions::print_plan(&config, &actions::plan_action(&action)?, json)
+        }
+        Some(Command::History { app, json }) => {
+            let config = load_config(cli.config.as_deref())?;
+            actions::history(&config, &app, json)
+        }
+        Some(cmd) => {
+            let config = load_config(cli.config.as_deref())?;
+            let (action, json) = match &cmd {
+                Command::Deploy {
+                    target,
+                    version,
+                    json,
+                } => (actions::deploy_action(target, version)?, *json),
+                Command::Restart { target, role, json } => {
+                    (actions::restart_action(target, role.as_deref())?, *json)
+                }
+                Command::Rollback {
+                    target,
+                    version,
+                    json,
+                } => (actions::rollback_action(target, version.as_deref())?, *json),
+                Command::Destroy {
+                    target,
+                    confirm,
+                    purge_volumes,
+                    json,
+                } => (
+                    actions::destroy_action(target, confirm.as_deref(), *purge_volumes)?,
+                    *json,
+                ),
+                _ => unreachable!("handled above"),
+            };
+            if config.fleet.read_only {
+                anyhow::bail!(
+                    "{} sets `read_only: true`: {} refused",
+                    config.path.display(),
+                    action.verb()
+                );
+            }
+            runtime()?.block_on(actions::run_action(&config, action, json))
         }
     }
 }

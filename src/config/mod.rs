@@ -330,6 +330,22 @@ impl Config {
                     ),
                 ));
             }
+            let mut volume_lists = vec![(at(&[k("volumes")]), &app.volumes)];
+            for (role_name, role) in &app.roles {
+                volume_lists.push((
+                    at(&[k("roles"), k(role_name.as_str()), k("volumes")]),
+                    &role.volumes,
+                ));
+            }
+            for (path, list) in volume_lists {
+                for (i, v) in list.iter().enumerate() {
+                    if let Err(m) = check_volume(v) {
+                        let mut p = path.clone();
+                        p.push(Seg::Index(i));
+                        return Err(self.error_at(&p, false, m));
+                    }
+                }
+            }
             for (role_name, role) in &app.roles {
                 if role.hosts.is_empty() {
                     return Err(self.error_at(
@@ -479,6 +495,22 @@ impl Config {
             .and_then(|d| d.roles.get(role))
             .map(|r| r.hosts.as_slice())
             .unwrap_or(cfg.roles[role].hosts.as_slice())
+    }
+}
+
+/// `name:/path[:ro|rw]` or `/host:/path[:ro|rw]`, as `docker run -v` takes.
+fn check_volume(v: &str) -> Result<(), String> {
+    let parts: Vec<&str> = v.split(':').collect();
+    let ok = match parts.as_slice() {
+        [src, dst] | [src, dst, "ro" | "rw"] => !src.is_empty() && dst.starts_with('/'),
+        _ => false,
+    };
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "volume `{v}` should be `name:/path` or `/host/path:/path`, optionally with `:ro` or `:rw`"
+        ))
     }
 }
 

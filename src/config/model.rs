@@ -87,6 +87,11 @@ pub struct AppConfig {
     pub roles: BTreeMap<RoleName, RoleConfig>,
     #[serde(default, skip_serializing_if = "EnvConfig::is_empty")]
     pub env: EnvConfig,
+    /// Volumes and bind mounts for every role, as for `docker run -v`:
+    /// `name:/path[:ro]` or `/host/path:/path`. Named volumes survive
+    /// `destroy` unless `--purge-volumes`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub volumes: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub healthcheck: Option<HealthcheckConfig>,
     /// A task run once per deploy in a throw-away container from the new
@@ -151,6 +156,49 @@ pub struct RoleConfig {
     /// Merged over the app's env.
     #[serde(default, skip_serializing_if = "EnvConfig::is_empty")]
     pub env: EnvConfig,
+    /// Volumes and bind mounts, as for `docker run -v`: `name:/path[:ro]` or
+    /// `/host/path:/path`. Added to the app's.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub volumes: Vec<String>,
+    /// `false` turns the app's (and the image's) healthcheck off for this
+    /// role (its gate then waits `min_uptime`); a map replaces it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub healthcheck: Option<RoleHealthcheck>,
+}
+
+/// A role's own healthcheck setting.
+#[derive(Clone, Debug, Serialize)]
+#[serde(untagged)]
+pub enum RoleHealthcheck {
+    Off(bool),
+    Custom(HealthcheckConfig),
+}
+
+impl<'de> Deserialize<'de> for RoleHealthcheck {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let v = serde_yaml::Value::deserialize(d)?;
+        match v {
+            serde_yaml::Value::Bool(false) => Ok(RoleHealthcheck::Off(false)),
+            serde_yaml::Value::Bool(true) => Err(serde::de::Error::custom(
+                "`healthcheck: true` is the default; write `false` to turn it off, or a map to replace it",
+            )),
+            other => HealthcheckConfig::deserialize(other)
+                .map(RoleHealthcheck::Custom)
+                .map_err(serde::de::Error::custom),
+        }
+    }
+}
+
+impl AppConfig {
+    /// The healthcheck a role's containers get: `None` keeps the image's own,
+    /// `Some(None)` turns it off, `Some(Some(h))` sets `h`.
+    pub fn role_healthcheck(&self, role: &RoleName) -> Option<Option<HealthcheckConfig>> {
+        match self.roles.get(role).and_then(|r| r.healthcheck.clone()) {
+            Some(RoleHealthcheck::Off(_)) => Some(None),
+            Some(RoleHealthcheck::Custom(h)) => Some(Some(h)),
+            None => self.healthcheck.clone().map(Some),
+        }
+    }
 }
 
 /// Environment: clear values, and names of secrets whose values come from
@@ -362,6 +410,26 @@ mod tests {
         assert!(p("0").is_err());
         assert!(p("\"150%\"").is_err());
         assert!(p("lots").is_err());
+    }
+
+    #[test]
+    fn role_healthcheck_off_override_or_inherited() {
+        let app: AppConfig = serde_yaml::from_str(
+            "image: x\nroles:\n  web: {hosts: [a]}\n  worker: {hosts: [a], healthcheck: false}\n  cron: {hosts: [a], healthcheck: {command: [\"true\"]}}\nhealthcheck: {command: [wget]}\n",
+        )
+        .unwrap();
+        let r = |n: &str| app.role_healthcheck(&RoleName::new(n).unwrap());
+        assert_eq!(r("web").unwrap().unwrap().command.0, vec!["wget"]);
+        assert!(r("worker").unwrap().is_none());
+        assert_eq!(r("cron").unwrap().unwrap().command.0, vec!["true"]);
+        let e = serde_yaml::from_str::<AppConfig>(
+            "image: x\nroles: {w: {hosts: [a], healthcheck: true}}\n",
+        )
+        .unwrap_err();
+        assert!(
+            e.to_string().contains("write `false` to turn it off"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -179,6 +179,19 @@ fn errors_inside_migrated_keys_point_at_the_written_key() {
 }
 
 #[test]
+fn volumes_are_checked() {
+    let text = GOOD.replace(
+        "    deploy_timeout: 2m",
+        "    volumes: [\"data:/data\", \"/srv:/srv:ro\", \"data\"]",
+    );
+    let e = parse_err(&text);
+    assert!(
+        e.starts_with("fleet.yaml:23:45: volume `data` should be"),
+        "{e}"
+    );
+}
+
+#[test]
 fn x_keys_hold_anchors() {
     let text = "version: 2\nx-hosts: &h [local]\nhosts:\n  local: {}\napps:\n  demo:\n    image: x\n    roles:\n      web: {hosts: *h}\n";
     let c = parse(Path::new("fleet.yaml"), text).unwrap();

@@ -23,6 +23,7 @@ pub async fn build_image(
     tag: &str,
     context: Vec<u8>,
     dockerfile: &str,
+    args: &std::collections::BTreeMap<String, String>,
     mut on_line: impl FnMut(String),
 ) -> Result<(), String> {
     let options = BuildImageOptions {
@@ -30,6 +31,7 @@ pub async fn build_image(
         t: Some(tag.to_string()),
         rm: true,
         forcerm: true,
+        buildargs: (!args.is_empty()).then(|| args.clone().into_iter().collect()),
         ..Default::default()
     };
     let mut stream = docker.build_image(options, None, Some(bollard::body_full(context.into())));

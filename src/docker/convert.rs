@@ -69,6 +69,13 @@ pub fn container(c: ContainerInspectResponse) -> Container {
         }
         None => (Health::None, Vec::new()),
     };
+    // Docker keeps the last health status of a stopped container; it says
+    // nothing about a container that is not running.
+    let health = if matches!(state, State::Running | State::Restarting | State::Paused) {
+        health
+    } else {
+        Health::None
+    };
     let exited = matches!(state, State::Exited | State::Dead);
     let mut ports: Vec<Port> = Vec::new();
     let published = c.network_settings.and_then(|n| n.ports).unwrap_or_default();

@@ -4,7 +4,15 @@
 //! about terminals.
 
 pub mod action;
+pub mod containers;
+pub mod event;
+pub mod gate;
+pub mod history;
 pub mod plan;
+pub mod run;
 
 pub use action::{Action, Version};
+pub use event::{EngineEvent, Outcome, RunResult};
+pub use history::Performer;
 pub use plan::{Plan, PlanError, Stage, Step, plan};
+pub use run::{RunContext, run};

@@ -78,6 +78,28 @@ pub fn local_socket(endpoint: &Endpoint) -> Result<&Path, String> {
     }
 }
 
+/// berth's state directory on a host (locks, history), as a local path.
+/// `~` expands to the home of the user berth runs as.
+pub fn state_dir(host: &HostConfig) -> Result<PathBuf, String> {
+    if host.ssh.is_some() {
+        return Err(
+            "state on SSH hosts needs the SSH transport, which is not in this build".into(),
+        );
+    }
+    let home = || {
+        std::env::var_os("HOME")
+            .map(PathBuf::from)
+            .ok_or("HOME is not set")
+    };
+    match &host.state_dir {
+        Some(p) => match p.strip_prefix("~") {
+            Ok(rest) => Ok(home()?.join(rest)),
+            Err(_) => Ok(p.clone()),
+        },
+        None => Ok(home()?.join(".berth")),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

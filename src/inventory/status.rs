@@ -279,6 +279,7 @@ mod tests {
             version: "v1".into(),
             destination: String::new(),
             phase: None,
+            host: String::new(),
         };
         Container {
             id: id.into(),

@@ -100,9 +100,11 @@ pub async fn test_image(docker: &Docker) -> String {
     std::fs::copy(busybox, ctx.path().join("busybox")).unwrap();
     let tar = berth::docker::build::context_tar(ctx.path()).unwrap();
     let mut log = Vec::new();
-    berth::docker::build::build_image(docker, &tag, tar, "Dockerfile", |l| log.push(l))
-        .await
-        .unwrap_or_else(|e| panic!("building the test image failed: {e}\n{}", log.join("\n")));
+    berth::docker::build::build_image(docker, &tag, tar, "Dockerfile", &Default::default(), |l| {
+        log.push(l)
+    })
+    .await
+    .unwrap_or_else(|e| panic!("building the test image failed: {e}\n{}", log.join("\n")));
     tag
 }
 
@@ -150,6 +152,7 @@ impl Spec {
             version: version.into(),
             destination: String::new(),
             phase: None,
+            host: String::new(),
         };
         let mut s = self;
         s.labels.extend(labels.to_map());

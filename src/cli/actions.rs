@@ -1,0 +1,380 @@
+//! `berth plan|deploy|restart|rollback|destroy|history`: the CLI renderer of
+//! the engine's event stream. Human output is a stage list printed as it
+//! happens; `--json` prints one event per line.
+//!
+//! Exit codes: 0 the action succeeded; 1 it failed or was cancelled (the
+//! previous version keeps serving); 2 it could not start (config, plan).
+
+use std::io::Write;
+
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use super::{EXIT_ERROR, EXIT_OK, EXIT_UNHEALTHY};
+use crate::config::{AppName, Config, DestinationName, RoleName};
+use crate::engine::{
+    self, Action, EngineEvent, Outcome, Performer, Plan, RunResult, Step, Version,
+};
+
+#[derive(Debug, clap::Args)]
+pub struct Target {
+    /// The app
+    pub app: String,
+    /// Destination (staging, production, ...)
+    #[arg(long, short = 'd', value_name = "NAME")]
+    pub destination: Option<String>,
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub enum PlanCommand {
+    /// Plan a deploy
+    Deploy {
+        #[command(flatten)]
+        target: Target,
+        #[arg(long, short = 'V', value_name = "VERSION")]
+        version: String,
+    },
+    /// Plan a rolling restart
+    Restart {
+        #[command(flatten)]
+        target: Target,
+        #[arg(long, value_name = "ROLE")]
+        role: Option<String>,
+    },
+    /// Plan a rollback
+    Rollback {
+        #[command(flatten)]
+        target: Target,
+        #[arg(long, short = 'V', value_name = "VERSION")]
+        version: Option<String>,
+    },
+    /// Plan a destroy
+    Destroy {
+        #[command(flatten)]
+        target: Target,
+    },
+}
+
+fn names(t: &Target) -> anyhow::Result<(AppName, Option<DestinationName>)> {
+    let app = AppName::new(&t.app).map_err(anyhow::Error::msg)?;
+    let dest = t
+        .destination
+        .as_deref()
+        .map(DestinationName::new)
+        .transpose()
+        .map_err(anyhow::Error::msg)?;
+    Ok((app, dest))
+}
+
+pub fn deploy_action(t: &Target, version: &str) -> anyhow::Result<Action> {
+    let (app, destination) = names(t)?;
+    let version = Version::new(version).map_err(anyhow::Error::msg)?;
+    Ok(Action::Deploy {
+        app,
+        version,
+        destination,
+    })
+}
+
+pub fn restart_action(t: &Target, role: Option<&str>) -> anyhow::Result<Action> {
+    let (app, destination) = names(t)?;
+    let role = role
+        .map(RoleName::new)
+        .transpose()
+        .map_err(anyhow::Error::msg)?;
+    Ok(Action::Restart {
+        app,
+        role,
+        destination,
+    })
+}
+
+pub fn rollback_action(t: &Target, version: Option<&str>) -> anyhow::Result<Action> {
+    let (app, destination) = names(t)?;
+    let version = version
+        .map(Version::new)
+        .transpose()
+        .map_err(anyhow::Error::msg)?;
+    Ok(Action::Rollback {
+        app,
+        version,
+        destination,
+    })
+}
+
+pub fn destroy_action(
+    t: &Target,
+    confirm: Option<&str>,
+    purge_volumes: bool,
+) -> anyhow::Result<Action> {
+    let (app, destination) = names(t)?;
+    Ok(Action::Destroy {
+        app,
+        destination,
+        confirm: confirm.unwrap_or_default().to_string(),
+        purge_volumes,
+    })
+}
+
+pub fn plan_action(cmd: &PlanCommand) -> anyhow::Result<Action> {
+    match cmd {
+        PlanCommand::Deploy { target, version } => deploy_action(target, version),
+        PlanCommand::Restart { target, role } => restart_action(target, role.as_deref()),
+        PlanCommand::Rollback { target, version } => rollback_action(target, version.as_deref()),
+        // Planning a destroy shows what it would do; running it needs --confirm.
+        PlanCommand::Destroy { target } => destroy_action(target, Some(&target.app), false),
+    }
+}
+
+/// Prints a plan without running it.
+pub fn print_plan(config: &Config, action: &Action, json: bool) -> anyhow::Result<u8> {
+    let plan = engine::plan(config, action)?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&plan)?);
+        return Ok(EXIT_OK);
+    }
+    let dest = plan
+        .destination
+        .as_ref()
+        .map(|d| format!(" [{d}]"))
+        .unwrap_or_default();
+    println!(
+        "plan: {} {}{dest} ({} stages)",
+        action.verb(),
+        plan.app,
+        plan.stages.len()
+    );
+    let width = plan.stages.len().to_string().len();
+    for (i, s) in plan.stages.iter().enumerate() {
+        let hosts: Vec<&str> = s.hosts.iter().map(|h| h.as_str()).collect();
+        println!(
+            "  {:>width$}. {:<28} on {}{}",
+            i + 1,
+            s.name,
+            hosts.join(", "),
+            detail(&s.step)
+        );
+    }
+    Ok(EXIT_OK)
+}
+
+fn detail(step: &Step) -> String {
+    match step {
+        Step::Image { image } => format!("  ({image}: use if present, else build or pull)"),
+        Step::ReleaseTask { command, .. } => {
+            format!("  (runs {command:?} in a throw-away container)")
+        }
+        Step::Trigger { .. } => "  (hooks and plugins: none in this build)".into(),
+        Step::Restore => "  (only if a stage fails or the run is cancelled)".into(),
+        Step::StartRetained { version: None, .. } => {
+            "  (newest retained version not running)".into()
+        }
+        Step::Prune { retain } => format!("  (keep {retain} stopped versions per role)"),
+        _ => String::new(),
+    }
+}
+
+/// Runs an action to the end, rendering its events; Ctrl-C cancels safely.
+pub async fn run_action(config: &Config, action: Action, json: bool) -> anyhow::Result<u8> {
+    let plan = engine::plan(config, &action)?;
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let cancel = CancellationToken::new();
+    let interrupt = cancel.clone();
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            eprintln!(
+                "\nberth: cancelling at the next safe point; the previous version keeps serving (Ctrl-C again to abandon)"
+            );
+            interrupt.cancel();
+            if tokio::signal::ctrl_c().await.is_ok() {
+                eprintln!(
+                    "berth: abandoned; containers of this run may be left behind (see `berth status`)"
+                );
+                std::process::exit(130);
+            }
+        }
+    });
+    let ctx = engine::RunContext {
+        config,
+        events: tx,
+        cancel,
+        performer: Performer::current(),
+    };
+    let render = tokio::spawn(async move {
+        let mut view = Render::default();
+        while let Some(ev) = rx.recv().await {
+            if json {
+                println!("{}", serde_json::to_string(&ev).unwrap_or_default());
+            } else {
+                view.event(&ev);
+            }
+            let _ = std::io::stdout().flush();
+        }
+    });
+    let result = engine::run(ctx, &plan).await;
+    let _ = render.await;
+    Ok(match result {
+        RunResult::Ok => EXIT_OK,
+        _ => EXIT_UNHEALTHY,
+    })
+}
+
+/// The human stage list, printed line by line as events arrive.
+#[derive(Default)]
+struct Render {
+    plan: Option<Plan>,
+}
+
+impl Render {
+    fn total(&self) -> usize {
+        self.plan.as_ref().map_or(0, |p| p.stages.len())
+    }
+
+    fn event(&mut self, ev: &EngineEvent) {
+        let n = self.total();
+        let w = n.to_string().len();
+        match ev {
+            EngineEvent::PlanReady { plan } => {
+                let dest = plan
+                    .destination
+                    .as_ref()
+                    .map(|d| format!(" [{d}]"))
+                    .unwrap_or_default();
+                println!(
+                    "{} {}{dest}: {} stages",
+                    plan.action.verb(),
+                    plan.app,
+                    plan.stages.len()
+                );
+                self.plan = Some(plan.clone());
+            }
+            EngineEvent::StageStarted { stage, name, .. } => {
+                println!("▶ [{:>w$}/{n}] {name}", stage + 1);
+            }
+            EngineEvent::Output { host, line, .. } => match host {
+                Some(h) => println!("    │ {h}: {line}"),
+                None => println!("    │ {line}"),
+            },
+            EngineEvent::HostProgress { host, status, .. } => println!("    │ {host}: {status}"),
+            EngineEvent::HealthProbe {
+                host,
+                container,
+                health,
+                output,
+                ..
+            } => {
+                let out = output
+                    .as_deref()
+                    .filter(|o| !o.is_empty())
+                    .map(|o| format!(" ({o})"))
+                    .unwrap_or_default();
+                println!("    │ {host}: {container} {health}{out}");
+            }
+            EngineEvent::StageFinished {
+                stage,
+                name,
+                outcome,
+                elapsed_ms,
+            } => {
+                let secs = *elapsed_ms as f64 / 1000.0;
+                match outcome {
+                    Outcome::Ok => println!("✓ [{:>w$}/{n}] {name}  {secs:.1}s", stage + 1),
+                    Outcome::Skipped { reason } => {
+                        println!("- [{:>w$}/{n}] {name}  skipped: {reason}", stage + 1)
+                    }
+                    Outcome::Failed { error } => {
+                        println!("✗ [{:>w$}/{n}] {name}  {secs:.1}s", stage + 1);
+                        for line in error.lines() {
+                            println!("    ✗ {line}");
+                        }
+                    }
+                }
+            }
+            EngineEvent::Warning { message } => eprintln!("berth: warning: {message}"),
+            EngineEvent::Finished { result, elapsed_ms } => {
+                let secs = *elapsed_ms as f64 / 1000.0;
+                match result {
+                    RunResult::Ok => println!("ok in {secs:.1}s"),
+                    RunResult::Failed { stage, .. } => {
+                        println!(
+                            "FAILED at `{stage}` after {secs:.1}s; the previous version (if any) keeps serving"
+                        )
+                    }
+                    RunResult::Cancelled { .. } => {
+                        println!(
+                            "CANCELLED after {secs:.1}s; the previous version (if any) keeps serving"
+                        )
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// `berth history <app>`: the audit lines from every host of the app.
+pub fn history(config: &Config, app: &str, json: bool) -> anyhow::Result<u8> {
+    let app_name = AppName::new(app).map_err(anyhow::Error::msg)?;
+    let Some(app_cfg) = config.fleet.apps.get(&app_name) else {
+        anyhow::bail!("app `{app}` is not declared in {}", config.path.display());
+    };
+    let mut hosts: Vec<_> = app_cfg
+        .roles
+        .values()
+        .flat_map(|r| r.hosts.iter())
+        .collect();
+    hosts.sort();
+    hosts.dedup();
+    let mut rows = Vec::new();
+    let mut code = EXIT_OK;
+    for host in hosts {
+        let dir = match crate::hosts::state_dir(&config.fleet.hosts[host]) {
+            Ok(d) => d,
+            Err(e) => {
+                eprintln!("berth: host {host}: {e}");
+                code = EXIT_ERROR;
+                continue;
+            }
+        };
+        let (records, problems) = engine::history::read(&dir, app);
+        for p in problems {
+            eprintln!("berth: warning: {p}");
+        }
+        rows.extend(records.into_iter().map(|r| (host.to_string(), r)));
+    }
+    rows.sort_by_key(|(_, r)| r.started_at);
+    if json {
+        for (host, r) in &rows {
+            let mut v = serde_json::to_value(r)?;
+            v["host"] = serde_json::Value::from(host.as_str());
+            println!("{v}");
+        }
+        return Ok(code);
+    }
+    if rows.is_empty() {
+        println!("no history for {app}");
+    }
+    let table: Vec<Vec<String>> = rows
+        .iter()
+        .map(|(host, r)| {
+            let why = match (&r.failed_stage, &r.error) {
+                (Some(s), Some(e)) => format!("at `{s}`: {}", e.lines().next().unwrap_or("")),
+                _ => String::new(),
+            };
+            vec![
+                r.started_at.format("%Y-%m-%d %H:%M:%S").to_string(),
+                host.clone(),
+                r.performer.to_string(),
+                r.action.clone(),
+                r.version.clone().unwrap_or_else(|| "-".into()),
+                r.result.clone(),
+                format!(
+                    "{:.1}s",
+                    (r.finished_at - r.started_at).num_milliseconds() as f64 / 1000.0
+                ),
+                why,
+            ]
+        })
+        .collect();
+    print!("{}", super::table::render(&table, 0));
+    Ok(code)
+}

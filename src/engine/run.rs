@@ -1,0 +1,1027 @@
+//! Runs a plan. Stages run in order; within a stage the hosts of a boot
+//! group proceed in parallel. Every effect on the fleet (a container booted,
+//! an old one stopped, a retained one started) is recorded, so that when a
+//! stage fails or the operator cancels, the `restore` stage can put the old
+//! version back: old containers started again, new ones removed.
+//! Cancellation is honoured between stages and inside waits, never in the
+//! middle of creating a container.
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::Duration;
+
+use bollard::Docker;
+use bollard::query_parameters::{CreateImageOptions, LogsOptions, WaitContainerOptions};
+use chrono::Utc;
+use futures_util::StreamExt;
+use futures_util::future::join_all;
+use tokio::sync::mpsc::UnboundedSender;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use super::containers::{self, ContainerSpec};
+use super::event::{EngineEvent, Outcome, RunResult};
+use super::gate::{Gate, GateError};
+use super::history::{self, Performer, Record};
+use super::plan::{Group, Plan, Stage, Step};
+use super::{Action, Version};
+use crate::config::{AppConfig, Config, ConfigError, HostName, RoleName, Secret};
+use crate::docker::{self, describe};
+use crate::hosts::{self, Endpoint};
+use crate::labels::{self, BerthLabels, Selector};
+
+/// Everything a run needs besides the plan.
+pub struct RunContext<'a> {
+    pub config: &'a Config,
+    pub events: UnboundedSender<EngineEvent>,
+    pub cancel: CancellationToken,
+    pub performer: Performer,
+}
+
+/// Why a step did not finish.
+enum StepError {
+    Failed(String),
+    Cancelled,
+}
+
+impl From<String> for StepError {
+    fn from(e: String) -> Self {
+        StepError::Failed(e)
+    }
+}
+
+enum Done {
+    Ok,
+    Skipped(String),
+}
+
+/// A container this run brought up for a role on a host.
+#[derive(Clone, Debug)]
+struct Fresh {
+    id: String,
+    name: String,
+    version: String,
+}
+
+/// A container, for the restore list.
+#[derive(Clone, Debug)]
+struct Touched {
+    host: HostName,
+    id: String,
+    name: String,
+}
+
+struct Runner<'a> {
+    ctx: RunContext<'a>,
+    plan: &'a Plan,
+    app: &'a AppConfig,
+    destination: String,
+    secrets: Result<BTreeMap<String, Secret>, ConfigError>,
+    docker: HashMap<HostName, Docker>,
+    fresh: HashMap<(RoleName, HostName), Fresh>,
+    booted: Vec<Touched>,
+    started_retained: Vec<Touched>,
+    stopped_old: Vec<Touched>,
+}
+
+/// Runs `plan`, reporting on `ctx.events`, and returns how it ended. The
+/// old version keeps serving whenever the result is not `Ok`.
+pub async fn run(ctx: RunContext<'_>, plan: &Plan) -> RunResult {
+    let app = &ctx.config.fleet.apps[&plan.app];
+    let secrets = ctx.config.load_secrets();
+    let runner = Runner {
+        app,
+        plan,
+        destination: plan
+            .destination
+            .as_ref()
+            .map(|d| d.to_string())
+            .unwrap_or_default(),
+        secrets,
+        docker: HashMap::new(),
+        fresh: HashMap::new(),
+        booted: Vec::new(),
+        started_retained: Vec::new(),
+        stopped_old: Vec::new(),
+        ctx,
+    };
+    runner.run().await
+}
+
+impl Runner<'_> {
+    fn emit(&self, e: EngineEvent) {
+        // A renderer that went away must not stop the run half-way.
+        let _ = self.ctx.events.send(e);
+    }
+
+    fn out(&self, stage: usize, host: Option<&HostName>, line: impl Into<String>) {
+        self.emit(EngineEvent::Output {
+            stage,
+            host: host.map(|h| h.to_string()),
+            line: line.into(),
+        });
+    }
+
+    fn progress(&self, stage: usize, host: &HostName, status: impl Into<String>) {
+        self.emit(EngineEvent::HostProgress {
+            stage,
+            host: host.to_string(),
+            status: status.into(),
+        });
+    }
+
+    async fn run(mut self) -> RunResult {
+        let started = Instant::now();
+        let started_at = Utc::now();
+        self.emit(EngineEvent::PlanReady {
+            plan: self.plan.clone(),
+        });
+        let mut result = RunResult::Ok;
+        for (i, stage) in self.plan.stages.iter().enumerate() {
+            let t = Instant::now();
+            let finish = |runner: &Self, outcome: Outcome| {
+                runner.emit(EngineEvent::StageFinished {
+                    stage: i,
+                    name: stage.name.clone(),
+                    outcome,
+                    elapsed_ms: t.elapsed().as_millis() as u64,
+                })
+            };
+            if matches!(stage.step, Step::Restore) {
+                if result.is_ok() {
+                    finish(
+                        &self,
+                        Outcome::Skipped {
+                            reason: "the run succeeded".into(),
+                        },
+                    );
+                } else if !self.has_effects() {
+                    finish(
+                        &self,
+                        Outcome::Skipped {
+                            reason: "nothing was changed".into(),
+                        },
+                    );
+                } else {
+                    self.emit(EngineEvent::StageStarted {
+                        stage: i,
+                        name: stage.name.clone(),
+                        at: Utc::now(),
+                    });
+                    let outcome = match self.restore(i).await {
+                        Ok(()) => Outcome::Ok,
+                        Err(e) => Outcome::Failed { error: e },
+                    };
+                    finish(&self, outcome);
+                }
+                continue;
+            }
+            if !result.is_ok() {
+                let reason = match &result {
+                    RunResult::Cancelled { .. } => "cancelled".to_string(),
+                    RunResult::Failed { stage, .. } => format!("not run: `{stage}` failed"),
+                    RunResult::Ok => unreachable!(),
+                };
+                finish(&self, Outcome::Skipped { reason });
+                continue;
+            }
+            if self.ctx.cancel.is_cancelled() {
+                result = RunResult::Cancelled {
+                    stage: Some(stage.name.clone()),
+                };
+                finish(
+                    &self,
+                    Outcome::Skipped {
+                        reason: "cancelled".into(),
+                    },
+                );
+                continue;
+            }
+            self.emit(EngineEvent::StageStarted {
+                stage: i,
+                name: stage.name.clone(),
+                at: Utc::now(),
+            });
+            let outcome = match self.step(i, stage).await {
+                Ok(Done::Ok) => Outcome::Ok,
+                Ok(Done::Skipped(reason)) => Outcome::Skipped { reason },
+                Err(StepError::Failed(error)) => {
+                    result = RunResult::Failed {
+                        stage: stage.name.clone(),
+                        error: error.clone(),
+                    };
+                    Outcome::Failed { error }
+                }
+                Err(StepError::Cancelled) => {
+                    result = RunResult::Cancelled {
+                        stage: Some(stage.name.clone()),
+                    };
+                    Outcome::Failed {
+                        error: "cancelled".into(),
+                    }
+                }
+            };
+            finish(&self, outcome);
+        }
+        self.write_history(started_at, &result);
+        self.emit(EngineEvent::Finished {
+            result: result.clone(),
+            elapsed_ms: started.elapsed().as_millis() as u64,
+        });
+        result
+    }
+
+    fn has_effects(&self) -> bool {
+        !(self.booted.is_empty() && self.stopped_old.is_empty() && self.started_retained.is_empty())
+    }
+
+    /// Connects to each host of a stage (once per run).
+    async fn connect(&mut self, hosts: &[HostName]) -> Result<(), StepError> {
+        for host in hosts {
+            if self.docker.contains_key(host) {
+                continue;
+            }
+            let cfg = &self.ctx.config.fleet.hosts[host];
+            let endpoint = Endpoint::from_config(cfg);
+            let socket = hosts::local_socket(&endpoint).map_err(|e| format!("host {host}: {e}"))?;
+            let (d, _) = docker::connect(socket, Duration::from_secs(10))
+                .await
+                .map_err(|e| format!("host {host}: {e}"))?;
+            self.docker.insert(host.clone(), d);
+        }
+        Ok(())
+    }
+
+    fn dock(&self, host: &HostName) -> &Docker {
+        &self.docker[host]
+    }
+
+    fn selector(
+        &self,
+        role: Option<&RoleName>,
+        version: Option<&str>,
+        host: Option<&HostName>,
+    ) -> Selector {
+        Selector {
+            app: self.plan.app.to_string(),
+            destination: self.destination.clone(),
+            role: role.map(|r| r.to_string()),
+            version: version.map(str::to_string),
+            host: host.map(|h| h.to_string()),
+        }
+    }
+
+    async fn step(&mut self, i: usize, stage: &Stage) -> Result<Done, StepError> {
+        self.connect(&stage.hosts).await?;
+        match &stage.step {
+            Step::Trigger { trigger } => Ok(Done::Skipped(format!(
+                "no hooks or plugins run for `{trigger}` (hooks and plugins are not in this build yet)"
+            ))),
+            Step::Traffic { .. } => Ok(Done::Skipped(
+                "no proxy driver yet: containers are reached on the `berth` network".into(),
+            )),
+            Step::Image { image } => {
+                let work = join_all(stage.hosts.iter().map(|h| self.ensure_image(i, h, image)));
+                let results = self.cancellable(work).await?;
+                first_error(results)?;
+                Ok(Done::Ok)
+            }
+            Step::ReleaseTask { image, command } => {
+                self.release_task(i, &stage.hosts[0], image, command)
+                    .await?;
+                Ok(Done::Ok)
+            }
+            Step::Boot { group, image } => {
+                let version = match &self.plan.action {
+                    Action::Deploy { version, .. } => version.to_string(),
+                    _ => unreachable!("boot stages belong to deploys"),
+                };
+                let results = join_all(
+                    stage
+                        .hosts
+                        .iter()
+                        .map(|h| self.boot_one(i, &group.role, h, &version, image)),
+                )
+                .await;
+                self.record_booted(&group.role, &stage.hosts, results)?;
+                Ok(Done::Ok)
+            }
+            Step::Reboot { group } => {
+                let results = join_all(
+                    stage
+                        .hosts
+                        .iter()
+                        .map(|h| self.reboot_one(i, &group.role, h)),
+                )
+                .await;
+                self.record_booted(&group.role, &stage.hosts, results)?;
+                Ok(Done::Ok)
+            }
+            Step::StartRetained { group, version } => {
+                let results = join_all(
+                    stage
+                        .hosts
+                        .iter()
+                        .map(|h| self.start_retained_one(i, &group.role, h, version.as_ref())),
+                )
+                .await;
+                let mut first = None;
+                for (host, r) in stage.hosts.iter().zip(results) {
+                    match r {
+                        Ok(f) => {
+                            self.started_retained.push(Touched {
+                                host: host.clone(),
+                                id: f.id.clone(),
+                                name: f.name.clone(),
+                            });
+                            self.fresh.insert((group.role.clone(), host.clone()), f);
+                        }
+                        Err(e) => {
+                            first.get_or_insert(e);
+                        }
+                    }
+                }
+                first.map_or(Ok(Done::Ok), |e| Err(e.into()))
+            }
+            Step::HealthGate { group } => {
+                let work = join_all(stage.hosts.iter().map(|h| self.gate_one(i, group, h)));
+                let results = work.await;
+                let mut errors = Vec::new();
+                for r in results {
+                    match r {
+                        Ok(()) => {}
+                        Err(GateError::Cancelled) => return Err(StepError::Cancelled),
+                        Err(GateError::Failed(e)) => errors.push(e),
+                    }
+                }
+                if errors.is_empty() {
+                    Ok(Done::Ok)
+                } else {
+                    Err(StepError::Failed(errors.join("\n")))
+                }
+            }
+            Step::StopOld { group } => {
+                let results = join_all(
+                    stage
+                        .hosts
+                        .iter()
+                        .map(|h| self.stop_old_one(i, &group.role, h)),
+                )
+                .await;
+                let mut first = None;
+                for (host, r) in stage.hosts.iter().zip(results) {
+                    let (stopped, err) = r;
+                    self.stopped_old
+                        .extend(stopped.into_iter().map(|(id, name)| Touched {
+                            host: host.clone(),
+                            id,
+                            name,
+                        }));
+                    if let Some(e) = err {
+                        first.get_or_insert(e);
+                    }
+                }
+                first.map_or(Ok(Done::Ok), |e| Err(e.into()))
+            }
+            Step::Prune { retain } => {
+                first_error(
+                    join_all(stage.hosts.iter().map(|h| self.prune_one(i, h, *retain))).await,
+                )?;
+                Ok(Done::Ok)
+            }
+            Step::RemoveContainers { purge_volumes } => {
+                first_error(
+                    join_all(
+                        stage
+                            .hosts
+                            .iter()
+                            .map(|h| self.remove_all_one(i, h, *purge_volumes)),
+                    )
+                    .await,
+                )?;
+                Ok(Done::Ok)
+            }
+            Step::RemoveState => {
+                for host in &stage.hosts {
+                    let dir = hosts::state_dir(&self.ctx.config.fleet.hosts[host])
+                        .map_err(|e| format!("host {host}: {e}"))?;
+                    let app_dir = history::path(&dir, self.plan.app.as_str());
+                    let app_dir = app_dir
+                        .parent()
+                        .expect("history lives in the app's directory");
+                    match std::fs::remove_dir_all(app_dir) {
+                        Ok(()) => self.out(i, Some(host), format!("removed {}", app_dir.display())),
+                        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                            self.out(i, Some(host), "no state to remove")
+                        }
+                        Err(e) => {
+                            return Err(
+                                format!("host {host}: removing {}: {e}", app_dir.display()).into()
+                            );
+                        }
+                    }
+                }
+                Ok(Done::Ok)
+            }
+            Step::Restore => unreachable!("handled by the run loop"),
+        }
+    }
+
+    /// Runs `work` unless the operator cancels first.
+    async fn cancellable<T>(
+        &self,
+        work: impl std::future::Future<Output = T>,
+    ) -> Result<T, StepError> {
+        tokio::select! {
+            _ = self.ctx.cancel.cancelled() => Err(StepError::Cancelled),
+            r = work => Ok(r),
+        }
+    }
+
+    fn record_booted(
+        &mut self,
+        role: &RoleName,
+        hosts: &[HostName],
+        results: Vec<Result<Fresh, String>>,
+    ) -> Result<(), StepError> {
+        let mut first = None;
+        for (host, r) in hosts.iter().zip(results) {
+            match r {
+                Ok(f) => {
+                    self.booted.push(Touched {
+                        host: host.clone(),
+                        id: f.id.clone(),
+                        name: f.name.clone(),
+                    });
+                    self.fresh.insert((role.clone(), host.clone()), f);
+                }
+                Err(e) => {
+                    first.get_or_insert(e);
+                }
+            }
+        }
+        first.map_or(Ok(()), |e| Err(e.into()))
+    }
+
+    async fn ensure_image(&self, i: usize, host: &HostName, image: &str) -> Result<(), String> {
+        let docker = self.dock(host);
+        if docker.inspect_image(image).await.is_ok() {
+            self.out(i, Some(host), format!("{image} is present"));
+            return Ok(());
+        }
+        if let Some(build) = &self.app.build {
+            let dir = self.ctx.config.dir().join(&build.context);
+            self.out(
+                i,
+                Some(host),
+                format!("building {image} from {}", dir.display()),
+            );
+            let tar = tokio::task::spawn_blocking(move || docker::build::context_tar(&dir))
+                .await
+                .map_err(|e| e.to_string())?
+                .map_err(|e| format!("host {host}: reading build context: {e}"))?;
+            let dockerfile = build.dockerfile.as_deref().unwrap_or("Dockerfile");
+            return docker::build::build_image(
+                docker,
+                image,
+                tar,
+                dockerfile,
+                &build.args,
+                |line| self.out(i, Some(host), line),
+            )
+            .await
+            .map_err(|e| format!("host {host}: {e}"));
+        }
+        self.out(
+            i,
+            Some(host),
+            format!("{image} is not on the host; pulling"),
+        );
+        let (repo, tag) = image.rsplit_once(':').unwrap_or((image, "latest"));
+        let opts = CreateImageOptions {
+            from_image: Some(repo.into()),
+            tag: Some(tag.into()),
+            ..Default::default()
+        };
+        let mut stream = docker.create_image(Some(opts), None, None);
+        while let Some(item) = stream.next().await {
+            let info =
+                item.map_err(|e| format!("host {host}: pulling {image}: {}", describe(&e)))?;
+            if let Some(detail) = info.error_detail {
+                return Err(format!(
+                    "host {host}: pulling {image}: {}",
+                    detail.message.unwrap_or_default()
+                ));
+            }
+            if let (Some(status), None) = (info.status, info.progress_detail) {
+                self.out(i, Some(host), crate::sanitize::one_line(&status));
+            }
+        }
+        Ok(())
+    }
+
+    fn env(&self, role: &RoleName) -> Result<BTreeMap<String, crate::config::EnvValue>, String> {
+        let secrets = self.secrets.as_ref().map_err(|e| e.to_string())?;
+        self.ctx
+            .config
+            .resolve_env(
+                &self.plan.app,
+                role,
+                self.plan.destination.as_ref(),
+                secrets,
+            )
+            .map_err(|e| e.to_string())
+    }
+
+    fn labels(
+        &self,
+        role: &str,
+        version: &str,
+        host: &HostName,
+        phase: Option<&str>,
+    ) -> BerthLabels {
+        BerthLabels {
+            app: self.plan.app.to_string(),
+            role: role.to_string(),
+            version: version.to_string(),
+            destination: self.destination.clone(),
+            phase: phase.map(str::to_string),
+            host: host.to_string(),
+        }
+    }
+
+    /// The release task: a throw-away container from the new image, with the
+    /// primary role's env. Removed whatever happens; a non-zero exit fails
+    /// the deploy before any new container boots.
+    async fn release_task(
+        &self,
+        i: usize,
+        host: &HostName,
+        image: &str,
+        command: &[String],
+    ) -> Result<(), StepError> {
+        let docker = self.dock(host);
+        let version = match &self.plan.action {
+            Action::Deploy { version, .. } => version.to_string(),
+            _ => unreachable!("release tasks belong to deploys"),
+        };
+        containers::ensure_network(docker)
+            .await
+            .map_err(|e| format!("host {host}: {e}"))?;
+        let spec = ContainerSpec {
+            name: format!(
+                "{}-release-{version}-{}",
+                self.plan.app,
+                containers::suffix()
+            ),
+            image: image.to_string(),
+            labels: self.labels("release", &version, host, Some("release")),
+            env: self.env(&self.app.primary_role)?,
+            cmd: Some(command.to_vec()),
+            port: None,
+            volumes: self.app.volumes.clone(),
+            healthcheck: Some(None),
+            stop_timeout: Duration::from_secs(1),
+            restart: false,
+        };
+        let id = containers::create_and_start(docker, &spec)
+            .await
+            .map_err(|e| format!("host {host}: {e}"))?;
+        self.progress(i, host, format!("started {}", spec.name));
+        let timeout = self
+            .app
+            .release
+            .as_ref()
+            .map(|r| r.timeout.get())
+            .unwrap_or(Duration::from_secs(600));
+        let outcome = tokio::select! {
+            _ = self.ctx.cancel.cancelled() => Err(StepError::Cancelled),
+            r = tokio::time::timeout(timeout, self.follow_task(i, host, docker, &id)) => match r {
+                Ok(r) => r.map_err(StepError::Failed),
+                Err(_) => Err(StepError::Failed(format!(
+                    "host {host}: release task {} did not finish within {}s", spec.name, timeout.as_secs()
+                ))),
+            },
+        };
+        // Whatever happened, the task container goes.
+        if let Err(e) = containers::remove(docker, &id, true).await {
+            self.out(
+                i,
+                Some(host),
+                format!("could not remove {}: {e}", spec.name),
+            );
+        }
+        outcome
+    }
+
+    /// Streams a task's output until it exits; fails on a non-zero exit.
+    async fn follow_task(
+        &self,
+        i: usize,
+        host: &HostName,
+        docker: &Docker,
+        id: &str,
+    ) -> Result<(), String> {
+        let opts = LogsOptions {
+            follow: true,
+            stdout: true,
+            stderr: true,
+            tail: "all".into(),
+            ..Default::default()
+        };
+        let mut logs = docker.logs(id, Some(opts));
+        let mut split = containers::LineSplitter::default();
+        while let Some(chunk) = logs.next().await {
+            let chunk =
+                chunk.map_err(|e| format!("host {host}: reading task output: {}", describe(&e)))?;
+            for line in split.push(&chunk.into_bytes()) {
+                self.out(i, Some(host), line);
+            }
+        }
+        if let Some(line) = split.finish() {
+            self.out(i, Some(host), line);
+        }
+        let mut wait = docker.wait_container(id, None::<WaitContainerOptions>);
+        match wait.next().await {
+            Some(Ok(r)) if r.status_code == 0 => Ok(()),
+            Some(Ok(r)) => Err(format!(
+                "host {host}: release task exited with code {}",
+                r.status_code
+            )),
+            Some(Err(bollard::errors::Error::DockerContainerWaitError { code, .. })) => {
+                Err(format!("host {host}: release task exited with code {code}"))
+            }
+            Some(Err(e)) => Err(format!(
+                "host {host}: waiting for the release task: {}",
+                describe(&e)
+            )),
+            None => Err(format!(
+                "host {host}: the engine did not report how the release task ended"
+            )),
+        }
+    }
+
+    async fn boot_one(
+        &self,
+        i: usize,
+        role: &RoleName,
+        host: &HostName,
+        version: &str,
+        image: &str,
+    ) -> Result<Fresh, String> {
+        let docker = self.dock(host);
+        containers::ensure_network(docker)
+            .await
+            .map_err(|e| format!("host {host}: {e}"))?;
+        let role_cfg = &self.app.roles[role];
+        let spec = ContainerSpec {
+            name: containers::container_name(
+                self.plan.app.as_str(),
+                role.as_str(),
+                &self.destination,
+                version,
+            ),
+            image: image.to_string(),
+            labels: self.labels(role.as_str(), version, host, None),
+            env: self.env(role)?,
+            cmd: role_cfg.command.as_ref().map(|c| c.0.clone()),
+            port: role_cfg.port,
+            volumes: self
+                .app
+                .volumes
+                .iter()
+                .chain(&role_cfg.volumes)
+                .cloned()
+                .collect(),
+            healthcheck: self.app.role_healthcheck(role),
+            stop_timeout: self.app.stop_timeout.get(),
+            restart: true,
+        };
+        let id = containers::create_and_start(docker, &spec)
+            .await
+            .map_err(|e| format!("host {host}: {e}"))?;
+        self.progress(i, host, format!("started {}", spec.name));
+        Ok(Fresh {
+            id,
+            name: spec.name,
+            version: version.to_string(),
+        })
+    }
+
+    /// Restart = a fresh container of the version the host runs now.
+    async fn reboot_one(
+        &self,
+        i: usize,
+        role: &RoleName,
+        host: &HostName,
+    ) -> Result<Fresh, String> {
+        let running = containers::list(
+            self.dock(host),
+            &self.selector(Some(role), None, Some(host)),
+            false,
+        )
+        .await?;
+        let Some(current) = running.first() else {
+            return Err(format!(
+                "host {host}: no running container of role `{role}` to restart (looked for: {}); deploy first",
+                self.selector(Some(role), None, Some(host)).describe()
+            ));
+        };
+        let version = containers::summary_label(current, labels::VERSION)
+            .unwrap_or_default()
+            .to_string();
+        let image = current.image.clone().unwrap_or_default();
+        self.out(
+            i,
+            Some(host),
+            format!(
+                "replacing {} ({version})",
+                containers::summary_name(current)
+            ),
+        );
+        self.boot_one(i, role, host, &version, &image).await
+    }
+
+    /// Rollback: start the newest retained (stopped) container of another
+    /// version, or of the version asked for.
+    async fn start_retained_one(
+        &self,
+        i: usize,
+        role: &RoleName,
+        host: &HostName,
+        want: Option<&Version>,
+    ) -> Result<Fresh, String> {
+        let docker = self.dock(host);
+        let all =
+            containers::list(docker, &self.selector(Some(role), None, Some(host)), true).await?;
+        let version_of = |c: &bollard::models::ContainerSummary| {
+            containers::summary_label(c, labels::VERSION)
+                .unwrap_or("")
+                .to_string()
+        };
+        let running = |c: &&bollard::models::ContainerSummary| {
+            c.state == Some(bollard::models::ContainerSummaryStateEnum::RUNNING)
+        };
+        let current: Vec<String> = all.iter().filter(running).map(version_of).collect();
+        let retained: Vec<&bollard::models::ContainerSummary> =
+            all.iter().filter(|c| !running(c)).collect();
+        let pick = retained.iter().find(|c| match want {
+            Some(v) => version_of(c) == v.as_str(),
+            None => !current.contains(&version_of(c)),
+        });
+        let Some(pick) = pick else {
+            let mut have: Vec<String> = retained.iter().map(|c| version_of(c)).collect();
+            have.dedup();
+            let what = want
+                .map(|v| format!("version `{v}`"))
+                .unwrap_or_else(|| "an older version".into());
+            return Err(format!(
+                "host {host}: no retained container of {what} for role `{role}` (running: {}; retained: {})",
+                if current.is_empty() {
+                    "none".into()
+                } else {
+                    current.join(", ")
+                },
+                if have.is_empty() {
+                    "none".into()
+                } else {
+                    have.join(", ")
+                }
+            ));
+        };
+        let id = pick.id.clone().unwrap_or_default();
+        let name = containers::summary_name(pick);
+        containers::start(docker, &id)
+            .await
+            .map_err(|e| format!("host {host}: {e}"))?;
+        self.progress(i, host, format!("started retained {name}"));
+        Ok(Fresh {
+            id,
+            name,
+            version: version_of(pick),
+        })
+    }
+
+    async fn gate_one(&self, i: usize, group: &Group, host: &HostName) -> Result<(), GateError> {
+        let Some(fresh) = self.fresh.get(&(group.role.clone(), host.clone())) else {
+            return Err(GateError::Failed(format!(
+                "host {host}: no new container of role `{}` to check",
+                group.role
+            )));
+        };
+        let gate = Gate {
+            docker: self.dock(host),
+            host: host.as_str(),
+            container_id: &fresh.id,
+            container_name: &fresh.name,
+            selector: self.selector(Some(&group.role), Some(&fresh.version), Some(host)),
+            min_uptime: self.app.min_uptime.get(),
+            timeout: self.app.deploy_timeout.get(),
+        };
+        gate.wait(&self.ctx.cancel, |seen| {
+            self.emit(EngineEvent::HealthProbe {
+                stage: i,
+                host: host.to_string(),
+                container: fresh.name.clone(),
+                health: seen.health.clone(),
+                output: seen.last_output.clone(),
+            })
+        })
+        .await?;
+        self.progress(i, host, format!("{} passed the health gate", fresh.name));
+        Ok(())
+    }
+
+    /// Stops every other running container of the role on the host. Returns
+    /// what it stopped even when a later stop fails (restore needs it).
+    async fn stop_old_one(
+        &self,
+        i: usize,
+        role: &RoleName,
+        host: &HostName,
+    ) -> (Vec<(String, String)>, Option<String>) {
+        let keep = self
+            .fresh
+            .get(&(role.clone(), host.clone()))
+            .map(|f| f.id.clone());
+        let docker = self.dock(host);
+        let running =
+            match containers::list(docker, &self.selector(Some(role), None, Some(host)), false)
+                .await
+            {
+                Ok(r) => r,
+                Err(e) => return (Vec::new(), Some(format!("host {host}: {e}"))),
+            };
+        let mut stopped = Vec::new();
+        for c in running.iter().filter(|c| c.id != keep) {
+            let id = c.id.clone().unwrap_or_default();
+            let name = containers::summary_name(c);
+            if let Err(e) = containers::stop(docker, &id, self.app.stop_timeout.get()).await {
+                return (stopped, Some(format!("host {host}: {e}")));
+            }
+            self.progress(i, host, format!("stopped {name}"));
+            stopped.push((id, name));
+        }
+        if stopped.is_empty() {
+            self.out(i, Some(host), "no old container was running");
+        }
+        (stopped, None)
+    }
+
+    async fn prune_one(&self, i: usize, host: &HostName, retain: u32) -> Result<(), String> {
+        let docker = self.dock(host);
+        for role in self.app.roles.keys() {
+            let all = containers::list(docker, &self.selector(Some(role), None, Some(host)), true)
+                .await?;
+            let stopped = all
+                .iter()
+                .filter(|c| c.state != Some(bollard::models::ContainerSummaryStateEnum::RUNNING));
+            for c in stopped.skip(retain as usize) {
+                containers::remove(docker, c.id.as_deref().unwrap_or_default(), true)
+                    .await
+                    .map_err(|e| format!("host {host}: {e}"))?;
+                self.out(
+                    i,
+                    Some(host),
+                    format!(
+                        "removed {} (beyond retain: {retain})",
+                        containers::summary_name(c)
+                    ),
+                );
+            }
+        }
+        Ok(())
+    }
+
+    async fn remove_all_one(
+        &self,
+        i: usize,
+        host: &HostName,
+        purge_volumes: bool,
+    ) -> Result<(), String> {
+        let docker = self.dock(host);
+        let all = containers::list(docker, &self.selector(None, None, None), true).await?;
+        let mut volumes: Vec<String> = Vec::new();
+        if purge_volumes {
+            volumes.extend(
+                all.iter()
+                    .flat_map(|c| c.mounts.iter().flatten())
+                    .filter_map(|m| {
+                        (m.typ.as_deref() == Some("volume"))
+                            .then(|| m.name.clone())
+                            .flatten()
+                    }),
+            );
+        }
+        // Graceful stops in parallel: each may take the whole stop timeout.
+        let removals = all.iter().map(|c| async move {
+            let id = c.id.clone().unwrap_or_default();
+            containers::stop(docker, &id, self.app.stop_timeout.get()).await?;
+            containers::remove(docker, &id, purge_volumes).await?;
+            self.progress(i, host, format!("removed {}", containers::summary_name(c)));
+            Ok::<(), String>(())
+        });
+        first_error(join_all(removals).await).map_err(|e| match e {
+            StepError::Failed(e) => format!("host {host}: {e}"),
+            StepError::Cancelled => format!("host {host}: cancelled"),
+        })?;
+        if all.is_empty() {
+            self.out(i, Some(host), "no containers of the app");
+        }
+        volumes.sort();
+        volumes.dedup();
+        for v in volumes {
+            match docker
+                .remove_volume(&v, None::<bollard::query_parameters::RemoveVolumeOptions>)
+                .await
+            {
+                Ok(()) => self.out(i, Some(host), format!("removed volume {v}")),
+                Err(e) => self.out(i, Some(host), format!("kept volume {v}: {}", describe(&e))),
+            }
+        }
+        Ok(())
+    }
+
+    /// Puts the old version back: retained containers started by a rollback
+    /// are stopped again, stopped old containers are started (before the new
+    /// ones go, so something keeps serving), and new containers are removed.
+    async fn restore(&mut self, i: usize) -> Result<(), String> {
+        let mut errors = Vec::new();
+        for t in std::mem::take(&mut self.started_retained) {
+            match containers::stop(self.dock(&t.host), &t.id, self.app.stop_timeout.get()).await {
+                Ok(()) => self.out(
+                    i,
+                    Some(&t.host),
+                    format!("stopped retained {} again", t.name),
+                ),
+                Err(e) => errors.push(format!("host {}: {e}", t.host)),
+            }
+        }
+        for t in std::mem::take(&mut self.stopped_old) {
+            match containers::start(self.dock(&t.host), &t.id).await {
+                Ok(()) => self.out(i, Some(&t.host), format!("started old {} again", t.name)),
+                Err(e) => errors.push(format!("host {}: {e}", t.host)),
+            }
+        }
+        for t in std::mem::take(&mut self.booted) {
+            match containers::remove(self.dock(&t.host), &t.id, true).await {
+                Ok(()) => self.out(i, Some(&t.host), format!("removed new {}", t.name)),
+                Err(e) => errors.push(format!("host {}: {e}", t.host)),
+            }
+        }
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(errors.join("; "))
+        }
+    }
+
+    fn write_history(&self, started_at: chrono::DateTime<Utc>, result: &RunResult) {
+        let version = match &self.plan.action {
+            Action::Deploy { version, .. } => Some(version.to_string()),
+            _ => {
+                let mut v: Vec<&str> = self.fresh.values().map(|f| f.version.as_str()).collect();
+                v.sort();
+                v.dedup();
+                (!v.is_empty()).then(|| v.join(","))
+            }
+        };
+        let (failed_stage, error) = match result {
+            RunResult::Ok => (None, None),
+            RunResult::Failed { stage, error } => (Some(stage.clone()), Some(error.clone())),
+            RunResult::Cancelled { stage } => {
+                (stage.clone(), Some("cancelled by the operator".into()))
+            }
+        };
+        let record = Record {
+            started_at,
+            finished_at: Utc::now(),
+            performer: self.ctx.performer.clone(),
+            action: self.plan.action.verb().into(),
+            app: self.plan.app.to_string(),
+            destination: self.destination.clone(),
+            version,
+            result: result.word().into(),
+            failed_stage,
+            error,
+        };
+        let mut hosts: Vec<&HostName> = self.plan.stages.iter().flat_map(|s| &s.hosts).collect();
+        hosts.sort();
+        hosts.dedup();
+        for host in hosts {
+            let written = hosts::state_dir(&self.ctx.config.fleet.hosts[host])
+                .and_then(|dir| history::append(&dir, &record).map_err(|e| e.to_string()));
+            if let Err(e) = written {
+                self.emit(EngineEvent::Warning {
+                    message: format!("host {host}: could not write history: {e}"),
+                });
+            }
+        }
+    }
+}
+
+fn first_error<T>(results: Vec<Result<T, String>>) -> Result<Vec<T>, StepError> {
+    results
+        .into_iter()
+        .collect::<Result<Vec<T>, String>>()
+        .map_err(StepError::Failed)
+}
