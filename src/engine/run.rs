@@ -414,9 +414,11 @@ impl Runner<'_> {
                             self.out(i, Some(host), "no state to remove")
                         }
                         Err(e) => {
-                            return Err(
-                                format!("host {host}: removing {}: {e}", app_dir.display()).into()
-                            );
+                            return Err(format!(
+                                "host {host}: removing {}: {e}",
+                                app_dir.display()
+                            )
+                            .into());
                         }
                     }
                 }

@@ -225,6 +225,59 @@ impl Scope {
         created.id
     }
 
+    /// Builds `<repo>:<version>` from the test image with extra `ENV` lines
+    /// (e.g. `HEALTH=fail` for a version whose health check fails).
+    pub async fn version_image(&self, repo: &str, version: &str, env: &[&str]) -> String {
+        let tag = format!("{repo}:{version}");
+        let mut dockerfile = format!("FROM {}\nENV APP_VERSION={version}\n", self.image);
+        for e in env {
+            dockerfile.push_str(&format!("ENV {e}\n"));
+        }
+        dockerfile.push_str(&format!("LABEL {TEST_LABEL}={}\n", self.id));
+        let ctx = tempfile::tempdir().unwrap();
+        std::fs::write(ctx.path().join("Dockerfile"), dockerfile).unwrap();
+        let tar = berth::docker::build::context_tar(ctx.path()).unwrap();
+        berth::docker::build::build_image(
+            &self.docker,
+            &tag,
+            tar,
+            "Dockerfile",
+            &Default::default(),
+            |_| {},
+        )
+        .await
+        .unwrap_or_else(|e| panic!("building {tag}: {e}"));
+        tag
+    }
+
+    /// Runs a command in a container and returns its stdout.
+    pub async fn exec(&self, id: &str, cmd: &[&str]) -> String {
+        use bollard::exec::{CreateExecOptions, StartExecResults};
+        use futures_util::StreamExt;
+        let exec = self
+            .docker
+            .create_exec(
+                id,
+                CreateExecOptions {
+                    cmd: Some(cmd.iter().map(|s| s.to_string()).collect()),
+                    attach_stdout: Some(true),
+                    attach_stderr: Some(true),
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
+        let mut out = String::new();
+        if let StartExecResults::Attached { output: mut o, .. } =
+            self.docker.start_exec(&exec.id, None).await.unwrap()
+        {
+            while let Some(Ok(chunk)) = o.next().await {
+                out.push_str(&String::from_utf8_lossy(&chunk.into_bytes()));
+            }
+        }
+        out
+    }
+
     /// Waits until the container's health is `want`, failing after `timeout`.
     pub async fn wait_health(&self, id: &str, want: HealthStatusEnum, timeout: Duration) {
         let deadline = Instant::now() + timeout;
@@ -254,16 +307,18 @@ impl Drop for Scope {
         // inside the test's runtime, which cannot be blocked on.
         let id = self.id.clone();
         let socket = socket();
-        let _ = std::thread::spawn(move || {
+        let joined = std::thread::spawn(move || {
             let rt = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()
                 .unwrap();
             rt.block_on(async move {
-                let Ok((docker, _)) =
-                    berth::docker::connect(&socket, Duration::from_secs(10)).await
-                else {
-                    return;
+                let docker = match berth::docker::connect(&socket, Duration::from_secs(10)).await {
+                    Ok((docker, _)) => docker,
+                    Err(e) => {
+                        eprintln!("cleanup {id}: cannot reach Docker to clean up: {e}");
+                        return;
+                    }
                 };
                 let filters =
                     HashMap::from([("label".to_string(), vec![format!("{TEST_LABEL}={id}")])]);
@@ -289,9 +344,87 @@ impl Drop for Scope {
                             .await;
                     }
                 }
+                remove_leftovers(&docker, &id).await;
             });
         })
         .join();
+        if joined.is_err() {
+            eprintln!("cleanup {}: the cleanup thread panicked", self.id);
+        }
+    }
+}
+
+/// What the engine started under this test's app names (`t<id>-...`), the
+/// images built for it, and the volumes named for it.
+async fn remove_leftovers(docker: &Docker, id: &str) {
+    let prefix = format!("t{id}-");
+    let force = || {
+        Some(RemoveContainerOptions {
+            force: true,
+            v: true,
+            ..Default::default()
+        })
+    };
+    let all = docker
+        .list_containers(Some(ListContainersOptions {
+            all: true,
+            ..Default::default()
+        }))
+        .await
+        .unwrap_or_default();
+    for c in all {
+        let app = c
+            .labels
+            .as_ref()
+            .and_then(|l| l.get("berth.app"))
+            .cloned()
+            .unwrap_or_default();
+        if app.starts_with(&prefix) {
+            let _ = docker
+                .remove_container(c.id.as_deref().unwrap_or(""), force())
+                .await;
+        }
+    }
+    let images = docker
+        .list_images(Some(bollard::query_parameters::ListImagesOptions {
+            filters: Some(HashMap::from([(
+                "label".to_string(),
+                vec![format!("{TEST_LABEL}={id}")],
+            )])),
+            ..Default::default()
+        }))
+        .await
+        .unwrap_or_default();
+    for img in images {
+        for tag in img.repo_tags {
+            if let Err(e) = docker
+                .remove_image(
+                    &tag,
+                    None::<bollard::query_parameters::RemoveImageOptions>,
+                    None,
+                )
+                .await
+            {
+                eprintln!("cleanup {id}: image {tag}: {e}");
+            }
+        }
+    }
+    if let Ok(vols) = docker
+        .list_volumes(None::<bollard::query_parameters::ListVolumesOptions>)
+        .await
+    {
+        for v in vols.volumes.unwrap_or_default() {
+            if v.name.starts_with(&prefix)
+                && let Err(e) = docker
+                    .remove_volume(
+                        &v.name,
+                        None::<bollard::query_parameters::RemoveVolumeOptions>,
+                    )
+                    .await
+            {
+                eprintln!("cleanup {id}: volume {}: {e}", v.name);
+            }
+        }
     }
 }
 

@@ -1,0 +1,692 @@
+//! The engine against the real Docker engine: deploy, failed deploys that
+//! leave the old version serving, release tasks, boot order, cancel,
+//! restart, rollback and destroy.
+
+mod common;
+
+use std::time::Duration;
+
+use berth::config::{AppName, Config, RoleName};
+use berth::engine::{self, Action, EngineEvent, Outcome, Performer, RunResult, Version};
+use berth::inventory::{Health, Inventory, State, WatchOptions};
+use berth::labels::Selector;
+use bollard::models::{ContainerSummary, ContainerSummaryStateEnum};
+use common::Scope;
+use tokio_util::sync::CancellationToken;
+
+/// One test app: its config on disk, and how to run actions on it.
+struct App {
+    scope: Scope,
+    name: String,
+    dir: tempfile::TempDir,
+    config: Config,
+}
+
+impl App {
+    /// `roles` is the YAML of the `roles:` map; `extra` more app keys.
+    async fn new(scope: Scope, base: &str, roles: &str, extra: &str) -> App {
+        let name = scope.app(base);
+        let dir = tempfile::tempdir().unwrap();
+        let yaml = format!(
+            "version: 2\nhosts:\n  a: {{state_dir: {d}/a}}\n  b: {{state_dir: {d}/b}}\napps:\n  {name}:\n    image: {name}:latest\n    roles:\n{roles}    stop_timeout: 1s\n    deploy_timeout: 20s\n    min_uptime: 1s\n{extra}",
+            d = dir.path().display()
+        );
+        let path = dir.path().join("berth.yaml");
+        std::fs::write(&path, yaml).unwrap();
+        let config = berth::config::load(&path).unwrap();
+        App {
+            scope,
+            name,
+            dir,
+            config,
+        }
+    }
+
+    fn app(&self) -> AppName {
+        AppName::new(&self.name).unwrap()
+    }
+
+    fn deploy(&self, v: &str) -> Action {
+        Action::Deploy {
+            app: self.app(),
+            version: Version::new(v).unwrap(),
+            destination: None,
+        }
+    }
+
+    async fn image(&self, v: &str, env: &[&str]) {
+        self.scope.version_image(&self.name, v, env).await;
+    }
+
+    /// Runs an action; `cancel_at` cancels when a stage of that name starts.
+    async fn run(&self, action: Action, cancel_at: Option<&str>) -> (RunResult, Vec<EngineEvent>) {
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let cancel = CancellationToken::new();
+        let plan = engine::plan(&self.config, &action).unwrap();
+        let ctx = engine::RunContext {
+            config: &self.config,
+            events: tx,
+            cancel: cancel.clone(),
+            performer: Performer::current(),
+        };
+        let cancel_at = cancel_at.map(str::to_string);
+        let collect = tokio::spawn(async move {
+            let mut events = Vec::new();
+            while let Some(e) = rx.recv().await {
+                if let (Some(at), EngineEvent::StageStarted { name, .. }) = (&cancel_at, &e)
+                    && name == at
+                {
+                    cancel.cancel();
+                }
+                events.push(e);
+            }
+            events
+        });
+        let result = engine::run(ctx, &plan).await;
+        (result, collect.await.unwrap())
+    }
+
+    async fn containers(&self, role: Option<&str>, version: Option<&str>) -> Vec<ContainerSummary> {
+        let sel = Selector {
+            app: self.name.clone(),
+            role: role.map(str::to_string),
+            version: version.map(str::to_string),
+            ..Default::default()
+        };
+        engine::containers::list(&self.scope.docker, &sel, true)
+            .await
+            .unwrap()
+    }
+
+    async fn running(&self, role: &str) -> Vec<ContainerSummary> {
+        self.containers(Some(role), None)
+            .await
+            .into_iter()
+            .filter(|c| c.state == Some(ContainerSummaryStateEnum::RUNNING))
+            .collect()
+    }
+}
+
+fn version_of(c: &ContainerSummary) -> &str {
+    engine::containers::summary_label(c, berth::labels::VERSION).unwrap_or("")
+}
+
+fn outcome<'a>(events: &'a [EngineEvent], stage: &str) -> Option<&'a Outcome> {
+    events.iter().find_map(|e| match e {
+        EngineEvent::StageFinished { name, outcome, .. } if name == stage => Some(outcome),
+        _ => None,
+    })
+}
+
+fn output(events: &[EngineEvent]) -> Vec<String> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            EngineEvent::Output { line, .. } => Some(line.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+const WEB: &str = "      web: {hosts: [a], port: 8080}\n";
+
+#[tokio::test]
+async fn deploy_v1_then_v2_keeps_v1_retained() {
+    let Some(docker) = common::docker().await else {
+        return;
+    };
+    let app = App::new(Scope::new(docker).await, "dep", WEB, "").await;
+    app.image("v1", &[]).await;
+    app.image("v2", &[]).await;
+
+    let (r, _) = app.run(app.deploy("v1"), None).await;
+    assert_eq!(r, RunResult::Ok);
+    let (r, events) = app.run(app.deploy("v2"), None).await;
+    assert_eq!(r, RunResult::Ok, "{events:#?}");
+    assert_eq!(
+        outcome(&events, "health gate web [1/1]"),
+        Some(&Outcome::Ok)
+    );
+
+    let running = app.running("web").await;
+    assert_eq!(running.len(), 1);
+    assert_eq!(version_of(&running[0]), "v2");
+    let id = running[0].id.clone().unwrap();
+    assert_eq!(
+        app.scope
+            .exec(&id, &["wget", "-q", "-O-", "http://127.0.0.1:8080/version"])
+            .await
+            .trim(),
+        "v2"
+    );
+    let all = app.containers(Some("web"), None).await;
+    let v1: Vec<_> = all.iter().filter(|c| version_of(c) == "v1").collect();
+    assert_eq!(v1.len(), 1, "v1 is retained");
+    assert_eq!(v1[0].state, Some(ContainerSummaryStateEnum::EXITED));
+
+    // status shows v2 serving.
+    let out = common::berth()
+        .args([
+            "-c",
+            app.config.path.to_str().unwrap(),
+            "status",
+            "--json",
+            "--app",
+            &app.name,
+        ])
+        .output()
+        .unwrap();
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let role = &json["hosts"][0]["apps"][0]["roles"][0];
+    assert_eq!(role["serving"], 1, "{json:#}");
+    let serving: Vec<_> = role["containers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["state"] == "running")
+        .collect();
+    assert_eq!(serving[0]["version"], "v2");
+
+    // Both deploys are in the history, with who ran them.
+    let (records, _) = engine::history::read(&app.dir.path().join("a"), &app.name);
+    assert_eq!(
+        records
+            .iter()
+            .map(|r| (r.version.clone().unwrap(), r.result.as_str()))
+            .collect::<Vec<_>>(),
+        [("v1".into(), "ok"), ("v2".into(), "ok")]
+    );
+    assert_eq!(records[0].performer, Performer::current());
+}
+
+#[tokio::test]
+async fn failing_health_gate_leaves_the_old_version_serving() {
+    let Some(docker) = common::docker().await else {
+        return;
+    };
+    let app = App::new(Scope::new(docker).await, "bad", WEB, "").await;
+    app.image("v2", &[]).await;
+    app.image("v3", &["HEALTH=fail"]).await;
+    assert_eq!(app.run(app.deploy("v2"), None).await.0, RunResult::Ok);
+    let v2 = app.running("web").await[0].id.clone().unwrap();
+
+    let (r, events) = app.run(app.deploy("v3"), None).await;
+    let RunResult::Failed { stage, error } = &r else {
+        panic!("v3 should fail: {r:?}")
+    };
+    assert_eq!(stage, "health gate web [1/1]");
+    assert!(error.starts_with("host a: "), "{error}");
+    assert!(error.contains("is unhealthy"), "{error}");
+    assert!(error.contains(&format!("looked for: berth.managed=true berth.app={} berth.destination= berth.role=web berth.version=v3 berth.host=a", app.name)), "{error}");
+    assert!(
+        error.contains("found: ") && error.contains("unhealthy"),
+        "{error}"
+    );
+    assert!(error.contains("last checks (newest first): exit 1: wget: server returned error: HTTP/1.1 404 Not Found"), "{error}");
+    assert_eq!(outcome(&events, "restore"), Some(&Outcome::Ok));
+    assert!(matches!(
+        outcome(&events, "stop old web [1/1]"),
+        Some(Outcome::Skipped { .. })
+    ));
+
+    // v2 still runs, healthy; no v3 container remains.
+    let running = app.running("web").await;
+    assert_eq!(running.len(), 1);
+    assert_eq!(running[0].id.as_deref(), Some(v2.as_str()));
+    let inspect = app.scope.docker.inspect_container(&v2, None).await.unwrap();
+    assert_eq!(
+        inspect.state.unwrap().health.unwrap().status,
+        Some(bollard::models::HealthStatusEnum::HEALTHY)
+    );
+    assert!(app.containers(None, Some("v3")).await.is_empty());
+}
+
+#[tokio::test]
+async fn failing_release_task_starts_nothing_and_leaves_no_task() {
+    let Some(docker) = common::docker().await else {
+        return;
+    };
+    let extra =
+        "    release: {command: [sh, -c, \"echo migrating; echo 'no such table' >&2; exit 3\"]}\n";
+    let app = App::new(Scope::new(docker).await, "rel", WEB, extra).await;
+    app.image("v1", &[]).await;
+    let (r, events) = app.run(app.deploy("v1"), None).await;
+    assert_eq!(
+        r,
+        RunResult::Failed {
+            stage: "release task".into(),
+            error: "host a: release task exited with code 3".into()
+        }
+    );
+    let out = output(&events);
+    assert!(
+        out.contains(&"migrating".to_string()) && out.contains(&"no such table".to_string()),
+        "{out:?}"
+    );
+    assert!(
+        !events.iter().any(
+            |e| matches!(e, EngineEvent::StageStarted { name, .. } if name.starts_with("boot"))
+        )
+    );
+    assert!(
+        app.containers(None, None).await.is_empty(),
+        "no app or task container remains"
+    );
+    assert_eq!(
+        outcome(&events, "restore"),
+        Some(&Outcome::Skipped {
+            reason: "nothing was changed".into()
+        })
+    );
+}
+
+#[tokio::test]
+async fn boot_limit_one_two_roles_two_hosts_boots_web_first() {
+    let Some(docker) = common::docker().await else {
+        return;
+    };
+    // Hosts a and b are two configured hosts on the same engine: the
+    // berth.host label keeps each gate on its own host's container.
+    let roles = "      web: {hosts: [a, b], port: 8080}\n      worker: {hosts: [a, b], command: [sleep, \"3600\"], healthcheck: false}\n";
+    let app = App::new(
+        Scope::new(docker).await,
+        "lim",
+        roles,
+        "    boot: {limit: 1}\n",
+    )
+    .await;
+    app.image("v1", &[]).await;
+    let (r, events) =
+        tokio::time::timeout(Duration::from_secs(90), app.run(app.deploy("v1"), None))
+            .await
+            .expect("no deadlock: the deploy ends");
+    assert_eq!(r, RunResult::Ok, "{events:#?}");
+    let boots: Vec<String> = events
+        .iter()
+        .filter_map(|e| match e {
+            EngineEvent::StageStarted { name, .. } if name.starts_with("boot") => {
+                Some(name.clone())
+            }
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        boots,
+        [
+            "boot web [1/2]",
+            "boot web [2/2]",
+            "boot worker [1/2]",
+            "boot worker [2/2]"
+        ]
+    );
+    for role in ["web", "worker"] {
+        let running = app.running(role).await;
+        let mut hosts: Vec<&str> = running
+            .iter()
+            .map(|c| engine::containers::summary_label(c, "berth.host").unwrap())
+            .collect();
+        hosts.sort();
+        assert_eq!(hosts, ["a", "b"], "{role}");
+    }
+    // Each gate probed the container of its own host.
+    for e in &events {
+        if let EngineEvent::HealthProbe {
+            host, container, ..
+        } = e
+        {
+            let c = app
+                .containers(None, None)
+                .await
+                .into_iter()
+                .find(|c| &engine::containers::summary_name(c) == container)
+                .unwrap();
+            assert_eq!(
+                engine::containers::summary_label(&c, "berth.host"),
+                Some(host.as_str())
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn cancel_mid_deploy_restores_the_old_version() {
+    let Some(docker) = common::docker().await else {
+        return;
+    };
+    let app = App::new(Scope::new(docker).await, "can", WEB, "").await;
+    app.image("v1", &[]).await;
+    app.image("v2", &[]).await;
+    assert_eq!(app.run(app.deploy("v1"), None).await.0, RunResult::Ok);
+    let v1 = app.running("web").await[0].id.clone().unwrap();
+
+    let (r, events) = app
+        .run(app.deploy("v2"), Some("health gate web [1/1]"))
+        .await;
+    assert_eq!(
+        r,
+        RunResult::Cancelled {
+            stage: Some("health gate web [1/1]".into())
+        },
+        "{events:#?}"
+    );
+    assert_eq!(outcome(&events, "restore"), Some(&Outcome::Ok));
+    let running = app.running("web").await;
+    assert_eq!(
+        running
+            .iter()
+            .map(|c| c.id.clone().unwrap())
+            .collect::<Vec<_>>(),
+        [v1]
+    );
+    assert!(
+        app.containers(None, Some("v2")).await.is_empty(),
+        "no v2 container is left"
+    );
+}
+
+#[tokio::test]
+async fn cancel_after_old_was_stopped_starts_it_again() {
+    let Some(docker) = common::docker().await else {
+        return;
+    };
+    // Two boot groups: cancel during the second, after group 1 stopped its
+    // old container. Restore must start it again.
+    let roles = "      web: {hosts: [a, b], port: 8080}\n";
+    let app = App::new(
+        Scope::new(docker).await,
+        "can2",
+        roles,
+        "    boot: {limit: 1}\n",
+    )
+    .await;
+    app.image("v1", &[]).await;
+    app.image("v2", &[]).await;
+    assert_eq!(app.run(app.deploy("v1"), None).await.0, RunResult::Ok);
+    let mut before: Vec<String> = app
+        .running("web")
+        .await
+        .iter()
+        .map(|c| c.id.clone().unwrap())
+        .collect();
+    before.sort();
+    let (r, events) = app
+        .run(app.deploy("v2"), Some("health gate web [2/2]"))
+        .await;
+    assert!(matches!(r, RunResult::Cancelled { .. }), "{r:?}");
+    assert_eq!(outcome(&events, "stop old web [1/2]"), Some(&Outcome::Ok));
+    let mut after: Vec<String> = app
+        .running("web")
+        .await
+        .iter()
+        .map(|c| c.id.clone().unwrap())
+        .collect();
+    after.sort();
+    assert_eq!(after, before, "both v1 containers run again");
+    assert!(app.containers(None, Some("v2")).await.is_empty());
+}
+
+#[tokio::test]
+async fn restart_keeps_a_healthy_container_at_every_moment() {
+    let Some(docker) = common::docker().await else {
+        return;
+    };
+    let app = App::new(Scope::new(docker).await, "rst", WEB, "").await;
+    app.image("v1", &[]).await;
+    assert_eq!(app.run(app.deploy("v1"), None).await.0, RunResult::Ok);
+    let old = app.running("web").await[0].id.clone().unwrap();
+
+    let inv = Inventory::start_hosts(
+        vec![(
+            "local".into(),
+            berth::hosts::Endpoint::Local {
+                socket: common::socket(),
+            },
+        )],
+        WatchOptions::default(),
+    );
+    let name = app.name.clone();
+    let healthy = move |f: &berth::inventory::Fleet| {
+        f.hosts["local"]
+            .containers
+            .values()
+            .filter(|c| {
+                c.owner.app.as_deref() == Some(name.as_str())
+                    && c.owner.role.as_deref() == Some("web")
+            })
+            .filter(|c| c.state == State::Running && c.health == Health::Healthy)
+            .count()
+    };
+    inv.wait_for(Duration::from_secs(10), |f| healthy(f) == 1)
+        .await
+        .expect("inventory sees v1 healthy");
+    let mut rx = inv.subscribe();
+    let watcher = tokio::spawn(async move {
+        let mut min = usize::MAX;
+        let mut changes = 0;
+        while rx.changed().await.is_ok() {
+            let n = healthy(&rx.borrow_and_update());
+            min = min.min(n);
+            changes += 1;
+        }
+        (min, changes)
+    });
+    let action = Action::Restart {
+        app: app.app(),
+        role: Some(RoleName::new("web").unwrap()),
+        destination: None,
+    };
+    let (r, events) = app.run(action, None).await;
+    assert_eq!(r, RunResult::Ok, "{events:#?}");
+    // Let the last events reach the model, then stop watching.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    drop(inv);
+    let (min, changes) = watcher.await.unwrap();
+    assert!(
+        changes >= 3,
+        "the watcher saw the restart ({changes} changes)"
+    );
+    assert!(min >= 1, "a moment with no healthy web container was seen");
+    let now = app.running("web").await;
+    assert_eq!(now.len(), 1);
+    assert_ne!(
+        now[0].id.as_deref(),
+        Some(old.as_str()),
+        "a fresh container serves"
+    );
+    assert_eq!(version_of(&now[0]), "v1");
+}
+
+#[tokio::test]
+async fn rollback_brings_back_v1_through_the_gate() {
+    let Some(docker) = common::docker().await else {
+        return;
+    };
+    let app = App::new(Scope::new(docker).await, "rb", WEB, "").await;
+    app.image("v1", &[]).await;
+    app.image("v2", &[]).await;
+    assert_eq!(app.run(app.deploy("v1"), None).await.0, RunResult::Ok);
+    let v1 = app.running("web").await[0].id.clone().unwrap();
+    assert_eq!(app.run(app.deploy("v2"), None).await.0, RunResult::Ok);
+
+    let (r, events) = app
+        .run(
+            Action::Rollback {
+                app: app.app(),
+                version: None,
+                destination: None,
+            },
+            None,
+        )
+        .await;
+    assert_eq!(r, RunResult::Ok, "{events:#?}");
+    assert_eq!(
+        outcome(&events, "health gate web [1/1]"),
+        Some(&Outcome::Ok)
+    );
+    let running = app.running("web").await;
+    assert_eq!(
+        running
+            .iter()
+            .map(|c| c.id.clone().unwrap())
+            .collect::<Vec<_>>(),
+        [v1]
+    );
+    assert_eq!(version_of(&running[0]), "v1");
+
+    // Nothing older than v1 is retained: a second rollback says so.
+    let (r, _) = app
+        .run(
+            Action::Rollback {
+                app: app.app(),
+                version: Some(Version::new("v0").unwrap()),
+                destination: None,
+            },
+            None,
+        )
+        .await;
+    let RunResult::Failed { error, .. } = r else {
+        panic!("{r:?}")
+    };
+    assert!(
+        error.contains("no retained container of version `v0`"),
+        "{error}"
+    );
+    assert!(error.contains("running: v1; retained: v2"), "{error}");
+}
+
+#[tokio::test]
+async fn destroy_needs_confirmation_and_keeps_volumes() {
+    let Some(docker) = common::docker().await else {
+        return;
+    };
+    let scope = Scope::new(docker).await;
+    let volume = format!("t{}-data", scope.id);
+    let extra = format!("    volumes: [\"{volume}:/data\"]\n");
+    let app = App::new(scope, "des", WEB, &extra).await;
+    app.image("v1", &[]).await;
+    assert_eq!(app.run(app.deploy("v1"), None).await.0, RunResult::Ok);
+    assert_eq!(app.running("web").await.len(), 1);
+
+    let wrong = Action::Destroy {
+        app: app.app(),
+        destination: None,
+        confirm: "nope".into(),
+        purge_volumes: false,
+    };
+    let e = engine::plan(&app.config, &wrong).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        format!(
+            "destroy needs the app's name typed as confirmation: pass --confirm {}",
+            app.name
+        )
+    );
+    let out = common::berth()
+        .args([
+            "-c",
+            app.config.path.to_str().unwrap(),
+            "destroy",
+            &app.name,
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        app.running("web").await.len(),
+        1,
+        "a refused destroy changes nothing"
+    );
+
+    let out = common::berth()
+        .args([
+            "-c",
+            app.config.path.to_str().unwrap(),
+            "destroy",
+            &app.name,
+            "--confirm",
+            &app.name,
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert!(app.containers(None, None).await.is_empty());
+    app.scope
+        .docker
+        .inspect_volume(&volume)
+        .await
+        .expect("the named volume is kept");
+}
+
+#[tokio::test]
+async fn cli_deploy_streams_json_events_and_sets_exit_codes() {
+    let Some(docker) = common::docker().await else {
+        return;
+    };
+    let app = App::new(Scope::new(docker).await, "cli", WEB, "").await;
+    app.image("v1", &[]).await;
+    app.image("v2", &["HEALTH=fail"]).await;
+    let cfg = app.config.path.to_str().unwrap().to_string();
+    let out = common::berth()
+        .args(["-c", &cfg, "deploy", &app.name, "-V", "v1", "--json"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    assert_eq!(lines[0]["event"], "plan_ready");
+    assert_eq!(lines.last().unwrap()["event"], "finished");
+    assert_eq!(lines.last().unwrap()["result"]["status"], "ok");
+
+    let out = common::berth()
+        .args(["-c", &cfg, "deploy", &app.name, "-V", "v2"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(text.contains("✗ [4/9] health gate web [1/1]"), "{text}");
+    assert!(text.contains("FAILED at `health gate web [1/1]`"), "{text}");
+
+    let out = common::berth()
+        .args(["-c", &cfg, "history", &app.name])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains(" deploy  v1  ok "), "{text}");
+    assert!(
+        text.contains(" deploy  v2  failed ") && text.contains("at `health gate web [1/1]`"),
+        "{text}"
+    );
+}
+
+#[test]
+fn plan_lists_stages_without_touching_anything() {
+    let dir = tempfile::tempdir().unwrap();
+    let yaml = "version: 2\nhosts: {a: {}}\napps:\n  demo:\n    image: demo:latest\n    roles: {web: {hosts: [a]}}\n    release: {command: [migrate]}\n";
+    let out = common::berth_with_config(dir.path(), yaml, &["plan", "deploy", "demo", "-V", "v2"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.starts_with("plan: deploy demo (10 stages)"), "{text}");
+    assert!(text.contains("2. image"), "{text}");
+    assert!(
+        text.contains("(demo:v2: use if present, else build or pull)"),
+        "{text}"
+    );
+    assert!(text.contains("3. release task"), "{text}");
+}
