@@ -690,3 +690,59 @@ fn plan_lists_stages_without_touching_anything() {
     );
     assert!(text.contains("3. release task"), "{text}");
 }
+
+#[tokio::test]
+async fn ctrl_c_in_the_cli_cancels_safely() {
+    use std::io::{BufRead, BufReader};
+    let Some(docker) = common::docker().await else {
+        return;
+    };
+    let app = App::new(Scope::new(docker).await, "sig", WEB, "").await;
+    app.image("v1", &[]).await;
+    app.image("v2", &["HEALTH=fail"]).await;
+    assert_eq!(app.run(app.deploy("v1"), None).await.0, RunResult::Ok);
+    let v1 = app.running("web").await[0].id.clone().unwrap();
+
+    let cfg = app.config.path.to_str().unwrap().to_string();
+    let name = app.name.clone();
+    let (code, text) = tokio::task::spawn_blocking(move || {
+        let mut child = common::berth()
+            .args(["-c", &cfg, "deploy", &name, "-V", "v2"])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut text = String::new();
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        for line in lines.by_ref() {
+            let line = line.unwrap();
+            text.push_str(&line);
+            text.push('\n');
+            if line.contains("▶ [4/9] health gate web [1/1]") {
+                let pid = child.id().to_string();
+                assert!(
+                    std::process::Command::new("kill")
+                        .args(["-INT", &pid])
+                        .status()
+                        .unwrap()
+                        .success()
+                );
+            }
+        }
+        (child.wait().unwrap().code(), text)
+    })
+    .await
+    .unwrap();
+    assert_eq!(code, Some(1), "{text}");
+    assert!(text.contains("CANCELLED after"), "{text}");
+    assert!(text.contains("removed new"), "{text}");
+    let running = app.running("web").await;
+    assert_eq!(
+        running
+            .iter()
+            .map(|c| c.id.clone().unwrap())
+            .collect::<Vec<_>>(),
+        [v1]
+    );
+    assert!(app.containers(None, Some("v2")).await.is_empty());
+}
