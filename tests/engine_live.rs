@@ -746,3 +746,99 @@ async fn ctrl_c_in_the_cli_cancels_safely() {
     );
     assert!(app.containers(None, Some("v2")).await.is_empty());
 }
+
+#[tokio::test]
+async fn build_on_host_streams_output_and_prune_keeps_retain() {
+    let Some(docker) = common::docker().await else {
+        return;
+    };
+    let scope = Scope::new(docker).await;
+    let name = scope.app("bld");
+    let dir = tempfile::tempdir().unwrap();
+    let ctx = dir.path().join("ctx");
+    std::fs::create_dir(&ctx).unwrap();
+    // The app's own build context, built on the host through the engine API.
+    std::fs::write(
+        ctx.join("Dockerfile"),
+        format!(
+            "FROM {}\nARG GREETING\nRUN echo \"building with $GREETING\"\nLABEL berth.test={}\n",
+            scope.image, scope.id
+        ),
+    )
+    .unwrap();
+    let yaml = format!(
+        "version: 2\nhosts:\n  a: {{state_dir: {d}/a}}\napps:\n  {name}:\n    build: {{context: ctx, args: {{GREETING: hello}}}}\n    roles:\n{WEB}    stop_timeout: 1s\n    retain: 1\n",
+        d = dir.path().display()
+    );
+    std::fs::write(dir.path().join("berth.yaml"), yaml).unwrap();
+    let config = berth::config::load(&dir.path().join("berth.yaml")).unwrap();
+    let app = App {
+        scope,
+        name,
+        dir,
+        config,
+    };
+
+    let (r, events) = app.run(app.deploy("v1"), None).await;
+    assert_eq!(r, RunResult::Ok, "{events:#?}");
+    let out = output(&events);
+    assert!(
+        out.iter()
+            .any(|l| l.starts_with("building ") && l.contains(&format!("{}:v1", app.name))),
+        "{out:?}"
+    );
+    assert!(
+        out.iter().any(|l| l.contains("building with hello")),
+        "build output is streamed: {out:?}"
+    );
+    for v in ["v2", "v3"] {
+        assert_eq!(app.run(app.deploy(v), None).await.0, RunResult::Ok);
+    }
+    let all = app.containers(Some("web"), None).await;
+    let versions: Vec<(&str, bool)> = all
+        .iter()
+        .map(|c| {
+            (
+                version_of(c),
+                c.state == Some(ContainerSummaryStateEnum::RUNNING),
+            )
+        })
+        .collect();
+    assert_eq!(
+        versions,
+        [("v3", true), ("v2", false)],
+        "retain: 1 keeps one stopped version"
+    );
+}
+
+#[tokio::test]
+async fn destroy_with_purge_removes_named_volumes() {
+    let Some(docker) = common::docker().await else {
+        return;
+    };
+    let scope = Scope::new(docker).await;
+    let volume = format!("t{}-purge", scope.id);
+    let extra = format!("    volumes: [\"{volume}:/data\"]\n");
+    let app = App::new(scope, "pur", WEB, &extra).await;
+    app.image("v1", &[]).await;
+    assert_eq!(app.run(app.deploy("v1"), None).await.0, RunResult::Ok);
+    app.scope
+        .docker
+        .inspect_volume(&volume)
+        .await
+        .expect("the deploy created the volume");
+    let action = Action::Destroy {
+        app: app.app(),
+        destination: None,
+        confirm: app.name.clone(),
+        purge_volumes: true,
+    };
+    let (r, events) = app.run(action, None).await;
+    assert_eq!(r, RunResult::Ok, "{events:#?}");
+    assert!(output(&events).contains(&format!("removed volume {volume}")));
+    assert!(
+        app.scope.docker.inspect_volume(&volume).await.is_err(),
+        "purged"
+    );
+    assert!(app.containers(None, None).await.is_empty());
+}

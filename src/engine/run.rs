@@ -62,6 +62,14 @@ struct Fresh {
     version: String,
 }
 
+/// How a fresh container came to be: restore removes booted ones and stops
+/// retained ones again.
+#[derive(Clone, Copy)]
+enum Origin {
+    Booted,
+    Retained,
+}
+
 /// A container, for the restore list.
 #[derive(Clone, Debug)]
 struct Touched {
@@ -302,7 +310,7 @@ impl Runner<'_> {
                         .map(|h| self.boot_one(i, &group.role, h, &version, image)),
                 )
                 .await;
-                self.record_booted(&group.role, &stage.hosts, results)?;
+                self.record_fresh(&group.role, &stage.hosts, results, Origin::Booted)?;
                 Ok(Done::Ok)
             }
             Step::Reboot { group } => {
@@ -313,7 +321,7 @@ impl Runner<'_> {
                         .map(|h| self.reboot_one(i, &group.role, h)),
                 )
                 .await;
-                self.record_booted(&group.role, &stage.hosts, results)?;
+                self.record_fresh(&group.role, &stage.hosts, results, Origin::Booted)?;
                 Ok(Done::Ok)
             }
             Step::StartRetained { group, version } => {
@@ -324,23 +332,8 @@ impl Runner<'_> {
                         .map(|h| self.start_retained_one(i, &group.role, h, version.as_ref())),
                 )
                 .await;
-                let mut first = None;
-                for (host, r) in stage.hosts.iter().zip(results) {
-                    match r {
-                        Ok(f) => {
-                            self.started_retained.push(Touched {
-                                host: host.clone(),
-                                id: f.id.clone(),
-                                name: f.name.clone(),
-                            });
-                            self.fresh.insert((group.role.clone(), host.clone()), f);
-                        }
-                        Err(e) => {
-                            first.get_or_insert(e);
-                        }
-                    }
-                }
-                first.map_or(Ok(Done::Ok), |e| Err(e.into()))
+                self.record_fresh(&group.role, &stage.hosts, results, Origin::Retained)?;
+                Ok(Done::Ok)
             }
             Step::HealthGate { group } => {
                 let work = join_all(stage.hosts.iter().map(|h| self.gate_one(i, group, h)));
@@ -439,21 +432,28 @@ impl Runner<'_> {
         }
     }
 
-    fn record_booted(
+    /// Records the containers a stage brought up (for its gate, and for
+    /// restore), then reports the first host that failed.
+    fn record_fresh(
         &mut self,
         role: &RoleName,
         hosts: &[HostName],
         results: Vec<Result<Fresh, String>>,
+        origin: Origin,
     ) -> Result<(), StepError> {
         let mut first = None;
         for (host, r) in hosts.iter().zip(results) {
             match r {
                 Ok(f) => {
-                    self.booted.push(Touched {
+                    let touched = Touched {
                         host: host.clone(),
                         id: f.id.clone(),
                         name: f.name.clone(),
-                    });
+                    };
+                    match origin {
+                        Origin::Booted => self.booted.push(touched),
+                        Origin::Retained => self.started_retained.push(touched),
+                    }
                     self.fresh.insert((role.clone(), host.clone()), f);
                 }
                 Err(e) => {
