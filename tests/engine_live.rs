@@ -63,12 +63,7 @@ impl App {
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
         let cancel = CancellationToken::new();
         let plan = engine::plan(&self.config, &action).unwrap();
-        let ctx = engine::RunContext {
-            config: &self.config,
-            events: tx,
-            cancel: cancel.clone(),
-            performer: Performer::current(),
-        };
+        let ctx = engine::RunContext::new(&self.config, tx, cancel.clone());
         let cancel_at = cancel_at.map(str::to_string);
         let collect = tokio::spawn(async move {
             let mut events = Vec::new();
@@ -655,7 +650,7 @@ async fn cli_deploy_streams_json_events_and_sets_exit_codes() {
         .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(1), "{text}");
-    assert!(text.contains("✗ [4/9] health gate web [1/1]"), "{text}");
+    assert!(text.contains("✗ [ 5/11] health gate web [1/1]"), "{text}");
     assert!(text.contains("FAILED at `health gate web [1/1]`"), "{text}");
 
     let out = common::berth()
@@ -682,13 +677,13 @@ fn plan_lists_stages_without_touching_anything() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(text.starts_with("plan: deploy demo (10 stages)"), "{text}");
-    assert!(text.contains("2. image"), "{text}");
+    assert!(text.starts_with("plan: deploy demo (12 stages)"), "{text}");
+    assert!(text.contains(" 3. image"), "{text}");
     assert!(
         text.contains("(demo:v2: use if present, else build or pull)"),
         "{text}"
     );
-    assert!(text.contains("3. release task"), "{text}");
+    assert!(text.contains(" 4. release task"), "{text}");
 }
 
 #[tokio::test]
@@ -718,7 +713,7 @@ async fn ctrl_c_in_the_cli_cancels_safely() {
             let line = line.unwrap();
             text.push_str(&line);
             text.push('\n');
-            if line.contains("▶ [4/9] health gate web [1/1]") {
+            if line.contains("▶ [ 5/11] health gate web [1/1]") {
                 let pid = child.id().to_string();
                 assert!(
                     std::process::Command::new("kill")

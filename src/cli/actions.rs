@@ -12,9 +12,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::{EXIT_ERROR, EXIT_OK, EXIT_UNHEALTHY};
 use crate::config::{AppName, Config, DestinationName, RoleName};
-use crate::engine::{
-    self, Action, EngineEvent, Outcome, Performer, Plan, RunResult, Step, Version,
-};
+use crate::engine::{self, Action, EngineEvent, Outcome, Plan, RunResult, Step, Version};
 
 #[derive(Debug, clap::Args)]
 pub struct Target {
@@ -144,6 +142,9 @@ pub fn print_plan(config: &Config, action: &Action, json: bool) -> anyhow::Resul
         plan.app,
         plan.stages.len()
     );
+    for w in &plan.warnings {
+        eprintln!("berth: {w}");
+    }
     let width = plan.stages.len().to_string().len();
     for (i, s) in plan.stages.iter().enumerate() {
         let hosts: Vec<&str> = s.hosts.iter().map(|h| h.as_str()).collect();
@@ -164,7 +165,26 @@ fn detail(step: &Step) -> String {
         Step::ReleaseTask { command, .. } => {
             format!("  (runs {command:?} in a throw-away container)")
         }
-        Step::Trigger { .. } => "  (hooks and plugins: none in this build)".into(),
+        Step::Trigger {
+            run, on_failure, ..
+        } => {
+            let when = if *on_failure {
+                "only if the action fails; "
+            } else {
+                ""
+            };
+            if run.is_empty() {
+                format!("  ({when}no hooks or plugins)")
+            } else {
+                let files: Vec<String> = run
+                    .iter()
+                    .map(|i| format!("{} ({})", i.path.display(), i.source))
+                    .collect();
+                format!("  ({when}runs {})", files.join(", "))
+            }
+        }
+        Step::Lock => "  (the app's deploy lock, held until unlock)".into(),
+        Step::Unlock => "  (always, last)".into(),
         Step::Restore => "  (only if a stage fails or the run is cancelled)".into(),
         Step::StartRetained { version: None, .. } => {
             "  (newest retained version not running)".into()
@@ -175,7 +195,12 @@ fn detail(step: &Step) -> String {
 }
 
 /// Runs an action to the end, rendering its events; Ctrl-C cancels safely.
-pub async fn run_action(config: &Config, action: Action, json: bool) -> anyhow::Result<u8> {
+pub async fn run_action(
+    config: &Config,
+    action: Action,
+    json: bool,
+    lock_wait: Option<std::time::Duration>,
+) -> anyhow::Result<u8> {
     let plan = engine::plan(config, &action)?;
     let (tx, mut rx) = mpsc::unbounded_channel();
     let cancel = CancellationToken::new();
@@ -194,12 +219,12 @@ pub async fn run_action(config: &Config, action: Action, json: bool) -> anyhow::
             }
         }
     });
-    let ctx = engine::RunContext {
-        config,
-        events: tx,
-        cancel,
-        performer: Performer::current(),
-    };
+    let mut ctx = engine::RunContext::new(config, tx, cancel);
+    ctx.lock_wait = lock_wait;
+    // Set by berth for its hooks: a nested call re-enters the caller's lock.
+    ctx.lock_token = std::env::var("BERTH_LOCK_TOKEN")
+        .ok()
+        .filter(|t| !t.is_empty());
     let render = tokio::spawn(async move {
         let mut view = Render::default();
         while let Some(ev) = rx.recv().await {
@@ -235,6 +260,9 @@ impl Render {
         let w = n.to_string().len();
         match ev {
             EngineEvent::PlanReady { plan } => {
+                for w in &plan.warnings {
+                    eprintln!("berth: {w}");
+                }
                 let dest = plan
                     .destination
                     .as_ref()

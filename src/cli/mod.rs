@@ -6,6 +6,7 @@
 
 mod actions;
 mod config_cmd;
+mod lock;
 mod status;
 mod table;
 
@@ -61,6 +62,8 @@ pub enum Command {
         /// Print engine events as JSON lines
         #[arg(long)]
         json: bool,
+        #[command(flatten)]
+        wait: LockWait,
     },
     /// Replace each container with a fresh one of its version, one boot group at a time
     Restart {
@@ -71,6 +74,8 @@ pub enum Command {
         role: Option<String>,
         #[arg(long)]
         json: bool,
+        #[command(flatten)]
+        wait: LockWait,
     },
     /// Start a retained older version again through the health gate
     Rollback {
@@ -81,6 +86,8 @@ pub enum Command {
         version: Option<String>,
         #[arg(long)]
         json: bool,
+        #[command(flatten)]
+        wait: LockWait,
     },
     /// Stop and remove every container of an app (needs --confirm <app>)
     Destroy {
@@ -94,7 +101,12 @@ pub enum Command {
         purge_volumes: bool,
         #[arg(long)]
         json: bool,
+        #[command(flatten)]
+        wait: LockWait,
     },
+    /// Deploy locks: who holds them; take or release one by hand
+    #[command(subcommand)]
+    Lock(lock::LockCommand),
     /// Show the audit history of an app
     History {
         app: String,
@@ -104,6 +116,14 @@ pub enum Command {
     /// Inspect the fleet config
     #[command(subcommand)]
     Config(ConfigCommand),
+}
+
+/// `--lock-wait`, shared by every mutating action.
+#[derive(Debug, clap::Args)]
+pub struct LockWait {
+    /// Wait up to this long for a lock held by another action (not behind a manual lock)
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    lock_wait: Option<HumanDuration>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -152,28 +172,44 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
         }
         Some(cmd) => {
             let config = load_config(cli.config.as_deref())?;
-            let (action, json) = match &cmd {
+            let (action, json, wait) = match &cmd {
+                Command::Lock(lock) => return lock::run(&config, lock),
                 Command::Deploy {
                     target,
                     version,
                     json,
-                } => (actions::deploy_action(target, version)?, *json),
-                Command::Restart { target, role, json } => {
-                    (actions::restart_action(target, role.as_deref())?, *json)
-                }
+                    wait,
+                } => (actions::deploy_action(target, version)?, *json, wait),
+                Command::Restart {
+                    target,
+                    role,
+                    json,
+                    wait,
+                } => (
+                    actions::restart_action(target, role.as_deref())?,
+                    *json,
+                    wait,
+                ),
                 Command::Rollback {
                     target,
                     version,
                     json,
-                } => (actions::rollback_action(target, version.as_deref())?, *json),
+                    wait,
+                } => (
+                    actions::rollback_action(target, version.as_deref())?,
+                    *json,
+                    wait,
+                ),
                 Command::Destroy {
                     target,
                     confirm,
                     purge_volumes,
                     json,
+                    wait,
                 } => (
                     actions::destroy_action(target, confirm.as_deref(), *purge_volumes)?,
                     *json,
+                    wait,
                 ),
                 _ => unreachable!("handled above"),
             };
@@ -184,7 +220,8 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
                     action.verb()
                 );
             }
-            runtime()?.block_on(actions::run_action(&config, action, json))
+            let lock_wait = wait.lock_wait.map(HumanDuration::get);
+            runtime()?.block_on(actions::run_action(&config, action, json, lock_wait))
         }
     }
 }

@@ -47,16 +47,7 @@ pub fn render_groups(groups: &[Vec<Vec<String>>], indent: usize) -> Vec<String> 
         .collect()
 }
 
-/// `42s`, `5m`, `2h13m`, `3d4h`.
-pub fn age(seconds: i64) -> String {
-    let s = seconds.max(0);
-    match s {
-        0..60 => format!("{s}s"),
-        60..3600 => format!("{}m", s / 60),
-        3600..86400 => format!("{}h{}m", s / 3600, s % 3600 / 60),
-        _ => format!("{}d{}h", s / 86400, s % 86400 / 3600),
-    }
-}
+pub use crate::cli_age as age;
 
 #[cfg(test)]
 mod tests {

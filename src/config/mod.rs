@@ -416,6 +416,22 @@ impl Config {
         Ok(())
     }
 
+    /// Project hooks: `hooks/` next to the config file.
+    pub fn hooks_dir(&self) -> PathBuf {
+        self.dir().join("hooks")
+    }
+
+    /// Plugins: `plugins/` next to the config file.
+    pub fn plugins_dir(&self) -> PathBuf {
+        self.dir().join("plugins")
+    }
+
+    /// The host an app's lock lives on: the first host of its primary role.
+    pub fn primary_host(&self, app: &AppName, destination: Option<&DestinationName>) -> &HostName {
+        let cfg = &self.fleet.apps[app];
+        &self.role_hosts(app, &cfg.primary_role, destination)[0]
+    }
+
     /// The secrets file, resolved against the config's directory.
     pub fn secrets_path(&self) -> Option<PathBuf> {
         self.fleet.secrets_file.as_ref().map(|p| self.dir().join(p))

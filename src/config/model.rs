@@ -30,9 +30,56 @@ pub struct FleetFile {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub theme: Option<String>,
     #[serde(default)]
+    pub lock: LockConfig,
+    #[serde(default)]
+    pub hooks: HooksConfig,
+    #[serde(default)]
     pub hosts: BTreeMap<HostName, HostConfig>,
     #[serde(default)]
     pub apps: BTreeMap<AppName, AppConfig>,
+}
+
+/// Deploy locks.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct LockConfig {
+    /// A lock whose holder has not refreshed its heartbeat for this long is
+    /// shown as stale (never taken over silently).
+    #[serde(default = "default_lock_ttl")]
+    pub ttl: HumanDuration,
+}
+
+impl Default for LockConfig {
+    fn default() -> Self {
+        LockConfig {
+            ttl: default_lock_ttl(),
+        }
+    }
+}
+
+fn default_lock_ttl() -> HumanDuration {
+    HumanDuration::secs(60)
+}
+
+/// Hooks (`hooks/` next to the config) and plugins (`plugins/`).
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct HooksConfig {
+    /// Deadline for each hook or plugin executable; it is killed after it.
+    #[serde(default = "default_hook_timeout")]
+    pub timeout: HumanDuration,
+}
+
+impl Default for HooksConfig {
+    fn default() -> Self {
+        HooksConfig {
+            timeout: default_hook_timeout(),
+        }
+    }
+}
+
+fn default_hook_timeout() -> HumanDuration {
+    HumanDuration::secs(300)
 }
 
 /// A Docker host: the local engine, or one reached over SSH.

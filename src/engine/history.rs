@@ -68,6 +68,9 @@ pub struct Record {
     pub result: String,
     pub failed_stage: Option<String>,
     pub error: Option<String>,
+    /// Anything else worth keeping (e.g. what a forced lock release removed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
 }
 
 pub fn path(state_dir: &Path, app: &str) -> PathBuf {
@@ -136,6 +139,7 @@ mod tests {
             result: "failed".into(),
             failed_stage: Some("health gate web [1/1]".into()),
             error: Some("unhealthy".into()),
+            note: None,
         };
         append(dir.path(), &r).unwrap();
         append(dir.path(), &r).unwrap();

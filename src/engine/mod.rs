@@ -8,8 +8,10 @@ pub mod containers;
 pub mod event;
 pub mod gate;
 pub mod history;
+pub mod lock;
 pub mod plan;
 pub mod run;
+pub mod trigger;
 
 pub use action::{Action, Version};
 pub use event::{EngineEvent, Outcome, RunResult};

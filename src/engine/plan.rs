@@ -13,6 +13,7 @@ use std::fmt;
 use serde::Serialize;
 
 use super::action::{Action, Version};
+use super::trigger::{self, Implementation, Problem, Triggers};
 use crate::config::{AppConfig, AppName, BootLimit, Config, DestinationName, HostName, RoleName};
 
 #[derive(Clone, Debug, Serialize)]
@@ -21,6 +22,8 @@ pub struct Plan {
     pub app: AppName,
     pub destination: Option<DestinationName>,
     pub stages: Vec<Stage>,
+    /// Non-fatal layout notes (a hook under an old trigger name, ...).
+    pub warnings: Vec<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -49,8 +52,15 @@ impl fmt::Display for Group {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Step {
-    /// Hooks and plugins implementing this trigger run here.
-    Trigger { trigger: String },
+    /// Take the app's deploy lock (or re-enter it from a nested call).
+    Lock,
+    /// Hooks and plugins implementing this trigger run here, in this order.
+    Trigger {
+        trigger: String,
+        run: Vec<Implementation>,
+        /// Runs only when the action failed or was cancelled.
+        on_failure: bool,
+    },
     /// Make the image present on each host: use it, pull it, or build it.
     Image { image: String },
     /// A throw-away container from the new image runs the release command.
@@ -79,6 +89,23 @@ pub enum Step {
     /// Runs only when a stage failed or the run was cancelled: restarts the
     /// old containers that were stopped and removes the new ones.
     Restore,
+    /// Release the lock: always, after everything else.
+    Unlock,
+}
+
+impl Step {
+    /// Stages that run after a failure or cancel too (the "finally" part).
+    pub fn is_finally(&self) -> bool {
+        matches!(
+            self,
+            Step::Restore
+                | Step::Unlock
+                | Step::Trigger {
+                    on_failure: true,
+                    ..
+                }
+        )
+    }
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -103,6 +130,8 @@ pub enum PlanError {
     },
     #[error("destroy needs the app's name typed as confirmation: pass --confirm {app}")]
     NotConfirmed { app: String },
+    #[error("hooks and plugins need fixing before any action runs:\n{}", problems.iter().map(|p| format!("  {p}")).collect::<Vec<_>>().join("\n"))]
+    Layout { problems: Vec<Problem> },
 }
 
 /// Splits `hosts` into boot groups of `limit` (all at once when unset).
@@ -145,6 +174,17 @@ fn split_tag(image: &str) -> (&str, Option<&str>) {
 }
 
 pub fn plan(config: &Config, action: &Action) -> Result<Plan, PlanError> {
+    let triggers = trigger::discover(&config.hooks_dir(), &config.plugins_dir());
+    if triggers.errors().next().is_some() {
+        return Err(PlanError::Layout {
+            problems: triggers.problems,
+        });
+    }
+    plan_with(config, action, &triggers)
+}
+
+/// [`plan`] with the hooks and plugins already discovered.
+pub fn plan_with(config: &Config, action: &Action, triggers: &Triggers) -> Result<Plan, PlanError> {
     let app_name = action.app();
     let Some(app) = config.fleet.apps.get(app_name) else {
         let declared: Vec<&str> = config.fleet.apps.keys().map(|a| a.as_str()).collect();
@@ -185,18 +225,34 @@ pub fn plan(config: &Config, action: &Action) -> Result<Plan, PlanError> {
         }
         hosts
     };
-    let trigger = |t: &str, hosts: &[HostName]| Stage {
+    // The action's own pre-/post- triggers are always listed; the finer ones
+    // (pre-build, pre-boot, ...) only when something implements them.
+    let trigger_stage = |t: &str, hosts: &[HostName], on_failure: bool| Stage {
         name: t.to_string(),
         step: Step::Trigger {
             trigger: t.to_string(),
+            run: triggers.for_trigger(t).to_vec(),
+            on_failure,
         },
         hosts: hosts.to_vec(),
     };
+    let trigger = |t: &str, hosts: &[HostName]| trigger_stage(t, hosts, false);
+    let optional = |stages: &mut Vec<Stage>, t: &str, hosts: &[HostName], on_failure: bool| {
+        if !triggers.for_trigger(t).is_empty() {
+            stages.push(trigger_stage(t, hosts, on_failure));
+        }
+    };
+    let stage = |name: &str, step: Step, hosts: &[HostName]| Stage {
+        name: name.into(),
+        step,
+        hosts: hosts.to_vec(),
+    };
+    let lock_host = vec![config.primary_host(app_name, dest).clone()];
     let roles = role_order(app);
-    let mut stages = Vec::new();
+    let mut stages = vec![stage("lock", Step::Lock, &lock_host)];
 
-    // The boot/gate/traffic/stop sequence of every group of `roles`, with the
-    // step that brings up the new container given by `bring_up`.
+    // Per group of `roles`: pre-boot, bring up (boot, reboot or start
+    // retained), health gate, traffic, stop old, post-boot.
     let rollout = |roles: &[RoleName],
                    stages: &mut Vec<Stage>,
                    bring_up: &dyn Fn(Group) -> (String, Step)| {
@@ -210,35 +266,38 @@ pub fn plan(config: &Config, action: &Action) -> Result<Plan, PlanError> {
                     of,
                 };
                 let (verb, step) = bring_up(group.clone());
-                for (name, step) in [
-                    (format!("{verb} {group}"), step),
-                    (
-                        format!("health gate {group}"),
-                        Step::HealthGate {
-                            group: group.clone(),
-                        },
-                    ),
-                    (
-                        format!("traffic {group}"),
-                        Step::Traffic {
-                            group: group.clone(),
-                        },
-                    ),
-                    (
-                        format!("stop old {group}"),
-                        Step::StopOld {
-                            group: group.clone(),
-                        },
-                    ),
-                ] {
-                    stages.push(Stage {
-                        name,
-                        step,
-                        hosts: hosts.clone(),
-                    });
-                }
+                optional(stages, "pre-boot", &hosts, false);
+                stages.push(stage(&format!("{verb} {group}"), step, &hosts));
+                stages.push(stage(
+                    &format!("health gate {group}"),
+                    Step::HealthGate {
+                        group: group.clone(),
+                    },
+                    &hosts,
+                ));
+                stages.push(stage(
+                    &format!("traffic {group}"),
+                    Step::Traffic {
+                        group: group.clone(),
+                    },
+                    &hosts,
+                ));
+                stages.push(stage(
+                    &format!("stop old {group}"),
+                    Step::StopOld {
+                        group: group.clone(),
+                    },
+                    &hosts,
+                ));
+                optional(stages, "post-boot", &hosts, false);
             }
         }
+    };
+    // What every action but destroy ends with.
+    let finish = |stages: &mut Vec<Stage>, post: &str, hosts: &[HostName]| {
+        stages.push(trigger(post, hosts));
+        stages.push(stage("restore", Step::Restore, hosts));
+        optional(stages, "deploy-failed", hosts, true);
     };
 
     match action {
@@ -246,23 +305,24 @@ pub fn plan(config: &Config, action: &Action) -> Result<Plan, PlanError> {
             let hosts = all_hosts(&roles);
             let image = image_for(app_name, app, version);
             stages.push(trigger("pre-deploy", &hosts));
-            stages.push(Stage {
-                name: "image".into(),
-                step: Step::Image {
+            optional(&mut stages, "pre-build", &hosts, false);
+            stages.push(stage(
+                "image",
+                Step::Image {
                     image: image.clone(),
                 },
-                hosts: hosts.clone(),
-            });
+                &hosts,
+            ));
+            optional(&mut stages, "post-build", &hosts, false);
             if let Some(release) = &app.release {
                 let primary_host = config.role_hosts(app_name, &app.primary_role, dest)[0].clone();
-                stages.push(Stage {
-                    name: "release task".into(),
-                    step: Step::ReleaseTask {
-                        image: image.clone(),
-                        command: release.command.0.clone(),
-                    },
-                    hosts: vec![primary_host],
-                });
+                optional(&mut stages, "pre-release", &hosts, false);
+                let step = Step::ReleaseTask {
+                    image: image.clone(),
+                    command: release.command.0.clone(),
+                };
+                stages.push(stage("release task", step, &[primary_host]));
+                optional(&mut stages, "post-release", &hosts, false);
             }
             rollout(&roles, &mut stages, &|group| {
                 (
@@ -273,17 +333,8 @@ pub fn plan(config: &Config, action: &Action) -> Result<Plan, PlanError> {
                     },
                 )
             });
-            stages.push(Stage {
-                name: "prune".into(),
-                step: Step::Prune { retain: app.retain },
-                hosts: hosts.clone(),
-            });
-            stages.push(trigger("post-deploy", &hosts));
-            stages.push(Stage {
-                name: "restore".into(),
-                step: Step::Restore,
-                hosts,
-            });
+            stages.push(stage("prune", Step::Prune { retain: app.retain }, &hosts));
+            finish(&mut stages, "post-deploy", &hosts);
         }
         Action::Restart { role, .. } => {
             let roles = match role {
@@ -306,12 +357,7 @@ pub fn plan(config: &Config, action: &Action) -> Result<Plan, PlanError> {
             rollout(&roles, &mut stages, &|group| {
                 ("reboot".into(), Step::Reboot { group })
             });
-            stages.push(trigger("post-restart", &hosts));
-            stages.push(Stage {
-                name: "restore".into(),
-                step: Step::Restore,
-                hosts,
-            });
+            finish(&mut stages, "post-restart", &hosts);
         }
         Action::Rollback { version, .. } => {
             let hosts = all_hosts(&roles);
@@ -325,12 +371,7 @@ pub fn plan(config: &Config, action: &Action) -> Result<Plan, PlanError> {
                     },
                 )
             });
-            stages.push(trigger("post-deploy", &hosts));
-            stages.push(Stage {
-                name: "restore".into(),
-                step: Step::Restore,
-                hosts,
-            });
+            finish(&mut stages, "post-deploy", &hosts);
         }
         Action::Destroy {
             confirm,
@@ -344,26 +385,36 @@ pub fn plan(config: &Config, action: &Action) -> Result<Plan, PlanError> {
             }
             let hosts = all_hosts(&roles);
             stages.push(trigger("pre-destroy", &hosts));
-            stages.push(Stage {
-                name: "remove containers".into(),
-                step: Step::RemoveContainers {
+            stages.push(stage(
+                "remove containers",
+                Step::RemoveContainers {
                     purge_volumes: *purge_volumes,
                 },
-                hosts: hosts.clone(),
-            });
-            stages.push(Stage {
-                name: "remove state".into(),
-                step: Step::RemoveState,
-                hosts: hosts.clone(),
-            });
+                &hosts,
+            ));
+            stages.push(stage("remove state", Step::RemoveState, &hosts));
             stages.push(trigger("post-destroy", &hosts));
         }
     }
+    stages.push(stage("unlock", Step::Unlock, &lock_host));
+    // Warnings only for implementations this plan runs.
+    let warnings = triggers
+        .problems
+        .iter()
+        .filter(|p| !p.error)
+        .filter(|p| {
+            stages
+                .iter()
+                .any(|s| matches!(&s.step, Step::Trigger { run, .. } if run.iter().any(|i| i.path == p.path)))
+        })
+        .map(ToString::to_string)
+        .collect();
     Ok(Plan {
         action: action.clone(),
         app: app_name.clone(),
         destination: dest.cloned(),
         stages,
+        warnings,
     })
 }
 
@@ -418,6 +469,7 @@ apps:
     fn deploy_boots_primary_first_in_groups() {
         let p = plan(&cfg(), &deploy("v2")).unwrap();
         let mut want = vec![
+            "lock @ a",
             "pre-deploy @ a,b,c,d",
             "image @ a,b,c,d",
             "release task @ a",
@@ -439,10 +491,11 @@ apps:
             "prune @ a,b,c,d",
             "post-deploy @ a,b,c,d",
             "restore @ a,b,c,d",
+            "unlock @ a",
         ]);
         assert_eq!(names(&p), want);
-        assert_eq!(p.stages.last().unwrap().step, Step::Restore);
-        assert!(matches!(&p.stages[1].step, Step::Image { image } if image == "reg:5000/demo:v2"));
+        assert_eq!(p.stages.last().unwrap().step, Step::Unlock);
+        assert!(matches!(&p.stages[2].step, Step::Image { image } if image == "reg:5000/demo:v2"));
     }
 
     #[test]
@@ -506,8 +559,9 @@ apps:
         )
         .unwrap();
         assert_eq!(
-            names(&p)[..3],
+            names(&p)[..4],
             [
+                "lock @ a",
                 "pre-restart @ a,b",
                 "reboot worker [1/2] @ a",
                 "health gate worker [1/2] @ a"
@@ -563,10 +617,12 @@ apps:
         assert_eq!(
             names(&p),
             [
+                "lock @ a",
                 "pre-destroy @ a,b,c,d",
                 "remove containers @ a,b,c,d",
                 "remove state @ a,b,c,d",
-                "post-destroy @ a,b,c,d"
+                "post-destroy @ a,b,c,d",
+                "unlock @ a"
             ]
         );
     }

@@ -22,7 +22,9 @@ use super::containers::{self, ContainerSpec};
 use super::event::{EngineEvent, Outcome, RunResult};
 use super::gate::{Gate, GateError};
 use super::history::{self, Performer, Record};
+use super::lock::{self, LockError, Nested};
 use super::plan::{Group, Plan, Stage, Step};
+use super::trigger::Implementation;
 use super::{Action, Version};
 use crate::config::{AppConfig, Config, ConfigError, HostName, RoleName, Secret};
 use crate::docker::{self, describe};
@@ -35,6 +37,37 @@ pub struct RunContext<'a> {
     pub events: UnboundedSender<EngineEvent>,
     pub cancel: CancellationToken,
     pub performer: Performer,
+    /// Wait this long for a lock held by another action (never behind a
+    /// manual lock); `None` fails at once.
+    pub lock_wait: Option<Duration>,
+    /// BERTH_LOCK_TOKEN of a calling action: when it names the lock held on
+    /// this app, the run re-enters it instead of failing.
+    pub lock_token: Option<String>,
+}
+
+impl<'a> RunContext<'a> {
+    pub fn new(
+        config: &'a Config,
+        events: UnboundedSender<EngineEvent>,
+        cancel: CancellationToken,
+    ) -> Self {
+        RunContext {
+            config,
+            events,
+            cancel,
+            performer: Performer::current(),
+            lock_wait: None,
+            lock_token: None,
+        }
+    }
+}
+
+/// The lock this run holds (or joined as a nested call).
+struct HeldLock {
+    dir: std::path::PathBuf,
+    token: String,
+    nested: bool,
+    heartbeat: Option<tokio::task::JoinHandle<()>>,
 }
 
 /// Why a step did not finish.
@@ -89,6 +122,7 @@ struct Runner<'a> {
     booted: Vec<Touched>,
     started_retained: Vec<Touched>,
     stopped_old: Vec<Touched>,
+    lock: Option<HeldLock>,
 }
 
 /// Runs `plan`, reporting on `ctx.events`, and returns how it ended. The
@@ -110,6 +144,7 @@ pub async fn run(ctx: RunContext<'_>, plan: &Plan) -> RunResult {
         booted: Vec::new(),
         started_retained: Vec::new(),
         stopped_old: Vec::new(),
+        lock: None,
         ctx,
     };
     runner.run().await
@@ -154,6 +189,38 @@ impl Runner<'_> {
                     elapsed_ms: t.elapsed().as_millis() as u64,
                 })
             };
+            if stage.step.is_finally() && !matches!(stage.step, Step::Restore) {
+                let skip = match &stage.step {
+                    Step::Unlock if self.lock.is_none() => Some("the lock was not taken"),
+                    Step::Trigger { .. } if result.is_ok() => Some("the run succeeded"),
+                    Step::Trigger { .. } if self.lock.is_none() => Some("the lock was not taken"),
+                    _ => None,
+                };
+                if let Some(reason) = skip {
+                    finish(
+                        &self,
+                        Outcome::Skipped {
+                            reason: reason.into(),
+                        },
+                    );
+                    continue;
+                }
+                self.emit(EngineEvent::StageStarted {
+                    stage: i,
+                    name: stage.name.clone(),
+                    at: Utc::now(),
+                });
+                let outcome = match self.step(i, stage).await {
+                    Ok(Done::Ok) => Outcome::Ok,
+                    Ok(Done::Skipped(reason)) => Outcome::Skipped { reason },
+                    Err(StepError::Failed(error)) => Outcome::Failed { error },
+                    Err(StepError::Cancelled) => Outcome::Failed {
+                        error: "cancelled".into(),
+                    },
+                };
+                finish(&self, outcome);
+                continue;
+            }
             if matches!(stage.step, Step::Restore) {
                 if result.is_ok() {
                     finish(
@@ -281,9 +348,11 @@ impl Runner<'_> {
     async fn step(&mut self, i: usize, stage: &Stage) -> Result<Done, StepError> {
         self.connect(&stage.hosts).await?;
         match &stage.step {
-            Step::Trigger { trigger } => Ok(Done::Skipped(format!(
-                "no hooks or plugins run for `{trigger}` (hooks and plugins are not in this build yet)"
-            ))),
+            Step::Lock => self.take_lock(i, &stage.hosts[0]).await,
+            Step::Unlock => self.unlock(i),
+            Step::Trigger { trigger, run, .. } => {
+                self.run_trigger(i, trigger, run, &stage.hosts).await
+            }
             Step::Traffic { .. } => Ok(Done::Skipped(
                 "no proxy driver yet: containers are reached on the `berth` network".into(),
             )),
@@ -418,6 +487,239 @@ impl Runner<'_> {
                 Ok(Done::Ok)
             }
             Step::Restore => unreachable!("handled by the run loop"),
+        }
+    }
+
+    async fn take_lock(&mut self, i: usize, host: &HostName) -> Result<Done, StepError> {
+        let app = self.plan.app.to_string();
+        let state = hosts::state_dir(&self.ctx.config.fleet.hosts[host])
+            .map_err(|e| format!("host {host}: {e}"))?;
+        let dir = lock::lock_dir(&state, &app, &self.destination);
+        let verb = self.plan.action.verb();
+        if let Some(token) = &self.ctx.lock_token
+            && let Ok(Some(held)) = lock::read(&dir, Duration::MAX)
+            && held.holder.token == *token
+        {
+            let nested = Nested {
+                action: verb.to_string(),
+                pid: std::process::id(),
+                since: Utc::now(),
+            };
+            lock::enter_nested(&dir, token, &nested).map_err(|e| e.to_string())?;
+            self.out(
+                i,
+                Some(host),
+                format!(
+                    "re-entered the lock held by the calling {} (pid {}) as a nested {verb}",
+                    held.holder.action, held.holder.pid
+                ),
+            );
+            self.lock = Some(HeldLock {
+                dir,
+                token: token.clone(),
+                nested: true,
+                heartbeat: None,
+            });
+            return Ok(Done::Ok);
+        }
+        let version = match &self.plan.action {
+            Action::Deploy { version, .. } => Some(version.to_string()),
+            Action::Rollback { version, .. } => version.as_ref().map(|v| v.to_string()),
+            _ => None,
+        };
+        let holder = lock::holder_for(&self.ctx.performer, verb, version, None, false);
+        let deadline = self.ctx.lock_wait.map(|w| Instant::now() + w);
+        let mut noted: Option<Instant> = None;
+        loop {
+            match lock::acquire(&dir, &holder) {
+                Ok(()) => break,
+                Err(LockError::Held(held)) => {
+                    let line = format!("{app} is {}", held.describe(Utc::now()));
+                    let Some(deadline) = deadline else {
+                        return Err(line.into());
+                    };
+                    if held.holder.manual {
+                        return Err(format!(
+                            "{line}; --lock-wait does not wait behind a manual lock: ask its holder, or release it if it is yours"
+                        )
+                        .into());
+                    }
+                    if Instant::now() >= deadline {
+                        return Err(format!("gave up waiting for the lock: {line}").into());
+                    }
+                    if noted.is_none_or(|t| t.elapsed() >= Duration::from_secs(5)) {
+                        self.out(i, Some(host), format!("waiting for the lock: {line}"));
+                        noted = Some(Instant::now());
+                    }
+                    tokio::select! {
+                        _ = self.ctx.cancel.cancelled() => return Err(StepError::Cancelled),
+                        _ = tokio::time::sleep(Duration::from_millis(250)) => {}
+                    }
+                }
+                Err(e) => return Err(format!("host {host}: {e}").into()),
+            }
+        }
+        let every = (self.ctx.config.fleet.lock.ttl.get() / 4)
+            .clamp(Duration::from_millis(200), Duration::from_secs(5));
+        let (hb_dir, token, events) = (dir.clone(), holder.token.clone(), self.ctx.events.clone());
+        let heartbeat = tokio::spawn(async move {
+            let mut warned = false;
+            loop {
+                tokio::time::sleep(every).await;
+                if let Err(e) = lock::heartbeat(&hb_dir, &token)
+                    && !std::mem::replace(&mut warned, true)
+                {
+                    let _ = events.send(EngineEvent::Warning {
+                        message: format!("lock heartbeat: {e}"),
+                    });
+                }
+            }
+        });
+        self.out(i, Some(host), format!("locked {app} ({})", dir.display()));
+        self.lock = Some(HeldLock {
+            dir,
+            token: holder.token,
+            nested: false,
+            heartbeat: Some(heartbeat),
+        });
+        Ok(Done::Ok)
+    }
+
+    fn unlock(&mut self, i: usize) -> Result<Done, StepError> {
+        let Some(held) = self.lock.take() else {
+            return Ok(Done::Skipped("the lock was not taken".into()));
+        };
+        if let Some(h) = held.heartbeat {
+            h.abort();
+        }
+        if held.nested {
+            lock::leave_nested(&held.dir, std::process::id());
+            self.out(
+                i,
+                None,
+                "left the calling action's lock (it stays held by the caller)",
+            );
+        } else {
+            lock::release(&held.dir, &held.token)
+                .map_err(|e| format!("releasing the lock: {e}"))?;
+            self.out(i, None, format!("released {}", held.dir.display()));
+        }
+        Ok(Done::Ok)
+    }
+
+    async fn run_trigger(
+        &self,
+        i: usize,
+        trigger: &str,
+        run: &[Implementation],
+        hosts: &[HostName],
+    ) -> Result<Done, StepError> {
+        if run.is_empty() {
+            return Ok(Done::Skipped(format!(
+                "no hooks or plugins implement `{trigger}`"
+            )));
+        }
+        for imp in run {
+            if let Some(alias) = &imp.alias {
+                self.out(
+                    i,
+                    None,
+                    format!("warning: {} is named `{alias}`, an old name of `{trigger}`: rename it to `{trigger}`", imp.path.display()),
+                );
+            }
+            self.out(
+                i,
+                None,
+                format!("running {} ({})", imp.path.display(), imp.source),
+            );
+            self.run_hook(i, trigger, imp, hosts).await?;
+        }
+        Ok(Done::Ok)
+    }
+
+    /// One hook or plugin executable: its own process, an argument vector
+    /// (no shell), a deadline, output streamed into the stage.
+    async fn run_hook(
+        &self,
+        i: usize,
+        trigger: &str,
+        imp: &Implementation,
+        hosts: &[HostName],
+    ) -> Result<(), StepError> {
+        use tokio::io::AsyncReadExt;
+        let version = match &self.plan.action {
+            Action::Deploy { version, .. } => version.to_string(),
+            _ => {
+                let mut v: Vec<&str> = self.fresh.values().map(|f| f.version.as_str()).collect();
+                v.sort();
+                v.dedup();
+                v.join(",")
+            }
+        };
+        let roles: Vec<&str> = self.app.roles.keys().map(|r| r.as_str()).collect();
+        let hosts: Vec<&str> = hosts.iter().map(|h| h.as_str()).collect();
+        let config_path = std::path::absolute(&self.ctx.config.path)
+            .unwrap_or_else(|_| self.ctx.config.path.clone());
+        let mut cmd = tokio::process::Command::new(&imp.path);
+        cmd.current_dir(self.ctx.config.dir())
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .kill_on_drop(true)
+            .env("BERTH_APP", self.plan.app.as_str())
+            .env("BERTH_ACTION", self.plan.action.verb())
+            .env("BERTH_VERSION", version)
+            .env("BERTH_DESTINATION", &self.destination)
+            .env("BERTH_ROLES", roles.join(","))
+            .env("BERTH_HOSTS", hosts.join(","))
+            .env("BERTH_PERFORMER", self.ctx.performer.to_string())
+            .env("BERTH_TRIGGER", trigger)
+            .env(
+                "BERTH_LOCK_TOKEN",
+                self.lock.as_ref().map(|l| l.token.as_str()).unwrap_or(""),
+            )
+            .env("BERTH_CONFIG", &config_path);
+        let name = format!("{} ({})", imp.path.display(), imp.source);
+        let mut child = cmd
+            .spawn()
+            .map_err(|e| format!("{name}: cannot run: {e}"))?;
+        let (stdout, stderr) = (child.stdout.take(), child.stderr.take());
+        let pump = |reader: Option<Box<dyn tokio::io::AsyncRead + Unpin + Send>>| async move {
+            let Some(mut reader) = reader else { return };
+            let mut split = containers::LineSplitter::default();
+            let mut buf = [0u8; 8192];
+            while let Ok(n) = reader.read(&mut buf).await {
+                if n == 0 {
+                    break;
+                }
+                for line in split.push(&buf[..n]) {
+                    self.out(i, None, line);
+                }
+            }
+            if let Some(line) = split.finish() {
+                self.out(i, None, line);
+            }
+        };
+        // Dropping `work` (cancel, timeout) drops the child: kill_on_drop.
+        let work = async move {
+            tokio::join!(
+                pump(stdout.map(|s| Box::new(s) as Box<dyn tokio::io::AsyncRead + Unpin + Send>)),
+                pump(stderr.map(|s| Box::new(s) as Box<dyn tokio::io::AsyncRead + Unpin + Send>))
+            );
+            child.wait().await
+        };
+        let timeout = self.ctx.config.fleet.hooks.timeout.get();
+        let status = tokio::select! {
+            _ = self.ctx.cancel.cancelled() => return Err(StepError::Cancelled),
+            r = tokio::time::timeout(timeout, work) => match r {
+                Err(_) => return Err(format!("{name} did not finish within {}; killed", crate::config::duration::format(timeout)).into()),
+                Ok(r) => r.map_err(|e| format!("{name}: {e}"))?,
+            },
+        };
+        match status.code() {
+            Some(0) => Ok(()),
+            Some(code) => Err(format!("{name} exited with code {code}").into()),
+            None => Err(format!("{name} was killed by a signal").into()),
         }
     }
 
@@ -1005,6 +1307,7 @@ impl Runner<'_> {
             result: result.word().into(),
             failed_stage,
             error,
+            note: None,
         };
         let mut hosts: Vec<&HostName> = self.plan.stages.iter().flat_map(|s| &s.hosts).collect();
         hosts.sort();

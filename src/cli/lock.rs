@@ -1,0 +1,407 @@
+//! `berth lock status|acquire|release`: who holds each app's deploy lock,
+//! and manual locks for incidents. Kamal's and Dokku's locks on this machine
+//! are shown read-only next to berth's.
+
+use std::path::{Path, PathBuf};
+
+use chrono::Utc;
+use serde::Serialize;
+
+use super::{EXIT_ERROR, EXIT_OK, EXIT_UNHEALTHY};
+use crate::config::{AppName, Config, DestinationName};
+use crate::engine::history::{self, Performer, Record};
+use crate::engine::lock::{self, LockError, Status};
+
+#[derive(Debug, clap::Subcommand)]
+pub enum LockCommand {
+    /// Who holds each app's lock (stale ones marked)
+    Status {
+        /// Only this app
+        app: Option<String>,
+        #[arg(long, short = 'd', value_name = "NAME")]
+        destination: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Take an app's lock by hand (e.g. during an incident); deploys then refuse to start
+    Acquire {
+        app: String,
+        /// Why (shown to everyone who is refused)
+        #[arg(long, short = 'm', value_name = "MESSAGE")]
+        message: String,
+        #[arg(long, short = 'd', value_name = "NAME")]
+        destination: Option<String>,
+    },
+    /// Release your own lock; --force releases anyone's (recorded in the history)
+    Release {
+        app: String,
+        #[arg(long)]
+        force: bool,
+        #[arg(long, short = 'd', value_name = "NAME")]
+        destination: Option<String>,
+    },
+}
+
+#[derive(Serialize)]
+struct LockView {
+    app: String,
+    destination: String,
+    host: String,
+    path: PathBuf,
+    #[serde(flatten)]
+    status: Option<Status>,
+    held: bool,
+}
+
+fn target(
+    config: &Config,
+    app: &str,
+    dest: Option<&str>,
+) -> anyhow::Result<(AppName, Option<DestinationName>, String, PathBuf)> {
+    let app = AppName::new(app).map_err(anyhow::Error::msg)?;
+    if !config.fleet.apps.contains_key(&app) {
+        anyhow::bail!("app `{app}` is not declared in {}", config.path.display());
+    }
+    let dest = dest
+        .map(DestinationName::new)
+        .transpose()
+        .map_err(anyhow::Error::msg)?;
+    let host = config.primary_host(&app, dest.as_ref()).clone();
+    let state = crate::hosts::state_dir(&config.fleet.hosts[&host])
+        .map_err(|e| anyhow::anyhow!("host {host}: {e}"))?;
+    let dir = lock::lock_dir(
+        &state,
+        app.as_str(),
+        dest.as_ref().map(|d| d.as_str()).unwrap_or(""),
+    );
+    Ok((app, dest, host.to_string(), dir))
+}
+
+pub fn run(config: &Config, cmd: &LockCommand) -> anyhow::Result<u8> {
+    let ttl = config.fleet.lock.ttl.get();
+    match cmd {
+        LockCommand::Status {
+            app,
+            destination,
+            json,
+        } => {
+            let apps: Vec<String> = match app {
+                Some(a) => vec![a.clone()],
+                None => config.fleet.apps.keys().map(|a| a.to_string()).collect(),
+            };
+            let mut views = Vec::new();
+            for a in apps {
+                let (app, dest, host, dir) = target(config, &a, destination.as_deref())?;
+                let status = lock::read(&dir, ttl)?;
+                views.push(LockView {
+                    app: app.to_string(),
+                    destination: dest.map(|d| d.to_string()).unwrap_or_default(),
+                    host,
+                    path: dir,
+                    held: status.is_some(),
+                    status,
+                });
+            }
+            let foreign = foreign_locks();
+            if *json {
+                #[derive(Serialize)]
+                struct Out<'a> {
+                    berth: &'a [LockView],
+                    kamal: &'a [ForeignLock],
+                    dokku: &'a [ForeignLock],
+                }
+                let (kamal, dokku): (Vec<ForeignLock>, Vec<ForeignLock>) =
+                    foreign.into_iter().partition(|f| f.tool == "kamal");
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&Out {
+                        berth: &views,
+                        kamal: &kamal,
+                        dokku: &dokku
+                    })?
+                );
+            } else {
+                let now = Utc::now();
+                for v in &views {
+                    let name = if v.destination.is_empty() {
+                        v.app.clone()
+                    } else {
+                        format!("{} [{}]", v.app, v.destination)
+                    };
+                    match &v.status {
+                        None => println!("{name}: free"),
+                        Some(s) => println!("{name}: {}", s.describe(now)),
+                    }
+                }
+                for f in &foreign {
+                    println!("{} ({}, read-only): {}", f.app, f.tool, f.detail);
+                }
+            }
+            Ok(EXIT_OK)
+        }
+        LockCommand::Acquire {
+            app,
+            message,
+            destination,
+        } => {
+            let (app, _, _, dir) = target(config, app, destination.as_deref())?;
+            let holder = lock::holder_for(
+                &Performer::current(),
+                "manual",
+                None,
+                Some(message.clone()),
+                true,
+            );
+            match lock::acquire(&dir, &holder) {
+                Ok(()) => {
+                    println!(
+                        "locked {app}: manual lock \"{message}\"; `berth lock release {app}` when done"
+                    );
+                    Ok(EXIT_OK)
+                }
+                Err(LockError::Held(s)) => {
+                    eprintln!("berth: {app} is {}", s.describe(Utc::now()));
+                    Ok(EXIT_UNHEALTHY)
+                }
+                Err(e) => Err(e.into()),
+            }
+        }
+        LockCommand::Release {
+            app,
+            force,
+            destination,
+        } => {
+            let (app, _, host, dir) = target(config, app, destination.as_deref())?;
+            let Some(status) = lock::read(&dir, ttl)? else {
+                println!("{app} is not locked");
+                return Ok(EXIT_OK);
+            };
+            let me = Performer::current();
+            let mine = status.holder.user == me.user && status.holder.machine == me.machine;
+            let line = status.describe(Utc::now());
+            if !*force {
+                if mine && (status.holder.manual || status.stale) {
+                    lock::release(&dir, &status.holder.token)?;
+                    println!("released {app} ({line})");
+                    return Ok(EXIT_OK);
+                }
+                let why = if mine {
+                    "its action is still running (heartbeat is fresh)"
+                } else {
+                    "it is not yours"
+                };
+                eprintln!(
+                    "berth: {app} is {line}; {why}: `berth lock release {app} --force` releases it anyway (recorded in the history)"
+                );
+                return Ok(EXIT_ERROR);
+            }
+            let removed = lock::force_release(&dir)?;
+            let note = removed
+                .map(|s| format!("forced release of: {}", s.describe(Utc::now())))
+                .unwrap_or_else(|| "forced release (no holder record)".into());
+            let record = Record {
+                started_at: Utc::now(),
+                finished_at: Utc::now(),
+                performer: me,
+                action: "lock release --force".into(),
+                app: app.to_string(),
+                destination: destination.clone().unwrap_or_default(),
+                version: None,
+                result: "ok".into(),
+                failed_stage: None,
+                error: None,
+                note: Some(note.clone()),
+            };
+            let state = crate::hosts::state_dir(&config.fleet.hosts[host.as_str()])
+                .map_err(anyhow::Error::msg)?;
+            history::append(&state, &record)?;
+            println!("released {app}: {note}");
+            Ok(EXIT_OK)
+        }
+    }
+}
+
+/// A lock of another tool, found on this machine.
+#[derive(Debug, Serialize)]
+pub struct ForeignLock {
+    pub tool: &'static str,
+    pub app: String,
+    pub path: PathBuf,
+    pub detail: String,
+}
+
+/// Kamal's locks under `~/.kamal/` and Dokku's under its data directory.
+fn foreign_locks() -> Vec<ForeignLock> {
+    let mut out = Vec::new();
+    if let Some(home) = std::env::var_os("HOME").map(PathBuf::from) {
+        out.extend(kamal_locks(&home.join(".kamal")));
+    }
+    out.extend(dokku_locks(
+        Path::new("/var/lib/dokku/data/apps"),
+        Path::new("/proc/locks"),
+    ));
+    out
+}
+
+/// `.kamal/lock-<service>[-<dest>]/details`: base64 of "Locked by: ... at
+/// ...", "Version: ...", "Message: ...".
+pub fn kamal_locks(dir: &Path) -> Vec<ForeignLock> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Some(service) = name.strip_prefix("lock-") else {
+            continue;
+        };
+        let details = std::fs::read_to_string(entry.path().join("details")).unwrap_or_default();
+        let decoded = base64_decode(&details.split_whitespace().collect::<String>())
+            .map(|b| crate::sanitize::strip_controls(&String::from_utf8_lossy(&b)))
+            .unwrap_or_else(|| "(unreadable details)".into());
+        let detail = decoded
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .collect::<Vec<_>>()
+            .join("; ");
+        out.push(ForeignLock {
+            tool: "kamal",
+            app: service.to_string(),
+            path: entry.path(),
+            detail: format!("locked: {detail}"),
+        });
+    }
+    out.sort_by(|a, b| a.app.cmp(&b.app));
+    out
+}
+
+/// `<apps>/<app>/.deploy.lock`; the file can outlive its flock, so whether a
+/// process still holds it is read from /proc/locks, never by locking it.
+pub fn dokku_locks(apps: &Path, proc_locks: &Path) -> Vec<ForeignLock> {
+    use std::os::unix::fs::MetadataExt;
+    let held_inodes: Vec<u64> = std::fs::read_to_string(proc_locks)
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| l.contains("FLOCK"))
+        .filter_map(|l| {
+            l.split_whitespace()
+                .nth(5)?
+                .rsplit(':')
+                .next()?
+                .parse()
+                .ok()
+        })
+        .collect();
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(apps).into_iter().flatten().flatten() {
+        let path = entry.path().join(".deploy.lock");
+        let Ok(meta) = std::fs::metadata(&path) else {
+            continue;
+        };
+        let pid = std::fs::read_to_string(&path)
+            .unwrap_or_default()
+            .trim()
+            .to_string();
+        let detail = if held_inodes.contains(&meta.ino()) {
+            format!("deploy in progress (lock file held; pid {pid})")
+        } else {
+            format!("lock file present but no process holds it (left over; pid {pid} recorded)")
+        };
+        out.push(ForeignLock {
+            tool: "dokku",
+            app: entry.file_name().to_string_lossy().into_owned(),
+            path,
+            detail,
+        });
+    }
+    out.sort_by(|a, b| a.app.cmp(&b.app));
+    out
+}
+
+fn base64_decode(text: &str) -> Option<Vec<u8>> {
+    let val = |c: u8| -> Option<u32> {
+        Some(match c {
+            b'A'..=b'Z' => c - b'A',
+            b'a'..=b'z' => c - b'a' + 26,
+            b'0'..=b'9' => c - b'0' + 52,
+            b'+' => 62,
+            b'/' => 63,
+            _ => return None,
+        } as u32)
+    };
+    let bytes: Vec<u8> = text.bytes().filter(|&c| c != b'=').collect();
+    let mut out = Vec::with_capacity(bytes.len() * 3 / 4);
+    for chunk in bytes.chunks(4) {
+        let mut n = 0u32;
+        for (i, &c) in chunk.iter().enumerate() {
+            n |= val(c)? << (18 - 6 * i);
+        }
+        let take = chunk.len().saturating_sub(1);
+        out.extend_from_slice(&n.to_be_bytes()[1..1 + take]);
+    }
+    Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decodes_base64() {
+        assert_eq!(base64_decode("aGVsbG8=").unwrap(), b"hello");
+        assert_eq!(base64_decode("aGk=").unwrap(), b"hi");
+        assert_eq!(base64_decode("YWJj").unwrap(), b"abc");
+        assert!(base64_decode("!!").is_none());
+    }
+
+    #[test]
+    fn reads_kamal_lock_details() {
+        let t = tempfile::tempdir().unwrap();
+        let d = t.path().join("lock-shop-staging");
+        std::fs::create_dir_all(&d).unwrap();
+        // base64 of "Locked by: Ana at 2026-11-22T10:00:00Z\nVersion: abc123\nMessage: Automatic deploy lock\n", line-wrapped as Kamal does.
+        std::fs::write(
+            d.join("details"),
+            "TG9ja2VkIGJ5OiBBbmEgYXQgMjAyNi0xMS0yMlQxMDowMDowMFoKVmVyc2lv\nbjogYWJjMTIzCk1lc3NhZ2U6IEF1dG9tYXRpYyBkZXBsb3kgbG9jawo=\n",
+        )
+        .unwrap();
+        let locks = kamal_locks(t.path());
+        assert_eq!(locks.len(), 1);
+        assert_eq!(locks[0].app, "shop-staging");
+        assert_eq!(
+            locks[0].detail,
+            "locked: Locked by: Ana at 2026-11-22T10:00:00Z; Version: abc123; Message: Automatic deploy lock"
+        );
+    }
+
+    #[test]
+    fn dokku_lock_held_or_left_over() {
+        use std::os::unix::fs::MetadataExt;
+        let t = tempfile::tempdir().unwrap();
+        for app in ["blog", "shop"] {
+            std::fs::create_dir_all(t.path().join(app)).unwrap();
+            std::fs::write(t.path().join(app).join(".deploy.lock"), "4242\n").unwrap();
+        }
+        let ino = std::fs::metadata(t.path().join("blog/.deploy.lock"))
+            .unwrap()
+            .ino();
+        let proc_locks = t.path().join("locks");
+        std::fs::write(
+            &proc_locks,
+            format!("1: FLOCK  ADVISORY  WRITE 4242 fd:01:{ino} 0 EOF\n"),
+        )
+        .unwrap();
+        let locks = dokku_locks(t.path(), &proc_locks);
+        assert_eq!(locks[0].app, "blog");
+        assert!(
+            locks[0].detail.starts_with("deploy in progress"),
+            "{:?}",
+            locks[0]
+        );
+        assert!(
+            locks[1]
+                .detail
+                .starts_with("lock file present but no process holds it"),
+            "{:?}",
+            locks[1]
+        );
+    }
+}
