@@ -1,0 +1,443 @@
+//! Deploy locks and hooks with real processes: concurrent acquires, a
+//! killed holder, nested berth calls from hooks, and bad hook layouts.
+
+mod common;
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use common::Scope;
+
+/// A config directory with one app on host `a`, state in the tempdir.
+struct Project {
+    dir: tempfile::TempDir,
+    app: String,
+}
+
+impl Project {
+    fn new(app: &str, image: &str, extra: &str) -> Project {
+        let dir = tempfile::tempdir().unwrap();
+        let yaml = format!(
+            "version: 2\nlock: {{ttl: 2s}}\nhosts:\n  a: {{state_dir: {d}/state}}\napps:\n  {app}:\n    image: {image}\n    roles:\n      web: {{hosts: [a], port: 8080}}\n    stop_timeout: 1s\n    deploy_timeout: 20s\n{extra}",
+            d = dir.path().display()
+        );
+        std::fs::write(dir.path().join("berth.yaml"), yaml).unwrap();
+        Project {
+            dir,
+            app: app.to_string(),
+        }
+    }
+
+    fn config(&self) -> PathBuf {
+        self.dir.path().join("berth.yaml")
+    }
+
+    fn lock_dir(&self) -> PathBuf {
+        self.dir.path().join("state/locks").join(&self.app)
+    }
+
+    fn berth(&self) -> Command {
+        let mut c = common::berth();
+        c.arg("-c").arg(self.config());
+        // Hooks call `berth` by name.
+        let bin = Path::new(env!("CARGO_BIN_EXE_berth"))
+            .parent()
+            .unwrap()
+            .to_path_buf();
+        let path = format!(
+            "{}:{}",
+            bin.display(),
+            std::env::var("PATH").unwrap_or_default()
+        );
+        c.env("PATH", path).env_remove("BERTH_LOCK_TOKEN");
+        c
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        self.berth().args(args).output().unwrap()
+    }
+
+    fn hook(&self, rel: &str, body: &str) {
+        let path = self.dir.path().join(rel);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, format!("#!/bin/sh\nset -e\n{body}\n")).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+#[test]
+fn fifty_concurrent_acquires_have_exactly_one_winner_in_every_trial() {
+    let p = Project::new("race", "x:latest", "");
+    for trial in 0..20 {
+        let children: Vec<_> = (0..50)
+            .map(|i| {
+                p.berth()
+                    .args([
+                        "lock",
+                        "acquire",
+                        &p.app,
+                        "-m",
+                        &format!("trial {trial} contender {i}"),
+                    ])
+                    .stdout(Stdio::piped())
+                    .stderr(Stdio::piped())
+                    .spawn()
+                    .unwrap()
+            })
+            .collect();
+        let outs: Vec<Output> = children
+            .into_iter()
+            .map(|c| c.wait_with_output().unwrap())
+            .collect();
+        let winners: Vec<usize> = outs
+            .iter()
+            .enumerate()
+            .filter(|(_, o)| o.status.success())
+            .map(|(i, _)| i)
+            .collect();
+        assert_eq!(winners.len(), 1, "trial {trial}: winners {winners:?}");
+        let winner = format!("manual lock: \"trial {trial} contender {}\"", winners[0]);
+        for (i, o) in outs.iter().enumerate().filter(|(i, _)| *i != winners[0]) {
+            assert_eq!(
+                o.status.code(),
+                Some(1),
+                "trial {trial} contender {i}: {}",
+                text(o)
+            );
+            let msg = String::from_utf8_lossy(&o.stderr);
+            assert!(
+                msg.contains(&winner),
+                "trial {trial} contender {i} does not name the winner: {msg}"
+            );
+            assert_eq!(msg.lines().count(), 1, "one line: {msg}");
+        }
+        let record: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(p.lock_dir().join("holder.json")).unwrap())
+                .expect("the holder record is whole");
+        assert_eq!(
+            record["message"],
+            format!("trial {trial} contender {}", winners[0])
+        );
+        let out = p.run(&["lock", "release", &p.app]);
+        assert!(out.status.success(), "{}", text(&out));
+    }
+    // Nothing left behind by losers.
+    let leftovers: Vec<_> = std::fs::read_dir(p.dir.path().join("state/locks"))
+        .unwrap()
+        .flatten()
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}
+
+#[test]
+fn a_killed_deploy_leaves_a_stale_lock_that_force_release_clears_and_records() {
+    let p = Project::new("killed", "x:latest", "");
+    // The deploy holds the lock while its pre-deploy hook sleeps.
+    p.hook("hooks/pre-deploy", "exec sleep 5");
+    let mut child = p
+        .berth()
+        .args(["deploy", &p.app, "-V", "v1"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !p.lock_dir().join("holder.json").exists() {
+        assert!(Instant::now() < deadline, "the deploy never took the lock");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    let status = text(&p.run(&["lock", "status", &p.app]));
+    assert!(
+        status.contains("for deploy v1") && !status.contains("STALE"),
+        "{status}"
+    );
+    child.kill().unwrap(); // SIGKILL: no cleanup runs
+    child.wait().unwrap();
+
+    std::thread::sleep(Duration::from_millis(2600)); // ttl is 2s
+    let status = text(&p.run(&["lock", "status", &p.app]));
+    assert!(status.contains("STALE: no heartbeat for"), "{status}");
+    let json: serde_json::Value =
+        serde_json::from_slice(&p.run(&["lock", "status", &p.app, "--json"]).stdout).unwrap();
+    assert_eq!(json["berth"][0]["stale"], true);
+    assert_eq!(json["berth"][0]["holder"]["action"], "deploy");
+
+    // A stale lock is shown, never taken over silently.
+    let out = p.run(&["lock", "acquire", &p.app, "-m", "mine now"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+
+    let out = p.run(&["lock", "release", &p.app, "--force"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        text(&out).contains("forced release of: locked by "),
+        "{}",
+        text(&out)
+    );
+    assert_eq!(
+        text(&p.run(&["lock", "status", &p.app])).trim(),
+        format!("{}: free", p.app)
+    );
+    let history = std::fs::read_to_string(
+        p.dir
+            .path()
+            .join(format!("state/apps/{}/history.jsonl", p.app)),
+    )
+    .unwrap();
+    let last: serde_json::Value = serde_json::from_str(history.lines().last().unwrap()).unwrap();
+    assert_eq!(last["action"], "lock release --force");
+    assert!(
+        last["note"].as_str().unwrap().contains("for deploy v1"),
+        "{last}"
+    );
+    assert!(last["performer"]["user"].is_string());
+}
+
+#[test]
+fn manual_lock_refuses_actions_and_lock_wait_will_not_wait_behind_it() {
+    let p = Project::new("manual", "x:latest", "");
+    assert!(
+        p.run(&["lock", "acquire", &p.app, "-m", "db migration"])
+            .status
+            .success()
+    );
+    let out = p.run(&["deploy", &p.app, "-V", "v1", "--lock-wait", "5s"]);
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{t}");
+    assert!(t.contains("for manual lock: \"db migration\""), "{t}");
+    assert!(
+        t.contains("--lock-wait does not wait behind a manual lock"),
+        "{t}"
+    );
+    assert!(t.contains("FAILED at `lock`"), "{t}");
+    // Someone else's manual lock is not released without --force.
+    let out = p
+        .berth()
+        .env("USER", "someone-else")
+        .args(["lock", "release", &p.app])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(text(&out).contains("it is not yours"), "{}", text(&out));
+    assert!(p.run(&["lock", "release", &p.app]).status.success());
+}
+
+#[test]
+fn bad_hook_layouts_stop_every_action_naming_the_files() {
+    let p = Project::new("layout", "x:latest", "");
+    p.hook("hooks/pre-deplyo", "true");
+    p.hook("plugins/core/post-deploy", "true");
+    p.hook("plugins/core/pre-deploy", "true");
+    std::fs::write(
+        p.dir.path().join("plugins/core/plugin.yaml"),
+        "name: core\ntriggers: [post-deploy]\n",
+    )
+    .unwrap();
+    for args in [
+        vec!["plan", "deploy", &p.app, "-V", "v1"],
+        vec!["deploy", &p.app, "-V", "v1"],
+        vec!["restart", &p.app],
+    ] {
+        let out = p.run(&args);
+        let t = text(&out);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {t}");
+        assert!(
+            t.contains("hooks and plugins need fixing before any action runs"),
+            "{t}"
+        );
+        assert!(
+            t.contains(&format!(
+                "{}: `pre-deplyo` is not a trigger berth knows; did you mean `pre-deploy`?",
+                p.dir.path().join("hooks/pre-deplyo").display()
+            )),
+            "{t}"
+        );
+        assert!(
+            t.contains(&format!(
+                "{}: no plugin declares this file",
+                p.dir.path().join("plugins/core/pre-deploy").display()
+            )),
+            "{t}"
+        );
+    }
+    assert!(!p.lock_dir().exists(), "nothing ran, not even the lock");
+}
+
+#[test]
+fn plan_lists_the_hook_and_plugin_files_of_each_stage() {
+    let p = Project::new("planned", "x:latest", "");
+    p.hook("hooks/pre-deploy", "true");
+    p.hook("hooks/pre-app-boot", "true");
+    p.hook("plugins/notify/post-deploy", "true");
+    p.hook("plugins/notify/deploy-failed", "true");
+    std::fs::write(
+        p.dir.path().join("plugins/notify/plugin.yaml"),
+        "name: notify\ntriggers: [post-deploy, deploy-failed]\n",
+    )
+    .unwrap();
+    let out = p.run(&["plan", "deploy", &p.app, "-V", "v1"]);
+    let t = text(&out);
+    assert!(out.status.success(), "{t}");
+    let d = p.dir.path().display();
+    assert!(
+        t.contains(&format!(
+            "pre-deploy                   on a  (runs {d}/hooks/pre-deploy (hooks))"
+        )),
+        "{t}"
+    );
+    assert!(
+        t.contains(&format!(
+            "pre-boot                     on a  (runs {d}/hooks/pre-app-boot (hooks))"
+        )),
+        "{t}"
+    );
+    assert!(t.contains(&format!("post-deploy                  on a  (runs {d}/plugins/notify/post-deploy (plugin notify))")), "{t}");
+    assert!(t.contains(&format!("deploy-failed                on a  (only if the action fails; runs {d}/plugins/notify/deploy-failed (plugin notify))")), "{t}");
+    assert!(
+        t.contains("`pre-app-boot` is an old name of `pre-boot`"),
+        "the alias warning: {t}"
+    );
+}
+
+#[tokio::test]
+async fn nested_berth_calls_from_hooks_reenter_the_lock_for_deploy_restart_and_destroy() {
+    let Some(docker) = common::docker().await else {
+        return;
+    };
+    let scope = Scope::new(docker).await;
+    let app = scope.app("nest");
+    scope.version_image(&app, "v1", &[]).await;
+    let p = Project::new(&app, &format!("{app}:latest"), "");
+    let out_dir = p.dir.path().join("out");
+    std::fs::create_dir(&out_dir).unwrap();
+    let o = out_dir.display();
+    // deploy: post-deploy runs a nested restart, then lock status.
+    p.hook("hooks/post-deploy", &format!("berth restart \"$BERTH_APP\" > {o}/nested-restart.txt 2>&1\nberth lock status \"$BERTH_APP\" > {o}/after-nested.txt"));
+    // every restart (nested or not) reports the lock it runs under.
+    p.hook(
+        "hooks/post-restart",
+        &format!("berth lock status \"$BERTH_APP\" >> {o}/in-restart.txt"),
+    );
+    // destroy: pre-destroy runs a nested restart and lock status.
+    p.hook("hooks/pre-destroy", &format!("berth restart \"$BERTH_APP\" > {o}/destroy-nested.txt 2>&1\nberth lock status \"$BERTH_APP\" > {o}/in-destroy.txt"));
+    let read =
+        |f: &str| std::fs::read_to_string(out_dir.join(f)).unwrap_or_else(|e| panic!("{f}: {e}"));
+
+    let out = p.run(&["deploy", &app, "-V", "v1"]);
+    let t = text(&out);
+    assert!(out.status.success(), "{t}");
+    assert_eq!(
+        t.matches("│ released ").count(),
+        1,
+        "released once, by the outer deploy: {t}"
+    );
+    let nested = read("nested-restart.txt");
+    assert!(
+        nested.contains("re-entered the lock held by the calling deploy"),
+        "{nested}"
+    );
+    assert!(
+        nested.contains("left the calling action's lock"),
+        "{nested}"
+    );
+    assert!(!nested.contains("│ released "), "{nested}");
+    let in_restart = read("in-restart.txt");
+    assert!(
+        in_restart.contains("for deploy v1") && in_restart.contains("nested: restart (pid "),
+        "{in_restart}"
+    );
+    let after = read("after-nested.txt");
+    assert!(
+        after.contains("for deploy v1") && !after.contains("nested:"),
+        "still held after the nested call: {after}"
+    );
+    assert_eq!(
+        text(&p.run(&["lock", "status", &app])).trim(),
+        format!("{app}: free")
+    );
+
+    // restart: its hook sees the restart's own lock.
+    std::fs::remove_file(out_dir.join("in-restart.txt")).unwrap();
+    let out = p.run(&["restart", &app]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        read("in-restart.txt").contains("for restart since"),
+        "{}",
+        read("in-restart.txt")
+    );
+    assert_eq!(text(&out).matches("│ released ").count(), 1);
+
+    // destroy: a nested restart inside pre-destroy, then the destroy.
+    let out = p.run(&["destroy", &app, "--confirm", &app]);
+    let t = text(&out);
+    assert!(out.status.success(), "{t}");
+    assert!(
+        read("destroy-nested.txt").contains("re-entered the lock held by the calling destroy"),
+        "{}",
+        read("destroy-nested.txt")
+    );
+    assert!(
+        read("in-destroy.txt").contains("for destroy since"),
+        "{}",
+        read("in-destroy.txt")
+    );
+    assert_eq!(t.matches("│ released ").count(), 1, "{t}");
+    assert_eq!(
+        text(&p.run(&["lock", "status", &app])).trim(),
+        format!("{app}: free")
+    );
+}
+
+#[tokio::test]
+async fn lock_wait_waits_for_a_running_action_then_proceeds() {
+    let Some(docker) = common::docker().await else {
+        return;
+    };
+    let scope = Scope::new(docker).await;
+    let app = scope.app("wait");
+    scope.version_image(&app, "v1", &[]).await;
+    let p = Project::new(&app, &format!("{app}:latest"), "");
+    p.hook(
+        "hooks/pre-deploy",
+        "[ \"$BERTH_VERSION\" = slow ] && exec sleep 3 || true",
+    );
+    scope.version_image(&app, "slow", &[]).await;
+    let mut first = p
+        .berth()
+        .args(["deploy", &app, "-V", "slow"])
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !p.lock_dir().join("holder.json").exists() {
+        assert!(Instant::now() < deadline);
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let out = p.run(&["deploy", &app, "-V", "v1"]);
+    let t = text(&out);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "fails at once without --lock-wait: {t}"
+    );
+    assert!(
+        t.contains(&format!("{app} is locked by ")) && t.contains("for deploy slow"),
+        "{t}"
+    );
+
+    let out = p.run(&["deploy", &app, "-V", "v1", "--lock-wait", "30s"]);
+    let t = text(&out);
+    assert!(out.status.success(), "{t}");
+    assert!(t.contains("waiting for the lock: "), "{t}");
+    assert!(first.wait().unwrap().success());
+}
