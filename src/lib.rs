@@ -23,3 +23,4 @@ pub fn cli_age(seconds: i64) -> String {
         _ => format!("{}d{}h", s / 86400, s % 86400 / 3600),
     }
 }
+pub mod doctor;

@@ -441,3 +441,111 @@ async fn lock_wait_waits_for_a_running_action_then_proceeds() {
     assert!(t.contains("waiting for the lock: "), "{t}");
     assert!(first.wait().unwrap().success());
 }
+
+#[tokio::test]
+async fn doctor_reports_each_problem_with_a_fix() {
+    let Some(docker) = common::docker().await else {
+        return;
+    };
+    let scope = Scope::new(docker).await;
+    let app = scope.app("doc");
+    let p = Project::new(&app, "x:latest", "");
+    // A stale lock: a deploy killed while its pre-deploy hook sleeps.
+    p.hook("hooks/pre-deploy", "exec sleep 5");
+    let mut child = p
+        .berth()
+        .args(["deploy", &app, "-V", "v1"])
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !p.lock_dir().join("holder.json").exists() {
+        assert!(Instant::now() < deadline);
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    // An orphaned lock: of an app the config no longer declares.
+    let gone = format!("{app}-old");
+    std::fs::rename(p.lock_dir(), p.dir.path().join("state/locks").join(&gone)).unwrap();
+    std::thread::sleep(Duration::from_millis(2600));
+    let mut child = p
+        .berth()
+        .args(["deploy", &app, "-V", "v1"])
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    while !p.lock_dir().join("holder.json").exists() {
+        assert!(Instant::now() < deadline + Duration::from_secs(5));
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    std::thread::sleep(Duration::from_millis(2600));
+    // A bad hook, and a container of an app nobody declares.
+    p.hook("hooks/post-deplyo", "true");
+    scope
+        .start(
+            common::Spec::named("stray")
+                .sleeper()
+                .berth(&format!("{app}-gone"), "web", "v0"),
+        )
+        .await;
+
+    let out = p.run(&["doctor", "--json"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let findings: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
+    let find = |check: &str, needle: &str| {
+        findings
+            .iter()
+            .find(|f| {
+                f["check"] == check
+                    && (f["message"].as_str().unwrap().contains(needle)
+                        || f["subject"].as_str().unwrap().contains(needle))
+            })
+            .unwrap_or_else(|| panic!("no {check} finding with {needle}: {findings:#?}"))
+            .clone()
+    };
+    let stale = find("locks", "STALE");
+    assert_eq!(stale["severity"], "error");
+    assert!(
+        stale["fix"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("berth lock release {app} --force"))
+    );
+    let orphan = find("locks", "not declared (orphaned)");
+    assert!(
+        orphan["subject"]
+            .as_str()
+            .unwrap()
+            .ends_with(&format!("locks/{gone}"))
+    );
+    let hook = find("hooks", "post-deplyo");
+    assert!(
+        hook["message"]
+            .as_str()
+            .unwrap()
+            .contains("did you mean `post-deploy`?")
+    );
+    let role = find("roles", &format!("{app}/web on a"));
+    assert!(
+        role["fix"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("berth deploy {app} -V <version>"))
+    );
+    let container = find("containers", &format!("berth-t{}-stray", scope.id));
+    assert!(
+        container["message"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("app `{app}-gone`, which is not declared"))
+    );
+
+    let human = text(&p.run(&["doctor"]));
+    assert!(
+        human.contains("error [locks]") && human.contains("    fix: `berth lock release"),
+        "{human}"
+    );
+}

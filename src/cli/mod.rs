@@ -6,6 +6,7 @@
 
 mod actions;
 mod config_cmd;
+mod doctor;
 mod lock;
 mod status;
 mod table;
@@ -113,6 +114,11 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Check hooks, plugins, locks, and what runs against what is declared
+    Doctor {
+        #[arg(long)]
+        json: bool,
+    },
     /// Inspect the fleet config
     #[command(subcommand)]
     Config(ConfigCommand),
@@ -165,6 +171,10 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
         Some(Command::Plan { json, action }) => {
             let config = load_config(cli.config.as_deref())?;
             actions::print_plan(&config, &actions::plan_action(&action)?, json)
+        }
+        Some(Command::Doctor { json }) => {
+            let config = load_config(cli.config.as_deref())?;
+            runtime()?.block_on(doctor::run(&config, json))
         }
         Some(Command::History { app, json }) => {
             let config = load_config(cli.config.as_deref())?;

@@ -1,0 +1,220 @@
+//! `berth doctor`: compares what is declared with what exists, and says
+//! what to do about each difference. Checks hooks and plugins, locks (stale,
+//! or for apps no longer declared), declared roles with nothing serving,
+//! containers of apps no longer declared, and retained versions whose image
+//! is gone.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use chrono::Utc;
+use serde::Serialize;
+
+use crate::config::Config;
+use crate::engine::{lock, trigger};
+use crate::inventory::{Fleet, Link, State};
+use crate::labels::Source;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Error,
+    Warning,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Finding {
+    pub severity: Severity,
+    /// `hooks`, `locks`, `roles`, `containers`, `images`, `hosts`.
+    pub check: &'static str,
+    /// What it is about: a file, an app, a container.
+    pub subject: String,
+    pub message: String,
+    /// What to do.
+    pub fix: String,
+}
+
+/// Checks that need no engine: hooks, plugins and locks.
+pub fn local_checks(config: &Config) -> Vec<Finding> {
+    let mut out = Vec::new();
+    for p in trigger::discover(&config.hooks_dir(), &config.plugins_dir()).problems {
+        // A problem's message already says what to do.
+        out.push(Finding {
+            severity: if p.error {
+                Severity::Error
+            } else {
+                Severity::Warning
+            },
+            check: "hooks",
+            subject: p.path.display().to_string(),
+            message: p.message.clone(),
+            fix: "see the message".into(),
+        });
+    }
+    let ttl = config.fleet.lock.ttl.get();
+    let mut seen_dirs = BTreeSet::new();
+    for (host_name, host) in &config.fleet.hosts {
+        let Ok(state) = crate::hosts::state_dir(host) else {
+            continue;
+        };
+        let locks = state.join("locks");
+        if !seen_dirs.insert(locks.clone()) {
+            continue;
+        }
+        for entry in std::fs::read_dir(&locks).into_iter().flatten().flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if name.starts_with('.') {
+                continue;
+            }
+            let app = name.split('@').next().unwrap_or(&name).to_string();
+            let declared = config.fleet.apps.contains_key(app.as_str());
+            match lock::read(&entry.path(), ttl) {
+                Ok(Some(s)) if !declared => out.push(Finding {
+                    severity: Severity::Warning,
+                    check: "locks",
+                    subject: entry.path().display().to_string(),
+                    message: format!(
+                        "lock of `{app}`, which is not declared (orphaned): {}",
+                        s.describe(Utc::now())
+                    ),
+                    fix: format!("remove {} if the app is gone", entry.path().display()),
+                }),
+                Ok(Some(s)) if s.stale => out.push(Finding {
+                    severity: Severity::Error,
+                    check: "locks",
+                    subject: format!("{name} on {host_name}"),
+                    message: s.describe(Utc::now()),
+                    fix: format!(
+                        "`berth lock release {app} --force` once you know its holder is gone"
+                    ),
+                }),
+                Ok(_) => {}
+                Err(e) => out.push(Finding {
+                    severity: Severity::Error,
+                    check: "locks",
+                    subject: entry.path().display().to_string(),
+                    message: e.to_string(),
+                    fix: format!(
+                        "inspect {} and remove it if nothing runs",
+                        entry.path().display()
+                    ),
+                }),
+            }
+        }
+    }
+    out
+}
+
+/// Checks against the live fleet.
+pub fn fleet_checks(
+    config: &Config,
+    fleet: &Fleet,
+    missing_images: &[(String, String, String)],
+) -> Vec<Finding> {
+    let mut out = Vec::new();
+    for host in fleet.hosts.values() {
+        if let Link::Down { reason, .. } = &host.link {
+            out.push(Finding {
+                severity: Severity::Error,
+                check: "hosts",
+                subject: host.name.clone(),
+                message: format!("unreachable: {reason}"),
+                fix: "check the engine and the `hosts:` entry; other checks skip this host".into(),
+            });
+            continue;
+        }
+        for (app_name, app) in &config.fleet.apps {
+            for role in app.roles.keys() {
+                if !config
+                    .role_hosts(app_name, role, None)
+                    .iter()
+                    .any(|h| h.as_str() == host.name)
+                {
+                    continue;
+                }
+                let serving = host.containers.values().any(|c| {
+                    c.owner.source == Source::Berth
+                        && c.owner.app.as_deref() == Some(app_name.as_str())
+                        && c.owner.role.as_deref() == Some(role.as_str())
+                        && c.owner.destination.is_empty()
+                        && c.owner.phase.is_none()
+                        && c.is_serving()
+                });
+                if !serving {
+                    out.push(Finding {
+                        severity: Severity::Error,
+                        check: "roles",
+                        subject: format!("{app_name}/{role} on {}", host.name),
+                        message: "declared, but no container of it is running and healthy".into(),
+                        fix: format!("`berth status --app {app_name}` shows why; `berth deploy {app_name} -V <version>` or `berth rollback {app_name}`"),
+                    });
+                }
+            }
+        }
+        let mut undeclared = BTreeSet::new();
+        for c in host.containers.values() {
+            if c.owner.source == Source::Berth
+                && let Some(app) = &c.owner.app
+                && !config.fleet.apps.contains_key(app.as_str())
+            {
+                undeclared.insert((app.clone(), c.name.clone(), c.state));
+            }
+        }
+        for (app, name, state) in undeclared {
+            out.push(Finding {
+                severity: Severity::Warning,
+                check: "containers",
+                subject: format!("{name} on {}", host.name),
+                message: format!(
+                    "labelled for app `{app}`, which is not declared ({})",
+                    state.as_str()
+                ),
+                fix: format!(
+                    "declare `{app}` again, or remove the container (`docker rm -f {name}`)"
+                ),
+            });
+        }
+    }
+    for (host, container, image) in missing_images {
+        out.push(Finding {
+            severity: Severity::Warning,
+            check: "images",
+            subject: format!("{container} on {host}"),
+            message: format!(
+                "retained for rollback, but its image `{image}` is no longer tagged on the host"
+            ),
+            fix: format!(
+                "rebuild or re-tag `{image}`, or remove the container so rollback does not pick it"
+            ),
+        });
+    }
+    out
+}
+
+/// Stopped berth containers whose image reference no longer resolves.
+pub async fn missing_images(config: &Config, fleet: &Fleet) -> Vec<(String, String, String)> {
+    let mut out = Vec::new();
+    for host in fleet.hosts.values().filter(|h| h.link == Link::Up) {
+        let Some(cfg) = config.fleet.hosts.get(host.name.as_str()) else {
+            continue;
+        };
+        let Ok(socket) = crate::hosts::local_socket(&crate::hosts::Endpoint::from_config(cfg))
+            .map(|s| s.to_path_buf())
+        else {
+            continue;
+        };
+        let Ok((docker, _)) = crate::docker::connect(&socket, Duration::from_secs(5)).await else {
+            continue;
+        };
+        for c in host.containers.values() {
+            if c.owner.source == Source::Berth
+                && c.owner.phase.is_none()
+                && matches!(c.state, State::Exited | State::Created)
+                && docker.inspect_image(&c.image).await.is_err()
+            {
+                out.push((host.name.clone(), c.name.clone(), c.image.clone()));
+            }
+        }
+    }
+    out
+}
