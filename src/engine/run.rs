@@ -189,86 +189,8 @@ impl Runner<'_> {
                     elapsed_ms: t.elapsed().as_millis() as u64,
                 })
             };
-            if stage.step.is_finally() && !matches!(stage.step, Step::Restore) {
-                let skip = match &stage.step {
-                    Step::Unlock if self.lock.is_none() => Some("the lock was not taken"),
-                    Step::Trigger { .. } if result.is_ok() => Some("the run succeeded"),
-                    Step::Trigger { .. } if self.lock.is_none() => Some("the lock was not taken"),
-                    _ => None,
-                };
-                if let Some(reason) = skip {
-                    finish(
-                        &self,
-                        Outcome::Skipped {
-                            reason: reason.into(),
-                        },
-                    );
-                    continue;
-                }
-                self.emit(EngineEvent::StageStarted {
-                    stage: i,
-                    name: stage.name.clone(),
-                    at: Utc::now(),
-                });
-                let outcome = match self.step(i, stage).await {
-                    Ok(Done::Ok) => Outcome::Ok,
-                    Ok(Done::Skipped(reason)) => Outcome::Skipped { reason },
-                    Err(StepError::Failed(error)) => Outcome::Failed { error },
-                    Err(StepError::Cancelled) => Outcome::Failed {
-                        error: "cancelled".into(),
-                    },
-                };
-                finish(&self, outcome);
-                continue;
-            }
-            if matches!(stage.step, Step::Restore) {
-                if result.is_ok() {
-                    finish(
-                        &self,
-                        Outcome::Skipped {
-                            reason: "the run succeeded".into(),
-                        },
-                    );
-                } else if !self.has_effects() {
-                    finish(
-                        &self,
-                        Outcome::Skipped {
-                            reason: "nothing was changed".into(),
-                        },
-                    );
-                } else {
-                    self.emit(EngineEvent::StageStarted {
-                        stage: i,
-                        name: stage.name.clone(),
-                        at: Utc::now(),
-                    });
-                    let outcome = match self.restore(i).await {
-                        Ok(()) => Outcome::Ok,
-                        Err(e) => Outcome::Failed { error: e },
-                    };
-                    finish(&self, outcome);
-                }
-                continue;
-            }
-            if !result.is_ok() {
-                let reason = match &result {
-                    RunResult::Cancelled { .. } => "cancelled".to_string(),
-                    RunResult::Failed { stage, .. } => format!("not run: `{stage}` failed"),
-                    RunResult::Ok => unreachable!(),
-                };
+            if let Some(reason) = self.skip_reason(&stage.step, &mut result, &stage.name) {
                 finish(&self, Outcome::Skipped { reason });
-                continue;
-            }
-            if self.ctx.cancel.is_cancelled() {
-                result = RunResult::Cancelled {
-                    stage: Some(stage.name.clone()),
-                };
-                finish(
-                    &self,
-                    Outcome::Skipped {
-                        reason: "cancelled".into(),
-                    },
-                );
                 continue;
             }
             self.emit(EngineEvent::StageStarted {
@@ -279,20 +201,25 @@ impl Runner<'_> {
             let outcome = match self.step(i, stage).await {
                 Ok(Done::Ok) => Outcome::Ok,
                 Ok(Done::Skipped(reason)) => Outcome::Skipped { reason },
-                Err(StepError::Failed(error)) => {
-                    result = RunResult::Failed {
-                        stage: stage.name.clone(),
-                        error: error.clone(),
+                Err(e) => {
+                    let error = match &e {
+                        StepError::Failed(error) => error.clone(),
+                        StepError::Cancelled => "cancelled".to_string(),
                     };
-                    Outcome::Failed { error }
-                }
-                Err(StepError::Cancelled) => {
-                    result = RunResult::Cancelled {
-                        stage: Some(stage.name.clone()),
-                    };
-                    Outcome::Failed {
-                        error: "cancelled".into(),
+                    // A failing finally-stage is reported, but the run's
+                    // result stays what made it fail in the first place.
+                    if !stage.step.is_finally() {
+                        result = match e {
+                            StepError::Failed(error) => RunResult::Failed {
+                                stage: stage.name.clone(),
+                                error,
+                            },
+                            StepError::Cancelled => RunResult::Cancelled {
+                                stage: Some(stage.name.clone()),
+                            },
+                        };
                     }
+                    Outcome::Failed { error }
                 }
             };
             finish(&self, outcome);
@@ -303,6 +230,37 @@ impl Runner<'_> {
             elapsed_ms: started.elapsed().as_millis() as u64,
         });
         result
+    }
+
+    /// Why a stage does not run, if it does not. The finally-part (restore,
+    /// deploy-failed, unlock) runs after a failure; the rest stops at the
+    /// first failure or at a cancel.
+    fn skip_reason(&self, step: &Step, result: &mut RunResult, name: &str) -> Option<String> {
+        let reason = if step.is_finally() {
+            match step {
+                Step::Restore if result.is_ok() => "the run succeeded",
+                Step::Restore if !self.has_effects() => "nothing was changed",
+                Step::Trigger { .. } if result.is_ok() => "the run succeeded",
+                Step::Trigger { .. } | Step::Unlock if self.lock.is_none() => {
+                    "the lock was not taken"
+                }
+                _ => return None,
+            }
+            .to_string()
+        } else {
+            match result {
+                RunResult::Failed { stage, .. } => format!("not run: `{stage}` failed"),
+                RunResult::Cancelled { .. } => "cancelled".to_string(),
+                RunResult::Ok if self.ctx.cancel.is_cancelled() => {
+                    *result = RunResult::Cancelled {
+                        stage: Some(name.to_string()),
+                    };
+                    "cancelled".to_string()
+                }
+                RunResult::Ok => return None,
+            }
+        };
+        Some(reason)
     }
 
     fn has_effects(&self) -> bool {
@@ -486,7 +444,10 @@ impl Runner<'_> {
                 }
                 Ok(Done::Ok)
             }
-            Step::Restore => unreachable!("handled by the run loop"),
+            Step::Restore => {
+                self.restore(i).await?;
+                Ok(Done::Ok)
+            }
         }
     }
 
@@ -1248,7 +1209,7 @@ impl Runner<'_> {
     /// Puts the old version back: retained containers started by a rollback
     /// are stopped again, stopped old containers are started (before the new
     /// ones go, so something keeps serving), and new containers are removed.
-    async fn restore(&mut self, i: usize) -> Result<(), String> {
+    async fn restore(&mut self, i: usize) -> Result<(), StepError> {
         let mut errors = Vec::new();
         for t in std::mem::take(&mut self.started_retained) {
             match containers::stop(self.dock(&t.host), &t.id, self.app.stop_timeout.get()).await {
@@ -1275,7 +1236,7 @@ impl Runner<'_> {
         if errors.is_empty() {
             Ok(())
         } else {
-            Err(errors.join("; "))
+            Err(StepError::Failed(errors.join("; ")))
         }
     }
 
