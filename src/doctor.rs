@@ -30,15 +30,15 @@ pub struct Finding {
     /// What it is about: a file, an app, a container.
     pub subject: String,
     pub message: String,
-    /// What to do.
-    pub fix: String,
+    /// What to do, when the message does not already say it.
+    pub fix: Option<String>,
 }
 
 /// Checks that need no engine: hooks, plugins and locks.
 pub fn local_checks(config: &Config) -> Vec<Finding> {
     let mut out = Vec::new();
     for p in trigger::discover(&config.hooks_dir(), &config.plugins_dir()).problems {
-        // A problem's message already says what to do.
+        // A layout problem's message already says what to do.
         out.push(Finding {
             severity: if p.error {
                 Severity::Error
@@ -48,7 +48,7 @@ pub fn local_checks(config: &Config) -> Vec<Finding> {
             check: "hooks",
             subject: p.path.display().to_string(),
             message: p.message.clone(),
-            fix: "see the message".into(),
+            fix: None,
         });
     }
     let ttl = config.fleet.lock.ttl.get();
@@ -77,16 +77,19 @@ pub fn local_checks(config: &Config) -> Vec<Finding> {
                         "lock of `{app}`, which is not declared (orphaned): {}",
                         s.describe(Utc::now())
                     ),
-                    fix: format!("remove {} if the app is gone", entry.path().display()),
+                    fix: Some(format!(
+                        "remove {} if the app is gone",
+                        entry.path().display()
+                    )),
                 }),
                 Ok(Some(s)) if s.stale => out.push(Finding {
                     severity: Severity::Error,
                     check: "locks",
                     subject: format!("{name} on {host_name}"),
                     message: s.describe(Utc::now()),
-                    fix: format!(
+                    fix: Some(format!(
                         "`berth lock release {app} --force` once you know its holder is gone"
-                    ),
+                    )),
                 }),
                 Ok(_) => {}
                 Err(e) => out.push(Finding {
@@ -94,10 +97,10 @@ pub fn local_checks(config: &Config) -> Vec<Finding> {
                     check: "locks",
                     subject: entry.path().display().to_string(),
                     message: e.to_string(),
-                    fix: format!(
+                    fix: Some(format!(
                         "inspect {} and remove it if nothing runs",
                         entry.path().display()
-                    ),
+                    )),
                 }),
             }
         }
@@ -119,7 +122,9 @@ pub fn fleet_checks(
                 check: "hosts",
                 subject: host.name.clone(),
                 message: format!("unreachable: {reason}"),
-                fix: "check the engine and the `hosts:` entry; other checks skip this host".into(),
+                fix: Some(
+                    "check the engine and the `hosts:` entry; other checks skip this host".into(),
+                ),
             });
             continue;
         }
@@ -146,7 +151,7 @@ pub fn fleet_checks(
                         check: "roles",
                         subject: format!("{app_name}/{role} on {}", host.name),
                         message: "declared, but no container of it is running and healthy".into(),
-                        fix: format!("`berth status --app {app_name}` shows why; `berth deploy {app_name} -V <version>` or `berth rollback {app_name}`"),
+                        fix: Some(format!("`berth status --app {app_name}` shows why; `berth deploy {app_name} -V <version>` or `berth rollback {app_name}`")),
                     });
                 }
             }
@@ -169,9 +174,9 @@ pub fn fleet_checks(
                     "labelled for app `{app}`, which is not declared ({})",
                     state.as_str()
                 ),
-                fix: format!(
+                fix: Some(format!(
                     "declare `{app}` again, or remove the container (`docker rm -f {name}`)"
-                ),
+                )),
             });
         }
     }
@@ -183,9 +188,9 @@ pub fn fleet_checks(
             message: format!(
                 "retained for rollback, but its image `{image}` is no longer tagged on the host"
             ),
-            fix: format!(
+            fix: Some(format!(
                 "rebuild or re-tag `{image}`, or remove the container so rollback does not pick it"
-            ),
+            )),
         });
     }
     out

@@ -36,8 +36,8 @@ pub async fn run(config: &Config, json: bool) -> anyhow::Result<u8> {
                 "warning"
             };
             println!("{kind} [{}] {}: {}", f.check, f.subject, f.message);
-            if f.fix != "see the message" {
-                println!("    fix: {}", f.fix);
+            if let Some(fix) = &f.fix {
+                println!("    fix: {fix}");
             }
         }
         println!("{errors} error(s), {} warning(s)", findings.len() - errors);

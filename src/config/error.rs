@@ -31,13 +31,6 @@ impl ConfigError {
             message: message.into(),
         }
     }
-
-    pub fn message(&self) -> String {
-        match self {
-            Self::At { message, .. } => message.clone(),
-            Self::Read { error, .. } => error.to_string(),
-        }
-    }
 }
 
 struct Located<'a> {

@@ -2,7 +2,7 @@
 //! container it creates is labelled through `labels::BerthLabels`, and every
 //! lookup goes through a `labels::Selector`.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use bollard::Docker;
@@ -256,11 +256,6 @@ impl LineSplitter {
         (!self.partial.is_empty())
             .then(|| crate::sanitize::clean_bytes(&std::mem::take(&mut self.partial)))
     }
-}
-
-/// Labels of a container as a map, for callers that need several.
-pub fn labels_of(c: &ContainerSummary) -> HashMap<String, String> {
-    c.labels.clone().unwrap_or_default()
 }
 
 #[cfg(test)]

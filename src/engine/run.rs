@@ -608,15 +608,7 @@ impl Runner<'_> {
         hosts: &[HostName],
     ) -> Result<(), StepError> {
         use tokio::io::AsyncReadExt;
-        let version = match &self.plan.action {
-            Action::Deploy { version, .. } => version.to_string(),
-            _ => {
-                let mut v: Vec<&str> = self.fresh.values().map(|f| f.version.as_str()).collect();
-                v.sort();
-                v.dedup();
-                v.join(",")
-            }
-        };
+        let version = self.version_label().unwrap_or_default();
         let roles: Vec<&str> = self.app.roles.keys().map(|r| r.as_str()).collect();
         let hosts: Vec<&str> = hosts.iter().map(|h| h.as_str()).collect();
         let config_path = std::path::absolute(&self.ctx.config.path)
@@ -1240,16 +1232,20 @@ impl Runner<'_> {
         }
     }
 
+    /// The version an action is about, for hooks and history: the deployed
+    /// one, else the versions this run brought up (`v1` or `v1,v2`).
+    fn version_label(&self) -> Option<String> {
+        if let Action::Deploy { version, .. } = &self.plan.action {
+            return Some(version.to_string());
+        }
+        let mut v: Vec<&str> = self.fresh.values().map(|f| f.version.as_str()).collect();
+        v.sort();
+        v.dedup();
+        (!v.is_empty()).then(|| v.join(","))
+    }
+
     fn write_history(&self, started_at: chrono::DateTime<Utc>, result: &RunResult) {
-        let version = match &self.plan.action {
-            Action::Deploy { version, .. } => Some(version.to_string()),
-            _ => {
-                let mut v: Vec<&str> = self.fresh.values().map(|f| f.version.as_str()).collect();
-                v.sort();
-                v.dedup();
-                (!v.is_empty()).then(|| v.join(","))
-            }
-        };
+        let version = self.version_label();
         let (failed_stage, error) = match result {
             RunResult::Ok => (None, None),
             RunResult::Failed { stage, error } => (Some(stage.clone()), Some(error.clone())),
