@@ -28,6 +28,10 @@ pub fn parse(text: &str) -> Result<Duration, String> {
     if t.is_empty() {
         return Err("empty duration: write e.g. `5s`, `2m` or `500ms`".into());
     }
+    // Zero is zero in every unit: `drain_timeout: 0` is unambiguous.
+    if t.chars().all(|c| c == '0') {
+        return Ok(Duration::ZERO);
+    }
     if t.chars().all(|c| c.is_ascii_digit()) {
         return Err(format!(
             "duration `{t}` needs a unit: write `{t}s` for seconds (units: ms, s, m, h)"
@@ -147,6 +151,7 @@ mod tests {
         assert!(parse("fast").unwrap_err().contains("expected a number"));
         assert!(parse("5d").unwrap_err().contains("unknown unit `d`"));
         assert!(parse("").is_err());
+        assert_eq!(parse("0"), Ok(Duration::ZERO), "zero needs no unit");
     }
 
     #[test]

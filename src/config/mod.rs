@@ -388,6 +388,7 @@ impl Config {
                     }
                 }
             }
+            self.check_proxy(app_name, app)?;
             for (env_path, env) in app.env_sources() {
                 for (i, name) in env.secret.iter().enumerate() {
                     if !secrets::is_env_name(name) {
@@ -414,6 +415,107 @@ impl Config {
             }
         }
         Ok(())
+    }
+
+    /// An app's `proxy:` (and each destination's override): a declared
+    /// role, host names and a health path safe to write into nginx files.
+    fn check_proxy(&self, app_name: &AppName, app: &AppConfig) -> Result<(), ConfigError> {
+        let k = |s: &str| Seg::Key(s.to_string());
+        // (where, domains, healthcheck, listen) of the app's block and each override.
+        type Block<'a> = (
+            Vec<Seg>,
+            Option<&'a Vec<String>>,
+            Option<&'a ProxyHealthcheck>,
+            Option<u16>,
+        );
+        let mut blocks: Vec<Block> = Vec::new();
+        if let Some(p) = &app.proxy {
+            let path = vec![k("apps"), k(app_name.as_str()), k("proxy")];
+            if let Some(role) = &p.role
+                && !app.roles.contains_key(role)
+            {
+                let roles: Vec<&str> = app.roles.keys().map(|r| r.as_str()).collect();
+                let mut at = path.clone();
+                at.push(k("role"));
+                return Err(self.error_at(
+                    &at,
+                    false,
+                    format!(
+                        "proxy role `{role}` is not a role of app `{app_name}` ({})",
+                        roles.join(", ")
+                    ),
+                ));
+            }
+            blocks.push((path, Some(&p.domains), Some(&p.healthcheck), Some(p.listen)));
+        }
+        for (dest_name, dest) in &app.destinations {
+            let Some(o) = &dest.proxy else { continue };
+            let path = vec![
+                k("apps"),
+                k(app_name.as_str()),
+                k("destinations"),
+                k(dest_name.as_str()),
+                k("proxy"),
+            ];
+            if app.proxy.is_none() {
+                return Err(self.error_at(
+                    &path,
+                    true,
+                    format!("destination `{dest_name}` overrides `proxy:`, but app `{app_name}` has none; declare `proxy:` on the app"),
+                ));
+            }
+            blocks.push((path, o.domains.as_ref(), o.healthcheck.as_ref(), o.listen));
+        }
+        for (path, domains, health, listen) in blocks {
+            for (i, d) in domains.into_iter().flatten().enumerate() {
+                if let Err(m) = check_domain(d) {
+                    let mut at = path.clone();
+                    at.extend([k("domains"), Seg::Index(i)]);
+                    return Err(self.error_at(&at, false, m));
+                }
+            }
+            if let Some(h) = health
+                && let Err(m) = check_health_path(&h.path)
+            {
+                let mut at = path.clone();
+                at.extend([k("healthcheck"), k("path")]);
+                return Err(self.error_at(&at, false, m));
+            }
+            if listen == Some(0) {
+                let mut at = path.clone();
+                at.push(k("listen"));
+                return Err(self.error_at(&at, false, "`listen: 0` is not a port".into()));
+            }
+        }
+        Ok(())
+    }
+
+    /// An app's proxy for a destination, with the destination's overrides
+    /// and the defaults applied; `None` when the app has no `proxy:`.
+    pub fn proxy(&self, app: &AppName, destination: Option<&DestinationName>) -> Option<ProxySettings> {
+        let cfg = self.fleet.apps.get(app)?;
+        let p = cfg.proxy.as_ref()?;
+        let o = destination
+            .and_then(|d| cfg.destinations.get(d))
+            .and_then(|d| d.proxy.clone())
+            .unwrap_or_default();
+        let role = p.role.clone().unwrap_or_else(|| cfg.primary_role.clone());
+        let health = o.healthcheck.unwrap_or_else(|| p.healthcheck.clone());
+        Some(ProxySettings {
+            app_port: o
+                .app_port
+                .or(p.app_port)
+                .or(cfg.roles.get(&role).and_then(|r| r.port))
+                .unwrap_or(80),
+            role,
+            domains: o.domains.unwrap_or_else(|| p.domains.clone()),
+            listen: o.listen.unwrap_or(p.listen),
+            health_path: health.path,
+            health_interval: health.interval.get(),
+            health_timeout: health.timeout.get(),
+            drain_timeout: o.drain_timeout.unwrap_or(p.drain_timeout).get(),
+            driver: o.driver.unwrap_or(p.driver),
+        })
     }
 
     /// Project hooks: `hooks/` next to the config file.

@@ -36,6 +36,12 @@ pub enum Action {
         confirm: String,
         purge_volumes: bool,
     },
+    /// Point the proxy at the role's running healthy containers (after a
+    /// hand edit, a lost file, or a proxy restarted without its config).
+    ProxySync {
+        app: AppName,
+        destination: Option<DestinationName>,
+    },
 }
 
 impl Action {
@@ -44,7 +50,8 @@ impl Action {
             Action::Deploy { app, .. }
             | Action::Restart { app, .. }
             | Action::Rollback { app, .. }
-            | Action::Destroy { app, .. } => app,
+            | Action::Destroy { app, .. }
+            | Action::ProxySync { app, .. } => app,
         }
     }
 
@@ -53,7 +60,8 @@ impl Action {
             Action::Deploy { destination, .. }
             | Action::Restart { destination, .. }
             | Action::Rollback { destination, .. }
-            | Action::Destroy { destination, .. } => destination.as_ref(),
+            | Action::Destroy { destination, .. }
+            | Action::ProxySync { destination, .. } => destination.as_ref(),
         }
     }
 
@@ -64,6 +72,7 @@ impl Action {
             Action::Restart { .. } => "restart",
             Action::Rollback { .. } => "rollback",
             Action::Destroy { .. } => "destroy",
+            Action::ProxySync { .. } => "proxy-sync",
         }
     }
 }

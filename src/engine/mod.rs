@@ -10,6 +10,7 @@ pub mod gate;
 pub mod history;
 pub mod lock;
 pub mod plan;
+pub mod proxy;
 pub mod run;
 pub mod trigger;
 

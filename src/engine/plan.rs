@@ -14,7 +14,9 @@ use serde::Serialize;
 
 use super::action::{Action, Version};
 use super::trigger::{self, Implementation, Problem, Triggers};
-use crate::config::{AppConfig, AppName, BootLimit, Config, DestinationName, HostName, RoleName};
+use crate::config::{
+    AppConfig, AppName, BootLimit, Config, DestinationName, HostName, HumanDuration, RoleName,
+};
 
 #[derive(Clone, Debug, Serialize)]
 pub struct Plan {
@@ -76,8 +78,15 @@ pub enum Step {
     },
     /// Wait for the group's new containers to be healthy.
     HealthGate { group: Group },
-    /// Point traffic at the new containers (the proxy issue fills this in).
+    /// Point the proxy on each host at the group's new containers (or, for
+    /// `proxy sync`, at the running healthy ones) and prove it with a
+    /// request through the proxy.
     Traffic { group: Group },
+    /// Old containers keep serving requests in flight this long after the
+    /// switch, before they are stopped.
+    Drain { group: Group, timeout: HumanDuration },
+    /// Remove the app's proxy config (before its containers go).
+    RemoveRoute,
     /// Stop the role's other running containers on the group's hosts.
     StopOld { group: Group },
     /// Remove stopped versions beyond `retain`.
@@ -128,6 +137,8 @@ pub enum PlanError {
         role: String,
         roles: String,
     },
+    #[error("app `{app}` has no `proxy:` in {file}; add one to route traffic through nginx or kamal-proxy")]
+    NoProxy { app: String, file: String },
     #[error("destroy needs the app's name typed as confirmation: pass --confirm {app}")]
     NotConfirmed { app: String },
     #[error("hooks and plugins need fixing before any action runs:\n{}", problems.iter().map(|p| format!("  {p}")).collect::<Vec<_>>().join("\n"))]
@@ -249,6 +260,7 @@ pub fn plan_with(config: &Config, action: &Action, triggers: &Triggers) -> Resul
     };
     let lock_host = vec![config.primary_host(app_name, dest).clone()];
     let roles = role_order(app);
+    let proxy = config.proxy(app_name, dest);
     let mut stages = vec![stage("lock", Step::Lock, &lock_host)];
 
     // Per group of `roles`: pre-boot, bring up (boot, reboot or start
@@ -275,13 +287,24 @@ pub fn plan_with(config: &Config, action: &Action, triggers: &Triggers) -> Resul
                     },
                     &hosts,
                 ));
-                stages.push(stage(
-                    &format!("traffic {group}"),
-                    Step::Traffic {
-                        group: group.clone(),
-                    },
-                    &hosts,
-                ));
+                // Only the proxied role has traffic to move and drain.
+                if let Some(p) = proxy.as_ref().filter(|p| &p.role == role) {
+                    stages.push(stage(
+                        &format!("traffic {group}"),
+                        Step::Traffic {
+                            group: group.clone(),
+                        },
+                        &hosts,
+                    ));
+                    stages.push(stage(
+                        &format!("drain {group}"),
+                        Step::Drain {
+                            group: group.clone(),
+                            timeout: HumanDuration(p.drain_timeout),
+                        },
+                        &hosts,
+                    ));
+                }
                 stages.push(stage(
                     &format!("stop old {group}"),
                     Step::StopOld {
@@ -385,6 +408,10 @@ pub fn plan_with(config: &Config, action: &Action, triggers: &Triggers) -> Resul
             }
             let hosts = all_hosts(&roles);
             stages.push(trigger("pre-destroy", &hosts));
+            if let Some(p) = &proxy {
+                let proxied = config.role_hosts(app_name, &p.role, dest);
+                stages.push(stage("remove proxy config", Step::RemoveRoute, proxied));
+            }
             stages.push(stage(
                 "remove containers",
                 Step::RemoveContainers {
@@ -394,6 +421,26 @@ pub fn plan_with(config: &Config, action: &Action, triggers: &Triggers) -> Resul
             ));
             stages.push(stage("remove state", Step::RemoveState, &hosts));
             stages.push(trigger("post-destroy", &hosts));
+        }
+        Action::ProxySync { .. } => {
+            let Some(p) = &proxy else {
+                return Err(PlanError::NoProxy {
+                    app: app_name.to_string(),
+                    file: config.path.display().to_string(),
+                });
+            };
+            let hosts = config.role_hosts(app_name, &p.role, dest).to_vec();
+            let group = Group {
+                role: p.role.clone(),
+                index: 1,
+                of: 1,
+            };
+            stages.push(stage(
+                &format!("traffic {group}"),
+                Step::Traffic { group },
+                &hosts,
+            ));
+            stages.push(stage("restore", Step::Restore, &hosts));
         }
     }
     stages.push(stage("unlock", Step::Unlock, &lock_host));
@@ -434,6 +481,7 @@ apps:
       web: {hosts: [a, b, c, d]}
     boot: {limit: 50%}
     release: {command: [migrate]}
+    proxy: {domains: [demo.test], drain_timeout: 5s}
 ";
 
     fn cfg() -> Config {
@@ -480,10 +528,16 @@ apps:
             ("worker [1/2]", "a"),
             ("worker [2/2]", "b"),
         ];
+        // Traffic moves and drains for the proxied role (web) only.
         let steps: Vec<String> = rollout
             .iter()
             .flat_map(|(g, h)| {
-                ["boot", "health gate", "traffic", "stop old"].map(|s| format!("{s} {g} @ {h}"))
+                let steps: &[&str] = if g.starts_with("web") {
+                    &["boot", "health gate", "traffic", "drain", "stop old"]
+                } else {
+                    &["boot", "health gate", "stop old"]
+                };
+                steps.iter().map(move |s| format!("{s} {g} @ {h}"))
             })
             .collect();
         want.extend(steps.iter().map(String::as_str));
@@ -619,11 +673,64 @@ apps:
             [
                 "lock @ a",
                 "pre-destroy @ a,b,c,d",
+                "remove proxy config @ a,b,c,d",
                 "remove containers @ a,b,c,d",
                 "remove state @ a,b,c,d",
                 "post-destroy @ a,b,c,d",
                 "unlock @ a"
             ]
+        );
+    }
+
+    #[test]
+    fn proxy_sync_plan_and_drain_setting() {
+        let c = cfg();
+        let app = AppName::new("demo").unwrap();
+        let p = plan(
+            &c,
+            &Action::ProxySync {
+                app: app.clone(),
+                destination: None,
+            },
+        )
+        .unwrap();
+        assert_eq!(
+            names(&p),
+            [
+                "lock @ a",
+                "traffic web [1/1] @ a,b,c,d",
+                "restore @ a,b,c,d",
+                "unlock @ a"
+            ]
+        );
+        let d = plan(&c, &deploy("v2")).unwrap();
+        assert!(d.stages.iter().any(|s| matches!(
+            &s.step,
+            Step::Drain { timeout, .. } if timeout.get() == std::time::Duration::from_secs(5)
+        )));
+        let no_proxy = crate::config::parse(
+            Path::new("f.yaml"),
+            &CFG.replace("    proxy: {domains: [demo.test], drain_timeout: 5s}\n", ""),
+        )
+        .unwrap();
+        let e = plan(
+            &no_proxy,
+            &Action::ProxySync {
+                app,
+                destination: None,
+            },
+        )
+        .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "app `demo` has no `proxy:` in f.yaml; add one to route traffic through nginx or kamal-proxy"
+        );
+        let p = plan(&no_proxy, &deploy("v2")).unwrap();
+        assert!(
+            !p.stages
+                .iter()
+                .any(|s| matches!(s.step, Step::Traffic { .. } | Step::Drain { .. })),
+            "no proxy, no traffic stage"
         );
     }
 

@@ -31,6 +31,9 @@ use crate::docker::{self, describe};
 use crate::hosts::{self, Endpoint};
 use crate::labels::{self, BerthLabels, Selector};
 
+mod traffic;
+use traffic::Switched;
+
 /// Everything a run needs besides the plan.
 pub struct RunContext<'a> {
     pub config: &'a Config,
@@ -122,6 +125,9 @@ struct Runner<'a> {
     booted: Vec<Touched>,
     started_retained: Vec<Touched>,
     stopped_old: Vec<Touched>,
+    /// Proxies this run pointed elsewhere, with what they pointed at before.
+    switched: Vec<Switched>,
+    proxy: Option<crate::config::ProxySettings>,
     lock: Option<HeldLock>,
 }
 
@@ -144,6 +150,8 @@ pub async fn run(ctx: RunContext<'_>, plan: &Plan) -> RunResult {
         booted: Vec::new(),
         started_retained: Vec::new(),
         stopped_old: Vec::new(),
+        switched: Vec::new(),
+        proxy: ctx.config.proxy(&plan.app, plan.destination.as_ref()),
         lock: None,
         ctx,
     };
@@ -264,7 +272,10 @@ impl Runner<'_> {
     }
 
     fn has_effects(&self) -> bool {
-        !(self.booted.is_empty() && self.stopped_old.is_empty() && self.started_retained.is_empty())
+        !(self.booted.is_empty()
+            && self.stopped_old.is_empty()
+            && self.started_retained.is_empty()
+            && self.switched.is_empty())
     }
 
     /// Connects to each host of a stage (once per run).
@@ -311,9 +322,9 @@ impl Runner<'_> {
             Step::Trigger { trigger, run, .. } => {
                 self.run_trigger(i, trigger, run, &stage.hosts).await
             }
-            Step::Traffic { .. } => Ok(Done::Skipped(
-                "no proxy driver yet: containers are reached on the `berth` network".into(),
-            )),
+            Step::Traffic { group } => self.traffic(i, group, &stage.hosts).await,
+            Step::Drain { group, timeout } => self.drain(i, group, &stage.hosts, timeout.get()).await,
+            Step::RemoveRoute => self.remove_routes(i, &stage.hosts).await,
             Step::Image { image } => {
                 let work = join_all(stage.hosts.iter().map(|h| self.ensure_image(i, h, image)));
                 let results = self.cancellable(work).await?;
@@ -1198,11 +1209,24 @@ impl Runner<'_> {
         Ok(())
     }
 
-    /// Puts the old version back: retained containers started by a rollback
-    /// are stopped again, stopped old containers are started (before the new
-    /// ones go, so something keeps serving), and new containers are removed.
+    /// Puts the old version back: stopped old containers are started, the
+    /// proxy points at them again (before the new ones go, so something keeps
+    /// serving), retained containers started by a rollback are stopped again,
+    /// and new containers are removed.
     async fn restore(&mut self, i: usize) -> Result<(), StepError> {
         let mut errors = Vec::new();
+        for t in std::mem::take(&mut self.stopped_old) {
+            match containers::start(self.dock(&t.host), &t.id).await {
+                Ok(()) => self.out(i, Some(&t.host), format!("started old {} again", t.name)),
+                Err(e) => errors.push(format!("host {}: {e}", t.host)),
+            }
+        }
+        // Traffic goes back before the new containers go away.
+        for s in std::mem::take(&mut self.switched) {
+            if let Err(e) = self.switch_back(i, &s).await {
+                errors.push(format!("host {}: {e}", s.host));
+            }
+        }
         for t in std::mem::take(&mut self.started_retained) {
             match containers::stop(self.dock(&t.host), &t.id, self.app.stop_timeout.get()).await {
                 Ok(()) => self.out(
@@ -1210,12 +1234,6 @@ impl Runner<'_> {
                     Some(&t.host),
                     format!("stopped retained {} again", t.name),
                 ),
-                Err(e) => errors.push(format!("host {}: {e}", t.host)),
-            }
-        }
-        for t in std::mem::take(&mut self.stopped_old) {
-            match containers::start(self.dock(&t.host), &t.id).await {
-                Ok(()) => self.out(i, Some(&t.host), format!("started old {} again", t.name)),
                 Err(e) => errors.push(format!("host {}: {e}", t.host)),
             }
         }

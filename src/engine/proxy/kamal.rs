@@ -1,0 +1,217 @@
+//! The kamal-proxy driver, for hosts where Kamal's proxy already runs: the
+//! switch is `kamal-proxy deploy <service> --target <container>:<port>` run
+//! inside the `kamal-proxy` container, which health-checks the target and
+//! drains the old one itself. Service names follow Kamal's
+//! (`<app>-<role>[-<destination>]`), so a fleet moving from Kamal keeps its
+//! routes.
+
+use std::time::Duration;
+
+use bollard::Docker;
+use bollard::exec::{CreateExecOptions, StartExecResults};
+use bollard::models::NetworkConnectRequest;
+use futures_util::StreamExt;
+
+use super::Target;
+use crate::config::ProxySettings;
+use crate::config::duration::format;
+use crate::docker::describe;
+
+pub const CONTAINER: &str = "kamal-proxy";
+
+/// Kamal's service name for a role: `<app>-<role>[-<destination>]`.
+pub fn service(app: &str, role: &str, destination: &str) -> String {
+    if destination.is_empty() {
+        format!("{app}-{role}")
+    } else {
+        format!("{app}-{role}-{destination}")
+    }
+}
+
+/// The argument vector of the switch, as Kamal writes it (`--flag=value`).
+/// The target is the container's name: kamal-proxy resolves it on the
+/// `berth` network, which [`ensure_network`] joins it to.
+pub fn deploy_args(
+    service: &str,
+    target: &Target,
+    settings: &ProxySettings,
+    deploy_timeout: Duration,
+) -> Vec<String> {
+    let mut args = vec![
+        "kamal-proxy".to_string(),
+        "deploy".to_string(),
+        service.to_string(),
+        format!("--target={}:{}", target.container, settings.app_port),
+    ];
+    args.extend(settings.domains.iter().map(|d| format!("--host={d}")));
+    args.extend([
+        format!("--health-check-path={}", settings.health_path),
+        format!("--health-check-interval={}", seconds(settings.health_interval)),
+        format!("--health-check-timeout={}", seconds(settings.health_timeout)),
+        format!("--deploy-timeout={}", seconds(deploy_timeout)),
+        format!("--drain-timeout={}", seconds(settings.drain_timeout)),
+    ]);
+    args
+}
+
+/// kamal-proxy reads Go durations; whole seconds as Kamal passes them,
+/// milliseconds when there is a fraction.
+fn seconds(d: Duration) -> String {
+    if d.subsec_millis() == 0 {
+        format!("{}s", d.as_secs())
+    } else {
+        format!("{}ms", d.as_millis())
+    }
+}
+
+/// Connects the kamal-proxy container to the `berth` network (once).
+pub async fn ensure_network(docker: &Docker) -> Result<(), String> {
+    let c = docker
+        .inspect_container(CONTAINER, None)
+        .await
+        .map_err(|e| format!("inspecting `{CONTAINER}`: {}", describe(&e)))?;
+    let joined = c
+        .network_settings
+        .and_then(|n| n.networks)
+        .is_some_and(|n| n.contains_key(super::NETWORK));
+    if joined {
+        return Ok(());
+    }
+    docker
+        .connect_network(
+            super::NETWORK,
+            NetworkConnectRequest {
+                container: CONTAINER.to_string(),
+                ..Default::default()
+            },
+        )
+        .await
+        .map_err(|e| {
+            format!(
+                "joining `{CONTAINER}` to the `{}` network: {}",
+                super::NETWORK,
+                describe(&e)
+            )
+        })
+}
+
+/// Runs `argv` in the kamal-proxy container; its output lines go to `log`.
+/// Bounded by `deadline` (kamal-proxy's own deploy timeout plus slack).
+pub async fn exec(
+    docker: &Docker,
+    argv: &[String],
+    deadline: Duration,
+    log: &(dyn Fn(String) + Sync),
+) -> Result<(), String> {
+    let shown = argv.join(" ");
+    let work = async {
+        let exec = docker
+            .create_exec(
+                CONTAINER,
+                CreateExecOptions {
+                    cmd: Some(argv.to_vec()),
+                    attach_stdout: Some(true),
+                    attach_stderr: Some(true),
+                    ..Default::default()
+                },
+            )
+            .await
+            .map_err(|e| format!("`{shown}`: {}", describe(&e)))?;
+        let mut lines = Vec::new();
+        if let StartExecResults::Attached { mut output, .. } = docker
+            .start_exec(&exec.id, None)
+            .await
+            .map_err(|e| format!("`{shown}`: {}", describe(&e)))?
+        {
+            while let Some(chunk) = output.next().await {
+                let chunk = chunk.map_err(|e| format!("`{shown}`: {}", describe(&e)))?;
+                for l in String::from_utf8_lossy(&chunk.into_bytes()).lines() {
+                    let l = crate::sanitize::one_line(l);
+                    if !l.is_empty() {
+                        log(format!("kamal-proxy: {l}"));
+                        lines.push(l);
+                    }
+                }
+            }
+        }
+        let code = docker
+            .inspect_exec(&exec.id)
+            .await
+            .map_err(|e| format!("`{shown}`: {}", describe(&e)))?
+            .exit_code;
+        match code {
+            Some(0) => Ok(()),
+            other => Err(format!(
+                "`{shown}` exited with {}: {}",
+                other.map_or("no code".into(), |c| format!("code {c}")),
+                lines.join("\n")
+            )),
+        }
+    };
+    tokio::time::timeout(deadline, work)
+        .await
+        .unwrap_or_else(|_| Err(format!("`{shown}` did not finish within {}", format(deadline))))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{ProxyDriver, RoleName};
+
+    fn settings(domains: &[&str]) -> ProxySettings {
+        ProxySettings {
+            role: RoleName::new("web").unwrap(),
+            domains: domains.iter().map(|d| d.to_string()).collect(),
+            app_port: 3000,
+            listen: 80,
+            health_path: "/up".into(),
+            health_interval: Duration::from_secs(1),
+            health_timeout: Duration::from_millis(2500),
+            drain_timeout: Duration::from_secs(30),
+            driver: ProxyDriver::KamalProxy,
+        }
+    }
+
+    fn target() -> Target {
+        Target {
+            container: "shop-web-v2-a1b2c3".into(),
+            id: "abc".into(),
+            version: "v2".into(),
+            address: "172.18.0.5:3000".into(),
+        }
+    }
+
+    #[test]
+    fn deploy_command_matches_kamal() {
+        let args = deploy_args(
+            &service("shop", "web", ""),
+            &target(),
+            &settings(&["shop.test", "www.shop.test"]),
+            Duration::from_secs(60),
+        );
+        assert_eq!(
+            args,
+            [
+                "kamal-proxy",
+                "deploy",
+                "shop-web",
+                "--target=shop-web-v2-a1b2c3:3000",
+                "--host=shop.test",
+                "--host=www.shop.test",
+                "--health-check-path=/up",
+                "--health-check-interval=1s",
+                "--health-check-timeout=2500ms",
+                "--deploy-timeout=60s",
+                "--drain-timeout=30s",
+            ]
+        );
+    }
+
+    #[test]
+    fn destinations_and_catch_all() {
+        assert_eq!(service("shop", "web", "staging"), "shop-web-staging");
+        let args = deploy_args("s", &target(), &settings(&[]), Duration::from_secs(5));
+        assert!(!args.iter().any(|a| a.starts_with("--host")), "no --host answers any name");
+        assert!(args.contains(&"--drain-timeout=30s".to_string()));
+    }
+}

@@ -1,0 +1,197 @@
+//! The request that proves a switch: `GET <health path>` through the proxy,
+//! with the `X-Berth-Probe` header, which berth's nginx config answers with
+//! the route's generation in `X-Berth-Generation`. Plain HTTP/1.1 over TCP,
+//! one connection per attempt, every read and write under a deadline.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::time::{Instant, timeout};
+use tokio_util::sync::CancellationToken;
+
+pub const PROBE_HEADER: &str = "X-Berth-Probe";
+pub const GENERATION_HEADER: &str = "X-Berth-Generation";
+
+/// What the proxy answered.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Answer {
+    pub status: u16,
+    pub generation: Option<String>,
+}
+
+impl Answer {
+    pub fn ok(&self) -> bool {
+        (200..400).contains(&self.status)
+    }
+}
+
+/// The Host header for a route's names: its first name, with a wildcard's
+/// `*` replaced; `localhost` when it answers any name.
+pub fn host_header(domains: &[String]) -> String {
+    match domains.first() {
+        Some(d) => match d.strip_prefix("*.") {
+            Some(rest) => format!("berth-probe.{rest}"),
+            None => d.clone(),
+        },
+        None => "localhost".into(),
+    }
+}
+
+/// One request; fails on a connection error, a timeout or a response that
+/// is not HTTP.
+pub async fn once(
+    addr: SocketAddr,
+    host: &str,
+    path: &str,
+    deadline: Duration,
+) -> Result<Answer, String> {
+    let work = async {
+        let mut s = TcpStream::connect(addr)
+            .await
+            .map_err(|e| format!("connecting to {addr}: {e}"))?;
+        let req = format!(
+            "GET {path} HTTP/1.1\r\nHost: {host}\r\n{PROBE_HEADER}: 1\r\nUser-Agent: berth\r\nConnection: close\r\n\r\n"
+        );
+        s.write_all(req.as_bytes())
+            .await
+            .map_err(|e| format!("sending to {addr}: {e}"))?;
+        let mut head = Vec::new();
+        let mut buf = [0u8; 4096];
+        // The head is all we need; bodies are not read.
+        while !head.windows(4).any(|w| w == b"\r\n\r\n") && head.len() < 64 * 1024 {
+            let n = s
+                .read(&mut buf)
+                .await
+                .map_err(|e| format!("reading from {addr}: {e}"))?;
+            if n == 0 {
+                break;
+            }
+            head.extend_from_slice(&buf[..n]);
+        }
+        parse_head(&head).ok_or_else(|| {
+            format!(
+                "{addr} did not answer HTTP: {:?}",
+                crate::sanitize::one_line(&String::from_utf8_lossy(&head[..head.len().min(80)]))
+            )
+        })
+    };
+    match timeout(deadline, work).await {
+        Ok(r) => r,
+        Err(_) => Err(format!(
+            "{addr} did not answer within {}",
+            crate::config::duration::format(deadline)
+        )),
+    }
+}
+
+fn parse_head(head: &[u8]) -> Option<Answer> {
+    let text = String::from_utf8_lossy(head);
+    let mut lines = text.split("\r\n");
+    let status_line = lines.next()?;
+    let mut parts = status_line.split(' ');
+    if !parts.next()?.starts_with("HTTP/1.") {
+        return None;
+    }
+    let status = parts.next()?.parse().ok()?;
+    let generation = lines
+        .take_while(|l| !l.is_empty())
+        .filter_map(|l| l.split_once(':'))
+        .find(|(k, _)| k.trim().eq_ignore_ascii_case(GENERATION_HEADER))
+        .map(|(_, v)| crate::sanitize::one_line(v.trim()));
+    Some(Answer { status, generation })
+}
+
+/// How to prove a switch: where to send the request and how long to try.
+pub struct Proof<'a> {
+    pub addr: SocketAddr,
+    pub host: &'a str,
+    pub path: &'a str,
+    pub interval: Duration,
+    pub per_try: Duration,
+    pub deadline: Duration,
+}
+
+/// Repeats the probe every `interval` until the proxy answers 2xx/3xx with
+/// `generation`, or `deadline` passes (the error then says what it last
+/// saw), or `cancel` fires (`Err(None)`).
+pub async fn until_switched(
+    proof: &Proof<'_>,
+    generation: &str,
+    cancel: &CancellationToken,
+) -> Result<Answer, Option<String>> {
+    let Proof {
+        addr,
+        host,
+        path,
+        interval,
+        per_try,
+        deadline,
+    } = *proof;
+    let end = Instant::now() + deadline;
+    let last = loop {
+        let seen = match once(addr, host, path, per_try).await {
+            Ok(a) if a.ok() && a.generation.as_deref() == Some(generation) => return Ok(a),
+            Ok(a) if a.ok() => format!(
+                "answered {} from another config (generation {})",
+                a.status,
+                a.generation.as_deref().unwrap_or("none")
+            ),
+            Ok(a) => format!("answered {}", a.status),
+            Err(e) => e,
+        };
+        if Instant::now() + interval >= end {
+            break seen;
+        }
+        tokio::select! {
+            _ = cancel.cancelled() => return Err(None),
+            _ = tokio::time::sleep(interval) => {}
+        }
+    };
+    Err(Some(format!(
+        "GET {path} (Host: {host}) through {addr} never answered from the new config within {}; last: {last}",
+        crate::config::duration::format(deadline)
+    )))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_status_and_generation() {
+        let a = parse_head(
+            b"HTTP/1.1 200 OK\r\nServer: nginx\r\nx-berth-generation: v2.17\r\n\r\nbody",
+        )
+        .unwrap();
+        assert_eq!(
+            a,
+            Answer {
+                status: 200,
+                generation: Some("v2.17".into())
+            }
+        );
+        assert!(a.ok());
+        let a = parse_head(b"HTTP/1.0 502 Bad Gateway\r\n\r\n").unwrap();
+        assert_eq!(a.generation, None);
+        assert!(!a.ok());
+        assert_eq!(parse_head(b"SSH-2.0-OpenSSH\r\n"), None);
+    }
+
+    #[test]
+    fn host_header_for_names() {
+        assert_eq!(host_header(&[]), "localhost");
+        assert_eq!(host_header(&["a.test".into(), "b.test".into()]), "a.test");
+        assert_eq!(host_header(&["*.shop.test".into()]), "berth-probe.shop.test");
+    }
+
+    #[tokio::test]
+    async fn a_closed_port_is_a_clear_error() {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = l.local_addr().unwrap();
+        drop(l);
+        let e = once(addr, "x", "/up", Duration::from_secs(2)).await.unwrap_err();
+        assert!(e.starts_with(&format!("connecting to {addr}")), "{e}");
+    }
+}
