@@ -1,8 +1,9 @@
 //! `berth doctor`: compares what is declared with what exists, and says
 //! what to do about each difference. Checks hooks and plugins, locks (stale,
 //! or for apps no longer declared), declared roles with nothing serving,
-//! containers of apps no longer declared, and retained versions whose image
-//! is gone.
+//! containers of apps no longer declared, retained versions whose image
+//! is gone, and proxies that do not send an app's traffic to its running
+//! healthy containers.
 
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -25,13 +26,51 @@ pub enum Severity {
 #[derive(Clone, Debug, Serialize)]
 pub struct Finding {
     pub severity: Severity,
-    /// `hooks`, `locks`, `roles`, `containers`, `images`, `hosts`.
+    /// `hooks`, `locks`, `roles`, `containers`, `images`, `hosts`, `proxy`.
     pub check: &'static str,
     /// What it is about: a file, an app, a container.
     pub subject: String,
     pub message: String,
     /// What to do, when the message does not already say it.
     pub fix: Option<String>,
+}
+
+/// Each proxied app (and destination): does every host's proxy send its
+/// traffic to the role's running healthy containers?
+pub async fn proxy_checks(config: &Config) -> Vec<Finding> {
+    let mut out = Vec::new();
+    for (app_name, app) in &config.fleet.apps {
+        let dests: Vec<Option<&crate::config::DestinationName>> = if app.destinations.is_empty() {
+            vec![None]
+        } else {
+            app.destinations.keys().map(Some).collect()
+        };
+        for dest in dests {
+            let Some(hosts) = crate::engine::proxy::live::read(config, app_name, dest).await else {
+                continue;
+            };
+            let sync = match dest {
+                Some(d) => format!("berth proxy sync {app_name} -d {d}"),
+                None => format!("berth proxy sync {app_name}"),
+            };
+            for h in hosts {
+                if let Some(d) = h.drift(app_name.as_str()) {
+                    out.push(Finding {
+                        severity: if h.error.is_some() {
+                            Severity::Warning
+                        } else {
+                            Severity::Error
+                        },
+                        check: "proxy",
+                        subject: d.subject,
+                        message: d.message,
+                        fix: h.error.is_none().then(|| sync.clone()),
+                    });
+                }
+            }
+        }
+    }
+    out
 }
 
 /// Checks that need no engine: hooks, plugins and locks.

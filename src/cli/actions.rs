@@ -114,6 +114,11 @@ pub fn destroy_action(
     })
 }
 
+pub fn proxy_sync_action(t: &Target) -> anyhow::Result<Action> {
+    let (app, destination) = names(t)?;
+    Ok(Action::ProxySync { app, destination })
+}
+
 pub fn plan_action(cmd: &PlanCommand) -> anyhow::Result<Action> {
     match cmd {
         PlanCommand::Deploy { target, version } => deploy_action(target, version),
@@ -190,6 +195,12 @@ fn detail(step: &Step) -> String {
             "  (newest retained version not running)".into()
         }
         Step::Prune { retain } => format!("  (keep {retain} stopped versions per role)"),
+        Step::Traffic { .. } => {
+            "  (point the proxy at the new containers; proven by a request through it)".into()
+        }
+        Step::Drain { timeout, .. } => {
+            format!("  (old containers finish requests in flight for {timeout})")
+        }
         _ => String::new(),
     }
 }

@@ -19,6 +19,7 @@ pub async fn run(config: &Config, json: bool) -> anyhow::Result<u8> {
     drop(inventory);
     let missing = doctor::missing_images(config, &fleet).await;
     findings.extend(doctor::fleet_checks(config, &fleet, &missing));
+    findings.extend(doctor::proxy_checks(config).await);
     findings.sort_by(|a, b| (a.severity, a.check).cmp(&(b.severity, b.check)));
     let errors = findings
         .iter()

@@ -8,6 +8,7 @@ mod actions;
 mod config_cmd;
 mod doctor;
 mod lock;
+mod proxy;
 mod status;
 mod table;
 
@@ -119,6 +120,9 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// The proxy in front of an app: show what it routes, or sync it with what runs
+    #[command(subcommand)]
+    Proxy(proxy::ProxyCommand),
     /// Inspect the fleet config
     #[command(subcommand)]
     Config(ConfigCommand),
@@ -176,6 +180,10 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             let config = load_config(cli.config.as_deref())?;
             runtime()?.block_on(doctor::run(&config, json))
         }
+        Some(Command::Proxy(proxy::ProxyCommand::Show { target, json })) => {
+            let config = load_config(cli.config.as_deref())?;
+            runtime()?.block_on(proxy::show(&config, &target, json))
+        }
         Some(Command::History { app, json }) => {
             let config = load_config(cli.config.as_deref())?;
             actions::history(&config, &app, json)
@@ -221,6 +229,9 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
                     *json,
                     wait,
                 ),
+                Command::Proxy(proxy::ProxyCommand::Sync { target, json, wait }) => {
+                    (actions::proxy_sync_action(target)?, *json, wait)
+                }
                 _ => unreachable!("handled above"),
             };
             if config.fleet.read_only {

@@ -492,7 +492,11 @@ impl Config {
 
     /// An app's proxy for a destination, with the destination's overrides
     /// and the defaults applied; `None` when the app has no `proxy:`.
-    pub fn proxy(&self, app: &AppName, destination: Option<&DestinationName>) -> Option<ProxySettings> {
+    pub fn proxy(
+        &self,
+        app: &AppName,
+        destination: Option<&DestinationName>,
+    ) -> Option<ProxySettings> {
         let cfg = self.fleet.apps.get(app)?;
         let p = cfg.proxy.as_ref()?;
         let o = destination

@@ -257,9 +257,8 @@ pub fn check_domain(d: &str) -> Result<(), String> {
 pub fn check_health_path(p: &str) -> Result<(), String> {
     let ok = p.starts_with('/')
         && p.len() <= 1024
-        && p.bytes().all(|b| {
-            b.is_ascii_alphanumeric() || b"/-._~%!&()*+,=:@?".contains(&b)
-        });
+        && p.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"/-._~%!&()*+,=:@?".contains(&b));
     if ok {
         Ok(())
     } else {

@@ -84,7 +84,10 @@ pub enum Step {
     Traffic { group: Group },
     /// Old containers keep serving requests in flight this long after the
     /// switch, before they are stopped.
-    Drain { group: Group, timeout: HumanDuration },
+    Drain {
+        group: Group,
+        timeout: HumanDuration,
+    },
     /// Remove the app's proxy config (before its containers go).
     RemoveRoute,
     /// Stop the role's other running containers on the group's hosts.
@@ -137,7 +140,9 @@ pub enum PlanError {
         role: String,
         roles: String,
     },
-    #[error("app `{app}` has no `proxy:` in {file}; add one to route traffic through nginx or kamal-proxy")]
+    #[error(
+        "app `{app}` has no `proxy:` in {file}; add one to route traffic through nginx or kamal-proxy"
+    )]
     NoProxy { app: String, file: String },
     #[error("destroy needs the app's name typed as confirmation: pass --confirm {app}")]
     NotConfirmed { app: String },

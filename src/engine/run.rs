@@ -323,7 +323,9 @@ impl Runner<'_> {
                 self.run_trigger(i, trigger, run, &stage.hosts).await
             }
             Step::Traffic { group } => self.traffic(i, group, &stage.hosts).await,
-            Step::Drain { group, timeout } => self.drain(i, group, &stage.hosts, timeout.get()).await,
+            Step::Drain { group, timeout } => {
+                self.drain(i, group, &stage.hosts, timeout.get()).await
+            }
             Step::RemoveRoute => self.remove_routes(i, &stage.hosts).await,
             Step::Image { image } => {
                 let work = join_all(stage.hosts.iter().map(|h| self.ensure_image(i, h, image)));

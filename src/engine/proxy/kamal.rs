@@ -46,8 +46,14 @@ pub fn deploy_args(
     args.extend(settings.domains.iter().map(|d| format!("--host={d}")));
     args.extend([
         format!("--health-check-path={}", settings.health_path),
-        format!("--health-check-interval={}", seconds(settings.health_interval)),
-        format!("--health-check-timeout={}", seconds(settings.health_timeout)),
+        format!(
+            "--health-check-interval={}",
+            seconds(settings.health_interval)
+        ),
+        format!(
+            "--health-check-timeout={}",
+            seconds(settings.health_timeout)
+        ),
         format!("--deploy-timeout={}", seconds(deploy_timeout)),
         format!("--drain-timeout={}", seconds(settings.drain_timeout)),
     ]);
@@ -150,7 +156,12 @@ pub async fn exec(
     };
     tokio::time::timeout(deadline, work)
         .await
-        .unwrap_or_else(|_| Err(format!("`{shown}` did not finish within {}", format(deadline))))
+        .unwrap_or_else(|_| {
+            Err(format!(
+                "`{shown}` did not finish within {}",
+                format(deadline)
+            ))
+        })
 }
 
 #[cfg(test)]
@@ -211,7 +222,10 @@ mod tests {
     fn destinations_and_catch_all() {
         assert_eq!(service("shop", "web", "staging"), "shop-web-staging");
         let args = deploy_args("s", &target(), &settings(&[]), Duration::from_secs(5));
-        assert!(!args.iter().any(|a| a.starts_with("--host")), "no --host answers any name");
+        assert!(
+            !args.iter().any(|a| a.starts_with("--host")),
+            "no --host answers any name"
+        );
         assert!(args.contains(&"--drain-timeout=30s".to_string()));
     }
 }

@@ -10,6 +10,7 @@
 //! the host ([`kamal`]).
 
 pub mod kamal;
+pub mod live;
 pub mod nginx;
 pub mod probe;
 
@@ -189,6 +190,26 @@ pub async fn target_of(docker: &Docker, id: &str, port: u16) -> Result<Target, S
     })
 }
 
+/// The running containers `selector` finds that Docker does not call sick
+/// (unhealthy, or still starting), as targets; and how many run in all.
+pub async fn healthy_targets(
+    docker: &Docker,
+    selector: &labels::Selector,
+    port: u16,
+) -> Result<(Vec<Target>, usize), String> {
+    let running = super::containers::list(docker, selector, false).await?;
+    let mut out = Vec::new();
+    for c in &running {
+        // `Up 5 minutes (unhealthy)`, `Up 2 seconds (health: starting)`.
+        let status = c.status.as_deref().unwrap_or("");
+        if status.contains("(unhealthy)") || status.contains("(health: starting)") {
+            continue;
+        }
+        out.push(target_of(docker, c.id.as_deref().unwrap_or_default(), port).await?);
+    }
+    Ok((out, running.len()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -219,13 +240,19 @@ mod tests {
             "demo",
             "",
             &settings,
-            vec![target("a", "10.0.0.2:8080", "v2"), target("b", "10.0.0.3:8080", "v2")],
+            vec![
+                target("a", "10.0.0.2:8080", "v2"),
+                target("b", "10.0.0.3:8080", "v2"),
+            ],
         );
         let mut b = Route::new(
             "demo",
             "",
             &settings,
-            vec![target("b", "10.0.0.3:8080", "v2"), target("a", "10.0.0.2:8080", "v2")],
+            vec![
+                target("b", "10.0.0.3:8080", "v2"),
+                target("a", "10.0.0.2:8080", "v2"),
+            ],
         );
         b.generation = "other".into();
         assert!(a.same_traffic(&b));

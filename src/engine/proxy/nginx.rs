@@ -174,9 +174,15 @@ impl Nginx<'_> {
         let restore = |what: &str| -> String {
             match write(path, previous) {
                 Ok(()) if previous.is_some() => {
-                    format!("{} restored; nginx still runs its previous config", path.display())
+                    format!(
+                        "{} restored; nginx still runs its previous config",
+                        path.display()
+                    )
                 }
-                Ok(()) => format!("{} removed again; nginx still runs its previous config", path.display()),
+                Ok(()) => format!(
+                    "{} removed again; nginx still runs its previous config",
+                    path.display()
+                ),
                 Err(e) => format!("and putting the previous file back failed too ({e}); {what}"),
             }
         };
@@ -351,7 +357,9 @@ mod tests {
         let text = render(&r);
         assert!(text.starts_with(HEADER));
         assert!(text.contains("`berth proxy sync shop-api` rewrites it"));
-        assert!(text.contains("upstream berth_shop_api {\n    server 172.18.0.5:3000; # shop-api-web-v2-a1b2c3 v2\n}"));
+        assert!(text.contains(
+            "upstream berth_shop_api {\n    server 172.18.0.5:3000; # shop-api-web-v2-a1b2c3 v2\n}"
+        ));
         assert!(text.contains("listen 8080;"));
         assert!(text.contains("server_name api.shop.test *.shop.test;"));
         assert!(text.contains("proxy_pass http://berth_shop_api;"));
@@ -366,7 +374,10 @@ mod tests {
     #[test]
     fn destinations_get_their_own_file_and_names() {
         assert_eq!(file_name("shop-api", ""), "berth-shop-api.conf");
-        assert_eq!(file_name("shop-api", "staging"), "berth-shop-api--staging.conf");
+        assert_eq!(
+            file_name("shop-api", "staging"),
+            "berth-shop-api--staging.conf"
+        );
         let text = render(&route("staging", vec![target()]));
         assert!(text.contains("upstream berth_shop_api__staging {"));
         assert!(text.contains("`berth proxy sync shop-api -d staging`"));
@@ -415,7 +426,10 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.starts_with("`false -t` failed;"), "{e}");
-        assert!(e.contains("restored; nginx still runs its previous config"), "{e}");
+        assert!(
+            e.contains("restored; nginx still runs its previous config"),
+            "{e}"
+        );
         assert_eq!(std::fs::read_to_string(&p).unwrap(), old);
         // With no previous file, the new one is removed again.
         let q = n.path("other", "");

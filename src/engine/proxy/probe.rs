@@ -183,7 +183,10 @@ mod tests {
     fn host_header_for_names() {
         assert_eq!(host_header(&[]), "localhost");
         assert_eq!(host_header(&["a.test".into(), "b.test".into()]), "a.test");
-        assert_eq!(host_header(&["*.shop.test".into()]), "berth-probe.shop.test");
+        assert_eq!(
+            host_header(&["*.shop.test".into()]),
+            "berth-probe.shop.test"
+        );
     }
 
     #[tokio::test]
@@ -191,7 +194,9 @@ mod tests {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = l.local_addr().unwrap();
         drop(l);
-        let e = once(addr, "x", "/up", Duration::from_secs(2)).await.unwrap_err();
+        let e = once(addr, "x", "/up", Duration::from_secs(2))
+            .await
+            .unwrap_err();
         assert!(e.starts_with(&format!("connecting to {addr}")), "{e}");
     }
 }

@@ -50,7 +50,10 @@ impl Runner<'_> {
 
     /// Where berth reaches a host's nginx for the proof request.
     fn proxy_addr(&self) -> Result<SocketAddr, String> {
-        Ok(SocketAddr::from((Ipv4Addr::LOCALHOST, self.settings()?.listen)))
+        Ok(SocketAddr::from((
+            Ipv4Addr::LOCALHOST,
+            self.settings()?.listen,
+        )))
     }
 
     pub(super) async fn traffic(
@@ -86,25 +89,13 @@ impl Runner<'_> {
             ]);
         }
         let selector = self.selector(Some(&group.role), None, Some(host));
-        let running = containers::list(docker, &selector, false).await?;
-        let mut out = Vec::new();
-        for c in &running {
-            // `Up 5 minutes (unhealthy)`: leave out what Docker says is sick.
-            let status = c.status.as_deref().unwrap_or("");
-            if status.contains("(unhealthy)") || status.contains("(health: starting)") {
-                continue;
-            }
-            out.push(
-                proxy::target_of(docker, c.id.as_deref().unwrap_or_default(), port)
-                    .await
-                    .map_err(|e| format!("host {host}: {e}"))?,
-            );
-        }
+        let (out, running) = proxy::healthy_targets(docker, &selector, port)
+            .await
+            .map_err(|e| format!("host {host}: {e}"))?;
         if out.is_empty() {
             return Err(format!(
-                "host {host}: no running healthy container to send traffic to (looked for: {}; found {} running)",
+                "host {host}: no running healthy container to send traffic to (looked for: {}; found {running} running)",
                 selector.describe(),
-                running.len()
             ));
         }
         Ok(out)
@@ -127,8 +118,8 @@ impl Runner<'_> {
             .unwrap_or_default()
         {
             if c.id != fresh
-                && let Ok(t) = proxy::target_of(docker, c.id.as_deref().unwrap_or_default(), port)
-                    .await
+                && let Ok(t) =
+                    proxy::target_of(docker, c.id.as_deref().unwrap_or_default(), port).await
             {
                 out.push(t);
             }
@@ -228,7 +219,9 @@ impl Runner<'_> {
                         .apply(&path, previous_file.as_deref(), Some(&text), &|_| {})
                         .await
                         .map(|()| "the previous nginx config is back".to_string())
-                        .unwrap_or_else(|e| format!("putting the previous config back failed: {e}")),
+                        .unwrap_or_else(|e| {
+                            format!("putting the previous config back failed: {e}")
+                        }),
                     Err(e) => e,
                 };
                 (None, Err(format!("host {host}: {e}; {undo}").into()))
@@ -250,8 +243,7 @@ impl Runner<'_> {
             per_try: settings.health_timeout,
             deadline: self.app.deploy_timeout.get(),
         };
-        match probe::until_switched(&proof, &route.generation, &self.ctx.cancel).await
-        {
+        match probe::until_switched(&proof, &route.generation, &self.ctx.cancel).await {
             Ok(a) => {
                 self.out(
                     i,
@@ -411,7 +403,8 @@ impl Runner<'_> {
                 Driver::Nginx => {
                     let nginx = self.nginx(host)?;
                     let path = nginx.path(self.plan.app.as_str(), &self.destination);
-                    let Some(current) = nginx.read(&path).map_err(|e| format!("host {host}: {e}"))?
+                    let Some(current) =
+                        nginx.read(&path).map_err(|e| format!("host {host}: {e}"))?
                     else {
                         self.out(i, Some(host), format!("no {}", path.display()));
                         continue;
@@ -421,7 +414,11 @@ impl Runner<'_> {
                         .apply(&path, None, Some(&current), &log)
                         .await
                         .map_err(|e| format!("host {host}: {e}"))?;
-                    self.out(i, Some(host), format!("removed {}; nginx reloaded", path.display()));
+                    self.out(
+                        i,
+                        Some(host),
+                        format!("removed {}; nginx reloaded", path.display()),
+                    );
                 }
                 Driver::KamalProxy => {
                     let service = kamal::service(

@@ -1,0 +1,79 @@
+//! `berth proxy show`: what each host's proxy really has for an app, read
+//! from the proxy (berth's nginx file, or `kamal-proxy list`), next to what
+//! runs. `berth proxy sync` is an engine action (see `cli::run`).
+
+use super::actions::Target;
+use super::{EXIT_ERROR, EXIT_OK, EXIT_UNHEALTHY};
+use crate::config::{AppName, Config, DestinationName};
+use crate::engine::proxy::live;
+
+#[derive(Debug, clap::Subcommand)]
+pub enum ProxyCommand {
+    /// Print the proxy config berth generated on each host, and whether it matches what runs
+    Show {
+        #[command(flatten)]
+        target: Target,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Point each host's proxy at the role's running healthy containers (takes the app's lock)
+    Sync {
+        #[command(flatten)]
+        target: Target,
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        wait: super::LockWait,
+    },
+}
+
+pub async fn show(config: &Config, target: &Target, json: bool) -> anyhow::Result<u8> {
+    let app = AppName::new(&target.app).map_err(anyhow::Error::msg)?;
+    let dest = target
+        .destination
+        .as_deref()
+        .map(DestinationName::new)
+        .transpose()
+        .map_err(anyhow::Error::msg)?;
+    if !config.fleet.apps.contains_key(&app) {
+        anyhow::bail!("app `{app}` is not declared in {}", config.path.display());
+    }
+    let Some(hosts) = live::read(config, &app, dest.as_ref()).await else {
+        eprintln!(
+            "berth: app `{app}` has no `proxy:` in {}",
+            config.path.display()
+        );
+        return Ok(EXIT_ERROR);
+    };
+    let drifted = hosts
+        .iter()
+        .filter(|h| h.drift(app.as_str()).is_some())
+        .count();
+    if json {
+        println!("{}", serde_json::to_string_pretty(&hosts)?);
+    } else {
+        for h in &hosts {
+            let driver = h.driver.map_or("?".to_string(), |d| d.to_string());
+            println!("== host {} ({driver})", h.host);
+            if let Some(e) = &h.error {
+                println!("unreachable: {e}");
+                continue;
+            }
+            if let Some(r) = &h.route {
+                println!("routes: {}", r.describe());
+                println!("written: {}", r.written_at.format("%Y-%m-%d %H:%M:%S UTC"));
+            }
+            match (&h.path, &h.text) {
+                (Some(p), Some(t)) => println!("file: {}\n\n{}", p.display(), t.trim_end()),
+                (Some(p), None) => println!("file: {} (missing)", p.display()),
+                (None, Some(t)) => println!("{}", t.trim_end()),
+                (None, None) => {}
+            }
+            match h.drift(app.as_str()) {
+                Some(d) => println!("\nDRIFT: {}", d.message),
+                None => println!("\nin sync with what runs"),
+            }
+        }
+    }
+    Ok(if drifted > 0 { EXIT_UNHEALTHY } else { EXIT_OK })
+}
