@@ -9,6 +9,10 @@
 //!   container it started when dropped, even when the test panics.
 #![allow(dead_code)]
 
+pub mod app;
+pub mod load;
+pub mod nginx;
+
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

@@ -1,0 +1,357 @@
+//! The traffic stage against a real nginx and the real Docker engine:
+//! a load generator runs through nginx during deploy, restart and rollback
+//! and must see no failed request; a failed gate, a broken nginx config and
+//! a deleted berth file each leave traffic on a version that runs.
+
+mod common;
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use berth::engine::proxy::nginx;
+use berth::engine::{Action, EngineEvent, Outcome, RunResult};
+use common::Scope;
+use common::app::{App, outcome, output, version_of};
+use common::load::{self, Load};
+use common::nginx::NginxServer;
+
+const HOST: &str = "app.test";
+const WEB: &str = "      web: {hosts: [a], port: 8080}\n";
+
+async fn proxied_app(scope: Scope, base: &str, nginx: &NginxServer, drain: &str) -> App {
+    let proxy = format!(
+        "    proxy:\n      domains: [{HOST}]\n      listen: {}\n      healthcheck: {{path: /up, interval: 100ms}}\n      drain_timeout: {drain}\n",
+        nginx.port
+    );
+    let app = App::with_host_a(
+        scope,
+        base,
+        &format!(", nginx: {}", nginx.host_yaml()),
+        WEB,
+        &proxy,
+    )
+    .await;
+    app.image("v1", &[]).await;
+    app.image("v2", &[]).await;
+    app
+}
+
+fn berth_file(app: &App, nginx: &NginxServer) -> PathBuf {
+    nginx.confd.join(nginx::file_name(&app.name, ""))
+}
+
+fn route_versions(app: &App, nginx: &NginxServer) -> String {
+    let text = std::fs::read_to_string(berth_file(app, nginx)).unwrap();
+    nginx::parse_route(&text).unwrap().versions()
+}
+
+async fn deploy_ok(app: &App, v: &str) -> Vec<EngineEvent> {
+    let (r, events) = app.run(app.deploy(v), None).await;
+    assert_eq!(
+        r,
+        RunResult::Ok,
+        "deploy {v}:\n{}",
+        output(&events).join("\n")
+    );
+    events
+}
+
+/// `n` requests one after another; all their answers.
+async fn answers(nginx: &NginxServer, n: usize) -> Vec<Result<String, String>> {
+    let mut out = Vec::new();
+    for _ in 0..n {
+        out.push(load::get(nginx.addr(), HOST, "/version").await);
+    }
+    out
+}
+
+fn assert_no_failures(samples: &[load::Sample], what: &str) {
+    let failed = load::failures(samples);
+    assert!(
+        failed.is_empty(),
+        "{what}: {} of {} requests failed: {:?}",
+        failed.len(),
+        samples.len(),
+        &failed[..failed.len().min(10)]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_request_fails_through_deploy_restart_and_rollback() {
+    let Some(docker) = common::docker().await else {
+        return;
+    };
+    let nginx = NginxServer::start();
+    let app = proxied_app(Scope::new(docker).await, "zd", &nginx, "2s").await;
+
+    let events = deploy_ok(&app, "v1").await;
+    assert_eq!(outcome(&events, "traffic web [1/1]"), Some(&Outcome::Ok));
+    assert_eq!(
+        outcome(&events, "drain web [1/1]"),
+        Some(&Outcome::Skipped {
+            reason: "no old container was serving".into()
+        })
+    );
+    assert_eq!(
+        load::get(nginx.addr(), HOST, "/version").await,
+        Ok("v1".into())
+    );
+
+    let started = Instant::now();
+    let traffic = Load::start(nginx.addr(), HOST, "/version", 4, Duration::from_millis(5));
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    let events = deploy_ok(&app, "v2").await;
+    let out = output(&events);
+    assert!(
+        out.iter().any(|l| l.contains("from the new config")),
+        "the switch was proven through nginx: {out:#?}"
+    );
+    let deployed = Instant::now();
+    assert_eq!(route_versions(&app, &nginx), "v2");
+    let after: Vec<_> = answers(&nginx, 20).await;
+    assert!(
+        after.iter().all(|a| a.as_deref() == Ok("v2")),
+        "after the deploy nginx routes to v2 only: {after:?}"
+    );
+
+    let (r, events) = app
+        .run(
+            Action::Restart {
+                app: app.app(),
+                role: None,
+                destination: None,
+            },
+            None,
+        )
+        .await;
+    assert_eq!(r, RunResult::Ok, "{}", output(&events).join("\n"));
+    let restarted = Instant::now();
+
+    let (r, events) = app
+        .run(
+            Action::Rollback {
+                app: app.app(),
+                version: None,
+                destination: None,
+            },
+            None,
+        )
+        .await;
+    assert_eq!(r, RunResult::Ok, "{}", output(&events).join("\n"));
+    let rolled_back = Instant::now();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let samples = traffic.stop().await;
+
+    eprintln!(
+        "load through nginx: {} requests, {} failed, over {:.1}s",
+        samples.len(),
+        load::failures(&samples).len(),
+        started.elapsed().as_secs_f64()
+    );
+    assert_no_failures(&samples, "deploy v2, restart, rollback");
+    let during =
+        |from: Instant, to: Instant| samples.iter().filter(|s| s.at >= from && s.at < to).count();
+    for (what, n) in [
+        ("deploy", during(started, deployed)),
+        ("restart", during(deployed, restarted)),
+        ("rollback", during(restarted, rolled_back)),
+    ] {
+        assert!(
+            n >= 100,
+            "the load ran through the {what}: only {n} requests"
+        );
+    }
+    let v: Vec<String> = samples
+        .iter()
+        .filter(|s| s.at >= deployed && s.at < restarted)
+        .filter_map(|s| s.result.clone().ok())
+        .collect();
+    assert!(
+        v.iter().all(|v| v == "v2"),
+        "between deploy and rollback only v2 answers"
+    );
+    assert_eq!(load::versions_since(&samples, rolled_back), ["v1"]);
+    assert_eq!(route_versions(&app, &nginx), "v1");
+    let running = app.running("web").await;
+    assert_eq!(running.len(), 1);
+    assert_eq!(version_of(&running[0]), "v1");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_health_gate_leaves_nginx_on_the_old_version() {
+    let Some(docker) = common::docker().await else {
+        return;
+    };
+    let nginx = NginxServer::start();
+    let app = proxied_app(Scope::new(docker).await, "gate", &nginx, "1s").await;
+    app.image("v3", &["HEALTH=fail"]).await;
+    deploy_ok(&app, "v1").await;
+    let before = std::fs::read_to_string(berth_file(&app, &nginx)).unwrap();
+
+    let traffic = Load::start(nginx.addr(), HOST, "/version", 2, Duration::from_millis(5));
+    let (r, events) = app.run(app.deploy("v3"), None).await;
+    let samples = traffic.stop().await;
+
+    assert!(
+        matches!(&r, RunResult::Failed { stage, .. } if stage == "health gate web [1/1]"),
+        "{r:?}"
+    );
+    assert!(matches!(
+        outcome(&events, "traffic web [1/1]"),
+        Some(Outcome::Skipped { .. })
+    ));
+    assert_eq!(
+        std::fs::read_to_string(berth_file(&app, &nginx)).unwrap(),
+        before,
+        "berth's nginx file is untouched"
+    );
+    assert_no_failures(&samples, "a deploy failing its gate");
+    assert!(
+        samples.len() >= 50,
+        "the load ran: {} requests",
+        samples.len()
+    );
+    assert_eq!(load::versions_since(&samples, samples[0].at), ["v1"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nginx_test_failure_aborts_the_switch_with_nginx_own_message() {
+    let Some(docker) = common::docker().await else {
+        return;
+    };
+    let nginx = NginxServer::start();
+    let app = proxied_app(Scope::new(docker).await, "ngt", &nginx, "1s").await;
+    deploy_ok(&app, "v1").await;
+    let ours = std::fs::read_to_string(berth_file(&app, &nginx)).unwrap();
+
+    // Another tool drops a broken file into the same include directory.
+    let broken = nginx.confd.join("other-tool.conf");
+    std::fs::write(&broken, "this_is_not_a_directive on;\n").unwrap();
+    let (r, events) = app.run(app.deploy("v2"), None).await;
+    let RunResult::Failed { stage, error } = &r else {
+        panic!("deploy must fail: {r:?}");
+    };
+    assert_eq!(stage, "traffic web [1/1]");
+    assert!(
+        error.contains("unknown directive \"this_is_not_a_directive\"")
+            && error.contains(&broken.display().to_string()),
+        "nginx's own message, naming the broken file: {error}"
+    );
+    assert!(
+        error.contains("restored; nginx still runs its previous config"),
+        "{error}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(berth_file(&app, &nginx)).unwrap(),
+        ours,
+        "berth's file is back as it was"
+    );
+    assert!(matches!(outcome(&events, "restore"), Some(Outcome::Ok)));
+    // The running nginx never left v1, and v2 is gone.
+    assert_eq!(
+        load::get(nginx.addr(), HOST, "/version").await,
+        Ok("v1".into())
+    );
+    let running = app.running("web").await;
+    assert_eq!(running.iter().map(version_of).collect::<Vec<_>>(), ["v1"]);
+
+    // A file berth does not own is never overwritten.
+    std::fs::remove_file(&broken).unwrap();
+    std::fs::write(berth_file(&app, &nginx), "# someone's own file\n").unwrap();
+    let (r, _) = app.run(app.deploy("v2"), None).await;
+    assert!(
+        matches!(&r, RunResult::Failed { error, .. } if error.contains("was not written by berth")),
+        "{r:?}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(berth_file(&app, &nginx)).unwrap(),
+        "# someone's own file\n"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn doctor_finds_a_deleted_file_and_sync_or_deploy_puts_it_back() {
+    let Some(docker) = common::docker().await else {
+        return;
+    };
+    let nginx = NginxServer::start();
+    let app = proxied_app(Scope::new(docker).await, "doc", &nginx, "0").await;
+    deploy_ok(&app, "v1").await;
+    let cli = |args: &[&str]| {
+        common::berth()
+            .arg("-c")
+            .arg(&app.config.path)
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let proxy_findings = || -> Vec<serde_json::Value> {
+        let out = cli(&["doctor", "--json"]);
+        let all: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stdout)));
+        all.into_iter().filter(|f| f["check"] == "proxy").collect()
+    };
+    assert_eq!(proxy_findings(), Vec::<serde_json::Value>::new());
+
+    std::fs::remove_file(berth_file(&app, &nginx)).unwrap();
+    let found = proxy_findings();
+    assert_eq!(found.len(), 1, "{found:#?}");
+    assert!(
+        found[0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("is missing on host a"),
+        "{found:#?}"
+    );
+    assert_eq!(found[0]["fix"], format!("berth proxy sync {}", app.name));
+    assert_eq!(found[0]["severity"], "error");
+
+    let out = cli(&["proxy", "sync", &app.name]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(route_versions(&app, &nginx), "v1");
+    let out = cli(&["proxy", "show", &app.name]);
+    let shown = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{shown}");
+    assert!(
+        shown.contains("in sync with what runs") && shown.contains("upstream berth_"),
+        "{shown}"
+    );
+    assert_eq!(proxy_findings(), Vec::<serde_json::Value>::new());
+    assert_eq!(
+        load::get(nginx.addr(), HOST, "/version").await,
+        Ok("v1".into())
+    );
+
+    // The next deploy writes it too; drain_timeout 0 skips the drain.
+    std::fs::remove_file(berth_file(&app, &nginx)).unwrap();
+    let events = deploy_ok(&app, "v2").await;
+    assert!(matches!(
+        outcome(&events, "drain web [1/1]"),
+        Some(Outcome::Skipped { reason }) if reason.contains("drain_timeout is 0")
+    ));
+    assert_eq!(route_versions(&app, &nginx), "v2");
+    assert_eq!(
+        load::get(nginx.addr(), HOST, "/version").await,
+        Ok("v2".into())
+    );
+
+    // Destroy removes the route before the containers.
+    let (r, _) = app
+        .run(
+            Action::Destroy {
+                app: app.app(),
+                destination: None,
+                confirm: app.name.clone(),
+                purge_volumes: false,
+            },
+            None,
+        )
+        .await;
+    assert_eq!(r, RunResult::Ok);
+    assert!(!berth_file(&app, &nginx).exists());
+}
