@@ -20,7 +20,7 @@ const WEB: &str = "      web: {hosts: [a], port: 8080}\n";
 
 async fn proxied_app(scope: Scope, base: &str, nginx: &NginxServer, drain: &str) -> App {
     let proxy = format!(
-        "    proxy:\n      domains: [{HOST}]\n      listen: {}\n      healthcheck: {{path: /up, interval: 100ms}}\n      drain_timeout: {drain}\n",
+        "    proxy:\n      domains: [{HOST}]\n      listen: {}\n      healthcheck: {{path: /up, interval: 100ms}}\n      drain_timeout: {drain}\n      driver: nginx\n",
         nginx.port
     );
     let app = App::with_host_a(
@@ -354,4 +354,124 @@ async fn doctor_finds_a_deleted_file_and_sync_or_deploy_puts_it_back() {
         .await;
     assert_eq!(r, RunResult::Ok);
     assert!(!berth_file(&app, &nginx).exists());
+}
+
+/// A stand-in `kamal-proxy` container (the real image cannot be pulled
+/// here): its `kamal-proxy` executable records each call's arguments, so
+/// the test sees exactly what berth ran through `docker exec`.
+async fn fake_kamal_proxy(scope: &Scope) -> String {
+    let ctx = tempfile::tempdir().unwrap();
+    std::fs::write(
+        ctx.path().join("kamal-proxy"),
+        "#!/bin/sh\necho \"$*\" >> /tmp/calls\nif [ \"$1\" = list ]; then cat /tmp/calls; fi\necho \"fake kamal-proxy: $1 done\"\n",
+    )
+    .unwrap();
+    std::fs::write(
+        ctx.path().join("Dockerfile"),
+        format!(
+            "FROM {}\nCOPY kamal-proxy /bin/kamal-proxy\nRUN [\"chmod\", \"755\", \"/bin/kamal-proxy\"]\nLABEL {}={}\n",
+            scope.image,
+            common::TEST_LABEL,
+            scope.id
+        ),
+    )
+    .unwrap();
+    let tag = format!("t{}-kamal-proxy:fake", scope.id);
+    let tar = berth::docker::build::context_tar(ctx.path()).unwrap();
+    berth::docker::build::build_image(
+        &scope.docker,
+        &tag,
+        tar,
+        "Dockerfile",
+        &Default::default(),
+        |_| {},
+    )
+    .await
+    .unwrap();
+    let created = scope
+        .docker
+        .create_container(
+            Some(bollard::query_parameters::CreateContainerOptions {
+                name: Some("kamal-proxy".into()),
+                ..Default::default()
+            }),
+            bollard::models::ContainerCreateBody {
+                image: Some(tag),
+                cmd: Some(vec!["sleep".into(), "3600".into()]),
+                labels: Some([(common::TEST_LABEL.to_string(), scope.id.clone())].into()),
+                healthcheck: Some(bollard::models::HealthConfig {
+                    test: Some(vec!["NONE".into()]),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("no other `kamal-proxy` container may run on this engine during the tests");
+    scope
+        .docker
+        .start_container(&created.id, None)
+        .await
+        .unwrap();
+    created.id
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kamal_proxy_is_driven_through_docker_exec_when_it_runs() {
+    let Some(docker) = common::docker().await else {
+        return;
+    };
+    let scope = Scope::new(docker).await;
+    let kamal = fake_kamal_proxy(&scope).await;
+    // `driver` is left at `auto`: a running kamal-proxy container wins.
+    let app = App::new(
+        scope,
+        "kp",
+        WEB,
+        "    proxy: {domains: [shop.test], healthcheck: {path: /up, interval: 1s, timeout: 2s}, drain_timeout: 0}\n",
+    )
+    .await;
+    app.image("v1", &[]).await;
+    app.image("v2", &[]).await;
+    deploy_ok(&app, "v1").await;
+    let events = deploy_ok(&app, "v2").await;
+    let calls = app.scope.exec(&kamal, &["cat", "/tmp/calls"]).await;
+    let running = app.running("web").await;
+    let v2 = berth::engine::containers::summary_name(&running[0]);
+    let want = format!(
+        "deploy {}-web --target={v2}:8080 --host=shop.test --health-check-path=/up --health-check-interval=1s --health-check-timeout=2s --deploy-timeout=20s --drain-timeout=0s",
+        app.name
+    );
+    assert_eq!(calls.lines().count(), 2, "{calls}");
+    assert_eq!(calls.lines().last(), Some(want.as_str()), "{calls}");
+    assert!(
+        output(&events)
+            .iter()
+            .any(|l| l == "kamal-proxy: fake kamal-proxy: deploy done"),
+        "its output is in the stage: {:#?}",
+        output(&events)
+    );
+    // berth joined it to the `berth` network so it can reach the targets.
+    let c = app
+        .scope
+        .docker
+        .inspect_container(&kamal, None)
+        .await
+        .unwrap();
+    assert!(
+        c.network_settings
+            .and_then(|n| n.networks)
+            .is_some_and(|n| n.contains_key("berth"))
+    );
+    let out = common::berth()
+        .arg("-c")
+        .arg(&app.config.path)
+        .args(["proxy", "show", &app.name])
+        .output()
+        .unwrap();
+    let shown = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        shown.contains("(kamal-proxy)") && shown.contains("in sync with what runs"),
+        "{shown}"
+    );
 }

@@ -230,3 +230,62 @@ fn secrets_resolve_masked_and_missing_ones_are_located() {
         "{e}"
     );
 }
+
+#[test]
+fn proxy_settings_resolve_with_destination_overrides() {
+    let text = GOOD.replace(
+        "    deploy_timeout: 2m\n",
+        "    deploy_timeout: 2m\n    proxy: {domains: [demo.test], drain_timeout: 0}\n    destinations:\n      staging:\n        proxy: {domains: [staging.demo.test], listen: 8081}\n",
+    );
+    let c = parse(Path::new("fleet.yaml"), &text).unwrap();
+    let app = AppName::new("demo").unwrap();
+    let p = c.proxy(&app, None).unwrap();
+    assert_eq!(p.role.as_str(), "web", "the primary role by default");
+    assert_eq!(p.app_port, 8080, "the role's port");
+    assert_eq!((p.listen, p.health_path.as_str()), (80, "/up"));
+    assert_eq!(p.drain_timeout, std::time::Duration::ZERO);
+    assert_eq!(p.driver, ProxyDriver::Auto);
+    let s = c
+        .proxy(&app, Some(&DestinationName::new("staging").unwrap()))
+        .unwrap();
+    assert_eq!(s.domains, ["staging.demo.test"]);
+    assert_eq!(s.listen, 8081);
+    assert_eq!(
+        s.drain_timeout, p.drain_timeout,
+        "unset fields keep the app's"
+    );
+}
+
+#[test]
+fn proxy_values_that_could_break_an_nginx_file_are_refused_where_written() {
+    let with = |proxy: &str| {
+        parse_err(&GOOD.replace(
+            "    deploy_timeout: 2m\n",
+            &format!("    deploy_timeout: 2m\n    proxy:\n{proxy}"),
+        ))
+    };
+    let e = with("      domains: [ok.test, \"evil.test; include /etc/passwd\"]\n");
+    assert!(e.starts_with("fleet.yaml:25:"), "{e}");
+    assert!(e.contains("is not a host name"), "{e}");
+    let e = with("      healthcheck: {path: \"/up }\"}\n");
+    assert!(e.starts_with("fleet.yaml:25:"), "{e}");
+    assert!(
+        e.contains("must start with `/` and use only URL characters"),
+        "{e}"
+    );
+    let e = with("      role: wbe\n");
+    assert_eq!(
+        e,
+        "fleet.yaml:25:13: proxy role `wbe` is not a role of app `demo` (web, worker)"
+    );
+    let e = parse_err(&GOOD.replace(
+        "    deploy_timeout: 2m\n",
+        "    deploy_timeout: 2m\n    destinations:\n      staging:\n        proxy: {listen: 81}\n",
+    ));
+    assert!(e.starts_with("fleet.yaml:26:9:"), "{e}");
+    assert!(e.contains("but app `demo` has none"), "{e}");
+    assert!(check_domain("*.shop.test").is_ok());
+    assert!(check_domain("a..b").is_err());
+    assert!(check_health_path("/healthz?full=1").is_ok());
+    assert!(check_health_path("up").is_err());
+}
