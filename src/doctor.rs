@@ -40,11 +40,10 @@ pub struct Finding {
 pub async fn proxy_checks(config: &Config) -> Vec<Finding> {
     let mut out = Vec::new();
     for (app_name, app) in &config.fleet.apps {
-        let dests: Vec<Option<&crate::config::DestinationName>> = if app.destinations.is_empty() {
-            vec![None]
-        } else {
-            app.destinations.keys().map(Some).collect()
-        };
+        // The default destination and each named one: an app may run both.
+        let dests: Vec<Option<&crate::config::DestinationName>> = std::iter::once(None)
+            .chain(app.destinations.keys().map(Some))
+            .collect();
         for dest in dests {
             let Some(hosts) = crate::engine::proxy::live::read(config, app_name, dest).await else {
                 continue;
