@@ -540,7 +540,7 @@ async fn cli_deploy_streams_json_events_and_sets_exit_codes() {
         .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(1), "{text}");
-    assert!(text.contains("✗ [ 5/11] health gate web [1/1]"), "{text}");
+    assert!(text.contains("✗ [ 5/10] health gate web [1/1]"), "{text}");
     assert!(text.contains("FAILED at `health gate web [1/1]`"), "{text}");
 
     let out = common::berth()
@@ -567,7 +567,7 @@ fn plan_lists_stages_without_touching_anything() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(text.starts_with("plan: deploy demo (12 stages)"), "{text}");
+    assert!(text.starts_with("plan: deploy demo (11 stages)"), "{text}");
     assert!(text.contains(" 3. image"), "{text}");
     assert!(
         text.contains("(demo:v2: use if present, else build or pull)"),
@@ -603,7 +603,7 @@ async fn ctrl_c_in_the_cli_cancels_safely() {
             let line = line.unwrap();
             text.push_str(&line);
             text.push('\n');
-            if line.contains("▶ [ 5/11] health gate web [1/1]") {
+            if line.contains("▶ [ 5/10] health gate web [1/1]") {
                 let pid = child.id().to_string();
                 assert!(
                     std::process::Command::new("kill")
