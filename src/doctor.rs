@@ -241,12 +241,10 @@ pub async fn missing_images(config: &Config, fleet: &Fleet) -> Vec<(String, Stri
         let Some(cfg) = config.fleet.hosts.get(host.name.as_str()) else {
             continue;
         };
-        let Ok(socket) = crate::hosts::local_socket(&crate::hosts::Endpoint::from_config(cfg))
-            .map(|s| s.to_path_buf())
+        let endpoint = crate::hosts::Endpoint::from_config(cfg);
+        let Ok((docker, _, _reach)) =
+            crate::hosts::connect(&endpoint, Duration::from_secs(5)).await
         else {
-            continue;
-        };
-        let Ok((docker, _)) = crate::docker::connect(&socket, Duration::from_secs(5)).await else {
             continue;
         };
         for c in host.containers.values() {

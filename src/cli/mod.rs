@@ -153,6 +153,7 @@ pub fn main() -> ExitCode {
             EXIT_ERROR
         }
     };
+    crate::hosts::ssh::close_all();
     ExitCode::from(code)
 }
 

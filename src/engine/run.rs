@@ -121,6 +121,8 @@ struct Runner<'a> {
     destination: String,
     secrets: Result<BTreeMap<String, Secret>, ConfigError>,
     docker: HashMap<HostName, Docker>,
+    /// Keeps each host's socket (an SSH tunnel) open while its client is used.
+    reach: Vec<hosts::Reach>,
     fresh: HashMap<(RoleName, HostName), Fresh>,
     booted: Vec<Touched>,
     started_retained: Vec<Touched>,
@@ -146,6 +148,7 @@ pub async fn run(ctx: RunContext<'_>, plan: &Plan) -> RunResult {
             .unwrap_or_default(),
         secrets,
         docker: HashMap::new(),
+        reach: Vec::new(),
         fresh: HashMap::new(),
         booted: Vec::new(),
         started_retained: Vec::new(),
@@ -286,11 +289,11 @@ impl Runner<'_> {
             }
             let cfg = &self.ctx.config.fleet.hosts[host];
             let endpoint = Endpoint::from_config(cfg);
-            let socket = hosts::local_socket(&endpoint).map_err(|e| format!("host {host}: {e}"))?;
-            let (d, _) = docker::connect(socket, Duration::from_secs(10))
+            let (d, _, reach) = hosts::connect(&endpoint, Duration::from_secs(10))
                 .await
                 .map_err(|e| format!("host {host}: {e}"))?;
             self.docker.insert(host.clone(), d);
+            self.reach.push(reach);
         }
         Ok(())
     }

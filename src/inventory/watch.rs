@@ -104,13 +104,10 @@ async fn session(
     tx: &mpsc::Sender<Msg>,
     opts: &WatchOptions,
 ) -> End {
-    let socket = match hosts::local_socket(endpoint) {
-        Ok(s) => s,
-        Err(reason) => return End::Lost(reason),
-    };
-    let (docker, engine) = match docker::connect(socket, opts.connect_timeout).await {
+    // `_reach` keeps an SSH tunnel open for as long as this session runs.
+    let (docker, engine, _reach) = match hosts::connect(endpoint, opts.connect_timeout).await {
         Ok(ok) => ok,
-        Err(e) => return End::Lost(e.to_string()),
+        Err(reason) => return End::Lost(reason),
     };
     let lost = |what: &str, e: &bollard::errors::Error| {
         End::Lost(format!("{what}: {}", docker::describe(e)))

@@ -163,10 +163,7 @@ async fn read_host(
 ) -> Result<(), String> {
     let cfg = &config.fleet.hosts[&out.host];
     let endpoint = Endpoint::from_config(cfg);
-    let socket = hosts::local_socket(&endpoint)?;
-    let (docker, _) = crate::docker::connect(socket, Duration::from_secs(10))
-        .await
-        .map_err(|e| e.to_string())?;
+    let (docker, _, _reach) = hosts::connect(&endpoint, Duration::from_secs(10)).await?;
     let selector = Selector {
         app: app.to_string(),
         destination: dest.to_string(),

@@ -1,0 +1,216 @@
+//! SSH hosts: one master connection per host (OpenSSH through the `openssh`
+//! crate, native multiplexing), shared by everything berth does there. The
+//! host's Docker socket is forwarded to a private local unix socket, in a
+//! 0700 directory of its own, which bollard talks to as if it were local.
+//!
+//! Host keys are checked strictly (`StrictHostKeyChecking=yes`) against the
+//! user's known_hosts or the file named in config; authentication is by key
+//! or agent only (`BatchMode=yes`): ssh never prompts.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, LazyLock, Mutex};
+use std::time::Duration;
+
+use openssh::{ControlPersist, ForwardType, KnownHosts, Session, SessionBuilder, Socket};
+
+use crate::config::SshConfig;
+
+/// A live connection to a host and its forwarded Docker socket. Dropping
+/// the last reference closes the master connection and removes the socket.
+pub struct Tunnel {
+    session: Session,
+    /// The local end of the forwarded Docker socket.
+    pub socket: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Tunnel {
+    /// Whether the master connection still answers.
+    pub async fn alive(&self) -> bool {
+        self.session.check().await.is_ok()
+    }
+}
+
+type Slot = Arc<tokio::sync::Mutex<Option<Arc<Tunnel>>>>;
+
+/// One slot per SSH destination: a slow host only holds up its own slot.
+static POOL: LazyLock<Mutex<HashMap<String, Slot>>> = LazyLock::new(Default::default);
+
+/// The live tunnel to a host, opened (or re-opened, when the last one died)
+/// within `timeout`.
+pub async fn tunnel(
+    ssh: &SshConfig,
+    remote_socket: &Path,
+    timeout: Duration,
+) -> Result<Arc<Tunnel>, String> {
+    let key = format!("{ssh:?}|{}", remote_socket.display());
+    let slot = POOL
+        .lock()
+        .expect("the pool lock is never held across a panic")
+        .entry(key)
+        .or_default()
+        .clone();
+    let mut slot = slot.lock().await;
+    if let Some(t) = slot.as_ref()
+        && t.alive().await
+    {
+        return Ok(t.clone());
+    }
+    *slot = None;
+    let t = Arc::new(
+        tokio::time::timeout(timeout, open(ssh, remote_socket, timeout))
+            .await
+            .unwrap_or_else(|_| {
+                Err(format!(
+                    "{}: no SSH connection within {}",
+                    destination(ssh),
+                    crate::config::duration::format(timeout)
+                ))
+            })?,
+    );
+    *slot = Some(t.clone());
+    Ok(t)
+}
+
+/// Closes every master connection this process opened (at exit: a static
+/// pool is never dropped, and ssh would keep idle masters for a while).
+pub fn close_all() {
+    let slots: Vec<Slot> = POOL
+        .lock()
+        .expect("the pool lock is never held across a panic")
+        .drain()
+        .map(|(_, s)| s)
+        .collect();
+    for slot in slots {
+        if let Ok(mut s) = slot.try_lock() {
+            s.take();
+        }
+    }
+}
+
+/// `ssh://user@host:port` for messages.
+pub fn destination(ssh: &SshConfig) -> String {
+    let user = ssh
+        .user
+        .as_deref()
+        .map(|u| format!("{u}@"))
+        .unwrap_or_default();
+    let port = ssh.port.map(|p| format!(":{p}")).unwrap_or_default();
+    format!("ssh://{user}{}{port}", ssh.host)
+}
+
+/// `~/x` → `$HOME/x`.
+fn expand(p: &Path) -> PathBuf {
+    match (p.strip_prefix("~"), std::env::var_os("HOME")) {
+        (Ok(rest), Some(home)) => PathBuf::from(home).join(rest),
+        _ => p.to_path_buf(),
+    }
+}
+
+async fn open(ssh: &SshConfig, remote_socket: &Path, timeout: Duration) -> Result<Tunnel, String> {
+    let dest = destination(ssh);
+    // 0700 (tempfile's default): the forwarded socket gives whoever can
+    // reach it the remote Docker engine.
+    let dir = tempfile::Builder::new()
+        .prefix("berth-ssh-")
+        .tempdir()
+        .map_err(|e| format!("{dest}: creating a private socket directory: {e}"))?;
+    let mut b = SessionBuilder::default();
+    b.known_hosts_check(KnownHosts::Strict)
+        .connect_timeout(timeout)
+        .server_alive_interval(Duration::from_secs(5))
+        .control_directory(dir.path())
+        // A master orphaned by a killed berth goes away by itself.
+        .control_persist(ControlPersist::IdleFor(
+            std::num::NonZeroUsize::new(120).expect("not zero"),
+        ));
+    if let Some(u) = &ssh.user {
+        b.user(u.clone());
+    }
+    if let Some(p) = ssh.port {
+        b.port(p);
+    }
+    if let Some(k) = &ssh.identity_file {
+        b.keyfile(expand(k));
+    }
+    if let Some(kh) = &ssh.known_hosts {
+        b.user_known_hosts_file(expand(kh));
+    }
+    if let Some(j) = &ssh.jump {
+        b.jump_hosts([j]);
+    }
+    let session = b
+        .connect_mux(&ssh.host)
+        .await
+        .map_err(|e| explain(ssh, &e))?;
+    let socket = dir.path().join("docker.sock");
+    session
+        .request_port_forward(
+            ForwardType::Local,
+            Socket::UnixSocket {
+                path: socket.as_path().into(),
+            },
+            Socket::UnixSocket {
+                path: remote_socket.into(),
+            },
+        )
+        .await
+        .map_err(|e| {
+            format!(
+                "{dest}: forwarding {} to a local socket: {} (does sshd allow AllowStreamLocalForwarding?)",
+                remote_socket.display(),
+                chain(&e)
+            )
+        })?;
+    Ok(Tunnel {
+        session,
+        socket,
+        _dir: dir,
+    })
+}
+
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut src = e.source();
+    while let Some(s) = src {
+        let s_text = crate::sanitize::one_line(&s.to_string());
+        if !s_text.is_empty() && !out.contains(&s_text) {
+            out.push_str(": ");
+            out.push_str(&s_text);
+        }
+        src = s.source();
+    }
+    out
+}
+
+/// ssh's own words, with what to do for the failures operators meet.
+fn explain(ssh: &SshConfig, e: &openssh::Error) -> String {
+    let dest = destination(ssh);
+    let text = chain(e);
+    let known = ssh
+        .known_hosts
+        .as_ref()
+        .map(|p| p.display().to_string())
+        .unwrap_or_else(|| "~/.ssh/known_hosts".into());
+    let port = ssh.port.map(|p| format!("-p {p} ")).unwrap_or_default();
+    let hint = if text.contains("REMOTE HOST IDENTIFICATION HAS CHANGED") {
+        format!(
+            "the host key of {} CHANGED since it was recorded in {known}; berth refuses to connect. If the change is expected (reinstalled host), remove the old key with `ssh-keygen -R {}` and add the new one after checking its fingerprint",
+            ssh.host, ssh.host
+        )
+    } else if text.contains("Host key verification failed")
+        || text.contains("No ED25519 host key is known")
+        || text.contains("host key is known")
+    {
+        format!(
+            "the host key of {} is not in {known}; berth checks host keys strictly and never accepts an unknown one. Check the key's fingerprint out of band, then add it: `ssh-keyscan {port}{} >> {known}`",
+            ssh.host, ssh.host
+        )
+    } else if text.contains("Permission denied") {
+        "berth authenticates with keys only (no passwords): set `identity_file`, or load the key into ssh-agent".to_string()
+    } else {
+        return format!("{dest}: {text}");
+    };
+    format!("{dest}: {hint} ({text})")
+}

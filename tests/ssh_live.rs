@@ -1,0 +1,161 @@
+//! SSH hosts against a real sshd on 127.0.0.1 and the real Docker engine
+//! behind it: the host's socket is forwarded over one master connection,
+//! host keys are checked strictly, and a host that drops is seen down and
+//! comes back without restarting berth.
+
+mod common;
+
+use std::time::Duration;
+
+use berth::inventory::{Inventory, Link, WatchOptions};
+use common::sshd::Sshd;
+use common::{Scope, Spec};
+
+fn config(dir: &std::path::Path, hosts: &str, apps: &str) -> std::path::PathBuf {
+    let path = dir.join("berth.yaml");
+    std::fs::write(&path, format!("version: 2\nhosts:\n{hosts}apps:\n{apps}")).unwrap();
+    path
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_reaches_docker_through_ssh() {
+    let Some(docker) = common::docker().await else {
+        return;
+    };
+    let scope = Scope::new(docker).await;
+    let app = scope.app("ssh");
+    let id = scope
+        .start(
+            Spec::named("web")
+                .berth(&app, "web", "v1")
+                .label("berth.host", "edge"),
+        )
+        .await;
+    scope
+        .wait_health(
+            &id,
+            bollard::models::HealthStatusEnum::HEALTHY,
+            Duration::from_secs(20),
+        )
+        .await;
+    let sshd = Sshd::start();
+    let dir = tempfile::tempdir().unwrap();
+    let path = config(
+        dir.path(),
+        &format!("  edge: {{ssh: {}}}\n", sshd.host_yaml()),
+        &format!("  {app}:\n    image: x\n    roles: {{web: {{hosts: [edge]}}}}\n"),
+    );
+    let out = common::berth()
+        .arg("-c")
+        .arg(&path)
+        .args(["status", "--json", "--app", &app])
+        .output()
+        .unwrap();
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+    let host = &json["hosts"][0];
+    assert_eq!(host["reachable"], true, "{json:#}");
+    assert_eq!(
+        host["endpoint"],
+        format!("ssh://{}@127.0.0.1:{}", sshd.user, sshd.port)
+    );
+    assert!(
+        host["docker_version"]
+            .as_str()
+            .is_some_and(|v| !v.is_empty())
+    );
+    let c = &host["apps"][0]["roles"][0]["containers"][0];
+    assert_eq!(c["name"], format!("berth-t{}-web", scope.id), "{json:#}");
+    assert_eq!(c["health"], "healthy", "{json:#}");
+    assert_eq!(out.status.code(), Some(0), "{json:#}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unknown_host_key_is_refused_with_what_to_do() {
+    let sshd = Sshd::start();
+    // A known_hosts that knows another key for this address.
+    let other = tempfile::tempdir().unwrap();
+    let key = other.path().join("k");
+    let out = std::process::Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+        .arg(&key)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let wrong = other.path().join("known_hosts");
+    std::fs::write(&wrong, "").unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let ssh = sshd.host_yaml().replace(
+        &sshd.known_hosts.display().to_string(),
+        &wrong.display().to_string(),
+    );
+    let path = config(dir.path(), &format!("  edge: {{ssh: {ssh}}}\n"), "");
+    let out = common::berth()
+        .arg("-c")
+        .arg(&path)
+        .args(["status", "--timeout", "10s"])
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(out.status.code(), Some(2), "{text}");
+    assert!(
+        text.contains("the host key of 127.0.0.1 is not in")
+            && text.contains(&wrong.display().to_string())
+            && text.contains("ssh-keyscan -p "),
+        "names the host, the file and what to do: {text}"
+    );
+    // The key was never added behind the operator's back.
+    assert_eq!(std::fs::read_to_string(&wrong).unwrap(), "");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dropped_host_is_seen_down_and_recovers_without_restarting() {
+    let Some(_docker) = common::docker().await else {
+        return;
+    };
+    let mut sshd = Sshd::start();
+    let dir = tempfile::tempdir().unwrap();
+    let path = config(
+        dir.path(),
+        &format!("  edge: {{ssh: {}}}\n  local: {{}}\n", sshd.host_yaml()),
+        "",
+    );
+    let cfg = berth::config::load(&path).unwrap();
+    let opts = WatchOptions {
+        backoff_max: Duration::from_secs(1),
+        ..Default::default()
+    };
+    let inventory = Inventory::start(&cfg, opts);
+    let up =
+        |f: &berth::inventory::Fleet, h: &str| f.hosts.get(h).is_some_and(|h| h.link == Link::Up);
+    inventory
+        .wait_for(Duration::from_secs(20), |f| up(f, "edge") && up(f, "local"))
+        .await
+        .expect("both hosts come up");
+
+    sshd.kill();
+    let t = std::time::Instant::now();
+    let fleet = inventory
+        .wait_for(Duration::from_secs(5), |f| {
+            matches!(
+                f.hosts.get("edge").map(|h| &h.link),
+                Some(Link::Down { .. })
+            )
+        })
+        .await
+        .expect("edge is seen down within 5s");
+    eprintln!("edge seen down {:?} after sshd was killed", t.elapsed());
+    assert!(up(&fleet, "local"), "the other host is unaffected");
+
+    sshd.restart();
+    let t = std::time::Instant::now();
+    inventory
+        .wait_for(Duration::from_secs(15), |f| up(f, "edge"))
+        .await
+        .expect("edge comes back without restarting berth");
+    eprintln!("edge back {:?} after sshd restarted", t.elapsed());
+}
