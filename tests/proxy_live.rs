@@ -360,34 +360,14 @@ async fn doctor_finds_a_deleted_file_and_sync_or_deploy_puts_it_back() {
 /// here): its `kamal-proxy` executable records each call's arguments, so
 /// the test sees exactly what berth ran through `docker exec`.
 async fn fake_kamal_proxy(scope: &Scope) -> String {
-    let ctx = tempfile::tempdir().unwrap();
-    std::fs::write(
-        ctx.path().join("kamal-proxy"),
-        "#!/bin/sh\necho \"$*\" >> /tmp/calls\nif [ \"$1\" = list ]; then cat /tmp/calls; fi\necho \"fake kamal-proxy: $1 done\"\n",
-    )
-    .unwrap();
-    std::fs::write(
-        ctx.path().join("Dockerfile"),
-        format!(
-            "FROM {}\nCOPY kamal-proxy /bin/kamal-proxy\nRUN [\"chmod\", \"755\", \"/bin/kamal-proxy\"]\nLABEL {}={}\n",
-            scope.image,
-            common::TEST_LABEL,
-            scope.id
-        ),
-    )
-    .unwrap();
-    let tag = format!("t{}-kamal-proxy:fake", scope.id);
-    let tar = berth::docker::build::context_tar(ctx.path()).unwrap();
-    berth::docker::build::build_image(
-        &scope.docker,
-        &tag,
-        tar,
-        "Dockerfile",
-        &Default::default(),
-        |_| {},
-    )
-    .await
-    .unwrap();
+    let script = "#!/bin/sh\necho \"$*\" >> /tmp/calls\nif [ \"$1\" = list ]; then cat /tmp/calls; fi\necho \"fake kamal-proxy: $1 done\"\n";
+    let tag = scope
+        .derived_image(
+            &format!("t{}-kamal-proxy:fake", scope.id),
+            "COPY kamal-proxy /bin/kamal-proxy\nRUN [\"chmod\", \"755\", \"/bin/kamal-proxy\"]\n",
+            &[("kamal-proxy", script)],
+        )
+        .await;
     let created = scope
         .docker
         .create_container(

@@ -51,15 +51,7 @@ impl Endpoint {
     pub fn describe(&self) -> String {
         match self {
             Endpoint::Local { socket } => format!("unix://{}", socket.display()),
-            Endpoint::Ssh { ssh, .. } => {
-                let user = ssh
-                    .user
-                    .as_deref()
-                    .map(|u| format!("{u}@"))
-                    .unwrap_or_default();
-                let port = ssh.port.map(|p| format!(":{p}")).unwrap_or_default();
-                format!("ssh://{user}{}{port}", ssh.host)
-            }
+            Endpoint::Ssh { ssh, .. } => ssh::destination(ssh),
         }
     }
 }

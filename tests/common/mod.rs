@@ -233,18 +233,30 @@ impl Scope {
     /// Builds `<repo>:<version>` from the test image with extra `ENV` lines
     /// (e.g. `HEALTH=fail` for a version whose health check fails).
     pub async fn version_image(&self, repo: &str, version: &str, env: &[&str]) -> String {
-        let tag = format!("{repo}:{version}");
-        let mut dockerfile = format!("FROM {}\nENV APP_VERSION={version}\n", self.image);
+        let mut dockerfile = format!("ENV APP_VERSION={version}\n");
         for e in env {
             dockerfile.push_str(&format!("ENV {e}\n"));
         }
-        dockerfile.push_str(&format!("LABEL {TEST_LABEL}={}\n", self.id));
+        self.derived_image(&format!("{repo}:{version}"), &dockerfile, &[])
+            .await
+    }
+
+    /// Builds `tag` from the test image plus `lines` of Dockerfile, with
+    /// `files` (name, text) in the build context; labelled for cleanup.
+    pub async fn derived_image(&self, tag: &str, lines: &str, files: &[(&str, &str)]) -> String {
+        let dockerfile = format!(
+            "FROM {}\n{lines}LABEL {TEST_LABEL}={}\n",
+            self.image, self.id
+        );
         let ctx = tempfile::tempdir().unwrap();
         std::fs::write(ctx.path().join("Dockerfile"), dockerfile).unwrap();
+        for (name, text) in files {
+            std::fs::write(ctx.path().join(name), text).unwrap();
+        }
         let tar = berth::docker::build::context_tar(ctx.path()).unwrap();
         berth::docker::build::build_image(
             &self.docker,
-            &tag,
+            tag,
             tar,
             "Dockerfile",
             &Default::default(),
@@ -252,7 +264,7 @@ impl Scope {
         )
         .await
         .unwrap_or_else(|e| panic!("building {tag}: {e}"));
-        tag
+        tag.to_string()
     }
 
     /// Runs a command in a container and returns its stdout.
