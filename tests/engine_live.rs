@@ -6,8 +6,7 @@ mod common;
 
 use std::time::Duration;
 
-use berth::config::RoleName;
-use berth::engine::{self, Action, EngineEvent, Outcome, Performer, RunResult, Version};
+use berth::engine::{self, Action, EngineEvent, Outcome, Performer, RunResult};
 use berth::inventory::{Health, Inventory, State, WatchOptions};
 use bollard::models::ContainerSummaryStateEnum;
 use common::Scope;
@@ -355,12 +354,7 @@ async fn restart_keeps_a_healthy_container_at_every_moment() {
         }
         (min, changes)
     });
-    let action = Action::Restart {
-        app: app.app(),
-        role: Some(RoleName::new("web").unwrap()),
-        destination: None,
-    };
-    let (r, events) = app.run(action, None).await;
+    let (r, events) = app.run(app.restart(Some("web")), None).await;
     assert_eq!(r, RunResult::Ok, "{events:#?}");
     // Let the last events reach the model, then stop watching.
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -393,16 +387,7 @@ async fn rollback_brings_back_v1_through_the_gate() {
     let v1 = app.running("web").await[0].id.clone().unwrap();
     assert_eq!(app.run(app.deploy("v2"), None).await.0, RunResult::Ok);
 
-    let (r, events) = app
-        .run(
-            Action::Rollback {
-                app: app.app(),
-                version: None,
-                destination: None,
-            },
-            None,
-        )
-        .await;
+    let (r, events) = app.run(app.rollback(None), None).await;
     assert_eq!(r, RunResult::Ok, "{events:#?}");
     assert_eq!(
         outcome(&events, "health gate web [1/1]"),
@@ -419,16 +404,7 @@ async fn rollback_brings_back_v1_through_the_gate() {
     assert_eq!(version_of(&running[0]), "v1");
 
     // Nothing older than v1 is retained: a second rollback says so.
-    let (r, _) = app
-        .run(
-            Action::Rollback {
-                app: app.app(),
-                version: Some(Version::new("v0").unwrap()),
-                destination: None,
-            },
-            None,
-        )
-        .await;
+    let (r, _) = app.run(app.rollback(Some("v0")), None).await;
     let RunResult::Failed { error, .. } = r else {
         panic!("{r:?}")
     };

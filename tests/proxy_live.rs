@@ -115,29 +115,11 @@ async fn no_request_fails_through_deploy_restart_and_rollback() {
         "after the deploy nginx routes to v2 only: {after:?}"
     );
 
-    let (r, events) = app
-        .run(
-            Action::Restart {
-                app: app.app(),
-                role: None,
-                destination: None,
-            },
-            None,
-        )
-        .await;
+    let (r, events) = app.run(app.restart(None), None).await;
     assert_eq!(r, RunResult::Ok, "{}", output(&events).join("\n"));
     let restarted = Instant::now();
 
-    let (r, events) = app
-        .run(
-            Action::Rollback {
-                app: app.app(),
-                version: None,
-                destination: None,
-            },
-            None,
-        )
-        .await;
+    let (r, events) = app.run(app.rollback(None), None).await;
     assert_eq!(r, RunResult::Ok, "{}", output(&events).join("\n"));
     let rolled_back = Instant::now();
     tokio::time::sleep(Duration::from_millis(300)).await;

@@ -60,6 +60,23 @@ impl App {
         }
     }
 
+    pub fn restart(&self, role: Option<&str>) -> Action {
+        Action::Restart {
+            app: self.app(),
+            role: role.map(|r| berth::config::RoleName::new(r).unwrap()),
+            destination: None,
+        }
+    }
+
+    /// Back to `v`, or (`None`) to the newest retained version not running.
+    pub fn rollback(&self, v: Option<&str>) -> Action {
+        Action::Rollback {
+            app: self.app(),
+            version: v.map(|v| Version::new(v).unwrap()),
+            destination: None,
+        }
+    }
+
     pub async fn image(&self, v: &str, env: &[&str]) {
         self.scope.version_image(&self.name, v, env).await;
     }
