@@ -622,7 +622,7 @@ async fn build_on_host_streams_output_and_prune_keeps_retain() {
     std::fs::write(
         ctx.join("Dockerfile"),
         format!(
-            "FROM {}\nARG GREETING\nRUN echo \"building with $GREETING\"\nLABEL berth.test={}\n",
+            "FROM {}\nLABEL berth.test={}\nARG GREETING\nRUN echo \"building with $GREETING\"\n",
             scope.image, scope.id
         ),
     )

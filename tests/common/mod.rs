@@ -244,8 +244,12 @@ impl Scope {
     /// Builds `tag` from the test image plus `lines` of Dockerfile, with
     /// `files` (name, text) in the build context; labelled for cleanup.
     pub async fn derived_image(&self, tag: &str, lines: &str, files: &[(&str, &str)]) -> String {
+        // The label comes first so that every layer after it belongs to
+        // this scope alone. Layers shared through the build cache would be
+        // deleted under a concurrent build when another test removes its
+        // images ("failed to get digest ...: no such file or directory").
         let dockerfile = format!(
-            "FROM {}\n{lines}LABEL {TEST_LABEL}={}\n",
+            "FROM {}\nLABEL {TEST_LABEL}={}\n{lines}",
             self.image, self.id
         );
         let ctx = tempfile::tempdir().unwrap();
