@@ -703,3 +703,39 @@ async fn destroy_with_purge_removes_named_volumes() {
     );
     assert!(app.containers(None, None).await.is_empty());
 }
+
+/// Engines before API 1.44 let two creates of one network name both
+/// succeed; every later start on that name then fails as "ambiguous".
+/// Concurrent callers must converge on a single network.
+#[tokio::test]
+async fn duplicate_networks_converge_to_one() {
+    let Some(docker) = common::docker().await else {
+        return;
+    };
+    let scope = Scope::new(docker.clone()).await;
+    let name = format!("{}-net", scope.app("dup"));
+    let req = || bollard::models::NetworkCreateRequest {
+        name: name.clone(),
+        driver: Some("bridge".into()),
+        ..Default::default()
+    };
+    docker.create_network(req()).await.unwrap();
+    if docker.create_network(req()).await.is_err() {
+        // This engine refuses duplicate names itself: nothing to converge.
+        let _ = docker.remove_network(&name).await;
+        return;
+    }
+    let racers = (0..4).map(|_| engine::containers::ensure_named_network(&docker, &name));
+    for r in futures_util::future::join_all(racers).await {
+        r.unwrap();
+    }
+    let left: Vec<_> = docker
+        .list_networks(None::<bollard::query_parameters::ListNetworksOptions>)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|n| n.name.as_deref() == Some(name.as_str()))
+        .collect();
+    assert_eq!(left.len(), 1, "exactly one network named {name} is left");
+    docker.remove_network(&name).await.unwrap();
+}

@@ -11,7 +11,8 @@ use bollard::models::{
     RestartPolicy, RestartPolicyNameEnum,
 };
 use bollard::query_parameters::{
-    CreateContainerOptions, ListContainersOptions, RemoveContainerOptions, StopContainerOptions,
+    CreateContainerOptions, ListContainersOptions, ListNetworksOptions, RemoveContainerOptions,
+    StopContainerOptions,
 };
 
 use crate::config::{EnvValue, HealthcheckConfig};
@@ -116,25 +117,76 @@ pub fn create_body(spec: &ContainerSpec) -> ContainerCreateBody {
 }
 
 /// Creates the `berth` network on the host if it is not there.
+///
+/// Engines before API 1.44 accept a second network of the same name unless
+/// asked not to, and bollard's request no longer can ask. Two actions
+/// starting at once on a fresh host would each create one, and every later
+/// container start would fail as "ambiguous". So after creating, every
+/// caller converges on the same network (the oldest) and removes the empty
+/// extras.
 pub async fn ensure_network(docker: &Docker) -> Result<(), String> {
-    match docker.inspect_network(NETWORK, None).await {
-        Ok(_) => Ok(()),
-        Err(e) if is_not_found(&e) => {
-            let req = NetworkCreateRequest {
-                name: NETWORK.into(),
-                driver: Some("bridge".into()),
-                attachable: Some(true),
-                ..Default::default()
-            };
-            match docker.create_network(req).await {
-                Ok(_) => Ok(()),
-                // Another run created it meanwhile.
-                Err(e) if describe(&e).contains("already exists") => Ok(()),
-                Err(e) => Err(format!("creating network `{NETWORK}`: {}", describe(&e))),
+    ensure_named_network(docker, NETWORK).await
+}
+
+/// [`ensure_network`] for any name (tests use their own).
+pub async fn ensure_named_network(docker: &Docker, name: &str) -> Result<(), String> {
+    if named_networks(docker, name).await?.is_empty() {
+        let req = NetworkCreateRequest {
+            name: name.into(),
+            driver: Some("bridge".into()),
+            attachable: Some(true),
+            ..Default::default()
+        };
+        match docker.create_network(req).await {
+            Ok(_) => {}
+            // Another run created it meanwhile (engines that check names).
+            Err(e) if describe(&e).contains("already exists") => {}
+            Err(e) => return Err(format!("creating network `{name}`: {}", describe(&e))),
+        }
+    }
+    let mut found = named_networks(docker, name).await?;
+    found.sort();
+    for (_, id) in found.iter().skip(1) {
+        // The engine refuses to remove a network with containers on it.
+        match docker.remove_network(id).await {
+            Ok(()) => {}
+            Err(e) if is_not_found(&e) => {}
+            Err(e) => {
+                return Err(format!(
+                    "{} networks are named `{name}` and the extra one {id} could not be removed ({}); \
+                     move its containers off it or remove it by hand (`docker network ls --filter name={name}`)",
+                    found.len(),
+                    describe(&e)
+                ));
             }
         }
-        Err(e) => Err(format!("inspecting network `{NETWORK}`: {}", describe(&e))),
     }
+    Ok(())
+}
+
+/// Networks named exactly `name`: (created, id).
+async fn named_networks(
+    docker: &Docker,
+    name: &str,
+) -> Result<Vec<(Option<chrono::DateTime<chrono::FixedOffset>>, String)>, String> {
+    let filters = std::collections::HashMap::from([("name".to_string(), vec![name.to_string()])]);
+    let list = docker
+        .list_networks(Some(ListNetworksOptions {
+            filters: Some(filters),
+        }))
+        .await
+        .map_err(|e| format!("listing networks: {}", describe(&e)))?;
+    Ok(list
+        .into_iter()
+        .filter(|n| n.name.as_deref() == Some(name))
+        .map(|n| {
+            let created = n
+                .created
+                .as_deref()
+                .and_then(|c| chrono::DateTime::parse_from_rfc3339(c).ok());
+            (created, n.id.unwrap_or_default())
+        })
+        .collect())
 }
 
 /// Creates and starts a container; returns its id. A container that was
