@@ -9,8 +9,8 @@ use serde::Serialize;
 
 use super::{EXIT_ERROR, EXIT_OK, EXIT_UNHEALTHY};
 use crate::config::{AppName, Config, DestinationName};
-use crate::engine::history::{self, Performer, Record};
-use crate::engine::lock::{self, LockError, Status};
+use crate::engine::history::Performer;
+use crate::engine::lock::{self, LockError, ManualError, Released, Status};
 
 #[derive(Debug, clap::Subcommand)]
 pub enum LockCommand {
@@ -59,21 +59,11 @@ fn target(
     dest: Option<&str>,
 ) -> anyhow::Result<(AppName, Option<DestinationName>, String, PathBuf)> {
     let app = AppName::new(app).map_err(anyhow::Error::msg)?;
-    if !config.fleet.apps.contains_key(&app) {
-        anyhow::bail!("app `{app}` is not declared in {}", config.path.display());
-    }
     let dest = dest
         .map(DestinationName::new)
         .transpose()
         .map_err(anyhow::Error::msg)?;
-    let host = config.primary_host(&app, dest.as_ref()).clone();
-    let state = crate::hosts::state_dir(&config.fleet.hosts[&host])
-        .map_err(|e| anyhow::anyhow!("host {host}: {e}"))?;
-    let dir = lock::lock_dir(
-        &state,
-        app.as_str(),
-        dest.as_ref().map(|d| d.as_str()).unwrap_or(""),
-    );
+    let (host, dir) = lock::locate(config, &app, dest.as_ref()).map_err(anyhow::Error::msg)?;
     Ok((app, dest, host.to_string(), dir))
 }
 
@@ -144,22 +134,16 @@ pub fn run(config: &Config, cmd: &LockCommand) -> anyhow::Result<u8> {
             message,
             destination,
         } => {
-            let (app, _, _, dir) = target(config, app, destination.as_deref())?;
-            let holder = lock::holder_for(
-                &Performer::current(),
-                "manual",
-                None,
-                Some(message.clone()),
-                true,
-            );
-            match lock::acquire(&dir, &holder) {
+            let (app, dest, _, _) = target(config, app, destination.as_deref())?;
+            match lock::acquire_manual(config, &app, dest.as_ref(), message, &Performer::current())
+            {
                 Ok(()) => {
                     println!(
                         "locked {app}: manual lock \"{message}\"; `berth lock release {app}` when done"
                     );
                     Ok(EXIT_OK)
                 }
-                Err(LockError::Held(s)) => {
+                Err(ManualError::Lock(LockError::Held(s))) => {
                     eprintln!("berth: {app} is {}", s.describe(Utc::now()));
                     Ok(EXIT_UNHEALTHY)
                 }
@@ -171,51 +155,19 @@ pub fn run(config: &Config, cmd: &LockCommand) -> anyhow::Result<u8> {
             force,
             destination,
         } => {
-            let (app, _, host, dir) = target(config, app, destination.as_deref())?;
-            let Some(status) = lock::read(&dir, ttl)? else {
-                println!("{app} is not locked");
-                return Ok(EXIT_OK);
-            };
-            let me = Performer::current();
-            let mine = status.holder.user == me.user && status.holder.machine == me.machine;
-            let line = status.describe(Utc::now());
-            if !*force {
-                if mine && (status.holder.manual || status.stale) {
-                    lock::release(&dir, &status.holder.token)?;
-                    println!("released {app} ({line})");
-                    return Ok(EXIT_OK);
+            let (app, dest, _, _) = target(config, app, destination.as_deref())?;
+            match lock::release_manual(config, &app, dest.as_ref(), *force, &Performer::current()) {
+                Ok(Released::NotLocked) => println!("{app} is not locked"),
+                Ok(Released::Released(line)) => println!("released {app} ({line})"),
+                Ok(Released::Forced(note)) => println!("released {app}: {note}"),
+                Err(ManualError::Refused { app, line, why }) => {
+                    eprintln!(
+                        "berth: {app} is {line}; {why}: `berth lock release {app} --force` releases it anyway (recorded in the history)"
+                    );
+                    return Ok(EXIT_ERROR);
                 }
-                let why = if mine {
-                    "its action is still running (heartbeat is fresh)"
-                } else {
-                    "it is not yours"
-                };
-                eprintln!(
-                    "berth: {app} is {line}; {why}: `berth lock release {app} --force` releases it anyway (recorded in the history)"
-                );
-                return Ok(EXIT_ERROR);
+                Err(e) => return Err(e.into()),
             }
-            let removed = lock::force_release(&dir)?;
-            let note = removed
-                .map(|s| format!("forced release of: {}", s.describe(Utc::now())))
-                .unwrap_or_else(|| "forced release (no holder record)".into());
-            let record = Record {
-                started_at: Utc::now(),
-                finished_at: Utc::now(),
-                performer: me,
-                action: "lock release --force".into(),
-                app: app.to_string(),
-                destination: destination.clone().unwrap_or_default(),
-                version: None,
-                result: "ok".into(),
-                failed_stage: None,
-                error: None,
-                note: Some(note.clone()),
-            };
-            let state = crate::hosts::state_dir(&config.fleet.hosts[host.as_str()])
-                .map_err(anyhow::Error::msg)?;
-            history::append(&state, &record)?;
-            println!("released {app}: {note}");
             Ok(EXIT_OK)
         }
     }

@@ -296,6 +296,127 @@ pub fn holder_for(
     }
 }
 
+/// Where an app's lock lives: its primary host, and the directory there.
+pub fn locate(
+    config: &crate::config::Config,
+    app: &crate::config::AppName,
+    destination: Option<&crate::config::DestinationName>,
+) -> Result<(crate::config::HostName, PathBuf), String> {
+    if !config.fleet.apps.contains_key(app) {
+        return Err(format!(
+            "app `{app}` is not declared in {}",
+            config.path.display()
+        ));
+    }
+    let host = config.primary_host(app, destination).clone();
+    let state = crate::hosts::state_dir(&config.fleet.hosts[&host])
+        .map_err(|e| format!("host {host}: {e}"))?;
+    let dir = lock_dir(
+        &state,
+        app.as_str(),
+        destination.map(|d| d.as_str()).unwrap_or(""),
+    );
+    Ok((host, dir))
+}
+
+/// How a hand release went.
+#[derive(Debug)]
+pub enum Released {
+    NotLocked,
+    /// The holder's line as it was.
+    Released(String),
+    /// What a forced release removed (also written to the history).
+    Forced(String),
+}
+
+/// Why a manual lock operation did not happen.
+#[derive(Debug, thiserror::Error)]
+pub enum ManualError {
+    #[error("{0}")]
+    Target(String),
+    #[error(
+        "{app} is {line}; {why}: force the release to take it anyway (recorded in the history)"
+    )]
+    Refused {
+        app: String,
+        line: String,
+        why: &'static str,
+    },
+    #[error(transparent)]
+    Lock(#[from] LockError),
+    #[error("writing the history: {0}")]
+    History(std::io::Error),
+}
+
+/// `berth lock acquire` / the console's `l`: a manual lock, which deploys
+/// refuse to start behind until it is released by hand.
+pub fn acquire_manual(
+    config: &crate::config::Config,
+    app: &crate::config::AppName,
+    destination: Option<&crate::config::DestinationName>,
+    message: &str,
+    performer: &Performer,
+) -> Result<(), ManualError> {
+    let (_, dir) = locate(config, app, destination).map_err(ManualError::Target)?;
+    let holder = holder_for(performer, "manual", None, Some(message.to_string()), true);
+    acquire(&dir, &holder)?;
+    Ok(())
+}
+
+/// `berth lock release` / the console's `U`. Without `force`, only the
+/// performer's own manual or stale lock goes; a forced release is recorded
+/// in the history of the lock's host.
+pub fn release_manual(
+    config: &crate::config::Config,
+    app: &crate::config::AppName,
+    destination: Option<&crate::config::DestinationName>,
+    force: bool,
+    performer: &Performer,
+) -> Result<Released, ManualError> {
+    let (host, dir) = locate(config, app, destination).map_err(ManualError::Target)?;
+    let Some(status) = read(&dir, config.fleet.lock.ttl.get())? else {
+        return Ok(Released::NotLocked);
+    };
+    let mine = status.holder.user == performer.user && status.holder.machine == performer.machine;
+    let line = status.describe(Utc::now());
+    if !force {
+        if mine && (status.holder.manual || status.stale) {
+            release(&dir, &status.holder.token)?;
+            return Ok(Released::Released(line));
+        }
+        return Err(ManualError::Refused {
+            app: app.to_string(),
+            line,
+            why: if mine {
+                "its action is still running (heartbeat is fresh)"
+            } else {
+                "it is not yours"
+            },
+        });
+    }
+    let removed = force_release(&dir)?;
+    let note = removed
+        .map(|s| format!("forced release of: {}", s.describe(Utc::now())))
+        .unwrap_or_else(|| "forced release (no holder record)".into());
+    let now = Utc::now();
+    let record = super::history::Record {
+        started_at: now,
+        finished_at: now,
+        performer: performer.clone(),
+        action: "lock release --force".into(),
+        app: app.to_string(),
+        destination: destination.map(|d| d.to_string()).unwrap_or_default(),
+        version: None,
+        result: "ok".into(),
+        failed_stage: None,
+        error: None,
+        note: Some(note.clone()),
+    };
+    let state = crate::hosts::state_dir(&config.fleet.hosts[&host]).map_err(ManualError::Target)?;
+    super::history::append(&state, &record).map_err(ManualError::History)?;
+    Ok(Released::Forced(note))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
