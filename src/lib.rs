@@ -12,6 +12,7 @@ pub mod hosts;
 pub mod inventory;
 pub mod labels;
 pub mod sanitize;
+pub mod tui;
 
 /// `42s`, `5m`, `2h13m`, `3d4h`: ages as the CLI and the engine print them.
 pub fn cli_age(seconds: i64) -> String {

@@ -356,16 +356,9 @@ pub fn history(config: &Config, app: &str, json: bool) -> anyhow::Result<u8> {
     let Some(app_cfg) = config.fleet.apps.get(&app_name) else {
         anyhow::bail!("app `{app}` is not declared in {}", config.path.display());
     };
-    let mut hosts: Vec<_> = app_cfg
-        .roles
-        .values()
-        .flat_map(|r| r.hosts.iter())
-        .collect();
-    hosts.sort();
-    hosts.dedup();
     let mut rows = Vec::new();
     let mut code = EXIT_OK;
-    for host in hosts {
+    for host in app_cfg.hosts() {
         let dir = match crate::hosts::state_dir(&config.fleet.hosts[host]) {
             Ok(d) => d,
             Err(e) => {

@@ -38,6 +38,14 @@ pub struct Cli {
     #[arg(short, long, env = "BERTH_CONFIG", global = true, value_name = "FILE")]
     pub config: Option<PathBuf>,
 
+    /// Console theme: default, light, high-contrast, monochrome, or a path to a YAML theme
+    #[arg(long, global = true, value_name = "NAME|PATH")]
+    pub theme: Option<String>,
+
+    /// Refuse every mutating action (deploy, restart, destroy, locks); the console says so in its header
+    #[arg(long, global = true)]
+    pub read_only: bool,
+
     #[command(subcommand)]
     pub command: Option<Command>,
 }
@@ -145,7 +153,10 @@ pub enum ConfigCommand {
 /// Entry point of the binary.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging();
+    // The console logs to its own pane; everything else to stderr.
+    if cli.command.is_some() {
+        init_logging();
+    }
     let code = match run(cli) {
         Ok(code) => code,
         Err(e) => {
@@ -160,10 +171,18 @@ pub fn main() -> ExitCode {
 fn run(cli: Cli) -> anyhow::Result<u8> {
     match cli.command {
         None => {
-            eprintln!(
-                "berth: the interactive console is not part of this build yet; use `berth status` (see `berth --help`)"
-            );
-            Ok(EXIT_ERROR)
+            use std::io::IsTerminal;
+            let config = load_config(cli.config.as_deref())?;
+            if !std::io::stdout().is_terminal() || !std::io::stdin().is_terminal() {
+                anyhow::bail!(
+                    "the console needs a terminal (stdin and stdout); for scripts use `berth status --json` (see `berth --help`)"
+                );
+            }
+            let opts = crate::tui::Options {
+                theme: cli.theme,
+                read_only: cli.read_only,
+            };
+            crate::tui::run(config, opts)
         }
         Some(Command::Config(ConfigCommand::Check)) => {
             let config = load_config(cli.config.as_deref())?;
@@ -192,7 +211,15 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
         Some(cmd) => {
             let config = load_config(cli.config.as_deref())?;
             let (action, json, wait) = match &cmd {
-                Command::Lock(lock) => return lock::run(&config, lock),
+                Command::Lock(lock) => {
+                    let mutating = !matches!(lock, lock::LockCommand::Status { .. });
+                    if mutating && (cli.read_only || config.fleet.read_only) {
+                        anyhow::bail!(
+                            "read-only (--read-only or `read_only: true`): lock changes refused"
+                        );
+                    }
+                    return lock::run(&config, lock);
+                }
                 Command::Deploy {
                     target,
                     version,
@@ -241,6 +268,9 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
                     config.path.display(),
                     action.verb()
                 );
+            }
+            if cli.read_only {
+                anyhow::bail!("--read-only: {} refused", action.verb());
             }
             let lock_wait = wait.lock_wait.map(HumanDuration::get);
             runtime()?.block_on(actions::run_action(&config, action, json, lock_wait))

@@ -428,6 +428,14 @@ impl<'de> Deserialize<'de> for RoleHealthcheck {
 }
 
 impl AppConfig {
+    /// Every host any of its roles runs on, once each, sorted.
+    pub fn hosts(&self) -> Vec<&HostName> {
+        let mut hosts: Vec<&HostName> = self.roles.values().flat_map(|r| r.hosts.iter()).collect();
+        hosts.sort();
+        hosts.dedup();
+        hosts
+    }
+
     /// The healthcheck a role's containers get: `None` keeps the image's own,
     /// `Some(None)` turns it off, `Some(Some(h))` sets `h`.
     pub fn role_healthcheck(&self, role: &RoleName) -> Option<Option<HealthcheckConfig>> {

@@ -1,0 +1,499 @@
+//! The console: `berth` with no command. A renderer of the live inventory
+//! and of the engine's event stream, like the CLI, but interactive.
+//!
+//! One loop owns the [`Model`]. Keys, inventory changes, engine events, lock
+//! changes and timers arrive as messages; `update` changes the model; the
+//! loop draws only when an update said the screen may have changed, inside
+//! a synchronized update so nothing tears. With nothing happening it sleeps:
+//! no fixed-rate redraw, no polling of the engines (live state comes from
+//! their event streams). Ticks run only while something on screen moves by
+//! itself (a spinner, an uptime).
+
+pub mod command;
+pub mod model;
+pub mod rows;
+pub mod runs;
+pub mod theme;
+pub mod view;
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+use crossterm::event::{Event, EventStream, KeyEventKind};
+use futures_util::StreamExt;
+use ratatui::Terminal;
+use ratatui::backend::CrosstermBackend;
+use tokio::sync::{Notify, mpsc};
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::Config;
+use crate::engine::{self, EngineEvent, Performer, RunResult};
+use crate::inventory::{Inventory, WatchOptions};
+use model::{Effect, Model, Msg};
+use rows::LockCell;
+use theme::{Palette, Theme};
+
+/// How the console was asked to start.
+#[derive(Clone, Debug, Default)]
+pub struct Options {
+    /// `--theme NAME|PATH`; else the config's `theme:`; else `default`.
+    pub theme: Option<String>,
+    /// `--read-only`: no mutating action, whatever the config says.
+    pub read_only: bool,
+}
+
+/// How often lock files are re-read. They are small local files; the read
+/// sends a message only when something changed, so an idle console does not
+/// redraw for it.
+const LOCK_POLL: Duration = Duration::from_secs(2);
+/// A resize is drawn once the terminal stops changing size for this long.
+const RESIZE_DEBOUNCE: Duration = Duration::from_millis(30);
+/// How long quitting waits for cancelled actions to put the old version back.
+const CANCEL_DEADLINE: Duration = Duration::from_secs(120);
+
+/// The theme the options and config ask for, checked before the screen
+/// changes (a broken theme file is an error on the normal terminal).
+pub fn choose_theme(
+    config: &Config,
+    opts: &Options,
+) -> Result<(Theme, Palette), theme::ThemeError> {
+    let palette = Palette::detect();
+    let spec = opts
+        .theme
+        .clone()
+        .or_else(|| config.fleet.theme.clone())
+        .unwrap_or_else(|| "default".into());
+    // NO_COLOR with no explicit choice: the monochrome theme's symbols and
+    // reverse video rather than a colour theme with its colours removed.
+    let spec = if palette == Palette::None && spec == "default" {
+        "monochrome".to_string()
+    } else {
+        spec
+    };
+    Ok((Theme::load(&spec, palette)?, palette))
+}
+
+/// Runs the console until the operator quits or the terminal goes away.
+pub fn run(config: Config, opts: Options) -> anyhow::Result<u8> {
+    let (theme, palette) = choose_theme(&config, &opts)?;
+    let log_wake = Arc::new(Notify::new());
+    init_logging(log_wake.clone());
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    let config = Arc::new(config);
+    let model = Model::new(config, theme, palette, opts.read_only);
+    let result = runtime.block_on(console(model, log_wake));
+    // Watchers and tunnels end with the runtime, not after a grace period.
+    runtime.shutdown_timeout(Duration::from_millis(200));
+    result
+}
+
+/// The terminal in raw mode on the alternate screen; put back on drop, on
+/// panic, and on the way out after SIGHUP/SIGTERM.
+struct Screen {
+    terminal: Terminal<CrosstermBackend<std::io::Stdout>>,
+}
+
+impl Screen {
+    fn enter() -> anyhow::Result<Screen> {
+        let hook = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            restore_terminal();
+            hook(info);
+        }));
+        crossterm::terminal::enable_raw_mode()?;
+        crossterm::execute!(
+            std::io::stdout(),
+            crossterm::terminal::EnterAlternateScreen,
+            crossterm::cursor::Hide
+        )?;
+        let terminal = Terminal::new(CrosstermBackend::new(std::io::stdout()))?;
+        Ok(Screen { terminal })
+    }
+
+    fn draw(&mut self, model: &Model) -> std::io::Result<()> {
+        use crossterm::terminal::{BeginSynchronizedUpdate, EndSynchronizedUpdate};
+        crossterm::queue!(self.terminal.backend_mut(), BeginSynchronizedUpdate)?;
+        self.terminal.draw(|f| view::draw(f, model))?;
+        crossterm::execute!(self.terminal.backend_mut(), EndSynchronizedUpdate)
+    }
+}
+
+impl Drop for Screen {
+    fn drop(&mut self) {
+        restore_terminal();
+    }
+}
+
+fn restore_terminal() {
+    let _ = crossterm::execute!(
+        std::io::stdout(),
+        crossterm::terminal::LeaveAlternateScreen,
+        crossterm::cursor::Show
+    );
+    let _ = crossterm::terminal::disable_raw_mode();
+}
+
+/// An action running in the background.
+struct Running {
+    cancel: CancellationToken,
+    task: tokio::task::JoinHandle<()>,
+}
+
+async fn console(mut model: Model, log_wake: Arc<Notify>) -> anyhow::Result<u8> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let config = model.config.clone();
+    let inventory = Inventory::start(&config, WatchOptions::default());
+    let mut fleet_rx = inventory.subscribe();
+    let (tx, mut rx) = mpsc::unbounded_channel::<Msg>();
+    let reload = Arc::new(Notify::new());
+    tokio::spawn(watch_locks(config.clone(), tx.clone(), reload.clone()));
+    let mut hangup = signal(SignalKind::hangup())?;
+    let mut terminate = signal(SignalKind::terminate())?;
+    let mut keys = EventStream::new();
+    let mut running: HashMap<u64, Running> = HashMap::new();
+    let mut screen = Screen::enter()?;
+    let mut dirty = true;
+    let mut resize_at: Option<Instant> = None;
+    let mut gone = false;
+
+    loop {
+        if dirty {
+            model.update(Msg::Tick(Utc::now()));
+            if let Err(e) = screen.draw(&model) {
+                // The terminal went away (a dropped SSH session): stop, and
+                // let the actions put things back.
+                tracing::warn!("drawing failed: {e}");
+                gone = true;
+                break;
+            }
+            dirty = false;
+        }
+        let tick = model.tick_every();
+        tokio::select! {
+            ev = keys.next() => match ev {
+                Some(Ok(Event::Key(k))) if k.kind != KeyEventKind::Release => {
+                    dirty |= model.update(Msg::Key(k));
+                }
+                Some(Ok(Event::Resize(..))) => {
+                    resize_at = Some(Instant::now() + RESIZE_DEBOUNCE);
+                }
+                Some(Ok(_)) => {}
+                Some(Err(_)) | None => {
+                    gone = true;
+                    break;
+                }
+            },
+            changed = fleet_rx.changed() => {
+                if changed.is_ok() {
+                    let fleet = fleet_rx.borrow_and_update().clone();
+                    dirty |= model.update(Msg::Fleet(fleet));
+                }
+            }
+            Some(msg) = rx.recv() => {
+                dirty |= model.update(msg);
+                // A burst of engine output becomes one frame.
+                while let Ok(msg) = rx.try_recv() {
+                    dirty |= model.update(msg);
+                }
+            }
+            _ = tokio::time::sleep(tick.unwrap_or(Duration::ZERO)), if tick.is_some() => {
+                dirty = true;
+            }
+            _ = tokio::time::sleep_until(resize_at.unwrap_or_else(Instant::now)), if resize_at.is_some() => {
+                resize_at = None;
+                dirty |= model.update(Msg::Resize);
+            }
+            _ = log_wake.notified() => {
+                dirty |= model.update(Msg::Log);
+            }
+            _ = hangup.recv() => { gone = true; break; }
+            _ = terminate.recv() => { gone = true; break; }
+        }
+        for effect in model.take_effects() {
+            match effect {
+                Effect::Start { run, action } => {
+                    let cancel = CancellationToken::new();
+                    let task = tokio::spawn(start_run(
+                        config.clone(),
+                        run,
+                        action,
+                        cancel.clone(),
+                        tx.clone(),
+                        reload.clone(),
+                    ));
+                    running.insert(run, Running { cancel, task });
+                }
+                Effect::Cancel { run } => {
+                    if let Some(r) = running.get(&run) {
+                        r.cancel.cancel();
+                    }
+                }
+                Effect::Lock { target, message } => {
+                    let (config, tx, reload) = (config.clone(), tx.clone(), reload.clone());
+                    tokio::task::spawn_blocking(move || {
+                        let r = engine::lock::acquire_manual(
+                            &config,
+                            &target.app,
+                            target.destination.as_ref(),
+                            &message,
+                            &Performer::current(),
+                        );
+                        let (text, error) = match r {
+                            Ok(()) => (format!("locked {target}: \"{message}\""), false),
+                            Err(e) => (format!("lock {target}: {}", lock_error(&e)), true),
+                        };
+                        reload.notify_one();
+                        let _ = tx.send(Msg::Notice { text, error });
+                    });
+                }
+                Effect::Unlock { target, force } => {
+                    let (config, tx, reload) = (config.clone(), tx.clone(), reload.clone());
+                    tokio::task::spawn_blocking(move || {
+                        let r = engine::lock::release_manual(
+                            &config,
+                            &target.app,
+                            target.destination.as_ref(),
+                            force,
+                            &Performer::current(),
+                        );
+                        let (text, error) = match r {
+                            Ok(engine::lock::Released::NotLocked) => {
+                                (format!("{target} is not locked"), false)
+                            }
+                            Ok(engine::lock::Released::Released(_)) => {
+                                (format!("released {target}"), false)
+                            }
+                            Ok(engine::lock::Released::Forced(note)) => {
+                                (format!("released {target}: {note}"), false)
+                            }
+                            Err(e) => (format!("unlock {target}: {}", lock_error(&e)), true),
+                        };
+                        reload.notify_one();
+                        let _ = tx.send(Msg::Notice { text, error });
+                    });
+                }
+                Effect::LoadTheme(name) => {
+                    let palette = model.palette;
+                    let _ = tx.send(Msg::Theme(
+                        Theme::load(&name, palette).map_err(|e| e.to_string()),
+                    ));
+                }
+                Effect::Quit => {}
+            }
+        }
+        running.retain(|_, r| !r.task.is_finished());
+        if model.quitting {
+            break;
+        }
+    }
+    drop(screen);
+    if !running.is_empty() {
+        finish_running(running, gone).await;
+    }
+    Ok(crate::cli::EXIT_OK)
+}
+
+/// Cancels what still runs and waits (bounded) for each run to put the old
+/// version back and release its lock.
+async fn finish_running(running: HashMap<u64, Running>, quiet: bool) {
+    if !quiet {
+        eprintln!(
+            "berth: cancelling {} running action(s); the previous version keeps serving. Waiting for them to finish (up to {}s)…",
+            running.len(),
+            CANCEL_DEADLINE.as_secs()
+        );
+    }
+    for r in running.values() {
+        r.cancel.cancel();
+    }
+    let all = futures_util::future::join_all(running.into_values().map(|r| r.task));
+    if tokio::time::timeout(CANCEL_DEADLINE, all).await.is_err() && !quiet {
+        eprintln!(
+            "berth: some actions did not finish in time; see `berth lock status` and `berth status`"
+        );
+    }
+}
+
+fn lock_error(e: &engine::lock::ManualError) -> String {
+    match e {
+        engine::lock::ManualError::Lock(engine::lock::LockError::Held(s)) => {
+            format!("already {}", s.describe(Utc::now()))
+        }
+        other => other.to_string(),
+    }
+}
+
+/// Plans and runs one action, forwarding its events to the console.
+async fn start_run(
+    config: Arc<Config>,
+    run: u64,
+    action: engine::Action,
+    cancel: CancellationToken,
+    tx: mpsc::UnboundedSender<Msg>,
+    reload: Arc<Notify>,
+) {
+    let plan = match engine::plan(&config, &action) {
+        Ok(p) => p,
+        Err(e) => {
+            let _ = tx.send(Msg::Engine {
+                run,
+                event: EngineEvent::Finished {
+                    result: RunResult::Failed {
+                        stage: "plan".into(),
+                        error: e.to_string(),
+                    },
+                    elapsed_ms: 0,
+                },
+            });
+            let _ = tx.send(Msg::Notice {
+                text: format!("{} {}: {e}", action.verb(), action.app()),
+                error: true,
+            });
+            return;
+        }
+    };
+    let (etx, mut erx) = mpsc::unbounded_channel();
+    let forward = {
+        let tx = tx.clone();
+        tokio::spawn(async move {
+            while let Some(event) = erx.recv().await {
+                if tx.send(Msg::Engine { run, event }).is_err() {
+                    break;
+                }
+            }
+        })
+    };
+    // Lock changes are worth seeing at once, not at the next poll.
+    reload.notify_one();
+    let ctx = engine::RunContext::new(&config, etx, cancel);
+    engine::run(ctx, &plan).await;
+    let _ = forward.await;
+    reload.notify_one();
+}
+
+/// Reads every app's lock and history: at start, every [`LOCK_POLL`], and
+/// when an action or a lock command says something changed. Sends only
+/// what changed.
+async fn watch_locks(config: Arc<Config>, tx: mpsc::UnboundedSender<Msg>, reload: Arc<Notify>) {
+    let mut last_locks = None;
+    // History files are appended to, never rewritten: when none changed
+    // size or time, there is nothing new to parse.
+    let mut last_stamp = None;
+    loop {
+        let (cfg, seen) = (config.clone(), last_stamp.clone());
+        let read = tokio::task::spawn_blocking(move || {
+            let files = history_files(&cfg);
+            let stamp = stamp(&files);
+            let history = (seen.as_ref() != Some(&stamp)).then(|| read_history(&files));
+            (read_locks(&cfg), stamp, history)
+        })
+        .await;
+        if let Ok((locks, stamp, history)) = read {
+            if last_locks.as_ref() != Some(&locks) {
+                last_locks = Some(locks.clone());
+                if tx.send(Msg::Locks(locks)).is_err() {
+                    return;
+                }
+            }
+            if let Some(history) = history {
+                last_stamp = Some(stamp);
+                if tx.send(Msg::History(history)).is_err() {
+                    return;
+                }
+            }
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(LOCK_POLL) => {}
+            _ = reload.notified() => {}
+        }
+    }
+}
+
+fn read_locks(config: &Config) -> BTreeMap<(String, String), LockCell> {
+    let ttl = config.fleet.lock.ttl.get();
+    let mut out = BTreeMap::new();
+    for (app, app_cfg) in &config.fleet.apps {
+        let dests = std::iter::once(None).chain(app_cfg.destinations.keys().map(Some));
+        for dest in dests {
+            let cell = match engine::lock::locate(config, app, dest) {
+                Err(e) => LockCell::Error(e),
+                Ok((_, dir)) => match engine::lock::read(&dir, ttl) {
+                    Ok(None) => LockCell::Free,
+                    Ok(Some(s)) => LockCell::Held(Box::new(s)),
+                    Err(e) => LockCell::Error(e.to_string()),
+                },
+            };
+            let dest = dest.map(|d| d.to_string()).unwrap_or_default();
+            out.insert((app.to_string(), dest), cell);
+        }
+    }
+    out
+}
+
+/// Every (host, app, state directory) the console shows runs from.
+type HistoryFiles = Vec<(String, String, std::path::PathBuf)>;
+
+fn history_files(config: &Config) -> HistoryFiles {
+    let mut out = Vec::new();
+    for (app, app_cfg) in &config.fleet.apps {
+        for host in app_cfg.hosts() {
+            if let Ok(dir) = crate::hosts::state_dir(&config.fleet.hosts[host]) {
+                out.push((host.to_string(), app.to_string(), dir));
+            }
+        }
+    }
+    out
+}
+
+type Stamp = Vec<Option<(u64, std::time::SystemTime)>>;
+
+/// Size and modification time of each history file (`None`: not there).
+fn stamp(files: &HistoryFiles) -> Stamp {
+    files
+        .iter()
+        .map(|(_, app, dir)| {
+            let m = std::fs::metadata(engine::history::path(dir, app)).ok()?;
+            Some((m.len(), m.modified().ok()?))
+        })
+        .collect()
+}
+
+/// The newest history records of every app, from every host that has them.
+fn read_history(files: &HistoryFiles) -> Vec<(String, engine::history::Record)> {
+    const PER_APP: usize = 50;
+    let mut out = Vec::new();
+    for (host, app, dir) in files {
+        let (records, _) = engine::history::read(dir, app);
+        let skip = records.len().saturating_sub(PER_APP);
+        out.extend(records.into_iter().skip(skip).map(|r| (host.clone(), r)));
+    }
+    out
+}
+
+/// In the console, logs go to the `L` pane, never to the terminal. A small
+/// layer wakes the loop when a line arrives, so the pane redraws for new
+/// lines without a timer.
+fn init_logging(wake: Arc<Notify>) {
+    use tracing_subscriber::prelude::*;
+    struct Wake(Arc<Notify>);
+    impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for Wake {
+        fn on_event(&self, _: &tracing::Event<'_>, _: tracing_subscriber::layer::Context<'_, S>) {
+            self.0.notify_one();
+        }
+    }
+    let filter = tracing_subscriber::EnvFilter::try_from_env("BERTH_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    // Not tui_logger::init_logger: it starts a thread that wakes every 10 ms.
+    tui_logger::set_default_level(tui_logger::LevelFilter::Trace);
+    let _ = tracing_subscriber::registry()
+        .with(filter)
+        .with(tui_logger::TuiTracingSubscriberLayer)
+        .with(Wake(wake))
+        .try_init();
+}

@@ -1,0 +1,221 @@
+//! Apps: per app and destination, its roles (serving/total across hosts),
+//! the versions running, who holds its deploy lock, and its last action.
+
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Rect};
+use ratatui::style::Style;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Cell, Row};
+
+use super::super::model::{APPS, Model};
+use super::super::rows::{AppRow, LockCell};
+use super::super::theme::Theme;
+use super::fit;
+use crate::labels::Source;
+
+pub fn draw(frame: &mut Frame, area: Rect, model: &Model) {
+    let t = &model.theme;
+    let widths = [
+        Constraint::Length(1),
+        Constraint::Length(14),
+        Constraint::Length(20),
+        Constraint::Length(8),
+        Constraint::Fill(3),
+        Constraint::Fill(2),
+    ];
+    // What the two flexible columns get (borders, fixed columns, spacing).
+    let rest = area.width.saturating_sub(2 + 1 + 14 + 20 + 8 + 5) as usize;
+    let (lock_width, last_width) = (rest * 3 / 5, rest - rest * 3 / 5);
+    super::table(
+        frame,
+        area,
+        model,
+        super::Columns {
+            tab: APPS,
+            title: "apps",
+            total: model.app_rows.len(),
+            header: &["", "APP", "ROLES", "VERSION", "LOCK", "LAST"],
+            widths: &widths,
+        },
+        |i| {
+            let a = &model.app_rows[i];
+            let (sym, tone) = if a.ok {
+                ("✓", t.ok)
+            } else {
+                ("✗", t.error)
+            };
+            let (lock, lock_style) = lock_text(&a.lock, model.now, t);
+            let (last, last_style) = match &a.last {
+                Some(l) => (
+                    format!(
+                        "{} {} {}",
+                        l.verb,
+                        l.word,
+                        crate::cli_age((model.now - l.started_at).num_seconds())
+                    ),
+                    if l.ok { t.dim } else { t.error },
+                ),
+                None => ("-".into(), t.dim),
+            };
+            Row::new(vec![
+                Cell::from(Span::styled(sym, tone)),
+                Cell::from(name(a, t)),
+                Cell::from(roles(a, t)),
+                Cell::from(fit(
+                    &if a.versions.is_empty() {
+                        "-".to_string()
+                    } else {
+                        a.versions.join(",")
+                    },
+                    8,
+                )),
+                Cell::from(Span::styled(fit(&lock, lock_width), lock_style)),
+                Cell::from(Span::styled(fit(&last, last_width), last_style)),
+            ])
+        },
+    );
+}
+
+fn name<'a>(a: &AppRow, t: &Theme) -> Line<'a> {
+    let mut name = a.app.clone();
+    if !a.destination.is_empty() {
+        name = format!("{name}@{}", a.destination);
+    }
+    let mut spans = vec![Span::styled(fit(&name, 14), t.base)];
+    if a.source != Source::Berth {
+        spans = vec![
+            Span::styled(fit(&name, 14 - a.source.as_str().len() - 1), t.base),
+            Span::styled(format!(" {}", a.source.as_str()), t.dim),
+        ];
+    } else if !a.declared {
+        spans.push(Span::styled("?", t.warn));
+    }
+    Line::from(spans)
+}
+
+fn roles<'a>(a: &AppRow, t: &Theme) -> Line<'a> {
+    if a.roles.is_empty() {
+        return Line::from(Span::styled("nothing running", t.error));
+    }
+    let mut spans = Vec::new();
+    for (i, r) in a.roles.iter().enumerate() {
+        if i > 0 {
+            spans.push(Span::raw(" "));
+        }
+        let tone = if !r.ok {
+            t.error
+        } else if r.serving < r.total {
+            t.warn
+        } else {
+            t.ok
+        };
+        spans.push(Span::styled(
+            format!("{} {}/{}", r.role, r.serving, r.total),
+            tone,
+        ));
+    }
+    Line::from(spans)
+}
+
+/// The lock column: free, or who holds it, doing what, for how long.
+pub fn lock_text(
+    lock: &LockCell,
+    now: chrono::DateTime<chrono::Utc>,
+    t: &Theme,
+) -> (String, Style) {
+    match lock {
+        LockCell::Unknown => ("…".into(), t.dim),
+        LockCell::Free => ("free".into(), t.dim),
+        LockCell::NotBerth => ("-".into(), t.dim),
+        LockCell::Error(e) => (format!("? {e}"), t.warn),
+        LockCell::Held(s) => {
+            let h = &s.holder;
+            let what = match (h.action.as_str(), &h.version, &h.message) {
+                ("manual", _, Some(m)) => format!("\"{m}\""),
+                ("manual", _, None) => "manual".into(),
+                (a, Some(v), _) => format!("{a} {v}"),
+                (a, None, _) => a.to_string(),
+            };
+            let age = crate::cli_age((now - h.acquired_at).num_seconds());
+            let text = format!("{}@{} {what} {age}", h.user, h.machine);
+            if s.stale {
+                (format!("STALE {text}"), t.error)
+            } else {
+                (text, t.warn)
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::super::super::model::Msg;
+    use super::super::super::rows::LockCell;
+    use super::super::testing::*;
+    use crate::engine::history::{Performer, Record};
+    use crate::engine::lock::{Holder, Status};
+
+    fn held(action: &str, message: Option<&str>, stale: bool, secs: i64) -> LockCell {
+        let at = now() - chrono::Duration::seconds(secs);
+        LockCell::Held(Box::new(Status {
+            holder: Holder {
+                user: "bo".into(),
+                machine: "ci-7".into(),
+                pid: 4242,
+                action: action.into(),
+                version: (action == "deploy").then(|| "v8".into()),
+                message: message.map(String::from),
+                acquired_at: at,
+                token: "t".into(),
+                manual: action == "manual",
+            },
+            heartbeat_at: at,
+            stale,
+            nested: vec![],
+        }))
+    }
+
+    #[test]
+    fn apps_with_locks_and_last_runs() {
+        let mut m = loaded();
+        m.update(Msg::Locks(BTreeMap::from([
+            (
+                ("demo".into(), String::new()),
+                held("deploy", None, false, 75),
+            ),
+            (
+                ("shop".into(), String::new()),
+                held("manual", Some("db migration"), true, 3 * 3600),
+            ),
+        ])));
+        m.update(Msg::History(vec![(
+            "edge-1".into(),
+            Record {
+                started_at: now() - chrono::Duration::minutes(20),
+                finished_at: now() - chrono::Duration::minutes(19),
+                performer: Performer {
+                    user: "ana".into(),
+                    machine: "laptop".into(),
+                },
+                action: "deploy".into(),
+                app: "shop".into(),
+                destination: String::new(),
+                version: Some("v3".into()),
+                result: "failed".into(),
+                failed_stage: Some("health gate web [1/1]".into()),
+                error: Some("unhealthy".into()),
+                note: None,
+            },
+        )]));
+        insta::assert_snapshot!(render(&m, 80, 24));
+
+        // Ages move with the clock, not only when the fleet changes.
+        let before = render(&m, 100, 24);
+        m.update(Msg::Tick(now() + chrono::Duration::minutes(40)));
+        let after = render(&m, 100, 24);
+        assert!(before.contains("deploy failed 20m"), "{before}");
+        assert!(after.contains("deploy failed 1h0m"), "{after}");
+    }
+}

@@ -1,0 +1,296 @@
+//! The frame around every view: header with tabs, status line, input
+//! prompts, and berth's own log pane.
+
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::Modifier;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Clear, Paragraph, Wrap};
+
+use super::super::model::{Input, Model, PromptKind, Screen, TABS};
+use super::super::theme::Theme;
+
+pub fn header(frame: &mut Frame, area: Rect, model: &Model) {
+    let t = &model.theme;
+    let [top, tabs] = Layout::vertical([Constraint::Length(1), Constraint::Length(1)]).areas(area);
+    let hosts = model.host_rows.len();
+    let down = model.host_rows.iter().filter(|h| !h.up).count();
+    let mut left = vec![
+        Span::styled(" berth ", t.title),
+        Span::styled(
+            format!("{hosts} host{}", if hosts == 1 { "" } else { "s" }),
+            t.base,
+        ),
+    ];
+    if down > 0 {
+        left.push(Span::styled(format!(" ({down} unreachable)"), t.error));
+    }
+    let running = model.running();
+    if running > 0 {
+        left.push(Span::styled(
+            format!(
+                "  {running} action{} running",
+                if running == 1 { "" } else { "s" }
+            ),
+            t.warn,
+        ));
+    }
+    let mut right = Vec::new();
+    if model.read_only {
+        right.push(Span::styled(
+            " READ-ONLY ",
+            t.warn.add_modifier(Modifier::REVERSED),
+        ));
+        right.push(Span::raw(" "));
+    }
+    right.push(Span::styled("? help ", t.dim));
+    let right_width: usize = right.iter().map(|s| s.width()).sum();
+    let [l, r] =
+        Layout::horizontal([Constraint::Min(1), Constraint::Length(right_width as u16)]).areas(top);
+    frame.render_widget(Paragraph::new(Line::from(left)), l);
+    frame.render_widget(Paragraph::new(Line::from(right)), r);
+
+    let mut spans = Vec::new();
+    for (i, name) in TABS.iter().enumerate() {
+        let label = format!(" {} {name} ", i + 1);
+        let style = if i == model.tab && model.screen == Screen::Main {
+            t.selected
+        } else {
+            t.dim
+        };
+        spans.push(Span::styled(label, style));
+    }
+    match &model.screen {
+        Screen::Run(_) => spans.push(Span::styled("  › run", t.accent)),
+        Screen::Container { .. } => spans.push(Span::styled("  › container", t.accent)),
+        Screen::Main => {}
+    }
+    frame.render_widget(Paragraph::new(Line::from(spans)), tabs);
+}
+
+/// The bottom line: what is being typed, else the last notice, else hints.
+pub fn status_line(frame: &mut Frame, area: Rect, model: &Model) {
+    let t = &model.theme;
+    let line = match &model.input {
+        Input::Filter(text) => Line::from(vec![
+            Span::styled("/", t.accent),
+            Span::styled(text.clone(), t.base),
+            Span::styled("█", t.dim),
+            Span::styled("   regex, ! inverts · Enter keeps · Esc clears", t.dim),
+        ]),
+        Input::Command(text) => Line::from(vec![
+            Span::styled(":", t.accent),
+            Span::styled(text.clone(), t.base),
+            Span::styled("█", t.dim),
+            Span::styled("   Tab completes · Enter runs · Esc", t.dim),
+        ]),
+        Input::Prompt(_) => Line::from(Span::styled("Enter confirms · Esc cancels", t.dim)),
+        Input::None => match &model.notice {
+            Some(n) => Line::from(Span::styled(
+                crate::sanitize::one_line(&n.text),
+                if n.error { t.error } else { t.info },
+            )),
+            None => Line::from(Span::styled(hints(model), t.dim)),
+        },
+    };
+    frame.render_widget(Paragraph::new(line), area);
+}
+
+fn hints(model: &Model) -> String {
+    let actions = if model.read_only {
+        ""
+    } else {
+        " d deploy · r restart · R rollback · D destroy · l/U lock ·"
+    };
+    match model.screen {
+        Screen::Main => format!("⏎ open ·{actions} / filter · : command · q quit"),
+        Screen::Run(_) => "j/k stage · PgUp/PgDn output · f follow · x cancel · Esc back".into(),
+        Screen::Container { .. } => "Esc back · ? help".into(),
+    }
+}
+
+/// The prompt box for a question, over the body.
+pub fn prompt(frame: &mut Frame, body: Rect, model: &Model) {
+    let Input::Prompt(p) = &model.input else {
+        return;
+    };
+    let t = &model.theme;
+    let (title, lines, typed): (&str, Vec<Line>, bool) = match &p.kind {
+        PromptKind::DeployVersion(target) => (
+            " deploy ",
+            vec![Line::from(format!(
+                "Deploy {target}: which version (image tag)?"
+            ))],
+            true,
+        ),
+        PromptKind::Destroy(target) => (
+            " DESTROY ",
+            vec![
+                Line::from(Span::styled(
+                    format!("Destroy {target}: every container of it on every host goes."),
+                    t.error,
+                )),
+                Line::from("Named volumes stay. This cannot be undone from berth."),
+                Line::from(format!("Type the app's name ({}) to confirm:", target.app)),
+            ],
+            true,
+        ),
+        PromptKind::LockMessage(target) => (
+            " lock ",
+            vec![
+                Line::from(format!(
+                    "Lock {target} by hand: deploys refuse to start until it is released."
+                )),
+                Line::from("Why? (shown to everyone who is refused)"),
+            ],
+            true,
+        ),
+        PromptKind::Confirm { question, .. } => (
+            " confirm ",
+            vec![
+                Line::from(question.clone()),
+                Line::from("y runs it · any other key cancels"),
+            ],
+            false,
+        ),
+        PromptKind::ForceUnlock { target, holder } => (
+            " force unlock ",
+            vec![
+                Line::from(format!("{target} is {holder}")),
+                Line::from(Span::styled(
+                    "Release it anyway? It is not yours, or its action still runs (recorded in the history).",
+                    t.warn,
+                )),
+                Line::from("y releases · any other key cancels"),
+            ],
+            false,
+        ),
+        PromptKind::Quit { running } => (
+            " quit ",
+            vec![
+                Line::from(format!(
+                    "{running} action{} running. Quitting cancels {} at the next safe point;",
+                    if *running == 1 { " is" } else { "s are" },
+                    if *running == 1 { "it" } else { "them" }
+                )),
+                Line::from("the previous version keeps serving. Quit? y/N"),
+            ],
+            false,
+        ),
+    };
+    let mut lines = lines;
+    if typed {
+        lines.push(Line::from(vec![
+            Span::styled("> ", t.accent),
+            Span::styled(p.text.clone(), t.base.add_modifier(Modifier::BOLD)),
+            Span::styled("█", t.dim),
+        ]));
+    }
+    let width = body.width.saturating_sub(4).min(76);
+    let height = (lines.len() as u16 + 2).min(body.height);
+    let area = Rect {
+        x: body.x + (body.width - width) / 2,
+        y: body.y + body.height.saturating_sub(height) / 2,
+        width,
+        height,
+    };
+    frame.render_widget(Clear, area);
+    let block = Block::bordered()
+        .title(Span::styled(title, t.title))
+        .border_style(t.accent)
+        .style(t.base);
+    frame.render_widget(
+        Paragraph::new(lines)
+            .block(block)
+            .wrap(Wrap { trim: false }),
+        area,
+    );
+}
+
+/// berth's own log (tracing events from the engine, watchers and
+/// connections), toggled with `L`.
+pub fn log_pane(frame: &mut Frame, area: Rect, t: &Theme) {
+    // Lines move from tui-logger's hot buffer only when the pane is drawn:
+    // no background thread wakes up for a hidden pane.
+    tui_logger::move_events();
+    let widget = tui_logger::TuiLoggerWidget::default()
+        .block(
+            Block::bordered()
+                .border_style(t.border)
+                .title(Span::styled(" berth log (L hides) ", t.title)),
+        )
+        .style(t.base)
+        .style_error(t.error)
+        .style_warn(t.warn)
+        .style_info(t.info)
+        .style_debug(t.dim)
+        .style_trace(t.dim)
+        .output_separator(' ')
+        .output_timestamp(Some("%H:%M:%S".into()))
+        .output_target(false)
+        .output_file(false)
+        .output_line(false);
+    frame.render_widget(widget, area);
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use crossterm::event::KeyCode;
+
+    use super::super::super::model::{Model, Msg};
+    use super::super::super::theme::{Palette, Theme};
+    use super::super::testing::*;
+
+    #[test]
+    fn destroy_asks_for_the_app_name() {
+        let mut m = loaded();
+        m.update(key('2'));
+        m.update(key('D'));
+        for c in "dem".chars() {
+            m.update(key(c));
+        }
+        insta::assert_snapshot!(render(&m, 80, 24));
+    }
+
+    #[test]
+    fn read_only_header_and_refusal() {
+        let config = crate::config::parse(std::path::Path::new("berth.yaml"), CONFIG).unwrap();
+        let mut m = Model::new(
+            Arc::new(config),
+            Theme::built_in("default", Palette::Ansi16),
+            Palette::Ansi16,
+            true,
+        );
+        m.update(Msg::Tick(now()));
+        m.update(Msg::Fleet(fleet()));
+        m.update(key('D'));
+        assert!(m.take_effects().is_empty());
+        insta::assert_snapshot!(render(&m, 80, 24));
+    }
+
+    #[test]
+    fn command_line_completes() {
+        let mut m = loaded();
+        m.update(key(':'));
+        for c in "dep".chars() {
+            m.update(key(c));
+        }
+        m.update(code(KeyCode::Tab));
+        m.update(key('d'));
+        m.update(code(KeyCode::Tab));
+        let screen = render(&m, 80, 24);
+        assert!(screen.contains(":deploy demo "), "{screen}");
+    }
+
+    #[test]
+    fn too_small_says_so() {
+        let m = loaded();
+        insta::assert_snapshot!(render(&m, 40, 8));
+        // Tiny and degenerate sizes draw without panicking.
+        for (w, h) in [(1, 1), (0, 0), (59, 30), (200, 11), (60, 12)] {
+            render(&m, w, h);
+        }
+    }
+}

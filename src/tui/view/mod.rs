@@ -1,0 +1,258 @@
+//! Drawing: `draw(frame, &model)` and nothing else. One file per view; each
+//! has snapshot tests next to it (`snapshots/`). Views read the model and
+//! never change it, except the scroll offsets a table keeps to hold its
+//! selection on screen.
+
+mod apps;
+mod chrome;
+mod container;
+mod containers;
+mod events;
+mod help;
+mod hosts;
+mod run;
+mod runs;
+
+#[cfg(test)]
+pub(crate) mod testing;
+
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::Style;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Paragraph};
+
+use super::model::{APPS, CONTAINERS, EVENTS, HOSTS, Model, RUNS, Screen};
+use super::theme::Theme;
+use crate::inventory::model::{Health, State};
+
+/// Below this the console shows a notice instead of a squeezed screen.
+pub const MIN_WIDTH: u16 = 60;
+pub const MIN_HEIGHT: u16 = 12;
+
+pub fn draw(frame: &mut Frame, model: &Model) {
+    let area = frame.area();
+    let theme = &model.theme;
+    frame.render_widget(Block::new().style(theme.base), area);
+    if area.width < MIN_WIDTH || area.height < MIN_HEIGHT {
+        let msg = format!(
+            "terminal too small ({}x{}); berth needs {MIN_WIDTH}x{MIN_HEIGHT}",
+            area.width, area.height
+        );
+        frame.render_widget(
+            Paragraph::new(msg)
+                .style(theme.warn)
+                .wrap(Default::default()),
+            area,
+        );
+        return;
+    }
+    let log_height = if model.show_log { area.height / 3 } else { 0 };
+    let [header, body, log, status] = Layout::vertical([
+        Constraint::Length(2),
+        Constraint::Min(1),
+        Constraint::Length(log_height),
+        Constraint::Length(1),
+    ])
+    .areas(area);
+    chrome::header(frame, header, model);
+    match &model.screen {
+        Screen::Main => match model.tab {
+            HOSTS => hosts::draw(frame, body, model),
+            APPS => apps::draw(frame, body, model),
+            CONTAINERS => containers::draw(frame, body, model),
+            RUNS => runs::draw(frame, body, model),
+            EVENTS => events::draw(frame, body, model),
+            _ => {}
+        },
+        Screen::Run(r) => run::draw(frame, body, model, r),
+        Screen::Container { host, id } => container::draw(frame, body, model, host, id),
+    }
+    if model.show_log {
+        chrome::log_pane(frame, log, theme);
+    }
+    chrome::status_line(frame, status, model);
+    if model.help {
+        help::draw(frame, body, theme);
+    }
+    chrome::prompt(frame, body, model);
+}
+
+/// The rows of a table that fit in `height`, keeping the selection visible
+/// and the first row stable while the selection moves inside the window.
+pub(crate) fn window(model: &Model, tab: usize, height: usize) -> (usize, std::ops::Range<usize>) {
+    let n = model.visible[tab].len();
+    let sel = model.selected[tab].min(n.saturating_sub(1));
+    let mut offset = model.offsets[tab].get().min(n.saturating_sub(1));
+    if height == 0 {
+        return (sel, 0..0);
+    }
+    if sel < offset {
+        offset = sel;
+    } else if sel >= offset + height {
+        offset = sel + 1 - height;
+    }
+    model.offsets[tab].set(offset);
+    (sel, offset..(offset + height).min(n))
+}
+
+/// A bordered block with the view's title and the filter, if any.
+pub(crate) fn titled<'a>(
+    model: &Model,
+    tab: usize,
+    title: &str,
+    shown: usize,
+    total: usize,
+) -> Block<'a> {
+    let t = &model.theme;
+    let mut spans = vec![Span::styled(format!(" {title} "), t.title)];
+    let count = if shown == total {
+        format!("[{total}] ")
+    } else {
+        format!("[{shown}/{total}] ")
+    };
+    spans.push(Span::styled(count, t.dim));
+    if let Some(f) = &model.filters[tab] {
+        spans.push(Span::styled(format!("/{} ", f.text), t.accent));
+    }
+    Block::bordered()
+        .border_style(t.border)
+        .title(Line::from(spans))
+}
+
+/// A container's state and health as a symbol and its tone; symbols read
+/// the same without colour.
+pub(crate) fn container_symbol(
+    state: State,
+    health: Health,
+    exit_code: Option<i64>,
+    t: &Theme,
+) -> (&'static str, Style) {
+    match (state, health) {
+        (_, Health::Unhealthy) => ("✗", t.error),
+        (State::Restarting, _) => ("↻", t.warn),
+        (State::Dead, _) => ("✗", t.error),
+        (State::Exited, _) if exit_code.is_some_and(|c| c != 0) => ("■", t.error),
+        (State::Exited, _) => ("■", t.dim),
+        (State::Running, Health::Starting) => ("◌", t.warn),
+        (State::Running, Health::Healthy) => ("✓", t.ok),
+        (State::Running, Health::None) => ("●", t.ok),
+        (State::Paused, _) => ("‖", t.warn),
+        (State::Created, _) => ("○", t.dim),
+        _ => ("?", t.dim),
+    }
+}
+
+/// Cuts `s` to `width` columns with an ellipsis.
+pub(crate) fn fit(s: &str, width: usize) -> String {
+    use unicode_width::UnicodeWidthChar;
+    let mut out = String::new();
+    let mut used = 0;
+    for ch in s.chars() {
+        let w = ch.width().unwrap_or(0);
+        if used + w > width {
+            if width > 0 {
+                while used + 1 > width {
+                    let c = out.pop().unwrap_or(' ');
+                    used -= c.width().unwrap_or(0);
+                }
+                out.push('…');
+            }
+            return out;
+        }
+        used += w;
+        out.push(ch);
+    }
+    out
+}
+
+/// `12s`, `3m`, `2h5m`; `-` when unknown.
+pub(crate) fn age(
+    from: Option<chrono::DateTime<chrono::Utc>>,
+    now: chrono::DateTime<chrono::Utc>,
+) -> String {
+    from.map(|f| crate::cli_age((now - f).num_seconds()))
+        .unwrap_or_else(|| "-".into())
+}
+
+pub(crate) fn secs(ms: u64) -> String {
+    format!("{:.1}s", ms as f64 / 1000.0)
+}
+
+/// The text a table shows when the filter keeps nothing, or there is nothing.
+pub(crate) fn empty_note(frame: &mut Frame, area: Rect, model: &Model, tab: usize, what: &str) {
+    let text = if model.filters[tab].is_some() {
+        format!("no {what} match the filter (Esc clears it)")
+    } else {
+        format!("no {what} yet")
+    };
+    frame.render_widget(Paragraph::new(text).style(model.theme.dim), area);
+}
+
+/// What a table view shows: its tab, title, row count and columns.
+pub(crate) struct Columns<'a, 'w> {
+    pub tab: usize,
+    pub title: &'w str,
+    pub total: usize,
+    pub header: &'w [&'a str],
+    pub widths: &'w [Constraint],
+}
+
+/// A bordered table of one tab's visible rows: only the rows on screen are
+/// built, so a frame costs the same for 10 rows or 10,000.
+pub(crate) fn table<'a>(
+    frame: &mut Frame,
+    area: Rect,
+    model: &Model,
+    columns: Columns<'a, '_>,
+    row: impl Fn(usize) -> ratatui::widgets::Row<'a>,
+) {
+    let Columns {
+        tab,
+        title,
+        total,
+        header,
+        widths,
+    } = columns;
+    use ratatui::widgets::{Row, Table};
+    let t = &model.theme;
+    let block = titled(model, tab, title, model.visible[tab].len(), total);
+    let inner = block.inner(area);
+    frame.render_widget(block, area);
+    if model.visible[tab].is_empty() {
+        empty_note(frame, inner, model, tab, title);
+        return;
+    }
+    // One line for the header.
+    let (sel, range) = window(model, tab, inner.height.saturating_sub(1) as usize);
+    let rows: Vec<Row> = range
+        .clone()
+        .map(|pos| {
+            let r = row(model.visible[tab][pos]);
+            if pos == sel { r.style(t.selected) } else { r }
+        })
+        .collect();
+    let head = Row::new(header.iter().copied()).style(t.header);
+    frame.render_widget(
+        Table::new(rows, widths.iter().copied())
+            .header(head)
+            .column_spacing(1),
+        inner,
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::theme::{BUILT_IN, Palette, Theme};
+    use super::testing::*;
+
+    /// Each shipped theme on the Apps view at 80x24, colours included.
+    #[test]
+    fn every_theme_at_80x24() {
+        for (name, _) in BUILT_IN {
+            let mut m = loaded();
+            m.theme = Theme::built_in(name, Palette::Ansi16);
+            insta::assert_debug_snapshot!(format!("theme_{name}"), buffer(&m, 80, 24));
+        }
+    }
+}

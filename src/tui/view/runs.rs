@@ -1,0 +1,93 @@
+//! Runs: every action started from this console, and those found in the
+//! hosts' history, newest first.
+
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Rect};
+use ratatui::text::Span;
+use ratatui::widgets::{Cell, Row};
+
+use super::super::model::{Model, RUNS};
+use super::{fit, secs};
+use crate::engine::RunResult;
+
+pub fn draw(frame: &mut Frame, area: Rect, model: &Model) {
+    let t = &model.theme;
+    let widths = [
+        Constraint::Length(1),
+        Constraint::Length(8),
+        Constraint::Fill(2),
+        Constraint::Length(10),
+        Constraint::Length(7),
+        Constraint::Fill(1),
+    ];
+    super::table(
+        frame,
+        area,
+        model,
+        super::Columns {
+            tab: RUNS,
+            title: "runs",
+            total: model.run_order.len(),
+            header: &["", "STARTED", "ACTION", "RESULT", "TOOK", "BY"],
+            widths: &widths,
+        },
+        |i| {
+            let Some(r) = model.run(&model.run_order[i]) else {
+                return Row::new(vec![Cell::from("")]);
+            };
+            let (sym, word, tone) = match &r.result {
+                None => (
+                    super::super::model::stage_symbol(
+                        &super::super::runs::StageState::Running {
+                            since: r.started_at,
+                        },
+                        model.now,
+                    ),
+                    r.current_stage()
+                        .and_then(|s| r.stages.get(s))
+                        .map(|s| s.name.clone())
+                        .unwrap_or_else(|| "starting".into()),
+                    t.warn,
+                ),
+                Some(RunResult::Ok) => ("✓", "ok".to_string(), t.ok),
+                Some(RunResult::Failed { stage, .. }) => ("✗", format!("failed: {stage}"), t.error),
+                Some(RunResult::Cancelled { .. }) => ("-", "cancelled".to_string(), t.warn),
+            };
+            let took = match r.elapsed_ms {
+                Some(ms) => secs(ms),
+                None => super::age(Some(r.started_at), model.now),
+            };
+            let by = match &r.host {
+                Some(h) => format!("{} (history on {h})", r.performer),
+                None => format!("{} (here)", r.performer),
+            };
+            let started = r.started_at.format("%H:%M:%S");
+            Row::new(vec![
+                Cell::from(Span::styled(sym, tone)),
+                Cell::from(Span::styled(started.to_string(), t.dim)),
+                Cell::from(r.title()),
+                Cell::from(Span::styled(fit(&word, 10), tone)),
+                Cell::from(took),
+                Cell::from(Span::styled(by, t.dim)),
+            ])
+        },
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use crossterm::event::KeyCode;
+
+    use super::super::testing::*;
+
+    #[test]
+    fn runs_list_with_a_running_deploy() {
+        let mut m = loaded();
+        let (run, plan) = deploy_run(&mut m);
+        stage(&mut m, run, &plan, 0, Some(crate::engine::Outcome::Ok));
+        stage(&mut m, run, &plan, 1, None);
+        m.update(code(KeyCode::Esc));
+        m.update(key('4'));
+        insta::assert_snapshot!(render(&m, 80, 24));
+    }
+}

@@ -1,0 +1,232 @@
+//! The console end to end: the real `berth` binary in a pseudo-terminal,
+//! against the real Docker engine. The screen is read back through a
+//! terminal emulator (vt100), keys are typed into the pty.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use berth::engine::RunResult;
+use common::Scope;
+use common::app::{App, version_of};
+use portable_pty::{Child, CommandBuilder, PtySize, native_pty_system};
+
+const WEB: &str = "      web: {hosts: [a], port: 8080}\n";
+
+/// The console running in a pty, with its screen as a terminal shows it.
+struct Console {
+    screen: Arc<Mutex<vt100::Parser>>,
+    writer: Box<dyn Write + Send>,
+    child: Box<dyn Child + Send + Sync>,
+}
+
+impl Console {
+    fn spawn(config: &Path, args: &[&str], cols: u16, rows: u16) -> Console {
+        let pty = native_pty_system()
+            .openpty(PtySize {
+                rows,
+                cols,
+                pixel_width: 0,
+                pixel_height: 0,
+            })
+            .expect("opening a pty");
+        let mut cmd = CommandBuilder::new(env!("CARGO_BIN_EXE_berth"));
+        cmd.arg("-c");
+        cmd.arg(config);
+        for a in args {
+            cmd.arg(a);
+        }
+        cmd.env("TERM", "xterm-256color");
+        cmd.env_remove("NO_COLOR");
+        cmd.env_remove("BERTH_CONFIG");
+        let child = pty.slave.spawn_command(cmd).expect("starting berth");
+        drop(pty.slave);
+        let mut reader = pty.master.try_clone_reader().unwrap();
+        let writer = pty.master.take_writer().unwrap();
+        let screen = Arc::new(Mutex::new(vt100::Parser::new(
+            rows.try_into().unwrap(),
+            cols.try_into().unwrap(),
+            0,
+        )));
+        let parser = screen.clone();
+        std::thread::spawn(move || {
+            // Keeps the master open while the child runs.
+            let _master = pty.master;
+            let mut buf = [0u8; 8192];
+            while let Ok(n) = reader.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                parser.lock().unwrap().process(&buf[..n]);
+            }
+        });
+        Console {
+            screen,
+            writer,
+            child,
+        }
+    }
+
+    fn contents(&self) -> String {
+        self.screen.lock().unwrap().screen().contents()
+    }
+
+    /// Waits until the screen satisfies `ready`; fails with the screen.
+    fn wait_for(&self, what: &str, timeout: Duration, ready: impl Fn(&str) -> bool) -> String {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let text = self.contents();
+            if ready(&text) {
+                return text;
+            }
+            if Instant::now() > deadline {
+                panic!("the console did not show {what} within {timeout:?}; the screen:\n{text}");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn keys(&mut self, keys: &str) {
+        self.writer.write_all(keys.as_bytes()).unwrap();
+        self.writer.flush().unwrap();
+    }
+
+    /// Waits for the process to exit, killing it after the deadline.
+    fn wait_exit(&mut self, timeout: Duration) -> portable_pty::ExitStatus {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            if Instant::now() > deadline {
+                let _ = self.child.kill();
+                panic!(
+                    "berth did not exit within {timeout:?}; the screen:\n{}",
+                    self.contents()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Console {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restart_from_the_keyboard_reaches_ok_and_quits_cleanly() {
+    let Some(docker) = common::docker().await else {
+        return;
+    };
+    let app = App::new(Scope::new(docker).await, "tui", WEB, "").await;
+    app.image("v1", &[]).await;
+    let (r, events) = app.run(app.deploy("v1"), None).await;
+    assert_eq!(r, RunResult::Ok, "{events:#?}");
+    let before = app.running("web").await;
+    assert_eq!(before.len(), 1);
+
+    let mut console = Console::spawn(&app.config.path, &[], 100, 30);
+    let name = app.name.clone();
+    // The Apps view: the app with its web role serving.
+    let screen = console.wait_for("the app serving", Duration::from_secs(15), |s| {
+        s.lines()
+            .any(|l| l.contains(&name) && l.contains("web 1/1") && l.contains("v1"))
+    });
+    assert!(
+        screen.contains("free"),
+        "the lock column shows free:\n{screen}"
+    );
+    assert!(console.screen.lock().unwrap().screen().alternate_screen());
+
+    // The Containers view shows it healthy.
+    console.keys("3");
+    console.wait_for("the container healthy", Duration::from_secs(15), |s| {
+        s.lines()
+            .any(|l| l.contains(&format!("{name}-web-v1")) && l.contains("healthy"))
+    });
+
+    // Restart from the keyboard: `r` on the selected container, confirm.
+    console.keys("/");
+    console.keys(&name);
+    console.keys("\r");
+    console.keys("r");
+    console.wait_for("the restart question", Duration::from_secs(5), |s| {
+        s.contains(&format!("Restart {name} web"))
+    });
+    console.keys("y");
+    // The run screen: the stage list reaches ok.
+    let screen = console.wait_for("the restart finishing ok", Duration::from_secs(60), |s| {
+        s.contains("ok in") || s.contains("FAILED") || s.contains("CANCELLED")
+    });
+    assert!(screen.contains(&format!("restart {name}")), "{screen}");
+    assert!(screen.contains("ok in"), "the restart failed:\n{screen}");
+    assert!(
+        screen.contains("✓") && screen.contains("health gate web [1/1]"),
+        "{screen}"
+    );
+    assert!(!screen.contains('✗'), "a stage failed:\n{screen}");
+
+    // The container really was replaced, and still serves.
+    let after = app.running("web").await;
+    assert_eq!(after.len(), 1);
+    assert_eq!(version_of(&after[0]), "v1");
+    assert_ne!(after[0].id, before[0].id, "restart replaced the container");
+
+    // Runs lists it; then q quits at once (nothing running) and the
+    // terminal is left as it was found.
+    console.keys("\x1b");
+    console.keys("4");
+    console.wait_for("the run in the Runs view", Duration::from_secs(5), |s| {
+        s.lines()
+            .any(|l| l.contains(&format!("restart {name}")) && l.contains("ok"))
+    });
+    console.keys("q");
+    let status = console.wait_exit(Duration::from_secs(10));
+    assert!(status.success(), "berth exited with {status:?}");
+    let screen = console.screen.lock().unwrap();
+    assert!(
+        !screen.screen().alternate_screen(),
+        "left the alternate screen"
+    );
+    assert!(!screen.screen().hide_cursor(), "the cursor is shown again");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn read_only_refuses_and_sighup_leaves_no_process() {
+    let Some(docker) = common::docker().await else {
+        return;
+    };
+    let app = App::new(Scope::new(docker).await, "tro", WEB, "").await;
+    app.image("v1", &[]).await;
+    let (r, _) = app.run(app.deploy("v1"), None).await;
+    assert_eq!(r, RunResult::Ok);
+
+    let mut console = Console::spawn(&app.config.path, &["--read-only"], 80, 24);
+    let name = app.name.clone();
+    console.wait_for("the app", Duration::from_secs(15), |s| {
+        s.contains(&name) && s.contains("READ-ONLY")
+    });
+    console.keys("D");
+    let screen = console.wait_for("the refusal", Duration::from_secs(5), |s| {
+        s.contains("read-only console: destroy refused")
+    });
+    assert!(!screen.contains("DESTROY"), "no destroy prompt:\n{screen}");
+
+    // A dropped SSH session: SIGHUP must end berth, not leave it running.
+    let pid = console.child.process_id().expect("child pid");
+    let rc = std::process::Command::new("kill")
+        .args(["-HUP", &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(rc.success());
+    console.wait_exit(Duration::from_secs(10));
+    assert_eq!(app.running("web").await.len(), 1, "nothing was changed");
+}
