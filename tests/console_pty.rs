@@ -19,6 +19,8 @@ const WEB: &str = "      web: {hosts: [a], port: 8080}\n";
 /// The console running in a pty, with its screen as a terminal shows it.
 struct Console {
     screen: Arc<Mutex<vt100::Parser>>,
+    /// Every byte berth wrote to the terminal.
+    raw: Arc<Mutex<Vec<u8>>>,
     writer: Box<dyn Write + Send>,
     child: Box<dyn Child + Send + Sync>,
 }
@@ -52,6 +54,8 @@ impl Console {
             0,
         )));
         let parser = screen.clone();
+        let raw = Arc::new(Mutex::new(Vec::new()));
+        let written = raw.clone();
         std::thread::spawn(move || {
             // Keeps the master open while the child runs.
             let _master = pty.master;
@@ -61,10 +65,12 @@ impl Console {
                     break;
                 }
                 parser.lock().unwrap().process(&buf[..n]);
+                written.lock().unwrap().extend_from_slice(&buf[..n]);
             }
         });
         Console {
             screen,
+            raw,
             writer,
             child,
         }
@@ -229,4 +235,96 @@ async fn read_only_refuses_and_sighup_leaves_no_process() {
     assert!(rc.success());
     console.wait_exit(Duration::from_secs(10));
     assert_eq!(app.running("web").await.len(), 1, "nothing was changed");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn container_log_follows_pauses_searches_and_stats_fill_the_columns() {
+    let Some(docker) = common::docker().await else {
+        return;
+    };
+    let app = App::new(Scope::new(docker).await, "tlg", WEB, "").await;
+    // A container that talks: a numbered line every 100 ms, and one line
+    // with a colour and a window-title escape that must not reach the
+    // terminal.
+    let talker = common::Spec {
+        cmd: Some(vec![
+            "sh".into(),
+            "-c".into(),
+            "printf '\\033[31mred alert\\033[0m\\033]0;pwned\\007\\n'; i=0; while true; do echo \"tick $i\"; i=$((i+1)); sleep 0.1; done".into(),
+        ]),
+        no_healthcheck: true,
+        ..common::Spec::named("talker")
+    };
+    let id = app.scope.start(talker).await;
+    let name = format!("berth-t{}-talker", app.scope.id);
+
+    let mut console = Console::spawn(&app.config.path, &[], 120, 30);
+    console.keys("3");
+    // Stats stream for the containers on screen: the row gets a CPU figure.
+    let screen = console.wait_for("the talker's stats", Duration::from_secs(20), |s| {
+        s.lines().any(|l| l.contains(&name) && l.contains('%'))
+    });
+    assert!(screen.contains("CPU") && screen.contains("MEM"), "{screen}");
+
+    // Its log: follows, from the last lines.
+    console.keys("/");
+    console.keys("talker\r");
+    console.keys("\r");
+    let screen = console.wait_for("the log following", Duration::from_secs(10), |s| {
+        s.contains("following") && s.contains("tick 20")
+    });
+    assert!(screen.contains(&id[..12]), "{screen}");
+    // g: the top of the buffer, where the coloured line is, without colour
+    // codes or the title.
+    console.keys("g");
+    let top = console.wait_for("the first line", Duration::from_secs(5), |s| {
+        s.contains("PAUSED") && s.contains("red alert")
+    });
+    assert!(top.contains("tick 0"), "{top}");
+    console.keys("G");
+    console.wait_for("following", Duration::from_secs(5), |s| {
+        s.contains("following") && !s.contains("red alert")
+    });
+    let raw = String::from_utf8_lossy(&console.raw.lock().unwrap()).into_owned();
+    assert!(
+        !raw.contains("pwned") && !raw.contains("\x1b]0;"),
+        "the container's title escape reached the terminal"
+    );
+
+    // p pauses: the view stays put while lines arrive below it.
+    console.keys("p");
+    let paused = console.wait_for("new lines counted below", Duration::from_secs(5), |s| {
+        s.contains("PAUSED") && s.contains("new below")
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    let later = console.contents();
+    let last_tick = |s: &str| {
+        s.lines()
+            .filter_map(|l| l.split("tick ").nth(1))
+            .filter_map(|n| n.trim_end_matches([' ', '│']).parse::<u64>().ok())
+            .max()
+    };
+    assert_eq!(
+        last_tick(&paused),
+        last_tick(&later),
+        "a paused log does not move"
+    );
+
+    // / searches (the view pauses on the newest match), G follows again.
+    console.keys("/");
+    console.keys("tick 7\r");
+    console.wait_for("the search", Duration::from_secs(5), |s| {
+        s.contains("/tick 7")
+    });
+    console.keys("G");
+    let screen = console.wait_for("following again", Duration::from_secs(5), |s| {
+        s.contains("following")
+    });
+    assert!(last_tick(&screen) > last_tick(&later), "{screen}");
+
+    console.keys("\x1b");
+    console.keys("\x1b");
+    console.keys("q");
+    let status = console.wait_exit(Duration::from_secs(10));
+    assert!(status.success(), "berth exited with {status:?}");
 }

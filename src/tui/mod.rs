@@ -10,9 +10,12 @@
 //! itself (a spinner, an uptime).
 
 pub mod command;
+pub mod feeds;
+pub mod logs;
 pub mod model;
 pub mod rows;
 pub mod runs;
+pub mod stats;
 pub mod theme;
 pub mod view;
 
@@ -157,6 +160,7 @@ async fn console(mut model: Model, log_wake: Arc<Notify>) -> anyhow::Result<u8> 
     let mut terminate = signal(SignalKind::terminate())?;
     let mut keys = EventStream::new();
     let mut running: HashMap<u64, Running> = HashMap::new();
+    let mut feeds = feeds::Feeds::new(config.clone(), tx.clone());
     let mut screen = Screen::enter()?;
     let mut dirty = true;
     let mut resize_at: Option<Instant> = None;
@@ -173,6 +177,8 @@ async fn console(mut model: Model, log_wake: Arc<Notify>) -> anyhow::Result<u8> 
                 break;
             }
             dirty = false;
+            // What is on screen decides which logs and stats stream.
+            feeds.sync(&model);
         }
         let tick = model.tick_every();
         tokio::select! {
@@ -293,6 +299,7 @@ async fn console(mut model: Model, log_wake: Arc<Notify>) -> anyhow::Result<u8> 
         }
     }
     drop(screen);
+    drop(feeds);
     if !running.is_empty() {
         finish_running(running, gone).await;
     }

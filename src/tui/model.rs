@@ -12,8 +12,10 @@ use chrono::{DateTime, Utc};
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
 use super::command::{self, Command};
+use super::logs::{LogLine, LogView};
 use super::rows::{self, AppRow, ContainerRow, HostRow, LockCell, RowFilter};
 use super::runs::{RunView, StageState};
+use super::stats::Usage;
 use super::theme::{BUILT_IN, Palette, Theme};
 use crate::config::{AppName, Config, DestinationName, RoleName};
 use crate::engine::history::Record;
@@ -51,6 +53,21 @@ pub enum Msg {
     Tick(DateTime<Utc>),
     /// berth's own log has new lines.
     Log,
+    /// New lines of the log being followed.
+    LogLines {
+        host: String,
+        id: String,
+        lines: Vec<LogLine>,
+    },
+    /// The followed log stream ended (the container stopped, the host went
+    /// away).
+    LogEnded {
+        host: String,
+        id: String,
+        reason: String,
+    },
+    /// CPU and memory of containers on screen: (container id, usage).
+    Stats(Vec<(String, Usage)>),
 }
 
 /// Something the runtime must do.
@@ -103,6 +120,8 @@ impl std::fmt::Display for Target {
 pub enum Input {
     None,
     Filter(String),
+    /// `/` in a container's log.
+    Search(String),
     Command(String),
     Prompt(Prompt),
 }
@@ -200,6 +219,12 @@ pub struct Model {
     pub selected: [usize; 5],
     /// First row on screen per tab; the view keeps the selection visible.
     pub offsets: [Cell<usize>; 5],
+    /// Rows each table showed at the last draw (which rows are on screen).
+    pub heights: [Cell<usize>; 5],
+    /// The log of the container screen, while it is open.
+    pub logs: Option<LogView>,
+    /// The latest CPU and memory of the containers on screen, by id.
+    pub stats: std::collections::HashMap<String, Usage>,
     pub cursor: RunCursor,
     pub notice: Option<Notice>,
     pub help: bool,
@@ -242,6 +267,9 @@ impl Model {
             filters: Default::default(),
             selected: [0; 5],
             offsets: Default::default(),
+            heights: Default::default(),
+            logs: None,
+            stats: Default::default(),
             cursor: RunCursor::default(),
             notice: None,
             help: false,
@@ -369,7 +397,54 @@ impl Model {
                 true
             }
             Msg::Log => self.show_log,
+            Msg::LogLines { host, id, lines } => match &mut self.logs {
+                Some(v) if v.host == host && v.id == id => {
+                    v.push(lines);
+                    true
+                }
+                _ => false,
+            },
+            Msg::LogEnded { host, id, reason } => match &mut self.logs {
+                Some(v) if v.host == host && v.id == id => {
+                    v.ended = Some(reason);
+                    true
+                }
+                _ => false,
+            },
+            Msg::Stats(samples) => {
+                let seen = self.stats_targets();
+                self.stats.extend(samples);
+                // Forget what is no longer on screen, so a figure never
+                // shows stale.
+                self.stats.retain(|id, _| seen.iter().any(|(_, s)| s == id));
+                self.screen == Screen::Main && self.tab == CONTAINERS
+            }
         }
+    }
+
+    /// The container whose log the console should follow now.
+    pub fn log_target(&self) -> Option<(String, String)> {
+        match &self.screen {
+            Screen::Container { host, id } => Some((host.clone(), id.clone())),
+            _ => None,
+        }
+    }
+
+    /// The running containers on screen in the Containers view, as (host,
+    /// id): the only ones whose stats the console streams.
+    pub fn stats_targets(&self) -> Vec<(String, String)> {
+        if self.screen != Screen::Main || self.tab != CONTAINERS {
+            return Vec::new();
+        }
+        let rows = &self.visible[CONTAINERS];
+        let from = self.offsets[CONTAINERS].get().min(rows.len());
+        let to = (from + self.heights[CONTAINERS].get()).min(rows.len());
+        rows[from..to]
+            .iter()
+            .map(|&i| &self.container_rows[i])
+            .filter(|c| c.state == crate::inventory::model::State::Running)
+            .map(|c| (c.host.clone(), c.id.clone()))
+            .collect()
     }
 
     pub fn live_run(&self, id: u64) -> Option<&RunView> {
@@ -472,6 +547,7 @@ impl Model {
         }
         match self.input.clone() {
             Input::Filter(text) => return self.filter_key(key, text),
+            Input::Search(text) => return self.search_key(key, text),
             Input::Command(text) => return self.command_key(key, text),
             Input::Prompt(p) => return self.prompt_key(key, p),
             Input::None => {}
@@ -501,14 +577,73 @@ impl Model {
         match self.screen.clone() {
             Screen::Main => self.main_key(key),
             Screen::Run(r) => self.run_key(key, r),
-            Screen::Container { .. } => {
-                if matches!(
-                    key.code,
-                    KeyCode::Esc | KeyCode::Backspace | KeyCode::Char('h')
-                ) {
-                    self.screen = Screen::Main;
+            Screen::Container { .. } => self.container_key(key),
+        }
+    }
+
+    /// The container screen: details above, its log below.
+    fn container_key(&mut self, key: KeyEvent) {
+        let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
+        let Some(v) = self.logs.as_mut() else {
+            if matches!(key.code, KeyCode::Esc | KeyCode::Char('h')) {
+                self.screen = Screen::Main;
+            }
+            return;
+        };
+        match key.code {
+            KeyCode::Esc if v.search.is_some() => {
+                v.search = None;
+            }
+            KeyCode::Esc | KeyCode::Backspace | KeyCode::Char('h') => {
+                self.screen = Screen::Main;
+                self.logs = None;
+            }
+            KeyCode::Down | KeyCode::Char('j') => v.scroll(1),
+            KeyCode::Up | KeyCode::Char('k') => v.scroll(-1),
+            KeyCode::PageDown | KeyCode::Char(' ') => v.page(1),
+            KeyCode::Char('d') if ctrl => v.page(1),
+            KeyCode::PageUp | KeyCode::Char('b') => v.page(-1),
+            KeyCode::Char('u') if ctrl => v.page(-1),
+            KeyCode::Home | KeyCode::Char('g') => v.top(),
+            KeyCode::End | KeyCode::Char('G') => v.follow_end(),
+            KeyCode::Char('p') | KeyCode::Char('f') => v.toggle_pause(),
+            KeyCode::Char('w') => v.wrap = !v.wrap,
+            KeyCode::Char('n') if !v.next_match(false) => self.say("no older match", false),
+            KeyCode::Char('N') if !v.next_match(true) => self.say("no newer match", false),
+            KeyCode::Char('/') => {
+                let current = v
+                    .search
+                    .as_ref()
+                    .map(|r| r.as_str().trim_start_matches("(?i)").to_string())
+                    .unwrap_or_default();
+                self.input = Input::Search(current);
+            }
+            _ => {}
+        }
+    }
+
+    fn search_key(&mut self, key: KeyEvent, mut text: String) {
+        match key.code {
+            KeyCode::Esc => self.input = Input::None,
+            KeyCode::Enter => {
+                self.input = Input::None;
+                let missed = self
+                    .logs
+                    .as_mut()
+                    .and_then(|v| (!v.set_search(&text)).then_some(v.len()));
+                if let Some(n) = missed {
+                    self.say(format!("/{text}: no match in the last {n} lines"), false);
                 }
             }
+            KeyCode::Backspace => {
+                text.pop();
+                self.input = Input::Search(text);
+            }
+            KeyCode::Char(ch) => {
+                text.push(ch);
+                self.input = Input::Search(text);
+            }
+            _ => {}
         }
     }
 
@@ -652,6 +787,7 @@ impl Model {
             Command::View(i) => {
                 self.tab = i;
                 self.screen = Screen::Main;
+                self.logs = None;
                 Ok(())
             }
             Command::Deploy { target: t, version } => {
@@ -792,6 +928,7 @@ impl Model {
         match tab {
             CONTAINERS => {
                 let c = &self.container_rows[i];
+                self.logs = Some(LogView::new(&c.host, &c.id));
                 self.screen = Screen::Container {
                     host: c.host.clone(),
                     id: c.id.clone(),

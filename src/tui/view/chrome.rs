@@ -78,6 +78,12 @@ pub fn status_line(frame: &mut Frame, area: Rect, model: &Model) {
             Span::styled("█", t.dim),
             Span::styled("   regex, ! inverts · Enter keeps · Esc clears", t.dim),
         ]),
+        Input::Search(text) => Line::from(vec![
+            Span::styled("/", t.accent),
+            Span::styled(text.clone(), t.base),
+            Span::styled("█", t.dim),
+            Span::styled("   search the log (regex) · Enter finds · Esc", t.dim),
+        ]),
         Input::Command(text) => Line::from(vec![
             Span::styled(":", t.accent),
             Span::styled(text.clone(), t.base),
@@ -105,7 +111,9 @@ fn hints(model: &Model) -> String {
     match model.screen {
         Screen::Main => format!("⏎ open ·{actions} / filter · : command · q quit"),
         Screen::Run(_) => "j/k stage · PgUp/PgDn output · f follow · x cancel · Esc back".into(),
-        Screen::Container { .. } => "Esc back · ? help".into(),
+        Screen::Container { .. } => {
+            "j/k PgUp/PgDn scroll · g/G top/end · p pause · / search n/N · w wrap · Esc back".into()
+        }
     }
 }
 

@@ -1,12 +1,15 @@
-//! One container: what `docker inspect` would tell an operator first, and
-//! its last health-check results with their output.
+//! One container: what `docker inspect` would tell an operator first, its
+//! last health-check results with their output, and its log below.
 
 use ratatui::Frame;
-use ratatui::layout::Rect;
+use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Paragraph, Wrap};
+use unicode_width::UnicodeWidthStr;
 
+use super::super::logs::LogView;
 use super::super::model::Model;
+use super::super::theme::Theme;
 use super::{age, container_symbol};
 
 pub fn draw(frame: &mut Frame, area: Rect, model: &Model, host: &str, id: &str) {
@@ -35,9 +38,8 @@ pub fn draw(frame: &mut Frame, area: Rect, model: &Model, host: &str, id: &str) 
         Line::from(vec![
             Span::styled(format!("{sym} "), tone),
             Span::styled(c.name.clone(), t.title),
-            Span::styled(format!("  {}", c.short_id()), t.dim),
+            Span::styled(format!("  {} on {host}", c.short_id()), t.dim),
         ]),
-        field("host", host.to_string()),
         field(
             "state",
             format!(
@@ -66,29 +68,30 @@ pub fn draw(frame: &mut Frame, area: Rect, model: &Model, host: &str, id: &str) 
         field(
             "restarts",
             format!(
-                "{}{}{}",
+                "{}{}{} · ports {}",
                 c.restart_count,
                 c.exit_code
                     .map(|e| format!(" · last exit {e}"))
                     .unwrap_or_default(),
-                if c.oom_killed { " · OOM killed" } else { "" }
+                if c.oom_killed { " · OOM killed" } else { "" },
+                if c.ports.is_empty() {
+                    "-".to_string()
+                } else {
+                    c.ports
+                        .iter()
+                        .map(ToString::to_string)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                }
             ),
         ),
-        field(
-            "ports",
-            c.ports
-                .iter()
-                .map(ToString::to_string)
-                .collect::<Vec<_>>()
-                .join(", "),
-        ),
-        Line::from(""),
         Line::from(Span::styled("health checks (newest last)", t.header)),
     ];
     if c.health_log.is_empty() {
         lines.push(Line::from(Span::styled("  none recorded", t.dim)));
     }
-    for p in &c.health_log {
+    let skip = c.health_log.len().saturating_sub(HEALTH_SHOWN);
+    for p in c.health_log.iter().skip(skip) {
         let ok = p.exit_code == Some(0);
         lines.push(Line::from(vec![
             Span::styled(
@@ -110,6 +113,11 @@ pub fn draw(frame: &mut Frame, area: Rect, model: &Model, host: &str, id: &str) 
             Span::styled(crate::sanitize::one_line(&p.output), t.base),
         ]));
     }
+    // The details keep their height up to half the screen; the log gets
+    // the rest.
+    let details_height = (lines.len() as u16 + 2).min(area.height / 2);
+    let [top, bottom] =
+        Layout::vertical([Constraint::Length(details_height), Constraint::Min(3)]).areas(area);
     let block = Block::bordered()
         .border_style(t.border)
         .title(Span::styled(" container ", t.title));
@@ -117,8 +125,109 @@ pub fn draw(frame: &mut Frame, area: Rect, model: &Model, host: &str, id: &str) 
         Paragraph::new(lines)
             .block(block)
             .wrap(Wrap { trim: false }),
-        area,
+        top,
     );
+    if let Some(v) = model.logs.as_ref().filter(|v| v.id == id) {
+        log_pane(frame, bottom, model, v);
+    }
+}
+
+/// Health checks shown; Docker keeps the last five.
+const HEALTH_SHOWN: usize = 3;
+
+/// The log pane: the lines that end at the view's bottom line, the search
+/// matches marked, and where the view is (following or paused).
+fn log_pane(frame: &mut Frame, area: Rect, model: &Model, v: &LogView) {
+    let t = &model.theme;
+    let mut title = vec![Span::styled(" log ", t.title)];
+    if v.follow {
+        title.push(Span::styled("following ", t.ok));
+    } else {
+        title.push(Span::styled("PAUSED ", t.warn));
+        let new = v.new_below();
+        if new > 0 {
+            title.push(Span::styled(format!("{new} new below (G) "), t.warn));
+        }
+    }
+    if let Some(re) = &v.search {
+        title.push(Span::styled(
+            format!("/{} ", re.as_str().trim_start_matches("(?i)")),
+            t.accent,
+        ));
+    }
+    if v.wrap {
+        title.push(Span::styled("wrap ", t.dim));
+    }
+    if v.dropped() > 0 {
+        title.push(Span::styled(
+            format!("{} older lines dropped ", v.dropped()),
+            t.dim,
+        ));
+    }
+    let block = Block::bordered()
+        .border_style(t.border)
+        .title(Line::from(title));
+    let inner = block.inner(area);
+    frame.render_widget(block, area);
+    let height = inner.height as usize;
+    v.height.set(height);
+    let Some(bottom) = v.bottom_index() else {
+        let text = match &v.ended {
+            Some(why) => format!("no output · {why}"),
+            None => "no output yet".to_string(),
+        };
+        frame.render_widget(Paragraph::new(text).style(t.dim), inner);
+        return;
+    };
+    // The lines on screen, counted in rows when wrapping.
+    let width = (inner.width as usize).max(1);
+    let rows_of = |i: usize| {
+        if v.wrap {
+            UnicodeWidthStr::width(v.line(i).text.as_str())
+                .div_ceil(width)
+                .max(1)
+        } else {
+            1
+        }
+    };
+    let mut first = bottom + 1;
+    let mut rows = 0;
+    while first > 0 && rows < height {
+        first -= 1;
+        rows += rows_of(first);
+    }
+    let mut lines: Vec<Line> = (first..=bottom)
+        .map(|i| marked(&v.line(i).text, v.search.as_ref(), t))
+        .collect();
+    if v.follow
+        && let Some(why) = &v.ended
+    {
+        lines.push(Line::from(Span::styled(format!("— {why} —"), t.dim)));
+        rows += 1;
+    }
+    let mut p = Paragraph::new(lines).style(t.base);
+    if v.wrap {
+        p = p.wrap(Wrap { trim: false });
+    }
+    frame.render_widget(p.scroll((rows.saturating_sub(height) as u16, 0)), inner);
+}
+
+/// A log line with the search's matches in the selection style.
+fn marked<'a>(text: &'a str, search: Option<&regex::Regex>, t: &Theme) -> Line<'a> {
+    let Some(re) = search else {
+        return Line::from(text);
+    };
+    let mut spans = Vec::new();
+    let mut at = 0;
+    for m in re.find_iter(text) {
+        if m.start() > at {
+            spans.push(Span::raw(&text[at..m.start()]));
+        }
+        spans.push(Span::styled(m.as_str(), t.selected));
+        at = m.end();
+    }
+    spans.push(Span::raw(&text[at..]));
+    Line::from(spans)
 }
 
 #[cfg(test)]
@@ -127,11 +236,134 @@ mod tests {
 
     use super::super::testing::*;
 
+    use super::super::super::logs::LogLine;
+    use super::super::super::model::{Model, Msg, Screen};
+
+    fn open_first(m: &mut Model) -> (String, String) {
+        m.update(key('3'));
+        m.update(code(KeyCode::Enter));
+        match &m.screen {
+            Screen::Container { host, id } => (host.clone(), id.clone()),
+            other => panic!("Enter opened {other:?}"),
+        }
+    }
+
+    fn lines(m: &mut Model, host: &str, id: &str, texts: &[&str]) {
+        m.update(Msg::LogLines {
+            host: host.into(),
+            id: id.into(),
+            lines: texts.iter().map(|t| LogLine::new(t, false)).collect(),
+        });
+    }
+
     #[test]
     fn container_details_with_failing_health_checks() {
         let mut m = loaded();
-        m.update(key('3'));
-        m.update(code(KeyCode::Enter));
+        open_first(&mut m);
+        assert_eq!(
+            m.log_target(),
+            m.logs.as_ref().map(|v| (v.host.clone(), v.id.clone()))
+        );
         insta::assert_snapshot!(render(&m, 80, 24));
+    }
+
+    #[test]
+    fn container_log_follows_then_pauses_with_new_lines_counted() {
+        let mut m = loaded();
+        let (host, id) = open_first(&mut m);
+        let many: Vec<String> = (1..=40).map(|i| format!("GET /api/{i} 200 3ms")).collect();
+        let refs: Vec<&str> = many.iter().map(String::as_str).collect();
+        lines(&mut m, &host, &id, &refs);
+        // A hook's colours and a window-title sequence never reach the screen.
+        lines(
+            &mut m,
+            &host,
+            &id,
+            &["\x1b[31merror\x1b[0m: upstream timed out\x1b]0;pwned\x07"],
+        );
+        let following = render(&m, 80, 24);
+        assert!(following.contains("following"));
+        assert!(following.contains("error: upstream timed out"));
+        assert!(!following.contains("pwned") && !following.contains('\x1b'));
+        insta::assert_snapshot!("container_log_following", following);
+        m.update(key('k'));
+        m.update(key('k'));
+        lines(&mut m, &host, &id, &["GET /late 200", "GET /later 200"]);
+        let paused = render(&m, 80, 24);
+        assert!(paused.contains("PAUSED 4 new below"), "{paused}");
+        assert!(!paused.contains("GET /later"));
+        insta::assert_snapshot!("container_log_paused", paused);
+        m.update(key('G'));
+        assert!(render(&m, 80, 24).contains("GET /later 200"));
+    }
+
+    #[test]
+    fn container_log_search_marks_and_walks_matches_and_wrap_shows_long_lines() {
+        let mut m = loaded();
+        let (host, id) = open_first(&mut m);
+        let long = format!("trace {} END", "x".repeat(150));
+        lines(
+            &mut m,
+            &host,
+            &id,
+            &[
+                "boot ok",
+                "GET /a 500",
+                "GET /b 200",
+                "GET /c 500",
+                &long,
+                "idle",
+            ],
+        );
+        m.update(key('/'));
+        for c in " 500".chars() {
+            m.update(key(c));
+        }
+        m.update(code(KeyCode::Enter));
+        let v = m.logs.as_ref().unwrap();
+        assert!(!v.follow, "a search pauses on its match");
+        assert_eq!(v.line(v.bottom_index().unwrap()).text, "GET /c 500");
+        m.update(key('n'));
+        let v = m.logs.as_ref().unwrap();
+        assert_eq!(v.line(v.bottom_index().unwrap()).text, "GET /a 500");
+        insta::assert_snapshot!("container_log_search", render(&m, 80, 24));
+        m.update(key('n'));
+        assert_eq!(
+            m.notice.as_ref().map(|n| n.text.as_str()),
+            Some("no older match")
+        );
+        // Esc clears the search first, then leaves the screen.
+        m.update(code(KeyCode::Esc));
+        assert!(m.logs.as_ref().unwrap().search.is_none());
+        m.update(key('G'));
+        assert!(!render(&m, 80, 24).contains(" END"), "cut without wrap");
+        m.update(key('w'));
+        let wrapped = render(&m, 80, 24);
+        assert!(wrapped.contains(" END"), "{wrapped}");
+        assert!(wrapped.contains("idle"));
+        m.update(code(KeyCode::Esc));
+        assert_eq!(m.screen, Screen::Main);
+        assert_eq!(m.log_target(), None);
+        assert!(m.logs.is_none());
+    }
+
+    #[test]
+    fn a_log_that_ended_says_why_and_other_containers_lines_are_ignored() {
+        let mut m = loaded();
+        let (host, id) = open_first(&mut m);
+        lines(&mut m, &host, "someone-else", &["not mine"]);
+        assert!(m.logs.as_ref().unwrap().is_empty());
+        lines(&mut m, &host, &id, &["last words"]);
+        m.update(Msg::LogEnded {
+            host: host.clone(),
+            id: id.clone(),
+            reason: "the log stream ended: the container stopped".into(),
+        });
+        let out = render(&m, 80, 24);
+        assert!(out.contains("last words"));
+        assert!(
+            out.contains("— the log stream ended: the container stopped —"),
+            "{out}"
+        );
     }
 }

@@ -9,19 +9,33 @@ use ratatui::widgets::{Cell, Row};
 use super::super::model::{CONTAINERS, Model};
 use super::{age, container_symbol, fit};
 
+/// From this width the table has a PORTS column.
+const WIDE: u16 = 100;
+
 pub fn draw(frame: &mut Frame, area: Rect, model: &Model) {
     let t = &model.theme;
-    let widths = [
+    // Below 100 columns the ports give way to the name (they are in the
+    // container's details).
+    let wide = area.width >= WIDE;
+    let mut widths = vec![
         Constraint::Length(1),
         Constraint::Fill(2),
         Constraint::Length(8),
-        Constraint::Length(12),
+        Constraint::Length(11),
         Constraint::Length(8),
         Constraint::Length(9),
-        Constraint::Length(6),
+        Constraint::Length(5),
         Constraint::Length(3),
-        Constraint::Fill(1),
+        Constraint::Length(5),
+        Constraint::Length(5),
     ];
+    let mut header = vec![
+        "", "NAME", "HOST", "APP/ROLE", "VERSION", "HEALTH", "UP", "RST", "CPU", "MEM",
+    ];
+    if wide {
+        widths.push(Constraint::Fill(1));
+        header.push("PORTS");
+    }
     super::table(
         frame,
         area,
@@ -30,9 +44,7 @@ pub fn draw(frame: &mut Frame, area: Rect, model: &Model) {
             tab: CONTAINERS,
             title: "containers",
             total: model.container_rows.len(),
-            header: &[
-                "", "NAME", "HOST", "APP/ROLE", "VERSION", "HEALTH", "UP", "RST", "PORTS",
-            ],
+            header: &header,
             widths: &widths,
         },
         |i| {
@@ -57,11 +69,11 @@ pub fn draw(frame: &mut Frame, area: Rect, model: &Model) {
             } else {
                 "-".into()
             };
-            Row::new(vec![
+            let mut cells = vec![
                 Cell::from(Span::styled(sym, tone)),
                 Cell::from(c.name.clone()),
                 Cell::from(fit(&c.host, 8)),
-                Cell::from(fit(&app_role, 12)),
+                Cell::from(fit(&app_role, 11)),
                 Cell::from(fit(
                     if c.version.is_empty() {
                         "-"
@@ -76,8 +88,21 @@ pub fn draw(frame: &mut Frame, area: Rect, model: &Model) {
                     c.restarts.to_string(),
                     if c.restarts > 0 { t.warn } else { t.base },
                 )),
-                Cell::from(Span::styled(c.ports.clone(), t.dim)),
-            ])
+                // Only the running containers on screen have a stats stream;
+                // "-" until its first two samples are in.
+                match model.stats.get(&c.id) {
+                    Some(u) => Cell::from(u.cpu_text()),
+                    None => Cell::from(Span::styled("-", t.dim)),
+                },
+                match model.stats.get(&c.id) {
+                    Some(u) => Cell::from(u.memory_text()),
+                    None => Cell::from(Span::styled("-", t.dim)),
+                },
+            ];
+            if wide {
+                cells.push(Cell::from(Span::styled(c.ports.clone(), t.dim)));
+            }
+            Row::new(cells)
         },
     );
 }
@@ -87,6 +112,57 @@ mod tests {
     use crossterm::event::KeyCode;
 
     use super::super::testing::*;
+
+    #[test]
+    fn stats_stream_only_for_running_containers_on_screen_and_show_in_columns() {
+        use super::super::super::model::Msg;
+        use super::super::super::stats::Usage;
+        let mut m = loaded();
+        assert!(m.stats_targets().is_empty(), "not on the Containers view");
+        m.update(key('3'));
+        // Which rows are on screen is known once a frame is drawn; at 80x12
+        // the table shows 7 rows.
+        render(&m, 80, 12);
+        let on_screen = m.stats_targets();
+        let running = m
+            .container_rows
+            .iter()
+            .filter(|c| c.state == crate::inventory::model::State::Running)
+            .count();
+        assert!(!on_screen.is_empty() && on_screen.len() <= running);
+        for (_, id) in &on_screen {
+            let c = m.container_rows.iter().find(|c| &c.id == id).unwrap();
+            assert_eq!(c.state, crate::inventory::model::State::Running);
+        }
+        let usage = |cpu: f64, mb: u64| Usage {
+            cpu,
+            memory: mb * 1024 * 1024,
+            limit: 0,
+        };
+        let mut samples: Vec<_> = on_screen
+            .iter()
+            .enumerate()
+            .map(|(i, (_, id))| (id.clone(), usage(i as f64 * 12.5, 14 + i as u64)))
+            .collect();
+        samples.push(("not-on-screen".into(), usage(99.0, 1)));
+        assert!(m.update(Msg::Stats(samples)));
+        assert_eq!(
+            m.stats.len(),
+            on_screen.len(),
+            "off-screen figures are not kept"
+        );
+        let narrow = render(&m, 80, 24);
+        assert!(narrow.contains("demo-web-v7-b2") && !narrow.contains("PORTS"));
+        insta::assert_snapshot!(narrow);
+        let wide = render(&m, 120, 24);
+        assert!(
+            wide.contains("PORTS") && wide.contains("8080/tcp"),
+            "{wide}"
+        );
+        // Leaving the view stops every stream.
+        m.update(key('2'));
+        assert!(m.stats_targets().is_empty());
+    }
 
     #[test]
     fn containers_unhealthy_first() {

@@ -32,6 +32,12 @@ pub const KEYS: &[(&str, &str)] = &[
     ("PgUp/Dn g G", "scroll its output"),
     ("f", "follow running stage"),
     ("x", "cancel (old stays up)"),
+    ("", "Container log"),
+    ("j k PgUp/Dn", "scroll (pauses)"),
+    ("g G", "top; end and follow"),
+    ("p", "pause, resume"),
+    ("/ n N", "search, older, newer"),
+    ("w", "wrap long lines"),
 ];
 
 /// Two columns, so every key fits at 80x24.

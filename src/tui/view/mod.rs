@@ -93,6 +93,7 @@ pub(crate) fn window(model: &Model, tab: usize, height: usize) -> (usize, std::o
         offset = sel + 1 - height;
     }
     model.offsets[tab].set(offset);
+    model.heights[tab].set(height);
     (sel, offset..(offset + height).min(n))
 }
 

@@ -1,0 +1,278 @@
+//! Live feeds from containers: the log of the container being looked at,
+//! and the stats of the running containers on screen in the Containers
+//! view. The model says what it shows ([`Model::log_target`],
+//! [`Model::stats_targets`]); after each frame [`Feeds::sync`] opens the
+//! streams it lacks and closes those nobody looks at, so an engine never
+//! streams stats for a container off screen.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bollard::container::LogOutput;
+use bollard::query_parameters::{LogsOptions, StatsOptions};
+use futures_util::StreamExt;
+use tokio::sync::{OnceCell, mpsc};
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+
+use super::logs::{LogLine, TAIL};
+use super::model::{Model, Msg};
+use super::stats::Usage;
+use crate::config::Config;
+use crate::engine::containers::LineSplitter;
+use crate::hosts::{self, Endpoint, Reach};
+
+/// Log lines are sent to the model at most this often: a chatty container
+/// costs a frame per interval, not a frame per line.
+const LOG_FLUSH: Duration = Duration::from_millis(50);
+/// Stats samples (one a second per container) are gathered for this long
+/// and sent as one message, so 40 containers on screen cost one frame.
+const STATS_BATCH: Duration = Duration::from_secs(1);
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+type Key = (String, String);
+/// A host's client, connected on first use; the reach keeps an SSH tunnel
+/// open while the client is shared.
+type Client = OnceCell<(bollard::Docker, Reach)>;
+
+/// One Docker client per host, made when first needed and shared by the
+/// feeds (an SSH host's tunnel stays open with it).
+#[derive(Clone)]
+struct Clients {
+    config: Arc<Config>,
+    by_host: Arc<Mutex<HashMap<String, Arc<Client>>>>,
+}
+
+impl Clients {
+    async fn get(&self, host: &str) -> Result<bollard::Docker, String> {
+        let cell = self
+            .by_host
+            .lock()
+            .expect("clients lock")
+            .entry(host.to_string())
+            .or_default()
+            .clone();
+        let (docker, _) = cell
+            .get_or_try_init(|| async {
+                let cfg = self
+                    .config
+                    .fleet
+                    .hosts
+                    .iter()
+                    .find(|(name, _)| name.as_str() == host)
+                    .map(|(_, c)| c)
+                    .ok_or_else(|| format!("host {host} is not in the config"))?;
+                let (docker, _, reach) =
+                    hosts::connect(&Endpoint::from_config(cfg), CONNECT_TIMEOUT).await?;
+                Ok::<_, String>((docker, reach))
+            })
+            .await?;
+        Ok(docker.clone())
+    }
+
+    /// Forgets a host's client after an error, so the next feed reconnects.
+    fn forget(&self, host: &str) {
+        self.by_host.lock().expect("clients lock").remove(host);
+    }
+}
+
+pub struct Feeds {
+    clients: Clients,
+    tx: mpsc::UnboundedSender<Msg>,
+    log: Option<(Key, JoinHandle<()>)>,
+    stats: HashMap<Key, JoinHandle<()>>,
+    samples: mpsc::UnboundedSender<(String, Usage)>,
+    gather: JoinHandle<()>,
+}
+
+impl Feeds {
+    pub fn new(config: Arc<Config>, tx: mpsc::UnboundedSender<Msg>) -> Feeds {
+        let (samples, rx) = mpsc::unbounded_channel();
+        let gather = tokio::spawn(gather(rx, tx.clone()));
+        Feeds {
+            clients: Clients {
+                config,
+                by_host: Default::default(),
+            },
+            tx,
+            log: None,
+            stats: HashMap::new(),
+            samples,
+            gather,
+        }
+    }
+
+    /// Opens and closes streams to match what the model shows.
+    pub fn sync(&mut self, model: &Model) {
+        let want = model.log_target();
+        if self.log.as_ref().map(|(k, _)| k) != want.as_ref() {
+            if let Some((_, task)) = self.log.take() {
+                task.abort();
+            }
+            if let Some(key) = want {
+                let task = tokio::spawn(follow_log(
+                    self.clients.clone(),
+                    key.clone(),
+                    self.tx.clone(),
+                ));
+                self.log = Some((key, task));
+            }
+        }
+        let want: HashSet<Key> = model.stats_targets().into_iter().collect();
+        self.stats.retain(|key, task| {
+            let keep = want.contains(key) && !task.is_finished();
+            if !keep {
+                task.abort();
+            }
+            keep
+        });
+        for key in want {
+            if !self.stats.contains_key(&key) {
+                let task = tokio::spawn(stream_stats(
+                    self.clients.clone(),
+                    key.clone(),
+                    self.samples.clone(),
+                ));
+                self.stats.insert(key, task);
+            }
+        }
+    }
+
+    /// Streams open now: (logs, stats).
+    pub fn open(&self) -> (usize, usize) {
+        (usize::from(self.log.is_some()), self.stats.len())
+    }
+}
+
+impl Drop for Feeds {
+    fn drop(&mut self) {
+        if let Some((_, task)) = self.log.take() {
+            task.abort();
+        }
+        for task in self.stats.values() {
+            task.abort();
+        }
+        self.gather.abort();
+    }
+}
+
+/// Follows one container's log from its last [`TAIL`] lines, sending lines
+/// in batches until the stream ends, then says why it ended.
+async fn follow_log(clients: Clients, (host, id): Key, tx: mpsc::UnboundedSender<Msg>) {
+    let docker = match clients.get(&host).await {
+        Ok(d) => d,
+        Err(reason) => {
+            let _ = tx.send(Msg::LogEnded { host, id, reason });
+            return;
+        }
+    };
+    let opts = LogsOptions {
+        follow: true,
+        stdout: true,
+        stderr: true,
+        tail: TAIL.to_string(),
+        ..Default::default()
+    };
+    let mut stream = docker.logs(&id, Some(opts));
+    let (mut out, mut err) = (LineSplitter::default(), LineSplitter::default());
+    let mut pending: Vec<LogLine> = Vec::new();
+    let mut flush_at: Option<Instant> = None;
+    let send = |pending: &mut Vec<LogLine>| {
+        tx.send(Msg::LogLines {
+            host: host.clone(),
+            id: id.clone(),
+            lines: std::mem::take(pending),
+        })
+        .is_ok()
+    };
+    let reason = loop {
+        tokio::select! {
+            chunk = stream.next() => match chunk {
+                Some(Ok(chunk)) => {
+                    let (stderr, bytes) = match chunk {
+                        LogOutput::StdErr { message } => (true, message),
+                        LogOutput::StdOut { message }
+                        | LogOutput::Console { message }
+                        | LogOutput::StdIn { message } => (false, message),
+                    };
+                    let split = if stderr { &mut err } else { &mut out };
+                    pending.extend(split.push(&bytes).iter().map(|l| LogLine::new(l, stderr)));
+                    if !pending.is_empty() {
+                        flush_at.get_or_insert_with(|| Instant::now() + LOG_FLUSH);
+                    }
+                }
+                Some(Err(e)) => {
+                    clients.forget(&host);
+                    break format!("reading the log failed: {}", crate::docker::describe(&e));
+                }
+                None => break "the log stream ended: the container stopped".to_string(),
+            },
+            _ = tokio::time::sleep_until(flush_at.unwrap_or_else(Instant::now)), if flush_at.is_some() => {
+                flush_at = None;
+                if !send(&mut pending) {
+                    return;
+                }
+            }
+        }
+    };
+    pending.extend(out.finish().map(|l| LogLine::new(&l, false)));
+    pending.extend(err.finish().map(|l| LogLine::new(&l, true)));
+    if !pending.is_empty() && !send(&mut pending) {
+        return;
+    }
+    let _ = tx.send(Msg::LogEnded { host, id, reason });
+}
+
+/// One container's stats stream (the engine sends a sample a second).
+async fn stream_stats(
+    clients: Clients,
+    (host, id): Key,
+    samples: mpsc::UnboundedSender<(String, Usage)>,
+) {
+    let Ok(docker) = clients.get(&host).await else {
+        return;
+    };
+    let opts = StatsOptions {
+        stream: true,
+        one_shot: false,
+    };
+    let mut stream = docker.stats(&id, Some(opts));
+    while let Some(sample) = stream.next().await {
+        match sample {
+            Ok(s) => {
+                if let Some(u) = Usage::from_sample(&s)
+                    && samples.send((id.clone(), u)).is_err()
+                {
+                    return;
+                }
+            }
+            Err(e) => {
+                tracing::debug!(host = %host, container = %id, "stats stream ended: {}", crate::docker::describe(&e));
+                return;
+            }
+        }
+    }
+}
+
+/// Gathers samples for [`STATS_BATCH`] after the first one arrives, then
+/// sends them as one message; sleeps while no stream sends anything.
+async fn gather(mut rx: mpsc::UnboundedReceiver<(String, Usage)>, tx: mpsc::UnboundedSender<Msg>) {
+    let mut batch: HashMap<String, Usage> = HashMap::new();
+    while let Some((id, u)) = rx.recv().await {
+        batch.insert(id, u);
+        let until = Instant::now() + STATS_BATCH;
+        loop {
+            tokio::select! {
+                more = rx.recv() => match more {
+                    Some((id, u)) => { batch.insert(id, u); }
+                    None => return,
+                },
+                _ = tokio::time::sleep_until(until) => break,
+            }
+        }
+        if tx.send(Msg::Stats(batch.drain().collect())).is_err() {
+            return;
+        }
+    }
+}
