@@ -88,8 +88,8 @@ pub fn draw(frame: &mut Frame, area: Rect, model: &Model) {
                     c.restarts.to_string(),
                     if c.restarts > 0 { t.warn } else { t.base },
                 )),
-                // Only the running containers on screen have a stats stream;
-                // "-" until its first two samples are in.
+                // Only the running containers on screen are sampled;
+                // "-" until two samples are in.
                 match model.stats.get(&c.id) {
                     Some(u) => Cell::from(u.cpu_text()),
                     None => Cell::from(Span::styled("-", t.dim)),
