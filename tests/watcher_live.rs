@@ -215,3 +215,55 @@ async fn lost_engine_is_marked_down_and_reconnects() {
     .await
     .expect("reconnects by itself once the engine is back");
 }
+
+/// The console's mode: the engine's list is published before the inspects,
+/// and the inspected containers then replace it, so nothing stays at the
+/// list's partial view (no start time, no restart count).
+#[tokio::test]
+async fn list_first_is_followed_by_the_inspected_containers() {
+    let Some(docker) = common::docker().await else {
+        return;
+    };
+    let scope = Scope::new(docker).await;
+    let name = scope.app("lf");
+    let id = scope
+        .start(Spec::named("lf").sleeper().berth(&name, "web", "v1"))
+        .await;
+    let inv = Inventory::start_hosts(
+        vec![(
+            "local".into(),
+            Endpoint::Local {
+                socket: common::socket(),
+            },
+        )],
+        WatchOptions {
+            list_first: true,
+            ..WatchOptions::default()
+        },
+    );
+    let f = inv
+        .wait_for(Duration::from_secs(10), |f| {
+            f.hosts["local"]
+                .containers
+                .get(&id)
+                .is_some_and(|c| c.started_at.is_some())
+        })
+        .await
+        .unwrap_or_else(|f| {
+            panic!(
+                "the inspected container never replaced the listed one: {:?}",
+                f.hosts["local"].containers.get(&id)
+            )
+        });
+    let c = &f.hosts["local"].containers[&id];
+    assert_eq!(c.state, State::Running);
+    assert_eq!(c.owner.app.as_deref(), Some(name.as_str()));
+    let engine = f.hosts["local"].engine.as_ref().expect("engine info");
+    assert!(!engine.version.is_empty() && engine.version != "unknown");
+    assert!(
+        engine.api_version.starts_with("1."),
+        "{}",
+        engine.api_version
+    );
+    assert_ne!(engine.arch, "x86_64", "shown as docker version shows it");
+}

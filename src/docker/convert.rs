@@ -5,7 +5,8 @@
 use std::collections::HashMap;
 
 use bollard::models::{
-    ContainerInspectResponse, ContainerStateStatusEnum, EventMessage, HealthStatusEnum,
+    ContainerInspectResponse, ContainerStateStatusEnum, ContainerSummary,
+    ContainerSummaryHealthStatusEnum, ContainerSummaryStateEnum, EventMessage, HealthStatusEnum,
 };
 use chrono::{DateTime, TimeZone, Utc};
 
@@ -121,6 +122,89 @@ pub fn container(c: ContainerInspectResponse) -> Container {
         image: one_line(config.image.as_deref().unwrap_or("")),
         ports,
         health_log,
+    }
+}
+
+/// A container from the engine's list, before it is inspected: enough for
+/// a first frame (name, owner, state, health, image, ports). What only an
+/// inspect tells (start time, restarts, health-check output) is empty until
+/// the inspected container replaces it.
+pub fn summary(c: ContainerSummary) -> Container {
+    let name = one_line(
+        c.names
+            .as_ref()
+            .and_then(|n| n.first())
+            .map_or("", |n| n.trim_start_matches('/')),
+    );
+    let labels: HashMap<String, String> = c
+        .labels
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(k, v)| (one_line(&k), one_line(&v)))
+        .collect();
+    let owner = Owner::classify(&name, &labels);
+    let state = match c.state {
+        Some(ContainerSummaryStateEnum::CREATED) => State::Created,
+        Some(ContainerSummaryStateEnum::RUNNING) => State::Running,
+        Some(ContainerSummaryStateEnum::PAUSED) => State::Paused,
+        Some(ContainerSummaryStateEnum::RESTARTING) => State::Restarting,
+        Some(ContainerSummaryStateEnum::REMOVING) => State::Removing,
+        Some(ContainerSummaryStateEnum::EXITED) => State::Exited,
+        Some(ContainerSummaryStateEnum::DEAD) => State::Dead,
+        _ => State::Unknown,
+    };
+    let status = c.status.unwrap_or_default();
+    // Engines before API 1.50 give health only inside the status text:
+    // `Up 5 minutes (healthy)`, `(health: starting)`.
+    let health = match c.health.and_then(|h| h.status) {
+        Some(ContainerSummaryHealthStatusEnum::HEALTHY) => Health::Healthy,
+        Some(ContainerSummaryHealthStatusEnum::UNHEALTHY) => Health::Unhealthy,
+        Some(ContainerSummaryHealthStatusEnum::STARTING) => Health::Starting,
+        _ if status.contains("(unhealthy)") => Health::Unhealthy,
+        _ if status.contains("(healthy)") => Health::Healthy,
+        _ if status.contains("(health: starting)") => Health::Starting,
+        _ => Health::None,
+    };
+    let health = if matches!(state, State::Running | State::Restarting | State::Paused) {
+        health
+    } else {
+        Health::None
+    };
+    // `Exited (137) 3 minutes ago`.
+    let exit_code = matches!(state, State::Exited | State::Dead)
+        .then(|| {
+            let (_, rest) = status.split_once('(')?;
+            rest.split_once(')')?.0.parse().ok()
+        })
+        .flatten();
+    let mut ports: Vec<Port> = c
+        .ports
+        .unwrap_or_default()
+        .into_iter()
+        .map(|p| Port {
+            container_port: p.private_port,
+            protocol: p.typ.map_or_else(|| "tcp".to_string(), |t| t.to_string()),
+            host_ip: p.ip.filter(|ip| !ip.is_empty()),
+            host_port: p.public_port,
+        })
+        .collect();
+    ports.sort_by(|a, b| (a.container_port, &a.protocol).cmp(&(b.container_port, &b.protocol)));
+    ports.dedup();
+    Container {
+        id: c.id.unwrap_or_default(),
+        name,
+        owner,
+        state,
+        health,
+        created_at: c.created.and_then(|t| Utc.timestamp_opt(t, 0).single()),
+        started_at: None,
+        finished_at: None,
+        restart_count: 0,
+        exit_code,
+        oom_killed: false,
+        image: one_line(c.image.as_deref().unwrap_or("")),
+        ports,
+        health_log: Vec::new(),
     }
 }
 
@@ -245,6 +329,68 @@ mod tests {
             time_nano: Some(1_700_000_000_000_000_000),
             ..Default::default()
         }
+    }
+
+    #[test]
+    fn a_listed_container_gives_state_health_exit_code_and_owner() {
+        use bollard::models::{PortSummary, PortSummaryTypeEnum};
+        let listed = |state, status: &str| ContainerSummary {
+            id: Some("c1".into()),
+            names: Some(vec!["/demo-web-v2-\x1b[2Jab".into()]),
+            image: Some("demo:v2".into()),
+            created: Some(1_700_000_000),
+            labels: Some(
+                [
+                    ("berth.app", "demo"),
+                    ("berth.role", "web"),
+                    ("berth.version", "v2"),
+                    ("berth.managed", "true"),
+                ]
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            ),
+            state: Some(state),
+            status: Some(status.into()),
+            ports: Some(vec![
+                PortSummary {
+                    private_port: 8080,
+                    typ: Some(PortSummaryTypeEnum::TCP),
+                    ..Default::default()
+                },
+                PortSummary {
+                    ip: Some("0.0.0.0".into()),
+                    private_port: 8080,
+                    public_port: Some(18080),
+                    typ: Some(PortSummaryTypeEnum::TCP),
+                },
+            ]),
+            ..Default::default()
+        };
+        let c = summary(listed(
+            ContainerSummaryStateEnum::RUNNING,
+            "Up 3 minutes (unhealthy)",
+        ));
+        assert_eq!(c.name, "demo-web-v2-ab", "control sequences stripped");
+        assert_eq!((c.state, c.health), (State::Running, Health::Unhealthy));
+        assert_eq!(c.owner.app.as_deref(), Some("demo"));
+        assert_eq!(c.ports.len(), 2);
+        assert_eq!(c.ports[0].protocol, "tcp");
+        assert_eq!(c.created_at.map(|t| t.timestamp()), Some(1_700_000_000));
+        assert_eq!(c.started_at, None, "only an inspect knows");
+        let c = summary(listed(
+            ContainerSummaryStateEnum::RUNNING,
+            "Up 2 seconds (health: starting)",
+        ));
+        assert_eq!(c.health, Health::Starting);
+        let c = summary(listed(
+            ContainerSummaryStateEnum::EXITED,
+            "Exited (137) 5 minutes ago",
+        ));
+        assert_eq!(
+            (c.state, c.health, c.exit_code),
+            (State::Exited, Health::None, Some(137))
+        );
     }
 
     #[test]

@@ -52,15 +52,25 @@ pub async fn connect(
             bollard::API_DEFAULT_VERSION,
         )
         .map_err(|e| unreachable(describe(&e)))?;
-        let docker = docker
-            .negotiate_version()
-            .await
-            .map_err(|e| unreachable(describe(&e)))?;
+        // One round trip: the engine's version answer also says which API
+        // version to speak (bollard's negotiate_version would ask twice).
         let v = docker
             .version()
             .await
             .map_err(|e| unreachable(describe(&e)))?;
-        let negotiated = docker.client_version();
+        let ours = docker.client_version();
+        let negotiated = v
+            .api_version
+            .as_deref()
+            .and_then(parse_api_version)
+            .filter(|theirs| *theirs < ours)
+            .unwrap_or(ours);
+        let docker = Docker::connect_with_unix(
+            &socket.to_string_lossy(),
+            REQUEST_TIMEOUT.as_secs(),
+            &negotiated,
+        )
+        .map_err(|e| unreachable(describe(&e)))?;
         let info = EngineInfo {
             version: v.version.unwrap_or_else(|| "unknown".into()),
             api_version: format!("{}.{}", negotiated.major_version, negotiated.minor_version),
@@ -75,6 +85,78 @@ pub async fn connect(
             endpoint: endpoint.clone(),
             timeout,
         })?
+}
+
+/// Connects to the engine at a unix socket and settles the API version with
+/// one cheap `/_ping` (its `Api-Version` header), within `timeout`. For the
+/// inventory's watchers, which read the engine's details from `/info`
+/// alongside the container list: a console's first frame waits for no
+/// other round trip. Falls back to [`connect`] (and its errors) when the
+/// ping does not answer with a version.
+pub async fn open(socket: &Path, timeout: Duration) -> Result<Docker, DockerError> {
+    let ping = tokio::time::timeout(timeout, ping_api_version(socket))
+        .await
+        .ok()
+        .and_then(Result::ok)
+        .flatten();
+    let Some(theirs) = ping else {
+        return connect(socket, timeout).await.map(|(d, _)| d);
+    };
+    let ours = Docker::connect_with_unix(
+        &socket.to_string_lossy(),
+        REQUEST_TIMEOUT.as_secs(),
+        bollard::API_DEFAULT_VERSION,
+    )
+    .map(|d| d.client_version())
+    .map_err(|e| DockerError::Unreachable {
+        endpoint: format!("unix://{}", socket.display()),
+        reason: describe(&e),
+    })?;
+    let version = if theirs < ours { theirs } else { ours };
+    Docker::connect_with_unix(
+        &socket.to_string_lossy(),
+        REQUEST_TIMEOUT.as_secs(),
+        &version,
+    )
+    .map_err(|e| DockerError::Unreachable {
+        endpoint: format!("unix://{}", socket.display()),
+        reason: describe(&e),
+    })
+}
+
+/// `GET /_ping` on the socket; the engine's API version from its headers.
+async fn ping_api_version(socket: &Path) -> std::io::Result<Option<bollard::ClientVersion>> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::UnixStream::connect(socket).await?;
+    stream
+        .write_all(b"GET /_ping HTTP/1.1\r\nHost: docker\r\nConnection: close\r\n\r\n")
+        .await?;
+    let mut head = Vec::with_capacity(512);
+    while !head.windows(4).any(|w| w == b"\r\n\r\n") && head.len() < 16 * 1024 {
+        if stream.read_buf(&mut head).await? == 0 {
+            break;
+        }
+    }
+    Ok(api_version_header(&String::from_utf8_lossy(&head)))
+}
+
+fn api_version_header(head: &str) -> Option<bollard::ClientVersion> {
+    head.lines().find_map(|l| {
+        let (k, v) = l.split_once(':')?;
+        k.trim()
+            .eq_ignore_ascii_case("api-version")
+            .then(|| parse_api_version(v))
+            .flatten()
+    })
+}
+
+/// `1.41` as a client version.
+fn parse_api_version(v: &str) -> Option<bollard::ClientVersion> {
+    let (major, minor) = v.trim().split_once('.')?;
+    Some(bollard::ClientVersion {
+        major_version: major.parse().ok()?,
+        minor_version: minor.parse().ok()?,
+    })
 }
 
 /// A bollard error in words an operator can act on.
@@ -117,4 +199,18 @@ pub fn is_not_found(e: &bollard::errors::Error) -> bool {
             ..
         }
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_api_version_comes_from_the_ping_headers() {
+        let head = "HTTP/1.1 200 OK\r\nApi-Version: 1.41\r\nDocker-Experimental: false\r\n\r\n";
+        let v = api_version_header(head).unwrap();
+        assert_eq!((v.major_version, v.minor_version), (1, 41));
+        assert!(api_version_header("HTTP/1.1 200 OK\r\nServer: x\r\n\r\n").is_none());
+        assert!(api_version_header("HTTP/1.1 200 OK\r\napi-version: one\r\n\r\n").is_none());
+    }
 }

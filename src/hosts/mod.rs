@@ -98,15 +98,34 @@ pub async fn connect(
     let reach = reach(endpoint, timeout).await?;
     let (docker, info) = crate::docker::connect(&reach.socket, timeout)
         .await
-        .map_err(|e| match endpoint {
-            Endpoint::Local { .. } => e.to_string(),
-            Endpoint::Ssh { remote_socket, .. } => format!(
-                "{}: the Docker socket {} did not answer through the tunnel: {e}",
-                endpoint.describe(),
-                remote_socket.display()
-            ),
-        })?;
+        .map_err(|e| unanswered(endpoint, e))?;
     Ok((docker, info, reach))
+}
+
+/// Reaches the host and opens a bollard client with the API version
+/// settled by one ping: the inventory's watchers read the engine's details
+/// themselves, alongside their first list.
+pub async fn open(
+    endpoint: &Endpoint,
+    timeout: Duration,
+) -> Result<(bollard::Docker, Reach), String> {
+    let reach = reach(endpoint, timeout).await?;
+    let docker = crate::docker::open(&reach.socket, timeout)
+        .await
+        .map_err(|e| unanswered(endpoint, e))?;
+    Ok((docker, reach))
+}
+
+/// Why a reached host's engine did not answer, naming the tunnel for SSH.
+fn unanswered(endpoint: &Endpoint, e: crate::docker::DockerError) -> String {
+    match endpoint {
+        Endpoint::Local { .. } => e.to_string(),
+        Endpoint::Ssh { remote_socket, .. } => format!(
+            "{}: the Docker socket {} did not answer through the tunnel: {e}",
+            endpoint.describe(),
+            remote_socket.display()
+        ),
+    }
 }
 
 /// berth's state directory on a host (locks, history), as a local path.

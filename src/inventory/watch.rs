@@ -12,7 +12,7 @@ use chrono::Utc;
 use futures_util::{StreamExt, TryStreamExt};
 use tokio::sync::mpsc;
 
-use super::model::{Link, Msg};
+use super::model::{EngineInfo, Link, Msg};
 use crate::docker::{self, convert};
 use crate::hosts::{self, Endpoint};
 
@@ -25,6 +25,10 @@ pub struct WatchOptions {
     pub backoff_max: Duration,
     /// Inspects in flight at once during the initial list.
     pub inspect_concurrency: usize,
+    /// Publish the engine's list at once, before every container is
+    /// inspected (the console's first frame); the inspected containers
+    /// follow. Off for `status`, which reports only complete data.
+    pub list_first: bool,
 }
 
 impl Default for WatchOptions {
@@ -34,6 +38,7 @@ impl Default for WatchOptions {
             backoff_min: Duration::from_millis(250),
             backoff_max: Duration::from_secs(10),
             inspect_concurrency: 8,
+            list_first: false,
         }
     }
 }
@@ -88,6 +93,18 @@ pub async fn watch_host(
     }
 }
 
+/// /info says `x86_64` where /version (and `docker version`) say `amd64`:
+/// berth shows the latter everywhere.
+fn go_arch(uname: &str) -> String {
+    match uname {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        "armv7l" => "arm",
+        other => other,
+    }
+    .to_string()
+}
+
 /// ±20% so that many watchers of one restarted engine do not retry in step.
 fn jitter(d: Duration) -> Duration {
     let nanos = std::time::SystemTime::now()
@@ -105,7 +122,7 @@ async fn session(
     opts: &WatchOptions,
 ) -> End {
     // `_reach` keeps an SSH tunnel open for as long as this session runs.
-    let (docker, engine, _reach) = match hosts::connect(endpoint, opts.connect_timeout).await {
+    let (docker, _reach) = match hosts::open(endpoint, opts.connect_timeout).await {
         Ok(ok) => ok,
         Err(reason) => return End::Lost(reason),
     };
@@ -113,18 +130,49 @@ async fn session(
         End::Lost(format!("{what}: {}", docker::describe(e)))
     };
 
-    // Subscribe from the engine's own clock, taken before the list: events
-    // that happen while we list are replayed, never missed. Duplicates are
-    // harmless (each one re-reads the container).
-    let since = match docker.info().await {
-        Ok(info) => info
-            .system_time
-            .as_deref()
-            .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
-            .map(|t| (t.timestamp() - 1).to_string()),
+    // Subscribe from the engine's own clock, asked for with the list and
+    // taken a second early: events that happen while we list are replayed,
+    // never missed. Duplicates are harmless (each one re-reads the
+    // container). /info also says what the engine is.
+    let (info, summaries) = tokio::join!(
+        docker.info(),
+        docker.list_containers(Some(ListContainersOptions {
+            all: true,
+            ..Default::default()
+        }))
+    );
+    let info = match info {
+        Ok(info) => info,
         Err(e) => return lost("reading engine info", &e),
     };
-    let containers = match list_all(&docker, opts.inspect_concurrency).await {
+    let since = info
+        .system_time
+        .as_deref()
+        .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+        .map(|t| (t.timestamp() - 1).to_string());
+    let api = docker.client_version();
+    let engine = EngineInfo {
+        version: info.server_version.unwrap_or_else(|| "unknown".into()),
+        api_version: format!("{}.{}", api.major_version, api.minor_version),
+        os: info.os_type.unwrap_or_default(),
+        arch: go_arch(info.architecture.as_deref().unwrap_or_default()),
+    };
+    let summaries = match summaries {
+        Ok(s) => s,
+        Err(e) => return lost("listing containers", &e),
+    };
+    let ids: Vec<String> = summaries.iter().filter_map(|s| s.id.clone()).collect();
+    if opts.list_first {
+        let listed = Msg::Synced {
+            host: host.to_string(),
+            engine: engine.clone(),
+            containers: summaries.into_iter().map(convert::summary).collect(),
+        };
+        if tx.send(listed).await.is_err() {
+            return End::Closed;
+        }
+    }
+    let containers = match inspect_all(&docker, ids, opts.inspect_concurrency).await {
         Ok(c) => c,
         Err(e) => return lost("listing containers", &e),
     };
@@ -190,18 +238,12 @@ async fn session(
     End::Lost("the engine closed its event stream (daemon stopped or restarted?)".into())
 }
 
-/// Every container on the engine, inspected (for health, restarts, exit codes).
-async fn list_all(
+/// The listed containers, inspected (for health, restarts, exit codes).
+async fn inspect_all(
     docker: &Docker,
+    ids: Vec<String>,
     concurrency: usize,
 ) -> Result<Vec<crate::inventory::Container>, bollard::errors::Error> {
-    let summaries = docker
-        .list_containers(Some(ListContainersOptions {
-            all: true,
-            ..Default::default()
-        }))
-        .await?;
-    let ids: Vec<String> = summaries.into_iter().filter_map(|s| s.id).collect();
     let inspected: Vec<Option<crate::inventory::Container>> = futures_util::stream::iter(ids)
         .map(|id| async move {
             match docker.inspect_container(&id, None).await {

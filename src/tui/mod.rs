@@ -151,7 +151,14 @@ struct Running {
 async fn console(mut model: Model, log_wake: Arc<Notify>) -> anyhow::Result<u8> {
     use tokio::signal::unix::{SignalKind, signal};
     let config = model.config.clone();
-    let inventory = Inventory::start(&config, WatchOptions::default());
+    // The first frame from the engines' lists; inspected details follow.
+    let inventory = Inventory::start(
+        &config,
+        WatchOptions {
+            list_first: true,
+            ..WatchOptions::default()
+        },
+    );
     let mut fleet_rx = inventory.subscribe();
     let (tx, mut rx) = mpsc::unbounded_channel::<Msg>();
     let reload = Arc::new(Notify::new());
