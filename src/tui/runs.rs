@@ -120,9 +120,15 @@ impl RunView {
 
     /// The stage running now, or the last one that ran.
     pub fn current_stage(&self) -> Option<usize> {
-        self.stages
-            .iter()
-            .position(|s| matches!(s.state, StageState::Running { .. }))
+        let find = |f: fn(&StageState) -> bool| self.stages.iter().position(|s| f(&s.state));
+        find(|s| matches!(s, StageState::Running { .. }))
+            // Once it is over, the stage that failed is what to read (the
+            // cleanup stages after it are not).
+            .or_else(|| {
+                (!self.running())
+                    .then(|| find(|s| matches!(s, StageState::Failed { .. })))
+                    .flatten()
+            })
             .or_else(|| {
                 self.stages
                     .iter()

@@ -228,17 +228,20 @@ pub(crate) fn table<'a>(
     let (sel, range) = window(model, tab, inner.height.saturating_sub(1) as usize);
     let rows: Vec<Row> = range
         .clone()
-        .map(|pos| {
-            let r = row(model.visible[tab][pos]);
-            if pos == sel { r.style(t.selected) } else { r }
-        })
+        .map(|pos| row(model.visible[tab][pos]))
         .collect();
     let head = Row::new(header.iter().copied()).style(t.header);
-    frame.render_widget(
+    // The highlight is laid over the drawn row, so the selection reads as
+    // one bar whatever colours its cells have.
+    let mut state = ratatui::widgets::TableState::new()
+        .with_selected((range.contains(&sel)).then(|| sel - range.start));
+    frame.render_stateful_widget(
         Table::new(rows, widths.iter().copied())
             .header(head)
-            .column_spacing(1),
+            .column_spacing(1)
+            .row_highlight_style(t.selected),
         inner,
+        &mut state,
     );
 }
 
@@ -246,6 +249,29 @@ pub(crate) fn table<'a>(
 mod tests {
     use super::super::theme::{BUILT_IN, Palette, Theme};
     use super::testing::*;
+
+    /// The selected row is one bar in the selection's colours, even over
+    /// cells with colours of their own (a lock holder, a health symbol).
+    #[test]
+    fn the_selection_is_one_bar_over_coloured_cells() {
+        for (name, _) in BUILT_IN {
+            let mut m = loaded();
+            m.theme = Theme::built_in(name, Palette::Ansi16);
+            let b = buffer(&m, 80, 24);
+            // The Apps table's first row (y 4), inside the borders.
+            for x in 1..79 {
+                let cell = &b[(x, 4)];
+                assert_eq!(
+                    (cell.bg, cell.fg),
+                    (
+                        m.theme.selected.bg.unwrap_or(ratatui::style::Color::Reset),
+                        m.theme.selected.fg.unwrap_or(ratatui::style::Color::Reset)
+                    ),
+                    "theme {name}, column {x}"
+                );
+            }
+        }
+    }
 
     /// Each shipped theme on the Apps view at 80x24, colours included.
     #[test]

@@ -126,17 +126,24 @@ fn stage_list(frame: &mut Frame, area: Rect, model: &Model, run: &RunView) {
                     .collect::<Vec<_>>()
                     .join("  ")
             };
-            let line = Line::from(vec![
+            let spans = vec![
                 Span::styled(format!("{sym} "), tone),
                 Span::styled(format!("{:>width$}. ", i + 1), t.dim),
                 Span::styled(format!("{:<name_width$} ", fit(&s.name, name_width)), tone),
                 Span::styled(format!("{timing:>7} "), tone),
                 Span::styled(hosts, t.dim),
-            ]);
+            ];
             if i == sel {
-                line.style(t.selected)
+                // One bar: the selection's colours over every span.
+                Line::from(
+                    spans
+                        .into_iter()
+                        .map(|s| s.style(t.selected))
+                        .collect::<Vec<_>>(),
+                )
+                .style(t.selected)
             } else {
-                line
+                Line::from(spans)
             }
         })
         .collect();
@@ -271,6 +278,11 @@ mod tests {
                 error: error.into(),
             }),
         );
+        // The cleanup stages run after the failure, as they do for real.
+        let n = plan.stages.len();
+        for i in [n - 2, n - 1] {
+            stage(&mut m, run, &plan, i, Some(Outcome::Ok));
+        }
         m.update(Msg::Engine {
             run,
             event: EngineEvent::Finished {
@@ -281,6 +293,13 @@ mod tests {
                 elapsed_ms: 64_300,
             },
         });
+        // Once it is over, the failed stage is selected, its error shown.
+        assert_eq!(m.cursor.stage, gate);
+        assert_eq!(
+            plan.stages[n - 1].name,
+            "unlock",
+            "the cleanup stages end the plan"
+        );
         insta::assert_snapshot!(render(&m, 80, 24));
     }
 }
