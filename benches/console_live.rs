@@ -12,8 +12,9 @@
 //! - launch to first full frame with data: from spawn to the first output
 //!   after which the screen shows the containers (median of 5 launches);
 //! - idle cost over the window: the program's CPU, and the extra CPU of the
-//!   engine (dockerd, containerd and the shims) over its baseline measured
-//!   with no console running, in percent of one core;
+//!   engine (dockerd, containerd and the shims) over its baseline (the mean
+//!   of a window with no console right before and one right after), in
+//!   percent of one core;
 //! - peak RSS (VmHWM) at the end.
 //!
 //! The 200 containers are `sleep` containers of the test image without a
@@ -209,7 +210,7 @@ struct Subject {
     ready: fn(&str) -> Ready,
 }
 
-fn measure(s: &Subject, needle: &str, window: Duration, baseline: f64) {
+fn measure(s: &Subject, needle: &str, window: Duration) {
     let mut launches = Vec::new();
     for _ in 0..LAUNCHES {
         let pty = Pty::spawn(&s.argv, (s.ready)(needle));
@@ -217,14 +218,21 @@ fn measure(s: &Subject, needle: &str, window: Duration, baseline: f64) {
         pty.stop();
         std::thread::sleep(Duration::from_millis(300));
     }
+    // The engine's own idle cost drifts by a few tenths of a percent over
+    // minutes: its baseline is measured right before and right after.
+    let (_, before) = cpu_over(None, window);
     let mut pty = Pty::spawn(&s.argv, (s.ready)(needle));
     pty.wait_ready(Duration::from_secs(30));
     pty.keys(s.keys);
     // Let start-up work (lists, inspects, first stats) settle.
     std::thread::sleep(Duration::from_secs(5));
     let (own, engine) = cpu_over(Some(pty.pid()), window);
-    let extra = (engine - baseline).max(0.0);
     let rss = peak_rss_mib(pty.pid());
+    pty.stop();
+    std::thread::sleep(Duration::from_secs(2));
+    let (_, after) = cpu_over(None, window);
+    let baseline = (before + after) / 2.0;
+    let extra = (engine - baseline).max(0.0);
     println!(
         "{:<28} first frame {:>6.1} ms (median of {LAUNCHES}; {})",
         s.name,
@@ -244,7 +252,10 @@ fn measure(s: &Subject, needle: &str, window: Duration, baseline: f64) {
         own + extra,
         rss
     );
-    pty.stop();
+    println!(
+        "{:<28} (engine {engine:.2}% against its baseline {before:.2}% before, {after:.2}% after)",
+        ""
+    );
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
@@ -299,12 +310,6 @@ async fn main() {
     let needle = format!("t{}-b", scope.id);
 
     std::thread::sleep(Duration::from_secs(5));
-    let (_, baseline) = cpu_over(None, window);
-    println!(
-        "engine baseline with {} idle containers: {baseline:.2}% of a core over {}s",
-        APPS * PER_APP,
-        window.as_secs()
-    );
 
     let berth = env!("CARGO_BIN_EXE_berth").to_string();
     let cfg = config.display().to_string();
@@ -351,7 +356,7 @@ async fn main() {
     // BENCH_ONLY=oxker (a part of a name) measures only what matches.
     let only = std::env::var("BENCH_ONLY").unwrap_or_default();
     for s in subjects.iter().filter(|s| s.name.contains(&only)) {
-        measure(s, &needle, window, baseline);
+        measure(s, &needle, window);
     }
     drop(scope);
 }

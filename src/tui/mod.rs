@@ -502,7 +502,9 @@ fn init_logging(wake: Arc<Notify>) {
         }
     }
     let filter = tracing_subscriber::EnvFilter::try_from_env("BERTH_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        // berth's own debug lines are kept for the pane's level filter
+        // (`+`); other crates' from info.
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,berth=debug"));
     // Not tui_logger::init_logger: it starts a thread that wakes every 10 ms.
     tui_logger::set_default_level(tui_logger::LevelFilter::Trace);
     let _ = tracing_subscriber::registry()

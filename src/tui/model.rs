@@ -229,6 +229,8 @@ pub struct Model {
     pub notice: Option<Notice>,
     pub help: bool,
     pub show_log: bool,
+    /// The least severe level the log pane shows (`+`/`-` while it is up).
+    pub log_level: tui_logger::LevelFilter,
     pub quitting: bool,
     // Derived rows, recomputed when their inputs change.
     pub host_rows: Vec<HostRow>,
@@ -274,6 +276,7 @@ impl Model {
             notice: None,
             help: false,
             show_log: false,
+            log_level: tui_logger::LevelFilter::Info,
             quitting: false,
             host_rows: Vec::new(),
             app_rows: Vec::new(),
@@ -570,6 +573,14 @@ impl Model {
             }
             KeyCode::Char('L') => {
                 self.show_log = !self.show_log;
+                return;
+            }
+            KeyCode::Char('+') if self.show_log => {
+                self.log_level = log_level_step(self.log_level, true);
+                return;
+            }
+            KeyCode::Char('-') if self.show_log => {
+                self.log_level = log_level_step(self.log_level, false);
                 return;
             }
             _ => {}
@@ -1189,6 +1200,18 @@ pub fn stage_symbol(s: &StageState, now: DateTime<Utc>) -> &'static str {
         StageState::Ok { .. } => "✓",
         StageState::Failed { .. } => "✗",
         StageState::Skipped { .. } => "-",
+    }
+}
+
+/// One step more (`more`) or less verbose, from error to trace.
+fn log_level_step(level: tui_logger::LevelFilter, more: bool) -> tui_logger::LevelFilter {
+    use tui_logger::LevelFilter::*;
+    const ORDER: [tui_logger::LevelFilter; 5] = [Error, Warn, Info, Debug, Trace];
+    let i = ORDER.iter().position(|l| *l == level).unwrap_or(2);
+    if more {
+        ORDER[(i + 1).min(ORDER.len() - 1)]
+    } else {
+        ORDER[i.saturating_sub(1)]
     }
 }
 

@@ -217,16 +217,22 @@ pub fn prompt(frame: &mut Frame, body: Rect, model: &Model) {
 
 /// berth's own log (tracing events from the engine, watchers and
 /// connections), toggled with `L`.
-pub fn log_pane(frame: &mut Frame, area: Rect, t: &Theme) {
+pub fn log_pane(frame: &mut Frame, area: Rect, t: &Theme, level: tui_logger::LevelFilter) {
     // Lines move from tui-logger's hot buffer only when the pane is drawn:
     // no background thread wakes up for a hidden pane.
     tui_logger::move_events();
+    let state = tui_logger::TuiWidgetState::new().set_default_display_level(level);
+    let title = format!(
+        " berth log: {} and above (+/- level, L hides) ",
+        level.as_str().to_lowercase()
+    );
     let widget = tui_logger::TuiLoggerWidget::default()
         .block(
             Block::bordered()
                 .border_style(t.border)
-                .title(Span::styled(" berth log (L hides) ", t.title)),
+                .title(Span::styled(title, t.title)),
         )
+        .state(&state)
         .style(t.base)
         .style_error(t.error)
         .style_warn(t.warn)
@@ -250,6 +256,25 @@ mod tests {
     use super::super::super::model::{Model, Msg};
     use super::super::super::theme::{Palette, Theme};
     use super::super::testing::*;
+
+    #[test]
+    fn the_log_pane_filters_by_level_with_plus_and_minus() {
+        use tui_logger::LevelFilter;
+        let mut m = loaded();
+        m.update(key('+'));
+        assert_eq!(m.log_level, LevelFilter::Info, "no pane, no level change");
+        m.update(key('L'));
+        assert!(render(&m, 80, 24).contains("berth log: info and above"));
+        m.update(key('+'));
+        m.update(key('+'));
+        m.update(key('+'));
+        assert_eq!(m.log_level, LevelFilter::Trace, "trace is the most verbose");
+        for _ in 0..5 {
+            m.update(key('-'));
+        }
+        assert_eq!(m.log_level, LevelFilter::Error);
+        assert!(render(&m, 80, 24).contains("berth log: error and above"));
+    }
 
     #[test]
     fn destroy_asks_for_the_app_name() {

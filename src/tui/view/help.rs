@@ -18,7 +18,7 @@ pub const KEYS: &[(&str, &str)] = &[
     ("/", "filter (regex, !inverts)"),
     (":", "command (Tab completes)"),
     ("", "Anywhere"),
-    ("L", "berth's own log"),
+    ("L  + -", "berth's log; its level"),
     ("?", "this help"),
     ("q Ctrl-C", "quit (asks if busy)"),
     ("", "Selected app"),

@@ -69,7 +69,7 @@ pub fn draw(frame: &mut Frame, model: &Model) {
         Screen::Container { host, id } => container::draw(frame, body, model, host, id),
     }
     if model.show_log {
-        chrome::log_pane(frame, log, theme);
+        chrome::log_pane(frame, log, theme, model.log_level);
     }
     chrome::status_line(frame, status, model);
     if model.help {
