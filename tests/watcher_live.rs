@@ -13,6 +13,19 @@ use common::{Scope, Spec};
 use tokio::net::{UnixListener, UnixStream};
 use tokio::task::JoinSet;
 
+/// The inventory of this machine's engine, as host `local`.
+fn local_inventory(opts: WatchOptions) -> Inventory {
+    Inventory::start_hosts(
+        vec![(
+            "local".into(),
+            Endpoint::Local {
+                socket: common::socket(),
+            },
+        )],
+        opts,
+    )
+}
+
 fn container_state(f: &Fleet, host: &str, id: &str) -> Option<State> {
     f.hosts[host].containers.get(id).map(|c| c.state)
 }
@@ -28,15 +41,7 @@ async fn stop_is_reflected_within_a_second() {
         .start(Spec::named("stopme").sleeper().berth(&name, "web", "v1"))
         .await;
 
-    let inv = Inventory::start_hosts(
-        vec![(
-            "local".into(),
-            Endpoint::Local {
-                socket: common::socket(),
-            },
-        )],
-        WatchOptions::default(),
-    );
+    let inv = local_inventory(WatchOptions::default());
     inv.wait_for(Duration::from_secs(10), |f| {
         container_state(f, "local", &id) == Some(State::Running)
     })
@@ -102,15 +107,7 @@ async fn new_container_and_health_changes_arrive_as_events() {
         return;
     };
     let scope = Scope::new(docker).await;
-    let inv = Inventory::start_hosts(
-        vec![(
-            "local".into(),
-            Endpoint::Local {
-                socket: common::socket(),
-            },
-        )],
-        WatchOptions::default(),
-    );
+    let inv = local_inventory(WatchOptions::default());
     inv.wait_for(Duration::from_secs(10), Fleet::settled)
         .await
         .expect("host syncs");
@@ -229,18 +226,10 @@ async fn list_first_is_followed_by_the_inspected_containers() {
     let id = scope
         .start(Spec::named("lf").sleeper().berth(&name, "web", "v1"))
         .await;
-    let inv = Inventory::start_hosts(
-        vec![(
-            "local".into(),
-            Endpoint::Local {
-                socket: common::socket(),
-            },
-        )],
-        WatchOptions {
-            list_first: true,
-            ..WatchOptions::default()
-        },
-    );
+    let inv = local_inventory(WatchOptions {
+        list_first: true,
+        ..WatchOptions::default()
+    });
     let f = inv
         .wait_for(Duration::from_secs(10), |f| {
             f.hosts["local"]

@@ -22,16 +22,31 @@ fn time(text: Option<&str>) -> Option<DateTime<Utc>> {
     (t.timestamp() > 0).then_some(t)
 }
 
-pub fn container(c: ContainerInspectResponse) -> Container {
-    let name = one_line(c.name.as_deref().unwrap_or("").trim_start_matches('/'));
-    let config = c.config.unwrap_or_default();
-    let labels: HashMap<String, String> = config
-        .labels
+/// Who a container belongs to, from its labels (cleaned of control
+/// sequences first).
+fn owner(name: &str, labels: Option<HashMap<String, String>>) -> Owner {
+    let labels: HashMap<String, String> = labels
         .unwrap_or_default()
         .into_iter()
         .map(|(k, v)| (one_line(&k), one_line(&v)))
         .collect();
-    let owner = Owner::classify(&name, &labels);
+    Owner::classify(name, &labels)
+}
+
+/// Docker keeps the last health status of a stopped container; it says
+/// nothing about a container that is not running.
+fn live_health(state: State, health: Health) -> Health {
+    if matches!(state, State::Running | State::Restarting | State::Paused) {
+        health
+    } else {
+        Health::None
+    }
+}
+
+pub fn container(c: ContainerInspectResponse) -> Container {
+    let name = one_line(c.name.as_deref().unwrap_or("").trim_start_matches('/'));
+    let mut config = c.config.unwrap_or_default();
+    let owner = owner(&name, config.labels.take());
     let st = c.state.unwrap_or_default();
     let state = match st.status {
         Some(ContainerStateStatusEnum::CREATED) => State::Created,
@@ -70,13 +85,7 @@ pub fn container(c: ContainerInspectResponse) -> Container {
         }
         None => (Health::None, Vec::new()),
     };
-    // Docker keeps the last health status of a stopped container; it says
-    // nothing about a container that is not running.
-    let health = if matches!(state, State::Running | State::Restarting | State::Paused) {
-        health
-    } else {
-        Health::None
-    };
+    let health = live_health(state, health);
     let exited = matches!(state, State::Exited | State::Dead);
     let mut ports: Vec<Port> = Vec::new();
     let published = c.network_settings.and_then(|n| n.ports).unwrap_or_default();
@@ -136,13 +145,7 @@ pub fn summary(c: ContainerSummary) -> Container {
             .and_then(|n| n.first())
             .map_or("", |n| n.trim_start_matches('/')),
     );
-    let labels: HashMap<String, String> = c
-        .labels
-        .unwrap_or_default()
-        .into_iter()
-        .map(|(k, v)| (one_line(&k), one_line(&v)))
-        .collect();
-    let owner = Owner::classify(&name, &labels);
+    let owner = owner(&name, c.labels);
     let state = match c.state {
         Some(ContainerSummaryStateEnum::CREATED) => State::Created,
         Some(ContainerSummaryStateEnum::RUNNING) => State::Running,
@@ -165,11 +168,7 @@ pub fn summary(c: ContainerSummary) -> Container {
         _ if status.contains("(health: starting)") => Health::Starting,
         _ => Health::None,
     };
-    let health = if matches!(state, State::Running | State::Restarting | State::Paused) {
-        health
-    } else {
-        Health::None
-    };
+    let health = live_health(state, health);
     // `Exited (137) 3 minutes ago`.
     let exit_code = matches!(state, State::Exited | State::Dead)
         .then(|| {
