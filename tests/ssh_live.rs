@@ -159,3 +159,85 @@ async fn a_dropped_host_is_seen_down_and_recovers_without_restarting() {
         .expect("edge comes back without restarting berth");
     eprintln!("edge back {:?} after sshd restarted", t.elapsed());
 }
+
+/// `berth hosts check` against the local engine, a real sshd, and a host
+/// whose key is unknown: each says what works, the SSH one through its
+/// master connection.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hosts_check_reports_each_host() {
+    let Some(_docker) = common::docker().await else {
+        return;
+    };
+    let sshd = Sshd::start();
+    let dir = tempfile::tempdir().unwrap();
+    // On the SSH host (this machine, reached over ssh), a state directory
+    // blocked by a file: the check must say it is not writable.
+    let blocker = dir.path().join("blocker");
+    std::fs::write(&blocker, "").unwrap();
+    let empty_known_hosts = dir.path().join("known_hosts_empty");
+    std::fs::write(&empty_known_hosts, "").unwrap();
+    let stranger = sshd.host_yaml().replace(
+        &sshd.known_hosts.display().to_string(),
+        &empty_known_hosts.display().to_string(),
+    );
+    let path = config(
+        dir.path(),
+        &format!(
+            "  local: {{state_dir: {d}/local}}\n  edge: {{ssh: {ssh}, state_dir: {b}/state}}\n  stranger: {{ssh: {stranger}}}\n",
+            d = dir.path().display(),
+            ssh = sshd.host_yaml(),
+            b = blocker.display(),
+        ),
+        "",
+    );
+    let out = common::berth()
+        .arg("-c")
+        .arg(&path)
+        .args(["hosts", "check", "--json", "--timeout", "10s"])
+        .output()
+        .unwrap();
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+    let host = |name: &str| {
+        json.as_array()
+            .unwrap()
+            .iter()
+            .find(|h| h["host"] == name)
+            .unwrap_or_else(|| panic!("{name} in {json:#}"))
+    };
+    let local = host("local");
+    assert_eq!(local["reachable"], true, "{json:#}");
+    assert_eq!(local["state_dir_writable"], true, "{json:#}");
+    assert!(local["ssh_round_trip_ms"].is_null());
+    assert!(
+        local["clock_skew_ms"].as_i64().unwrap().abs() < 2_000,
+        "same machine, same clock: {json:#}"
+    );
+    let edge = host("edge");
+    assert_eq!(edge["reachable"], true, "{json:#}");
+    assert!(
+        edge["ssh_round_trip_ms"].as_f64().unwrap() > 0.0,
+        "{json:#}"
+    );
+    assert_eq!(edge["docker_version"], local["docker_version"]);
+    assert_eq!(edge["socket"], "/var/run/docker.sock");
+    assert_eq!(edge["state_dir_writable"], false, "{json:#}");
+    assert!(
+        edge["state_dir_note"]
+            .as_str()
+            .unwrap()
+            .contains("is not a directory on the host"),
+        "{json:#}"
+    );
+    let stranger = host("stranger");
+    assert_eq!(stranger["reachable"], false, "{json:#}");
+    assert!(
+        stranger["error"]
+            .as_str()
+            .unwrap()
+            .contains("the host key of 127.0.0.1 is not in"),
+        "{json:#}"
+    );
+    assert_eq!(out.status.code(), Some(1), "a host failed the check");
+    assert_eq!(std::fs::read_to_string(&empty_known_hosts).unwrap(), "");
+}

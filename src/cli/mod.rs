@@ -7,6 +7,7 @@
 mod actions;
 mod config_cmd;
 mod doctor;
+mod hosts;
 mod lock;
 mod proxy;
 mod status;
@@ -134,6 +135,9 @@ pub enum Command {
     /// Inspect the fleet config
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// The hosts: `check` connects to each and says what works
+    #[command(subcommand)]
+    Hosts(hosts::HostsCommand),
 }
 
 /// `--lock-wait`, shared by every mutating action.
@@ -187,6 +191,10 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
         Some(Command::Config(ConfigCommand::Check)) => {
             let config = load_config(cli.config.as_deref())?;
             config_cmd::check(&config)
+        }
+        Some(Command::Hosts(command)) => {
+            let config = load_config(cli.config.as_deref())?;
+            runtime()?.block_on(hosts::run(&config, command))
         }
         Some(Command::Status(args)) => {
             let config = load_config(cli.config.as_deref())?;

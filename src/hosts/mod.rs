@@ -67,7 +67,14 @@ fn default_local_socket() -> PathBuf {
 /// that socket open (the SSH tunnel, for SSH hosts).
 pub struct Reach {
     pub socket: PathBuf,
-    _tunnel: Option<Arc<ssh::Tunnel>>,
+    tunnel: Option<Arc<ssh::Tunnel>>,
+}
+
+impl Reach {
+    /// The SSH connection behind the socket, for an SSH host.
+    pub fn tunnel(&self) -> Option<&ssh::Tunnel> {
+        self.tunnel.as_deref()
+    }
 }
 
 /// Reaches `endpoint` within `timeout`: the local socket as it is, or the
@@ -76,13 +83,13 @@ pub async fn reach(endpoint: &Endpoint, timeout: Duration) -> Result<Reach, Stri
     match endpoint {
         Endpoint::Local { socket } => Ok(Reach {
             socket: socket.clone(),
-            _tunnel: None,
+            tunnel: None,
         }),
         Endpoint::Ssh { ssh, remote_socket } => {
             let t = ssh::tunnel(ssh, remote_socket, timeout).await?;
             Ok(Reach {
                 socket: t.socket.clone(),
-                _tunnel: Some(t),
+                tunnel: Some(t),
             })
         }
     }

@@ -30,6 +30,23 @@ impl Tunnel {
     pub async fn alive(&self) -> bool {
         self.session.check().await.is_ok()
     }
+
+    /// Runs `argv` on the host over the master connection (each argument
+    /// quoted for the remote shell by openssh, never joined from data);
+    /// whether it exited 0.
+    pub async fn run(&self, argv: &[&str]) -> Result<bool, String> {
+        let (program, args) = argv.split_first().ok_or("an empty command")?;
+        self.session
+            .command(*program)
+            .args(args.iter().copied())
+            .stdin(openssh::Stdio::null())
+            .stdout(openssh::Stdio::null())
+            .stderr(openssh::Stdio::null())
+            .status()
+            .await
+            .map(|s| s.success())
+            .map_err(|e| format!("running {program} over ssh: {e}"))
+    }
 }
 
 type Slot = Arc<tokio::sync::Mutex<Option<Arc<Tunnel>>>>;

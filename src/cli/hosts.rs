@@ -1,0 +1,329 @@
+//! `berth hosts check`: connect to every host, at most 8 at once, and say
+//! what works: reachable (or why not), SSH round trip, Docker version,
+//! socket, state directory writable, clock skew against this machine.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use futures_util::StreamExt;
+use serde::Serialize;
+
+use super::table::render;
+use super::{EXIT_OK, EXIT_UNHEALTHY};
+use crate::config::{Config, HostConfig, HumanDuration};
+use crate::hosts::{self, Endpoint};
+
+/// Hosts checked at once.
+const CONCURRENCY: usize = 8;
+/// Skew beyond this is reported as a problem: lock ages and history times
+/// compare clocks across machines.
+const SKEW_LIMIT_MS: i64 = 2_000;
+
+#[derive(Debug, clap::Subcommand)]
+pub enum HostsCommand {
+    /// Connect to every host; report reachability, SSH round trip, Docker version, socket, state directory and clock skew
+    Check {
+        /// Print JSON
+        #[arg(long)]
+        json: bool,
+        /// How long each host may take to answer
+        #[arg(long, default_value = "10s", value_name = "DURATION", value_parser = super::parse_duration)]
+        timeout: HumanDuration,
+    },
+}
+
+#[derive(Debug, Default, Serialize)]
+pub struct HostCheck {
+    pub host: String,
+    pub endpoint: String,
+    pub reachable: bool,
+    /// Why the host is not reachable, or what failed.
+    pub error: Option<String>,
+    /// One no-op command over the SSH master connection.
+    pub ssh_round_trip_ms: Option<f64>,
+    pub docker_version: Option<String>,
+    pub api_version: Option<String>,
+    /// The Docker socket on the host.
+    pub socket: String,
+    pub state_dir: Option<String>,
+    /// `None` when it could not be checked.
+    pub state_dir_writable: Option<bool>,
+    pub state_dir_note: Option<String>,
+    /// The engine's clock minus this machine's, at the middle of the request.
+    pub clock_skew_ms: Option<i64>,
+}
+
+impl HostCheck {
+    fn ok(&self) -> bool {
+        self.reachable
+            && self.error.is_none()
+            && self.state_dir_writable != Some(false)
+            && self.clock_skew_ms.is_none_or(|s| s.abs() <= SKEW_LIMIT_MS)
+    }
+}
+
+pub async fn run(config: &Config, command: HostsCommand) -> anyhow::Result<u8> {
+    let HostsCommand::Check { json, timeout } = command;
+    let timeout = timeout.get();
+    let checks: Vec<HostCheck> = futures_util::stream::iter(&config.fleet.hosts)
+        .map(|(name, cfg)| check(name.as_str(), cfg, timeout))
+        .buffered(CONCURRENCY)
+        .collect()
+        .await;
+    hosts::ssh::close_all();
+    if json {
+        println!("{}", serde_json::to_string_pretty(&checks)?);
+    } else {
+        print!("{}", table(&checks));
+    }
+    Ok(if checks.iter().all(HostCheck::ok) {
+        EXIT_OK
+    } else {
+        EXIT_UNHEALTHY
+    })
+}
+
+fn table(checks: &[HostCheck]) -> String {
+    let mut rows = vec![
+        [
+            "HOST",
+            "REACH",
+            "SSH",
+            "DOCKER",
+            "SOCKET",
+            "STATE DIR",
+            "CLOCK",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect::<Vec<_>>(),
+    ];
+    let mut notes = Vec::new();
+    for c in checks {
+        rows.push(vec![
+            c.host.clone(),
+            if c.reachable { "✓ up" } else { "✗ down" }.into(),
+            c.ssh_round_trip_ms
+                .map_or("-".into(), |ms| format!("{ms:.1} ms")),
+            match (&c.docker_version, &c.api_version) {
+                (Some(v), Some(a)) => format!("{v} (API {a})"),
+                _ => "-".into(),
+            },
+            c.socket.clone(),
+            match (c.state_dir_writable, &c.state_dir) {
+                (Some(true), Some(d)) => format!("✓ {d}"),
+                (Some(false), Some(d)) => format!("✗ {d}"),
+                (None, Some(d)) => format!("? {d}"),
+                _ => "-".into(),
+            },
+            c.clock_skew_ms.map_or("-".into(), |s| {
+                let mark = if s.abs() > SKEW_LIMIT_MS { "✗ " } else { "" };
+                format!("{mark}{s:+} ms")
+            }),
+        ]);
+        if let Some(e) = &c.error {
+            notes.push(format!("{}: {e}", c.host));
+        }
+        if let Some(n) = &c.state_dir_note {
+            notes.push(format!("{}: {n}", c.host));
+        }
+    }
+    let mut out = render(&rows, 0);
+    for n in notes {
+        out.push_str(&crate::sanitize::one_line(&n));
+        out.push('\n');
+    }
+    out
+}
+
+async fn check(host: &str, cfg: &HostConfig, timeout: Duration) -> HostCheck {
+    let endpoint = Endpoint::from_config(cfg);
+    let mut c = HostCheck {
+        host: host.to_string(),
+        endpoint: endpoint.describe(),
+        ..Default::default()
+    };
+    c.socket = match &endpoint {
+        Endpoint::Local { socket } => socket.display().to_string(),
+        Endpoint::Ssh { remote_socket, .. } => remote_socket.display().to_string(),
+    };
+    let reach = match hosts::reach(&endpoint, timeout).await {
+        Ok(r) => r,
+        Err(e) => {
+            c.error = Some(e);
+            return c;
+        }
+    };
+    if let Some(t) = reach.tunnel() {
+        let start = Instant::now();
+        match t.run(&["true"]).await {
+            Ok(true) => c.ssh_round_trip_ms = Some(start.elapsed().as_secs_f64() * 1000.0),
+            Ok(false) => c.error = Some("`true` failed over ssh".into()),
+            Err(e) => c.error = Some(e),
+        }
+    }
+    match crate::docker::connect(&reach.socket, timeout).await {
+        Ok((docker, info)) => {
+            c.reachable = true;
+            c.docker_version = Some(info.version);
+            c.api_version = Some(info.api_version);
+            let before = Utc::now();
+            if let Ok(Ok(i)) = tokio::time::timeout(timeout, docker.info()).await {
+                let after = Utc::now();
+                let middle = before + (after - before) / 2;
+                c.clock_skew_ms = i
+                    .system_time
+                    .as_deref()
+                    .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+                    .map(|t| (t.with_timezone(&Utc) - middle).num_milliseconds());
+            }
+        }
+        Err(e) => c.error = Some(e.to_string()),
+    }
+    match reach.tunnel() {
+        None => match hosts::state_dir(cfg) {
+            Ok(dir) => {
+                c.state_dir = Some(dir.display().to_string());
+                let (writable, note) = local_writable(&dir);
+                c.state_dir_writable = Some(writable);
+                c.state_dir_note = note;
+            }
+            Err(e) => c.state_dir_note = Some(e),
+        },
+        Some(t) => {
+            // On the host, relative to the login directory (`~/x` → `x`).
+            let dir = cfg
+                .state_dir
+                .clone()
+                .unwrap_or_else(|| PathBuf::from("~/.berth"));
+            let remote = dir.strip_prefix("~").unwrap_or(&dir).to_path_buf();
+            let remote = if remote.as_os_str().is_empty() {
+                PathBuf::from(".")
+            } else {
+                remote
+            };
+            c.state_dir = Some(dir.display().to_string());
+            let (writable, note) = remote_writable(t, &remote).await;
+            c.state_dir_writable = writable;
+            c.state_dir_note = note;
+        }
+    }
+    c
+}
+
+/// Whether berth can write its state under `dir`, or create it: a probe
+/// file made and removed in it, or in its nearest existing parent, which
+/// must be a directory.
+fn local_writable(dir: &Path) -> (bool, Option<String>) {
+    let Some(existing) = dir.ancestors().find(|p| p.exists()) else {
+        return (
+            false,
+            Some(format!("no parent of {} exists", dir.display())),
+        );
+    };
+    if !existing.is_dir() {
+        return (
+            false,
+            Some(format!("{} is not a directory", existing.display())),
+        );
+    }
+    let note = (existing != dir).then(|| {
+        format!(
+            "{} does not exist yet; berth creates it in {}",
+            dir.display(),
+            existing.display()
+        )
+    });
+    match tempfile::tempfile_in(existing) {
+        Ok(_) => (true, note),
+        Err(e) => (
+            false,
+            Some(format!("cannot write in {}: {e}", existing.display())),
+        ),
+    }
+}
+
+/// The same on an SSH host, with `test` run as an argument vector.
+async fn remote_writable(t: &hosts::ssh::Tunnel, dir: &Path) -> (Option<bool>, Option<String>) {
+    let test = |flag: &'static str, p: String| async move { t.run(&["test", flag, &p]).await };
+    for p in dir.ancestors() {
+        let p = if p.as_os_str().is_empty() {
+            ".".to_string()
+        } else {
+            p.to_string_lossy().to_string()
+        };
+        match test("-e", p.clone()).await {
+            Ok(false) => continue,
+            Ok(true) => {}
+            Err(e) => return (None, Some(e)),
+        }
+        let note = (p != dir.to_string_lossy()).then(|| {
+            format!(
+                "{} does not exist yet on the host; berth creates it in {p}",
+                dir.display()
+            )
+        });
+        return match (test("-d", p.clone()).await, test("-w", p.clone()).await) {
+            (Ok(false), _) => (
+                Some(false),
+                Some(format!("{p} is not a directory on the host")),
+            ),
+            (Ok(true), Ok(true)) => (Some(true), note),
+            (Ok(true), Ok(false)) => (
+                Some(false),
+                Some(format!("{p} is not writable on the host")),
+            ),
+            (Err(e), _) | (_, Err(e)) => (None, Some(e)),
+        };
+    }
+    (
+        Some(false),
+        Some(format!("no parent of {} exists on the host", dir.display())),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_missing_state_dir_is_writable_when_its_parent_is() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (ok, note) = local_writable(tmp.path());
+        assert!(ok && note.is_none());
+        let (ok, note) = local_writable(&tmp.path().join("a/b"));
+        assert!(ok);
+        assert!(note.unwrap().contains("does not exist yet"));
+        let file = tmp.path().join("f");
+        std::fs::write(&file, "").unwrap();
+        let (ok, note) = local_writable(&file.join("state"));
+        assert!(!ok);
+        assert!(note.unwrap().contains("is not a directory"));
+    }
+
+    #[test]
+    fn skew_and_unwritable_state_fail_the_check() {
+        let good = HostCheck {
+            reachable: true,
+            state_dir_writable: Some(true),
+            clock_skew_ms: Some(-40),
+            ..Default::default()
+        };
+        assert!(good.ok());
+        let skewed = HostCheck {
+            clock_skew_ms: Some(5_000),
+            ..good
+        };
+        assert!(!skewed.ok());
+        let shown = table(&[skewed]);
+        assert!(shown.contains("✗ +5000 ms"), "{shown}");
+        let down = HostCheck {
+            host: "edge".into(),
+            error: Some("ssh://edge: Connection refused".into()),
+            ..Default::default()
+        };
+        assert!(!down.ok());
+        assert!(table(&[down]).contains("edge: ssh://edge: Connection refused"));
+    }
+}
