@@ -200,7 +200,8 @@ async fn follow_log(clients: Clients, (host, id): Key, tx: mpsc::UnboundedSender
                         | LogOutput::StdIn { message } => (false, message),
                     };
                     let split = if stderr { &mut err } else { &mut out };
-                    pending.extend(split.push(&bytes).iter().map(|l| LogLine::new(l, stderr)));
+                    // The splitter strips control sequences.
+                    pending.extend(split.push(&bytes).into_iter().map(|l| LogLine::cleaned(l, stderr)));
                     if !pending.is_empty() {
                         flush_at.get_or_insert_with(|| Instant::now() + LOG_FLUSH);
                     }
@@ -219,8 +220,8 @@ async fn follow_log(clients: Clients, (host, id): Key, tx: mpsc::UnboundedSender
             }
         }
     };
-    pending.extend(out.finish().map(|l| LogLine::new(&l, false)));
-    pending.extend(err.finish().map(|l| LogLine::new(&l, true)));
+    pending.extend(out.finish().map(|l| LogLine::cleaned(l, false)));
+    pending.extend(err.finish().map(|l| LogLine::cleaned(l, true)));
     if !pending.is_empty() && !send(&mut pending) {
         return;
     }

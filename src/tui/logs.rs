@@ -26,10 +26,18 @@ impl LogLine {
     /// A line of container output, made safe to draw: control sequences
     /// removed, tabs expanded.
     pub fn new(raw: &str, stderr: bool) -> LogLine {
-        LogLine {
-            text: crate::sanitize::strip_controls(raw).replace('\t', "    "),
-            stderr,
-        }
+        LogLine::cleaned(crate::sanitize::strip_controls(raw), stderr)
+    }
+
+    /// A line already stripped of control sequences (by
+    /// [`LineSplitter`](crate::engine::containers::LineSplitter)).
+    pub fn cleaned(text: String, stderr: bool) -> LogLine {
+        let text = if text.contains('\t') {
+            text.replace('\t', "    ")
+        } else {
+            text
+        };
+        LogLine { text, stderr }
     }
 }
 
