@@ -142,3 +142,9 @@ fn secrets_are_masked_in_config_check() {
         "{stderr}"
     );
 }
+
+#[test]
+fn zero_parallel_hosts() {
+    let yaml = BASE.replace("hosts:\n  local", "parallel_hosts: 0\nhosts:\n  local");
+    assert_error(&yaml, "2:17", "`parallel_hosts`: 0 must be at least 1");
+}

@@ -1,6 +1,7 @@
-//! `berth hosts check`: connect to every host, at most 8 at once, and say
-//! what works: reachable (or why not), SSH round trip, Docker version,
-//! socket, state directory writable, clock skew against this machine.
+//! `berth hosts check`: connect to every host, `parallel_hosts` at once
+//! (default 8), and say what works: reachable (or why not), SSH round trip,
+//! Docker version, socket, state directory writable, clock skew against
+//! this machine.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -14,8 +15,6 @@ use super::{EXIT_OK, EXIT_UNHEALTHY};
 use crate::config::{Config, HostConfig, HumanDuration};
 use crate::hosts::{self, Endpoint};
 
-/// Hosts checked at once.
-const CONCURRENCY: usize = 8;
 /// Skew beyond this is reported as a problem: lock ages and history times
 /// compare clocks across machines.
 const SKEW_LIMIT_MS: i64 = 2_000;
@@ -68,7 +67,7 @@ pub async fn run(config: &Config, command: HostsCommand) -> anyhow::Result<u8> {
     let timeout = timeout.get();
     let checks: Vec<HostCheck> = futures_util::stream::iter(&config.fleet.hosts)
         .map(|(name, cfg)| check(name.as_str(), cfg, timeout))
-        .buffered(CONCURRENCY)
+        .buffered(config.fleet.parallel_hosts.get())
         .collect()
         .await;
     hosts::ssh::close_all();

@@ -29,6 +29,10 @@ pub struct FleetFile {
     /// Console theme: a name from `themes/` or a path to a YAML theme.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub theme: Option<String>,
+    /// Hosts connected to and worked on at once: each stage's per-host
+    /// work, the engine's and the inventory's connections, `hosts check`.
+    #[serde(default = "default_parallel_hosts", deserialize_with = "at_least_one")]
+    pub parallel_hosts: std::num::NonZeroUsize,
     #[serde(default)]
     pub lock: LockConfig,
     #[serde(default)]
@@ -37,6 +41,18 @@ pub struct FleetFile {
     pub hosts: BTreeMap<HostName, HostConfig>,
     #[serde(default)]
     pub apps: BTreeMap<AppName, AppConfig>,
+}
+
+fn default_parallel_hosts() -> std::num::NonZeroUsize {
+    std::num::NonZeroUsize::new(8).expect("8 is not zero")
+}
+
+fn at_least_one<'de, D: Deserializer<'de>>(d: D) -> Result<std::num::NonZeroUsize, D::Error> {
+    let n = u64::deserialize(d)?;
+    usize::try_from(n)
+        .ok()
+        .and_then(std::num::NonZeroUsize::new)
+        .ok_or_else(|| serde::de::Error::custom(format!("{n} must be at least 1")))
 }
 
 /// Deploy locks.

@@ -13,7 +13,6 @@ use bollard::Docker;
 use bollard::query_parameters::{CreateImageOptions, LogsOptions, WaitContainerOptions};
 use chrono::Utc;
 use futures_util::StreamExt;
-use futures_util::future::join_all;
 use tokio::sync::mpsc::UnboundedSender;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -112,6 +111,19 @@ struct Touched {
     host: HostName,
     id: String,
     name: String,
+}
+
+/// Runs the futures at most `limit` at once; results in their order.
+fn bounded<T, F: Future<Output = T>>(
+    limit: usize,
+    work: impl IntoIterator<Item = F>,
+) -> impl Future<Output = Vec<T>> {
+    // Collected first: a lazy map over closures held across the awaits
+    // trips the compiler's Send check for spawned runs.
+    let work: Vec<F> = work.into_iter().collect();
+    futures_util::stream::iter(work)
+        .buffered(limit.max(1))
+        .collect()
 }
 
 struct Runner<'a> {
@@ -282,20 +294,31 @@ impl Runner<'_> {
     }
 
     /// Connects to each host of a stage (once per run).
+    /// Connects to the hosts not yet connected, `parallel_hosts` at once:
+    /// one slow host delays only its own connection.
     async fn connect(&mut self, hosts: &[HostName]) -> Result<(), StepError> {
-        for host in hosts {
-            if self.docker.contains_key(host) {
-                continue;
-            }
-            let cfg = &self.ctx.config.fleet.hosts[host];
-            let endpoint = Endpoint::from_config(cfg);
-            let (d, _, reach) = hosts::connect(&endpoint, Duration::from_secs(10))
-                .await
-                .map_err(|e| format!("host {host}: {e}"))?;
+        let config = self.ctx.config;
+        let missing = hosts.iter().filter(|h| !self.docker.contains_key(*h));
+        let connected = bounded(
+            self.parallel(),
+            missing.map(|host| async move {
+                let endpoint = Endpoint::from_config(&config.fleet.hosts[host]);
+                let r = hosts::connect(&endpoint, Duration::from_secs(10)).await;
+                (host, r.map_err(|e| format!("host {host}: {e}")))
+            }),
+        )
+        .await;
+        for (host, r) in connected {
+            let (d, _, reach) = r?;
             self.docker.insert(host.clone(), d);
             self.reach.push(reach);
         }
         Ok(())
+    }
+
+    /// Hosts worked on at once (`parallel_hosts`).
+    fn parallel(&self) -> usize {
+        self.ctx.config.fleet.parallel_hosts.get()
     }
 
     fn dock(&self, host: &HostName) -> &Docker {
@@ -331,7 +354,10 @@ impl Runner<'_> {
             }
             Step::RemoveRoute => self.remove_routes(i, &stage.hosts).await,
             Step::Image { image } => {
-                let work = join_all(stage.hosts.iter().map(|h| self.ensure_image(i, h, image)));
+                let work = bounded(
+                    self.parallel(),
+                    stage.hosts.iter().map(|h| self.ensure_image(i, h, image)),
+                );
                 let results = self.cancellable(work).await?;
                 first_error(results)?;
                 Ok(Done::Ok)
@@ -346,7 +372,8 @@ impl Runner<'_> {
                     Action::Deploy { version, .. } => version.to_string(),
                     _ => unreachable!("boot stages belong to deploys"),
                 };
-                let results = join_all(
+                let results = bounded(
+                    self.parallel(),
                     stage
                         .hosts
                         .iter()
@@ -357,7 +384,8 @@ impl Runner<'_> {
                 Ok(Done::Ok)
             }
             Step::Reboot { group } => {
-                let results = join_all(
+                let results = bounded(
+                    self.parallel(),
                     stage
                         .hosts
                         .iter()
@@ -368,7 +396,8 @@ impl Runner<'_> {
                 Ok(Done::Ok)
             }
             Step::StartRetained { group, version } => {
-                let results = join_all(
+                let results = bounded(
+                    self.parallel(),
                     stage
                         .hosts
                         .iter()
@@ -379,7 +408,10 @@ impl Runner<'_> {
                 Ok(Done::Ok)
             }
             Step::HealthGate { group } => {
-                let work = join_all(stage.hosts.iter().map(|h| self.gate_one(i, group, h)));
+                let work = bounded(
+                    self.parallel(),
+                    stage.hosts.iter().map(|h| self.gate_one(i, group, h)),
+                );
                 let results = work.await;
                 let mut errors = Vec::new();
                 for r in results {
@@ -396,7 +428,8 @@ impl Runner<'_> {
                 }
             }
             Step::StopOld { group } => {
-                let results = join_all(
+                let results = bounded(
+                    self.parallel(),
                     stage
                         .hosts
                         .iter()
@@ -420,13 +453,18 @@ impl Runner<'_> {
             }
             Step::Prune { retain } => {
                 first_error(
-                    join_all(stage.hosts.iter().map(|h| self.prune_one(i, h, *retain))).await,
+                    bounded(
+                        self.parallel(),
+                        stage.hosts.iter().map(|h| self.prune_one(i, h, *retain)),
+                    )
+                    .await,
                 )?;
                 Ok(Done::Ok)
             }
             Step::RemoveContainers { purge_volumes } => {
                 first_error(
-                    join_all(
+                    bounded(
+                        self.parallel(),
                         stage
                             .hosts
                             .iter()
@@ -1193,7 +1231,7 @@ impl Runner<'_> {
             self.progress(i, host, format!("removed {}", containers::summary_name(c)));
             Ok::<(), String>(())
         });
-        first_error(join_all(removals).await).map_err(|e| match e {
+        first_error(bounded(self.parallel(), removals).await).map_err(|e| match e {
             StepError::Failed(e) => format!("host {host}: {e}"),
             StepError::Cancelled => format!("host {host}: cancelled"),
         })?;
@@ -1309,4 +1347,29 @@ fn first_error<T>(results: Vec<Result<T, String>>) -> Result<Vec<T>, StepError> 
         .into_iter()
         .collect::<Result<Vec<T>, String>>()
         .map_err(StepError::Failed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    #[tokio::test]
+    async fn bounded_keeps_order_and_never_exceeds_its_limit() {
+        let (now, most) = (AtomicUsize::new(0), AtomicUsize::new(0));
+        let work = (0..20u64).map(|i| {
+            let (now, most) = (&now, &most);
+            async move {
+                let n = now.fetch_add(1, Ordering::SeqCst) + 1;
+                most.fetch_max(n, Ordering::SeqCst);
+                // Later ones finish first: order must come from the input.
+                tokio::time::sleep(Duration::from_millis(20 - i)).await;
+                now.fetch_sub(1, Ordering::SeqCst);
+                i
+            }
+        });
+        let out = bounded(3, work).await;
+        assert_eq!(out, (0..20).collect::<Vec<_>>());
+        assert_eq!(most.load(Ordering::SeqCst), 3);
+    }
 }

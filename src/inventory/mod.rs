@@ -26,8 +26,14 @@ pub struct Inventory {
 }
 
 impl Inventory {
-    /// Starts one watcher per host in the config.
-    pub fn start(config: &Config, opts: WatchOptions) -> Inventory {
+    /// Starts one watcher per host in the config; at most `parallel_hosts`
+    /// of them connect at once.
+    pub fn start(config: &Config, mut opts: WatchOptions) -> Inventory {
+        opts.connecting.get_or_insert_with(|| {
+            std::sync::Arc::new(tokio::sync::Semaphore::new(
+                config.fleet.parallel_hosts.get(),
+            ))
+        });
         let hosts: Vec<(String, Endpoint)> = config
             .fleet
             .hosts

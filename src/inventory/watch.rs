@@ -29,6 +29,9 @@ pub struct WatchOptions {
     /// inspected (the console's first frame); the inspected containers
     /// follow. Off for `status`, which reports only complete data.
     pub list_first: bool,
+    /// Connection attempts in flight at once across hosts (`parallel_hosts`);
+    /// a connected host holds no permit.
+    pub connecting: Option<std::sync::Arc<tokio::sync::Semaphore>>,
 }
 
 impl Default for WatchOptions {
@@ -39,6 +42,7 @@ impl Default for WatchOptions {
             backoff_max: Duration::from_secs(10),
             inspect_concurrency: 8,
             list_first: false,
+            connecting: None,
         }
     }
 }
@@ -122,10 +126,15 @@ async fn session(
     opts: &WatchOptions,
 ) -> End {
     // `_reach` keeps an SSH tunnel open for as long as this session runs.
+    let permit = match &opts.connecting {
+        Some(s) => s.clone().acquire_owned().await.ok(),
+        None => None,
+    };
     let (docker, _reach) = match hosts::open(endpoint, opts.connect_timeout).await {
         Ok(ok) => ok,
         Err(reason) => return End::Lost(reason),
     };
+    drop(permit);
     let lost = |what: &str, e: &bollard::errors::Error| {
         End::Lost(format!("{what}: {}", docker::describe(e)))
     };
