@@ -5,8 +5,8 @@
 use std::collections::HashMap;
 
 use bollard::models::{
-    ContainerInspectResponse, ContainerStateStatusEnum, ContainerSummary,
-    ContainerSummaryHealthStatusEnum, ContainerSummaryStateEnum, EventMessage, HealthStatusEnum,
+    ContainerInspectResponse, ContainerSummary, ContainerSummaryHealthStatusEnum, EventMessage,
+    HealthStatusEnum,
 };
 use chrono::{DateTime, TimeZone, Utc};
 
@@ -20,6 +20,21 @@ fn time(text: Option<&str>) -> Option<DateTime<Utc>> {
         .ok()?
         .with_timezone(&Utc);
     (t.timestamp() > 0).then_some(t)
+}
+
+/// A container's state from the engine's word for it (inspect and list
+/// use two enums for the same words).
+fn state(word: Option<String>) -> State {
+    match word.as_deref() {
+        Some("created") => State::Created,
+        Some("running") => State::Running,
+        Some("paused") => State::Paused,
+        Some("restarting") => State::Restarting,
+        Some("removing") => State::Removing,
+        Some("exited") => State::Exited,
+        Some("dead") => State::Dead,
+        _ => State::Unknown,
+    }
 }
 
 /// Who a container belongs to, from its labels (cleaned of control
@@ -48,16 +63,7 @@ pub fn container(c: ContainerInspectResponse) -> Container {
     let mut config = c.config.unwrap_or_default();
     let owner = owner(&name, config.labels.take());
     let st = c.state.unwrap_or_default();
-    let state = match st.status {
-        Some(ContainerStateStatusEnum::CREATED) => State::Created,
-        Some(ContainerStateStatusEnum::RUNNING) => State::Running,
-        Some(ContainerStateStatusEnum::PAUSED) => State::Paused,
-        Some(ContainerStateStatusEnum::RESTARTING) => State::Restarting,
-        Some(ContainerStateStatusEnum::REMOVING) => State::Removing,
-        Some(ContainerStateStatusEnum::EXITED) => State::Exited,
-        Some(ContainerStateStatusEnum::DEAD) => State::Dead,
-        _ => State::Unknown,
-    };
+    let state = state(st.status.map(|s| s.to_string()));
     let (health, health_log) = match st.health {
         Some(h) => {
             let status = match h.status {
@@ -146,16 +152,7 @@ pub fn summary(c: ContainerSummary) -> Container {
             .map_or("", |n| n.trim_start_matches('/')),
     );
     let owner = owner(&name, c.labels);
-    let state = match c.state {
-        Some(ContainerSummaryStateEnum::CREATED) => State::Created,
-        Some(ContainerSummaryStateEnum::RUNNING) => State::Running,
-        Some(ContainerSummaryStateEnum::PAUSED) => State::Paused,
-        Some(ContainerSummaryStateEnum::RESTARTING) => State::Restarting,
-        Some(ContainerSummaryStateEnum::REMOVING) => State::Removing,
-        Some(ContainerSummaryStateEnum::EXITED) => State::Exited,
-        Some(ContainerSummaryStateEnum::DEAD) => State::Dead,
-        _ => State::Unknown,
-    };
+    let state = state(c.state.map(|s| s.to_string()));
     let status = c.status.unwrap_or_default();
     // Engines before API 1.50 give health only inside the status text:
     // `Up 5 minutes (healthy)`, `(health: starting)`.
@@ -310,7 +307,8 @@ pub fn event_record(host: &str, ev: &EventMessage) -> Option<EventRecord> {
 mod tests {
     use super::*;
     use bollard::models::{
-        ContainerConfig, ContainerState, EventActor, Health as H, HealthcheckResult,
+        ContainerConfig, ContainerState, ContainerStateStatusEnum, ContainerSummaryStateEnum,
+        EventActor, Health as H, HealthcheckResult,
     };
 
     fn event(action: &str, attrs: &[(&str, &str)]) -> EventMessage {

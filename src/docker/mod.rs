@@ -46,31 +46,16 @@ pub async fn connect(
         )));
     }
     let work = async {
-        let docker = Docker::connect_with_unix(
-            &socket.to_string_lossy(),
-            REQUEST_TIMEOUT.as_secs(),
-            bollard::API_DEFAULT_VERSION,
-        )
-        .map_err(|e| unreachable(describe(&e)))?;
+        let (docker, _) = speaking(socket, None).map_err(|e| unreachable(describe(&e)))?;
         // One round trip: the engine's version answer also says which API
         // version to speak (bollard's negotiate_version would ask twice).
         let v = docker
             .version()
             .await
             .map_err(|e| unreachable(describe(&e)))?;
-        let ours = docker.client_version();
-        let negotiated = v
-            .api_version
-            .as_deref()
-            .and_then(parse_api_version)
-            .filter(|theirs| *theirs < ours)
-            .unwrap_or(ours);
-        let docker = Docker::connect_with_unix(
-            &socket.to_string_lossy(),
-            REQUEST_TIMEOUT.as_secs(),
-            &negotiated,
-        )
-        .map_err(|e| unreachable(describe(&e)))?;
+        let theirs = v.api_version.as_deref().and_then(parse_api_version);
+        let (docker, negotiated) =
+            speaking(socket, theirs).map_err(|e| unreachable(describe(&e)))?;
         let info = EngineInfo {
             version: v.version.unwrap_or_else(|| "unknown".into()),
             api_version: format!("{}.{}", negotiated.major_version, negotiated.minor_version),
@@ -99,29 +84,31 @@ pub async fn open(socket: &Path, timeout: Duration) -> Result<Docker, DockerErro
         .ok()
         .and_then(Result::ok)
         .flatten();
-    let Some(theirs) = ping else {
+    if ping.is_none() {
         return connect(socket, timeout).await.map(|(d, _)| d);
-    };
-    let ours = Docker::connect_with_unix(
-        &socket.to_string_lossy(),
-        REQUEST_TIMEOUT.as_secs(),
-        bollard::API_DEFAULT_VERSION,
-    )
-    .map(|d| d.client_version())
-    .map_err(|e| DockerError::Unreachable {
-        endpoint: format!("unix://{}", socket.display()),
-        reason: describe(&e),
-    })?;
-    let version = if theirs < ours { theirs } else { ours };
-    Docker::connect_with_unix(
+    }
+    speaking(socket, ping)
+        .map(|(d, _)| d)
+        .map_err(|e| DockerError::Unreachable {
+            endpoint: format!("unix://{}", socket.display()),
+            reason: describe(&e),
+        })
+}
+
+/// A client for the socket speaking the lower of the engine's API version
+/// (`theirs`, when known) and bollard's own.
+fn speaking(
+    socket: &Path,
+    theirs: Option<bollard::ClientVersion>,
+) -> Result<(Docker, bollard::ClientVersion), bollard::errors::Error> {
+    let ours = *bollard::API_DEFAULT_VERSION;
+    let version = theirs.filter(|t| *t < ours).unwrap_or(ours);
+    let docker = Docker::connect_with_unix(
         &socket.to_string_lossy(),
         REQUEST_TIMEOUT.as_secs(),
         &version,
-    )
-    .map_err(|e| DockerError::Unreachable {
-        endpoint: format!("unix://{}", socket.display()),
-        reason: describe(&e),
-    })
+    )?;
+    Ok((docker, version))
 }
 
 /// `GET /_ping` on the socket; the engine's API version from its headers.

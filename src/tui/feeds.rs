@@ -66,9 +66,8 @@ impl Clients {
                     .find(|(name, _)| name.as_str() == host)
                     .map(|(_, c)| c)
                     .ok_or_else(|| format!("host {host} is not in the config"))?;
-                let (docker, _, reach) =
-                    hosts::connect(&Endpoint::from_config(cfg), CONNECT_TIMEOUT).await?;
-                Ok::<_, String>((docker, reach))
+                // Only a client is needed: one ping settles the API version.
+                hosts::open(&Endpoint::from_config(cfg), CONNECT_TIMEOUT).await
             })
             .await?;
         Ok(docker.clone())
