@@ -72,8 +72,9 @@ pub async fn proxy_checks(config: &Config) -> Vec<Finding> {
     out
 }
 
-/// Checks that need no engine: hooks, plugins and locks.
-pub fn local_checks(config: &Config) -> Vec<Finding> {
+/// Checks that need no engine: hooks, plugins and locks (locks on SSH
+/// hosts are read through their connection).
+pub async fn local_checks(config: &Config) -> Vec<Finding> {
     let mut out = Vec::new();
     for p in trigger::discover(&config.hooks_dir(), &config.plugins_dir()).problems {
         // A layout problem's message already says what to do.
@@ -92,33 +93,41 @@ pub fn local_checks(config: &Config) -> Vec<Finding> {
     let ttl = config.fleet.lock.ttl.get();
     let mut seen_dirs = BTreeSet::new();
     for (host_name, host) in &config.fleet.hosts {
-        let Ok(state) = crate::hosts::state_dir(host) else {
+        let Ok(state) = crate::hosts::state_dir(host, lock::REACH_TIMEOUT).await else {
+            // An unreachable host is the fleet checks' finding.
             continue;
         };
         let locks = state.join("locks");
-        if !seen_dirs.insert(locks.clone()) {
+        if !seen_dirs.insert(locks.to_string()) {
             continue;
         }
-        for entry in std::fs::read_dir(&locks).into_iter().flatten().flatten() {
-            let name = entry.file_name().to_string_lossy().into_owned();
-            if name.starts_with('.') {
+        let names = match locks.subdirs().await {
+            Ok(n) => n,
+            Err(e) => {
+                out.push(Finding {
+                    severity: Severity::Error,
+                    check: "locks",
+                    subject: format!("locks on {host_name}"),
+                    message: e.to_string(),
+                    fix: None,
+                });
                 continue;
             }
+        };
+        for name in names {
+            let dir = locks.join(&name);
             let app = name.split('@').next().unwrap_or(&name).to_string();
             let declared = config.fleet.apps.contains_key(app.as_str());
-            match lock::read(&entry.path(), ttl) {
+            match lock::read(&dir, ttl).await {
                 Ok(Some(s)) if !declared => out.push(Finding {
                     severity: Severity::Warning,
                     check: "locks",
-                    subject: entry.path().display().to_string(),
+                    subject: dir.to_string(),
                     message: format!(
                         "lock of `{app}`, which is not declared (orphaned): {}",
                         s.describe(Utc::now())
                     ),
-                    fix: Some(format!(
-                        "remove {} if the app is gone",
-                        entry.path().display()
-                    )),
+                    fix: Some(format!("remove {dir} if the app is gone")),
                 }),
                 Ok(Some(s)) if s.stale => out.push(Finding {
                     severity: Severity::Error,
@@ -133,12 +142,9 @@ pub fn local_checks(config: &Config) -> Vec<Finding> {
                 Err(e) => out.push(Finding {
                     severity: Severity::Error,
                     check: "locks",
-                    subject: entry.path().display().to_string(),
+                    subject: dir.to_string(),
                     message: e.to_string(),
-                    fix: Some(format!(
-                        "inspect {} and remove it if nothing runs",
-                        entry.path().display()
-                    )),
+                    fix: Some(format!("inspect {dir} and remove it if nothing runs")),
                 }),
             }
         }

@@ -72,7 +72,8 @@ async fn deploy_v1_then_v2_keeps_v1_retained() {
     assert_eq!(serving[0]["version"], "v2");
 
     // Both deploys are in the history, with who ran them.
-    let (records, _) = engine::history::read(&app.dir.path().join("a"), &app.name);
+    let state = berth::hosts::HostPath::local(app.dir.path().join("a"));
+    let (records, _) = engine::history::read(&state, &app.name).await.unwrap();
     assert_eq!(
         records
             .iter()

@@ -351,7 +351,7 @@ impl Render {
 }
 
 /// `berth history <app>`: the audit lines from every host of the app.
-pub fn history(config: &Config, app: &str, json: bool) -> anyhow::Result<u8> {
+pub async fn history(config: &Config, app: &str, json: bool) -> anyhow::Result<u8> {
     let app_name = AppName::new(app).map_err(anyhow::Error::msg)?;
     let Some(app_cfg) = config.fleet.apps.get(&app_name) else {
         anyhow::bail!("app `{app}` is not declared in {}", config.path.display());
@@ -359,15 +359,23 @@ pub fn history(config: &Config, app: &str, json: bool) -> anyhow::Result<u8> {
     let mut rows = Vec::new();
     let mut code = EXIT_OK;
     for host in app_cfg.hosts() {
-        let dir = match crate::hosts::state_dir(&config.fleet.hosts[host]) {
-            Ok(d) => d,
+        let read =
+            match crate::hosts::state_dir(&config.fleet.hosts[host], engine::lock::REACH_TIMEOUT)
+                .await
+            {
+                Ok(dir) => engine::history::read(&dir, app)
+                    .await
+                    .map_err(|e| e.to_string()),
+                Err(e) => Err(e),
+            };
+        let (records, problems) = match read {
+            Ok(r) => r,
             Err(e) => {
                 eprintln!("berth: host {host}: {e}");
                 code = EXIT_ERROR;
                 continue;
             }
         };
-        let (records, problems) = engine::history::read(&dir, app);
         for p in problems {
             eprintln!("berth: warning: {p}");
         }

@@ -8,7 +8,7 @@ use crate::doctor::{self, Severity};
 use crate::inventory::{Inventory, WatchOptions};
 
 pub async fn run(config: &Config, json: bool) -> anyhow::Result<u8> {
-    let mut findings = doctor::local_checks(config);
+    let mut findings = doctor::local_checks(config).await;
     let inventory = Inventory::start(config, WatchOptions::default());
     let fleet = match inventory
         .wait_for(Duration::from_secs(10), |f| f.settled())

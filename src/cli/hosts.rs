@@ -3,7 +3,7 @@
 //! Docker version, socket, state directory writable, clock skew against
 //! this machine.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
@@ -180,30 +180,27 @@ async fn check(host: &str, cfg: &HostConfig, timeout: Duration) -> HostCheck {
         }
         Err(e) => c.error = Some(e.to_string()),
     }
+    let dir = match hosts::state_path(cfg) {
+        Ok(d) => d,
+        Err(e) => {
+            c.state_dir_note = Some(e);
+            return c;
+        }
+    };
     match reach.tunnel() {
-        None => match hosts::state_dir(cfg) {
-            Ok(dir) => {
-                c.state_dir = Some(dir.display().to_string());
-                let (writable, note) = local_writable(&dir);
-                c.state_dir_writable = Some(writable);
-                c.state_dir_note = note;
-            }
-            Err(e) => c.state_dir_note = Some(e),
-        },
-        Some(t) => {
-            // On the host, relative to the login directory (`~/x` → `x`).
-            let dir = cfg
-                .state_dir
-                .clone()
-                .unwrap_or_else(|| PathBuf::from("~/.berth"));
-            let remote = dir.strip_prefix("~").unwrap_or(&dir).to_path_buf();
-            let remote = if remote.as_os_str().is_empty() {
-                PathBuf::from(".")
-            } else {
-                remote
-            };
+        None => {
             c.state_dir = Some(dir.display().to_string());
-            let (writable, note) = remote_writable(t, &remote).await;
+            let (writable, note) = local_writable(&dir);
+            c.state_dir_writable = Some(writable);
+            c.state_dir_note = note;
+        }
+        Some(t) => {
+            // Shown as configured: `~/.berth`, relative to the login directory.
+            c.state_dir = Some(match dir.is_relative() {
+                true => format!("~/{}", dir.display()),
+                false => dir.display().to_string(),
+            });
+            let (writable, note) = remote_writable(t, &dir).await;
             c.state_dir_writable = writable;
             c.state_dir_note = note;
         }

@@ -11,6 +11,7 @@ use super::{EXIT_ERROR, EXIT_OK, EXIT_UNHEALTHY};
 use crate::config::{AppName, Config, DestinationName};
 use crate::engine::history::Performer;
 use crate::engine::lock::{self, LockError, ManualError, Released, Status};
+use crate::hosts::HostPath;
 
 #[derive(Debug, clap::Subcommand)]
 pub enum LockCommand {
@@ -47,27 +48,30 @@ struct LockView {
     app: String,
     destination: String,
     host: String,
-    path: PathBuf,
+    /// Where the lock lives (`ssh://…:~/.berth/locks/web` on an SSH host).
+    path: String,
     #[serde(flatten)]
     status: Option<Status>,
     held: bool,
 }
 
-fn target(
+async fn target(
     config: &Config,
     app: &str,
     dest: Option<&str>,
-) -> anyhow::Result<(AppName, Option<DestinationName>, String, PathBuf)> {
+) -> anyhow::Result<(AppName, Option<DestinationName>, String, HostPath)> {
     let app = AppName::new(app).map_err(anyhow::Error::msg)?;
     let dest = dest
         .map(DestinationName::new)
         .transpose()
         .map_err(anyhow::Error::msg)?;
-    let (host, dir) = lock::locate(config, &app, dest.as_ref()).map_err(anyhow::Error::msg)?;
+    let (host, dir) = lock::locate(config, &app, dest.as_ref())
+        .await
+        .map_err(anyhow::Error::msg)?;
     Ok((app, dest, host.to_string(), dir))
 }
 
-pub fn run(config: &Config, cmd: &LockCommand) -> anyhow::Result<u8> {
+pub async fn run(config: &Config, cmd: &LockCommand) -> anyhow::Result<u8> {
     let ttl = config.fleet.lock.ttl.get();
     match cmd {
         LockCommand::Status {
@@ -81,13 +85,13 @@ pub fn run(config: &Config, cmd: &LockCommand) -> anyhow::Result<u8> {
             };
             let mut views = Vec::new();
             for a in apps {
-                let (app, dest, host, dir) = target(config, &a, destination.as_deref())?;
-                let status = lock::read(&dir, ttl)?;
+                let (app, dest, host, dir) = target(config, &a, destination.as_deref()).await?;
+                let status = lock::read(&dir, ttl).await?;
                 views.push(LockView {
                     app: app.to_string(),
                     destination: dest.map(|d| d.to_string()).unwrap_or_default(),
                     host,
-                    path: dir,
+                    path: dir.to_string(),
                     held: status.is_some(),
                     status,
                 });
@@ -134,8 +138,9 @@ pub fn run(config: &Config, cmd: &LockCommand) -> anyhow::Result<u8> {
             message,
             destination,
         } => {
-            let (app, dest, _, _) = target(config, app, destination.as_deref())?;
+            let (app, dest, _, _) = target(config, app, destination.as_deref()).await?;
             match lock::acquire_manual(config, &app, dest.as_ref(), message, &Performer::current())
+                .await
             {
                 Ok(()) => {
                     println!(
@@ -155,8 +160,10 @@ pub fn run(config: &Config, cmd: &LockCommand) -> anyhow::Result<u8> {
             force,
             destination,
         } => {
-            let (app, dest, _, _) = target(config, app, destination.as_deref())?;
-            match lock::release_manual(config, &app, dest.as_ref(), *force, &Performer::current()) {
+            let (app, dest, _, _) = target(config, app, destination.as_deref()).await?;
+            match lock::release_manual(config, &app, dest.as_ref(), *force, &Performer::current())
+                .await
+            {
                 Ok(Released::NotLocked) => println!("{app} is not locked"),
                 Ok(Released::Released(line)) => println!("released {app} ({line})"),
                 Ok(Released::Forced(note)) => println!("released {app}: {note}"),

@@ -214,7 +214,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
         }
         Some(Command::History { app, json }) => {
             let config = load_config(cli.config.as_deref())?;
-            actions::history(&config, &app, json)
+            runtime()?.block_on(actions::history(&config, &app, json))
         }
         Some(cmd) => {
             let config = load_config(cli.config.as_deref())?;
@@ -226,7 +226,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
                             "read-only (--read-only or `read_only: true`): lock changes refused"
                         );
                     }
-                    return lock::run(&config, lock);
+                    return runtime()?.block_on(lock::run(&config, lock));
                 }
                 Command::Deploy {
                     target,

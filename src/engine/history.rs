@@ -1,8 +1,7 @@
 //! The audit history: one JSON line per action, appended to
 //! `<state_dir>/apps/<app>/history.jsonl` on every host the action touched.
 
-use std::io::Write;
-use std::path::{Path, PathBuf};
+use crate::hosts::{FilesError, HostPath};
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -73,32 +72,33 @@ pub struct Record {
     pub note: Option<String>,
 }
 
-pub fn path(state_dir: &Path, app: &str) -> PathBuf {
+pub fn path(state_dir: &HostPath, app: &str) -> HostPath {
     state_dir.join("apps").join(app).join("history.jsonl")
 }
 
-/// Appends one record. A single `write` of one line on an append-mode file,
+/// Appends one record: one line, written at once on an append-mode file,
 /// so concurrent writers do not interleave within a line.
-pub fn append(state_dir: &Path, record: &Record) -> std::io::Result<()> {
+pub async fn append(state_dir: &HostPath, record: &Record) -> Result<(), FilesError> {
     let path = path(state_dir, &record.app);
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)?;
-    }
-    let mut line = serde_json::to_string(record).map_err(std::io::Error::other)?;
-    line.push('\n');
-    std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&path)?
-        .write_all(line.as_bytes())
+    // serde_json escapes newlines inside strings: a record is one line.
+    let line = serde_json::to_string(record).map_err(|e| FilesError {
+        what: "appending to",
+        place: path.to_string(),
+        why: e.to_string(),
+    })?;
+    path.append_line(&line).await
 }
 
 /// Reads an app's history; lines that do not parse are reported, not fatal.
-pub fn read(state_dir: &Path, app: &str) -> (Vec<Record>, Vec<String>) {
+pub async fn read(
+    state_dir: &HostPath,
+    app: &str,
+) -> Result<(Vec<Record>, Vec<String>), FilesError> {
     let path = path(state_dir, app);
-    let Ok(text) = std::fs::read_to_string(&path) else {
-        return (Vec::new(), Vec::new());
+    let Some(bytes) = path.read().await? else {
+        return Ok((Vec::new(), Vec::new()));
     };
+    let text = String::from_utf8_lossy(&bytes);
     let mut records = Vec::new();
     let mut problems = Vec::new();
     for (i, line) in text
@@ -108,23 +108,21 @@ pub fn read(state_dir: &Path, app: &str) -> (Vec<Record>, Vec<String>) {
     {
         match serde_json::from_str(line) {
             Ok(r) => records.push(r),
-            Err(e) => problems.push(format!(
-                "{}:{}: unreadable history line: {e}",
-                path.display(),
-                i + 1
-            )),
+            Err(e) => problems.push(format!("{path}:{}: unreadable history line: {e}", i + 1)),
         }
     }
-    (records, problems)
+    Ok((records, problems))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[test]
-    fn append_and_read_back() {
-        let dir = tempfile::tempdir().unwrap();
+    #[tokio::test]
+    async fn append_and_read_back() {
+        use std::io::Write;
+        let t = tempfile::tempdir().unwrap();
+        let dir = HostPath::local(t.path());
         let r = Record {
             started_at: Utc::now(),
             finished_at: Utc::now(),
@@ -141,15 +139,15 @@ mod tests {
             error: Some("unhealthy".into()),
             note: None,
         };
-        append(dir.path(), &r).unwrap();
-        append(dir.path(), &r).unwrap();
+        append(&dir, &r).await.unwrap();
+        append(&dir, &r).await.unwrap();
         std::fs::OpenOptions::new()
             .append(true)
-            .open(path(dir.path(), "demo"))
+            .open(path(&dir, "demo").path)
             .unwrap()
             .write_all(b"{broken\n")
             .unwrap();
-        let (records, problems) = read(dir.path(), "demo");
+        let (records, problems) = read(&dir, "demo").await.unwrap();
         assert_eq!(records, vec![r.clone(), r]);
         assert_eq!(problems.len(), 1);
         assert!(

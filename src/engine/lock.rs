@@ -13,15 +13,18 @@
 //! per nested berth call that re-entered the lock with its token. No file is
 //! ever read-modified-written, so writers cannot clobber each other.
 
-use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::history::Performer;
+use crate::hosts::{FilesError, HostPath};
 
 pub const HOLDER: &str = "holder.json";
+/// How long reaching a lock's host may take (an SSH host's connection is
+/// usually open already).
+pub const REACH_TIMEOUT: Duration = Duration::from_secs(10);
 const HEARTBEAT: &str = "heartbeat";
 
 /// Who holds a lock, and why.
@@ -100,7 +103,7 @@ fn ago(d: chrono::Duration) -> String {
 }
 
 /// The lock directory of an app (and destination) under a state directory.
-pub fn lock_dir(state_dir: &Path, app: &str, destination: &str) -> PathBuf {
+pub fn lock_dir(state_dir: &HostPath, app: &str, destination: &str) -> HostPath {
     let name = if destination.is_empty() {
         app.to_string()
     } else {
@@ -118,8 +121,10 @@ pub enum LockError {
     Io(String),
 }
 
-fn io(what: &str, path: &Path, e: std::io::Error) -> LockError {
-    LockError::Io(format!("{what} {}: {e}", path.display()))
+impl From<FilesError> for LockError {
+    fn from(e: FilesError) -> Self {
+        LockError::Io(e.to_string())
+    }
 }
 
 /// A random token (not cryptographic strength is needed: it only tells a
@@ -142,72 +147,57 @@ pub fn new_token() -> String {
     out
 }
 
-fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<(), LockError> {
-    let tmp = path.with_extension(format!("tmp-{}", std::process::id()));
-    let text = serde_json::to_vec(value).map_err(|e| LockError::Io(e.to_string()))?;
-    std::fs::write(&tmp, text).map_err(|e| io("writing", &tmp, e))?;
-    std::fs::rename(&tmp, path).map_err(|e| io("writing", path, e))
+fn json<T: Serialize>(value: &T) -> Result<Vec<u8>, LockError> {
+    serde_json::to_vec(value).map_err(|e| LockError::Io(e.to_string()))
 }
 
 /// Takes the lock, or says who holds it.
-pub fn acquire(dir: &Path, holder: &Holder) -> Result<(), LockError> {
-    let parent = dir.parent().expect("a lock dir has a parent");
-    std::fs::create_dir_all(parent).map_err(|e| io("creating", parent, e))?;
-    let staging = parent.join(format!(
-        ".acquire-{}-{}",
-        std::process::id(),
-        &holder.token[..8]
-    ));
-    std::fs::create_dir(&staging).map_err(|e| io("creating", &staging, e))?;
-    let write = write_json(&staging.join(HOLDER), holder)
-        .and_then(|()| write_json(&staging.join(HEARTBEAT), &holder.acquired_at));
-    if let Err(e) = write {
-        let _ = std::fs::remove_dir_all(&staging);
-        return Err(e);
-    }
-    match std::fs::rename(&staging, dir) {
-        Ok(()) => Ok(()),
-        Err(e) => {
-            let _ = std::fs::remove_dir_all(&staging);
-            if matches!(
-                e.kind(),
-                std::io::ErrorKind::DirectoryNotEmpty | std::io::ErrorKind::AlreadyExists
-            ) {
-                match read(dir, Duration::MAX)? {
-                    Some(status) => Err(LockError::Held(Box::new(status))),
-                    // Released between our rename and our read: try again.
-                    None => acquire(dir, holder),
-                }
-            } else {
-                Err(io("creating", dir, e))
-            }
+pub async fn acquire(dir: &HostPath, holder: &Holder) -> Result<(), LockError> {
+    let staging = format!(".acquire-{}-{}", std::process::id(), &holder.token[..8]);
+    let files = [
+        (HOLDER, json(holder)?),
+        (HEARTBEAT, json(&holder.acquired_at)?),
+    ];
+    let files: Vec<(&str, &[u8])> = files.iter().map(|(n, b)| (*n, &b[..])).collect();
+    // A lock released between a lost race and the read of its holder is
+    // free again: try once more, a bounded number of times.
+    for _ in 0..16 {
+        if dir.publish_dir(&staging, &files).await? {
+            return Ok(());
+        }
+        if let Some(status) = read(dir, Duration::MAX).await? {
+            return Err(LockError::Held(Box::new(status)));
         }
     }
+    Err(LockError::Io(format!(
+        "{dir}: the lock kept changing hands while berth tried to take it"
+    )))
 }
 
 /// Reads a lock. `None` when it is free.
-pub fn read(dir: &Path, ttl: Duration) -> Result<Option<Status>, LockError> {
-    let holder_path = dir.join(HOLDER);
-    let holder: Holder = match std::fs::read(&holder_path) {
-        Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| {
-            LockError::Io(format!(
-                "{}: unreadable holder record: {e}",
-                holder_path.display()
-            ))
-        })?,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(io("reading", &holder_path, e)),
+pub async fn read(dir: &HostPath, ttl: Duration) -> Result<Option<Status>, LockError> {
+    let Some(files) = dir.read_dir_files().await? else {
+        return Ok(None);
     };
-    let heartbeat_at: DateTime<Utc> = std::fs::read(dir.join(HEARTBEAT))
-        .ok()
-        .and_then(|b| serde_json::from_slice(&b).ok())
+    let file = |name: &str| files.iter().find(|(n, _)| n == name).map(|(_, b)| b);
+    // A directory without its record is a lock being released (or an
+    // empty directory left behind): free, as rename(2) onto it succeeds.
+    let Some(holder) = file(HOLDER) else {
+        return Ok(None);
+    };
+    let holder: Holder = serde_json::from_slice(holder).map_err(|e| {
+        LockError::Io(format!(
+            "{}: unreadable holder record: {e}",
+            dir.join(HOLDER)
+        ))
+    })?;
+    let heartbeat_at: DateTime<Utc> = file(HEARTBEAT)
+        .and_then(|b| serde_json::from_slice(b).ok())
         .unwrap_or(holder.acquired_at);
-    let mut nested: Vec<Nested> = std::fs::read_dir(dir)
-        .into_iter()
-        .flatten()
-        .flatten()
-        .filter(|e| e.file_name().to_string_lossy().starts_with("nested-"))
-        .filter_map(|e| serde_json::from_slice(&std::fs::read(e.path()).ok()?).ok())
+    let mut nested: Vec<Nested> = files
+        .iter()
+        .filter(|(n, _)| n.starts_with("nested-") && n.ends_with(".json"))
+        .filter_map(|(_, b)| serde_json::from_slice(b).ok())
         .collect();
     nested.sort_by_key(|n: &Nested| n.since);
     let age = (Utc::now() - heartbeat_at).to_std().unwrap_or_default();
@@ -221,9 +211,11 @@ pub fn read(dir: &Path, ttl: Duration) -> Result<Option<Status>, LockError> {
 }
 
 /// Refreshes the heartbeat; fails if the lock is no longer ours.
-pub fn heartbeat(dir: &Path, token: &str) -> Result<(), LockError> {
-    match read(dir, Duration::MAX)? {
-        Some(s) if s.holder.token == token => write_json(&dir.join(HEARTBEAT), &Utc::now()),
+pub async fn heartbeat(dir: &HostPath, token: &str) -> Result<(), LockError> {
+    match read(dir, Duration::MAX).await? {
+        Some(s) if s.holder.token == token => {
+            Ok(dir.join(HEARTBEAT).write(&json(&Utc::now())?).await?)
+        }
         Some(s) => Err(LockError::Io(format!(
             "the lock was taken over: {}",
             s.describe(Utc::now())
@@ -234,11 +226,15 @@ pub fn heartbeat(dir: &Path, token: &str) -> Result<(), LockError> {
     }
 }
 
+fn nested_file(dir: &HostPath, pid: u32) -> HostPath {
+    dir.join(format!("nested-{pid}.json"))
+}
+
 /// Joins the lock held under `token` as a nested call.
-pub fn enter_nested(dir: &Path, token: &str, nested: &Nested) -> Result<(), LockError> {
-    match read(dir, Duration::MAX)? {
+pub async fn enter_nested(dir: &HostPath, token: &str, nested: &Nested) -> Result<(), LockError> {
+    match read(dir, Duration::MAX).await? {
         Some(s) if s.holder.token == token => {
-            write_json(&dir.join(format!("nested-{}.json", nested.pid)), nested)
+            Ok(nested_file(dir, nested.pid).write(&json(nested)?).await?)
         }
         Some(s) => Err(LockError::Held(Box::new(s))),
         None => Err(LockError::Io(
@@ -247,32 +243,30 @@ pub fn enter_nested(dir: &Path, token: &str, nested: &Nested) -> Result<(), Lock
     }
 }
 
-pub fn leave_nested(dir: &Path, pid: u32) {
-    let _ = std::fs::remove_file(dir.join(format!("nested-{pid}.json")));
+pub async fn leave_nested(dir: &HostPath, pid: u32) -> Result<(), LockError> {
+    Ok(nested_file(dir, pid).remove_file().await?)
 }
 
 /// Releases a lock held under `token`.
-pub fn release(dir: &Path, token: &str) -> Result<(), LockError> {
-    match read(dir, Duration::MAX)? {
-        Some(s) if s.holder.token == token => remove(dir),
+pub async fn release(dir: &HostPath, token: &str) -> Result<(), LockError> {
+    match read(dir, Duration::MAX).await? {
+        Some(s) if s.holder.token == token => remove(dir).await,
         Some(s) => Err(LockError::Held(Box::new(s))),
         None => Ok(()),
     }
 }
 
 /// Releases whatever holds the lock; returns what it held.
-pub fn force_release(dir: &Path) -> Result<Option<Status>, LockError> {
-    let status = read(dir, Duration::MAX).unwrap_or(None);
-    if dir.exists() {
-        remove(dir)?;
-    }
+pub async fn force_release(dir: &HostPath) -> Result<Option<Status>, LockError> {
+    let status = read(dir, Duration::MAX).await.unwrap_or(None);
+    remove(dir).await?;
     Ok(status)
 }
 
-fn remove(dir: &Path) -> Result<(), LockError> {
-    let gone = dir.with_file_name(format!(".released-{}-{}", std::process::id(), new_token()));
-    std::fs::rename(dir, &gone).map_err(|e| io("releasing", dir, e))?;
-    std::fs::remove_dir_all(&gone).map_err(|e| io("removing", &gone, e))
+async fn remove(dir: &HostPath) -> Result<(), LockError> {
+    let gone = format!(".released-{}-{}", std::process::id(), new_token());
+    dir.remove_dir(&gone).await?;
+    Ok(())
 }
 
 /// A holder record for this process.
@@ -297,11 +291,11 @@ pub fn holder_for(
 }
 
 /// Where an app's lock lives: its primary host, and the directory there.
-pub fn locate(
+pub async fn locate(
     config: &crate::config::Config,
     app: &crate::config::AppName,
     destination: Option<&crate::config::DestinationName>,
-) -> Result<(crate::config::HostName, PathBuf), String> {
+) -> Result<(crate::config::HostName, HostPath), String> {
     if !config.fleet.apps.contains_key(app) {
         return Err(format!(
             "app `{app}` is not declared in {}",
@@ -309,7 +303,8 @@ pub fn locate(
         ));
     }
     let host = config.primary_host(app, destination).clone();
-    let state = crate::hosts::state_dir(&config.fleet.hosts[&host])
+    let state = crate::hosts::state_dir(&config.fleet.hosts[&host], REACH_TIMEOUT)
+        .await
         .map_err(|e| format!("host {host}: {e}"))?;
     let dir = lock_dir(
         &state,
@@ -345,43 +340,47 @@ pub enum ManualError {
     #[error(transparent)]
     Lock(#[from] LockError),
     #[error("writing the history: {0}")]
-    History(std::io::Error),
+    History(FilesError),
 }
 
 /// `berth lock acquire` / the console's `l`: a manual lock, which deploys
 /// refuse to start behind until it is released by hand.
-pub fn acquire_manual(
+pub async fn acquire_manual(
     config: &crate::config::Config,
     app: &crate::config::AppName,
     destination: Option<&crate::config::DestinationName>,
     message: &str,
     performer: &Performer,
 ) -> Result<(), ManualError> {
-    let (_, dir) = locate(config, app, destination).map_err(ManualError::Target)?;
+    let (_, dir) = locate(config, app, destination)
+        .await
+        .map_err(ManualError::Target)?;
     let holder = holder_for(performer, "manual", None, Some(message.to_string()), true);
-    acquire(&dir, &holder)?;
+    acquire(&dir, &holder).await?;
     Ok(())
 }
 
 /// `berth lock release` / the console's `U`. Without `force`, only the
 /// performer's own manual or stale lock goes; a forced release is recorded
 /// in the history of the lock's host.
-pub fn release_manual(
+pub async fn release_manual(
     config: &crate::config::Config,
     app: &crate::config::AppName,
     destination: Option<&crate::config::DestinationName>,
     force: bool,
     performer: &Performer,
 ) -> Result<Released, ManualError> {
-    let (host, dir) = locate(config, app, destination).map_err(ManualError::Target)?;
-    let Some(status) = read(&dir, config.fleet.lock.ttl.get())? else {
+    let (host, dir) = locate(config, app, destination)
+        .await
+        .map_err(ManualError::Target)?;
+    let Some(status) = read(&dir, config.fleet.lock.ttl.get()).await? else {
         return Ok(Released::NotLocked);
     };
     let mine = status.holder.user == performer.user && status.holder.machine == performer.machine;
     let line = status.describe(Utc::now());
     if !force {
         if mine && (status.holder.manual || status.stale) {
-            release(&dir, &status.holder.token)?;
+            release(&dir, &status.holder.token).await?;
             return Ok(Released::Released(line));
         }
         return Err(ManualError::Refused {
@@ -394,7 +393,7 @@ pub fn release_manual(
             },
         });
     }
-    let removed = force_release(&dir)?;
+    let removed = force_release(&dir).await?;
     let note = removed
         .map(|s| format!("forced release of: {}", s.describe(Utc::now())))
         .unwrap_or_else(|| "forced release (no holder record)".into());
@@ -412,8 +411,12 @@ pub fn release_manual(
         error: None,
         note: Some(note.clone()),
     };
-    let state = crate::hosts::state_dir(&config.fleet.hosts[&host]).map_err(ManualError::Target)?;
-    super::history::append(&state, &record).map_err(ManualError::History)?;
+    let state = crate::hosts::state_dir(&config.fleet.hosts[&host], REACH_TIMEOUT)
+        .await
+        .map_err(ManualError::Target)?;
+    super::history::append(&state, &record)
+        .await
+        .map_err(ManualError::History)?;
     Ok(Released::Forced(note))
 }
 
@@ -428,12 +431,12 @@ mod tests {
         }
     }
 
-    #[test]
-    fn one_holder_and_losers_see_it() {
+    #[tokio::test]
+    async fn one_holder_and_losers_see_it() {
         let t = tempfile::tempdir().unwrap();
-        let dir = lock_dir(t.path(), "demo", "");
+        let dir = lock_dir(&HostPath::local(t.path()), "demo", "");
         let a = holder_for(&me(), "deploy", Some("v2".into()), None, false);
-        acquire(&dir, &a).unwrap();
+        acquire(&dir, &a).await.unwrap();
         let b = holder_for(
             &Performer {
                 user: "bo".into(),
@@ -444,7 +447,7 @@ mod tests {
             None,
             false,
         );
-        let LockError::Held(s) = acquire(&dir, &b).unwrap_err() else {
+        let LockError::Held(s) = acquire(&dir, &b).await.unwrap_err() else {
             panic!()
         };
         assert_eq!(s.holder, a);
@@ -453,35 +456,41 @@ mod tests {
         assert!(line.contains("for deploy v2 since "), "{line}");
         assert!(!line.contains("STALE"));
         // Only the holder's token releases it.
-        assert!(release(&dir, &b.token).is_err());
-        release(&dir, &a.token).unwrap();
-        assert!(read(&dir, Duration::MAX).unwrap().is_none());
-        acquire(&dir, &b).unwrap();
+        assert!(release(&dir, &b.token).await.is_err());
+        release(&dir, &a.token).await.unwrap();
+        assert!(read(&dir, Duration::MAX).await.unwrap().is_none());
+        acquire(&dir, &b).await.unwrap();
     }
 
-    #[test]
-    fn stale_after_ttl_unless_manual() {
+    #[tokio::test]
+    async fn stale_after_ttl_unless_manual() {
         let t = tempfile::tempdir().unwrap();
-        let dir = lock_dir(t.path(), "demo", "staging");
-        assert!(dir.ends_with("locks/demo@staging"));
+        let dir = lock_dir(&HostPath::local(t.path()), "demo", "staging");
+        assert!(dir.path.ends_with("locks/demo@staging"));
         let mut h = holder_for(&me(), "deploy", None, None, false);
         h.acquired_at = Utc::now() - chrono::Duration::seconds(120);
-        acquire(&dir, &h).unwrap();
-        let s = read(&dir, Duration::from_secs(60)).unwrap().unwrap();
+        acquire(&dir, &h).await.unwrap();
+        let s = read(&dir, Duration::from_secs(60)).await.unwrap().unwrap();
         assert!(s.stale);
         assert!(
             s.describe(Utc::now())
                 .contains("STALE: no heartbeat for 2m")
         );
-        heartbeat(&dir, &h.token).unwrap();
-        assert!(!read(&dir, Duration::from_secs(60)).unwrap().unwrap().stale);
-        let forced = force_release(&dir).unwrap().unwrap();
+        heartbeat(&dir, &h.token).await.unwrap();
+        assert!(
+            !read(&dir, Duration::from_secs(60))
+                .await
+                .unwrap()
+                .unwrap()
+                .stale
+        );
+        let forced = force_release(&dir).await.unwrap().unwrap();
         assert_eq!(forced.holder, h);
 
         let mut m = holder_for(&me(), "manual", None, Some("db migration".into()), true);
         m.acquired_at = Utc::now() - chrono::Duration::seconds(3600);
-        acquire(&dir, &m).unwrap();
-        let s = read(&dir, Duration::from_secs(60)).unwrap().unwrap();
+        acquire(&dir, &m).await.unwrap();
+        let s = read(&dir, Duration::from_secs(60)).await.unwrap().unwrap();
         assert!(!s.stale, "manual locks never go stale");
         assert!(
             s.describe(Utc::now())
@@ -489,28 +498,29 @@ mod tests {
         );
     }
 
-    #[test]
-    fn nested_calls_show_and_leave() {
+    #[tokio::test]
+    async fn nested_calls_show_and_leave() {
         let t = tempfile::tempdir().unwrap();
-        let dir = lock_dir(t.path(), "demo", "");
+        let dir = lock_dir(&HostPath::local(t.path()), "demo", "");
         let h = holder_for(&me(), "deploy", None, None, false);
-        acquire(&dir, &h).unwrap();
+        acquire(&dir, &h).await.unwrap();
         let n = Nested {
             action: "restart".into(),
             pid: 4242,
             since: Utc::now(),
         };
-        assert!(enter_nested(&dir, "wrong", &n).is_err());
-        enter_nested(&dir, &h.token, &n).unwrap();
-        let s = read(&dir, Duration::MAX).unwrap().unwrap();
+        assert!(enter_nested(&dir, "wrong", &n).await.is_err());
+        enter_nested(&dir, &h.token, &n).await.unwrap();
+        let s = read(&dir, Duration::MAX).await.unwrap().unwrap();
         assert_eq!(s.nested, vec![n]);
         assert!(
             s.describe(Utc::now())
                 .contains("nested: restart (pid 4242)")
         );
-        leave_nested(&dir, 4242);
+        leave_nested(&dir, 4242).await.unwrap();
         assert!(
             read(&dir, Duration::MAX)
+                .await
                 .unwrap()
                 .unwrap()
                 .nested
@@ -521,7 +531,7 @@ mod tests {
     #[test]
     fn concurrent_acquires_have_one_winner() {
         let t = tempfile::tempdir().unwrap();
-        let dir = lock_dir(t.path(), "demo", "");
+        let dir = lock_dir(&HostPath::local(t.path()), "demo", "");
         let wins: Vec<bool> = std::thread::scope(|s| {
             let handles: Vec<_> = (0..32)
                 .map(|i| {
@@ -529,7 +539,11 @@ mod tests {
                     s.spawn(move || {
                         let mut h = holder_for(&me(), "deploy", None, None, false);
                         h.token = format!("{i:016}{}", h.token);
-                        acquire(&dir, &h).is_ok()
+                        tokio::runtime::Builder::new_current_thread()
+                            .build()
+                            .unwrap()
+                            .block_on(acquire(&dir, &h))
+                            .is_ok()
                     })
                 })
                 .collect();

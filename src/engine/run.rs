@@ -66,7 +66,7 @@ impl<'a> RunContext<'a> {
 
 /// The lock this run holds (or joined as a nested call).
 struct HeldLock {
-    dir: std::path::PathBuf,
+    dir: hosts::HostPath,
     token: String,
     nested: bool,
     heartbeat: Option<tokio::task::JoinHandle<()>>,
@@ -247,7 +247,7 @@ impl Runner<'_> {
             };
             finish(&self, outcome);
         }
-        self.write_history(started_at, &result);
+        self.write_history(started_at, &result).await;
         self.emit(EngineEvent::Finished {
             result: result.clone(),
             elapsed_ms: started.elapsed().as_millis() as u64,
@@ -316,6 +316,13 @@ impl Runner<'_> {
         Ok(())
     }
 
+    /// berth's state directory on a host (through its SSH connection).
+    async fn state_dir(&self, host: &HostName) -> Result<hosts::HostPath, StepError> {
+        hosts::state_dir(&self.ctx.config.fleet.hosts[host], lock::REACH_TIMEOUT)
+            .await
+            .map_err(|e| format!("host {host}: {e}").into())
+    }
+
     /// Hosts worked on at once (`parallel_hosts`).
     fn parallel(&self) -> usize {
         self.ctx.config.fleet.parallel_hosts.get()
@@ -344,7 +351,7 @@ impl Runner<'_> {
         self.connect(&stage.hosts).await?;
         match &stage.step {
             Step::Lock => self.take_lock(i, &stage.hosts[0]).await,
-            Step::Unlock => self.unlock(i),
+            Step::Unlock => self.unlock(i).await,
             Step::Trigger { trigger, run, .. } => {
                 self.run_trigger(i, trigger, run, &stage.hosts).await
             }
@@ -476,24 +483,15 @@ impl Runner<'_> {
             }
             Step::RemoveState => {
                 for host in &stage.hosts {
-                    let dir = hosts::state_dir(&self.ctx.config.fleet.hosts[host])
-                        .map_err(|e| format!("host {host}: {e}"))?;
-                    let app_dir = history::path(&dir, self.plan.app.as_str());
-                    let app_dir = app_dir
+                    let dir = self.state_dir(host).await?;
+                    let app_dir = history::path(&dir, self.plan.app.as_str())
                         .parent()
                         .expect("history lives in the app's directory");
-                    match std::fs::remove_dir_all(app_dir) {
-                        Ok(()) => self.out(i, Some(host), format!("removed {}", app_dir.display())),
-                        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                            self.out(i, Some(host), "no state to remove")
-                        }
-                        Err(e) => {
-                            return Err(format!(
-                                "host {host}: removing {}: {e}",
-                                app_dir.display()
-                            )
-                            .into());
-                        }
+                    let gone = format!(".removed-{}-{}", std::process::id(), lock::new_token());
+                    match app_dir.remove_dir(&gone).await {
+                        Ok(true) => self.out(i, Some(host), format!("removed {app_dir}")),
+                        Ok(false) => self.out(i, Some(host), "no state to remove"),
+                        Err(e) => return Err(format!("host {host}: {e}").into()),
                     }
                 }
                 Ok(Done::Ok)
@@ -507,12 +505,11 @@ impl Runner<'_> {
 
     async fn take_lock(&mut self, i: usize, host: &HostName) -> Result<Done, StepError> {
         let app = self.plan.app.to_string();
-        let state = hosts::state_dir(&self.ctx.config.fleet.hosts[host])
-            .map_err(|e| format!("host {host}: {e}"))?;
+        let state = self.state_dir(host).await?;
         let dir = lock::lock_dir(&state, &app, &self.destination);
         let verb = self.plan.action.verb();
         if let Some(token) = &self.ctx.lock_token
-            && let Ok(Some(held)) = lock::read(&dir, Duration::MAX)
+            && let Ok(Some(held)) = lock::read(&dir, Duration::MAX).await
             && held.holder.token == *token
         {
             let nested = Nested {
@@ -520,7 +517,9 @@ impl Runner<'_> {
                 pid: std::process::id(),
                 since: Utc::now(),
             };
-            lock::enter_nested(&dir, token, &nested).map_err(|e| e.to_string())?;
+            lock::enter_nested(&dir, token, &nested)
+                .await
+                .map_err(|e| format!("host {host}: {e}"))?;
             self.out(
                 i,
                 Some(host),
@@ -546,7 +545,7 @@ impl Runner<'_> {
         let deadline = self.ctx.lock_wait.map(|w| Instant::now() + w);
         let mut noted: Option<Instant> = None;
         loop {
-            match lock::acquire(&dir, &holder) {
+            match lock::acquire(&dir, &holder).await {
                 Ok(()) => break,
                 Err(LockError::Held(held)) => {
                     let line = format!("{app} is {}", held.describe(Utc::now()));
@@ -581,7 +580,7 @@ impl Runner<'_> {
             let mut warned = false;
             loop {
                 tokio::time::sleep(every).await;
-                if let Err(e) = lock::heartbeat(&hb_dir, &token)
+                if let Err(e) = lock::heartbeat(&hb_dir, &token).await
                     && !std::mem::replace(&mut warned, true)
                 {
                     let _ = events.send(EngineEvent::Warning {
@@ -590,7 +589,7 @@ impl Runner<'_> {
                 }
             }
         });
-        self.out(i, Some(host), format!("locked {app} ({})", dir.display()));
+        self.out(i, Some(host), format!("locked {app} ({dir})"));
         self.lock = Some(HeldLock {
             dir,
             token: holder.token,
@@ -600,7 +599,7 @@ impl Runner<'_> {
         Ok(Done::Ok)
     }
 
-    fn unlock(&mut self, i: usize) -> Result<Done, StepError> {
+    async fn unlock(&mut self, i: usize) -> Result<Done, StepError> {
         let Some(held) = self.lock.take() else {
             return Ok(Done::Skipped("the lock was not taken".into()));
         };
@@ -608,7 +607,9 @@ impl Runner<'_> {
             h.abort();
         }
         if held.nested {
-            lock::leave_nested(&held.dir, std::process::id());
+            lock::leave_nested(&held.dir, std::process::id())
+                .await
+                .map_err(|e| format!("leaving the caller's lock: {e}"))?;
             self.out(
                 i,
                 None,
@@ -616,8 +617,9 @@ impl Runner<'_> {
             );
         } else {
             lock::release(&held.dir, &held.token)
+                .await
                 .map_err(|e| format!("releasing the lock: {e}"))?;
-            self.out(i, None, format!("released {}", held.dir.display()));
+            self.out(i, None, format!("released {}", held.dir));
         }
         Ok(Done::Ok)
     }
@@ -1305,7 +1307,7 @@ impl Runner<'_> {
         (!v.is_empty()).then(|| v.join(","))
     }
 
-    fn write_history(&self, started_at: chrono::DateTime<Utc>, result: &RunResult) {
+    async fn write_history(&self, started_at: chrono::DateTime<Utc>, result: &RunResult) {
         let version = self.version_label();
         let (failed_stage, error) = match result {
             RunResult::Ok => (None, None),
@@ -1331,8 +1333,15 @@ impl Runner<'_> {
         hosts.sort();
         hosts.dedup();
         for host in hosts {
-            let written = hosts::state_dir(&self.ctx.config.fleet.hosts[host])
-                .and_then(|dir| history::append(&dir, &record).map_err(|e| e.to_string()));
+            let written =
+                match hosts::state_dir(&self.ctx.config.fleet.hosts[host], lock::REACH_TIMEOUT)
+                    .await
+                {
+                    Ok(dir) => history::append(&dir, &record)
+                        .await
+                        .map_err(|e| e.to_string()),
+                    Err(e) => Err(e),
+                };
             if let Err(e) = written {
                 self.emit(EngineEvent::Warning {
                     message: format!("host {host}: could not write history: {e}"),

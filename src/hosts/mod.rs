@@ -4,6 +4,7 @@
 //! reached over SSH, whose remote socket is forwarded to a private local one.
 //! Either way the rest of berth sees a unix socket path to hand to bollard.
 
+pub mod files;
 pub mod ssh;
 
 use std::path::PathBuf;
@@ -11,6 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::config::{HostConfig, SshConfig};
+pub use files::{Files, FilesError, HostPath};
 
 /// The default Docker socket on a host.
 pub const DEFAULT_SOCKET: &str = "/var/run/docker.sock";
@@ -135,25 +137,49 @@ fn unanswered(endpoint: &Endpoint, e: crate::docker::DockerError) -> String {
     }
 }
 
-/// berth's state directory on a host (locks, history), as a local path.
-/// `~` expands to the home of the user berth runs as.
-pub fn state_dir(host: &HostConfig) -> Result<PathBuf, String> {
+/// Where berth's state directory (locks, history) is on a host. On this
+/// machine `~` expands to the home of the user berth runs as; on an SSH host
+/// the path is relative to the login directory unless absolute (`~/x` is
+/// `x`), since no remote shell expands it.
+pub fn state_path(host: &HostConfig) -> Result<PathBuf, String> {
+    let configured = host.state_dir.clone();
     if host.ssh.is_some() {
-        return Err(
-            "locks, history and state on SSH hosts are not in this build yet (the engine reaches their Docker, not their files)".into(),
-        );
+        let dir = configured.unwrap_or_else(|| PathBuf::from("~/.berth"));
+        let rel = dir.strip_prefix("~").unwrap_or(&dir).to_path_buf();
+        return Ok(if rel.as_os_str().is_empty() {
+            PathBuf::from(".")
+        } else {
+            rel
+        });
     }
     let home = || {
         std::env::var_os("HOME")
             .map(PathBuf::from)
             .ok_or("HOME is not set")
     };
-    match &host.state_dir {
+    match configured {
         Some(p) => match p.strip_prefix("~") {
             Ok(rest) => Ok(home()?.join(rest)),
-            Err(_) => Ok(p.clone()),
+            Err(_) => Ok(p),
         },
         None => Ok(home()?.join(".berth")),
+    }
+}
+
+/// berth's state directory on a host, ready for file operations: on an SSH
+/// host through its master connection (opened within `timeout` if no part
+/// of berth holds it yet).
+pub async fn state_dir(host: &HostConfig, timeout: Duration) -> Result<HostPath, String> {
+    let path = state_path(host)?;
+    match Endpoint::from_config(host) {
+        Endpoint::Local { .. } => Ok(HostPath::local(path)),
+        Endpoint::Ssh { ssh, remote_socket } => {
+            let tunnel = ssh::tunnel(&ssh, &remote_socket, timeout).await?;
+            Ok(HostPath {
+                files: Files::Ssh(tunnel, ssh::destination(&ssh)),
+                path,
+            })
+        }
     }
 }
 

@@ -47,6 +47,36 @@ impl Tunnel {
             .map(|s| s.success())
             .map_err(|e| format!("running {program} over ssh: {e}"))
     }
+
+    /// Runs `argv` on the host within `timeout` and collects what it wrote.
+    /// Like [`Tunnel::run`], every argument reaches the remote program as
+    /// one argument, whatever it holds.
+    pub async fn output(&self, argv: &[&str], timeout: Duration) -> Result<Output, String> {
+        let (program, args) = argv.split_first().ok_or("an empty command")?;
+        let mut command = self.session.command(*program);
+        command.args(args.iter().copied());
+        match tokio::time::timeout(timeout, command.output()).await {
+            Ok(Ok(o)) => Ok(Output {
+                // ssh reports a remote death by signal as no code.
+                code: o.status.code(),
+                stdout: o.stdout,
+                stderr: crate::sanitize::one_line(&String::from_utf8_lossy(&o.stderr)),
+            }),
+            Ok(Err(e)) => Err(format!("running {program} over ssh: {}", chain(&e))),
+            Err(_) => Err(format!(
+                "{program} over ssh did not finish within {}",
+                crate::config::duration::format(timeout)
+            )),
+        }
+    }
+}
+
+/// What a remote command left: its exit code, its output, and its error
+/// text flattened to one line and stripped of control sequences.
+pub struct Output {
+    pub code: Option<i32>,
+    pub stdout: Vec<u8>,
+    pub stderr: String,
 }
 
 type Slot = Arc<tokio::sync::Mutex<Option<Arc<Tunnel>>>>;

@@ -34,6 +34,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
 use crate::engine::{self, EngineEvent, Performer, RunResult};
+use crate::hosts::HostPath;
 use crate::inventory::{Inventory, WatchOptions};
 use model::{Effect, Model, Msg};
 use rows::LockCell;
@@ -249,14 +250,15 @@ async fn console(mut model: Model, log_wake: Arc<Notify>) -> anyhow::Result<u8> 
                 }
                 Effect::Lock { target, message } => {
                     let (config, tx, reload) = (config.clone(), tx.clone(), reload.clone());
-                    tokio::task::spawn_blocking(move || {
+                    tokio::spawn(async move {
                         let r = engine::lock::acquire_manual(
                             &config,
                             &target.app,
                             target.destination.as_ref(),
                             &message,
                             &Performer::current(),
-                        );
+                        )
+                        .await;
                         let (text, error) = match r {
                             Ok(()) => (format!("locked {target}: \"{message}\""), false),
                             Err(e) => (format!("lock {target}: {}", lock_error(&e)), true),
@@ -267,14 +269,15 @@ async fn console(mut model: Model, log_wake: Arc<Notify>) -> anyhow::Result<u8> 
                 }
                 Effect::Unlock { target, force } => {
                     let (config, tx, reload) = (config.clone(), tx.clone(), reload.clone());
-                    tokio::task::spawn_blocking(move || {
+                    tokio::spawn(async move {
                         let r = engine::lock::release_manual(
                             &config,
                             &target.app,
                             target.destination.as_ref(),
                             force,
                             &Performer::current(),
-                        );
+                        )
+                        .await;
                         let (text, error) = match r {
                             Ok(engine::lock::Released::NotLocked) => {
                                 (format!("{target} is not locked"), false)
@@ -400,26 +403,24 @@ async fn watch_locks(config: Arc<Config>, tx: mpsc::UnboundedSender<Msg>, reload
     // size or time, there is nothing new to parse.
     let mut last_stamp = None;
     loop {
-        let (cfg, seen) = (config.clone(), last_stamp.clone());
-        let read = tokio::task::spawn_blocking(move || {
-            let files = history_files(&cfg);
-            let stamp = stamp(&files);
-            let history = (seen.as_ref() != Some(&stamp)).then(|| read_history(&files));
-            (read_locks(&cfg), stamp, history)
-        })
-        .await;
-        if let Ok((locks, stamp, history)) = read {
-            if last_locks.as_ref() != Some(&locks) {
-                last_locks = Some(locks.clone());
-                if tx.send(Msg::Locks(locks)).is_err() {
-                    return;
-                }
+        let files = history_files(&config).await;
+        let stamp = stamp(&files).await;
+        let history = if last_stamp.as_ref() != Some(&stamp) {
+            Some(read_history(&files).await)
+        } else {
+            None
+        };
+        let locks = read_locks(&config).await;
+        if last_locks.as_ref() != Some(&locks) {
+            last_locks = Some(locks.clone());
+            if tx.send(Msg::Locks(locks)).is_err() {
+                return;
             }
-            if let Some(history) = history {
-                last_stamp = Some(stamp);
-                if tx.send(Msg::History(history)).is_err() {
-                    return;
-                }
+        }
+        if let Some(history) = history {
+            last_stamp = Some(stamp);
+            if tx.send(Msg::History(history)).is_err() {
+                return;
             }
         }
         tokio::select! {
@@ -429,65 +430,76 @@ async fn watch_locks(config: Arc<Config>, tx: mpsc::UnboundedSender<Msg>, reload
     }
 }
 
-fn read_locks(config: &Config) -> BTreeMap<(String, String), LockCell> {
+/// Every app's lock, read from all hosts at once.
+async fn read_locks(config: &Config) -> BTreeMap<(String, String), LockCell> {
     let ttl = config.fleet.lock.ttl.get();
-    let mut out = BTreeMap::new();
-    for (app, app_cfg) in &config.fleet.apps {
-        let dests = std::iter::once(None).chain(app_cfg.destinations.keys().map(Some));
-        for dest in dests {
-            let cell = match engine::lock::locate(config, app, dest) {
-                Err(e) => LockCell::Error(e),
-                Ok((_, dir)) => match engine::lock::read(&dir, ttl) {
-                    Ok(None) => LockCell::Free,
-                    Ok(Some(s)) => LockCell::Held(Box::new(s)),
-                    Err(e) => LockCell::Error(e.to_string()),
-                },
-            };
-            let dest = dest.map(|d| d.to_string()).unwrap_or_default();
-            out.insert((app.to_string(), dest), cell);
-        }
-    }
-    out
+    let targets = config.fleet.apps.iter().flat_map(|(app, app_cfg)| {
+        std::iter::once(None)
+            .chain(app_cfg.destinations.keys().map(Some))
+            .map(move |dest| (app, dest))
+    });
+    let cells = futures_util::future::join_all(targets.map(|(app, dest)| async move {
+        let cell = match engine::lock::locate(config, app, dest).await {
+            Err(e) => LockCell::Error(e),
+            Ok((_, dir)) => match engine::lock::read(&dir, ttl).await {
+                Ok(None) => LockCell::Free,
+                Ok(Some(s)) => LockCell::Held(Box::new(s)),
+                Err(e) => LockCell::Error(e.to_string()),
+            },
+        };
+        let dest = dest.map(|d| d.to_string()).unwrap_or_default();
+        ((app.to_string(), dest), cell)
+    }))
+    .await;
+    cells.into_iter().collect()
 }
 
 /// Every (host, app, state directory) the console shows runs from.
-type HistoryFiles = Vec<(String, String, std::path::PathBuf)>;
+type HistoryFiles = Vec<(String, String, HostPath)>;
 
-fn history_files(config: &Config) -> HistoryFiles {
-    let mut out = Vec::new();
-    for (app, app_cfg) in &config.fleet.apps {
-        for host in app_cfg.hosts() {
-            if let Ok(dir) = crate::hosts::state_dir(&config.fleet.hosts[host]) {
-                out.push((host.to_string(), app.to_string(), dir));
-            }
-        }
-    }
-    out
+/// The state directory of every app's host, for those that can be reached.
+async fn history_files(config: &Config) -> HistoryFiles {
+    let pairs = config
+        .fleet
+        .apps
+        .iter()
+        .flat_map(|(app, app_cfg)| app_cfg.hosts().into_iter().map(move |host| (host, app)));
+    let found = futures_util::future::join_all(pairs.map(|(host, app)| async move {
+        let dir = crate::hosts::state_dir(&config.fleet.hosts[host], engine::lock::REACH_TIMEOUT)
+            .await
+            .ok()?;
+        Some((host.to_string(), app.to_string(), dir))
+    }))
+    .await;
+    found.into_iter().flatten().collect()
 }
 
-type Stamp = Vec<Option<(u64, std::time::SystemTime)>>;
+type Stamp = Vec<Option<(u64, i64)>>;
 
-/// Size and modification time of each history file (`None`: not there).
-fn stamp(files: &HistoryFiles) -> Stamp {
-    files
-        .iter()
-        .map(|(_, app, dir)| {
-            let m = std::fs::metadata(engine::history::path(dir, app)).ok()?;
-            Some((m.len(), m.modified().ok()?))
-        })
-        .collect()
+/// Size and modification time of each history file (`None`: not there, or
+/// not reachable).
+async fn stamp(files: &HistoryFiles) -> Stamp {
+    futures_util::future::join_all(files.iter().map(|(_, app, dir)| async move {
+        let file = engine::history::path(dir, app);
+        file.stamp().await.ok().flatten()
+    }))
+    .await
 }
 
 /// The newest history records of every app, from every host that has them.
-fn read_history(files: &HistoryFiles) -> Vec<(String, engine::history::Record)> {
+async fn read_history(files: &HistoryFiles) -> Vec<(String, engine::history::Record)> {
     const PER_APP: usize = 50;
-    let mut out = Vec::new();
-    for (host, app, dir) in files {
-        let (records, _) = engine::history::read(dir, app);
+    let read = futures_util::future::join_all(files.iter().map(|(host, app, dir)| async move {
+        let (records, _) = engine::history::read(dir, app).await.unwrap_or_default();
         let skip = records.len().saturating_sub(PER_APP);
-        out.extend(records.into_iter().skip(skip).map(|r| (host.clone(), r)));
-    }
-    out
+        records
+            .into_iter()
+            .skip(skip)
+            .map(|r| (host.clone(), r))
+            .collect::<Vec<_>>()
+    }))
+    .await;
+    read.into_iter().flatten().collect()
 }
 
 /// In the console, logs go to the `L` pane, never to the terminal. A small

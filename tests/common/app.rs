@@ -31,10 +31,21 @@ impl App {
         roles: &str,
         extra: &str,
     ) -> App {
+        App::with_hosts(scope, base, [host_a, ""], roles, extra).await
+    }
+
+    /// [`App::new`] with more keys for hosts `a` and `b` (`, ssh: {...}`).
+    pub async fn with_hosts(
+        scope: Scope,
+        base: &str,
+        [host_a, host_b]: [&str; 2],
+        roles: &str,
+        extra: &str,
+    ) -> App {
         let name = scope.app(base);
         let dir = tempfile::tempdir().unwrap();
         let yaml = format!(
-            "version: 2\nhosts:\n  a: {{state_dir: {d}/a{host_a}}}\n  b: {{state_dir: {d}/b}}\napps:\n  {name}:\n    image: {name}:latest\n    roles:\n{roles}    stop_timeout: 1s\n    deploy_timeout: 20s\n    min_uptime: 1s\n{extra}",
+            "version: 2\nhosts:\n  a: {{state_dir: {d}/a{host_a}}}\n  b: {{state_dir: {d}/b{host_b}}}\napps:\n  {name}:\n    image: {name}:latest\n    roles:\n{roles}    stop_timeout: 1s\n    deploy_timeout: 20s\n    min_uptime: 1s\n{extra}",
             d = dir.path().display()
         );
         let path = dir.path().join("berth.yaml");
