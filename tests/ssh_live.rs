@@ -241,3 +241,151 @@ async fn hosts_check_reports_each_host() {
     assert_eq!(out.status.code(), Some(1), "a host failed the check");
     assert_eq!(std::fs::read_to_string(&empty_known_hosts).unwrap(), "");
 }
+
+/// The lock and history operations on an SSH host (this machine through a
+/// real sshd, so what they left can be read on the local disk): same rules
+/// as on the local filesystem, one winner among concurrent acquirers, and
+/// hostile text in a holder's message reaches the file as data, never as
+/// shell.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn locks_and_history_on_an_ssh_host_follow_the_local_rules() {
+    use berth::engine::history::{self, Performer, Record};
+    use berth::engine::lock::{self, LockError};
+    let sshd = Sshd::start();
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state with space");
+    let path = config(
+        dir.path(),
+        &format!(
+            "  edge: {{ssh: {}, state_dir: \"{}\"}}\n",
+            sshd.host_yaml(),
+            state.display()
+        ),
+        "",
+    );
+    let cfg = berth::config::load(&path).unwrap();
+    let host = &cfg.fleet.hosts["edge"];
+    let root = berth::hosts::state_dir(host, Duration::from_secs(10))
+        .await
+        .unwrap();
+    let shown = root.to_string();
+    assert!(
+        shown.starts_with(&format!("ssh://{}@127.0.0.1:{}:", sshd.user, sshd.port)),
+        "{shown}"
+    );
+    let me = Performer {
+        user: "ana".into(),
+        machine: "laptop".into(),
+    };
+    let canary = dir.path().join("pwned");
+    let hostile = format!(
+        "it's $(touch {c}) `touch {c}` \"quoted\" ; touch {c} 'x' ünïcode",
+        c = canary.display()
+    );
+    let mut holder = lock::holder_for(&me, "manual", None, Some(hostile.clone()), true);
+    let lock_dir = lock::lock_dir(&root, "demo", "");
+    lock::acquire(&lock_dir, &holder).await.unwrap();
+    // The record is on disk exactly as written.
+    let on_disk: lock::Holder = serde_json::from_slice(
+        &std::fs::read(state.join("locks/demo").join(lock::HOLDER)).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(on_disk, holder);
+    assert!(!canary.exists(), "no part of the message ran as shell");
+    let read = lock::read(&lock_dir, Duration::from_secs(60))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(read.holder.message.as_deref(), Some(hostile.as_str()));
+
+    // Another contender sees the holder.
+    let other = lock::holder_for(&me, "deploy", Some("v2".into()), None, false);
+    let Err(LockError::Held(s)) = lock::acquire(&lock_dir, &other).await else {
+        panic!("a held lock was taken twice")
+    };
+    assert_eq!(s.holder, holder);
+    lock::release(&lock_dir, &holder.token).await.unwrap();
+    assert!(!state.join("locks/demo").exists());
+
+    // Concurrent acquirers over the one master connection: one winner.
+    let contenders = (0..16).map(|i| {
+        let (dir, mut h) = (lock_dir.clone(), other.clone());
+        h.token = format!("{i:016}{}", h.token);
+        async move {
+            match lock::acquire(&dir, &h).await {
+                Ok(()) => Ok(true),
+                Err(LockError::Held(_)) => Ok(false),
+                Err(e) => Err(e.to_string()),
+            }
+        }
+    });
+    // More at once than sshd's default MaxSessions (10).
+    let wins: Result<Vec<bool>, String> = futures_util::future::join_all(contenders)
+        .await
+        .into_iter()
+        .collect();
+    let wins = wins.expect("every loser is told who holds the lock");
+    assert_eq!(wins.iter().filter(|w| **w).count(), 1, "{wins:?}");
+    let leftovers: Vec<_> = std::fs::read_dir(state.join("locks"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(leftovers, ["demo"], "no staging directory is left behind");
+    let winner = lock::read(&lock_dir, Duration::MAX)
+        .await
+        .unwrap()
+        .unwrap()
+        .holder;
+    lock::heartbeat(&lock_dir, &winner.token).await.unwrap();
+    assert!(lock::heartbeat(&lock_dir, "not the token").await.is_err());
+    holder.token = winner.token.clone();
+    let nested = lock::Nested {
+        action: "restart".into(),
+        pid: 4242,
+        since: chrono::Utc::now(),
+    };
+    lock::enter_nested(&lock_dir, &winner.token, &nested)
+        .await
+        .unwrap();
+    let s = lock::read(&lock_dir, Duration::MAX).await.unwrap().unwrap();
+    assert_eq!(s.nested, [nested]);
+    assert_eq!(root.join("locks").subdirs().await.unwrap(), ["demo"]);
+    lock::leave_nested(&lock_dir, 4242).await.unwrap();
+    let forced = lock::force_release(&lock_dir).await.unwrap().unwrap();
+    assert_eq!(forced.holder.token, winner.token);
+    assert!(
+        lock::read(&lock_dir, Duration::MAX)
+            .await
+            .unwrap()
+            .is_none()
+    );
+
+    // History: appended as lines, read back, on the host's disk.
+    let record = Record {
+        started_at: chrono::Utc::now(),
+        finished_at: chrono::Utc::now(),
+        performer: me,
+        action: "deploy".into(),
+        app: "demo".into(),
+        destination: String::new(),
+        version: Some("v2".into()),
+        result: "failed".into(),
+        failed_stage: Some("boot web [1/1]".into()),
+        error: Some(format!("line one\nline two {hostile}")),
+        note: None,
+    };
+    history::append(&root, &record).await.unwrap();
+    history::append(&root, &record).await.unwrap();
+    let (records, problems) = history::read(&root, "demo").await.unwrap();
+    assert_eq!(records, [record.clone(), record]);
+    assert!(problems.is_empty());
+    let text = std::fs::read_to_string(state.join("apps/demo/history.jsonl")).unwrap();
+    assert_eq!(text.lines().count(), 2);
+    let file = history::path(&root, "demo");
+    assert_eq!(
+        file.stamp().await.unwrap().unwrap().0,
+        text.len() as u64,
+        "the stamp is the file's size"
+    );
+    assert!(!canary.exists());
+}

@@ -20,6 +20,9 @@ use crate::config::SshConfig;
 /// the last reference closes the master connection and removes the socket.
 pub struct Tunnel {
     session: Session,
+    /// Commands running at once on the connection: sshd refuses sessions
+    /// beyond its MaxSessions (10 by default) on one connection.
+    sessions: tokio::sync::Semaphore,
     /// The local end of the forwarded Docker socket.
     pub socket: PathBuf,
     _dir: tempfile::TempDir,
@@ -36,6 +39,7 @@ impl Tunnel {
     /// whether it exited 0.
     pub async fn run(&self, argv: &[&str]) -> Result<bool, String> {
         let (program, args) = argv.split_first().ok_or("an empty command")?;
+        let _session = self.sessions.acquire().await.expect("never closed");
         self.session
             .command(*program)
             .args(args.iter().copied())
@@ -55,7 +59,11 @@ impl Tunnel {
         let (program, args) = argv.split_first().ok_or("an empty command")?;
         let mut command = self.session.command(*program);
         command.args(args.iter().copied());
-        match tokio::time::timeout(timeout, command.output()).await {
+        let run = async {
+            let _session = self.sessions.acquire().await.expect("never closed");
+            command.output().await
+        };
+        match tokio::time::timeout(timeout, run).await {
             Ok(Ok(o)) => Ok(Output {
                 // ssh reports a remote death by signal as no code.
                 code: o.status.code(),
@@ -78,6 +86,10 @@ pub struct Output {
     pub stdout: Vec<u8>,
     pub stderr: String,
 }
+
+/// Below sshd's default MaxSessions (10), with room for an operator's own
+/// `ssh -O` checks.
+const MAX_SESSIONS: usize = 8;
 
 type Slot = Arc<tokio::sync::Mutex<Option<Arc<Tunnel>>>>;
 
@@ -212,6 +224,7 @@ async fn open(ssh: &SshConfig, remote_socket: &Path, timeout: Duration) -> Resul
         })?;
     Ok(Tunnel {
         session,
+        sessions: tokio::sync::Semaphore::new(MAX_SESSIONS),
         socket,
         _dir: dir,
     })
