@@ -63,6 +63,18 @@ impl BerthLabels {
     }
 }
 
+/// Whether a container berth started for `started_for` (its `berth.host`)
+/// belongs to another configured host than `host`: two configured hosts
+/// may share one engine, and each shows and removes only its own. A label
+/// naming no configured host (one renamed away) does not hide it.
+pub fn started_for_another(
+    started_for: Option<&str>,
+    host: &str,
+    configured: impl Fn(&str) -> bool,
+) -> bool {
+    started_for.is_some_and(|h| h != host && configured(h))
+}
+
 /// Selects berth containers by label. Destination is always exact (empty
 /// included), so a staging container never passes a production gate.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -142,6 +154,9 @@ pub struct Owner {
     pub destination: String,
     /// Set for task containers (release task, Dokku run/cron, ...).
     pub phase: Option<String>,
+    /// The configured host berth started it for (`berth.host`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
 }
 
 impl Owner {
@@ -153,6 +168,7 @@ impl Owner {
             version: None,
             destination: String::new(),
             phase: None,
+            host: None,
         }
     }
 
@@ -169,6 +185,7 @@ impl Owner {
                 version: get(VERSION),
                 destination: get(DESTINATION).unwrap_or_default(),
                 phase: get(PHASE),
+                host: get(HOST),
             };
         }
         if let Some(app) = get(DOKKU_APP) {
@@ -181,6 +198,7 @@ impl Owner {
                 version: None,
                 destination: String::new(),
                 phase,
+                host: None,
             };
         }
         if let Some(service) = get(KAMAL_SERVICE) {
@@ -211,6 +229,7 @@ impl Owner {
                 version,
                 destination,
                 phase: None,
+                host: None,
             };
         }
         if name == KAMAL_PROXY_NAME {
@@ -221,6 +240,7 @@ impl Owner {
                 version: None,
                 destination: String::new(),
                 phase: None,
+                host: None,
             };
         }
         Owner::unmanaged()

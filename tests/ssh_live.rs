@@ -7,7 +7,9 @@ mod common;
 
 use std::time::Duration;
 
+use berth::engine::{self, Action, EngineEvent, RunResult};
 use berth::inventory::{Inventory, Link, WatchOptions};
+use common::app::{App, output};
 use common::sshd::Sshd;
 use common::{Scope, Spec};
 
@@ -388,4 +390,260 @@ async fn locks_and_history_on_an_ssh_host_follow_the_local_rules() {
         "the stamp is the file's size"
     );
     assert!(!canary.exists());
+}
+
+/// An app on hosts `a` and `b`, each reached through its own sshd.
+async fn app_on_two_ssh_hosts(docker: bollard::Docker, a: &Sshd, b: &Sshd, base: &str) -> App {
+    App::with_hosts(
+        Scope::new(docker).await,
+        base,
+        [
+            &format!(", ssh: {}", a.host_yaml()),
+            &format!(", ssh: {}", b.host_yaml()),
+        ],
+        "      web: {hosts: [a, b], port: 8080}\n",
+        "    boot: {limit: 1}\n",
+    )
+    .await
+}
+
+fn stages_started(events: &[EngineEvent], prefix: &str) -> Vec<String> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            EngineEvent::StageStarted { name, .. } if name.starts_with(prefix) => {
+                Some(name.clone())
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+/// Each health probe looked at the container of its own host.
+async fn probes_stay_on_their_host(app: &App, events: &[EngineEvent]) -> usize {
+    let containers = app.containers(None, None).await;
+    let mut probes = 0;
+    for e in events {
+        if let EngineEvent::HealthProbe {
+            host, container, ..
+        } = e
+        {
+            let c = containers
+                .iter()
+                .find(|c| &engine::containers::summary_name(c) == container)
+                .unwrap_or_else(|| panic!("probed {container}, which does not exist"));
+            assert_eq!(
+                engine::containers::summary_label(c, "berth.host"),
+                Some(host.as_str()),
+                "{container}"
+            );
+            probes += 1;
+        }
+    }
+    probes
+}
+
+fn running_hosts(containers: &[bollard::models::ContainerSummary]) -> Vec<String> {
+    let mut hosts: Vec<String> = containers
+        .iter()
+        .map(|c| {
+            engine::containers::summary_label(c, "berth.host")
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    hosts.sort();
+    hosts
+}
+
+/// The engine through two sshd hosts: a deploy with boot limit 1 (one
+/// host at a time, each gate on its own host's container), the lock and
+/// history kept on the hosts, a manual lock taken with the CLI refusing a
+/// restart, `status` through both tunnels, restart, and destroy.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_ssh_hosts_deploy_restart_and_destroy_with_boot_limit_one() {
+    let Some(docker) = common::docker().await else {
+        return;
+    };
+    let (a, b) = (Sshd::start(), Sshd::start());
+    let app = app_on_two_ssh_hosts(docker, &a, &b, "sshe").await;
+    app.image("v1", &[]).await;
+    let (r, events) =
+        tokio::time::timeout(Duration::from_secs(120), app.run(app.deploy("v1"), None))
+            .await
+            .expect("the deploy ends");
+    assert_eq!(r, RunResult::Ok, "{events:#?}");
+    assert_eq!(
+        stages_started(&events, "boot"),
+        ["boot web [1/2]", "boot web [2/2]"]
+    );
+    assert!(probes_stay_on_their_host(&app, &events).await >= 2);
+    assert_eq!(running_hosts(&app.running("web").await), ["a", "b"]);
+    // The lock was taken on the primary host through its SSH connection.
+    let state = app.dir.path();
+    let locked = format!(
+        "locked {} (ssh://{}@127.0.0.1:{}:{}/a/locks/{})",
+        app.name,
+        a.user,
+        a.port,
+        state.display(),
+        app.name
+    );
+    assert!(output(&events).contains(&locked), "{:#?}", output(&events));
+    assert!(!state.join("a/locks").join(&app.name).exists(), "released");
+    // Both hosts have the deploy in their history, written over ssh.
+    for host in ["a", "b"] {
+        let text = std::fs::read_to_string(
+            state
+                .join(host)
+                .join("apps")
+                .join(&app.name)
+                .join("history.jsonl"),
+        )
+        .unwrap_or_else(|e| panic!("history on {host}: {e}"));
+        let line: serde_json::Value = serde_json::from_str(text.trim()).unwrap();
+        assert_eq!(line["action"], "deploy");
+        assert_eq!(line["result"], "ok");
+        assert_eq!(line["version"], "v1");
+    }
+
+    // `status` sees both hosts through their tunnels.
+    let config_path = state.join("berth.yaml");
+    let out = common::berth()
+        .arg("-c")
+        .arg(&config_path)
+        .args(["status", "--json", "--app", &app.name])
+        .output()
+        .unwrap();
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+    for (i, sshd) in [&a, &b].into_iter().enumerate() {
+        let host = &json["hosts"][i];
+        assert_eq!(host["reachable"], true, "{json:#}");
+        assert_eq!(
+            host["endpoint"],
+            format!("ssh://{}@127.0.0.1:{}", sshd.user, sshd.port)
+        );
+        let web = &host["apps"][0]["roles"][0]["containers"];
+        assert_eq!(web.as_array().unwrap().len(), 1, "{json:#}");
+        assert_eq!(web[0]["health"], "healthy", "{json:#}");
+        assert_eq!(web[0]["version"], "v1", "{json:#}");
+    }
+
+    // A manual lock taken with the CLI, on the SSH host, refuses a restart.
+    let berth = |args: &[&str]| {
+        common::berth()
+            .arg("-c")
+            .arg(&config_path)
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let out = berth(&["lock", "acquire", &app.name, "-m", "db migration"]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let out = berth(&["lock", "status", &app.name, "--json"]);
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let held = &json["berth"][0];
+    assert_eq!(held["held"], true, "{json:#}");
+    assert!(
+        held["path"].as_str().unwrap().starts_with("ssh://"),
+        "{json:#}"
+    );
+    let (r, _) = app.run(app.restart(None), None).await;
+    let RunResult::Failed { stage, error } = &r else {
+        panic!("a restart behind a manual lock: {r:?}")
+    };
+    assert_eq!(stage, "lock");
+    assert!(error.contains("manual lock: \"db migration\""), "{error}");
+    let out = berth(&["lock", "release", &app.name]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+
+    let (r, events) = app.run(app.restart(None), None).await;
+    assert_eq!(r, RunResult::Ok, "{events:#?}");
+    assert!(probes_stay_on_their_host(&app, &events).await >= 2);
+    assert_eq!(running_hosts(&app.running("web").await), ["a", "b"]);
+
+    let destroy = Action::Destroy {
+        app: app.app(),
+        destination: None,
+        confirm: app.name.clone(),
+        purge_volumes: false,
+    };
+    let (r, events) = app.run(destroy, None).await;
+    assert_eq!(r, RunResult::Ok, "{events:#?}");
+    assert!(app.containers(None, None).await.is_empty());
+}
+
+/// A host that drops in the middle of a deploy fails the stage at work on
+/// it, naming the host; the other host keeps a version serving.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_host_dropped_mid_deploy_fails_its_stage_naming_the_host() {
+    let Some(docker) = common::docker().await else {
+        return;
+    };
+    let a = Sshd::start();
+    let b = std::sync::Arc::new(std::sync::Mutex::new(Sshd::start()));
+    let app = {
+        let b = b.lock().unwrap();
+        app_on_two_ssh_hosts(docker, &a, &b, "sshd").await
+    };
+    app.image("v1", &[]).await;
+    app.image("v2", &[]).await;
+    let (r, events) = app.run(app.deploy("v1"), None).await;
+    assert_eq!(r, RunResult::Ok, "{events:#?}");
+
+    // Host b goes down as its boot starts.
+    let on_event = {
+        let b = b.clone();
+        move |e: &EngineEvent| {
+            if let EngineEvent::StageStarted { name, .. } = e
+                && name == "boot web [2/2]"
+            {
+                b.lock().unwrap().kill();
+            }
+        }
+    };
+    let (r, events) = tokio::time::timeout(
+        Duration::from_secs(120),
+        app.run_observed(
+            app.deploy("v2"),
+            tokio_util::sync::CancellationToken::new(),
+            on_event,
+        ),
+    )
+    .await
+    .expect("a dead host does not hang the deploy");
+    let RunResult::Failed { stage, error } = &r else {
+        panic!("the deploy cannot succeed without host b: {r:?}")
+    };
+    assert!(stage.ends_with("web [2/2]"), "{stage}: {error}");
+    assert!(error.starts_with("host b: "), "{error}");
+    let port = b.lock().unwrap().port;
+    assert!(
+        error.contains(&format!(
+            "host b: its SSH connection (ssh://{}@127.0.0.1:{port}) dropped",
+            a.user
+        )),
+        "says the host dropped, not only what Docker said: {error}"
+    );
+    // Host a serves: a healthy web container (v1 restored, or v2 that
+    // passed its gate there) is running.
+    let on_a: Vec<_> = app
+        .running("web")
+        .await
+        .into_iter()
+        .filter(|c| engine::containers::summary_label(c, "berth.host") == Some("a"))
+        .collect();
+    assert_eq!(on_a.len(), 1, "{events:#?}");
+    let id = on_a[0].id.clone().unwrap();
+    app.scope
+        .wait_health(
+            &id,
+            bollard::models::HealthStatusEnum::HEALTHY,
+            Duration::from_secs(20),
+        )
+        .await;
+    eprintln!("failed at `{stage}`: {error}");
+    // The lock on host a was released even so.
+    assert!(!app.dir.path().join("a/locks").join(&app.name).exists());
 }

@@ -134,7 +134,8 @@ struct Runner<'a> {
     secrets: Result<BTreeMap<String, Secret>, ConfigError>,
     docker: HashMap<HostName, Docker>,
     /// Keeps each host's socket (an SSH tunnel) open while its client is used.
-    reach: Vec<hosts::Reach>,
+    /// What keeps each connected host's socket open (its SSH tunnel).
+    reach: HashMap<HostName, hosts::Reach>,
     fresh: HashMap<(RoleName, HostName), Fresh>,
     booted: Vec<Touched>,
     started_retained: Vec<Touched>,
@@ -160,7 +161,7 @@ pub async fn run(ctx: RunContext<'_>, plan: &Plan) -> RunResult {
             .unwrap_or_default(),
         secrets,
         docker: HashMap::new(),
-        reach: Vec::new(),
+        reach: HashMap::new(),
         fresh: HashMap::new(),
         booted: Vec::new(),
         started_retained: Vec::new(),
@@ -225,6 +226,12 @@ impl Runner<'_> {
                 Ok(Done::Ok) => Outcome::Ok,
                 Ok(Done::Skipped(reason)) => Outcome::Skipped { reason },
                 Err(e) => {
+                    let e = match e {
+                        StepError::Failed(error) => {
+                            StepError::Failed(self.with_dropped_hosts(&stage.hosts, error).await)
+                        }
+                        cancelled => cancelled,
+                    };
                     let error = match &e {
                         StepError::Failed(error) => error.clone(),
                         StepError::Cancelled => "cancelled".to_string(),
@@ -311,9 +318,27 @@ impl Runner<'_> {
         for (host, r) in connected {
             let (d, _, reach) = r?;
             self.docker.insert(host.clone(), d);
-            self.reach.push(reach);
+            self.reach.insert(host.clone(), reach);
         }
         Ok(())
+    }
+
+    /// A failed stage's error, with a line for each of its SSH hosts whose
+    /// connection is gone: "connection closed" from Docker alone does not
+    /// say that the host dropped.
+    async fn with_dropped_hosts(&self, stage_hosts: &[HostName], mut error: String) -> String {
+        for host in stage_hosts {
+            let Some(tunnel) = self.reach.get(host).and_then(|r| r.tunnel()) else {
+                continue;
+            };
+            if !tunnel.alive().await {
+                error.push_str(&format!(
+                    "\nhost {host}: its SSH connection ({}) dropped; berth did not finish its work there, and reconnects on the next action",
+                    Endpoint::from_config(&self.ctx.config.fleet.hosts[host]).describe()
+                ));
+            }
+        }
+        error
     }
 
     /// berth's state directory on a host (through its SSH connection).
@@ -1212,7 +1237,16 @@ impl Runner<'_> {
         purge_volumes: bool,
     ) -> Result<(), String> {
         let docker = self.dock(host);
-        let all = containers::list(docker, &self.selector(None, None, None), true).await?;
+        let mut all = containers::list(docker, &self.selector(None, None, None), true).await?;
+        // On an engine shared with another of the app's hosts, that host's
+        // worker removes its own.
+        all.retain(|c| {
+            !crate::labels::started_for_another(
+                containers::summary_label(c, crate::labels::HOST),
+                host.as_str(),
+                |h| self.ctx.config.fleet.hosts.contains_key(h),
+            )
+        });
         let mut volumes: Vec<String> = Vec::new();
         if purge_volumes {
             volumes.extend(

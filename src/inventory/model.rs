@@ -249,6 +249,14 @@ impl Fleet {
 
     /// Applies one change; returns whether anything changed (so that
     /// watchers of the model wake only for real changes).
+    /// A container on a shared engine is shown under the host it was
+    /// started for only.
+    fn started_for_another(&self, host: &str, c: &Container) -> bool {
+        crate::labels::started_for_another(c.owner.host.as_deref(), host, |h| {
+            self.hosts.contains_key(h)
+        })
+    }
+
     pub fn apply(&mut self, msg: Msg) -> bool {
         let changed = match msg {
             Msg::Link { host, link } => match self.hosts.get_mut(&host) {
@@ -262,16 +270,28 @@ impl Fleet {
                 host,
                 engine,
                 containers,
-            } => match self.hosts.get_mut(&host) {
-                Some(h) => {
-                    h.link = Link::Up;
-                    h.engine = Some(engine);
-                    h.synced = true;
-                    h.containers = containers.into_iter().map(|c| (c.id.clone(), c)).collect();
-                    true
+            } => {
+                let containers: BTreeMap<String, Container> = containers
+                    .into_iter()
+                    .filter(|c| !self.started_for_another(&host, c))
+                    .map(|c| (c.id.clone(), c))
+                    .collect();
+                match self.hosts.get_mut(&host) {
+                    Some(h) => {
+                        h.link = Link::Up;
+                        h.engine = Some(engine);
+                        h.synced = true;
+                        h.containers = containers;
+                        true
+                    }
+                    None => false,
                 }
-                None => false,
-            },
+            }
+            Msg::Upsert { host, container } if self.started_for_another(&host, &container) => self
+                .hosts
+                .get_mut(&host)
+                .and_then(|h| h.containers.remove(&container.id))
+                .is_some(),
             Msg::Upsert { host, container } => match self.hosts.get_mut(&host) {
                 Some(h) if h.containers.get(&container.id) != Some(&container) => {
                     h.containers.insert(container.id.clone(), container);
@@ -403,6 +423,39 @@ mod tests {
             f.hosts["a"].containers.keys().collect::<Vec<_>>(),
             vec!["2"]
         );
+    }
+
+    #[test]
+    fn two_hosts_on_one_engine_each_show_their_own_containers() {
+        let mut f = Fleet::new([("a", String::new()), ("b", String::new())]);
+        let started_for = |id: &str, host: Option<&str>| {
+            let mut c = container(id, State::Running, Health::None);
+            c.owner.host = host.map(str::to_string);
+            c
+        };
+        let everything = vec![
+            started_for("1", Some("a")),
+            started_for("2", Some("b")),
+            started_for("3", None),
+            started_for("4", Some("renamed-away")),
+        ];
+        for host in ["a", "b"] {
+            f.apply(Msg::Synced {
+                host: host.into(),
+                engine: engine(),
+                containers: everything.clone(),
+            });
+        }
+        let ids = |f: &Fleet, h: &str| f.hosts[h].containers.keys().cloned().collect::<Vec<_>>();
+        assert_eq!(ids(&f, "a"), ["1", "3", "4"]);
+        assert_eq!(ids(&f, "b"), ["2", "3", "4"]);
+        // An event for b's container, seen by a's watcher, changes nothing
+        // on a.
+        assert!(!f.apply(Msg::Upsert {
+            host: "a".into(),
+            container: started_for("2", Some("b")),
+        }));
+        assert_eq!(ids(&f, "a"), ["1", "3", "4"]);
     }
 
     #[test]

@@ -98,19 +98,35 @@ impl App {
         action: Action,
         cancel_at: Option<&str>,
     ) -> (RunResult, Vec<EngineEvent>) {
-        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
         let cancel = CancellationToken::new();
-        let plan = engine::plan(&self.config, &action).unwrap();
-        let ctx = engine::RunContext::new(&self.config, tx, cancel.clone());
         let cancel_at = cancel_at.map(str::to_string);
-        let collect = tokio::spawn(async move {
-            let mut events = Vec::new();
-            while let Some(e) = rx.recv().await {
-                if let (Some(at), EngineEvent::StageStarted { name, .. }) = (&cancel_at, &e)
+        let on_event = {
+            let cancel = cancel.clone();
+            move |e: &EngineEvent| {
+                if let (Some(at), EngineEvent::StageStarted { name, .. }) = (&cancel_at, e)
                     && name == at
                 {
                     cancel.cancel();
                 }
+            }
+        };
+        self.run_observed(action, cancel, on_event).await
+    }
+
+    /// Runs an action, showing each event to `on_event` as it comes.
+    pub async fn run_observed(
+        &self,
+        action: Action,
+        cancel: CancellationToken,
+        mut on_event: impl FnMut(&EngineEvent) + Send + 'static,
+    ) -> (RunResult, Vec<EngineEvent>) {
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let plan = engine::plan(&self.config, &action).unwrap();
+        let ctx = engine::RunContext::new(&self.config, tx, cancel);
+        let collect = tokio::spawn(async move {
+            let mut events = Vec::new();
+            while let Some(e) = rx.recv().await {
+                on_event(&e);
                 events.push(e);
             }
             events
