@@ -392,15 +392,13 @@ async fn locks_and_history_on_an_ssh_host_follow_the_local_rules() {
     assert!(!canary.exists());
 }
 
-/// An app on hosts `a` and `b`, each reached through its own sshd.
-async fn app_on_two_ssh_hosts(docker: bollard::Docker, a: &Sshd, b: &Sshd, base: &str) -> App {
+/// An app on hosts `a` and `b`, each reached through its own sshd (the
+/// `ssh:` blocks of [`Sshd::host_yaml`]).
+async fn app_on_two_ssh_hosts(docker: bollard::Docker, [a, b]: [String; 2], base: &str) -> App {
     App::with_hosts(
         Scope::new(docker).await,
         base,
-        [
-            &format!(", ssh: {}", a.host_yaml()),
-            &format!(", ssh: {}", b.host_yaml()),
-        ],
+        [&format!(", ssh: {a}"), &format!(", ssh: {b}")],
         "      web: {hosts: [a, b], port: 8080}\n",
         "    boot: {limit: 1}\n",
     )
@@ -466,7 +464,7 @@ async fn two_ssh_hosts_deploy_restart_and_destroy_with_boot_limit_one() {
         return;
     };
     let (a, b) = (Sshd::start(), Sshd::start());
-    let app = app_on_two_ssh_hosts(docker, &a, &b, "sshe").await;
+    let app = app_on_two_ssh_hosts(docker, [a.host_yaml(), b.host_yaml()], "sshe").await;
     app.image("v1", &[]).await;
     let (r, events) =
         tokio::time::timeout(Duration::from_secs(120), app.run(app.deploy("v1"), None))
@@ -583,10 +581,8 @@ async fn a_host_dropped_mid_deploy_fails_its_stage_naming_the_host() {
     };
     let a = Sshd::start();
     let b = std::sync::Arc::new(std::sync::Mutex::new(Sshd::start()));
-    let app = {
-        let b = b.lock().unwrap();
-        app_on_two_ssh_hosts(docker, &a, &b, "sshd").await
-    };
+    let b_yaml = b.lock().unwrap().host_yaml();
+    let app = app_on_two_ssh_hosts(docker, [a.host_yaml(), b_yaml], "sshd").await;
     app.image("v1", &[]).await;
     app.image("v2", &[]).await;
     let (r, events) = app.run(app.deploy("v1"), None).await;
