@@ -133,7 +133,6 @@ struct Runner<'a> {
     destination: String,
     secrets: Result<BTreeMap<String, Secret>, ConfigError>,
     docker: HashMap<HostName, Docker>,
-    /// Keeps each host's socket (an SSH tunnel) open while its client is used.
     /// What keeps each connected host's socket open (its SSH tunnel).
     reach: HashMap<HostName, hosts::Reach>,
     fresh: HashMap<(RoleName, HostName), Fresh>,
@@ -202,6 +201,7 @@ impl Runner<'_> {
         self.emit(EngineEvent::PlanReady {
             plan: self.plan.clone(),
         });
+        let warming = self.warm_up_ssh_hosts();
         let mut result = RunResult::Ok;
         for (i, stage) in self.plan.stages.iter().enumerate() {
             let t = Instant::now();
@@ -255,6 +255,7 @@ impl Runner<'_> {
             finish(&self, outcome);
         }
         self.write_history(started_at, &result).await;
+        warming.abort();
         self.emit(EngineEvent::Finished {
             result: result.clone(),
             elapsed_ms: started.elapsed().as_millis() as u64,
@@ -321,6 +322,29 @@ impl Runner<'_> {
             self.reach.insert(host.clone(), reach);
         }
         Ok(())
+    }
+
+    /// Opens the connections of every SSH host of the plan at once, in the
+    /// background, while the first stages (the lock, on the primary host
+    /// alone) run: each later stage then finds its hosts' connections open
+    /// in the shared pool instead of opening them one stage at a time.
+    /// Failures are left for the stage that needs the host to report.
+    fn warm_up_ssh_hosts(&self) -> tokio::task::JoinHandle<()> {
+        let mut hosts: Vec<&HostName> = self.plan.stages.iter().flat_map(|s| &s.hosts).collect();
+        hosts.sort();
+        hosts.dedup();
+        let endpoints: Vec<Endpoint> = hosts
+            .into_iter()
+            .map(|h| Endpoint::from_config(&self.ctx.config.fleet.hosts[h]))
+            .filter(|e| matches!(e, Endpoint::Ssh { .. }))
+            .collect();
+        let limit = self.parallel();
+        tokio::spawn(async move {
+            let reach = endpoints
+                .iter()
+                .map(|e| hosts::reach(e, lock::REACH_TIMEOUT));
+            bounded(limit, reach).await;
+        })
     }
 
     /// A failed stage's error, with a line for each of its SSH hosts whose
@@ -1366,16 +1390,20 @@ impl Runner<'_> {
         let mut hosts: Vec<&HostName> = self.plan.stages.iter().flat_map(|s| &s.hosts).collect();
         hosts.sort();
         hosts.dedup();
-        for host in hosts {
+        let record = &record;
+        let writes = hosts.into_iter().map(|host| async move {
             let written =
                 match hosts::state_dir(&self.ctx.config.fleet.hosts[host], lock::REACH_TIMEOUT)
                     .await
                 {
-                    Ok(dir) => history::append(&dir, &record)
+                    Ok(dir) => history::append(&dir, record)
                         .await
                         .map_err(|e| e.to_string()),
                     Err(e) => Err(e),
                 };
+            (host, written)
+        });
+        for (host, written) in bounded(self.parallel(), writes).await {
             if let Err(e) = written {
                 self.emit(EngineEvent::Warning {
                     message: format!("host {host}: could not write history: {e}"),
