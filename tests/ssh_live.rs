@@ -643,3 +643,138 @@ async fn a_host_dropped_mid_deploy_fails_its_stage_naming_the_host() {
     // The lock on host a was released even so.
     assert!(!app.dir.path().join("a/locks").join(&app.name).exists());
 }
+
+/// The nginx lock on an SSH host is the host's own flock: a berth on the
+/// host and a berth over SSH exclude each other, and dropping the remote
+/// lock frees it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_nginx_lock_on_an_ssh_host_is_the_hosts_own_flock() {
+    let sshd = Sshd::start();
+    let dir = tempfile::tempdir().unwrap();
+    let path = config(
+        dir.path(),
+        &format!("  edge: {{ssh: {}}}\n", sshd.host_yaml()),
+        "",
+    );
+    let cfg = berth::config::load(&path).unwrap();
+    let file = dir.path().join(".berth-nginx.lock");
+    let remote = berth::hosts::on_host(
+        &cfg.fleet.hosts["edge"],
+        file.clone(),
+        Duration::from_secs(10),
+    )
+    .await
+    .unwrap();
+
+    // Held here: the remote attempt gives up after its wait.
+    let local = std::fs::File::create(&file).unwrap();
+    local.lock().unwrap();
+    let busy = remote.lock_file(Duration::from_secs(1)).await.unwrap();
+    assert!(busy.is_none(), "the remote flock waited, then gave up");
+    local.unlock().unwrap();
+
+    // Held over ssh: the local lock is refused until it is dropped.
+    let held = remote
+        .lock_file(Duration::from_secs(5))
+        .await
+        .unwrap()
+        .expect("free now");
+    assert!(matches!(
+        local.try_lock(),
+        Err(std::fs::TryLockError::WouldBlock)
+    ));
+    drop(held);
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        match local.try_lock() {
+            Ok(()) => break,
+            Err(std::fs::TryLockError::WouldBlock) => {
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "the remote flock was released when dropped"
+                );
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            Err(e) => panic!("{e}"),
+        }
+    }
+}
+
+/// nginx on an SSH host: berth writes its file, validates and reloads
+/// through the host's connection, proves the switch through the host's
+/// port forwarded over that connection, and no request through nginx
+/// fails across a deploy; destroy takes the file away.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nginx_on_an_ssh_host_switches_with_no_failed_request() {
+    use common::load::{self, Load};
+    use common::nginx::NginxServer;
+    let Some(docker) = common::docker().await else {
+        return;
+    };
+    let sshd = Sshd::start();
+    let nginx = NginxServer::start();
+    let host = "app.test";
+    let proxy = format!(
+        "    proxy:\n      domains: [{host}]\n      listen: {}\n      healthcheck: {{path: /up, interval: 100ms}}\n      drain_timeout: 1s\n      driver: nginx\n",
+        nginx.port
+    );
+    let app = App::with_host_a(
+        Scope::new(docker).await,
+        "sshn",
+        &format!(", ssh: {}, nginx: {}", sshd.host_yaml(), nginx.host_yaml()),
+        "      web: {hosts: [a], port: 8080}\n",
+        &proxy,
+    )
+    .await;
+    app.image("v1", &[]).await;
+    app.image("v2", &[]).await;
+    let (r, events) = app.run(app.deploy("v1"), None).await;
+    assert_eq!(r, RunResult::Ok, "{:#?}", output(&events));
+    let file = nginx
+        .confd
+        .join(berth::engine::proxy::nginx::file_name(&app.name, ""));
+    let proof = format!(
+        "GET /up (Host: {host}) through 127.0.0.1:{} on host a (through ssh): 200 from the new config",
+        nginx.port
+    );
+    assert!(output(&events).contains(&proof), "{:#?}", output(&events));
+
+    let traffic = Load::start(nginx.addr(), host, "/version", 2, Duration::from_millis(5));
+    let (r, events) = app.run(app.deploy("v2"), None).await;
+    let samples = traffic.stop().await;
+    assert_eq!(r, RunResult::Ok, "{:#?}", output(&events));
+    let failed = load::failures(&samples);
+    assert!(
+        failed.is_empty(),
+        "{} of {} requests failed: {:?}",
+        failed.len(),
+        samples.len(),
+        &failed[..failed.len().min(10)]
+    );
+    assert!(samples.len() >= 50, "the load ran: {}", samples.len());
+    let text = std::fs::read_to_string(&file).unwrap();
+    assert_eq!(
+        berth::engine::proxy::nginx::parse_route(&text)
+            .unwrap()
+            .versions(),
+        "v2"
+    );
+    assert!(
+        output(&events).iter().any(|l| l.starts_with(&format!(
+            "nginx: ssh://{}@127.0.0.1:{}:",
+            sshd.user, sshd.port
+        ))),
+        "{:#?}",
+        output(&events)
+    );
+
+    let destroy = Action::Destroy {
+        app: app.app(),
+        destination: None,
+        confirm: app.name.clone(),
+        purge_volumes: false,
+    };
+    let (r, events) = app.run(destroy, None).await;
+    assert_eq!(r, RunResult::Ok, "{:#?}", output(&events));
+    assert!(!file.exists(), "destroy removed berth's nginx file");
+}

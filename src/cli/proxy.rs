@@ -64,8 +64,8 @@ pub async fn show(config: &Config, target: &Target, json: bool) -> anyhow::Resul
                 println!("written: {}", r.written_at.format("%Y-%m-%d %H:%M:%S UTC"));
             }
             match (&h.path, &h.text) {
-                (Some(p), Some(t)) => println!("file: {}\n\n{}", p.display(), t.trim_end()),
-                (Some(p), None) => println!("file: {} (missing)", p.display()),
+                (Some(p), Some(t)) => println!("file: {}\n\n{}", p, t.trim_end()),
+                (Some(p), None) => println!("file: {} (missing)", p),
                 (None, Some(t)) => println!("{}", t.trim_end()),
                 (None, None) => {}
             }

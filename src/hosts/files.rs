@@ -123,6 +123,98 @@ cat -- "$1""#;
 const STAMP: &str = r#"[ -e "$1" ] || exit 3
 stat -c '%s %Y' -- "$1""#;
 
+/// What a command on a host left: exit code (`None`: killed by a signal)
+/// and output, as it came (untrusted).
+pub struct CommandOutput {
+    pub code: Option<i32>,
+    pub stdout: Vec<u8>,
+    pub stderr: Vec<u8>,
+}
+
+/// An exclusive lock on a file of a host, held while this lives.
+pub enum FileLock {
+    Local(std::fs::File),
+    Ssh(Box<super::ssh::RemoteLock>),
+}
+
+impl Files {
+    /// Runs `argv` on the host, killed (locally) or abandoned (over ssh)
+    /// after `timeout`. `Err` when it could not run or did not finish.
+    pub async fn run(&self, argv: &[&str], timeout: Duration) -> Result<CommandOutput, String> {
+        let (program, args) = argv.split_first().ok_or("an empty command")?;
+        match self {
+            Files::Local => {
+                let child = tokio::process::Command::new(program)
+                    .args(args)
+                    .stdin(std::process::Stdio::null())
+                    .stdout(std::process::Stdio::piped())
+                    .stderr(std::process::Stdio::piped())
+                    .kill_on_drop(true)
+                    .output();
+                match tokio::time::timeout(timeout, child).await {
+                    Err(_) => Err(format!(
+                        "did not finish within {}; killed",
+                        crate::config::duration::format(timeout)
+                    )),
+                    Ok(Err(e)) => Err(format!("cannot run it: {e}")),
+                    Ok(Ok(o)) => Ok(CommandOutput {
+                        code: o.status.code(),
+                        stdout: o.stdout,
+                        stderr: o.stderr,
+                    }),
+                }
+            }
+            Files::Ssh(t, _) => t.output(argv, timeout).await.map(|o| CommandOutput {
+                code: o.code,
+                stdout: o.stdout,
+                stderr: o.stderr,
+            }),
+        }
+    }
+}
+
+impl HostPath {
+    /// Takes an exclusive flock(2) on this file (created if needed),
+    /// waiting at most `wait`; `Ok(None)` when another still holds it then.
+    /// On an SSH host a remote `flock` process holds it: berth on the host
+    /// itself and berths elsewhere exclude each other.
+    pub async fn lock_file(&self, wait: Duration) -> Result<Option<FileLock>, FilesError> {
+        const WHAT: &str = "locking";
+        match &self.files {
+            Files::Local => {
+                let file = std::fs::OpenOptions::new()
+                    .create(true)
+                    .truncate(false)
+                    .write(true)
+                    .open(&self.path)
+                    .map_err(|e| self.fail(WHAT, e))?;
+                let start = tokio::time::Instant::now();
+                loop {
+                    match file.try_lock() {
+                        Ok(()) => return Ok(Some(FileLock::Local(file))),
+                        Err(std::fs::TryLockError::WouldBlock) => {}
+                        Err(std::fs::TryLockError::Error(e)) => return Err(self.fail(WHAT, e)),
+                    }
+                    if start.elapsed() >= wait {
+                        return Ok(None);
+                    }
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            }
+            Files::Ssh(t, _) => {
+                let path = self
+                    .path
+                    .to_str()
+                    .ok_or_else(|| self.fail(WHAT, "the path is not UTF-8"))?;
+                t.flock(path, wait)
+                    .await
+                    .map(|l| l.map(|l| FileLock::Ssh(Box::new(l))))
+                    .map_err(|e| self.fail(WHAT, e))
+            }
+        }
+    }
+}
+
 /// What a remote script's exit meant.
 enum Exit {
     Done(Vec<u8>),
@@ -189,14 +281,17 @@ impl HostPath {
         match out.code {
             Some(0) => Ok(Exit::Done(out.stdout)),
             Some(3) => Ok(Exit::Three),
-            code => Err(self.fail(
-                what,
-                if out.stderr.is_empty() {
-                    format!("exit {code:?}")
-                } else {
-                    out.stderr
-                },
-            )),
+            code => {
+                let stderr = crate::sanitize::one_line(&String::from_utf8_lossy(&out.stderr));
+                Err(self.fail(
+                    what,
+                    if stderr.is_empty() {
+                        format!("exit {code:?}")
+                    } else {
+                        stderr
+                    },
+                ))
+            }
         }
     }
 

@@ -170,7 +170,16 @@ pub fn state_path(host: &HostConfig) -> Result<PathBuf, String> {
 /// host through its master connection (opened within `timeout` if no part
 /// of berth holds it yet).
 pub async fn state_dir(host: &HostConfig, timeout: Duration) -> Result<HostPath, String> {
-    let path = state_path(host)?;
+    on_host(host, state_path(host)?, timeout).await
+}
+
+/// `path` on a host, ready for file operations and commands (through the
+/// host's shared SSH connection, for an SSH host).
+pub async fn on_host(
+    host: &HostConfig,
+    path: PathBuf,
+    timeout: Duration,
+) -> Result<HostPath, String> {
     match Endpoint::from_config(host) {
         Endpoint::Local { .. } => Ok(HostPath::local(path)),
         Endpoint::Ssh { ssh, remote_socket } => {

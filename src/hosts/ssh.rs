@@ -19,10 +19,12 @@ use crate::config::SshConfig;
 /// A live connection to a host and its forwarded Docker socket. Dropping
 /// the last reference closes the master connection and removes the socket.
 pub struct Tunnel {
-    session: Session,
+    session: Arc<Session>,
     /// Commands running at once on the connection: sshd refuses sessions
     /// beyond its MaxSessions (10 by default) on one connection.
-    sessions: tokio::sync::Semaphore,
+    sessions: Arc<tokio::sync::Semaphore>,
+    /// Remote TCP ports forwarded to local sockets (for proxy probes).
+    forwarded: Mutex<std::collections::HashSet<u16>>,
     /// The local end of the forwarded Docker socket.
     pub socket: PathBuf,
     _dir: tempfile::TempDir,
@@ -68,7 +70,7 @@ impl Tunnel {
                 // ssh reports a remote death by signal as no code.
                 code: o.status.code(),
                 stdout: o.stdout,
-                stderr: crate::sanitize::one_line(&String::from_utf8_lossy(&o.stderr)),
+                stderr: o.stderr,
             }),
             Ok(Err(e)) => Err(format!("running {program} over ssh: {}", chain(&e))),
             Err(_) => Err(format!(
@@ -79,12 +81,128 @@ impl Tunnel {
     }
 }
 
-/// What a remote command left: its exit code, its output, and its error
-/// text flattened to one line and stripped of control sequences.
+/// What a remote command left: its exit code and its output, as it came
+/// (untrusted: strip it before showing it).
 pub struct Output {
     pub code: Option<i32>,
     pub stdout: Vec<u8>,
-    pub stderr: String,
+    pub stderr: Vec<u8>,
+}
+
+/// An exclusive flock(2) on a file of the host, held by a remote `flock`
+/// process for as long as this value lives. Dropping it closes that
+/// process's input, and it exits, releasing the lock; if berth dies, the
+/// connection goes and sshd ends the process, releasing it too.
+pub struct RemoteLock {
+    _child: openssh::Child<Arc<Session>>,
+    _session: tokio::sync::OwnedSemaphorePermit,
+}
+
+impl Tunnel {
+    /// Takes an exclusive flock on `path` on the host (with `flock` from
+    /// util-linux or BusyBox, the same lock a local berth on that host
+    /// takes), waiting at most `wait`. `Ok(None)`: still held by another
+    /// after `wait`.
+    pub async fn flock(&self, path: &str, wait: Duration) -> Result<Option<RemoteLock>, String> {
+        use tokio::io::AsyncReadExt;
+        let permit = self
+            .sessions
+            .clone()
+            .acquire_owned()
+            .await
+            .expect("never closed");
+        let secs = wait.as_secs().max(1).to_string();
+        let mut child = self
+            .session
+            .clone()
+            .arc_command("flock")
+            .args([
+                "-w",
+                &secs,
+                "--",
+                path,
+                "sh",
+                "-c",
+                "echo locked; exec cat >/dev/null",
+            ])
+            .stdin(openssh::Stdio::piped())
+            .stdout(openssh::Stdio::piped())
+            .stderr(openssh::Stdio::piped())
+            .spawn()
+            .await
+            .map_err(|e| format!("running flock over ssh: {}", chain(&e)))?;
+        let mut stdout = child.stdout().take().expect("piped");
+        let mut said = Vec::new();
+        let read = async {
+            let mut buf = [0u8; 64];
+            while !said.ends_with(b"locked\n") {
+                match stdout.read(&mut buf).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => said.extend_from_slice(&buf[..n]),
+                }
+            }
+        };
+        if tokio::time::timeout(wait + Duration::from_secs(10), read)
+            .await
+            .is_err()
+        {
+            return Err(format!(
+                "flock {path} over ssh did not answer within {}",
+                crate::config::duration::format(wait + Duration::from_secs(10))
+            ));
+        }
+        if said.ends_with(b"locked\n") {
+            return Ok(Some(RemoteLock {
+                _child: child,
+                _session: permit,
+            }));
+        }
+        // flock gave up (exit 1) or could not run at all.
+        let mut err = Vec::new();
+        if let Some(mut e) = child.stderr().take() {
+            let _ = tokio::time::timeout(Duration::from_secs(2), e.read_to_end(&mut err)).await;
+        }
+        let status = tokio::time::timeout(Duration::from_secs(2), child.wait()).await;
+        match status {
+            Ok(Ok(s)) if s.code() == Some(1) && err.is_empty() => Ok(None),
+            _ => Err(format!(
+                "flock {path} over ssh failed: {} (does the host have flock, from util-linux?)",
+                crate::sanitize::one_line(&String::from_utf8_lossy(&err))
+            )),
+        }
+    }
+
+    /// A local socket forwarded to `127.0.0.1:port` on the host (once per
+    /// port, kept with the connection): how berth reaches a host's proxy.
+    pub async fn forward_tcp(&self, port: u16) -> Result<PathBuf, String> {
+        let socket = self.socket.with_file_name(format!("tcp-{port}.sock"));
+        if self
+            .forwarded
+            .lock()
+            .expect("never held across a panic")
+            .contains(&port)
+        {
+            return Ok(socket);
+        }
+        self.session
+            .request_port_forward(
+                ForwardType::Local,
+                Socket::UnixSocket {
+                    path: socket.as_path().into(),
+                },
+                Socket::TcpSocket {
+                    host: "127.0.0.1".into(),
+                    port,
+                },
+            )
+            .await
+            .map_err(|e| format!("forwarding 127.0.0.1:{port} of the host: {}", chain(&e)))?;
+        self.forwarded
+            .lock()
+            .expect("never held across a panic")
+            .insert(port);
+        Ok(socket)
+    }
 }
 
 /// Below sshd's default MaxSessions (10), with room for an operator's own
@@ -223,8 +341,9 @@ async fn open(ssh: &SshConfig, remote_socket: &Path, timeout: Duration) -> Resul
             )
         })?;
     Ok(Tunnel {
-        session,
-        sessions: tokio::sync::Semaphore::new(MAX_SESSIONS),
+        session: Arc::new(session),
+        sessions: Arc::new(tokio::sync::Semaphore::new(MAX_SESSIONS)),
+        forwarded: Mutex::default(),
         socket,
         _dir: dir,
     })

@@ -1,7 +1,6 @@
 //! What each host's proxy really has for an app, next to what runs there:
 //! read by `berth proxy show`, compared by `berth doctor`.
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::Serialize;
@@ -17,8 +16,9 @@ use crate::labels::Selector;
 pub struct HostRoute {
     pub host: HostName,
     pub driver: Option<Driver>,
-    /// nginx: berth's file for the app.
-    pub path: Option<PathBuf>,
+    /// nginx: berth's file for the app (`ssh://…:/etc/nginx/…` on an SSH
+    /// host).
+    pub path: Option<String>,
     /// nginx: the file's text; kamal-proxy: what `kamal-proxy list` says.
     pub text: Option<String>,
     /// nginx: the route recorded in the file.
@@ -41,8 +41,7 @@ impl HostRoute {
     pub fn drift(&self, app: &str) -> Option<Drift> {
         let subject = self
             .path
-            .as_ref()
-            .map(|p| p.display().to_string())
+            .clone()
             .unwrap_or_else(|| format!("{app} on {}", self.host));
         let running = if self.running.is_empty() {
             "no healthy container runs".to_string()
@@ -180,11 +179,11 @@ async fn read_host(
         Driver::Nginx => {
             let n = Nginx {
                 command: &cfg.nginx.command.0,
-                dir: &cfg.nginx.dir,
+                dir: hosts::on_host(cfg, cfg.nginx.dir.clone(), Duration::from_secs(10)).await?,
             };
             let path = n.path(app.as_str(), dest);
-            out.path = Some(path.clone());
-            out.text = n.read(&path).map_err(|e| e.to_string())?;
+            out.path = Some(path.to_string());
+            out.text = n.read(&path).await.map_err(|e| e.to_string())?;
             out.route = out.text.as_deref().and_then(nginx::parse_route);
         }
         Driver::KamalProxy => {

@@ -9,12 +9,12 @@
 //! Everything written comes from validated config (host names, health path)
 //! and parsed IP addresses: no text from containers reaches the file.
 
-use std::path::{Path, PathBuf};
-use std::process::Stdio;
 use std::time::Duration;
 
 use super::Route;
 use super::probe::{GENERATION_HEADER, PROBE_HEADER};
+use crate::hosts::files::FileLock;
+use crate::hosts::{FilesError, HostPath};
 
 /// The first line of every file berth writes.
 pub const HEADER: &str = "# Managed by berth.";
@@ -27,23 +27,17 @@ pub enum NginxError {
     #[error(
         "{path} exists and was not written by berth (its first line is not `{HEADER}`); berth never edits files it does not own: move it away, or set the host's `nginx.dir` to another directory"
     )]
-    NotOurs { path: PathBuf },
-    #[error("{what} {path}: {error}")]
-    Io {
-        what: &'static str,
-        path: PathBuf,
-        error: std::io::Error,
-    },
+    NotOurs { path: String },
+    #[error(transparent)]
+    Files(#[from] FilesError),
     #[error("`{command}` failed; {restored}:\n{output}")]
     Failed {
         command: String,
         output: String,
         restored: String,
     },
-    #[error("`{command}` could not run: {error}")]
-    Spawn { command: String, error: String },
     #[error("another berth has held the nginx lock {path} for {}; is one stuck?", crate::config::duration::format(*waited))]
-    Busy { path: PathBuf, waited: Duration },
+    Busy { path: String, waited: Duration },
 }
 
 /// `berth-<app>.conf`, or `berth-<app>--<destination>.conf`.
@@ -131,31 +125,30 @@ pub fn parse_route(text: &str) -> Option<Route> {
         .and_then(|json| serde_json::from_str(json).ok())
 }
 
-/// The nginx of one host, as configured.
+/// The nginx of one host, as configured: its files and commands on this
+/// machine, or on an SSH host through its connection.
 pub struct Nginx<'a> {
     pub command: &'a [String],
-    pub dir: &'a Path,
+    /// Where berth's files go (`nginx.dir`), on the host.
+    pub dir: HostPath,
 }
 
 impl Nginx<'_> {
-    pub fn path(&self, app: &str, destination: &str) -> PathBuf {
+    pub fn path(&self, app: &str, destination: &str) -> HostPath {
         self.dir.join(file_name(app, destination))
     }
 
     /// The file's text; `None` when there is none. A file berth did not
     /// write is an error, never something to overwrite.
-    pub fn read(&self, path: &Path) -> Result<Option<String>, NginxError> {
-        match std::fs::read_to_string(path) {
-            Ok(t) if t.starts_with(HEADER) => Ok(Some(t)),
-            Ok(_) => Err(NginxError::NotOurs {
-                path: path.to_path_buf(),
+    pub async fn read(&self, path: &HostPath) -> Result<Option<String>, NginxError> {
+        match path.read().await? {
+            Some(b) if b.starts_with(HEADER.as_bytes()) => {
+                Ok(Some(String::from_utf8_lossy(&b).into_owned()))
+            }
+            Some(_) => Err(NginxError::NotOurs {
+                path: path.to_string(),
             }),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(error) => Err(NginxError::Io {
-                what: "reading",
-                path: path.to_path_buf(),
-                error,
-            }),
+            None => Ok(None),
         }
     }
 
@@ -164,38 +157,32 @@ impl Nginx<'_> {
     /// reloaded onto anything else. `log` gets nginx's own output.
     pub async fn apply(
         &self,
-        path: &Path,
+        path: &HostPath,
         new: Option<&str>,
         previous: Option<&str>,
         log: &(dyn Fn(String) + Sync),
     ) -> Result<(), NginxError> {
         let _lock = self.lock().await?;
-        write(path, new)?;
-        let restore = |what: &str| -> String {
-            match write(path, previous) {
+        write(path, new).await?;
+        let restore = async |what: &str| -> String {
+            match write(path, previous).await {
                 Ok(()) if previous.is_some() => {
-                    format!(
-                        "{} restored; nginx still runs its previous config",
-                        path.display()
-                    )
+                    format!("{path} restored; nginx still runs its previous config")
                 }
-                Ok(()) => format!(
-                    "{} removed again; nginx still runs its previous config",
-                    path.display()
-                ),
+                Ok(()) => format!("{path} removed again; nginx still runs its previous config"),
                 Err(e) => format!("and putting the previous file back failed too ({e}); {what}"),
             }
         };
         if let Err((command, output)) = self.run(&["-t"], log).await {
             return Err(NginxError::Failed {
-                restored: restore("fix the file by hand before reloading nginx"),
+                restored: restore("fix the file by hand before reloading nginx").await,
                 command,
                 output,
             });
         }
         if let Err((command, output)) = self.run(&["-s", "reload"], log).await {
             return Err(NginxError::Failed {
-                restored: restore("nginx was not reloaded"),
+                restored: restore("nginx was not reloaded").await,
                 command,
                 output,
             });
@@ -214,8 +201,8 @@ impl Nginx<'_> {
             })
     }
 
-    /// Runs the configured nginx command with `args`; `Err((command, output))`
-    /// when it fails, times out or cannot start.
+    /// Runs the configured nginx command with `args` on the host;
+    /// `Err((command, output))` when it fails, times out or cannot start.
     async fn run(
         &self,
         args: &[&str],
@@ -224,26 +211,12 @@ impl Nginx<'_> {
         let mut argv: Vec<&str> = self.command.iter().map(String::as_str).collect();
         argv.extend_from_slice(args);
         let shown = argv.join(" ");
-        let child = tokio::process::Command::new(argv[0])
-            .args(&argv[1..])
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true)
-            .output();
-        let out = match tokio::time::timeout(COMMAND_TIMEOUT, child).await {
-            Err(_) => {
-                return Err((
-                    shown,
-                    format!(
-                        "did not finish within {}; killed",
-                        crate::config::duration::format(COMMAND_TIMEOUT)
-                    ),
-                ));
-            }
-            Ok(Err(e)) => return Err((shown, format!("cannot run it: {e}"))),
-            Ok(Ok(out)) => out,
-        };
+        let out = self
+            .dir
+            .files
+            .run(&argv, COMMAND_TIMEOUT)
+            .await
+            .map_err(|e| (shown.clone(), e))?;
         let text: Vec<String> = String::from_utf8_lossy(&out.stderr)
             .lines()
             .chain(String::from_utf8_lossy(&out.stdout).lines())
@@ -253,75 +226,39 @@ impl Nginx<'_> {
         for l in &text {
             log(format!("{shown}: {l}"));
         }
-        if out.status.success() {
-            Ok(())
-        } else {
-            let code = out
-                .status
-                .code()
-                .map_or("a signal".to_string(), |c| format!("code {c}"));
-            Err((shown, format!("exited with {code}: {}", text.join("\n"))))
+        match out.code {
+            Some(0) => Ok(()),
+            code => {
+                let code = code.map_or("a signal".to_string(), |c| format!("code {c}"));
+                Err((shown, format!("exited with {code}: {}", text.join("\n"))))
+            }
         }
     }
 
     /// One berth at a time changes and reloads a host's nginx: two apps
     /// deploying at once must not validate each other's half-written files.
-    async fn lock(&self) -> Result<std::fs::File, NginxError> {
+    /// A flock on a file in the directory, taken on the host itself, so
+    /// berths on the host and elsewhere exclude each other.
+    async fn lock(&self) -> Result<FileLock, NginxError> {
         let path = self.dir.join(".berth-nginx.lock");
-        let file = std::fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&path)
-            .map_err(|error| NginxError::Io {
-                what: "opening",
-                path: path.clone(),
-                error,
-            })?;
-        let start = tokio::time::Instant::now();
-        loop {
-            match file.try_lock() {
-                Ok(()) => return Ok(file),
-                Err(std::fs::TryLockError::WouldBlock) => {}
-                Err(std::fs::TryLockError::Error(error)) => {
-                    return Err(NginxError::Io {
-                        what: "locking",
-                        path,
-                        error,
-                    });
-                }
-            }
-            if start.elapsed() >= COMMAND_TIMEOUT {
-                return Err(NginxError::Busy {
-                    path,
-                    waited: start.elapsed(),
-                });
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        path.lock_file(COMMAND_TIMEOUT)
+            .await?
+            .ok_or_else(|| NginxError::Busy {
+                path: path.to_string(),
+                waited: COMMAND_TIMEOUT,
+            })
     }
 }
 
 /// Writes `text` to `path` through a temporary file and a rename (nginx
-/// never sees half a file); `None` removes it.
-fn write(path: &Path, text: Option<&str>) -> Result<(), NginxError> {
-    let io = |what, error| NginxError::Io {
-        what,
-        path: path.to_path_buf(),
-        error,
-    };
+/// never sees half a file; the temporary's name does not end in `.conf`,
+/// so nginx's include never picks it up); `None` removes it.
+async fn write(path: &HostPath, text: Option<&str>) -> Result<(), NginxError> {
     match text {
-        Some(t) => {
-            // Not `*.conf`: nginx's include never picks the temporary up.
-            let tmp = path.with_extension("conf.berth-tmp");
-            std::fs::write(&tmp, t).map_err(|e| io("writing", e))?;
-            std::fs::rename(&tmp, path).map_err(|e| io("renaming into", e))
-        }
-        None => match std::fs::remove_file(path) {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(io("removing", e)),
-            _ => Ok(()),
-        },
+        Some(t) => path.write(t.as_bytes()).await?,
+        None => path.remove_file().await?,
     }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -391,21 +328,21 @@ mod tests {
         assert!(text.contains("server 127.0.0.1:1 down;"));
     }
 
-    #[test]
-    fn refuses_files_it_does_not_own() {
+    #[tokio::test]
+    async fn refuses_files_it_does_not_own() {
         let dir = tempfile::tempdir().unwrap();
         let n = Nginx {
             command: &["nginx".to_string()],
-            dir: dir.path(),
+            dir: HostPath::local(dir.path()),
         };
         let p = n.path("demo", "");
-        assert!(n.read(&p).unwrap().is_none());
-        std::fs::write(&p, "server { listen 80; }\n").unwrap();
-        let e = n.read(&p).unwrap_err().to_string();
+        assert!(n.read(&p).await.unwrap().is_none());
+        std::fs::write(&p.path, "server { listen 80; }\n").unwrap();
+        let e = n.read(&p).await.unwrap_err().to_string();
         assert!(e.contains("was not written by berth"), "{e}");
-        assert!(e.contains(&p.display().to_string()), "{e}");
-        std::fs::write(&p, render(&route("", vec![target()]))).unwrap();
-        assert!(n.read(&p).unwrap().is_some());
+        assert!(e.contains(&p.to_string()), "{e}");
+        std::fs::write(&p.path, render(&route("", vec![target()]))).unwrap();
+        assert!(n.read(&p).await.unwrap().is_some());
     }
 
     #[tokio::test]
@@ -414,11 +351,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let n = Nginx {
             command: &["false".to_string()],
-            dir: dir.path(),
+            dir: HostPath::local(dir.path()),
         };
         let p = n.path("demo", "");
         let old = render(&route("", vec![target()]));
-        std::fs::write(&p, &old).unwrap();
+        std::fs::write(&p.path, &old).unwrap();
         let new = render(&route("", vec![]));
         let e = n
             .apply(&p, Some(&new), Some(&old), &|_| {})
@@ -430,17 +367,19 @@ mod tests {
             e.contains("restored; nginx still runs its previous config"),
             "{e}"
         );
-        assert_eq!(std::fs::read_to_string(&p).unwrap(), old);
+        assert_eq!(std::fs::read_to_string(&p.path).unwrap(), old);
         // With no previous file, the new one is removed again.
         let q = n.path("other", "");
         n.apply(&q, Some(&new), None, &|_| {}).await.unwrap_err();
-        assert!(!q.exists());
+        assert!(!q.path.exists());
+        let left: Vec<String> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
         assert!(
-            std::fs::read_dir(dir.path())
-                .unwrap()
-                .flatten()
-                .all(|e| !e.file_name().to_string_lossy().contains("berth-tmp")),
-            "no temporary file is left"
+            left.iter().all(|n| !n.contains("tmp")),
+            "no temporary file is left: {left:?}"
         );
     }
 }

@@ -39,18 +39,72 @@ pub fn host_header(domains: &[String]) -> String {
     }
 }
 
+/// Where the probe connects: the proxy's port on this machine, or a local
+/// socket forwarded to it through an SSH host's connection.
+#[derive(Clone, Debug)]
+pub enum Via {
+    Tcp(SocketAddr),
+    Unix {
+        socket: std::path::PathBuf,
+        /// What to call it in messages: the host's port, not the socket.
+        shown: String,
+    },
+}
+
+impl std::fmt::Display for Via {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Via::Tcp(a) => write!(f, "{a}"),
+            Via::Unix { shown, .. } => f.write_str(shown),
+        }
+    }
+}
+
 /// One request; fails on a connection error, a timeout or a response that
 /// is not HTTP.
 pub async fn once(
-    addr: SocketAddr,
+    addr: &Via,
     host: &str,
     path: &str,
     deadline: Duration,
 ) -> Result<Answer, String> {
     let work = async {
-        let mut s = TcpStream::connect(addr)
-            .await
-            .map_err(|e| format!("connecting to {addr}: {e}"))?;
+        let connecting = |e: std::io::Error| format!("connecting to {addr}: {e}");
+        match addr {
+            Via::Tcp(a) => {
+                exchange(
+                    TcpStream::connect(a).await.map_err(connecting)?,
+                    addr,
+                    host,
+                    path,
+                )
+                .await
+            }
+            Via::Unix { socket, .. } => {
+                let s = tokio::net::UnixStream::connect(socket)
+                    .await
+                    .map_err(connecting)?;
+                exchange(s, addr, host, path).await
+            }
+        }
+    };
+    match timeout(deadline, work).await {
+        Ok(r) => r,
+        Err(_) => Err(format!(
+            "{addr} did not answer within {}",
+            crate::config::duration::format(deadline)
+        )),
+    }
+}
+
+/// The request and the response's head, over a connected stream.
+async fn exchange(
+    mut s: impl AsyncReadExt + AsyncWriteExt + Unpin,
+    addr: &Via,
+    host: &str,
+    path: &str,
+) -> Result<Answer, String> {
+    {
         let req = format!(
             "GET {path} HTTP/1.1\r\nHost: {host}\r\n{PROBE_HEADER}: 1\r\nUser-Agent: berth\r\nConnection: close\r\n\r\n"
         );
@@ -76,13 +130,6 @@ pub async fn once(
                 crate::sanitize::one_line(&String::from_utf8_lossy(&head[..head.len().min(80)]))
             )
         })
-    };
-    match timeout(deadline, work).await {
-        Ok(r) => r,
-        Err(_) => Err(format!(
-            "{addr} did not answer within {}",
-            crate::config::duration::format(deadline)
-        )),
     }
 }
 
@@ -105,7 +152,7 @@ fn parse_head(head: &[u8]) -> Option<Answer> {
 
 /// How to prove a switch: where to send the request and how long to try.
 pub struct Proof<'a> {
-    pub addr: SocketAddr,
+    pub addr: &'a Via,
     pub host: &'a str,
     pub path: &'a str,
     pub interval: Duration,
@@ -194,7 +241,7 @@ mod tests {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = l.local_addr().unwrap();
         drop(l);
-        let e = once(addr, "x", "/up", Duration::from_secs(2))
+        let e = once(&Via::Tcp(addr), "x", "/up", Duration::from_secs(2))
             .await
             .unwrap_err();
         assert!(e.starts_with(&format!("connecting to {addr}")), "{e}");

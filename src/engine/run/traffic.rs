@@ -9,10 +9,11 @@ use futures_util::future::join_all;
 use super::{Done, Runner, StepError};
 use crate::config::HostName;
 use crate::config::duration::format;
-use crate::engine::containers;
 use crate::engine::plan::Group;
 use crate::engine::proxy::nginx::{self, Nginx};
 use crate::engine::proxy::{self, Driver, Route, Target, kamal, probe};
+use crate::engine::{containers, lock};
+use crate::hosts;
 
 /// A proxy this run switched, and what it served before.
 pub(super) struct Switched {
@@ -35,25 +36,37 @@ impl Runner<'_> {
         })
     }
 
-    fn nginx(&self, host: &HostName) -> Result<Nginx<'_>, String> {
+    /// The host's nginx: on an SSH host, its files and commands go through
+    /// the host's connection.
+    async fn nginx(&self, host: &HostName) -> Result<Nginx<'_>, String> {
         let cfg = &self.ctx.config.fleet.hosts[host];
-        if cfg.ssh.is_some() {
-            return Err(format!(
-                "host {host}: nginx on SSH hosts needs the SSH transport, which is not in this build"
-            ));
-        }
+        let dir = hosts::on_host(cfg, cfg.nginx.dir.clone(), lock::REACH_TIMEOUT)
+            .await
+            .map_err(|e| format!("host {host}: {e}"))?;
         Ok(Nginx {
             command: &cfg.nginx.command.0,
-            dir: &cfg.nginx.dir,
+            dir,
         })
     }
 
-    /// Where berth reaches a host's nginx for the proof request.
-    fn proxy_addr(&self) -> Result<SocketAddr, String> {
-        Ok(SocketAddr::from((
-            Ipv4Addr::LOCALHOST,
-            self.settings()?.listen,
-        )))
+    /// Where berth reaches a host's proxy for the proof request: its
+    /// listening port on this machine, or on an SSH host that port
+    /// forwarded through the host's connection.
+    async fn proxy_addr(&self, host: &HostName) -> Result<probe::Via, String> {
+        let listen = self.settings()?.listen;
+        match self.reach.get(host).and_then(|r| r.tunnel()) {
+            None => Ok(probe::Via::Tcp(SocketAddr::from((
+                Ipv4Addr::LOCALHOST,
+                listen,
+            )))),
+            Some(t) => Ok(probe::Via::Unix {
+                socket: t
+                    .forward_tcp(listen)
+                    .await
+                    .map_err(|e| format!("host {host}: {e}"))?,
+                shown: format!("127.0.0.1:{listen} on host {host} (through ssh)"),
+            }),
+        }
     }
 
     pub(super) async fn traffic(
@@ -176,9 +189,12 @@ impl Runner<'_> {
     ) -> (Option<Switched>, Result<(), StepError>) {
         let work = async {
             let settings = self.settings()?;
-            let nginx = self.nginx(host)?;
+            let nginx = self.nginx(host).await?;
             let path = nginx.path(self.plan.app.as_str(), &self.destination);
-            let previous_file = nginx.read(&path).map_err(|e| format!("host {host}: {e}"))?;
+            let previous_file = nginx
+                .read(&path)
+                .await
+                .map_err(|e| format!("host {host}: {e}"))?;
             let previous = previous_file
                 .as_deref()
                 .and_then(nginx::parse_route)
@@ -189,7 +205,7 @@ impl Runner<'_> {
             self.out(
                 i,
                 Some(host),
-                format!("nginx: {} → {}", path.display(), route.describe()),
+                format!("nginx: {path} → {}", route.describe()),
             );
             let log = |l: String| self.out(i, Some(host), l);
             nginx
@@ -214,7 +230,7 @@ impl Runner<'_> {
             // Restore undoes it.
             Err(StepError::Cancelled) => (Some(switched), Err(StepError::Cancelled)),
             Err(StepError::Failed(e)) => {
-                let undo = match self.nginx(host) {
+                let undo = match self.nginx(host).await {
                     Ok(n) => n
                         .apply(&path, previous_file.as_deref(), Some(&text), &|_| {})
                         .await
@@ -233,10 +249,10 @@ impl Runner<'_> {
     /// the new config (its generation) with 2xx/3xx.
     async fn prove(&self, i: usize, host: &HostName, route: &Route) -> Result<(), StepError> {
         let settings = self.settings()?;
-        let addr = self.proxy_addr()?;
+        let addr = self.proxy_addr(host).await?;
         let host_header = probe::host_header(&settings.domains);
         let proof = probe::Proof {
-            addr,
+            addr: &addr,
             host: &host_header,
             path: &settings.health_path,
             interval: settings.health_interval,
@@ -337,9 +353,9 @@ impl Runner<'_> {
         }
         match s.driver {
             Driver::Nginx => {
-                let nginx = self.nginx(&s.host)?;
+                let nginx = self.nginx(&s.host).await?;
                 let path = nginx.path(self.plan.app.as_str(), &self.destination);
-                let current = nginx.read(&path).map_err(|e| e.to_string())?;
+                let current = nginx.read(&path).await.map_err(|e| e.to_string())?;
                 let text = if targets.is_empty() {
                     s.previous_file.clone()
                 } else {
@@ -401,12 +417,14 @@ impl Runner<'_> {
                 .map_err(|e| format!("host {host}: {e}"))?
             {
                 Driver::Nginx => {
-                    let nginx = self.nginx(host)?;
+                    let nginx = self.nginx(host).await?;
                     let path = nginx.path(self.plan.app.as_str(), &self.destination);
-                    let Some(current) =
-                        nginx.read(&path).map_err(|e| format!("host {host}: {e}"))?
+                    let Some(current) = nginx
+                        .read(&path)
+                        .await
+                        .map_err(|e| format!("host {host}: {e}"))?
                     else {
-                        self.out(i, Some(host), format!("no {}", path.display()));
+                        self.out(i, Some(host), format!("no {path}"));
                         continue;
                     };
                     let log = |l: String| self.out(i, Some(host), l);
@@ -414,11 +432,7 @@ impl Runner<'_> {
                         .apply(&path, None, Some(&current), &log)
                         .await
                         .map_err(|e| format!("host {host}: {e}"))?;
-                    self.out(
-                        i,
-                        Some(host),
-                        format!("removed {}; nginx reloaded", path.display()),
-                    );
+                    self.out(i, Some(host), format!("removed {path}; nginx reloaded"));
                 }
                 Driver::KamalProxy => {
                     let service = kamal::service(
