@@ -53,6 +53,11 @@ pub struct Options {
 /// sends a message only when something changed, so an idle console does not
 /// redraw for it.
 const LOCK_POLL: Duration = Duration::from_secs(2);
+/// The same when some host is reached over SSH: each read there is a
+/// command on the host (a session and a login shell), which a console left
+/// open should not run every 2 s. The console's own actions and lock
+/// commands still refresh at once.
+const SSH_LOCK_POLL: Duration = Duration::from_secs(10);
 /// A resize is drawn once the terminal stops changing size for this long.
 const RESIZE_DEBOUNCE: Duration = Duration::from_millis(30);
 /// How long quitting waits for cancelled actions to put the old version back.
@@ -394,10 +399,15 @@ async fn start_run(
     reload.notify_one();
 }
 
-/// Reads every app's lock and history: at start, every [`LOCK_POLL`], and
-/// when an action or a lock command says something changed. Sends only
-/// what changed.
+/// Reads every app's lock and history: at start, every [`LOCK_POLL`]
+/// ([`SSH_LOCK_POLL`] with SSH hosts), and when an action or a lock command
+/// says something changed. Sends only what changed.
 async fn watch_locks(config: Arc<Config>, tx: mpsc::UnboundedSender<Msg>, reload: Arc<Notify>) {
+    let poll = if config.fleet.hosts.values().any(|h| h.ssh.is_some()) {
+        SSH_LOCK_POLL
+    } else {
+        LOCK_POLL
+    };
     let mut last_locks = None;
     // History files are appended to, never rewritten: when none changed
     // size or time, there is nothing new to parse.
@@ -424,7 +434,7 @@ async fn watch_locks(config: Arc<Config>, tx: mpsc::UnboundedSender<Msg>, reload
             }
         }
         tokio::select! {
-            _ = tokio::time::sleep(LOCK_POLL) => {}
+            _ = tokio::time::sleep(poll) => {}
             _ = reload.notified() => {}
         }
     }
