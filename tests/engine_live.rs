@@ -689,12 +689,7 @@ async fn destroy_with_purge_removes_named_volumes() {
         .inspect_volume(&volume)
         .await
         .expect("the deploy created the volume");
-    let action = Action::Destroy {
-        app: app.app(),
-        destination: None,
-        confirm: app.name.clone(),
-        purge_volumes: true,
-    };
+    let action = app.destroy(true);
     let (r, events) = app.run(action, None).await;
     assert_eq!(r, RunResult::Ok, "{events:#?}");
     assert!(output(&events).contains(&format!("removed volume {volume}")));

@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use berth::engine::proxy::nginx;
-use berth::engine::{Action, EngineEvent, Outcome, RunResult};
+use berth::engine::{EngineEvent, Outcome, RunResult};
 use common::Scope;
 use common::app::{App, outcome, output, version_of};
 use common::load::{self, Load};
@@ -63,17 +63,6 @@ async fn answers(nginx: &NginxServer, n: usize) -> Vec<Result<String, String>> {
         out.push(load::get(nginx.addr(), HOST, "/version").await);
     }
     out
-}
-
-fn assert_no_failures(samples: &[load::Sample], what: &str) {
-    let failed = load::failures(samples);
-    assert!(
-        failed.is_empty(),
-        "{what}: {} of {} requests failed: {:?}",
-        failed.len(),
-        samples.len(),
-        &failed[..failed.len().min(10)]
-    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -131,7 +120,7 @@ async fn no_request_fails_through_deploy_restart_and_rollback() {
         load::failures(&samples).len(),
         started.elapsed().as_secs_f64()
     );
-    assert_no_failures(&samples, "deploy v2, restart, rollback");
+    load::assert_no_failures(&samples, "deploy v2, restart, rollback");
     let during =
         |from: Instant, to: Instant| samples.iter().filter(|s| s.at >= from && s.at < to).count();
     for (what, n) in [
@@ -188,7 +177,7 @@ async fn failed_health_gate_leaves_nginx_on_the_old_version() {
         before,
         "berth's nginx file is untouched"
     );
-    assert_no_failures(&samples, "a deploy failing its gate");
+    load::assert_no_failures(&samples, "a deploy failing its gate");
     assert!(
         samples.len() >= 50,
         "the load ran: {} requests",
@@ -323,17 +312,7 @@ async fn doctor_finds_a_deleted_file_and_sync_or_deploy_puts_it_back() {
     );
 
     // Destroy removes the route before the containers.
-    let (r, _) = app
-        .run(
-            Action::Destroy {
-                app: app.app(),
-                destination: None,
-                confirm: app.name.clone(),
-                purge_volumes: false,
-            },
-            None,
-        )
-        .await;
+    let (r, _) = app.run(app.destroy(false), None).await;
     assert_eq!(r, RunResult::Ok);
     assert!(!berth_file(&app, &nginx).exists());
 }

@@ -7,7 +7,7 @@ mod common;
 
 use std::time::Duration;
 
-use berth::engine::{self, Action, EngineEvent, RunResult};
+use berth::engine::{self, EngineEvent, RunResult};
 use berth::inventory::{Inventory, Link, WatchOptions};
 use common::app::{App, output};
 use common::sshd::Sshd;
@@ -561,13 +561,7 @@ async fn two_ssh_hosts_deploy_restart_and_destroy_with_boot_limit_one() {
     assert!(probes_stay_on_their_host(&app, &events).await >= 2);
     assert_eq!(running_hosts(&app.running("web").await), ["a", "b"]);
 
-    let destroy = Action::Destroy {
-        app: app.app(),
-        destination: None,
-        confirm: app.name.clone(),
-        purge_volumes: false,
-    };
-    let (r, events) = app.run(destroy, None).await;
+    let (r, events) = app.run(app.destroy(false), None).await;
     assert_eq!(r, RunResult::Ok, "{events:#?}");
     assert!(app.containers(None, None).await.is_empty());
 }
@@ -743,14 +737,7 @@ async fn nginx_on_an_ssh_host_switches_with_no_failed_request() {
     let (r, events) = app.run(app.deploy("v2"), None).await;
     let samples = traffic.stop().await;
     assert_eq!(r, RunResult::Ok, "{:#?}", output(&events));
-    let failed = load::failures(&samples);
-    assert!(
-        failed.is_empty(),
-        "{} of {} requests failed: {:?}",
-        failed.len(),
-        samples.len(),
-        &failed[..failed.len().min(10)]
-    );
+    load::assert_no_failures(&samples, "a deploy through nginx on an SSH host");
     assert!(samples.len() >= 50, "the load ran: {}", samples.len());
     let text = std::fs::read_to_string(&file).unwrap();
     assert_eq!(
@@ -768,13 +755,7 @@ async fn nginx_on_an_ssh_host_switches_with_no_failed_request() {
         output(&events)
     );
 
-    let destroy = Action::Destroy {
-        app: app.app(),
-        destination: None,
-        confirm: app.name.clone(),
-        purge_volumes: false,
-    };
-    let (r, events) = app.run(destroy, None).await;
+    let (r, events) = app.run(app.destroy(false), None).await;
     assert_eq!(r, RunResult::Ok, "{:#?}", output(&events));
     assert!(!file.exists(), "destroy removed berth's nginx file");
 }

@@ -79,6 +79,16 @@ impl App {
         }
     }
 
+    /// Destroy, confirmed with the app's name.
+    pub fn destroy(&self, purge_volumes: bool) -> Action {
+        Action::Destroy {
+            app: self.app(),
+            destination: None,
+            confirm: self.name.clone(),
+            purge_volumes,
+        }
+    }
+
     /// Back to `v`, or (`None`) to the newest retained version not running.
     pub fn rollback(&self, v: Option<&str>) -> Action {
         Action::Rollback {

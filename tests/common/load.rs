@@ -115,6 +115,18 @@ pub fn failures(samples: &[Sample]) -> Vec<String> {
         .collect()
 }
 
+/// Fails the test, saying what failed, when any request in `samples` did.
+pub fn assert_no_failures(samples: &[Sample], what: &str) {
+    let failed = failures(samples);
+    assert!(
+        failed.is_empty(),
+        "{what}: {} of {} requests failed: {:?}",
+        failed.len(),
+        samples.len(),
+        &failed[..failed.len().min(10)]
+    );
+}
+
 /// The versions answered at or after `since`.
 pub fn versions_since(samples: &[Sample], since: Instant) -> Vec<String> {
     let mut v: Vec<String> = samples
