@@ -114,6 +114,45 @@ async fn an_unknown_host_key_is_refused_with_what_to_do() {
     assert_eq!(std::fs::read_to_string(&wrong).unwrap(), "");
 }
 
+/// A key the host does not accept: berth never falls back to a password
+/// prompt, and says how it authenticates.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_the_host_refuses_is_a_clear_error_never_a_prompt() {
+    let sshd = Sshd::start();
+    let other = tempfile::tempdir().unwrap();
+    let key = other.path().join("not_authorized");
+    let out = std::process::Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+        .arg(&key)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let ssh = sshd.host_yaml().replace(
+        &sshd.client_key.display().to_string(),
+        &key.display().to_string(),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let path = config(dir.path(), &format!("  edge: {{ssh: {ssh}}}\n"), "");
+    let out = common::berth()
+        .arg("-c")
+        .arg(&path)
+        .args(["hosts", "check", "--json", "--timeout", "10s"])
+        // No terminal to prompt on, and no agent to fall back to.
+        .stdin(std::process::Stdio::null())
+        .env_remove("SSH_AUTH_SOCK")
+        .output()
+        .unwrap();
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+    let error = json[0]["error"].as_str().unwrap_or_default();
+    assert!(
+        error.contains("berth authenticates with keys only (no passwords)")
+            && error.contains("Permission denied"),
+        "{json:#}"
+    );
+    assert_eq!(out.status.code(), Some(1));
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dropped_host_is_seen_down_and_recovers_without_restarting() {
     let Some(_docker) = common::docker().await else {
