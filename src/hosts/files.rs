@@ -24,8 +24,9 @@ pub const OP_TIMEOUT: Duration = Duration::from_secs(15);
 #[derive(Clone)]
 pub enum Files {
     Local,
-    /// Through this connection; paths are relative to the login directory
-    /// unless absolute.
+    /// Through this connection (and the host's `ssh://` destination, for
+    /// messages); paths are relative to the login directory unless
+    /// absolute.
     Ssh(Arc<Tunnel>, String),
 }
 
