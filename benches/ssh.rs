@@ -168,7 +168,13 @@ async fn main() {
     let mut t = Vec::new();
     for _ in 0..n {
         let start = Instant::now();
-        assert!(tunnel.run(&["true"]).await.unwrap());
+        assert!(
+            tunnel
+                .output(&["true"], Duration::from_secs(10))
+                .await
+                .unwrap()
+                .success()
+        );
         t.push(ms(start.elapsed()));
     }
     drop(tunnel);

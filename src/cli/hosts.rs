@@ -156,7 +156,7 @@ async fn check(host: &str, cfg: &HostConfig, timeout: Duration) -> HostCheck {
     };
     if let Some(t) = reach.tunnel() {
         let start = Instant::now();
-        match t.run(&["true"]).await {
+        match t.output(&["true"], timeout).await.map(|o| o.success()) {
             Ok(true) => c.ssh_round_trip_ms = Some(start.elapsed().as_secs_f64() * 1000.0),
             Ok(false) => c.error = Some("`true` failed over ssh".into()),
             Err(e) => c.error = Some(e),
@@ -200,7 +200,7 @@ async fn check(host: &str, cfg: &HostConfig, timeout: Duration) -> HostCheck {
                 true => format!("~/{}", dir.display()),
                 false => dir.display().to_string(),
             });
-            let (writable, note) = remote_writable(t, &dir).await;
+            let (writable, note) = remote_writable(t, &dir, timeout).await;
             c.state_dir_writable = writable;
             c.state_dir_note = note;
         }
@@ -241,8 +241,16 @@ fn local_writable(dir: &Path) -> (bool, Option<String>) {
 }
 
 /// The same on an SSH host, with `test` run as an argument vector.
-async fn remote_writable(t: &hosts::ssh::Tunnel, dir: &Path) -> (Option<bool>, Option<String>) {
-    let test = |flag: &'static str, p: String| async move { t.run(&["test", flag, &p]).await };
+async fn remote_writable(
+    t: &hosts::ssh::Tunnel,
+    dir: &Path,
+    timeout: Duration,
+) -> (Option<bool>, Option<String>) {
+    let test = |flag: &'static str, p: String| async move {
+        t.output(&["test", flag, &p], timeout)
+            .await
+            .map(|o| o.success())
+    };
     for p in dir.ancestors() {
         let p = if p.as_os_str().is_empty() {
             ".".to_string()

@@ -36,27 +36,10 @@ impl Tunnel {
         self.session.check().await.is_ok()
     }
 
-    /// Runs `argv` on the host over the master connection (each argument
-    /// quoted for the remote shell by openssh, never joined from data);
-    /// whether it exited 0.
-    pub async fn run(&self, argv: &[&str]) -> Result<bool, String> {
-        let (program, args) = argv.split_first().ok_or("an empty command")?;
-        let _session = self.sessions.acquire().await.expect("never closed");
-        self.session
-            .command(*program)
-            .args(args.iter().copied())
-            .stdin(openssh::Stdio::null())
-            .stdout(openssh::Stdio::null())
-            .stderr(openssh::Stdio::null())
-            .status()
-            .await
-            .map(|s| s.success())
-            .map_err(|e| format!("running {program} over ssh: {e}"))
-    }
-
-    /// Runs `argv` on the host within `timeout` and collects what it wrote.
-    /// Like [`Tunnel::run`], every argument reaches the remote program as
-    /// one argument, whatever it holds.
+    /// Runs `argv` on the host over the master connection within `timeout`
+    /// and collects what it wrote. Each argument is quoted for the remote
+    /// shell by openssh (never joined from data), so it reaches the remote
+    /// program as one argument, whatever it holds.
     pub async fn output(&self, argv: &[&str], timeout: Duration) -> Result<Output, String> {
         let (program, args) = argv.split_first().ok_or("an empty command")?;
         let mut command = self.session.command(*program);
@@ -87,6 +70,12 @@ pub struct Output {
     pub code: Option<i32>,
     pub stdout: Vec<u8>,
     pub stderr: Vec<u8>,
+}
+
+impl Output {
+    pub fn success(&self) -> bool {
+        self.code == Some(0)
+    }
 }
 
 /// An exclusive flock(2) on a file of the host, held by a remote `flock`
