@@ -77,13 +77,7 @@ async fn an_unknown_host_key_is_refused_with_what_to_do() {
     let sshd = Sshd::start();
     // A known_hosts that knows another key for this address.
     let other = tempfile::tempdir().unwrap();
-    let key = other.path().join("k");
-    let out = std::process::Command::new("ssh-keygen")
-        .args(["-q", "-t", "ed25519", "-N", "", "-f"])
-        .arg(&key)
-        .output()
-        .unwrap();
-    assert!(out.status.success());
+    common::sshd::keygen(&other.path().join("k"));
     let wrong = other.path().join("known_hosts");
     std::fs::write(&wrong, "").unwrap();
     let dir = tempfile::tempdir().unwrap();
@@ -121,12 +115,7 @@ async fn a_key_the_host_refuses_is_a_clear_error_never_a_prompt() {
     let sshd = Sshd::start();
     let other = tempfile::tempdir().unwrap();
     let key = other.path().join("not_authorized");
-    let out = std::process::Command::new("ssh-keygen")
-        .args(["-q", "-t", "ed25519", "-N", "", "-f"])
-        .arg(&key)
-        .output()
-        .unwrap();
-    assert!(out.status.success());
+    common::sshd::keygen(&key);
     let ssh = sshd.host_yaml().replace(
         &sshd.client_key.display().to_string(),
         &key.display().to_string(),

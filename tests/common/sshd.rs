@@ -17,7 +17,8 @@ pub struct Sshd {
     child: Option<Child>,
 }
 
-fn keygen(path: &std::path::Path) {
+/// A new ed25519 key pair at `path` and `path.pub`, without a passphrase.
+pub fn keygen(path: &std::path::Path) {
     let out = Command::new("ssh-keygen")
         .args(["-q", "-t", "ed25519", "-N", "", "-f"])
         .arg(path)
