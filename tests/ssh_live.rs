@@ -75,9 +75,8 @@ async fn status_reaches_docker_through_ssh() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unknown_host_key_is_refused_with_what_to_do() {
     let sshd = Sshd::start();
-    // A known_hosts that knows another key for this address.
+    // A known_hosts that does not know this host.
     let other = tempfile::tempdir().unwrap();
-    common::sshd::keygen(&other.path().join("k"));
     let wrong = other.path().join("known_hosts");
     std::fs::write(&wrong, "").unwrap();
     let dir = tempfile::tempdir().unwrap();

@@ -142,28 +142,22 @@ fn unanswered(endpoint: &Endpoint, e: crate::docker::DockerError) -> String {
 /// the path is relative to the login directory unless absolute (`~/x` is
 /// `x`), since no remote shell expands it.
 pub fn state_path(host: &HostConfig) -> Result<PathBuf, String> {
-    let configured = host.state_dir.clone();
+    let dir = host
+        .state_dir
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("~/.berth"));
+    let Ok(rest) = dir.strip_prefix("~") else {
+        return Ok(dir);
+    };
     if host.ssh.is_some() {
-        let dir = configured.unwrap_or_else(|| PathBuf::from("~/.berth"));
-        let rel = dir.strip_prefix("~").unwrap_or(&dir).to_path_buf();
-        return Ok(if rel.as_os_str().is_empty() {
+        return Ok(if rest.as_os_str().is_empty() {
             PathBuf::from(".")
         } else {
-            rel
+            rest.to_path_buf()
         });
     }
-    let home = || {
-        std::env::var_os("HOME")
-            .map(PathBuf::from)
-            .ok_or("HOME is not set")
-    };
-    match configured {
-        Some(p) => match p.strip_prefix("~") {
-            Ok(rest) => Ok(home()?.join(rest)),
-            Err(_) => Ok(p),
-        },
-        None => Ok(home()?.join(".berth")),
-    }
+    let home = std::env::var_os("HOME").ok_or("HOME is not set")?;
+    Ok(PathBuf::from(home).join(rest))
 }
 
 /// berth's state directory on a host, ready for file operations: on an SSH
@@ -195,6 +189,45 @@ pub async fn on_host(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn state_paths_on_this_machine_and_over_ssh() {
+        let host = |dir: Option<&str>, ssh: bool| HostConfig {
+            state_dir: dir.map(PathBuf::from),
+            ssh: ssh.then(|| SshConfig {
+                host: "web-1".into(),
+                user: None,
+                port: None,
+                identity_file: None,
+                jump: None,
+                known_hosts: None,
+            }),
+            ..Default::default()
+        };
+        let home = PathBuf::from(std::env::var_os("HOME").expect("tests run with HOME"));
+        assert_eq!(state_path(&host(None, false)).unwrap(), home.join(".berth"));
+        assert_eq!(
+            state_path(&host(Some("~/s"), false)).unwrap(),
+            home.join("s")
+        );
+        assert_eq!(
+            state_path(&host(Some("/srv/b"), false)).unwrap(),
+            PathBuf::from("/srv/b")
+        );
+        // Over SSH, relative to the login directory: no remote shell expands `~`.
+        assert_eq!(
+            state_path(&host(None, true)).unwrap(),
+            PathBuf::from(".berth")
+        );
+        assert_eq!(
+            state_path(&host(Some("~"), true)).unwrap(),
+            PathBuf::from(".")
+        );
+        assert_eq!(
+            state_path(&host(Some("/srv/b"), true)).unwrap(),
+            PathBuf::from("/srv/b")
+        );
+    }
 
     #[test]
     fn describes_endpoints() {
