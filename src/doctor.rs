@@ -114,6 +114,19 @@ pub async fn local_checks(config: &Config) -> Vec<Finding> {
                 continue;
             }
         };
+        // A lock path that is a file is no directory: name the declared
+        // apps' locks on this host too.
+        let mut names: BTreeSet<String> = names.into_iter().collect();
+        for (app, app_cfg) in &config.fleet.apps {
+            for dest in std::iter::once(None).chain(app_cfg.destinations.keys().map(Some)) {
+                if config.primary_host(app, dest) == host_name {
+                    names.insert(match dest {
+                        Some(d) => format!("{app}@{d}"),
+                        None => app.to_string(),
+                    });
+                }
+            }
+        }
         for name in names {
             let dir = locks.join(&name);
             let app = name.split('@').next().unwrap_or(&name).to_string();
@@ -139,6 +152,13 @@ pub async fn local_checks(config: &Config) -> Vec<Finding> {
                     )),
                 }),
                 Ok(_) => {}
+                Err(lock::LockError::Broken(b)) => out.push(Finding {
+                    severity: Severity::Error,
+                    check: "locks",
+                    subject: format!("{name} on {host_name}"),
+                    message: format!("broken lock at {}: {}", b.path, b.problem),
+                    fix: Some(format!("`{}` (recorded in the history)", b.fix)),
+                }),
                 Err(e) => out.push(Finding {
                     severity: Severity::Error,
                     check: "locks",

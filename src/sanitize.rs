@@ -1,56 +1,51 @@
-//! Text from containers, hooks and hosts is untrusted: before it reaches a
-//! terminal, escape sequences (CSI, OSC, DCS, ...) and control characters
-//! are removed so it cannot move the cursor, retitle the window, or hide
-//! lines. Newlines and tabs are kept.
+//! Text from outside berth's own code (containers, hooks, hosts, lock and
+//! history records, other tools' lock files, `$USER`, messages) is
+//! untrusted: before it can reach a terminal, every escape sequence (CSI,
+//! OSC, DCS, SOS/PM/APC, bare ESC) and every control character (C0, DEL,
+//! C1 0x80–0x9f, BEL) is made inert by removing it. Newlines and tabs are
+//! kept by [`strip_controls`]; [`one_line`] folds them into spaces.
+//!
+//! The escape grammar is `vte`'s (Paul Williams' state machine, as used by
+//! Alacritty), not a hand-written one: what a terminal would take as a
+//! sequence, the parser takes as one too, and drops.
+//!
+//! Records berth reads back from disk clean their text fields while they
+//! are deserialized ([`de_line`], [`de_text`] and their `Option` forms), so
+//! no output path can forget to.
 
-/// Removes terminal control sequences and control characters from `text`.
+use serde::{Deserialize, Deserializer};
+
+/// Removes terminal control sequences and control characters from `text`;
+/// newlines and tabs stay.
 pub fn strip_controls(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut chars = text.chars().peekable();
-    while let Some(c) = chars.next() {
-        match c {
-            '\u{1b}' => match chars.next() {
-                // CSI: parameters and intermediates, then one final byte.
-                Some('[') => {
-                    for c in chars.by_ref() {
-                        if ('\u{40}'..='\u{7e}').contains(&c) {
-                            break;
-                        }
-                    }
-                }
-                // OSC, DCS, SOS, PM, APC: until BEL or ST (ESC \).
-                Some(']' | 'P' | 'X' | '^' | '_') => skip_string(&mut chars),
-                // Two- and three-byte escapes (ESC ( B, ESC =, ...).
-                Some(c) if ('\u{20}'..='\u{2f}').contains(&c) => {
-                    chars.next();
-                }
-                _ => {}
-            },
-            '\u{9b}' => {
-                for c in chars.by_ref() {
-                    if ('\u{40}'..='\u{7e}').contains(&c) {
-                        break;
-                    }
-                }
-            }
-            '\u{9d}' | '\u{90}' | '\u{98}' | '\u{9e}' | '\u{9f}' => skip_string(&mut chars),
-            '\n' | '\t' => out.push(c),
-            c if c.is_control() => {}
-            c => out.push(c),
-        }
+    if !text.chars().any(is_unsafe) {
+        return text.to_string();
     }
-    out
+    let mut out = Keep(String::with_capacity(text.len()));
+    vte::Parser::new().advance(&mut out, text.as_bytes());
+    out.0
 }
 
-fn skip_string(chars: &mut std::iter::Peekable<std::str::Chars<'_>>) {
-    while let Some(c) = chars.next() {
-        match c {
-            '\u{7}' | '\u{9c}' => return,
-            '\u{1b}' if chars.peek() == Some(&'\\') => {
-                chars.next();
-                return;
-            }
-            _ => {}
+/// A character a terminal may act on: every control but newline and tab.
+fn is_unsafe(c: char) -> bool {
+    c.is_control() && c != '\n' && c != '\t'
+}
+
+/// Collects what a terminal would print; every sequence and control (other
+/// than newline and tab) goes nowhere.
+struct Keep(String);
+
+impl vte::Perform for Keep {
+    fn print(&mut self, c: char) {
+        // vte parses 7-bit sequences only: C1 controls arrive here as chars.
+        if !c.is_control() {
+            self.0.push(c);
+        }
+    }
+
+    fn execute(&mut self, byte: u8) {
+        if byte == b'\n' || byte == b'\t' {
+            self.0.push(byte as char);
         }
     }
 }
@@ -61,9 +56,40 @@ pub fn clean_bytes(bytes: &[u8]) -> String {
     strip_controls(&String::from_utf8_lossy(bytes))
 }
 
-/// For one-line fields (names, labels): controls and newlines removed.
+/// For one-line fields (names, labels, messages): controls removed and
+/// newlines and tabs folded into spaces.
 pub fn one_line(text: &str) -> String {
-    strip_controls(text).replace(['\n', '\t'], " ")
+    let clean = strip_controls(text);
+    if clean.contains(['\n', '\t']) {
+        clean.replace(['\n', '\t'], " ")
+    } else {
+        clean
+    }
+}
+
+/// True when `text` holds nothing a terminal could act on.
+pub fn is_clean(text: &str) -> bool {
+    !text.chars().any(is_unsafe)
+}
+
+/// `#[serde(deserialize_with = "de_line")]`: a one-line field, cleaned as it is read.
+pub fn de_line<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    Ok(one_line(&String::deserialize(d)?))
+}
+
+/// `#[serde(deserialize_with = "de_text")]`: a multi-line field, cleaned as it is read.
+pub fn de_text<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    Ok(strip_controls(&String::deserialize(d)?))
+}
+
+/// [`de_line`] for an optional field (use with `#[serde(default)]`).
+pub fn de_opt_line<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    Ok(Option::<String>::deserialize(d)?.map(|s| one_line(&s)))
+}
+
+/// [`de_text`] for an optional field (use with `#[serde(default)]`).
+pub fn de_opt_text<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    Ok(Option::<String>::deserialize(d)?.map(|s| strip_controls(&s)))
 }
 
 #[cfg(test)]
@@ -83,13 +109,28 @@ mod tests {
             strip_controls("bell\x07 back\x08space\r\n"),
             "bell backspace\n"
         );
-        assert_eq!(strip_controls("c1\u{9b}31mcsi"), "c1csi");
         assert_eq!(
             strip_controls("keep\ttabs\nand lines ✓"),
             "keep\ttabs\nand lines ✓"
         );
         assert_eq!(strip_controls("\x1b(Bcharset"), "charset");
         assert_eq!(strip_controls("unterminated \x1b]0;title"), "unterminated ");
+        // A clipboard write, a DCS, an APC and a private-mode CSI.
+        assert_eq!(strip_controls("a\x1b]52;c;ZXZpbA==\x07b"), "ab");
+        assert_eq!(strip_controls("a\x1bP1$qm\x1b\\b"), "ab");
+        assert_eq!(strip_controls("a\x1b_apc\x1b\\b"), "ab");
+        assert_eq!(strip_controls("a\x1b[?1049hb"), "ab");
+        assert_eq!(strip_controls("bare\x1b"), "bare");
+        assert_eq!(strip_controls("del\x7f"), "del");
+    }
+
+    #[test]
+    fn c1_controls_are_inert() {
+        for c in '\u{80}'..='\u{9f}' {
+            let s = strip_controls(&format!("a{c}b"));
+            assert!(is_clean(&s), "{c:?} survived in {s:?}");
+            assert!(s.starts_with('a') && s.ends_with('b'), "{s:?}");
+        }
     }
 
     #[test]
@@ -103,5 +144,39 @@ mod tests {
     #[test]
     fn one_line_flattens() {
         assert_eq!(one_line("a\nb\tc\x1b[1m"), "a b c");
+    }
+
+    #[test]
+    fn every_byte_pair_and_triple_is_clean_after() {
+        // Exhaustive over short inputs built from the bytes that matter.
+        let alphabet: Vec<u8> = [0x1b, 0x07, b'[', b']', b'P', b'_', b'\\', b'0', b';', b'\n']
+            .into_iter()
+            .chain(0x00..0x20)
+            .chain([0x7f, 0xc2, 0x9b, 0x9d, 0xff])
+            .collect();
+        for &a in &alphabet {
+            for &b in &alphabet {
+                for &c in &alphabet {
+                    let s = clean_bytes(&[b'x', a, b, c, b'y']);
+                    assert!(is_clean(&s), "{:?} -> {s:?}", [a, b, c]);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn records_are_cleaned_as_they_are_read() {
+        #[derive(Deserialize)]
+        struct R {
+            #[serde(deserialize_with = "de_line")]
+            user: String,
+            #[serde(default, deserialize_with = "de_opt_text")]
+            error: Option<String>,
+        }
+        let r: R =
+            serde_json::from_str(r#"{"user":"ana\u001b]0;x\u0007\nbo","error":"a\n\u009bb"}"#)
+                .unwrap();
+        assert_eq!(r.user, "ana bo");
+        assert_eq!(r.error.as_deref(), Some("a\nb"));
     }
 }

@@ -313,7 +313,9 @@ async fn locks_and_history_on_an_ssh_host_follow_the_local_rules() {
     );
     let mut holder = lock::holder_for(&me, "manual", None, Some(hostile.clone()), true);
     let lock_dir = lock::lock_dir(&root, "demo", "");
-    lock::acquire(&lock_dir, &holder).await.unwrap();
+    lock::acquire(&lock_dir, &holder, Duration::MAX)
+        .await
+        .unwrap();
     // The record is on disk exactly as written.
     let on_disk: lock::Holder = serde_json::from_slice(
         &std::fs::read(state.join("locks/demo").join(lock::HOLDER)).unwrap(),
@@ -329,7 +331,7 @@ async fn locks_and_history_on_an_ssh_host_follow_the_local_rules() {
 
     // Another contender sees the holder.
     let other = lock::holder_for(&me, "deploy", Some("v2".into()), None, false);
-    let Err(LockError::Held(s)) = lock::acquire(&lock_dir, &other).await else {
+    let Err(LockError::Held(s)) = lock::acquire(&lock_dir, &other, Duration::MAX).await else {
         panic!("a held lock was taken twice")
     };
     assert_eq!(s.holder, holder);
@@ -341,7 +343,7 @@ async fn locks_and_history_on_an_ssh_host_follow_the_local_rules() {
         let (dir, mut h) = (lock_dir.clone(), other.clone());
         h.token = format!("{i:016}{}", h.token);
         async move {
-            match lock::acquire(&dir, &h).await {
+            match lock::acquire(&dir, &h, Duration::MAX).await {
                 Ok(()) => Ok(true),
                 Err(LockError::Held(_)) => Ok(false),
                 Err(e) => Err(e.to_string()),
@@ -380,7 +382,11 @@ async fn locks_and_history_on_an_ssh_host_follow_the_local_rules() {
     assert_eq!(s.nested, [nested]);
     assert_eq!(root.join("locks").subdirs().await.unwrap(), ["demo"]);
     lock::leave_nested(&lock_dir, 4242).await.unwrap();
-    let forced = lock::force_release(&lock_dir).await.unwrap().unwrap();
+    let forced = lock::force_release(&lock_dir)
+        .await
+        .unwrap()
+        .held()
+        .unwrap();
     assert_eq!(forced.holder.token, winner.token);
     assert!(
         lock::read(&lock_dir, Duration::MAX)

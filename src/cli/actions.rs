@@ -133,7 +133,7 @@ pub fn plan_action(cmd: &PlanCommand) -> anyhow::Result<Action> {
 pub fn print_plan(config: &Config, action: &Action, json: bool) -> anyhow::Result<u8> {
     let plan = engine::plan(config, action)?;
     if json {
-        println!("{}", serde_json::to_string_pretty(&plan)?);
+        outln!("{}", serde_json::to_string_pretty(&plan)?);
         return Ok(EXIT_OK);
     }
     let dest = plan
@@ -141,19 +141,19 @@ pub fn print_plan(config: &Config, action: &Action, json: bool) -> anyhow::Resul
         .as_ref()
         .map(|d| format!(" [{d}]"))
         .unwrap_or_default();
-    println!(
+    outln!(
         "plan: {} {}{dest} ({} stages)",
         action.verb(),
         plan.app,
         plan.stages.len()
     );
     for w in &plan.warnings {
-        eprintln!("berth: {w}");
+        errln!("berth: {w}");
     }
     let width = plan.stages.len().to_string().len();
     for (i, s) in plan.stages.iter().enumerate() {
         let hosts: Vec<&str> = s.hosts.iter().map(|h| h.as_str()).collect();
-        println!(
+        outln!(
             "  {:>width$}. {:<28} on {}{}",
             i + 1,
             s.name,
@@ -218,12 +218,12 @@ pub async fn run_action(
     let interrupt = cancel.clone();
     tokio::spawn(async move {
         if tokio::signal::ctrl_c().await.is_ok() {
-            eprintln!(
+            errln!(
                 "\nberth: cancelling at the next safe point; the previous version keeps serving (Ctrl-C again to abandon)"
             );
             interrupt.cancel();
             if tokio::signal::ctrl_c().await.is_ok() {
-                eprintln!(
+                errln!(
                     "berth: abandoned; containers of this run may be left behind (see `berth status`)"
                 );
                 std::process::exit(130);
@@ -240,7 +240,7 @@ pub async fn run_action(
         let mut view = Render::default();
         while let Some(ev) = rx.recv().await {
             if json {
-                println!("{}", serde_json::to_string(&ev).unwrap_or_default());
+                outln!("{}", serde_json::to_string(&ev).unwrap_or_default());
             } else {
                 view.event(&ev);
             }
@@ -272,14 +272,14 @@ impl Render {
         match ev {
             EngineEvent::PlanReady { plan } => {
                 for w in &plan.warnings {
-                    eprintln!("berth: {w}");
+                    errln!("berth: {w}");
                 }
                 let dest = plan
                     .destination
                     .as_ref()
                     .map(|d| format!(" [{d}]"))
                     .unwrap_or_default();
-                println!(
+                outln!(
                     "{} {}{dest}: {} stages",
                     plan.action.verb(),
                     plan.app,
@@ -288,13 +288,13 @@ impl Render {
                 self.plan = Some(plan.clone());
             }
             EngineEvent::StageStarted { stage, name, .. } => {
-                println!("▶ [{:>w$}/{n}] {name}", stage + 1);
+                outln!("▶ [{:>w$}/{n}] {name}", stage + 1);
             }
             EngineEvent::Output { host, line, .. } => match host {
-                Some(h) => println!("    │ {h}: {line}"),
-                None => println!("    │ {line}"),
+                Some(h) => outln!("    │ {h}: {line}"),
+                None => outln!("    │ {line}"),
             },
-            EngineEvent::HostProgress { host, status, .. } => println!("    │ {host}: {status}"),
+            EngineEvent::HostProgress { host, status, .. } => outln!("    │ {host}: {status}"),
             EngineEvent::HealthProbe {
                 host,
                 container,
@@ -307,7 +307,7 @@ impl Render {
                     .filter(|o| !o.is_empty())
                     .map(|o| format!(" ({o})"))
                     .unwrap_or_default();
-                println!("    │ {host}: {container} {health}{out}");
+                outln!("    │ {host}: {container} {health}{out}");
             }
             EngineEvent::StageFinished {
                 stage,
@@ -317,30 +317,30 @@ impl Render {
             } => {
                 let secs = *elapsed_ms as f64 / 1000.0;
                 match outcome {
-                    Outcome::Ok => println!("✓ [{:>w$}/{n}] {name}  {secs:.1}s", stage + 1),
+                    Outcome::Ok => outln!("✓ [{:>w$}/{n}] {name}  {secs:.1}s", stage + 1),
                     Outcome::Skipped { reason } => {
-                        println!("- [{:>w$}/{n}] {name}  skipped: {reason}", stage + 1)
+                        outln!("- [{:>w$}/{n}] {name}  skipped: {reason}", stage + 1)
                     }
                     Outcome::Failed { error } => {
-                        println!("✗ [{:>w$}/{n}] {name}  {secs:.1}s", stage + 1);
+                        outln!("✗ [{:>w$}/{n}] {name}  {secs:.1}s", stage + 1);
                         for line in error.lines() {
-                            println!("    ✗ {line}");
+                            outln!("    ✗ {line}");
                         }
                     }
                 }
             }
-            EngineEvent::Warning { message } => eprintln!("berth: warning: {message}"),
+            EngineEvent::Warning { message } => errln!("berth: warning: {message}"),
             EngineEvent::Finished { result, elapsed_ms } => {
                 let secs = *elapsed_ms as f64 / 1000.0;
                 match result {
-                    RunResult::Ok => println!("ok in {secs:.1}s"),
+                    RunResult::Ok => outln!("ok in {secs:.1}s"),
                     RunResult::Failed { stage, .. } => {
-                        println!(
+                        outln!(
                             "FAILED at `{stage}` after {secs:.1}s; the previous version (if any) keeps serving"
                         )
                     }
                     RunResult::Cancelled { .. } => {
-                        println!(
+                        outln!(
                             "CANCELLED after {secs:.1}s; the previous version (if any) keeps serving"
                         )
                     }
@@ -371,13 +371,13 @@ pub async fn history(config: &Config, app: &str, json: bool) -> anyhow::Result<u
         let (records, problems) = match read {
             Ok(r) => r,
             Err(e) => {
-                eprintln!("berth: host {host}: {e}");
+                errln!("berth: host {host}: {e}");
                 code = EXIT_ERROR;
                 continue;
             }
         };
         for p in problems {
-            eprintln!("berth: warning: {p}");
+            errln!("berth: warning: {p}");
         }
         rows.extend(records.into_iter().map(|r| (host.to_string(), r)));
     }
@@ -386,12 +386,12 @@ pub async fn history(config: &Config, app: &str, json: bool) -> anyhow::Result<u
         for (host, r) in &rows {
             let mut v = serde_json::to_value(r)?;
             v["host"] = serde_json::Value::from(host.as_str());
-            println!("{v}");
+            outln!("{v}");
         }
         return Ok(code);
     }
     if rows.is_empty() {
-        println!("no history for {app}");
+        outln!("no history for {app}");
     }
     let table: Vec<Vec<String>> = rows
         .iter()
@@ -415,6 +415,6 @@ pub async fn history(config: &Config, app: &str, json: bool) -> anyhow::Result<u
             ]
         })
         .collect();
-    print!("{}", super::table::render(&table, 0));
+    out!("{}", super::table::render(&table, 0));
     Ok(code)
 }

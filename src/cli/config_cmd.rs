@@ -11,7 +11,7 @@ pub fn check(config: &Config) -> anyhow::Result<u8> {
     let secrets = match config.load_secrets() {
         Ok(s) => Some(s),
         Err(e) => {
-            eprintln!("berth: {e}");
+            errln!("berth: {e}");
             code = EXIT_ERROR;
             None
         }
@@ -34,7 +34,7 @@ pub fn check(config: &Config) -> anyhow::Result<u8> {
                             }
                         }
                         Err(e) => {
-                            eprintln!("berth: {e}");
+                            errln!("berth: {e}");
                             code = EXIT_ERROR;
                         }
                     }
@@ -49,9 +49,9 @@ pub fn check(config: &Config) -> anyhow::Result<u8> {
         effective.push_str(&lines.join("\n"));
         effective.push('\n');
     }
-    print!("{effective}");
+    out!("{effective}");
     if code == EXIT_OK {
-        eprintln!("berth: {} is valid", config.path.display());
+        errln!("berth: {} is valid", config.path.display());
     }
     Ok(code)
 }

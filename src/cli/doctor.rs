@@ -26,9 +26,9 @@ pub async fn run(config: &Config, json: bool) -> anyhow::Result<u8> {
         .filter(|f| f.severity == Severity::Error)
         .count();
     if json {
-        println!("{}", serde_json::to_string_pretty(&findings)?);
+        outln!("{}", serde_json::to_string_pretty(&findings)?);
     } else if findings.is_empty() {
-        println!("no problems found");
+        outln!("no problems found");
     } else {
         for f in &findings {
             let kind = if f.severity == Severity::Error {
@@ -36,12 +36,12 @@ pub async fn run(config: &Config, json: bool) -> anyhow::Result<u8> {
             } else {
                 "warning"
             };
-            println!("{kind} [{}] {}: {}", f.check, f.subject, f.message);
+            outln!("{kind} [{}] {}: {}", f.check, f.subject, f.message);
             if let Some(fix) = &f.fix {
-                println!("    fix: {fix}");
+                outln!("    fix: {fix}");
             }
         }
-        println!("{errors} error(s), {} warning(s)", findings.len() - errors);
+        outln!("{errors} error(s), {} warning(s)", findings.len() - errors);
     }
     Ok(if errors > 0 { EXIT_UNHEALTHY } else { EXIT_OK })
 }

@@ -72,9 +72,9 @@ pub async fn run(config: &Config, command: HostsCommand) -> anyhow::Result<u8> {
         .await;
     hosts::ssh::close_all();
     if json {
-        println!("{}", serde_json::to_string_pretty(&checks)?);
+        outln!("{}", serde_json::to_string_pretty(&checks)?);
     } else {
-        print!("{}", table(&checks));
+        out!("{}", table(&checks));
     }
     Ok(if checks.iter().all(HostCheck::ok) {
         EXIT_OK

@@ -53,6 +53,12 @@ struct LockView {
     #[serde(flatten)]
     status: Option<Status>,
     held: bool,
+    /// Set when the lock is there but cannot be read as a holder.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    broken: Option<lock::Broken>,
+    /// Set when the lock could not be read at all (its host unreachable...).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<String>,
 }
 
 async fn target(
@@ -84,16 +90,25 @@ pub async fn run(config: &Config, cmd: &LockCommand) -> anyhow::Result<u8> {
                 None => config.fleet.apps.keys().map(|a| a.to_string()).collect(),
             };
             let mut views = Vec::new();
+            let mut failed = false;
             for a in apps {
                 let (app, dest, host, dir) = target(config, &a, destination.as_deref()).await?;
-                let status = lock::read(&dir, ttl).await?;
+                // One broken or unreachable lock never hides the others.
+                let (status, broken, error) = match lock::read(&dir, ttl).await {
+                    Ok(s) => (s, None, None),
+                    Err(LockError::Broken(b)) => (None, Some(*b), None),
+                    Err(e) => (None, None, Some(e.to_string())),
+                };
+                failed |= broken.is_some() || error.is_some();
                 views.push(LockView {
                     app: app.to_string(),
                     destination: dest.map(|d| d.to_string()).unwrap_or_default(),
                     host,
                     path: dir.to_string(),
-                    held: status.is_some(),
+                    held: status.is_some() || broken.is_some(),
                     status,
+                    broken,
+                    error,
                 });
             }
             let foreign = foreign_locks();
@@ -106,7 +121,7 @@ pub async fn run(config: &Config, cmd: &LockCommand) -> anyhow::Result<u8> {
                 }
                 let (kamal, dokku): (Vec<ForeignLock>, Vec<ForeignLock>) =
                     foreign.into_iter().partition(|f| f.tool == "kamal");
-                println!(
+                outln!(
                     "{}",
                     serde_json::to_string_pretty(&Out {
                         berth: &views,
@@ -122,16 +137,18 @@ pub async fn run(config: &Config, cmd: &LockCommand) -> anyhow::Result<u8> {
                     } else {
                         format!("{} [{}]", v.app, v.destination)
                     };
-                    match &v.status {
-                        None => println!("{name}: free"),
-                        Some(s) => println!("{name}: {}", s.describe(now)),
+                    match (&v.status, &v.broken, &v.error) {
+                        (_, Some(b), _) => outln!("{name}: {b}"),
+                        (_, _, Some(e)) => outln!("{name}: cannot read its lock: {e}"),
+                        (Some(s), _, _) => outln!("{name}: {}", s.describe(now)),
+                        (None, None, None) => outln!("{name}: free"),
                     }
                 }
                 for f in &foreign {
-                    println!("{} ({}, read-only): {}", f.app, f.tool, f.detail);
+                    outln!("{} ({}, read-only): {}", f.app, f.tool, f.detail);
                 }
             }
-            Ok(EXIT_OK)
+            Ok(if failed { EXIT_ERROR } else { EXIT_OK })
         }
         LockCommand::Acquire {
             app,
@@ -142,14 +159,15 @@ pub async fn run(config: &Config, cmd: &LockCommand) -> anyhow::Result<u8> {
             match lock::acquire_manual(config, &app, dest.as_ref(), message, &Performer::current())
                 .await
             {
-                Ok(()) => {
-                    println!(
-                        "locked {app}: manual lock \"{message}\"; `berth lock release {app}` when done"
+                Ok(holder) => {
+                    outln!(
+                        "locked {app}: manual lock \"{}\"; `berth lock release {app}` when done",
+                        holder.message.unwrap_or_default()
                     );
                     Ok(EXIT_OK)
                 }
                 Err(ManualError::Lock(LockError::Held(s))) => {
-                    eprintln!("berth: {app} is {}", s.describe(Utc::now()));
+                    errln!("berth: {app} is {}", s.describe(Utc::now()));
                     Ok(EXIT_UNHEALTHY)
                 }
                 Err(e) => Err(e.into()),
@@ -164,11 +182,11 @@ pub async fn run(config: &Config, cmd: &LockCommand) -> anyhow::Result<u8> {
             match lock::release_manual(config, &app, dest.as_ref(), *force, &Performer::current())
                 .await
             {
-                Ok(Released::NotLocked) => println!("{app} is not locked"),
-                Ok(Released::Released(line)) => println!("released {app} ({line})"),
-                Ok(Released::Forced(note)) => println!("released {app}: {note}"),
+                Ok(Released::NotLocked) => outln!("{app} is not locked"),
+                Ok(Released::Released(line)) => outln!("released {app} ({line})"),
+                Ok(Released::Forced(note)) => outln!("released {app}: {note}"),
                 Err(ManualError::Refused { app, line, why }) => {
-                    eprintln!(
+                    errln!(
                         "berth: {app} is {line}; {why}: `berth lock release {app} --force` releases it anyway (recorded in the history)"
                     );
                     return Ok(EXIT_ERROR);
@@ -212,7 +230,7 @@ pub fn kamal_locks(dir: &Path) -> Vec<ForeignLock> {
             continue;
         };
         let details = std::fs::read_to_string(entry.path().join("details")).unwrap_or_default();
-        let decoded = base64_decode(&details.split_whitespace().collect::<String>())
+        let decoded = base64_decode(&details)
             .map(|b| crate::sanitize::strip_controls(&String::from_utf8_lossy(&b)))
             .unwrap_or_else(|| "(unreadable details)".into());
         let detail = decoded
@@ -223,7 +241,7 @@ pub fn kamal_locks(dir: &Path) -> Vec<ForeignLock> {
             .join("; ");
         out.push(ForeignLock {
             tool: "kamal",
-            app: service.to_string(),
+            app: crate::sanitize::one_line(service),
             path: entry.path(),
             detail: format!("locked: {detail}"),
         });
@@ -255,10 +273,8 @@ pub fn dokku_locks(apps: &Path, proc_locks: &Path) -> Vec<ForeignLock> {
         let Ok(meta) = std::fs::metadata(&path) else {
             continue;
         };
-        let pid = std::fs::read_to_string(&path)
-            .unwrap_or_default()
-            .trim()
-            .to_string();
+        let pid =
+            crate::sanitize::one_line(std::fs::read_to_string(&path).unwrap_or_default().trim());
         let detail = if held_inodes.contains(&meta.ino()) {
             format!("deploy in progress (lock file held; pid {pid})")
         } else {
@@ -266,7 +282,7 @@ pub fn dokku_locks(apps: &Path, proc_locks: &Path) -> Vec<ForeignLock> {
         };
         out.push(ForeignLock {
             tool: "dokku",
-            app: entry.file_name().to_string_lossy().into_owned(),
+            app: crate::sanitize::one_line(&entry.file_name().to_string_lossy()),
             path,
             detail,
         });
@@ -275,28 +291,13 @@ pub fn dokku_locks(apps: &Path, proc_locks: &Path) -> Vec<ForeignLock> {
     out
 }
 
+/// Ruby's `Base64.encode64` text (line-wrapped), as Kamal writes it.
 fn base64_decode(text: &str) -> Option<Vec<u8>> {
-    let val = |c: u8| -> Option<u32> {
-        Some(match c {
-            b'A'..=b'Z' => c - b'A',
-            b'a'..=b'z' => c - b'a' + 26,
-            b'0'..=b'9' => c - b'0' + 52,
-            b'+' => 62,
-            b'/' => 63,
-            _ => return None,
-        } as u32)
-    };
-    let bytes: Vec<u8> = text.bytes().filter(|&c| c != b'=').collect();
-    let mut out = Vec::with_capacity(bytes.len() * 3 / 4);
-    for chunk in bytes.chunks(4) {
-        let mut n = 0u32;
-        for (i, &c) in chunk.iter().enumerate() {
-            n |= val(c)? << (18 - 6 * i);
-        }
-        let take = chunk.len().saturating_sub(1);
-        out.extend_from_slice(&n.to_be_bytes()[1..1 + take]);
-    }
-    Some(out)
+    use base64::Engine;
+    let joined: String = text.split_whitespace().collect();
+    base64::engine::general_purpose::STANDARD
+        .decode(joined)
+        .ok()
 }
 
 #[cfg(test)]

@@ -4,6 +4,37 @@
 //! Exit codes: 0 fine, 1 the fleet is not as declared (unhealthy), 2 berth
 //! could not do what was asked (bad config, unreachable host, bad usage).
 
+/// `println!` for command output: when the reader has gone away
+/// (`berth … | head -1`), berth ends quietly instead of panicking.
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        if let Err(e) = writeln!(std::io::stdout().lock(), $($arg)*) {
+            $crate::cli::output_failed(e);
+        }
+    }};
+}
+
+/// `eprintln!` likewise, for messages to stderr.
+macro_rules! errln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        if let Err(e) = writeln!(std::io::stderr().lock(), $($arg)*) {
+            $crate::cli::output_failed(e);
+        }
+    }};
+}
+
+/// `print!` likewise.
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        if let Err(e) = write!(std::io::stdout().lock(), $($arg)*) {
+            $crate::cli::output_failed(e);
+        }
+    }};
+}
+
 mod actions;
 mod config_cmd;
 mod doctor;
@@ -19,6 +50,23 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 use crate::config::{self, Config, HumanDuration};
+
+/// Exit status of a command whose output pipe closed: what a shell reports
+/// for a process ended by SIGPIPE (128 + 13), as `git` or `cat` give.
+pub const EXIT_PIPE: i32 = 141;
+
+/// A write to stdout or stderr failed. A closed pipe ends berth quietly
+/// with [`EXIT_PIPE`] (after closing its SSH connections); any other
+/// failure is said on stderr, if it can be, with exit 2.
+pub fn output_failed(e: std::io::Error) -> ! {
+    crate::hosts::ssh::close_all();
+    if e.kind() == std::io::ErrorKind::BrokenPipe {
+        std::process::exit(EXIT_PIPE);
+    }
+    use std::io::Write as _;
+    let _ = writeln!(std::io::stderr(), "berth: cannot write output: {e}");
+    std::process::exit(i32::from(EXIT_ERROR));
+}
 
 pub const EXIT_OK: u8 = 0;
 pub const EXIT_UNHEALTHY: u8 = 1;
@@ -164,7 +212,7 @@ pub fn main() -> ExitCode {
     let code = match run(cli) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("berth: {e:#}");
+            errln!("berth: {e:#}");
             EXIT_ERROR
         }
     };
@@ -291,7 +339,7 @@ fn load_config(explicit: Option<&std::path::Path>) -> anyhow::Result<Config> {
     let path = config::discover(explicit)?;
     let config = config::load(&path)?;
     for w in &config.warnings {
-        eprintln!("berth: warning: {w}");
+        errln!("berth: warning: {w}");
     }
     Ok(config)
 }

@@ -39,7 +39,7 @@ pub async fn show(config: &Config, target: &Target, json: bool) -> anyhow::Resul
         anyhow::bail!("app `{app}` is not declared in {}", config.path.display());
     }
     let Some(hosts) = live::read(config, &app, dest.as_ref()).await else {
-        eprintln!(
+        errln!(
             "berth: app `{app}` has no `proxy:` in {}",
             config.path.display()
         );
@@ -50,28 +50,28 @@ pub async fn show(config: &Config, target: &Target, json: bool) -> anyhow::Resul
         .filter(|h| h.drift(app.as_str()).is_some())
         .count();
     if json {
-        println!("{}", serde_json::to_string_pretty(&hosts)?);
+        outln!("{}", serde_json::to_string_pretty(&hosts)?);
     } else {
         for h in &hosts {
             let driver = h.driver.map_or("?".to_string(), |d| d.to_string());
-            println!("== host {} ({driver})", h.host);
+            outln!("== host {} ({driver})", h.host);
             if let Some(e) = &h.error {
-                println!("unreachable: {e}");
+                outln!("unreachable: {e}");
                 continue;
             }
             if let Some(r) = &h.route {
-                println!("routes: {}", r.describe());
-                println!("written: {}", r.written_at.format("%Y-%m-%d %H:%M:%S UTC"));
+                outln!("routes: {}", r.describe());
+                outln!("written: {}", r.written_at.format("%Y-%m-%d %H:%M:%S UTC"));
             }
             match (&h.path, &h.text) {
-                (Some(p), Some(t)) => println!("file: {}\n\n{}", p, t.trim_end()),
-                (Some(p), None) => println!("file: {} (missing)", p),
-                (None, Some(t)) => println!("{}", t.trim_end()),
+                (Some(p), Some(t)) => outln!("file: {}\n\n{}", p, t.trim_end()),
+                (Some(p), None) => outln!("file: {} (missing)", p),
+                (None, Some(t)) => outln!("{}", t.trim_end()),
                 (None, None) => {}
             }
             match h.drift(app.as_str()) {
-                Some(d) => println!("\nDRIFT: {}", d.message),
-                None => println!("\nin sync with what runs"),
+                Some(d) => outln!("\nDRIFT: {}", d.message),
+                None => outln!("\nin sync with what runs"),
             }
         }
     }

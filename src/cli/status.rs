@@ -57,9 +57,9 @@ pub async fn run(config: &Config, args: Args) -> anyhow::Result<u8> {
     };
     let report = status::report(config, &fleet, &filter, Utc::now());
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        outln!("{}", serde_json::to_string_pretty(&report)?);
     } else {
-        print!("{}", human(&report, &filter));
+        out!("{}", human(&report, &filter));
     }
     let unreachable: Vec<&str> = report
         .hosts
@@ -69,7 +69,7 @@ pub async fn run(config: &Config, args: Args) -> anyhow::Result<u8> {
         .collect();
     Ok(if !unreachable.is_empty() {
         if !args.json {
-            eprintln!("berth: unreachable: {}", unreachable.join(", "));
+            errln!("berth: unreachable: {}", unreachable.join(", "));
         }
         EXIT_ERROR
     } else if report.ok {

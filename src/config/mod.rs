@@ -34,8 +34,12 @@ pub const DEFAULT_PATHS: &[&str] = &["berth.yaml", "config/berth.yaml"];
 /// A loaded, validated fleet config.
 #[derive(Debug)]
 pub struct Config {
-    /// The file it was read from.
+    /// The file it was read from, as it was named (for messages).
     pub path: PathBuf,
+    /// The directory it is in, absolute: hooks, plugins, secrets and build
+    /// contexts resolve against it from any working directory, and hooks
+    /// run in it.
+    dir: PathBuf,
     pub fleet: FleetFile,
     /// Notes about the file (old keys migrated); shown, never fatal.
     pub warnings: Vec<ConfigWarning>,
@@ -83,6 +87,8 @@ pub fn load(path: &Path) -> Result<Config, ConfigError> {
 
 /// Validates `text` as if read from `path`.
 pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
+    // Editors on Windows start UTF-8 files with a byte order mark.
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let positions = Positions::index(text);
     let err = |pos, msg: String| ConfigError::at(path, pos, msg);
 
@@ -172,6 +178,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
 
     let config = Config {
         path: path.to_path_buf(),
+        dir: absolute_dir(path),
         fleet,
         warnings,
         positions,
@@ -250,10 +257,23 @@ fn strips_serde_yaml_positions_anywhere() {
     assert_eq!(strip_location("at line nothing"), "at line nothing");
 }
 
+/// The absolute directory of a config file named `berth.yaml`,
+/// `dir/berth.yaml` or `/abs/berth.yaml` (a bare name's parent is "").
+fn absolute_dir(path: &Path) -> PathBuf {
+    let parent = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let dir = std::path::absolute(parent).unwrap_or_else(|_| parent.to_path_buf());
+    // `./x` and `a/../b` read better without the dots.
+    dir.components().collect()
+}
+
 impl Config {
-    /// The directory relative paths in the config are resolved against.
+    /// The directory relative paths in the config are resolved against:
+    /// absolute, so it means the same from any working directory.
     pub fn dir(&self) -> &Path {
-        self.path.parent().unwrap_or(Path::new("."))
+        &self.dir
     }
 
     fn error_at(&self, path: &[Seg], key: bool, message: String) -> ConfigError {
@@ -347,13 +367,6 @@ impl Config {
                 }
             }
             for (role_name, role) in &app.roles {
-                if role.hosts.is_empty() {
-                    return Err(self.error_at(
-                        &at(&[k("roles"), k(role_name.as_str()), k("hosts")]),
-                        true,
-                        format!("role `{role_name}` of app `{app_name}` lists no hosts"),
-                    ));
-                }
                 for (i, host) in role.hosts.iter().enumerate() {
                     if !self.fleet.hosts.contains_key(host) {
                         return Err(self.error_at(
@@ -535,7 +548,8 @@ impl Config {
     /// The host an app's lock lives on: the first host of its primary role.
     pub fn primary_host(&self, app: &AppName, destination: Option<&DestinationName>) -> &HostName {
         let cfg = &self.fleet.apps[app];
-        &self.role_hosts(app, &cfg.primary_role, destination)[0]
+        self.role_host_list(app, &cfg.primary_role, destination)
+            .first()
     }
 
     /// The secrets file, resolved against the config's directory.
@@ -611,12 +625,21 @@ impl Config {
         role: &RoleName,
         destination: Option<&DestinationName>,
     ) -> &'a [HostName] {
+        self.role_host_list(app, role, destination)
+    }
+
+    fn role_host_list<'a>(
+        &'a self,
+        app: &AppName,
+        role: &RoleName,
+        destination: Option<&DestinationName>,
+    ) -> &'a HostList {
         let cfg = &self.fleet.apps[app];
         destination
             .and_then(|d| cfg.destinations.get(d))
             .and_then(|d| d.roles.get(role))
-            .map(|r| r.hosts.as_slice())
-            .unwrap_or(cfg.roles[role].hosts.as_slice())
+            .map(|r| &r.hosts)
+            .unwrap_or(&cfg.roles[role].hosts)
     }
 }
 

@@ -400,7 +400,7 @@ pub struct BuildConfig {
 #[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct RoleConfig {
-    pub hosts: Vec<HostName>,
+    pub hosts: HostList,
     /// Command to run instead of the image's default: an argument list.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub command: Option<Argv>,
@@ -551,7 +551,46 @@ pub struct DestinationConfig {
 #[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct DestinationRole {
-    pub hosts: Vec<HostName>,
+    pub hosts: HostList,
+}
+
+/// The hosts of a role: never empty, so every role has a first host (its
+/// lock's home, for the primary role). An empty list is refused where it is
+/// read, with its place in the file.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(transparent)]
+pub struct HostList(Vec<HostName>);
+
+impl HostList {
+    /// One host or more; `None` for none.
+    pub fn new(hosts: Vec<HostName>) -> Option<Self> {
+        (!hosts.is_empty()).then_some(HostList(hosts))
+    }
+
+    /// The first host listed.
+    pub fn first(&self) -> &HostName {
+        match self.0.as_slice() {
+            [first, ..] => first,
+            [] => unreachable!("HostList::new refuses an empty list"),
+        }
+    }
+}
+
+impl std::ops::Deref for HostList {
+    type Target = [HostName];
+    fn deref(&self) -> &[HostName] {
+        &self.0
+    }
+}
+
+impl<'de> Deserialize<'de> for HostList {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        HostList::new(Vec::<HostName>::deserialize(d)?).ok_or_else(|| {
+            serde::de::Error::custom(
+                "lists no hosts: name at least one host declared under `hosts:` (or remove the role)",
+            )
+        })
+    }
 }
 
 /// A command as an argument vector. A single string is refused: berth never

@@ -2,6 +2,9 @@
 //! `<state_dir>/apps/<app>/history.jsonl` on every host the action touched.
 
 use crate::hosts::{FilesError, HostPath};
+use crate::sanitize::{
+    de_line as line, de_opt_line as opt_line, de_opt_text as opt_text, one_line,
+};
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -9,7 +12,9 @@ use serde::{Deserialize, Serialize};
 /// Who ran an action, from where.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Performer {
+    #[serde(deserialize_with = "line")]
     pub user: String,
+    #[serde(deserialize_with = "line")]
     pub machine: String,
 }
 
@@ -26,7 +31,11 @@ impl Performer {
             .ok()
             .filter(|h| !h.is_empty())
             .unwrap_or_else(|| "unknown".into());
-        Performer { user, machine }
+        // `$USER` and the hostname are outside text like any other.
+        Performer {
+            user: one_line(&user),
+            machine: one_line(&machine),
+        }
     }
 }
 
@@ -58,17 +67,27 @@ pub struct Record {
     pub started_at: DateTime<Utc>,
     pub finished_at: DateTime<Utc>,
     pub performer: Performer,
+    #[serde(deserialize_with = "line")]
     pub action: String,
+    #[serde(deserialize_with = "line")]
     pub app: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "line")]
     pub destination: String,
+    #[serde(default, deserialize_with = "opt_line")]
     pub version: Option<String>,
     /// `ok`, `failed` or `cancelled`.
+    #[serde(deserialize_with = "line")]
     pub result: String,
+    #[serde(default, deserialize_with = "opt_line")]
     pub failed_stage: Option<String>,
+    #[serde(default, deserialize_with = "opt_text")]
     pub error: Option<String>,
     /// Anything else worth keeping (e.g. what a forced lock release removed).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "opt_text"
+    )]
     pub note: Option<String>,
 }
 

@@ -19,7 +19,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::history::Performer;
-use crate::hosts::{FilesError, HostPath};
+use crate::hosts::{FilesError, HostPath, Kind};
+use crate::sanitize::{de_line as line, de_opt_line as opt_line, one_line};
 
 pub const HOLDER: &str = "holder.json";
 /// How long reaching a lock's host may take (an SSH host's connection is
@@ -30,12 +31,17 @@ const HEARTBEAT: &str = "heartbeat";
 /// Who holds a lock, and why.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Holder {
+    #[serde(deserialize_with = "line")]
     pub user: String,
+    #[serde(deserialize_with = "line")]
     pub machine: String,
     pub pid: u32,
     /// `deploy`, `restart`, ..., or `manual`.
+    #[serde(deserialize_with = "line")]
     pub action: String,
+    #[serde(default, deserialize_with = "opt_line")]
     pub version: Option<String>,
+    #[serde(default, deserialize_with = "opt_line")]
     pub message: Option<String>,
     pub acquired_at: DateTime<Utc>,
     /// Secret to the holder; hooks get it as BERTH_LOCK_TOKEN.
@@ -48,6 +54,7 @@ pub struct Holder {
 /// A nested berth call running under the holder's lock.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Nested {
+    #[serde(deserialize_with = "line")]
     pub action: String,
     pub pid: u32,
     pub since: DateTime<Utc>,
@@ -59,7 +66,14 @@ pub struct Status {
     pub holder: Holder,
     pub heartbeat_at: DateTime<Utc>,
     pub stale: bool,
+    /// Seconds the heartbeat lies in the future (the holder's clock is
+    /// ahead of this machine's); reported, never trusted to keep a lock.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub skew_secs: Option<i64>,
     pub nested: Vec<Nested>,
+    /// The command that clears it, named when it is stale.
+    #[serde(skip)]
+    pub clear_with: String,
 }
 
 impl Status {
@@ -67,7 +81,7 @@ impl Status {
     pub fn describe(&self, now: DateTime<Utc>) -> String {
         let h = &self.holder;
         let what = match (&h.action[..], &h.version, &h.message) {
-            ("manual", _, Some(m)) => format!("manual lock: \"{m}\""),
+            ("manual", _, Some(m)) => format!("manual lock: \"{}\"", clip(m, MESSAGE_SHOWN)),
             ("manual", _, None) => "manual lock".to_string(),
             (a, Some(v), _) => format!("{a} {v}"),
             (a, None, _) => a.to_string(),
@@ -88,13 +102,69 @@ impl Status {
                 .collect();
             line.push_str(&format!("; nested: {}", n.join(", ")));
         }
-        if self.stale {
+        if let Some(ahead) = self.skew_secs {
             line.push_str(&format!(
-                "; STALE: no heartbeat for {} (its process is probably gone; `berth lock release <app> --force` if so)",
-                ago(now - self.heartbeat_at)
+                "; STALE: its heartbeat is {} in the future (the holder's clock is ahead of this machine's; berth does not trust it): `{}` clears it",
+                crate::cli_age(ahead),
+                self.clear_with
+            ));
+        } else if self.stale {
+            line.push_str(&format!(
+                "; STALE: no heartbeat for {} (its process is probably gone): `{}` clears it",
+                ago(now - self.heartbeat_at),
+                self.clear_with
             ));
         }
         line
+    }
+}
+
+/// At most this many characters of a message are kept in a holder record.
+pub const MESSAGE_KEPT: usize = 1000;
+
+/// At most this many characters of a holder's message are shown.
+pub const MESSAGE_SHOWN: usize = 200;
+
+/// `text` cut to `max` characters, with `…` when cut.
+fn clip(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max) {
+        Some((at, _)) => format!("{}…", text.get(..at).unwrap_or(text)),
+        None => text.to_string(),
+    }
+}
+
+/// `berth lock release APP [-d DEST] --force`, for the lock in `dir`.
+pub fn clear_command(dir: &HostPath) -> String {
+    let name = dir
+        .path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    match name.split_once('@') {
+        Some((app, dest)) => format!("berth lock release {app} -d {dest} --force"),
+        None => format!("berth lock release {name} --force"),
+    }
+}
+
+/// A lock directory that is neither free nor held by a readable holder:
+/// nobody can take it until it is cleared, so it is shown as what it is.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Broken {
+    /// Where it is.
+    pub path: String,
+    /// What is wrong, in words.
+    pub problem: String,
+    /// The command that clears it.
+    pub fix: String,
+}
+
+impl std::fmt::Display for Broken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "BROKEN lock at {}: {}; no action can take it until `{}` clears it",
+            self.path, self.problem, self.fix
+        )
     }
 }
 
@@ -117,6 +187,9 @@ pub enum LockError {
     /// Someone else holds it.
     #[error("{}", .0.describe(Utc::now()))]
     Held(Box<Status>),
+    /// It is there but unreadable or incomplete.
+    #[error("{0}")]
+    Broken(Box<Broken>),
     #[error("{0}")]
     Io(String),
 }
@@ -151,9 +224,10 @@ fn json<T: Serialize>(value: &T) -> Result<Vec<u8>, LockError> {
     serde_json::to_vec(value).map_err(|e| LockError::Io(e.to_string()))
 }
 
-/// Takes the lock, or says who holds it.
-pub async fn acquire(dir: &HostPath, holder: &Holder) -> Result<(), LockError> {
-    let staging = format!(".acquire-{}-{}", std::process::id(), &holder.token[..8]);
+/// Takes the lock, or says who holds it (stale when its heartbeat is older
+/// than `ttl`).
+pub async fn acquire(dir: &HostPath, holder: &Holder, ttl: Duration) -> Result<(), LockError> {
+    let staging = format!(".acquire-{}-{}", std::process::id(), new_token());
     let files = [
         (HOLDER, json(holder)?),
         (HEARTBEAT, json(&holder.acquired_at)?),
@@ -162,10 +236,16 @@ pub async fn acquire(dir: &HostPath, holder: &Holder) -> Result<(), LockError> {
     // A lock released between a lost race and the read of its holder is
     // free again: try once more, a bounded number of times.
     for _ in 0..16 {
-        if dir.publish_dir(&staging, &files).await? {
-            return Ok(());
+        match dir.publish_dir(&staging, &files).await {
+            Ok(true) => return Ok(()),
+            Ok(false) => {}
+            // Not a directory (a file where the lock goes): `read` says so.
+            Err(e) => {
+                read(dir, ttl).await?;
+                return Err(e.into());
+            }
         }
-        if let Some(status) = read(dir, Duration::MAX).await? {
+        if let Some(status) = read(dir, ttl).await? {
             return Err(LockError::Held(Box::new(status)));
         }
     }
@@ -174,23 +254,54 @@ pub async fn acquire(dir: &HostPath, holder: &Holder) -> Result<(), LockError> {
     )))
 }
 
-/// Reads a lock. `None` when it is free.
+/// Reads a lock. `None` when it is free. A lock that is there but cannot
+/// be understood is [`LockError::Broken`], saying what is wrong and how to
+/// clear it; a heartbeat in the future beyond `ttl` counts as stale.
 pub async fn read(dir: &HostPath, ttl: Duration) -> Result<Option<Status>, LockError> {
-    let Some(files) = dir.read_dir_files().await? else {
-        return Ok(None);
+    let broken = |problem: String| {
+        LockError::Broken(Box::new(Broken {
+            path: dir.to_string(),
+            problem,
+            fix: clear_command(dir),
+        }))
+    };
+    let files = match dir.read_dir_files().await {
+        Ok(Some(files)) => files,
+        Ok(None) => return Ok(None),
+        Err(e) => {
+            return match dir.kind().await {
+                Ok(Some(Kind::Other)) => Err(broken(
+                    "it is a file, not a lock directory (left by hand or by another tool?)".into(),
+                )),
+                _ => Err(e.into()),
+            };
+        }
     };
     let file = |name: &str| files.iter().find(|(n, _)| n == name).map(|(_, b)| b);
-    // A directory without its record is a lock being released (or an
-    // empty directory left behind): free, as rename(2) onto it succeeds.
     let Some(holder) = file(HOLDER) else {
-        return Ok(None);
+        // rename(2) onto an empty directory succeeds: that one is free.
+        if files.is_empty() {
+            return Ok(None);
+        }
+        let mut names: Vec<String> = files.iter().map(|(n, _)| one_line(n)).collect();
+        names.sort();
+        return Err(broken(format!(
+            "it has no holder record ({HOLDER}), only {}",
+            names.join(", ")
+        )));
     };
-    let holder: Holder = serde_json::from_slice(holder).map_err(|e| {
-        LockError::Io(format!(
-            "{}: unreadable holder record: {e}",
-            dir.join(HOLDER)
-        ))
-    })?;
+    let holder: Holder = match serde_json::from_slice(holder) {
+        Ok(h) => h,
+        Err(_) if holder.iter().all(u8::is_ascii_whitespace) => {
+            return Err(broken(format!("its holder record ({HOLDER}) is empty")));
+        }
+        Err(e) => {
+            return Err(broken(format!(
+                "its holder record ({HOLDER}) is unreadable: {}",
+                one_line(&e.to_string())
+            )));
+        }
+    };
     let heartbeat_at: DateTime<Utc> = file(HEARTBEAT)
         .and_then(|b| serde_json::from_slice(b).ok())
         .unwrap_or(holder.acquired_at);
@@ -200,13 +311,19 @@ pub async fn read(dir: &HostPath, ttl: Duration) -> Result<Option<Status>, LockE
         .filter_map(|(_, b)| serde_json::from_slice(b).ok())
         .collect();
     nested.sort_by_key(|n: &Nested| n.since);
-    let age = (Utc::now() - heartbeat_at).to_std().unwrap_or_default();
-    let stale = !holder.manual && age > ttl;
+    let now = Utc::now();
+    let ttl_secs = i64::try_from(ttl.as_secs()).unwrap_or(i64::MAX);
+    let ahead = (heartbeat_at - now).num_seconds();
+    let skew_secs = (ahead > ttl_secs && !holder.manual).then_some(ahead);
+    let age = (now - heartbeat_at).to_std().unwrap_or_default();
+    let stale = !holder.manual && (age > ttl || skew_secs.is_some());
     Ok(Some(Status {
         holder,
         heartbeat_at,
         stale,
+        skew_secs,
         nested,
+        clear_with: clear_command(dir),
     }))
 }
 
@@ -250,23 +367,45 @@ pub async fn leave_nested(dir: &HostPath, pid: u32) -> Result<(), LockError> {
 /// Releases a lock held under `token`.
 pub async fn release(dir: &HostPath, token: &str) -> Result<(), LockError> {
     match read(dir, Duration::MAX).await? {
-        Some(s) if s.holder.token == token => remove(dir).await,
+        Some(s) if s.holder.token == token => remove(dir).await.map(drop),
         Some(s) => Err(LockError::Held(Box::new(s))),
         None => Ok(()),
     }
 }
 
-/// Releases whatever holds the lock; returns what it held.
-pub async fn force_release(dir: &HostPath) -> Result<Option<Status>, LockError> {
-    let status = read(dir, Duration::MAX).await.unwrap_or(None);
-    remove(dir).await?;
-    Ok(status)
+/// What a forced release found.
+pub enum Found {
+    Free,
+    Held(Box<Status>),
+    Broken(Box<Broken>),
 }
 
-async fn remove(dir: &HostPath) -> Result<(), LockError> {
+impl Found {
+    /// The holder it removed, if it had a readable one.
+    pub fn held(self) -> Option<Status> {
+        match self {
+            Found::Held(s) => Some(*s),
+            _ => None,
+        }
+    }
+}
+
+/// Releases whatever holds the lock, broken or not; returns what it found.
+pub async fn force_release(dir: &HostPath) -> Result<Found, LockError> {
+    let found = match read(dir, Duration::MAX).await {
+        Ok(None) => Found::Free,
+        Ok(Some(s)) => Found::Held(Box::new(s)),
+        Err(LockError::Broken(b)) => Found::Broken(b),
+        Err(e) => return Err(e),
+    };
+    let removed = remove(dir).await?;
+    Ok(if removed { found } else { Found::Free })
+}
+
+/// Removes the lock, whatever it is; false when nothing was there.
+async fn remove(dir: &HostPath) -> Result<bool, LockError> {
     let gone = format!(".released-{}-{}", std::process::id(), new_token());
-    dir.remove_dir(&gone).await?;
-    Ok(())
+    Ok(dir.remove_dir(&gone).await?)
 }
 
 /// A holder record for this process.
@@ -282,8 +421,9 @@ pub fn holder_for(
         machine: performer.machine.clone(),
         pid: std::process::id(),
         action: action.to_string(),
-        version,
-        message,
+        version: version.map(|v| one_line(&v)),
+        // A message typed by a person still reaches every other operator.
+        message: message.map(|m| clip(&one_line(&m), MESSAGE_KEPT)),
         acquired_at: Utc::now(),
         token: new_token(),
         manual,
@@ -351,13 +491,13 @@ pub async fn acquire_manual(
     destination: Option<&crate::config::DestinationName>,
     message: &str,
     performer: &Performer,
-) -> Result<(), ManualError> {
+) -> Result<Holder, ManualError> {
     let (_, dir) = locate(config, app, destination)
         .await
         .map_err(ManualError::Target)?;
     let holder = holder_for(performer, "manual", None, Some(message.to_string()), true);
-    acquire(&dir, &holder).await?;
-    Ok(())
+    acquire(&dir, &holder, config.fleet.lock.ttl.get()).await?;
+    Ok(holder)
 }
 
 /// `berth lock release` / the console's `U`. Without `force`, only the
@@ -373,12 +513,14 @@ pub async fn release_manual(
     let (host, dir) = locate(config, app, destination)
         .await
         .map_err(ManualError::Target)?;
-    let Some(status) = read(&dir, config.fleet.lock.ttl.get()).await? else {
-        return Ok(Released::NotLocked);
-    };
-    let mine = status.holder.user == performer.user && status.holder.machine == performer.machine;
-    let line = status.describe(Utc::now());
     if !force {
+        // A broken lock is an error here that names the forced release.
+        let Some(status) = read(&dir, config.fleet.lock.ttl.get()).await? else {
+            return Ok(Released::NotLocked);
+        };
+        let mine =
+            status.holder.user == performer.user && status.holder.machine == performer.machine;
+        let line = status.describe(Utc::now());
         if mine && (status.holder.manual || status.stale) {
             release(&dir, &status.holder.token).await?;
             return Ok(Released::Released(line));
@@ -393,10 +535,11 @@ pub async fn release_manual(
             },
         });
     }
-    let removed = force_release(&dir).await?;
-    let note = removed
-        .map(|s| format!("forced release of: {}", s.describe(Utc::now())))
-        .unwrap_or_else(|| "forced release (no holder record)".into());
+    let note = match force_release(&dir).await? {
+        Found::Free => return Ok(Released::NotLocked),
+        Found::Held(s) => format!("forced release of: {}", s.describe(Utc::now())),
+        Found::Broken(b) => format!("forced release of a broken lock ({})", b.problem),
+    };
     let now = Utc::now();
     let record = super::history::Record {
         started_at: now,
@@ -436,7 +579,7 @@ mod tests {
         let t = tempfile::tempdir().unwrap();
         let dir = lock_dir(&HostPath::local(t.path()), "demo", "");
         let a = holder_for(&me(), "deploy", Some("v2".into()), None, false);
-        acquire(&dir, &a).await.unwrap();
+        acquire(&dir, &a, Duration::MAX).await.unwrap();
         let b = holder_for(
             &Performer {
                 user: "bo".into(),
@@ -447,7 +590,7 @@ mod tests {
             None,
             false,
         );
-        let LockError::Held(s) = acquire(&dir, &b).await.unwrap_err() else {
+        let LockError::Held(s) = acquire(&dir, &b, Duration::MAX).await.unwrap_err() else {
             panic!()
         };
         assert_eq!(s.holder, a);
@@ -459,7 +602,7 @@ mod tests {
         assert!(release(&dir, &b.token).await.is_err());
         release(&dir, &a.token).await.unwrap();
         assert!(read(&dir, Duration::MAX).await.unwrap().is_none());
-        acquire(&dir, &b).await.unwrap();
+        acquire(&dir, &b, Duration::MAX).await.unwrap();
     }
 
     #[tokio::test]
@@ -469,7 +612,7 @@ mod tests {
         assert!(dir.path.ends_with("locks/demo@staging"));
         let mut h = holder_for(&me(), "deploy", None, None, false);
         h.acquired_at = Utc::now() - chrono::Duration::seconds(120);
-        acquire(&dir, &h).await.unwrap();
+        acquire(&dir, &h, Duration::MAX).await.unwrap();
         let s = read(&dir, Duration::from_secs(60)).await.unwrap().unwrap();
         assert!(s.stale);
         assert!(
@@ -484,12 +627,12 @@ mod tests {
                 .unwrap()
                 .stale
         );
-        let forced = force_release(&dir).await.unwrap().unwrap();
+        let forced = force_release(&dir).await.unwrap().held().unwrap();
         assert_eq!(forced.holder, h);
 
         let mut m = holder_for(&me(), "manual", None, Some("db migration".into()), true);
         m.acquired_at = Utc::now() - chrono::Duration::seconds(3600);
-        acquire(&dir, &m).await.unwrap();
+        acquire(&dir, &m, Duration::MAX).await.unwrap();
         let s = read(&dir, Duration::from_secs(60)).await.unwrap().unwrap();
         assert!(!s.stale, "manual locks never go stale");
         assert!(
@@ -503,7 +646,7 @@ mod tests {
         let t = tempfile::tempdir().unwrap();
         let dir = lock_dir(&HostPath::local(t.path()), "demo", "");
         let h = holder_for(&me(), "deploy", None, None, false);
-        acquire(&dir, &h).await.unwrap();
+        acquire(&dir, &h, Duration::MAX).await.unwrap();
         let n = Nested {
             action: "restart".into(),
             pid: 4242,
@@ -542,7 +685,7 @@ mod tests {
                         tokio::runtime::Builder::new_current_thread()
                             .build()
                             .unwrap()
-                            .block_on(acquire(&dir, &h))
+                            .block_on(acquire(&dir, &h, Duration::MAX))
                             .is_ok()
                     })
                 })

@@ -594,7 +594,7 @@ impl Runner<'_> {
         let deadline = self.ctx.lock_wait.map(|w| Instant::now() + w);
         let mut noted: Option<Instant> = None;
         loop {
-            match lock::acquire(&dir, &holder).await {
+            match lock::acquire(&dir, &holder, self.ctx.config.fleet.lock.ttl.get()).await {
                 Ok(()) => break,
                 Err(LockError::Held(held)) => {
                     let line = format!("{app} is {}", held.describe(Utc::now()));

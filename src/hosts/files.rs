@@ -121,8 +121,20 @@ exit 0"#;
 const READ: &str = r#"[ -e "$1" ] || exit 3
 cat -- "$1""#;
 
+/// `d` for a directory, `o` for anything else.
+const KIND: &str = r#"[ -e "$1" ] || [ -L "$1" ] || exit 3
+if [ -d "$1" ] && [ ! -L "$1" ]; then echo d; else echo o; fi"#;
+
 const STAMP: &str = r#"[ -e "$1" ] || exit 3
 stat -c '%s %Y' -- "$1""#;
+
+/// What is at a path.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    Dir,
+    /// A file, a link, a socket...
+    Other,
+}
 
 /// What a command on a host left: exit code (`None`: killed by a signal)
 /// and output, as it came (untrusted).
@@ -468,7 +480,14 @@ impl HostPath {
                     Err(e) => return Err(self.fail(WHAT, e)),
                     Ok(()) => {}
                 }
-                std::fs::remove_dir_all(&gone.path).map_err(|e| gone.fail(WHAT, e))?;
+                // Whatever was there goes: a file where a directory belongs too.
+                let is_dir = std::fs::symlink_metadata(&gone.path).is_ok_and(|m| m.is_dir());
+                if is_dir {
+                    std::fs::remove_dir_all(&gone.path)
+                } else {
+                    std::fs::remove_file(&gone.path)
+                }
+                .map_err(|e| gone.fail(WHAT, e))?;
                 Ok(true)
             }
             Files::Ssh(t, _) => {
@@ -529,6 +548,24 @@ impl HostPath {
             Files::Ssh(t, _) => match self.remote(t, WHAT, READ, &[]).await? {
                 Exit::Done(b) => Ok(Some(b)),
                 Exit::Three => Ok(None),
+            },
+        }
+    }
+
+    /// What is at this path; `None` when nothing is.
+    pub async fn kind(&self) -> Result<Option<Kind>, FilesError> {
+        const WHAT: &str = "looking at";
+        match &self.files {
+            Files::Local => match std::fs::symlink_metadata(&self.path) {
+                Ok(m) if m.is_dir() => Ok(Some(Kind::Dir)),
+                Ok(_) => Ok(Some(Kind::Other)),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+                Err(e) => Err(self.fail(WHAT, e)),
+            },
+            Files::Ssh(t, _) => match self.remote(t, WHAT, KIND, &[]).await? {
+                Exit::Three => Ok(None),
+                Exit::Done(out) if out.starts_with(b"d") => Ok(Some(Kind::Dir)),
+                Exit::Done(_) => Ok(Some(Kind::Other)),
             },
         }
     }

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::config::{HostConfig, SshConfig};
-pub use files::{Files, FilesError, HostPath};
+pub use files::{Files, FilesError, HostPath, Kind};
 
 /// The default Docker socket on a host.
 pub const DEFAULT_SOCKET: &str = "/var/run/docker.sock";

@@ -111,9 +111,16 @@ struct Screen {
 impl Screen {
     fn enter() -> anyhow::Result<Screen> {
         let hook = std::panic::take_hook();
+        // A panic anywhere (a worker task included) puts the terminal back,
+        // says what happened on stderr and ends berth: never a console that
+        // draws on with no one listening to its keys.
         std::panic::set_hook(Box::new(move |info| {
             restore_terminal();
             hook(info);
+            eprintln!(
+                "berth: the console stopped on an internal error (above); `berth lock status` and `berth doctor` show anything its actions left"
+            );
+            std::process::exit(101);
         }));
         crossterm::terminal::enable_raw_mode()?;
         crossterm::execute!(
@@ -265,7 +272,10 @@ async fn console(mut model: Model, log_wake: Arc<Notify>) -> anyhow::Result<u8> 
                         )
                         .await;
                         let (text, error) = match r {
-                            Ok(()) => (format!("locked {target}: \"{message}\""), false),
+                            Ok(h) => (
+                                format!("locked {target}: \"{}\"", h.message.unwrap_or_default()),
+                                false,
+                            ),
                             Err(e) => (format!("lock {target}: {}", lock_error(&e)), true),
                         };
                         reload.notify_one();
@@ -454,6 +464,7 @@ async fn read_locks(config: &Config) -> BTreeMap<(String, String), LockCell> {
             Ok((_, dir)) => match engine::lock::read(&dir, ttl).await {
                 Ok(None) => LockCell::Free,
                 Ok(Some(s)) => LockCell::Held(Box::new(s)),
+                Err(engine::lock::LockError::Broken(b)) => LockCell::Broken(b),
                 Err(e) => LockCell::Error(e.to_string()),
             },
         };

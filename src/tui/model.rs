@@ -1145,6 +1145,10 @@ impl Model {
                     self.ask(PromptKind::ForceUnlock { target: t, holder });
                 }
             }
+            Some(LockCell::Broken(b)) => {
+                let holder = b.to_string();
+                self.ask(PromptKind::ForceUnlock { target: t, holder });
+            }
             _ => self.say(format!("{t} is not locked"), false),
         }
     }

@@ -24,6 +24,8 @@ pub enum LockCell {
     Held(Box<LockStatus>),
     /// The lock could not be read (why).
     Error(String),
+    /// It is there, but nobody can take it until it is cleared.
+    Broken(Box<crate::engine::lock::Broken>),
     /// Kamal or Dokku apps: their locks are shown by `berth lock status`.
     NotBerth,
 }

@@ -128,6 +128,7 @@ pub fn lock_text(
         LockCell::Free => ("free".into(), t.dim),
         LockCell::NotBerth => ("-".into(), t.dim),
         LockCell::Error(e) => (format!("? {e}"), t.warn),
+        LockCell::Broken(b) => (format!("BROKEN {} (U clears)", b.problem), t.error),
         LockCell::Held(s) => {
             let h = &s.holder;
             let what = match (h.action.as_str(), &h.version, &h.message) {
@@ -138,7 +139,9 @@ pub fn lock_text(
             };
             let age = crate::cli_age((now - h.acquired_at).num_seconds());
             let text = format!("{}@{} {what} {age}", h.user, h.machine);
-            if s.stale {
+            if s.skew_secs.is_some() {
+                (format!("STALE (clock ahead) {text}"), t.error)
+            } else if s.stale {
                 (format!("STALE {text}"), t.error)
             } else {
                 (text, t.warn)
@@ -173,7 +176,9 @@ mod tests {
             },
             heartbeat_at: at,
             stale,
+            skew_secs: None,
             nested: vec![],
+            clear_with: "berth lock release demo --force".into(),
         }))
     }
 
