@@ -148,3 +148,97 @@ fn zero_parallel_hosts() {
     let yaml = BASE.replace("hosts:\n  local", "parallel_hosts: 0\nhosts:\n  local");
     assert_error(&yaml, "2:17", "`parallel_hosts`: 0 must be at least 1");
 }
+
+#[test]
+fn a_role_or_destination_with_no_hosts_is_refused_where_it_is_written() {
+    assert_error(
+        &BASE.replace("hosts: [local]", "hosts: []"),
+        "9:16",
+        "`apps.demo.roles.web.hosts`: lists no hosts",
+    );
+    let with_dest = format!(
+        "{BASE}    destinations:\n      staging:\n        roles:\n          web: {{hosts: []}}\n"
+    );
+    assert_error(
+        &with_dest,
+        "14:24",
+        "`apps.demo.destinations.staging.roles.web.hosts`: lists no hosts",
+    );
+}
+
+#[test]
+fn a_byte_order_mark_before_the_first_key_is_accepted() {
+    let (code, stderr, _) = check(&format!("\u{feff}{BASE}"));
+    assert_eq!(code, 0, "{stderr}");
+    // ... and an error after it still points at the right place.
+    assert_error(
+        &format!(
+            "\u{feff}{}",
+            BASE.replace("hosts: [local]", "hosts: [nowhere]")
+        ),
+        "9:17",
+        "host `nowhere` is not declared",
+    );
+}
+
+/// `berth … | head -1`: the reader goes away after one line.
+fn first_line_then_close(dir: &std::path::Path, args: &[&str]) -> (Option<i32>, String) {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+    let mut child = common::berth()
+        .arg("-c")
+        .arg(dir.join("berth.yaml"))
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    out.read_line(&mut line).unwrap();
+    assert!(!line.is_empty(), "berth printed nothing for {args:?}");
+    drop(out);
+    let o = child.wait_with_output().unwrap();
+    (
+        o.status.code(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn output_to_a_closed_pipe_ends_quietly() {
+    let dir = tempfile::tempdir().unwrap();
+    // Large enough that berth is still writing when the reader has gone.
+    let mut yaml = String::from("version: 2\nhosts:\n  local: {}\napps:\n");
+    for i in 0..3000 {
+        yaml.push_str(&format!(
+            "  app{i}:\n    image: demo:v1\n    roles:\n      web: {{hosts: [local]}}\n    env: {{clear: {{A: \"{}\"}}}}\n",
+            "x".repeat(64)
+        ));
+    }
+    std::fs::write(dir.path().join("berth.yaml"), yaml).unwrap();
+    let state = dir.path().join("state");
+    std::fs::write(
+        dir.path().join("berth.yaml"),
+        std::fs::read_to_string(dir.path().join("berth.yaml"))
+            .unwrap()
+            .replace(
+                "local: {}",
+                &format!("local: {{state_dir: {}}}", state.display()),
+            ),
+    )
+    .unwrap();
+    for args in [
+        &["config", "check"][..],
+        &["lock", "status", "--json"],
+        &["lock", "status"],
+        &["plan", "deploy", "app1", "-V", "v2"],
+    ] {
+        let (code, stderr) = first_line_then_close(dir.path(), args);
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+        assert!(
+            matches!(code, Some(141) | Some(0)),
+            "{args:?}: exit {code:?}, stderr: {stderr}"
+        );
+    }
+}

@@ -549,3 +549,240 @@ async fn doctor_reports_each_problem_with_a_fix() {
         "{human}"
     );
 }
+
+/// What an attacker with write access to a state directory (or a user name,
+/// or a lock message) would plant: a title change, a screen clear, a
+/// clipboard write, a C1 CSI, a carriage return and a backspace.
+const HOSTILE: &str =
+    "\u{1b}]0;pwned\u{7}\u{1b}[2J\u{1b}]52;c;ZXZpbA==\u{7}\u{9b}31m\r\u{8}evil\u{1b}";
+
+/// The first byte a terminal would act on, if any: C0 controls but newline
+/// and tab, DEL, and C1 controls (UTF-8 `C2 80`–`C2 9F`).
+fn control_byte(bytes: &[u8]) -> Option<(usize, u8)> {
+    bytes
+        .windows(2)
+        .enumerate()
+        .find_map(|(i, w)| {
+            let c0 = (w[0] < 0x20 && w[0] != b'\n' && w[0] != b'\t') || w[0] == 0x7f;
+            let c1 = w[0] == 0xc2 && (0x80..=0x9f).contains(&w[1]);
+            (c0 || c1).then_some((i, w[0]))
+        })
+        .or_else(|| {
+            let last = *bytes.last()?;
+            (last < 0x20 && last != b'\n' && last != b'\t').then_some((bytes.len() - 1, last))
+        })
+}
+
+fn assert_clean(what: &str, o: &Output) {
+    for (stream, bytes) in [("stdout", &o.stdout), ("stderr", &o.stderr)] {
+        if let Some((at, b)) = control_byte(bytes) {
+            panic!(
+                "`{what}` wrote control byte {b:#04x} at {at} of its {stream}: {:?}",
+                String::from_utf8_lossy(bytes)
+            );
+        }
+    }
+}
+
+#[test]
+fn hostile_text_in_every_lock_and_history_field_never_reaches_the_terminal() {
+    let p = Project::new("hostile", "x:latest", "");
+    let h = HOSTILE;
+    let lock = p.lock_dir();
+    std::fs::create_dir_all(&lock).unwrap();
+    let now = chrono::Utc::now();
+    let holder = serde_json::json!({
+        "user": h, "machine": h, "pid": 1, "action": h, "version": h, "message": h,
+        "acquired_at": now, "token": "0123456789abcdef", "manual": false,
+    });
+    std::fs::write(lock.join("holder.json"), holder.to_string()).unwrap();
+    std::fs::write(lock.join("heartbeat"), serde_json::json!(now).to_string()).unwrap();
+    let nested = serde_json::json!({"action": h, "pid": 7, "since": now});
+    std::fs::write(lock.join("nested-7.json"), nested.to_string()).unwrap();
+    let record = serde_json::json!({
+        "started_at": now, "finished_at": now,
+        "performer": {"user": h, "machine": h},
+        "action": h, "app": h, "destination": h, "version": h, "result": h,
+        "failed_stage": h, "error": format!("{h}\n{h}"), "note": h,
+    });
+    let history = p.dir.path().join("state/apps/hostile/history.jsonl");
+    std::fs::create_dir_all(history.parent().unwrap()).unwrap();
+    // A line that does not parse is reported: its text must not leak either.
+    std::fs::write(&history, format!("{record}\n{{{h}\n")).unwrap();
+
+    let app = p.app.as_str();
+    let runs: Vec<(&str, Vec<&str>)> = vec![
+        ("lock status", vec!["lock", "status"]),
+        ("lock status --json", vec!["lock", "status", "--json"]),
+        (
+            "lock acquire (refused)",
+            vec!["lock", "acquire", app, "-m", "x"],
+        ),
+        ("lock release (refused)", vec!["lock", "release", app]),
+        ("deploy (refused at lock)", vec!["deploy", app, "-V", "v2"]),
+        ("restart (refused at lock)", vec!["restart", app]),
+        ("history", vec!["history", app]),
+        ("history --json", vec!["history", app, "--json"]),
+        ("doctor", vec!["doctor"]),
+        ("doctor --json", vec!["doctor", "--json"]),
+        (
+            "lock release --force",
+            vec!["lock", "release", app, "--force"],
+        ),
+        ("history after --force", vec!["history", app]),
+    ];
+    for (what, args) in &runs {
+        let o = p.run(args);
+        assert_clean(what, &o);
+    }
+    // The refusal still names the holder, cleaned.
+    assert!(
+        text(&p.run(&["history", app])).contains("evil"),
+        "the cleaned text is still shown"
+    );
+
+    // A hostile user name and message, taken through the CLI.
+    let o = p
+        .berth()
+        .env("USER", h)
+        .args(["lock", "acquire", app, "-m", h])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    assert_clean("lock acquire with a hostile $USER and message", &o);
+    let raw = std::fs::read(lock.join("holder.json")).unwrap();
+    assert!(
+        !raw.windows(6).any(|w| w == b"\\u001b"),
+        "the record is written clean: {}",
+        String::from_utf8_lossy(&raw)
+    );
+    for (what, args) in &runs[..7] {
+        assert_clean(what, &p.run(args));
+    }
+}
+
+#[test]
+fn broken_locks_are_shown_as_what_they_are_and_force_clears_each() {
+    let p = Project::new(
+        "broken",
+        "x:latest",
+        "  other:\n    image: x:latest\n    roles:\n      web: {hosts: [a]}\n",
+    );
+    let lock = p.lock_dir();
+    let app = p.app.as_str();
+    let future = serde_json::json!(chrono::Utc::now() + chrono::Duration::hours(1)).to_string();
+    let holder = |hb: Option<&str>| {
+        let now = chrono::Utc::now();
+        std::fs::create_dir_all(&lock).unwrap();
+        let h = serde_json::json!({
+            "user": "ana", "machine": "laptop", "pid": 1, "action": "deploy", "version": "v9",
+            "message": null, "acquired_at": now, "token": "0123456789abcdef", "manual": false,
+        });
+        std::fs::write(lock.join("holder.json"), h.to_string()).unwrap();
+        if let Some(hb) = hb {
+            std::fs::write(lock.join("heartbeat"), hb).unwrap();
+        }
+    };
+    type Plant<'a> = (&'a str, &'a str, Box<dyn Fn() + 'a>);
+    let cases: Vec<Plant> = vec![
+        (
+            "no holder record",
+            "BROKEN lock",
+            Box::new(|| {
+                std::fs::create_dir_all(&lock).unwrap();
+                std::fs::write(lock.join("heartbeat"), "\"2026-01-01T00:00:00Z\"").unwrap();
+            }),
+        ),
+        (
+            "empty holder record",
+            "is empty",
+            Box::new(|| {
+                std::fs::create_dir_all(&lock).unwrap();
+                std::fs::write(lock.join("holder.json"), "").unwrap();
+            }),
+        ),
+        (
+            "corrupt holder record",
+            "is unreadable",
+            Box::new(|| {
+                std::fs::create_dir_all(&lock).unwrap();
+                std::fs::write(lock.join("holder.json"), "{\"user\": 1").unwrap();
+            }),
+        ),
+        (
+            "a file where the lock goes",
+            "it is a file",
+            Box::new(|| {
+                std::fs::create_dir_all(lock.parent().unwrap()).unwrap();
+                std::fs::write(&lock, "junk").unwrap();
+            }),
+        ),
+        (
+            "a heartbeat an hour ahead",
+            "in the future",
+            Box::new(|| holder(Some(&future))),
+        ),
+        (
+            "a huge message",
+            "…",
+            Box::new(|| {
+                holder(None);
+                let mut h: serde_json::Value =
+                    serde_json::from_slice(&std::fs::read(lock.join("holder.json")).unwrap())
+                        .unwrap();
+                h["action"] = "manual".into();
+                h["manual"] = true.into();
+                h["message"] = "m".repeat(1_000_000).into();
+                std::fs::write(lock.join("holder.json"), h.to_string()).unwrap();
+            }),
+        ),
+    ];
+    let clear = format!("berth lock release {app} --force");
+    for (case, says, plant) in &cases {
+        plant();
+        let o = p.run(&["lock", "status"]);
+        let t = text(&o);
+        assert!(t.contains(says), "{case}: lock status: {t}");
+        assert!(
+            t.contains("other: free"),
+            "{case}: other apps still listed: {t}"
+        );
+        assert!(
+            t.lines().all(|l| l.len() < 2000),
+            "{case}: lines are bounded: {t}"
+        );
+        let json: serde_json::Value =
+            serde_json::from_slice(&p.run(&["lock", "status", "--json"]).stdout).unwrap();
+        assert_eq!(json["berth"][0]["held"], true, "{case}: {json}");
+        if *case != "a huge message" {
+            assert!(t.contains(&clear), "{case}: names the fix: {t}");
+            let d = text(&p.run(&["doctor"]));
+            assert!(d.contains(&clear), "{case}: doctor: {d}");
+        }
+        // No action takes it, and each refusal says what it is.
+        let o = p.run(&["deploy", app, "-V", "v2"]);
+        let t = text(&o);
+        assert_ne!(o.status.code(), Some(0), "{case}: {t}");
+        assert!(t.contains(says), "{case}: the refusal says what it is: {t}");
+        // --force clears it and records who did.
+        let o = p.run(&["lock", "release", app, "--force"]);
+        assert!(o.status.success(), "{case}: {}", text(&o));
+        assert_eq!(
+            text(&p.run(&["lock", "status", app])).trim(),
+            format!("{app}: free"),
+            "{case}"
+        );
+        let history = text(&p.run(&["history", app, "--json"]));
+        assert!(
+            history.contains("lock release --force"),
+            "{case}: {history}"
+        );
+        assert!(
+            p.run(&["lock", "acquire", app, "-m", "ok"])
+                .status
+                .success(),
+            "{case}: the lock can be taken again"
+        );
+        assert!(p.run(&["lock", "release", app]).status.success());
+    }
+}
