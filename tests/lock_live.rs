@@ -786,3 +786,48 @@ fn broken_locks_are_shown_as_what_they_are_and_force_clears_each() {
         assert!(p.run(&["lock", "release", app]).status.success());
     }
 }
+
+#[test]
+fn hooks_run_from_any_working_directory_and_any_spelling_of_the_config_path() {
+    // <top>/proj/config/berth.yaml with its hooks beside it.
+    let top = tempfile::tempdir().unwrap();
+    let proj = top.path().join("proj");
+    let conf_dir = proj.join("config");
+    std::fs::create_dir_all(conf_dir.join("hooks")).unwrap();
+    let yaml = format!(
+        "version: 2\nhosts:\n  a: {{state_dir: {}}}\napps:\n  hooked:\n    image: x:latest\n    roles:\n      web: {{hosts: [a]}}\n",
+        top.path().join("state").display()
+    );
+    std::fs::write(conf_dir.join("berth.yaml"), yaml).unwrap();
+    let hook = conf_dir.join("hooks/pre-deploy");
+    // Ends the deploy at pre-deploy on purpose: the hook's own words prove it ran.
+    std::fs::write(&hook, "#!/bin/sh\necho \"hook ran in $(pwd)\"\nexit 3\n").unwrap();
+    std::fs::set_permissions(&hook, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let abs = conf_dir.join("berth.yaml");
+    let spellings: Vec<(&Path, Option<String>)> = vec![
+        (&conf_dir, Some("berth.yaml".into())),
+        (&conf_dir, Some("./berth.yaml".into())),
+        (&proj, Some("config/berth.yaml".into())),
+        (top.path(), Some("proj/config/berth.yaml".into())),
+        (top.path(), Some("proj/../proj/config/berth.yaml".into())),
+        (top.path(), Some(abs.display().to_string())),
+        // Default discovery: ./config/berth.yaml.
+        (&proj, None),
+    ];
+    for (cwd, config) in spellings {
+        let mut c = common::berth();
+        c.current_dir(cwd).env_remove("BERTH_CONFIG");
+        if let Some(config) = &config {
+            c.arg("-c").arg(config);
+        }
+        let o = c.args(["deploy", "hooked", "-V", "v1"]).output().unwrap();
+        let t = text(&o);
+        let case = format!("cwd {} with {config:?}", cwd.display());
+        assert!(!t.contains("cannot run"), "{case}: {t}");
+        assert!(
+            t.contains(&format!("hook ran in {}", conf_dir.display())),
+            "{case}: the hook ran, in the config's directory: {t}"
+        );
+        assert!(t.contains("FAILED at `pre-deploy`"), "{case}: {t}");
+    }
+}
