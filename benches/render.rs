@@ -51,6 +51,7 @@ fn fleet() -> Fleet {
             destination: String::new(),
             phase: None,
             host: String::new(),
+            run: String::new(),
         };
         // A few sick ones, so triage ordering has work to do.
         let (state, health) = match i % 97 {

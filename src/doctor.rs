@@ -285,3 +285,108 @@ pub async fn missing_images(config: &Config, fleet: &Fleet) -> Vec<(String, Stri
     }
     out
 }
+
+/// Containers left by runs that died (see `engine::orphans`), on every
+/// host of every app and destination; with `fix`, the removable ones go.
+pub async fn orphan_checks(config: &Config, fix: bool) -> Vec<Finding> {
+    use crate::engine::orphans;
+    let mut out = Vec::new();
+    let ttl = config.fleet.lock.ttl.get();
+    for (app_name, app) in &config.fleet.apps {
+        for dest in std::iter::once(None).chain(app.destinations.keys().map(Some)) {
+            // A lock that cannot be read may belong to a live run: nothing
+            // of the app is called an orphan then (the lock check says why).
+            // A stale lock's run is dead: what it made is orphaned.
+            let live: std::collections::HashSet<String> =
+                match lock::locate(config, app_name, dest).await {
+                    Ok((_, dir)) => match lock::read(&dir, ttl).await {
+                        Ok(Some(s)) if !s.stale => s.runs().map(str::to_string).collect(),
+                        Ok(_) => Default::default(),
+                        Err(_) => continue,
+                    },
+                    Err(_) => continue,
+                };
+            let mut hosts: Vec<&crate::config::HostName> = app
+                .roles
+                .keys()
+                .flat_map(|r| config.role_hosts(app_name, r, dest))
+                .collect();
+            hosts.sort();
+            hosts.dedup();
+            for host in hosts {
+                let Some(cfg) = config.fleet.hosts.get(host) else {
+                    continue;
+                };
+                let endpoint = crate::hosts::Endpoint::from_config(cfg);
+                let Ok((docker, _, _reach)) =
+                    crate::hosts::connect(&endpoint, Duration::from_secs(5)).await
+                else {
+                    continue; // the fleet checks report an unreachable host
+                };
+                let Ok(state) = crate::hosts::state_dir(cfg, lock::REACH_TIMEOUT).await else {
+                    continue;
+                };
+                let selector = crate::labels::Selector {
+                    app: app_name.to_string(),
+                    destination: dest.map(|d| d.to_string()).unwrap_or_default(),
+                    host: Some(host.to_string()),
+                    ..Default::default()
+                };
+                let found = match orphans::scan(&docker, &selector, &state, &live).await {
+                    Ok(found) => found,
+                    Err(e) => {
+                        out.push(Finding {
+                            severity: Severity::Warning,
+                            check: "orphans",
+                            subject: format!("{app_name} on {host}"),
+                            message: format!("could not look for orphans: {e}"),
+                            fix: None,
+                        });
+                        continue;
+                    }
+                };
+                let removed = if fix && !found.is_empty() {
+                    orphans::remove(&docker, &found).await
+                } else {
+                    Ok(Vec::new())
+                };
+                for o in &found {
+                    let gone = removed.as_ref().is_ok_and(|r| r.contains(&o.name));
+                    out.push(Finding {
+                        severity: if gone {
+                            Severity::Warning
+                        } else {
+                            Severity::Error
+                        },
+                        check: "orphans",
+                        subject: format!("{} on {host}", o.name),
+                        message: if gone {
+                            format!("removed: {}", o.describe())
+                        } else {
+                            o.describe()
+                        },
+                        fix: (!gone).then(|| {
+                            if o.serving {
+                                format!("deploy {app_name} again to replace it")
+                            } else {
+                                format!(
+                                    "`berth doctor --fix`, or {app_name}'s next action, removes it"
+                                )
+                            }
+                        }),
+                    });
+                }
+                if let Err(e) = removed {
+                    out.push(Finding {
+                        severity: Severity::Error,
+                        check: "orphans",
+                        subject: format!("{app_name} on {host}"),
+                        message: format!("could not remove an orphan: {e}"),
+                        fix: None,
+                    });
+                }
+            }
+        }
+    }
+    out
+}

@@ -22,6 +22,9 @@ pub const PHASE: &str = "berth.phase";
 /// may share one engine (a test rig, two SSH routes to one machine); this
 /// keeps "the web container on host b" exact.
 pub const HOST: &str = "berth.host";
+/// The run that created a container: a container whose run left no record
+/// and holds no lock was left by a run that died (an orphan).
+pub const RUN: &str = "berth.run";
 
 const KAMAL_SERVICE: &str = "service";
 const KAMAL_ROLE: &str = "role";
@@ -42,6 +45,8 @@ pub struct BerthLabels {
     pub phase: Option<String>,
     /// The configured host name; empty when not started by the engine.
     pub host: String,
+    /// The run that created it; empty when not started by the engine.
+    pub run: String,
 }
 
 impl BerthLabels {
@@ -58,6 +63,9 @@ impl BerthLabels {
         }
         if !self.host.is_empty() {
             m.insert(HOST.to_string(), self.host.clone());
+        }
+        if !self.run.is_empty() {
+            m.insert(RUN.to_string(), self.run.clone());
         }
         m
     }
@@ -157,6 +165,9 @@ pub struct Owner {
     /// The configured host berth started it for (`berth.host`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub host: Option<String>,
+    /// The berth run that created it (`berth.run`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub run: Option<String>,
 }
 
 impl Owner {
@@ -169,6 +180,7 @@ impl Owner {
             destination: String::new(),
             phase: None,
             host: None,
+            run: None,
         }
     }
 
@@ -186,6 +198,7 @@ impl Owner {
                 destination: get(DESTINATION).unwrap_or_default(),
                 phase: get(PHASE),
                 host: get(HOST),
+                run: get(RUN),
             };
         }
         if let Some(app) = get(DOKKU_APP) {
@@ -199,6 +212,7 @@ impl Owner {
                 destination: String::new(),
                 phase,
                 host: None,
+                run: None,
             };
         }
         if let Some(service) = get(KAMAL_SERVICE) {
@@ -230,6 +244,7 @@ impl Owner {
                 destination,
                 phase: None,
                 host: None,
+                run: None,
             };
         }
         if name == KAMAL_PROXY_NAME {
@@ -241,6 +256,7 @@ impl Owner {
                 destination: String::new(),
                 phase: None,
                 host: None,
+                run: None,
             };
         }
         Owner::unmanaged()
@@ -267,6 +283,7 @@ mod tests {
             destination: String::new(),
             phase: None,
             host: "a".into(),
+            run: String::new(),
         };
         assert_eq!(l.to_map()[HOST], "a");
         let o = Owner::classify("demo-web-v2", &l.to_map());

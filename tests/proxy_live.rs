@@ -416,3 +416,233 @@ async fn kamal_proxy_is_driven_through_docker_exec_when_it_runs() {
         "{shown}"
     );
 }
+
+/// Starts `berth deploy APP -V version --json` and SIGKILLs it as soon as
+/// `when` says so of an event (given the name of the stage running then);
+/// returns the lines seen (the kill's moment last).
+fn deploy_killed_at(
+    config: &std::path::Path,
+    app: &str,
+    version: &str,
+    when: &dyn Fn(&str, &serde_json::Value) -> bool,
+) -> Vec<String> {
+    use std::io::{BufRead, BufReader};
+    let mut child = common::berth()
+        .arg("-c")
+        .arg(config)
+        .args(["deploy", app, "-V", version, "--json"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut seen = Vec::new();
+    let mut stage = String::new();
+    let lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    for line in lines {
+        let line = line.unwrap();
+        let event: serde_json::Value = serde_json::from_str(&line).unwrap_or_default();
+        if event["event"] == "stage_started" {
+            stage = event["name"].as_str().unwrap_or_default().to_string();
+        }
+        seen.push(line);
+        if when(&stage, &event) {
+            child.kill().unwrap(); // SIGKILL: no cleanup of any kind runs
+            break;
+        }
+    }
+    child.wait().unwrap();
+    seen
+}
+
+fn findings(config: &std::path::Path, check: &str) -> Vec<serde_json::Value> {
+    let out = common::berth()
+        .arg("-c")
+        .arg(config)
+        .args(["doctor", "--json"])
+        .output()
+        .unwrap();
+    let all: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "doctor --json: {e}: {}",
+            String::from_utf8_lossy(&out.stdout)
+        )
+    });
+    all.into_iter().filter(|f| f["check"] == check).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deploy_killed_in_any_stage_leaves_the_old_version_serving_and_a_rerun_converges() {
+    let Some(docker) = common::docker().await else {
+        return;
+    };
+    let nginx = NginxServer::start();
+    let scope = Scope::new(docker).await;
+    let proxy = format!(
+        "    proxy:\n      domains: [{HOST}]\n      listen: {}\n      healthcheck: {{path: /up, interval: 100ms}}\n      drain_timeout: 1s\n      driver: nginx\n    release: {{command: [sh, -c, 'sleep 1']}}\n",
+        nginx.port
+    );
+    let app = App::with_host_a(
+        scope,
+        "kill",
+        &format!(", nginx: {}", nginx.host_yaml()),
+        WEB,
+        &proxy,
+    )
+    .await;
+    app.image("v1", &[]).await;
+    app.image("v2", &[]).await;
+    // The CLI's config: the same, with a lock that goes stale in 1s.
+    let config = app.dir.path().join("kill.yaml");
+    let yaml = std::fs::read_to_string(app.dir.path().join("berth.yaml")).unwrap();
+    std::fs::write(
+        &config,
+        yaml.replacen("version: 2\n", "version: 2\nlock: {ttl: 1s}\n", 1),
+    )
+    .unwrap();
+    let cli = |args: &[&str]| {
+        let o = common::berth()
+            .arg("-c")
+            .arg(&config)
+            .args(args)
+            .output()
+            .unwrap();
+        let t = format!(
+            "{}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        );
+        assert!(o.status.success(), "berth {args:?}: {t}");
+        t
+    };
+    deploy_ok(&app, "v1").await;
+
+    // (where, whether traffic still goes to the old version, whether the
+    // dead run must have left a container, when to kill)
+    type When = Box<dyn Fn(&str, &serde_json::Value) -> bool>;
+    fn started(at: &'static str) -> When {
+        Box::new(move |_, e| e["event"] == "stage_started" && e["name"] == at)
+    }
+    fn progress_in(at: &'static str) -> When {
+        Box::new(move |stage, e| e["event"] == "host_progress" && stage == at)
+    }
+    let kills: Vec<(&str, bool, bool, When)> = vec![
+        ("lock", true, false, started("lock")),
+        ("image", true, false, started("image")),
+        ("release task", true, false, started("release task")),
+        // Its container exists: it must not outlive the kill.
+        (
+            "release task (running)",
+            true,
+            true,
+            progress_in("release task"),
+        ),
+        ("boot", true, false, started("boot web [1/1]")),
+        // The new container runs beside the old one.
+        ("boot (started)", true, true, progress_in("boot web [1/1]")),
+        ("health gate", true, true, started("health gate web [1/1]")),
+        ("traffic", false, true, started("traffic web [1/1]")),
+        ("drain", false, true, started("drain web [1/1]")),
+        ("stop old", false, true, started("stop old web [1/1]")),
+    ];
+    let (mut old, mut new) = ("v1", "v2");
+    for (stage, before_traffic, leaves_one, when) in kills {
+        let before: Vec<Option<String>> = app
+            .containers(None, None)
+            .await
+            .into_iter()
+            .map(|c| c.id)
+            .collect();
+        let seen = deploy_killed_at(&config, &app.name, new, &when);
+        assert!(
+            seen.last().is_some_and(|l| !l.contains("\"finished\"")),
+            "{stage}: killed before it finished: {seen:#?}"
+        );
+        // Something serves, through nginx: the old version until traffic moved.
+        let got = answers(&nginx, 10).await;
+        assert!(
+            got.iter().all(|a| a.is_ok()),
+            "{stage}: every request answered: {got:?}"
+        );
+        if before_traffic {
+            assert!(
+                got.iter().all(|a| a.as_deref() == Ok(old)),
+                "{stage}: the old version {old} serves: {got:?}"
+            );
+        }
+        // doctor names what the dead run left: its lock (stale after 1s),
+        // and every container it made.
+        tokio::time::sleep(Duration::from_millis(1300)).await;
+        let locks = findings(&config, "locks");
+        let left_locked = app
+            .dir
+            .path()
+            .join("a/locks")
+            .join(&app.name)
+            .join("holder.json")
+            .exists();
+        assert_eq!(
+            locks
+                .iter()
+                .any(|f| f["message"].as_str().is_some_and(|m| m.contains("STALE"))),
+            left_locked,
+            "{stage}: doctor reports the stale lock exactly when one was left: {locks:#?}"
+        );
+        let made: Vec<String> = app
+            .containers(None, None)
+            .await
+            .iter()
+            .filter(|c| !before.contains(&c.id))
+            .map(berth::engine::containers::summary_name)
+            .collect();
+        assert!(
+            !leaves_one || !made.is_empty(),
+            "{stage}: the kill came after a container was made: {seen:#?}"
+        );
+        let orphans = findings(&config, "orphans");
+        for name in &made {
+            assert!(
+                orphans.iter().any(|f| f["subject"]
+                    .as_str()
+                    .is_some_and(|s| s.starts_with(name.as_str()))),
+                "{stage}: doctor names {name}: {orphans:#?}"
+            );
+        }
+        // The rerun: clear the dead run's lock, deploy again, converge.
+        cli(&["lock", "release", &app.name, "--force"]);
+        let out = cli(&["deploy", &app.name, "-V", new]);
+        for name in &made {
+            assert!(
+                out.contains(&format!("removed orphan {name}"))
+                    || out.contains(&format!("orphan {name}")),
+                "{stage}: the rerun removes (or names, while it serves) {name}: {out}"
+            );
+        }
+        let got = answers(&nginx, 5).await;
+        assert!(
+            got.iter().all(|a| a.as_deref() == Ok(new)),
+            "{stage}: the rerun serves {new}: {got:?}"
+        );
+        assert!(
+            findings(&config, "orphans").is_empty(),
+            "{stage}: nothing left over"
+        );
+        let tasks: Vec<String> = app
+            .containers(None, None)
+            .await
+            .iter()
+            .filter(|c| berth::engine::containers::summary_label(c, berth::labels::PHASE).is_some())
+            .map(berth::engine::containers::summary_name)
+            .collect();
+        assert!(
+            tasks.is_empty(),
+            "{stage}: no task container left: {tasks:?}"
+        );
+        assert_eq!(
+            app.running("web").await.len(),
+            1,
+            "{stage}: one web container runs"
+        );
+        // The next kill deploys the other version over this one.
+        (old, new) = (new, old);
+    }
+}

@@ -374,6 +374,7 @@ async fn locks_and_history_on_an_ssh_host_follow_the_local_rules() {
         action: "restart".into(),
         pid: 4242,
         since: chrono::Utc::now(),
+        run: String::new(),
     };
     lock::enter_nested(&lock_dir, &winner.token, &nested)
         .await
@@ -408,6 +409,7 @@ async fn locks_and_history_on_an_ssh_host_follow_the_local_rules() {
         failed_stage: Some("boot web [1/1]".into()),
         error: Some(format!("line one\nline two {hostile}")),
         note: None,
+        run: String::new(),
     };
     history::append(&root, &record).await.unwrap();
     history::append(&root, &record).await.unwrap();

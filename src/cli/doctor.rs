@@ -7,7 +7,7 @@ use crate::config::Config;
 use crate::doctor::{self, Severity};
 use crate::inventory::{Inventory, WatchOptions};
 
-pub async fn run(config: &Config, json: bool) -> anyhow::Result<u8> {
+pub async fn run(config: &Config, json: bool, fix: bool) -> anyhow::Result<u8> {
     let mut findings = doctor::local_checks(config).await;
     let inventory = Inventory::start(config, WatchOptions::default());
     let fleet = match inventory
@@ -20,6 +20,7 @@ pub async fn run(config: &Config, json: bool) -> anyhow::Result<u8> {
     let missing = doctor::missing_images(config, &fleet).await;
     findings.extend(doctor::fleet_checks(config, &fleet, &missing));
     findings.extend(doctor::proxy_checks(config).await);
+    findings.extend(doctor::orphan_checks(config, fix).await);
     findings.sort_by(|a, b| (a.severity, a.check).cmp(&(b.severity, b.check)));
     let errors = findings
         .iter()

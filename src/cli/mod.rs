@@ -176,6 +176,9 @@ pub enum Command {
     Doctor {
         #[arg(long)]
         json: bool,
+        /// Also remove what runs that died left behind (orphan containers that are not serving)
+        #[arg(long)]
+        fix: bool,
     },
     /// The proxy in front of an app: show what it routes, or sync it with what runs
     #[command(subcommand)]
@@ -252,9 +255,12 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             let config = load_config(cli.config.as_deref())?;
             actions::print_plan(&config, &actions::plan_action(&action)?, json)
         }
-        Some(Command::Doctor { json }) => {
+        Some(Command::Doctor { json, fix }) => {
             let config = load_config(cli.config.as_deref())?;
-            runtime()?.block_on(doctor::run(&config, json))
+            if fix && (cli.read_only || config.fleet.read_only) {
+                anyhow::bail!("read-only (--read-only or `read_only: true`): doctor --fix refused");
+            }
+            runtime()?.block_on(doctor::run(&config, json, fix))
         }
         Some(Command::Proxy(proxy::ProxyCommand::Show { target, json })) => {
             let config = load_config(cli.config.as_deref())?;

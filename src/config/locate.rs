@@ -25,21 +25,44 @@ pub struct Pos {
     pub column: usize,
 }
 
-/// Where each key and value of one YAML document is written.
-#[derive(Debug, Default)]
+/// Where each key and value of one YAML document is written, worked out
+/// the first time a position is asked for: only an error or a warning
+/// needs one, so a valid config (5 MB ones included) never pays for it.
 pub struct Positions {
+    text: std::sync::Arc<str>,
+    index: std::sync::OnceLock<Index>,
+}
+
+impl std::fmt::Debug for Positions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Positions({} bytes)", self.text.len())
+    }
+}
+
+#[derive(Debug, Default)]
+struct Index {
     keys: HashMap<Vec<Seg>, Pos>,
     values: HashMap<Vec<Seg>, Pos>,
 }
 
 impl Positions {
-    /// Indexes `text`. Text that does not parse gives an empty index: the
-    /// syntax error itself is reported by serde_yaml, with its own position.
+    /// Keeps `text` to index when asked. Text that does not parse gives an
+    /// empty index: the syntax error itself is reported by serde_yaml, with
+    /// its own position.
     pub fn index(text: &str) -> Self {
-        let mut builder = Builder::default();
-        let mut parser = Parser::new_from_str(text);
-        let _ = parser.load(&mut builder, false);
-        builder.out
+        Positions {
+            text: text.into(),
+            index: std::sync::OnceLock::new(),
+        }
+    }
+
+    fn built(&self) -> &Index {
+        self.index.get_or_init(|| {
+            let mut builder = Builder::default();
+            let mut parser = Parser::new_from_str(&self.text);
+            let _ = parser.load(&mut builder, false);
+            builder.out
+        })
     }
 
     /// Position of the key that introduces `path` (for a map entry), or of the
@@ -54,12 +77,13 @@ impl Positions {
     }
 
     fn lookup(&self, path: &[Seg], prefer_key: bool) -> Option<Pos> {
+        let index = self.built();
         (0..=path.len()).rev().find_map(|n| {
-            let p = &path[..n];
+            let p = path.get(..n)?;
             let (first, second) = if prefer_key {
-                (&self.keys, &self.values)
+                (&index.keys, &index.values)
             } else {
-                (&self.values, &self.keys)
+                (&index.values, &index.keys)
             };
             first.get(p).or_else(|| second.get(p)).copied()
         })
@@ -73,7 +97,7 @@ enum Frame {
 
 #[derive(Default)]
 struct Builder {
-    out: Positions,
+    out: Index,
     stack: Vec<Frame>,
     path: Vec<Seg>,
 }

@@ -89,6 +89,14 @@ pub struct Record {
         deserialize_with = "opt_text"
     )]
     pub note: Option<String>,
+    /// The run's id, as on the containers it created (empty for lines
+    /// written by hand operations, and by berth before runs had ids).
+    #[serde(
+        default,
+        skip_serializing_if = "String::is_empty",
+        deserialize_with = "line"
+    )]
+    pub run: String,
 }
 
 pub fn path(state_dir: &HostPath, app: &str) -> HostPath {
@@ -157,6 +165,7 @@ mod tests {
             failed_stage: Some("health gate web [1/1]".into()),
             error: Some("unhealthy".into()),
             note: None,
+            run: String::new(),
         };
         append(&dir, &r).await.unwrap();
         append(&dir, &r).await.unwrap();

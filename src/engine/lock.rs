@@ -49,6 +49,9 @@ pub struct Holder {
     /// A manual lock (`berth lock acquire`) has no heartbeat and never goes
     /// stale; it is released by hand.
     pub manual: bool,
+    /// The run holding it (empty for a manual lock).
+    #[serde(default, deserialize_with = "line")]
+    pub run: String,
 }
 
 /// A nested berth call running under the holder's lock.
@@ -58,6 +61,9 @@ pub struct Nested {
     pub action: String,
     pub pid: u32,
     pub since: DateTime<Utc>,
+    /// The nested run.
+    #[serde(default, deserialize_with = "line")]
+    pub run: String,
 }
 
 /// What is known about a lock right now.
@@ -77,6 +83,13 @@ pub struct Status {
 }
 
 impl Status {
+    /// The runs holding the lock: the holder's and its nested calls'.
+    pub fn runs(&self) -> impl Iterator<Item = &str> {
+        std::iter::once(self.holder.run.as_str())
+            .chain(self.nested.iter().map(|n| n.run.as_str()))
+            .filter(|r| !r.is_empty())
+    }
+
     /// One line: who, from where, doing what, since when, and staleness.
     pub fn describe(&self, now: DateTime<Utc>) -> String {
         let h = &self.holder;
@@ -427,7 +440,14 @@ pub fn holder_for(
         acquired_at: Utc::now(),
         token: new_token(),
         manual,
+        run: String::new(),
     }
+}
+
+/// A run's id: 16 hex digits, unique enough to tell runs apart (it is no
+/// secret: it is on every container the run creates).
+pub fn new_run_id() -> String {
+    new_token().chars().take(16).collect()
 }
 
 /// Where an app's lock lives: its primary host, and the directory there.
@@ -553,6 +573,7 @@ pub async fn release_manual(
         failed_stage: None,
         error: None,
         note: Some(note.clone()),
+        run: String::new(),
     };
     let state = crate::hosts::state_dir(&config.fleet.hosts[&host], REACH_TIMEOUT)
         .await
@@ -651,6 +672,7 @@ mod tests {
             action: "restart".into(),
             pid: 4242,
             since: Utc::now(),
+            run: String::new(),
         };
         assert!(enter_nested(&dir, "wrong", &n).await.is_err());
         enter_nested(&dir, &h.token, &n).await.unwrap();

@@ -9,6 +9,7 @@ pub mod event;
 pub mod gate;
 pub mod history;
 pub mod lock;
+pub mod orphans;
 pub mod plan;
 pub mod proxy;
 pub mod run;

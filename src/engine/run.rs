@@ -22,6 +22,7 @@ use super::event::{EngineEvent, Outcome, RunResult};
 use super::gate::{Gate, GateError};
 use super::history::{self, Performer, Record};
 use super::lock::{self, LockError, Nested};
+use super::orphans;
 use super::plan::{Group, Plan, Stage, Step};
 use super::trigger::Implementation;
 use super::{Action, Version};
@@ -45,6 +46,10 @@ pub struct RunContext<'a> {
     /// BERTH_LOCK_TOKEN of a calling action: when it names the lock held on
     /// this app, the run re-enters it instead of failing.
     pub lock_token: Option<String>,
+    /// This run's id: on every container it creates (`berth.run`), in its
+    /// lock and in its history line, so what a dead run left can be told
+    /// from what a finished or live one did.
+    pub run_id: String,
 }
 
 impl<'a> RunContext<'a> {
@@ -60,6 +65,7 @@ impl<'a> RunContext<'a> {
             performer: Performer::current(),
             lock_wait: None,
             lock_token: None,
+            run_id: lock::new_run_id(),
         }
     }
 }
@@ -515,6 +521,9 @@ impl Runner<'_> {
                     )
                     .await,
                 )?;
+                // An orphan kept at the lock because it was serving has
+                // been replaced by now.
+                self.sweep_orphans(i).await;
                 Ok(Done::Ok)
             }
             Step::RemoveContainers { purge_volumes } => {
@@ -565,6 +574,7 @@ impl Runner<'_> {
                 action: verb.to_string(),
                 pid: std::process::id(),
                 since: Utc::now(),
+                run: self.ctx.run_id.clone(),
             };
             lock::enter_nested(&dir, token, &nested)
                 .await
@@ -590,7 +600,8 @@ impl Runner<'_> {
             Action::Rollback { version, .. } => version.as_ref().map(|v| v.to_string()),
             _ => None,
         };
-        let holder = lock::holder_for(&self.ctx.performer, verb, version, None, false);
+        let mut holder = lock::holder_for(&self.ctx.performer, verb, version, None, false);
+        holder.run = self.ctx.run_id.clone();
         let deadline = self.ctx.lock_wait.map(|w| Instant::now() + w);
         let mut noted: Option<Instant> = None;
         loop {
@@ -645,7 +656,61 @@ impl Runner<'_> {
             nested: false,
             heartbeat: Some(heartbeat),
         });
+        // With the lock held no other run of the app is alive: what a dead
+        // one left can go before this one adds its own.
+        self.sweep_orphans(i).await;
         Ok(Done::Ok)
+    }
+
+    /// Removes what runs of this app that died left on the plan's hosts
+    /// (see `orphans`); a serving one is named and kept. Never fails the
+    /// stage: a host that cannot be read here fails the stage that needs it.
+    async fn sweep_orphans(&mut self, i: usize) {
+        let mut hosts: Vec<HostName> = self
+            .plan
+            .stages
+            .iter()
+            .flat_map(|s| s.hosts.iter().cloned())
+            .collect();
+        hosts.sort();
+        hosts.dedup();
+        let mut live: std::collections::HashSet<String> = [self.ctx.run_id.clone()].into();
+        if let Some(held) = &self.lock
+            && let Ok(Some(s)) = lock::read(&held.dir, Duration::MAX).await
+        {
+            live.extend(s.runs().map(str::to_string));
+        }
+        for host in hosts {
+            if self.connect(std::slice::from_ref(&host)).await.is_err() {
+                continue;
+            }
+            let Ok(state) = self.state_dir(&host).await else {
+                continue;
+            };
+            let selector = self.selector(None, None, Some(&host));
+            let found = match orphans::scan(self.dock(&host), &selector, &state, &live).await {
+                Ok(found) => found,
+                Err(e) => {
+                    self.out(i, Some(&host), format!("could not look for orphans: {e}"));
+                    continue;
+                }
+            };
+            for o in found.iter().filter(|o| o.serving) {
+                self.out(i, Some(&host), format!("orphan {}", o.describe()));
+            }
+            match orphans::remove(self.dock(&host), &found).await {
+                Ok(removed) => {
+                    for name in removed {
+                        self.out(
+                            i,
+                            Some(&host),
+                            format!("removed orphan {name} (left by a run that died)"),
+                        );
+                    }
+                }
+                Err(e) => self.out(i, Some(&host), format!("could not remove an orphan: {e}")),
+            }
+        }
     }
 
     async fn unlock(&mut self, i: usize) -> Result<Done, StepError> {
@@ -908,6 +973,7 @@ impl Runner<'_> {
             destination: self.destination.clone(),
             phase: phase.map(str::to_string),
             host: host.to_string(),
+            run: self.ctx.run_id.clone(),
         }
     }
 
@@ -1386,6 +1452,7 @@ impl Runner<'_> {
             failed_stage,
             error,
             note: None,
+            run: self.ctx.run_id.clone(),
         };
         let mut hosts: Vec<&HostName> = self.plan.stages.iter().flat_map(|s| &s.hosts).collect();
         hosts.sort();

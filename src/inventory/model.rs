@@ -213,7 +213,7 @@ pub enum Msg {
     },
     Upsert {
         host: String,
-        container: Container,
+        container: Box<Container>,
     },
     Remove {
         host: String,
@@ -293,8 +293,8 @@ impl Fleet {
                 .and_then(|h| h.containers.remove(&container.id))
                 .is_some(),
             Msg::Upsert { host, container } => match self.hosts.get_mut(&host) {
-                Some(h) if h.containers.get(&container.id) != Some(&container) => {
-                    h.containers.insert(container.id.clone(), container);
+                Some(h) if h.containers.get(&container.id) != Some(&*container) => {
+                    h.containers.insert(container.id.clone(), *container);
                     true
                 }
                 _ => false,
@@ -372,12 +372,12 @@ mod tests {
         // The same container again is no change: no wake-up, no redraw.
         assert!(!f.apply(Msg::Upsert {
             host: "a".into(),
-            container: container("1", State::Running, Health::Healthy),
+            container: Box::new(container("1", State::Running, Health::Healthy)),
         }));
         assert_eq!(f.revision, rev);
         assert!(f.apply(Msg::Upsert {
             host: "a".into(),
-            container: container("1", State::Exited, Health::Unhealthy),
+            container: Box::new(container("1", State::Exited, Health::Unhealthy)),
         }));
         assert_eq!(f.hosts["a"].containers["1"].state, State::Exited);
         assert!(f.apply(Msg::Remove {
@@ -390,7 +390,7 @@ mod tests {
         }));
         assert!(!f.apply(Msg::Upsert {
             host: "nope".into(),
-            container: container("1", State::Running, Health::None),
+            container: Box::new(container("1", State::Running, Health::None)),
         }));
     }
 
@@ -453,7 +453,7 @@ mod tests {
         // on a.
         assert!(!f.apply(Msg::Upsert {
             host: "a".into(),
-            container: started_for("2", Some("b")),
+            container: Box::new(started_for("2", Some("b"))),
         }));
         assert_eq!(ids(&f, "a"), ["1", "3", "4"]);
     }

@@ -280,6 +280,7 @@ mod tests {
             destination: String::new(),
             phase: None,
             host: String::new(),
+            run: String::new(),
         };
         Container {
             id: id.into(),

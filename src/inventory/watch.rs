@@ -231,7 +231,7 @@ async fn session(
             convert::EventEffect::Refresh(id) => match docker.inspect_container(&id, None).await {
                 Ok(c) => Msg::Upsert {
                     host: host.to_string(),
-                    container: convert::container(c),
+                    container: Box::new(convert::container(c)),
                 },
                 Err(e) if docker::is_not_found(&e) => Msg::Remove {
                     host: host.to_string(),

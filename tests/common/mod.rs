@@ -158,6 +158,7 @@ impl Spec {
             destination: String::new(),
             phase: None,
             host: String::new(),
+            run: String::new(),
         };
         let mut s = self;
         s.labels.extend(labels.to_map());

@@ -173,6 +173,7 @@ mod tests {
                 acquired_at: at,
                 token: "t".into(),
                 manual: action == "manual",
+                run: String::new(),
             },
             heartbeat_at: at,
             stale,
@@ -212,6 +213,7 @@ mod tests {
                 failed_stage: Some("health gate web [1/1]".into()),
                 error: Some("unhealthy".into()),
                 note: None,
+                run: String::new(),
             },
         )]));
         insta::assert_snapshot!(render(&m, 80, 24));

@@ -67,6 +67,7 @@ pub fn container(
             destination: String::new(),
             phase: None,
             host: String::new(),
+            run: String::new(),
         };
         Owner::classify(name, &labels.to_map())
     };
