@@ -90,6 +90,33 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
     // Editors on Windows start UTF-8 files with a byte order mark.
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let positions = Positions::index(text);
+    // The common case, a current file with no `x-` keys or merge keys,
+    // reads straight into the model: no `Value` tree of the whole file (a
+    // 5 MB config costs a fraction of the time and memory). Anything else,
+    // a serde error included, takes the full road below, which explains it.
+    // A `<<` anywhere may be a merge key, which only the full road applies
+    // (a map of free-form keys would otherwise take it literally).
+    if !text.contains("<<")
+        && let Ok(fleet) = serde_yaml::from_str::<FleetFile>(text)
+        && fleet.version == CURRENT_VERSION
+    {
+        let config = Config {
+            path: path.to_path_buf(),
+            dir: absolute_dir(path),
+            fleet,
+            warnings: Vec::new(),
+            positions,
+            moved: Vec::new(),
+        };
+        config.check()?;
+        return Ok(config);
+    }
+    parse_full(path, text, positions)
+}
+
+/// Text → `Value` (`x-` keys dropped, merge keys applied, old schemas
+/// migrated) → the model, explaining every error with its position.
+fn parse_full(path: &Path, text: &str, positions: Positions) -> Result<Config, ConfigError> {
     let err = |pos, msg: String| ConfigError::at(path, pos, msg);
 
     let mut doc: Value = serde_yaml::from_str(text).map_err(|e| {
