@@ -8,6 +8,8 @@ pub mod cli;
 pub mod config;
 pub mod docker;
 pub mod engine;
+#[doc(hidden)]
+pub mod fuzz;
 pub mod hosts;
 pub mod inventory;
 pub mod labels;

@@ -229,16 +229,8 @@ pub fn kamal_locks(dir: &Path) -> Vec<ForeignLock> {
         let Some(service) = name.strip_prefix("lock-") else {
             continue;
         };
-        let details = std::fs::read_to_string(entry.path().join("details")).unwrap_or_default();
-        let decoded = base64_decode(&details)
-            .map(|b| crate::sanitize::strip_controls(&String::from_utf8_lossy(&b)))
-            .unwrap_or_else(|| "(unreadable details)".into());
-        let detail = decoded
-            .lines()
-            .map(str::trim)
-            .filter(|l| !l.is_empty())
-            .collect::<Vec<_>>()
-            .join("; ");
+        let details = std::fs::read(entry.path().join("details")).unwrap_or_default();
+        let detail = kamal_details(&details);
         out.push(ForeignLock {
             tool: "kamal",
             app: crate::sanitize::one_line(service),
@@ -250,12 +242,48 @@ pub fn kamal_locks(dir: &Path) -> Vec<ForeignLock> {
     out
 }
 
+/// The `details` file of a Kamal lock as one clean line: Ruby's
+/// `Base64.encode64` of "Locked by: …", "Version: …", "Message: …" lines.
+/// Pure, for any bytes.
+pub fn kamal_details(details: &[u8]) -> String {
+    let Some(decoded) = base64_decode(&String::from_utf8_lossy(details)) else {
+        return "(unreadable details)".into();
+    };
+    crate::sanitize::strip_controls(&String::from_utf8_lossy(&decoded))
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
 /// `<apps>/<app>/.deploy.lock`; the file can outlive its flock, so whether a
 /// process still holds it is read from /proc/locks, never by locking it.
 pub fn dokku_locks(apps: &Path, proc_locks: &Path) -> Vec<ForeignLock> {
     use std::os::unix::fs::MetadataExt;
-    let held_inodes: Vec<u64> = std::fs::read_to_string(proc_locks)
-        .unwrap_or_default()
+    let held = held_inodes(&std::fs::read_to_string(proc_locks).unwrap_or_default());
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(apps).into_iter().flatten().flatten() {
+        let path = entry.path().join(".deploy.lock");
+        let Ok(meta) = std::fs::metadata(&path) else {
+            continue;
+        };
+        let content =
+            String::from_utf8_lossy(&std::fs::read(&path).unwrap_or_default()).into_owned();
+        out.push(ForeignLock {
+            tool: "dokku",
+            app: crate::sanitize::one_line(&entry.file_name().to_string_lossy()),
+            path,
+            detail: dokku_detail(&content, &held, meta.ino()),
+        });
+    }
+    out.sort_by(|a, b| a.app.cmp(&b.app));
+    out
+}
+
+/// The inodes of files held by a flock, from `/proc/locks` text.
+pub fn held_inodes(proc_locks: &str) -> Vec<u64> {
+    proc_locks
         .lines()
         .filter(|l| l.contains("FLOCK"))
         .filter_map(|l| {
@@ -266,29 +294,18 @@ pub fn dokku_locks(apps: &Path, proc_locks: &Path) -> Vec<ForeignLock> {
                 .parse()
                 .ok()
         })
-        .collect();
-    let mut out = Vec::new();
-    for entry in std::fs::read_dir(apps).into_iter().flatten().flatten() {
-        let path = entry.path().join(".deploy.lock");
-        let Ok(meta) = std::fs::metadata(&path) else {
-            continue;
-        };
-        let pid =
-            crate::sanitize::one_line(std::fs::read_to_string(&path).unwrap_or_default().trim());
-        let detail = if held_inodes.contains(&meta.ino()) {
-            format!("deploy in progress (lock file held; pid {pid})")
-        } else {
-            format!("lock file present but no process holds it (left over; pid {pid} recorded)")
-        };
-        out.push(ForeignLock {
-            tool: "dokku",
-            app: crate::sanitize::one_line(&entry.file_name().to_string_lossy()),
-            path,
-            detail,
-        });
+        .collect()
+}
+
+/// A Dokku lock file's line: held or left over, with what it records (a
+/// build id, `pid-N` or a bare pid; anyone's text, so cleaned).
+pub fn dokku_detail(content: &str, held: &[u64], inode: u64) -> String {
+    let pid = crate::sanitize::one_line(content.trim());
+    if held.contains(&inode) {
+        format!("deploy in progress (lock file held; pid {pid})")
+    } else {
+        format!("lock file present but no process holds it (left over; pid {pid} recorded)")
     }
-    out.sort_by(|a, b| a.app.cmp(&b.app));
-    out
 }
 
 /// Ruby's `Base64.encode64` text (line-wrapped), as Kamal writes it.

@@ -39,7 +39,7 @@ mod actions;
 mod config_cmd;
 mod doctor;
 mod hosts;
-mod lock;
+pub(crate) mod lock;
 mod proxy;
 mod status;
 mod table;

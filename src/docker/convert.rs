@@ -39,7 +39,7 @@ fn state(word: Option<String>) -> State {
 
 /// Who a container belongs to, from its labels (cleaned of control
 /// sequences first).
-fn owner(name: &str, labels: Option<HashMap<String, String>>) -> Owner {
+pub fn owner(name: &str, labels: Option<HashMap<String, String>>) -> Owner {
     let labels: HashMap<String, String> = labels
         .unwrap_or_default()
         .into_iter()

@@ -125,7 +125,13 @@ pub async fn read(
     let Some(bytes) = path.read().await? else {
         return Ok((Vec::new(), Vec::new()));
     };
-    let text = String::from_utf8_lossy(&bytes);
+    Ok(parse(&path.to_string(), &bytes))
+}
+
+/// A history file's records, and a line for each line that does not parse
+/// (named `place:line`). Pure, for any bytes.
+pub fn parse(place: &str, bytes: &[u8]) -> (Vec<Record>, Vec<String>) {
+    let text = String::from_utf8_lossy(bytes);
     let mut records = Vec::new();
     let mut problems = Vec::new();
     for (i, line) in text
@@ -135,10 +141,14 @@ pub async fn read(
     {
         match serde_json::from_str(line) {
             Ok(r) => records.push(r),
-            Err(e) => problems.push(format!("{path}:{}: unreadable history line: {e}", i + 1)),
+            Err(e) => problems.push(format!(
+                "{place}:{}: unreadable history line: {}",
+                i + 1,
+                one_line(&e.to_string())
+            )),
         }
     }
-    Ok((records, problems))
+    (records, problems)
 }
 
 #[cfg(test)]

@@ -290,6 +290,17 @@ pub async fn read(dir: &HostPath, ttl: Duration) -> Result<Option<Status>, LockE
             };
         }
     };
+    parse(&files, ttl, Utc::now(), &clear_command(dir)).map_err(broken)
+}
+
+/// What the files of a lock directory say, at `now`: `Ok(None)` when it
+/// is free, `Err(problem)` when it is broken. Pure, for any bytes.
+pub fn parse(
+    files: &[(String, Vec<u8>)],
+    ttl: Duration,
+    now: DateTime<Utc>,
+    clear_with: &str,
+) -> Result<Option<Status>, String> {
     let file = |name: &str| files.iter().find(|(n, _)| n == name).map(|(_, b)| b);
     let Some(holder) = file(HOLDER) else {
         // rename(2) onto an empty directory succeeds: that one is free.
@@ -298,21 +309,21 @@ pub async fn read(dir: &HostPath, ttl: Duration) -> Result<Option<Status>, LockE
         }
         let mut names: Vec<String> = files.iter().map(|(n, _)| one_line(n)).collect();
         names.sort();
-        return Err(broken(format!(
+        return Err(format!(
             "it has no holder record ({HOLDER}), only {}",
             names.join(", ")
-        )));
+        ));
     };
     let holder: Holder = match serde_json::from_slice(holder) {
         Ok(h) => h,
         Err(_) if holder.iter().all(u8::is_ascii_whitespace) => {
-            return Err(broken(format!("its holder record ({HOLDER}) is empty")));
+            return Err(format!("its holder record ({HOLDER}) is empty"));
         }
         Err(e) => {
-            return Err(broken(format!(
+            return Err(format!(
                 "its holder record ({HOLDER}) is unreadable: {}",
                 one_line(&e.to_string())
-            )));
+            ));
         }
     };
     let heartbeat_at: DateTime<Utc> = file(HEARTBEAT)
@@ -324,11 +335,13 @@ pub async fn read(dir: &HostPath, ttl: Duration) -> Result<Option<Status>, LockE
         .filter_map(|(_, b)| serde_json::from_slice(b).ok())
         .collect();
     nested.sort_by_key(|n: &Nested| n.since);
-    let now = Utc::now();
     let ttl_secs = i64::try_from(ttl.as_secs()).unwrap_or(i64::MAX);
-    let ahead = (heartbeat_at - now).num_seconds();
+    let ahead = heartbeat_at.signed_duration_since(now).num_seconds();
     let skew_secs = (ahead > ttl_secs && !holder.manual).then_some(ahead);
-    let age = (now - heartbeat_at).to_std().unwrap_or_default();
+    let age = now
+        .signed_duration_since(heartbeat_at)
+        .to_std()
+        .unwrap_or_default();
     let stale = !holder.manual && (age > ttl || skew_secs.is_some());
     Ok(Some(Status {
         holder,
@@ -336,7 +349,7 @@ pub async fn read(dir: &HostPath, ttl: Duration) -> Result<Option<Status>, LockE
         stale,
         skew_secs,
         nested,
-        clear_with: clear_command(dir),
+        clear_with: clear_with.to_string(),
     }))
 }
 

@@ -20,6 +20,7 @@ use bollard::models::{ContainerSummary, ContainerSummaryStateEnum};
 use super::containers;
 use crate::hosts::HostPath;
 use crate::labels::{self, Selector};
+use crate::sanitize::one_line;
 
 /// A container as the orphan rule sees it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -37,12 +38,11 @@ impl Candidate {
         Candidate {
             id: c.id.clone().unwrap_or_default(),
             name: containers::summary_name(c),
-            role: containers::summary_label(c, labels::ROLE)
-                .unwrap_or_default()
-                .to_string(),
+            // Labels are anyone's to set: clean, as they reach output.
+            role: one_line(containers::summary_label(c, labels::ROLE).unwrap_or_default()),
             run: containers::summary_label(c, labels::RUN)
                 .filter(|r| !r.is_empty())
-                .map(str::to_string),
+                .map(one_line),
             running: c.state == Some(ContainerSummaryStateEnum::RUNNING),
         }
     }
