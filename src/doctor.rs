@@ -119,7 +119,7 @@ pub async fn local_checks(config: &Config) -> Vec<Finding> {
         let mut names: BTreeSet<String> = names.into_iter().collect();
         for (app, app_cfg) in &config.fleet.apps {
             for dest in std::iter::once(None).chain(app_cfg.destinations.keys().map(Some)) {
-                if config.primary_host(app, dest) == host_name {
+                if config.primary_host(app, dest) == Some(host_name) {
                     names.insert(match dest {
                         Some(d) => format!("{app}@{d}"),
                         None => app.to_string(),

@@ -285,10 +285,7 @@ mod tests {
                 for d in ["staging", "prod"].iter().take(rng.below(2) + 1) {
                     y.push_str(&format!("      {d}:\n        roles:\n"));
                     let r = rng.pick(ROLES);
-                    y.push_str(&format!(
-                        "          {r}: {{hosts: {}}}\n",
-                        rng.hosts()
-                    ));
+                    y.push_str(&format!("          {r}: {{hosts: {}}}\n", rng.hosts()));
                     if rng.chance(30) {
                         y.push_str("        proxy: {listen: 8081}\n");
                     }

@@ -4,6 +4,11 @@
 //! config, the live inventory, the Docker and host connections, and the
 //! engine. `src/main.rs` and `src/cli/` are thin renderers on top.
 
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)
+)]
+
 pub mod cli;
 pub mod config;
 pub mod docker;

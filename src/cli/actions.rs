@@ -359,15 +359,17 @@ pub async fn history(config: &Config, app: &str, json: bool) -> anyhow::Result<u
     let mut rows = Vec::new();
     let mut code = EXIT_OK;
     for host in app_cfg.hosts() {
-        let read =
-            match crate::hosts::state_dir(&config.fleet.hosts[host], engine::lock::REACH_TIMEOUT)
+        let read = match crate::hosts::state_dir(
+            config.host(host).map_err(anyhow::Error::msg)?,
+            engine::lock::REACH_TIMEOUT,
+        )
+        .await
+        {
+            Ok(dir) => engine::history::read(&dir, app)
                 .await
-            {
-                Ok(dir) => engine::history::read(&dir, app)
-                    .await
-                    .map_err(|e| e.to_string()),
-                Err(e) => Err(e),
-            };
+                .map_err(|e| e.to_string()),
+            Err(e) => Err(e),
+        };
         let (records, problems) = match read {
             Ok(r) => r,
             Err(e) => {
@@ -385,7 +387,9 @@ pub async fn history(config: &Config, app: &str, json: bool) -> anyhow::Result<u
     if json {
         for (host, r) in &rows {
             let mut v = serde_json::to_value(r)?;
-            v["host"] = serde_json::Value::from(host.as_str());
+            if let Some(obj) = v.as_object_mut() {
+                obj.insert("host".into(), serde_json::Value::from(host.as_str()));
+            }
             outln!("{v}");
         }
         return Ok(code);

@@ -21,11 +21,12 @@ pub fn render_groups(groups: &[Vec<Vec<String>>], indent: usize) -> Vec<String> 
     let cols = all().map(Vec::len).max().unwrap_or(0);
     let mut widths = vec![0; cols];
     for row in all() {
-        for (i, cell) in row.iter().enumerate() {
-            widths[i] = widths[i].max(width(cell));
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(width(cell));
         }
     }
-    let shown: Vec<usize> = (0..cols).filter(|&i| widths[i] > 0).collect();
+    let col_width = |i: usize| widths.get(i).copied().unwrap_or(0);
+    let shown: Vec<usize> = (0..cols).filter(|&i| col_width(i) > 0).collect();
     groups
         .iter()
         .map(|rows| {
@@ -36,7 +37,7 @@ pub fn render_groups(groups: &[Vec<Vec<String>>], indent: usize) -> Vec<String> 
                     let cell = row.get(i).map(String::as_str).unwrap_or("");
                     line.push_str(cell);
                     if n + 1 < shown.len() {
-                        line.push_str(&" ".repeat(widths[i] - width(cell) + 2));
+                        line.push_str(&" ".repeat(col_width(i).saturating_sub(width(cell)) + 2));
                     }
                 }
                 out.push_str(line.trim_end());

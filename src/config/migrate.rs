@@ -112,6 +112,10 @@ fn move_key(
     path: &[Seg],
     moved: &mut Vec<Moved>,
 ) -> Result<(), Conflict> {
+    // Every rename names a new key (RENAMES is berth's own table).
+    let Some((last, parents)) = rename.new.split_last() else {
+        return Ok(());
+    };
     let Some(value) = map.remove(rename.old) else {
         return Ok(());
     };
@@ -123,7 +127,6 @@ fn move_key(
         at: from.clone(),
         message,
     };
-    let (last, parents) = rename.new.split_last().expect("a rename has a new name");
     let mut target = map;
     for p in parents {
         let entry = target
@@ -161,7 +164,7 @@ pub fn original_path(path: &[Seg], moved: &[Moved]) -> Vec<Seg> {
     for m in moved {
         if path.starts_with(&m.to) {
             let mut out = m.from.clone();
-            out.extend_from_slice(&path[m.to.len()..]);
+            out.extend_from_slice(path.get(m.to.len()..).unwrap_or_default());
             return out;
         }
     }

@@ -66,7 +66,7 @@ pub fn discover(explicit: Option<&Path>) -> Result<PathBuf, ConfigError> {
         .ok_or_else(|| {
             let tried: Vec<String> = candidates.iter().map(|p| p.display().to_string()).collect();
             ConfigError::at(
-                tried[0].clone(),
+                tried.first().cloned().unwrap_or_default(),
                 None,
                 format!(
                     "no config file found (tried {}); pass one with -c/--config or BERTH_CONFIG",
@@ -187,10 +187,9 @@ fn parse_full(path: &Path, text: &str, positions: Positions) -> Result<Config, C
             positions.value(&written)
         };
         // For an unknown key, name the map it sits in; else the value's path.
-        let shown = if key.is_some() {
-            &written[..written.len() - 1]
-        } else {
-            &written[..]
+        let shown = match (&key, written.split_last()) {
+            (Some(_), Some((_, parents))) => parents,
+            _ => &written[..],
         };
         let at = migrate::dotted(shown);
         err(
@@ -572,11 +571,35 @@ impl Config {
         self.dir().join("plugins")
     }
 
-    /// The host an app's lock lives on: the first host of its primary role.
-    pub fn primary_host(&self, app: &AppName, destination: Option<&DestinationName>) -> &HostName {
-        let cfg = &self.fleet.apps[app];
-        self.role_host_list(app, &cfg.primary_role, destination)
-            .first()
+    /// A declared host's settings. A checked config and its plans only
+    /// name declared hosts: `Err` guards against a bug, and says so.
+    pub fn host(&self, name: &HostName) -> Result<&HostConfig, String> {
+        self.fleet
+            .hosts
+            .get(name)
+            .ok_or_else(|| format!("host `{name}` is not declared in {}", self.path.display()))
+    }
+
+    /// A declared app's settings; `Err` names the file it is not in.
+    pub fn app(&self, name: &AppName) -> Result<&AppConfig, String> {
+        self.fleet
+            .apps
+            .get(name)
+            .ok_or_else(|| format!("app `{name}` is not declared in {}", self.path.display()))
+    }
+
+    /// The host an app's lock lives on: the first host of its primary role
+    /// (`None` for an app that is not declared).
+    pub fn primary_host(
+        &self,
+        app: &AppName,
+        destination: Option<&DestinationName>,
+    ) -> Option<&HostName> {
+        let cfg = self.fleet.apps.get(app)?;
+        Some(
+            self.role_host_list(app, &cfg.primary_role, destination)?
+                .first(),
+        )
     }
 
     /// The secrets file, resolved against the config's directory.
@@ -608,7 +631,11 @@ impl Config {
         secrets: &BTreeMap<String, Secret>,
     ) -> Result<BTreeMap<String, EnvValue>, ConfigError> {
         let k = |s: &str| Seg::Key(s.to_string());
-        let cfg = &self.fleet.apps[app];
+        let cfg = self
+            .fleet
+            .apps
+            .get(app)
+            .ok_or_else(|| self.error_at(&[], false, format!("app `{app}` is not declared")))?;
         let mut out = BTreeMap::new();
         for (rel, env) in cfg.env_sources() {
             let applies = match rel.get(1).zip(rel.first()) {
@@ -653,6 +680,7 @@ impl Config {
         destination: Option<&DestinationName>,
     ) -> &'a [HostName] {
         self.role_host_list(app, role, destination)
+            .map_or(&[], |h| h)
     }
 
     fn role_host_list<'a>(
@@ -660,13 +688,15 @@ impl Config {
         app: &AppName,
         role: &RoleName,
         destination: Option<&DestinationName>,
-    ) -> &'a HostList {
-        let cfg = &self.fleet.apps[app];
-        destination
+    ) -> Option<&'a HostList> {
+        let cfg = self.fleet.apps.get(app)?;
+        match destination
             .and_then(|d| cfg.destinations.get(d))
             .and_then(|d| d.roles.get(role))
-            .map(|r| &r.hosts)
-            .unwrap_or(&cfg.roles[role].hosts)
+        {
+            Some(over) => Some(&over.hosts),
+            None => cfg.roles.get(role).map(|r| &r.hosts),
+        }
     }
 }
 

@@ -44,7 +44,7 @@ pub struct FleetFile {
 }
 
 fn default_parallel_hosts() -> std::num::NonZeroUsize {
-    std::num::NonZeroUsize::new(8).expect("8 is not zero")
+    std::num::NonZeroUsize::MIN.saturating_add(7)
 }
 
 fn at_least_one<'de, D: Deserializer<'de>>(d: D) -> Result<std::num::NonZeroUsize, D::Error> {
@@ -371,7 +371,7 @@ pub struct AppConfig {
 }
 
 fn default_primary_role() -> RoleName {
-    RoleName::new("web").expect("`web` is a valid role name")
+    RoleName::web()
 }
 fn default_deploy_timeout() -> HumanDuration {
     HumanDuration::secs(60)

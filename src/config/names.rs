@@ -130,6 +130,13 @@ pub fn did_you_mean<'a>(
         .map(|(_, c)| c)
 }
 
+impl RoleName {
+    /// `web`: the default primary role.
+    pub fn web() -> Self {
+        RoleName("web".to_string())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -298,8 +298,9 @@ impl LineSplitter {
         self.partial.extend_from_slice(bytes);
         let mut lines = Vec::new();
         while let Some(i) = self.partial.iter().position(|&b| b == b'\n') {
-            let line: Vec<u8> = self.partial.drain(..=i).collect();
-            lines.push(crate::sanitize::clean_bytes(&line[..line.len() - 1]));
+            let mut line: Vec<u8> = self.partial.drain(..=i).collect();
+            line.pop(); // the newline
+            lines.push(crate::sanitize::clean_bytes(&line));
         }
         lines
     }

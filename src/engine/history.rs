@@ -99,8 +99,13 @@ pub struct Record {
     pub run: String,
 }
 
+/// An app's own directory in a state directory (its history lives there).
+pub fn app_dir(state_dir: &HostPath, app: &str) -> HostPath {
+    state_dir.join("apps").join(app)
+}
+
 pub fn path(state_dir: &HostPath, app: &str) -> HostPath {
-    state_dir.join("apps").join(app).join("history.jsonl")
+    app_dir(state_dir, app).join("history.jsonl")
 }
 
 /// Appends one record: one line, written at once on an append-mode file,

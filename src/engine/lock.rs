@@ -469,14 +469,12 @@ pub async fn locate(
     app: &crate::config::AppName,
     destination: Option<&crate::config::DestinationName>,
 ) -> Result<(crate::config::HostName, HostPath), String> {
-    if !config.fleet.apps.contains_key(app) {
-        return Err(format!(
-            "app `{app}` is not declared in {}",
-            config.path.display()
-        ));
-    }
-    let host = config.primary_host(app, destination).clone();
-    let state = crate::hosts::state_dir(&config.fleet.hosts[&host], REACH_TIMEOUT)
+    config.app(app)?;
+    let host = config
+        .primary_host(app, destination)
+        .ok_or_else(|| format!("app `{app}` has no primary role with a host"))?
+        .clone();
+    let state = crate::hosts::state_dir(config.host(&host)?, REACH_TIMEOUT)
         .await
         .map_err(|e| format!("host {host}: {e}"))?;
     let dir = lock_dir(
@@ -588,9 +586,12 @@ pub async fn release_manual(
         note: Some(note.clone()),
         run: String::new(),
     };
-    let state = crate::hosts::state_dir(&config.fleet.hosts[&host], REACH_TIMEOUT)
-        .await
-        .map_err(ManualError::Target)?;
+    let state = crate::hosts::state_dir(
+        config.host(&host).map_err(ManualError::Target)?,
+        REACH_TIMEOUT,
+    )
+    .await
+    .map_err(ManualError::Target)?;
     super::history::append(&state, &record)
         .await
         .map_err(ManualError::History)?;

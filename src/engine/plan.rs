@@ -263,7 +263,20 @@ pub fn plan_with(config: &Config, action: &Action, triggers: &Triggers) -> Resul
         step,
         hosts: hosts.to_vec(),
     };
-    let lock_host = vec![config.primary_host(app_name, dest).clone()];
+    // Declared apps' primary roles always have a first host (config check).
+    let Some(primary) = config.primary_host(app_name, dest) else {
+        return Err(PlanError::UnknownRole {
+            app: app_name.to_string(),
+            role: app.primary_role.to_string(),
+            roles: app
+                .roles
+                .keys()
+                .map(|r| r.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
+        });
+    };
+    let lock_host = vec![primary.clone()];
     let roles = role_order(app);
     let proxy = config.proxy(app_name, dest);
     let mut stages = vec![stage("lock", Step::Lock, &lock_host)];
@@ -343,7 +356,7 @@ pub fn plan_with(config: &Config, action: &Action, triggers: &Triggers) -> Resul
             ));
             optional(&mut stages, "post-build", &hosts, false);
             if let Some(release) = &app.release {
-                let primary_host = config.role_hosts(app_name, &app.primary_role, dest)[0].clone();
+                let primary_host = primary.clone();
                 optional(&mut stages, "pre-release", &hosts, false);
                 let step = Step::ReleaseTask {
                     image: image.clone(),

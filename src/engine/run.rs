@@ -154,7 +154,20 @@ struct Runner<'a> {
 /// Runs `plan`, reporting on `ctx.events`, and returns how it ended. The
 /// old version keeps serving whenever the result is not `Ok`.
 pub async fn run(ctx: RunContext<'_>, plan: &Plan) -> RunResult {
-    let app = &ctx.config.fleet.apps[&plan.app];
+    let app = match ctx.config.app(&plan.app) {
+        Ok(app) => app,
+        Err(error) => {
+            let result = RunResult::Failed {
+                stage: "plan".into(),
+                error,
+            };
+            let _ = ctx.events.send(EngineEvent::Finished {
+                result: result.clone(),
+                elapsed_ms: 0,
+            });
+            return result;
+        }
+    };
     let secrets = ctx.config.load_secrets();
     let runner = Runner {
         app,
@@ -316,9 +329,13 @@ impl Runner<'_> {
         let connected = bounded(
             self.parallel(),
             missing.map(|host| async move {
-                let endpoint = Endpoint::from_config(&config.fleet.hosts[host]);
-                let r = hosts::connect(&endpoint, Duration::from_secs(10)).await;
-                (host, r.map_err(|e| format!("host {host}: {e}")))
+                let r = match config.host(host) {
+                    Ok(cfg) => hosts::connect(&Endpoint::from_config(cfg), Duration::from_secs(10))
+                        .await
+                        .map_err(|e| format!("host {host}: {e}")),
+                    Err(e) => Err(e),
+                };
+                (host, r)
             }),
         )
         .await;
@@ -341,7 +358,8 @@ impl Runner<'_> {
         hosts.dedup();
         let endpoints: Vec<Endpoint> = hosts
             .into_iter()
-            .map(|h| Endpoint::from_config(&self.ctx.config.fleet.hosts[h]))
+            .filter_map(|h| self.ctx.config.host(h).ok())
+            .map(Endpoint::from_config)
             .filter(|e| matches!(e, Endpoint::Ssh { .. }))
             .collect();
         let limit = self.parallel();
@@ -361,10 +379,13 @@ impl Runner<'_> {
             let Some(tunnel) = self.reach.get(host).and_then(|r| r.tunnel()) else {
                 continue;
             };
+            let Ok(cfg) = self.ctx.config.host(host) else {
+                continue;
+            };
             if !tunnel.alive().await {
                 error.push_str(&format!(
                     "\nhost {host}: its SSH connection ({}) dropped; berth did not finish its work there, and reconnects on the next action",
-                    Endpoint::from_config(&self.ctx.config.fleet.hosts[host]).describe()
+                    Endpoint::from_config(cfg).describe()
                 ));
             }
         }
@@ -373,7 +394,7 @@ impl Runner<'_> {
 
     /// berth's state directory on a host (through its SSH connection).
     async fn state_dir(&self, host: &HostName) -> Result<hosts::HostPath, StepError> {
-        hosts::state_dir(&self.ctx.config.fleet.hosts[host], lock::REACH_TIMEOUT)
+        hosts::state_dir(self.ctx.config.host(host)?, lock::REACH_TIMEOUT)
             .await
             .map_err(|e| format!("host {host}: {e}").into())
     }
@@ -383,8 +404,12 @@ impl Runner<'_> {
         self.ctx.config.fleet.parallel_hosts.get()
     }
 
-    fn dock(&self, host: &HostName) -> &Docker {
-        &self.docker[host]
+    /// The engine of a host of the current stage (`step` connects them
+    /// first); `Err` guards against a bug, and says so.
+    fn dock(&self, host: &HostName) -> Result<&Docker, String> {
+        self.docker
+            .get(host)
+            .ok_or_else(|| format!("host {host}: not connected (a berth bug: please report it)"))
     }
 
     fn selector(
@@ -405,7 +430,7 @@ impl Runner<'_> {
     async fn step(&mut self, i: usize, stage: &Stage) -> Result<Done, StepError> {
         self.connect(&stage.hosts).await?;
         match &stage.step {
-            Step::Lock => self.take_lock(i, &stage.hosts[0]).await,
+            Step::Lock => self.take_lock(i, first(&stage.hosts)?).await,
             Step::Unlock => self.unlock(i).await,
             Step::Trigger { trigger, run, .. } => {
                 self.run_trigger(i, trigger, run, &stage.hosts).await
@@ -425,7 +450,7 @@ impl Runner<'_> {
                 Ok(Done::Ok)
             }
             Step::ReleaseTask { image, command } => {
-                self.release_task(i, &stage.hosts[0], image, command)
+                self.release_task(i, first(&stage.hosts)?, image, command)
                     .await?;
                 Ok(Done::Ok)
             }
@@ -542,9 +567,7 @@ impl Runner<'_> {
             Step::RemoveState => {
                 for host in &stage.hosts {
                     let dir = self.state_dir(host).await?;
-                    let app_dir = history::path(&dir, self.plan.app.as_str())
-                        .parent()
-                        .expect("history lives in the app's directory");
+                    let app_dir = history::app_dir(&dir, self.plan.app.as_str());
                     let gone = format!(".removed-{}-{}", std::process::id(), lock::new_token());
                     match app_dir.remove_dir(&gone).await {
                         Ok(true) => self.out(i, Some(host), format!("removed {app_dir}")),
@@ -662,6 +685,16 @@ impl Runner<'_> {
         Ok(Done::Ok)
     }
 
+    async fn scan_orphans(
+        &self,
+        host: &HostName,
+        selector: &Selector,
+        state: &hosts::HostPath,
+        live: &std::collections::HashSet<String>,
+    ) -> Result<Vec<orphans::Orphan>, String> {
+        orphans::scan(self.dock(host)?, selector, state, live).await
+    }
+
     /// Removes what runs of this app that died left on the plan's hosts
     /// (see `orphans`); a serving one is named and kept. Never fails the
     /// stage: a host that cannot be read here fails the stage that needs it.
@@ -688,7 +721,7 @@ impl Runner<'_> {
                 continue;
             };
             let selector = self.selector(None, None, Some(&host));
-            let found = match orphans::scan(self.dock(&host), &selector, &state, &live).await {
+            let found = match self.scan_orphans(&host, &selector, &state, &live).await {
                 Ok(found) => found,
                 Err(e) => {
                     self.out(i, Some(&host), format!("could not look for orphans: {e}"));
@@ -698,7 +731,11 @@ impl Runner<'_> {
             for o in found.iter().filter(|o| o.serving) {
                 self.out(i, Some(&host), format!("orphan {}", o.describe()));
             }
-            match orphans::remove(self.dock(&host), &found).await {
+            let removed = match self.dock(&host) {
+                Ok(docker) => orphans::remove(docker, &found).await,
+                Err(e) => Err(e),
+            };
+            match removed {
                 Ok(removed) => {
                     for name in removed {
                         self.out(
@@ -815,7 +852,7 @@ impl Runner<'_> {
                 if n == 0 {
                     break;
                 }
-                for line in split.push(&buf[..n]) {
+                for line in split.push(buf.get(..n).unwrap_or_default()) {
                     self.out(i, None, line);
                 }
             }
@@ -890,7 +927,7 @@ impl Runner<'_> {
     }
 
     async fn ensure_image(&self, i: usize, host: &HostName, image: &str) -> Result<(), String> {
-        let docker = self.dock(host);
+        let docker = self.dock(host)?;
         if docker.inspect_image(image).await.is_ok() {
             self.out(i, Some(host), format!("{image} is present"));
             return Ok(());
@@ -987,7 +1024,7 @@ impl Runner<'_> {
         image: &str,
         command: &[String],
     ) -> Result<(), StepError> {
-        let docker = self.dock(host);
+        let docker = self.dock(host)?;
         let version = match &self.plan.action {
             Action::Deploy { version, .. } => version.to_string(),
             _ => unreachable!("release tasks belong to deploys"),
@@ -1096,11 +1133,15 @@ impl Runner<'_> {
         version: &str,
         image: &str,
     ) -> Result<Fresh, String> {
-        let docker = self.dock(host);
+        let docker = self.dock(host)?;
         containers::ensure_network(docker)
             .await
             .map_err(|e| format!("host {host}: {e}"))?;
-        let role_cfg = &self.app.roles[role];
+        let role_cfg = self
+            .app
+            .roles
+            .get(role)
+            .ok_or_else(|| format!("app {} has no role {role}", self.plan.app))?;
         let spec = ContainerSpec {
             name: containers::container_name(
                 self.plan.app.as_str(),
@@ -1143,7 +1184,7 @@ impl Runner<'_> {
         host: &HostName,
     ) -> Result<Fresh, String> {
         let running = containers::list(
-            self.dock(host),
+            self.dock(host)?,
             &self.selector(Some(role), None, Some(host)),
             false,
         )
@@ -1178,7 +1219,7 @@ impl Runner<'_> {
         host: &HostName,
         want: Option<&Version>,
     ) -> Result<Fresh, String> {
-        let docker = self.dock(host);
+        let docker = self.dock(host)?;
         let all =
             containers::list(docker, &self.selector(Some(role), None, Some(host)), true).await?;
         let version_of = |c: &bollard::models::ContainerSummary| {
@@ -1237,7 +1278,7 @@ impl Runner<'_> {
             )));
         };
         let gate = Gate {
-            docker: self.dock(host),
+            docker: self.dock(host).map_err(GateError::Failed)?,
             host: host.as_str(),
             container_id: &fresh.id,
             container_name: &fresh.name,
@@ -1271,7 +1312,10 @@ impl Runner<'_> {
             .fresh
             .get(&(role.clone(), host.clone()))
             .map(|f| f.id.clone());
-        let docker = self.dock(host);
+        let docker = match self.dock(host) {
+            Ok(d) => d,
+            Err(e) => return (Vec::new(), Some(e)),
+        };
         let running =
             match containers::list(docker, &self.selector(Some(role), None, Some(host)), false)
                 .await
@@ -1296,7 +1340,7 @@ impl Runner<'_> {
     }
 
     async fn prune_one(&self, i: usize, host: &HostName, retain: u32) -> Result<(), String> {
-        let docker = self.dock(host);
+        let docker = self.dock(host)?;
         for role in self.app.roles.keys() {
             let all = containers::list(docker, &self.selector(Some(role), None, Some(host)), true)
                 .await?;
@@ -1326,7 +1370,7 @@ impl Runner<'_> {
         host: &HostName,
         purge_volumes: bool,
     ) -> Result<(), String> {
-        let docker = self.dock(host);
+        let docker = self.dock(host)?;
         let mut all = containers::list(docker, &self.selector(None, None, None), true).await?;
         // On an engine shared with another of the app's hosts, that host's
         // worker removes its own.
@@ -1385,7 +1429,11 @@ impl Runner<'_> {
     async fn restore(&mut self, i: usize) -> Result<(), StepError> {
         let mut errors = Vec::new();
         for t in std::mem::take(&mut self.stopped_old) {
-            match containers::start(self.dock(&t.host), &t.id).await {
+            let started = match self.dock(&t.host) {
+                Ok(docker) => containers::start(docker, &t.id).await,
+                Err(e) => Err(e),
+            };
+            match started {
                 Ok(()) => self.out(i, Some(&t.host), format!("started old {} again", t.name)),
                 Err(e) => errors.push(format!("host {}: {e}", t.host)),
             }
@@ -1397,7 +1445,11 @@ impl Runner<'_> {
             }
         }
         for t in std::mem::take(&mut self.started_retained) {
-            match containers::stop(self.dock(&t.host), &t.id, self.app.stop_timeout.get()).await {
+            let stopped = match self.dock(&t.host) {
+                Ok(docker) => containers::stop(docker, &t.id, self.app.stop_timeout.get()).await,
+                Err(e) => Err(e),
+            };
+            match stopped {
                 Ok(()) => self.out(
                     i,
                     Some(&t.host),
@@ -1407,7 +1459,11 @@ impl Runner<'_> {
             }
         }
         for t in std::mem::take(&mut self.booted) {
-            match containers::remove(self.dock(&t.host), &t.id, true).await {
+            let removed = match self.dock(&t.host) {
+                Ok(docker) => containers::remove(docker, &t.id, true).await,
+                Err(e) => Err(e),
+            };
+            match removed {
                 Ok(()) => self.out(i, Some(&t.host), format!("removed new {}", t.name)),
                 Err(e) => errors.push(format!("host {}: {e}", t.host)),
             }
@@ -1459,15 +1515,15 @@ impl Runner<'_> {
         hosts.dedup();
         let record = &record;
         let writes = hosts.into_iter().map(|host| async move {
-            let written =
-                match hosts::state_dir(&self.ctx.config.fleet.hosts[host], lock::REACH_TIMEOUT)
-                    .await
-                {
+            let written = match self.ctx.config.host(host) {
+                Ok(cfg) => match hosts::state_dir(cfg, lock::REACH_TIMEOUT).await {
                     Ok(dir) => history::append(&dir, record)
                         .await
                         .map_err(|e| e.to_string()),
                     Err(e) => Err(e),
-                };
+                },
+                Err(e) => Err(e),
+            };
             (host, written)
         });
         for (host, written) in bounded(self.parallel(), writes).await {
@@ -1478,6 +1534,13 @@ impl Runner<'_> {
             }
         }
     }
+}
+
+/// A stage's first host (plans give every stage one or more).
+fn first(hosts: &[HostName]) -> Result<&HostName, StepError> {
+    hosts.first().ok_or_else(|| {
+        StepError::Failed("a stage with no host (a berth bug: please report it)".into())
+    })
 }
 
 fn first_error<T>(results: Vec<Result<T, String>>) -> Result<Vec<T>, StepError> {

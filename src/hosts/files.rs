@@ -619,14 +619,14 @@ fn parse_files(mut out: &[u8]) -> Option<Vec<(String, Vec<u8>)>> {
     while !out.is_empty() {
         let line = |b: &mut &[u8]| -> Option<String> {
             let at = b.iter().position(|&c| c == b'\n')?;
-            let text = String::from_utf8_lossy(&b[..at]).into_owned();
-            *b = &b[at + 1..];
+            let text = String::from_utf8_lossy(b.get(..at)?).into_owned();
+            *b = b.get(at + 1..)?;
             Some(text)
         };
         let name = line(&mut out)?;
         let len: usize = line(&mut out)?.parse().ok()?;
         let bytes = out.get(..len)?.to_vec();
-        out = &out[len..];
+        out = out.get(len..)?;
         files.push((name, bytes));
     }
     Some(files)

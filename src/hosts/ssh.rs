@@ -45,7 +45,8 @@ impl Tunnel {
         let mut command = self.session.command(*program);
         command.args(args.iter().copied());
         let run = async {
-            let _session = self.sessions.acquire().await.expect("never closed");
+            // The semaphore is never closed; if it were, run without it.
+            let _session = self.sessions.acquire().await.ok();
             command.output().await
         };
         match tokio::time::timeout(timeout, run).await {
@@ -99,7 +100,7 @@ impl Tunnel {
             .clone()
             .acquire_owned()
             .await
-            .expect("never closed");
+            .map_err(|_| "the host's session limit was closed".to_string())?;
         let secs = wait.as_secs().max(1).to_string();
         let mut child = self
             .session
@@ -120,14 +121,17 @@ impl Tunnel {
             .spawn()
             .await
             .map_err(|e| format!("running flock over ssh: {}", chain(&e)))?;
-        let mut stdout = child.stdout().take().expect("piped");
+        let mut stdout = child
+            .stdout()
+            .take()
+            .ok_or("flock over ssh gave no output pipe")?;
         let mut said = Vec::new();
         let read = async {
             let mut buf = [0u8; 64];
             while !said.ends_with(b"locked\n") {
                 match stdout.read(&mut buf).await {
                     Ok(0) | Err(_) => break,
-                    Ok(n) => said.extend_from_slice(&buf[..n]),
+                    Ok(n) => said.extend_from_slice(buf.get(..n).unwrap_or_default()),
                 }
             }
         };
@@ -168,7 +172,7 @@ impl Tunnel {
         if self
             .forwarded
             .lock()
-            .expect("never held across a panic")
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
             .contains(&port)
         {
             return Ok(socket);
@@ -188,7 +192,7 @@ impl Tunnel {
             .map_err(|e| format!("forwarding 127.0.0.1:{port} of the host: {}", chain(&e)))?;
         self.forwarded
             .lock()
-            .expect("never held across a panic")
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
             .insert(port);
         Ok(socket)
     }
@@ -213,7 +217,7 @@ pub async fn tunnel(
     let key = format!("{ssh:?}|{}", remote_socket.display());
     let slot = POOL
         .lock()
-        .expect("the pool lock is never held across a panic")
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
         .entry(key)
         .or_default()
         .clone();
@@ -244,7 +248,7 @@ pub async fn tunnel(
 pub fn close_all() {
     let slots: Vec<Slot> = POOL
         .lock()
-        .expect("the pool lock is never held across a panic")
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
         .drain()
         .map(|(_, s)| s)
         .collect();
@@ -289,7 +293,7 @@ async fn open(ssh: &SshConfig, remote_socket: &Path, timeout: Duration) -> Resul
         .control_directory(dir.path())
         // A master orphaned by a killed berth goes away by itself.
         .control_persist(ControlPersist::IdleFor(
-            std::num::NonZeroUsize::new(120).expect("not zero"),
+            std::num::NonZeroUsize::MIN.saturating_add(119),
         ));
     if let Some(u) = &ssh.user {
         b.user(u.clone());

@@ -160,7 +160,7 @@ async fn read_host(
     settings: &crate::config::ProxySettings,
     out: &mut HostRoute,
 ) -> Result<(), String> {
-    let cfg = &config.fleet.hosts[&out.host];
+    let cfg = config.host(&out.host)?;
     let endpoint = Endpoint::from_config(cfg);
     let (docker, _, _reach) = hosts::connect(&endpoint, Duration::from_secs(10)).await?;
     let selector = Selector {
@@ -188,7 +188,12 @@ async fn read_host(
         }
         Driver::KamalProxy => {
             let lines = std::sync::Mutex::new(Vec::new());
-            let log = |l: String| lines.lock().expect("not poisoned").push(l);
+            let log = |l: String| {
+                lines
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .push(l)
+            };
             kamal::exec(
                 &docker,
                 &["kamal-proxy".into(), "list".into()],
@@ -196,7 +201,12 @@ async fn read_host(
                 &log,
             )
             .await?;
-            out.text = Some(lines.into_inner().expect("not poisoned").join("\n"));
+            out.text = Some(
+                lines
+                    .into_inner()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .join("\n"),
+            );
         }
     }
     Ok(())

@@ -63,7 +63,9 @@ fn ident(app: &str, destination: &str) -> String {
 /// The whole file for a route.
 pub fn render(route: &Route) -> String {
     let id = ident(&route.app, &route.destination);
-    let state = serde_json::to_string(route).expect("a route serialises");
+    // A route of strings and numbers always serialises; were it ever not
+    // to, the file reads back as unparsed and `proxy sync` rewrites it.
+    let state = serde_json::to_string(route).unwrap_or_default();
     let sync = if route.destination.is_empty() {
         format!("berth proxy sync {}", route.app)
     } else {

@@ -122,12 +122,14 @@ async fn exchange(
             if n == 0 {
                 break;
             }
-            head.extend_from_slice(&buf[..n]);
+            head.extend_from_slice(buf.get(..n).unwrap_or_default());
         }
         parse_head(&head).ok_or_else(|| {
             format!(
                 "{addr} did not answer HTTP: {:?}",
-                crate::sanitize::one_line(&String::from_utf8_lossy(&head[..head.len().min(80)]))
+                crate::sanitize::one_line(&String::from_utf8_lossy(
+                    head.get(..80).unwrap_or(&head)
+                ))
             )
         })
     }

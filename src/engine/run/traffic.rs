@@ -39,7 +39,7 @@ impl Runner<'_> {
     /// The host's nginx: on an SSH host, its files and commands go through
     /// the host's connection.
     async fn nginx(&self, host: &HostName) -> Result<Nginx<'_>, String> {
-        let cfg = &self.ctx.config.fleet.hosts[host];
+        let cfg = self.ctx.config.host(host)?;
         let dir = hosts::on_host(cfg, cfg.nginx.dir.clone(), lock::REACH_TIMEOUT)
             .await
             .map_err(|e| format!("host {host}: {e}"))?;
@@ -93,7 +93,7 @@ impl Runner<'_> {
     /// brought up, or (for `proxy sync`) every running healthy one.
     async fn targets(&self, group: &Group, host: &HostName) -> Result<Vec<Target>, String> {
         let port = self.settings()?.app_port;
-        let docker = self.dock(host);
+        let docker = self.dock(host)?;
         if let Some(f) = self.fresh.get(&(group.role.clone(), host.clone())) {
             return Ok(vec![
                 proxy::target_of(docker, &f.id, port)
@@ -123,7 +123,9 @@ impl Runner<'_> {
             .fresh
             .get(&(group.role.clone(), host.clone()))
             .map(|f| f.id.clone());
-        let docker = self.dock(host);
+        let Ok(docker) = self.dock(host) else {
+            return Vec::new();
+        };
         let selector = self.selector(Some(&group.role), None, Some(host));
         let mut out = Vec::new();
         for c in containers::list(docker, &selector, false)
@@ -152,7 +154,11 @@ impl Runner<'_> {
             Ok(s) => s,
             Err(e) => return (None, Err(e.into())),
         };
-        let driver = match proxy::driver_for(self.dock(host), settings.driver).await {
+        let docker = match self.dock(host) {
+            Ok(d) => d,
+            Err(e) => return (None, Err(e.into())),
+        };
+        let driver = match proxy::driver_for(docker, settings.driver).await {
             Ok(d) => d,
             Err(e) => return (None, Err(format!("host {host}: {e}").into())),
         };
@@ -284,7 +290,7 @@ impl Runner<'_> {
         targets: &[Target],
     ) -> Result<(), String> {
         let settings = self.settings()?;
-        let docker = self.dock(host);
+        let docker = self.dock(host)?;
         let Some(target) = targets.first() else {
             return Err(format!("host {host}: no container to send traffic to"));
         };
@@ -344,7 +350,7 @@ impl Runner<'_> {
     /// Points a host's proxy back at what served before this run.
     pub(super) async fn switch_back(&self, i: usize, s: &Switched) -> Result<(), String> {
         let settings = self.settings()?;
-        let docker = self.dock(&s.host);
+        let docker = self.dock(&s.host)?;
         let mut targets = Vec::new();
         for t in &s.previous {
             if let Ok(t) = proxy::target_of(docker, &t.id, settings.app_port).await {
@@ -412,7 +418,7 @@ impl Runner<'_> {
     ) -> Result<Done, StepError> {
         let settings = self.settings()?;
         for host in hosts {
-            match proxy::driver_for(self.dock(host), settings.driver)
+            match proxy::driver_for(self.dock(host)?, settings.driver)
                 .await
                 .map_err(|e| format!("host {host}: {e}"))?
             {
@@ -442,7 +448,7 @@ impl Runner<'_> {
                     );
                     let args = vec!["kamal-proxy".to_string(), "remove".into(), service];
                     let log = |l: String| self.out(i, Some(host), l);
-                    kamal::exec(self.dock(host), &args, Duration::from_secs(60), &log)
+                    kamal::exec(self.dock(host)?, &args, Duration::from_secs(60), &log)
                         .await
                         .map_err(|e| format!("host {host}: {e}"))?;
                 }
