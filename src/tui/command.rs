@@ -5,7 +5,7 @@
 /// What a command line asks for.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Command {
-    View(usize),
+    View(super::tab::Tab),
     Deploy {
         target: String,
         version: Option<String>,
@@ -99,11 +99,12 @@ pub fn parse(line: &str) -> Result<Command, String> {
     let Some((head, rest)) = w.split_first() else {
         return Err("empty command (try :help)".into());
     };
-    if let Some(i) = VIEWS
+    if let Some(tab) = VIEWS
         .iter()
         .position(|names| names.contains(&head.as_str()))
+        .and_then(super::tab::Tab::nth)
     {
-        return Ok(Command::View(i));
+        return Ok(Command::View(tab));
     }
     let arg = |i: usize| rest.get(i).cloned();
     let need_app = || -> Result<String, String> {
@@ -192,14 +193,15 @@ pub fn complete(line: &str, apps: &[String], themes: &[&str]) -> String {
         (Some(_), true) => (&w[..], ""),
         (Some((last, head)), false) => (head, last.as_str()),
     };
-    let candidates: Vec<String> = match done.len() {
-        0 => COMMANDS.iter().map(|(c, _)| c.to_string()).collect(),
-        1 if matches!(done[0].as_str(), "theme" | "skin") => {
+    let candidates: Vec<String> = match done {
+        [] => COMMANDS.iter().map(|(c, _)| c.to_string()).collect(),
+        [cmd] if matches!(cmd.as_str(), "theme" | "skin") => {
             themes.iter().map(|t| t.to_string()).collect()
         }
-        1 if COMMANDS
-            .iter()
-            .any(|(c, args)| *c == done[0] && args.starts_with("APP")) =>
+        [cmd]
+            if COMMANDS
+                .iter()
+                .any(|(c, args)| c == cmd && args.starts_with("APP")) =>
         {
             apps.to_vec()
         }
@@ -214,7 +216,7 @@ pub fn complete(line: &str, apps: &[String], themes: &[&str]) -> String {
     };
     // The longest prefix every fitting candidate shares.
     let mut common = first.to_string();
-    for c in &fits[1..] {
+    for c in fits.iter().skip(1) {
         while !c.starts_with(common.as_str()) {
             common.pop();
         }
@@ -258,7 +260,10 @@ mod tests {
             })
         );
         assert_eq!(parse("theme light"), Ok(Command::Theme("light".into())));
-        assert_eq!(parse("ps"), Ok(Command::View(2)));
+        assert_eq!(
+            parse("ps"),
+            Ok(Command::View(super::super::tab::Tab::Containers))
+        );
         assert_eq!(parse("q"), Ok(Command::Quit));
     }
 

@@ -52,7 +52,7 @@ impl Clients {
         let cell = self
             .by_host
             .lock()
-            .expect("clients lock")
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
             .entry(host.to_string())
             .or_default()
             .clone();
@@ -75,7 +75,10 @@ impl Clients {
 
     /// Forgets a host's client after an error, so the next feed reconnects.
     fn forget(&self, host: &str) {
-        self.by_host.lock().expect("clients lock").remove(host);
+        self.by_host
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .remove(host);
     }
 }
 

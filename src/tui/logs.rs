@@ -126,8 +126,9 @@ impl LogView {
         Some((b - self.first) as usize)
     }
 
-    pub fn line(&self, i: usize) -> &LogLine {
-        &self.lines[i]
+    /// The text of line `i` of the buffer ("" past its end).
+    pub fn text(&self, i: usize) -> &str {
+        self.lines.get(i).map_or("", |l| l.text.as_str())
     }
 
     fn pause_at(&mut self, index: usize) {
@@ -184,9 +185,14 @@ impl LogView {
             self.search = None;
             return true;
         }
-        let re = Regex::new(&format!("(?i){text}"))
+        // Invalid text is searched for as it is (escaped); text too big for
+        // the regex engine even then is no search at all.
+        let Ok(re) = Regex::new(&format!("(?i){text}"))
             .or_else(|_| Regex::new(&format!("(?i){}", regex::escape(text))))
-            .expect("an escaped pattern is a valid regex");
+        else {
+            self.search = None;
+            return false;
+        };
         self.search = Some(re);
         let from = self.bottom_index().unwrap_or(0);
         self.find(from, false, true)
@@ -205,7 +211,7 @@ impl LogView {
         let Some(re) = &self.search else {
             return false;
         };
-        let hit = |i: &usize| re.is_match(&self.lines[*i].text);
+        let hit = |i: &usize| self.lines.get(*i).is_some_and(|l| re.is_match(&l.text));
         let found = if newer {
             let start = if inclusive { from } else { from + 1 };
             (start..self.lines.len()).find(hit)
@@ -234,7 +240,7 @@ mod tests {
     }
 
     fn bottom_text(v: &LogView) -> &str {
-        &v.line(v.bottom_index().unwrap()).text
+        v.text(v.bottom_index().unwrap())
     }
 
     #[test]
@@ -243,7 +249,7 @@ mod tests {
         v.push(lines(CAPACITY + 250));
         assert_eq!(v.len(), CAPACITY);
         assert_eq!(v.dropped(), 250);
-        assert_eq!(v.line(0).text, "line 250");
+        assert_eq!(v.text(0), "line 250");
         assert_eq!(bottom_text(&v), format!("line {}", CAPACITY + 249));
     }
 

@@ -16,6 +16,7 @@ pub mod model;
 pub mod rows;
 pub mod runs;
 pub mod stats;
+pub mod tab;
 pub mod theme;
 pub mod view;
 
@@ -486,7 +487,7 @@ async fn history_files(config: &Config) -> HistoryFiles {
         .iter()
         .flat_map(|(app, app_cfg)| app_cfg.hosts().into_iter().map(move |host| (host, app)));
     let found = futures_util::future::join_all(pairs.map(|(host, app)| async move {
-        let dir = crate::hosts::state_dir(&config.fleet.hosts[host], engine::lock::REACH_TIMEOUT)
+        let dir = crate::hosts::state_dir(config.host(host).ok()?, engine::lock::REACH_TIMEOUT)
             .await
             .ok()?;
         Some((host.to_string(), app.to_string(), dir))

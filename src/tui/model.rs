@@ -23,12 +23,7 @@ use crate::engine::{Action, EngineEvent, Version};
 use crate::inventory::model::Fleet;
 use crate::labels::Source;
 
-pub const TABS: [&str; 5] = ["Hosts", "Apps", "Containers", "Runs", "Events"];
-pub const HOSTS: usize = 0;
-pub const APPS: usize = 1;
-pub const CONTAINERS: usize = 2;
-pub const RUNS: usize = 3;
-pub const EVENTS: usize = 4;
+pub use super::tab::{PerTab, Tab};
 
 /// A message: something happened.
 #[derive(Debug)]
@@ -203,7 +198,7 @@ pub struct Model {
     pub read_only: bool,
     pub theme: Theme,
     pub palette: Palette,
-    pub tab: usize,
+    pub tab: Tab,
     pub screen: Screen,
     pub fleet: Fleet,
     pub now: DateTime<Utc>,
@@ -215,12 +210,12 @@ pub struct Model {
     /// `user@machine` of this console, as history records it.
     pub performer: String,
     pub input: Input,
-    pub filters: [Option<RowFilter>; 5],
-    pub selected: [usize; 5],
+    pub filters: PerTab<Option<RowFilter>>,
+    pub selected: PerTab<usize>,
     /// First row on screen per tab; the view keeps the selection visible.
-    pub offsets: [Cell<usize>; 5],
+    pub offsets: PerTab<Cell<usize>>,
     /// Rows each table showed at the last draw (which rows are on screen).
-    pub heights: [Cell<usize>; 5],
+    pub heights: PerTab<Cell<usize>>,
     /// The log of the container screen, while it is open.
     pub logs: Option<LogView>,
     /// The latest CPU and memory of the containers on screen, by id.
@@ -238,7 +233,7 @@ pub struct Model {
     pub container_rows: Vec<ContainerRow>,
     pub run_order: Vec<RunRef>,
     /// Per tab, the indices (into that tab's rows) the filter keeps.
-    pub visible: [Vec<usize>; 5],
+    pub visible: PerTab<Vec<usize>>,
     effects: Vec<Effect>,
     next_run: u64,
 }
@@ -257,7 +252,7 @@ impl Model {
             config,
             theme,
             palette,
-            tab: APPS,
+            tab: Tab::Apps,
             screen: Screen::Main,
             fleet,
             now: Utc::now(),
@@ -267,7 +262,7 @@ impl Model {
             performer: crate::engine::Performer::current().to_string(),
             input: Input::None,
             filters: Default::default(),
-            selected: [0; 5],
+            selected: Default::default(),
             offsets: Default::default(),
             heights: Default::default(),
             logs: None,
@@ -305,12 +300,13 @@ impl Model {
         use std::time::Duration;
         let run_on_screen = match &self.screen {
             Screen::Run(RunRef::Live(id)) => self.live_run(*id).is_some_and(|r| r.running()),
-            Screen::Main => self.tab == RUNS && self.running() > 0,
+            Screen::Main => self.tab == Tab::Runs && self.running() > 0,
             _ => false,
         };
         if run_on_screen {
             Some(Duration::from_millis(250))
-        } else if self.running() > 0 || matches!(self.tab, APPS | CONTAINERS | HOSTS) {
+        } else if self.running() > 0 || matches!(self.tab, Tab::Apps | Tab::Containers | Tab::Hosts)
+        {
             Some(Duration::from_secs(1))
         } else {
             None
@@ -420,7 +416,7 @@ impl Model {
                 // Forget what is no longer on screen, so a figure never
                 // shows stale.
                 self.stats.retain(|id, _| seen.iter().any(|(_, s)| s == id));
-                self.screen == Screen::Main && self.tab == CONTAINERS
+                self.screen == Screen::Main && self.tab == Tab::Containers
             }
         }
     }
@@ -436,15 +432,16 @@ impl Model {
     /// The running containers on screen in the Containers view, as (host,
     /// id): the only ones whose stats the console streams.
     pub fn stats_targets(&self) -> Vec<(String, String)> {
-        if self.screen != Screen::Main || self.tab != CONTAINERS {
+        if self.screen != Screen::Main || self.tab != Tab::Containers {
             return Vec::new();
         }
-        let rows = &self.visible[CONTAINERS];
-        let from = self.offsets[CONTAINERS].get().min(rows.len());
-        let to = (from + self.heights[CONTAINERS].get()).min(rows.len());
-        rows[from..to]
+        let rows = &self.visible.of(Tab::Containers);
+        let from = self.offsets.of(Tab::Containers).get().min(rows.len());
+        let to = (from + self.heights.of(Tab::Containers).get()).min(rows.len());
+        rows.get(from..to)
+            .unwrap_or_default()
             .iter()
-            .map(|&i| &self.container_rows[i])
+            .filter_map(|&i| self.container_rows.get(i))
             .filter(|c| c.state == crate::inventory::model::State::Running)
             .map(|c| (c.host.clone(), c.id.clone()))
             .collect()
@@ -490,36 +487,31 @@ impl Model {
         let runs: Vec<&RunView> = self.live.iter().chain(&self.past).collect();
         self.app_rows = rows::apps(&self.config, &self.fleet, &self.locks, &runs, self.now);
         self.container_rows = rows::containers(&self.fleet);
-        for tab in 0..TABS.len() {
+        for tab in Tab::ALL {
             self.refilter(tab);
         }
     }
 
-    fn refilter(&mut self, tab: usize) {
-        let f = self.filters[tab].as_ref();
+    fn refilter(&mut self, tab: Tab) {
+        let f = self.filters.of(tab).as_ref();
         let keep = |text: String| f.is_none_or(|f| f.keeps(&text));
-        self.visible[tab] = match tab {
-            HOSTS => (0..self.host_rows.len())
-                .filter(|&i| keep(rows::host_text(&self.host_rows[i])))
-                .collect(),
-            APPS => (0..self.app_rows.len())
-                .filter(|&i| keep(rows::app_text(&self.app_rows[i])))
-                .collect(),
-            CONTAINERS => (0..self.container_rows.len())
-                .filter(|&i| keep(rows::container_text(&self.container_rows[i])))
-                .collect(),
-            RUNS => (0..self.run_order.len())
-                .filter(|&i| {
-                    keep(
-                        self.run(&self.run_order[i])
-                            .map_or(String::new(), |r| format!("{} {}", r.title(), r.performer)),
-                    )
-                })
-                .collect(),
-            _ => (0..self.fleet.events.len())
+        *self.visible.of_mut(tab) = match tab {
+            Tab::Hosts => kept(&self.host_rows, |r| keep(rows::host_text(r))),
+            Tab::Apps => kept(&self.app_rows, |r| keep(rows::app_text(r))),
+            Tab::Containers => kept(&self.container_rows, |r| keep(rows::container_text(r))),
+            Tab::Runs => kept(&self.run_order, |r| {
+                keep(
+                    self.run(r)
+                        .map_or(String::new(), |r| format!("{} {}", r.title(), r.performer)),
+                )
+            }),
+            Tab::Events => self
+                .fleet
+                .events
+                .iter()
+                .enumerate()
                 .rev()
-                .filter(|&i| {
-                    let e = &self.fleet.events[i];
+                .filter(|(_, e)| {
                     keep(format!(
                         "{} {} {} {}",
                         e.host,
@@ -528,10 +520,12 @@ impl Model {
                         e.detail.as_deref().unwrap_or("")
                     ))
                 })
+                .map(|(i, _)| i)
                 .collect(),
         };
-        let n = self.visible[tab].len();
-        self.selected[tab] = self.selected[tab].min(n.saturating_sub(1));
+        let n = self.visible.of(tab).len();
+        let sel = self.selected.of_mut(tab);
+        *sel = (*sel).min(n.saturating_sub(1));
     }
 
     fn say(&mut self, text: impl Into<String>, error: bool) {
@@ -660,13 +654,15 @@ impl Model {
 
     fn main_key(&mut self, key: KeyEvent) {
         let tab = self.tab;
-        let n = self.visible[tab].len();
-        let sel = &mut self.selected[tab];
+        let n = self.visible.of(tab).len();
+        let sel = self.selected.of_mut(tab);
         let page = 10;
         match key.code {
-            KeyCode::Tab => self.tab = (tab + 1) % TABS.len(),
-            KeyCode::BackTab => self.tab = (tab + TABS.len() - 1) % TABS.len(),
-            KeyCode::Char(c @ '1'..='5') => self.tab = (c as u8 - b'1') as usize,
+            KeyCode::Tab => self.tab = tab.next(),
+            KeyCode::BackTab => self.tab = tab.prev(),
+            KeyCode::Char(c @ '1'..='5') => {
+                self.tab = Tab::nth(usize::from(c as u8 - b'1')).unwrap_or(tab)
+            }
             KeyCode::Down | KeyCode::Char('j') => *sel = (*sel + 1).min(n.saturating_sub(1)),
             KeyCode::Up | KeyCode::Char('k') => *sel = sel.saturating_sub(1),
             KeyCode::PageDown => *sel = (*sel + page).min(n.saturating_sub(1)),
@@ -674,14 +670,16 @@ impl Model {
             KeyCode::Home | KeyCode::Char('g') => *sel = 0,
             KeyCode::End | KeyCode::Char('G') => *sel = n.saturating_sub(1),
             KeyCode::Char('/') => {
-                let current = self.filters[tab]
+                let current = self
+                    .filters
+                    .of(tab)
                     .as_ref()
                     .map(|f| f.text.clone())
                     .unwrap_or_default();
                 self.input = Input::Filter(current);
             }
             KeyCode::Esc => {
-                if self.filters[tab].take().is_some() {
+                if self.filters.of_mut(tab).take().is_some() {
                     self.refilter(tab);
                 }
                 self.notice = None;
@@ -693,7 +691,7 @@ impl Model {
             KeyCode::Char('D') => self.start_destroy(None),
             KeyCode::Char('l') => self.start_lock(None, None),
             KeyCode::Char('U') => self.start_unlock(None),
-            KeyCode::Char('x') if tab == RUNS => {
+            KeyCode::Char('x') if tab == Tab::Runs => {
                 if let Some(RunRef::Live(id)) = self.selected_run() {
                     self.cancel(id);
                 }
@@ -743,7 +741,7 @@ impl Model {
         match key.code {
             KeyCode::Esc => {
                 self.input = Input::None;
-                self.filters[self.tab] = None;
+                *self.filters.of_mut(self.tab) = None;
             }
             KeyCode::Enter => self.input = Input::None,
             KeyCode::Backspace => {
@@ -758,10 +756,11 @@ impl Model {
         }
         if self.input != Input::None || key.code == KeyCode::Esc {
             // Live: the table narrows as the operator types.
-            self.filters[self.tab] = RowFilter::new(&text).filter(|_| key.code != KeyCode::Esc);
+            *self.filters.of_mut(self.tab) =
+                RowFilter::new(&text).filter(|_| key.code != KeyCode::Esc);
         }
         self.refilter(self.tab);
-        self.selected[self.tab] = 0;
+        *self.selected.of_mut(self.tab) = 0;
     }
 
     fn command_key(&mut self, key: KeyEvent, mut text: String) {
@@ -933,20 +932,24 @@ impl Model {
 
     fn open(&mut self) {
         let tab = self.tab;
-        let Some(&i) = self.visible[tab].get(self.selected[tab]) else {
+        let Some(&i) = self.visible.of(tab).get(*self.selected.of(tab)) else {
             return;
         };
         match tab {
-            CONTAINERS => {
-                let c = &self.container_rows[i];
+            Tab::Containers => {
+                let Some(c) = self.container_rows.get(i) else {
+                    return;
+                };
                 self.logs = Some(LogView::new(&c.host, &c.id));
                 self.screen = Screen::Container {
                     host: c.host.clone(),
                     id: c.id.clone(),
                 };
             }
-            RUNS => {
-                let r = self.run_order[i].clone();
+            Tab::Runs => {
+                let Some(r) = self.run_order.get(i).cloned() else {
+                    return;
+                };
                 let current = self.run(&r).and_then(|v| v.current_stage()).unwrap_or(0);
                 self.cursor = RunCursor {
                     stage: current,
@@ -955,19 +958,25 @@ impl Model {
                 };
                 self.screen = Screen::Run(r);
             }
-            APPS => {
+            Tab::Apps => {
                 // An app's newest run, if it has one.
-                let app = self.app_rows[i].app.clone();
-                self.tab = RUNS;
-                self.filters[RUNS] = RowFilter::new(&format!("^\\S+ {}\\b", regex::escape(&app)));
-                self.refilter(RUNS);
+                let Some(app) = self.app_rows.get(i).map(|r| r.app.clone()) else {
+                    return;
+                };
+                self.tab = Tab::Runs;
+                *self.filters.of_mut(Tab::Runs) =
+                    RowFilter::new(&format!("^\\S+ {}\\b", regex::escape(&app)));
+                self.refilter(Tab::Runs);
             }
             _ => {}
         }
     }
 
     fn selected_run(&self) -> Option<RunRef> {
-        let &i = self.visible[RUNS].get(self.selected[RUNS])?;
+        let &i = self
+            .visible
+            .of(Tab::Runs)
+            .get(*self.selected.of(Tab::Runs))?;
         self.run_order.get(i).cloned()
     }
 
@@ -993,21 +1002,21 @@ impl Model {
             return Ok((pick(&run.app, &run.destination, Source::Berth)?, None));
         }
         let tab = self.tab;
-        let i = self.visible[tab].get(self.selected[tab]).copied();
+        let i = self.visible.of(tab).get(*self.selected.of(tab)).copied();
         match (tab, i) {
-            (APPS, Some(i)) => {
-                let r = &self.app_rows[i];
+            (Tab::Apps, Some(i)) => {
+                let r = self.app_rows.get(i).ok_or("nothing selected")?;
                 Ok((pick(&r.app, &r.destination, r.source)?, None))
             }
-            (CONTAINERS, Some(i)) => {
-                let r = &self.container_rows[i];
+            (Tab::Containers, Some(i)) => {
+                let r = self.container_rows.get(i).ok_or("nothing selected")?;
                 if r.app.is_empty() {
                     return Err(format!("{} belongs to no app", r.name));
                 }
                 let role = (!r.role.is_empty()).then(|| r.role.clone());
                 Ok((pick(&r.app, &r.destination, r.source)?, role))
             }
-            (RUNS, Some(_)) => {
+            (Tab::Runs, Some(_)) => {
                 let r = self.selected_run().and_then(|r| self.run(&r).cloned());
                 let r = r.ok_or("that run is gone")?;
                 Ok((pick(&r.app, &r.destination, Source::Berth)?, None))
@@ -1070,8 +1079,8 @@ impl Model {
             return;
         };
         // From the Containers view, `r` restarts that container's role.
-        let role =
-            role.or(sel_role.filter(|_| self.tab == CONTAINERS && self.screen == Screen::Main));
+        let role = role
+            .or(sel_role.filter(|_| self.tab == Tab::Containers && self.screen == Screen::Main));
         let role = match role.as_deref().map(RoleName::new).transpose() {
             Ok(r) => r,
             Err(e) => return self.say(format!("restart {t}: {e}"), true),
@@ -1195,12 +1204,24 @@ impl Model {
     }
 }
 
+/// The indices of the `rows` that `keep` keeps.
+fn kept<T>(rows: &[T], keep: impl Fn(&T) -> bool) -> Vec<usize> {
+    rows.iter()
+        .enumerate()
+        .filter(|(_, r)| keep(r))
+        .map(|(i, _)| i)
+        .collect()
+}
+
 /// A stage state as one symbol; the same in colour and monochrome.
 pub fn stage_symbol(s: &StageState, now: DateTime<Utc>) -> &'static str {
     const SPIN: [&str; 4] = ["◐", "◓", "◑", "◒"];
     match s {
         StageState::Pending => "·",
-        StageState::Running { .. } => SPIN[(now.timestamp_subsec_millis() / 250) as usize % 4],
+        StageState::Running { .. } => SPIN
+            .get((now.timestamp_subsec_millis() / 250) as usize % SPIN.len())
+            .copied()
+            .unwrap_or("◐"),
         StageState::Ok { .. } => "✓",
         StageState::Failed { .. } => "✗",
         StageState::Skipped { .. } => "-",
@@ -1212,11 +1233,8 @@ fn log_level_step(level: tui_logger::LevelFilter, more: bool) -> tui_logger::Lev
     use tui_logger::LevelFilter::*;
     const ORDER: [tui_logger::LevelFilter; 5] = [Error, Warn, Info, Debug, Trace];
     let i = ORDER.iter().position(|l| *l == level).unwrap_or(2);
-    if more {
-        ORDER[(i + 1).min(ORDER.len() - 1)]
-    } else {
-        ORDER[i.saturating_sub(1)]
-    }
+    let to = if more { i + 1 } else { i.saturating_sub(1) };
+    ORDER.get(to).copied().unwrap_or(level)
 }
 
 #[cfg(test)]

@@ -133,9 +133,28 @@ impl Theme {
         let text = BUILT_IN
             .iter()
             .find(|(n, _)| *n == name)
-            .map(|(_, t)| *t)
-            .unwrap_or(BUILT_IN[0].1);
-        parse(&format!("themes/{name}.yaml"), text, palette).expect("built-in theme parses")
+            .or(BUILT_IN.first())
+            .map_or("{}", |(_, t)| *t);
+        parse(&format!("themes/{name}.yaml"), text, palette).unwrap_or_else(|_| Theme::plain())
+    }
+
+    /// The terminal's own colours: what is left if a theme cannot be read.
+    pub fn plain() -> Theme {
+        let s = Style::default();
+        Theme {
+            name: "plain".into(),
+            base: s,
+            dim: s,
+            title: s,
+            header: s,
+            border: s,
+            selected: s.add_modifier(ratatui::style::Modifier::REVERSED),
+            ok: s,
+            warn: s,
+            error: s,
+            info: s,
+            accent: s,
+        }
     }
 
     /// `--theme` / `theme:` / `:theme`: a path to a file, or a name looked
@@ -332,14 +351,11 @@ fn to_256(r: u8, g: u8, b: u8) -> u8 {
 fn from_256(i: u8) -> (u8, u8, u8) {
     const STEPS: [u8; 6] = [0, 95, 135, 175, 215, 255];
     match i {
-        0..16 => ANSI16[i as usize].1,
+        0..16 => ANSI16.get(usize::from(i)).map_or((0, 0, 0), |c| c.1),
         16..232 => {
-            let i = i - 16;
-            (
-                STEPS[(i / 36) as usize],
-                STEPS[(i / 6 % 6) as usize],
-                STEPS[(i % 6) as usize],
-            )
+            let i = usize::from(i - 16);
+            let step = |n: usize| STEPS.get(n).copied().unwrap_or(255);
+            (step(i / 36), step(i / 6 % 6), step(i % 6))
         }
         _ => {
             let v = 8 + 10 * (i - 232);

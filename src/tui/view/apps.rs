@@ -7,7 +7,7 @@ use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Cell, Row};
 
-use super::super::model::{APPS, Model};
+use super::super::model::{Model, Tab};
 use super::super::rows::{AppRow, LockCell};
 use super::super::theme::Theme;
 use super::fit;
@@ -31,14 +31,16 @@ pub fn draw(frame: &mut Frame, area: Rect, model: &Model) {
         area,
         model,
         super::Columns {
-            tab: APPS,
+            tab: Tab::Apps,
             title: "apps",
             total: model.app_rows.len(),
             header: &["", "APP", "ROLES", "VERSION", "LOCK", "LAST"],
             widths: &widths,
         },
         |i| {
-            let a = &model.app_rows[i];
+            let Some(a) = model.app_rows.get(i) else {
+                return Row::default();
+            };
             let (sym, tone) = if a.ok {
                 ("✓", t.ok)
             } else {

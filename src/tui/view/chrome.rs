@@ -7,7 +7,7 @@ use ratatui::style::Modifier;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Clear, Paragraph, Wrap};
 
-use super::super::model::{Input, Model, PromptKind, Screen, TABS};
+use super::super::model::{Input, Model, PromptKind, Screen, Tab};
 use super::super::theme::Theme;
 
 pub fn header(frame: &mut Frame, area: Rect, model: &Model) {
@@ -51,9 +51,10 @@ pub fn header(frame: &mut Frame, area: Rect, model: &Model) {
     frame.render_widget(Paragraph::new(Line::from(right)), r);
 
     let mut spans = Vec::new();
-    for (i, name) in TABS.iter().enumerate() {
+    for (i, tab) in Tab::ALL.into_iter().enumerate() {
+        let name = tab.title();
         let label = format!(" {} {name} ", i + 1);
-        let style = if i == model.tab && model.screen == Screen::Main {
+        let style = if tab == model.tab && model.screen == Screen::Main {
             t.selected
         } else {
             t.dim

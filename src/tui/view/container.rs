@@ -183,9 +183,7 @@ fn log_pane(frame: &mut Frame, area: Rect, model: &Model, v: &LogView) {
     let width = (inner.width as usize).max(1);
     let rows_of = |i: usize| {
         if v.wrap {
-            UnicodeWidthStr::width(v.line(i).text.as_str())
-                .div_ceil(width)
-                .max(1)
+            UnicodeWidthStr::width(v.text(i)).div_ceil(width).max(1)
         } else {
             1
         }
@@ -197,7 +195,7 @@ fn log_pane(frame: &mut Frame, area: Rect, model: &Model, v: &LogView) {
         rows += rows_of(first);
     }
     let mut lines: Vec<Line> = (first..=bottom)
-        .map(|i| marked(&v.line(i).text, v.search.as_ref(), t))
+        .map(|i| marked(v.text(i), v.search.as_ref(), t))
         .collect();
     if v.follow
         && let Some(why) = &v.ended
@@ -322,10 +320,10 @@ mod tests {
         m.update(code(KeyCode::Enter));
         let v = m.logs.as_ref().unwrap();
         assert!(!v.follow, "a search pauses on its match");
-        assert_eq!(v.line(v.bottom_index().unwrap()).text, "GET /c 500");
+        assert_eq!(v.text(v.bottom_index().unwrap()), "GET /c 500");
         m.update(key('n'));
         let v = m.logs.as_ref().unwrap();
-        assert_eq!(v.line(v.bottom_index().unwrap()).text, "GET /a 500");
+        assert_eq!(v.text(v.bottom_index().unwrap()), "GET /a 500");
         insta::assert_snapshot!("container_log_search", render(&m, 80, 24));
         m.update(key('n'));
         assert_eq!(

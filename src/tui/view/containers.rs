@@ -6,7 +6,7 @@ use ratatui::layout::{Constraint, Rect};
 use ratatui::text::Span;
 use ratatui::widgets::{Cell, Row};
 
-use super::super::model::{CONTAINERS, Model};
+use super::super::model::{Model, Tab};
 use super::{age, container_symbol, fit};
 
 /// From this width the table has a PORTS column.
@@ -41,14 +41,16 @@ pub fn draw(frame: &mut Frame, area: Rect, model: &Model) {
         area,
         model,
         super::Columns {
-            tab: CONTAINERS,
+            tab: Tab::Containers,
             title: "containers",
             total: model.container_rows.len(),
             header: &header,
             widths: &widths,
         },
         |i| {
-            let c = &model.container_rows[i];
+            let Some(c) = model.container_rows.get(i) else {
+                return Row::default();
+            };
             let (sym, tone) = container_symbol(c.state, c.health, c.exit_code, t);
             let app_role = match (c.app.as_str(), c.role.as_str()) {
                 ("", _) => "-".to_string(),
@@ -179,7 +181,7 @@ mod tests {
             m.update(key(c));
         }
         // Typed without `/` first: nothing filters; `/` opens the filter.
-        assert_eq!(m.visible[2].len(), 6);
+        assert_eq!(m.visible.of(crate::tui::tab::Tab::Containers).len(), 6);
         m.update(key('/'));
         for c in "!demo".chars() {
             m.update(key(c));

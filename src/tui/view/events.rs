@@ -6,7 +6,7 @@ use ratatui::layout::{Constraint, Rect};
 use ratatui::text::Span;
 use ratatui::widgets::{Cell, Row};
 
-use super::super::model::{EVENTS, Model};
+use super::super::model::{Model, Tab};
 use super::fit;
 
 pub fn draw(frame: &mut Frame, area: Rect, model: &Model) {
@@ -23,14 +23,16 @@ pub fn draw(frame: &mut Frame, area: Rect, model: &Model) {
         area,
         model,
         super::Columns {
-            tab: EVENTS,
+            tab: Tab::Events,
             title: "events",
             total: model.fleet.events.len(),
             header: &["TIME", "HOST", "EVENT", "CONTAINER", "DETAIL"],
             widths: &widths,
         },
         |i| {
-            let e = &model.fleet.events[i];
+            let Some(e) = model.fleet.events.get(i) else {
+                return Row::default();
+            };
             let tone = match e.action.as_str() {
                 "oom" | "die" | "kill" => t.error,
                 "health_status" if e.detail.as_deref() == Some("unhealthy") => t.error,

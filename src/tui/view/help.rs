@@ -45,7 +45,7 @@ pub fn draw(frame: &mut Frame, body: Rect, t: &Theme) {
     let half = KEYS.len().div_ceil(2);
     // Split at a section start so no section straddles the columns.
     let split = (half..KEYS.len())
-        .find(|&i| KEYS[i].0.is_empty())
+        .find(|&i| KEYS.get(i).is_some_and(|k| k.0.is_empty()))
         .unwrap_or(half);
     let column = |keys: &[(&str, &'static str)]| -> Vec<Line<'static>> {
         keys.iter()
@@ -61,7 +61,8 @@ pub fn draw(frame: &mut Frame, body: Rect, t: &Theme) {
             })
             .collect()
     };
-    let (left, right) = (column(&KEYS[..split]), column(&KEYS[split..]));
+    let (left_keys, right_keys) = KEYS.split_at(split.min(KEYS.len()));
+    let (left, right) = (column(left_keys), column(right_keys));
     let width = 76.min(body.width);
     let height = (left.len().max(right.len()) as u16 + 2).min(body.height);
     let area = Rect {

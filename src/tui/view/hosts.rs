@@ -6,7 +6,7 @@ use ratatui::layout::{Constraint, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Cell, Row};
 
-use super::super::model::{HOSTS, Model};
+use super::super::model::{Model, Tab};
 use super::fit;
 
 pub fn draw(frame: &mut Frame, area: Rect, model: &Model) {
@@ -26,14 +26,16 @@ pub fn draw(frame: &mut Frame, area: Rect, model: &Model) {
         area,
         model,
         super::Columns {
-            tab: HOSTS,
+            tab: Tab::Hosts,
             title: "hosts",
             total: model.host_rows.len(),
             header: &["", "HOST", "DOCKER", "RUN", "STOP", "UNHL", "LINK"],
             widths: &widths,
         },
         |i| {
-            let h = &model.host_rows[i];
+            let Some(h) = model.host_rows.get(i) else {
+                return Row::default();
+            };
             let (sym, tone) = if h.up {
                 ("●", t.ok)
             } else {

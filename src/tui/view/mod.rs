@@ -22,7 +22,7 @@ use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Paragraph};
 
-use super::model::{APPS, CONTAINERS, EVENTS, HOSTS, Model, RUNS, Screen};
+use super::model::{Model, Screen, Tab};
 use super::theme::Theme;
 use crate::inventory::model::{Health, State};
 
@@ -58,12 +58,11 @@ pub fn draw(frame: &mut Frame, model: &Model) {
     chrome::header(frame, header, model);
     match &model.screen {
         Screen::Main => match model.tab {
-            HOSTS => hosts::draw(frame, body, model),
-            APPS => apps::draw(frame, body, model),
-            CONTAINERS => containers::draw(frame, body, model),
-            RUNS => runs::draw(frame, body, model),
-            EVENTS => events::draw(frame, body, model),
-            _ => {}
+            Tab::Hosts => hosts::draw(frame, body, model),
+            Tab::Apps => apps::draw(frame, body, model),
+            Tab::Containers => containers::draw(frame, body, model),
+            Tab::Runs => runs::draw(frame, body, model),
+            Tab::Events => events::draw(frame, body, model),
         },
         Screen::Run(r) => run::draw(frame, body, model, r),
         Screen::Container { host, id } => container::draw(frame, body, model, host, id),
@@ -80,10 +79,10 @@ pub fn draw(frame: &mut Frame, model: &Model) {
 
 /// The rows of a table that fit in `height`, keeping the selection visible
 /// and the first row stable while the selection moves inside the window.
-pub(crate) fn window(model: &Model, tab: usize, height: usize) -> (usize, std::ops::Range<usize>) {
-    let n = model.visible[tab].len();
-    let sel = model.selected[tab].min(n.saturating_sub(1));
-    let mut offset = model.offsets[tab].get().min(n.saturating_sub(1));
+pub(crate) fn window(model: &Model, tab: Tab, height: usize) -> (usize, std::ops::Range<usize>) {
+    let n = model.visible.of(tab).len();
+    let sel = (*model.selected.of(tab)).min(n.saturating_sub(1));
+    let mut offset = model.offsets.of(tab).get().min(n.saturating_sub(1));
     if height == 0 {
         return (sel, 0..0);
     }
@@ -92,15 +91,15 @@ pub(crate) fn window(model: &Model, tab: usize, height: usize) -> (usize, std::o
     } else if sel >= offset + height {
         offset = sel + 1 - height;
     }
-    model.offsets[tab].set(offset);
-    model.heights[tab].set(height);
+    model.offsets.of(tab).set(offset);
+    model.heights.of(tab).set(height);
     (sel, offset..(offset + height).min(n))
 }
 
 /// A bordered block with the view's title and the filter, if any.
 pub(crate) fn titled<'a>(
     model: &Model,
-    tab: usize,
+    tab: Tab,
     title: &str,
     shown: usize,
     total: usize,
@@ -113,7 +112,7 @@ pub(crate) fn titled<'a>(
         format!("[{shown}/{total}] ")
     };
     spans.push(Span::styled(count, t.dim));
-    if let Some(f) = &model.filters[tab] {
+    if let Some(f) = &model.filters.of(tab) {
         spans.push(Span::styled(format!("/{} ", f.text), t.accent));
     }
     Block::bordered()
@@ -181,8 +180,8 @@ pub(crate) fn secs(ms: u64) -> String {
 }
 
 /// The text a table shows when the filter keeps nothing, or there is nothing.
-pub(crate) fn empty_note(frame: &mut Frame, area: Rect, model: &Model, tab: usize, what: &str) {
-    let text = if model.filters[tab].is_some() {
+pub(crate) fn empty_note(frame: &mut Frame, area: Rect, model: &Model, tab: Tab, what: &str) {
+    let text = if model.filters.of(tab).is_some() {
         format!("no {what} match the filter (Esc clears it)")
     } else {
         format!("no {what} yet")
@@ -192,7 +191,7 @@ pub(crate) fn empty_note(frame: &mut Frame, area: Rect, model: &Model, tab: usiz
 
 /// What a table view shows: its tab, title, row count and columns.
 pub(crate) struct Columns<'a, 'w> {
-    pub tab: usize,
+    pub tab: Tab,
     pub title: &'w str,
     pub total: usize,
     pub header: &'w [&'a str],
@@ -217,10 +216,10 @@ pub(crate) fn table<'a>(
     } = columns;
     use ratatui::widgets::{Row, Table};
     let t = &model.theme;
-    let block = titled(model, tab, title, model.visible[tab].len(), total);
+    let block = titled(model, tab, title, model.visible.of(tab).len(), total);
     let inner = block.inner(area);
     frame.render_widget(block, area);
-    if model.visible[tab].is_empty() {
+    if model.visible.of(tab).is_empty() {
         empty_note(frame, inner, model, tab, title);
         return;
     }
@@ -228,7 +227,8 @@ pub(crate) fn table<'a>(
     let (sel, range) = window(model, tab, inner.height.saturating_sub(1) as usize);
     let rows: Vec<Row> = range
         .clone()
-        .map(|pos| row(model.visible[tab][pos]))
+        .filter_map(|pos| model.visible.of(tab).get(pos).copied())
+        .map(row)
         .collect();
     let head = Row::new(header.iter().copied()).style(t.header);
     // The highlight is laid over the drawn row, so the selection reads as

@@ -72,10 +72,8 @@ fn header(frame: &mut Frame, area: Rect, model: &Model, run: &RunView) {
             Span::styled(lock, lock_style),
         ]),
     ];
-    if let Some(w) = run.warnings.last() {
-        lines[2]
-            .spans
-            .push(Span::styled(format!("  ⚠ {w}"), t.warn));
+    if let (Some(w), Some(line)) = (run.warnings.last(), lines.get_mut(2)) {
+        line.spans.push(Span::styled(format!("  ⚠ {w}"), t.warn));
     }
     frame.render_widget(Paragraph::new(lines), area);
 }
@@ -104,7 +102,10 @@ fn stage_list(frame: &mut Frame, area: Rect, model: &Model, run: &RunView) {
         .saturating_sub(height.saturating_sub(1) / 2)
         .min(n.saturating_sub(height));
     let name_width = 26.min(inner.width as usize / 2);
-    let lines: Vec<Line> = run.stages[first..(first + height).min(n)]
+    let lines: Vec<Line> = run
+        .stages
+        .get(first..(first + height).min(n))
+        .unwrap_or_default()
         .iter()
         .enumerate()
         .map(|(k, s)| {
@@ -172,9 +173,12 @@ fn output_pane(frame: &mut Frame, area: Rect, model: &Model, run: &RunView) {
     let height = inner.height as usize;
     let total = stage.output.len();
     let scroll = model.cursor.scroll.min(total.saturating_sub(height));
-    let end = total - scroll;
+    let end = total.saturating_sub(scroll);
     let start = end.saturating_sub(height);
-    let mut lines: Vec<Line> = stage.output[start..end]
+    let mut lines: Vec<Line> = stage
+        .output
+        .get(start..end)
+        .unwrap_or_default()
         .iter()
         .map(|l| {
             let style = if l.starts_with('✗') {

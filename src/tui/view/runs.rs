@@ -6,7 +6,7 @@ use ratatui::layout::{Constraint, Rect};
 use ratatui::text::Span;
 use ratatui::widgets::{Cell, Row};
 
-use super::super::model::{Model, RUNS};
+use super::super::model::{Model, Tab};
 use super::{fit, secs};
 use crate::engine::RunResult;
 
@@ -25,14 +25,14 @@ pub fn draw(frame: &mut Frame, area: Rect, model: &Model) {
         area,
         model,
         super::Columns {
-            tab: RUNS,
+            tab: Tab::Runs,
             title: "runs",
             total: model.run_order.len(),
             header: &["", "STARTED", "ACTION", "RESULT", "TOOK", "BY"],
             widths: &widths,
         },
         |i| {
-            let Some(r) = model.run(&model.run_order[i]) else {
+            let Some(r) = model.run_order.get(i).and_then(|r| model.run(r)) else {
                 return Row::new(vec![Cell::from("")]);
             };
             let (sym, word, tone) = match &r.result {
