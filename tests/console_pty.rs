@@ -152,17 +152,18 @@ async fn restart_from_the_keyboard_reaches_ok_and_quits_cleanly() {
     );
     assert!(console.screen.lock().unwrap().screen().alternate_screen());
 
-    // The Containers view shows it healthy.
+    // The Containers view, narrowed to this test's app (the engine may run
+    // many others, sick ones sorted first), shows it healthy.
     console.keys("3");
+    console.keys("/");
+    console.keys(&name);
+    console.keys("\r");
     console.wait_for("the container healthy", Duration::from_secs(15), |s| {
         s.lines()
             .any(|l| l.contains(&format!("{name}-web-v1")) && l.contains("healthy"))
     });
 
     // Restart from the keyboard: `r` on the selected container, confirm.
-    console.keys("/");
-    console.keys(&name);
-    console.keys("\r");
     console.keys("r");
     console.wait_for("the restart question", Duration::from_secs(5), |s| {
         s.contains(&format!("Restart {name} web"))
@@ -259,7 +260,12 @@ async fn container_log_follows_pauses_searches_and_stats_fill_the_columns() {
     let name = format!("berth-t{}-talker", app.scope.id);
 
     let mut console = Console::spawn(&app.config.path, &[], 120, 30);
+    // The Containers view, narrowed to the talker: the engine may run many
+    // other containers, and only those on screen get stats.
     console.keys("3");
+    console.keys("/");
+    console.keys(&name);
+    console.keys("\r");
     // Stats stream for the containers on screen: the row gets a CPU figure.
     let screen = console.wait_for("the talker's stats", Duration::from_secs(20), |s| {
         s.lines().any(|l| l.contains(&name) && l.contains('%'))
@@ -267,8 +273,6 @@ async fn container_log_follows_pauses_searches_and_stats_fill_the_columns() {
     assert!(screen.contains("CPU") && screen.contains("MEM"), "{screen}");
 
     // Its log: follows, from the last lines.
-    console.keys("/");
-    console.keys("talker\r");
     console.keys("\r");
     // However long the stats took to show (the container talks all along),
     // the pane fills with its newest lines.

@@ -341,7 +341,8 @@ impl HostPath {
     }
 
     /// The names of the directories in this one (none when it is not
-    /// there), hidden ones left out.
+    /// there), hidden ones left out; cleaned of control characters, as
+    /// anyone may have named them.
     pub async fn subdirs(&self) -> Result<Vec<String>, FilesError> {
         const WHAT: &str = "listing";
         let mut names: Vec<String> = match &self.files {
@@ -363,6 +364,9 @@ impl HostPath {
             },
         };
         names.retain(|n| !n.starts_with('.'));
+        for n in &mut names {
+            *n = crate::sanitize::one_line(n);
+        }
         names.sort();
         Ok(names)
     }

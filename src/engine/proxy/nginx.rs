@@ -144,9 +144,8 @@ impl Nginx<'_> {
     /// write is an error, never something to overwrite.
     pub async fn read(&self, path: &HostPath) -> Result<Option<String>, NginxError> {
         match path.read().await? {
-            Some(b) if b.starts_with(HEADER.as_bytes()) => {
-                Ok(Some(String::from_utf8_lossy(&b).into_owned()))
-            }
+            // Anyone with access to the host can append to it: cleaned as read.
+            Some(b) if b.starts_with(HEADER.as_bytes()) => Ok(Some(crate::sanitize::clean_bytes(&b))),
             Some(_) => Err(NginxError::NotOurs {
                 path: path.to_string(),
             }),
