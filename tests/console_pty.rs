@@ -23,10 +23,20 @@ struct Console {
     raw: Arc<Mutex<Vec<u8>>>,
     writer: Box<dyn Write + Send>,
     child: Box<dyn Child + Send + Sync>,
+    /// Reads the terminal until the child is gone.
+    reader: std::thread::JoinHandle<()>,
 }
 
 impl Console {
     fn spawn(config: &Path, args: &[&str], cols: u16, rows: u16) -> Console {
+        Console::start(config, args, &[], cols, rows)
+    }
+
+    fn spawn_with_env(config: &Path, env: &[(&str, &str)], cols: u16, rows: u16) -> Console {
+        Console::start(config, &[], env, cols, rows)
+    }
+
+    fn start(config: &Path, args: &[&str], env: &[(&str, &str)], cols: u16, rows: u16) -> Console {
         let pty = native_pty_system()
             .openpty(PtySize {
                 rows,
@@ -42,6 +52,9 @@ impl Console {
             cmd.arg(a);
         }
         cmd.env("TERM", "xterm-256color");
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
         cmd.env_remove("NO_COLOR");
         cmd.env_remove("BERTH_CONFIG");
         let child = pty.slave.spawn_command(cmd).expect("starting berth");
@@ -56,7 +69,7 @@ impl Console {
         let parser = screen.clone();
         let raw = Arc::new(Mutex::new(Vec::new()));
         let written = raw.clone();
-        std::thread::spawn(move || {
+        let reader_thread = std::thread::spawn(move || {
             // Keeps the master open while the child runs.
             let _master = pty.master;
             let mut buf = [0u8; 8192];
@@ -73,6 +86,7 @@ impl Console {
             raw,
             writer,
             child,
+            reader: reader_thread,
         }
     }
 
@@ -105,6 +119,11 @@ impl Console {
         let deadline = Instant::now() + timeout;
         loop {
             if let Some(status) = self.child.try_wait().unwrap() {
+                // What berth wrote last (leaving the alternate screen, ...)
+                // is on the screen once the reader has drained the pty.
+                while !self.reader.is_finished() && Instant::now() < deadline {
+                    std::thread::sleep(Duration::from_millis(20));
+                }
                 return status;
             }
             if Instant::now() > deadline {
@@ -260,6 +279,10 @@ async fn container_log_follows_pauses_searches_and_stats_fill_the_columns() {
     let name = format!("berth-t{}-talker", app.scope.id);
 
     let mut console = Console::spawn(&app.config.path, &[], 120, 30);
+    // Keys typed before the console is up would meet a cooked terminal.
+    console.wait_for("the console", Duration::from_secs(15), |s| {
+        s.contains("1 Hosts")
+    });
     // The Containers view, narrowed to the talker: the engine may run many
     // other containers, and only those on screen get stats.
     console.keys("3");
@@ -333,4 +356,40 @@ async fn container_log_follows_pauses_searches_and_stats_fill_the_columns() {
     console.keys("q");
     let status = console.wait_exit(Duration::from_secs(10));
     assert!(status.success(), "berth exited with {status:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_panic_in_a_console_task_restores_the_terminal_and_exits_non_zero() {
+    let Some(docker) = common::docker().await else {
+        return;
+    };
+    let app = App::new(Scope::new(docker).await, "tpn", WEB, "").await;
+    let mut console = Console::spawn_with_env(
+        &app.config.path,
+        &[
+            ("BERTH_FAILPOINT", "console-task-panic"),
+            ("RUST_BACKTRACE", "0"),
+        ],
+        80,
+        24,
+    );
+    console.wait_for("the console", Duration::from_secs(15), |s| {
+        s.contains("1 Hosts")
+    });
+    // The task panics half a second in: berth must end, not draw on.
+    let status = console.wait_exit(Duration::from_secs(10));
+    assert_eq!(status.exit_code(), 101, "{status:?}");
+    let screen = console.screen.lock().unwrap();
+    assert!(
+        !screen.screen().alternate_screen(),
+        "left the alternate screen"
+    );
+    assert!(!screen.screen().hide_cursor(), "the cursor is shown again");
+    let text = String::from_utf8_lossy(&console.raw.lock().unwrap()).into_owned();
+    let after = text.rsplit("\x1b[?1049l").next().unwrap_or_default();
+    assert!(
+        after.contains("failpoint console-task-panic")
+            && after.contains("the console stopped on an internal error"),
+        "the panic and what to do are said after the screen is restored: {text:?}"
+    );
 }

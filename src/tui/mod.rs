@@ -183,6 +183,14 @@ async fn console(mut model: Model, log_wake: Arc<Notify>) -> anyhow::Result<u8> 
     let mut running: HashMap<u64, Running> = HashMap::new();
     let mut feeds = feeds::Feeds::new(config.clone(), tx.clone());
     let mut screen = Screen::enter()?;
+    // A failpoint for the test of the panic hook: a background task that
+    // panics, as a bug in any worker would.
+    if std::env::var("BERTH_FAILPOINT").as_deref() == Ok("console-task-panic") {
+        tokio::spawn(async {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            panic!("failpoint console-task-panic");
+        });
+    }
     let mut dirty = true;
     let mut resize_at: Option<Instant> = None;
     let mut gone = false;

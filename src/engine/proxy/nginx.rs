@@ -145,7 +145,9 @@ impl Nginx<'_> {
     pub async fn read(&self, path: &HostPath) -> Result<Option<String>, NginxError> {
         match path.read().await? {
             // Anyone with access to the host can append to it: cleaned as read.
-            Some(b) if b.starts_with(HEADER.as_bytes()) => Ok(Some(crate::sanitize::clean_bytes(&b))),
+            Some(b) if b.starts_with(HEADER.as_bytes()) => {
+                Ok(Some(crate::sanitize::clean_bytes(&b)))
+            }
             Some(_) => Err(NginxError::NotOurs {
                 path: path.to_string(),
             }),
