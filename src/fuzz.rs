@@ -116,6 +116,10 @@ pub fn lock_record(bytes: &[u8]) {
             assert_clean("the lock's line", &status.describe(now));
             let json = serde_json::to_string(&status).unwrap_or_default();
             assert_clean("the lock's JSON", &json);
+            assert!(
+                !json.contains("\"token\""),
+                "the token is never shown: {json}"
+            );
         }
         Ok(None) => {}
         Err(problem) => assert_clean("the broken lock's problem", &problem),
@@ -371,6 +375,14 @@ mod tests {
             super::dokku_lock(&bytes);
             super::labels(&bytes);
         }
+    }
+
+    #[test]
+    fn found_by_the_fuzzer() {
+        // A holder whose token held a DEL; and its token was shown.
+        super::lock_record(include_bytes!(
+            "../fuzz/corpus/lock_record/regression-token-control"
+        ));
     }
 
     #[test]

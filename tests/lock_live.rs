@@ -634,6 +634,11 @@ fn hostile_text_in_every_lock_and_history_field_never_reaches_the_terminal() {
     for (what, args) in &runs {
         let o = p.run(args);
         assert_clean(what, &o);
+        // The holder's token lets a nested call re-enter: never shown.
+        assert!(
+            !String::from_utf8_lossy(&o.stdout).contains("0123456789abcdef"),
+            "`{what}` showed the lock token"
+        );
     }
     // The refusal still names the holder, cleaned.
     assert!(

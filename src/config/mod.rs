@@ -585,6 +585,7 @@ impl Config {
         self.fleet
             .apps
             .get(name)
+            .map(|a| &**a)
             .ok_or_else(|| format!("app `{name}` is not declared in {}", self.path.display()))
     }
 

@@ -40,7 +40,7 @@ pub struct FleetFile {
     #[serde(default)]
     pub hosts: BTreeMap<HostName, HostConfig>,
     #[serde(default)]
-    pub apps: BTreeMap<AppName, AppConfig>,
+    pub apps: BTreeMap<AppName, Box<AppConfig>>,
 }
 
 fn default_parallel_hosts() -> std::num::NonZeroUsize {
@@ -334,7 +334,7 @@ pub struct AppConfig {
     /// The role that boots first and that others may depend on.
     #[serde(default = "default_primary_role")]
     pub primary_role: RoleName,
-    pub roles: BTreeMap<RoleName, RoleConfig>,
+    pub roles: BTreeMap<RoleName, Box<RoleConfig>>,
     #[serde(default, skip_serializing_if = "EnvConfig::is_empty")]
     pub env: EnvConfig,
     /// Volumes and bind mounts for every role, as for `docker run -v`:
@@ -367,7 +367,7 @@ pub struct AppConfig {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub proxy: Option<ProxyConfig>,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub destinations: BTreeMap<DestinationName, DestinationConfig>,
+    pub destinations: BTreeMap<DestinationName, Box<DestinationConfig>>,
 }
 
 fn default_primary_role() -> RoleName {

@@ -44,7 +44,13 @@ pub struct Holder {
     #[serde(default, deserialize_with = "opt_line")]
     pub message: Option<String>,
     pub acquired_at: DateTime<Utc>,
-    /// Secret to the holder; hooks get it as BERTH_LOCK_TOKEN.
+    /// Secret to the holder; hooks get it as BERTH_LOCK_TOKEN. Never
+    /// shown: a [`Status`] serialises its holder without it.
+    #[serde(
+        default,
+        skip_serializing_if = "String::is_empty",
+        deserialize_with = "line"
+    )]
     pub token: String,
     /// A manual lock (`berth lock acquire`) has no heartbeat and never goes
     /// stale; it is released by hand.
@@ -69,6 +75,7 @@ pub struct Nested {
 /// What is known about a lock right now.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Status {
+    #[serde(serialize_with = "holder_shown")]
     pub holder: Holder,
     pub heartbeat_at: DateTime<Utc>,
     pub stale: bool,
@@ -80,6 +87,15 @@ pub struct Status {
     /// The command that clears it, named when it is stale.
     #[serde(skip)]
     pub clear_with: String,
+}
+
+/// A holder as shown (`lock status --json`): its token left out.
+fn holder_shown<S: serde::Serializer>(holder: &Holder, s: S) -> Result<S::Ok, S::Error> {
+    Holder {
+        token: String::new(),
+        ..holder.clone()
+    }
+    .serialize(s)
 }
 
 impl Status {
