@@ -393,3 +393,106 @@ async fn a_panic_in_a_console_task_restores_the_terminal_and_exits_non_zero() {
         "the panic and what to do are said after the screen is restored: {text:?}"
     );
 }
+
+/// A title change, a clipboard write, a C1 CSI, a BEL: what a hostile
+/// co-worker would plant in a record or a label.
+const HOSTILE: &str = "\u{1b}]0;pwned\u{7}\u{1b}]52;c;ZXZpbA==\u{7}\u{9b}31mevil\u{7}";
+
+/// Bytes of the console's output that only planted text could have put
+/// there: the payloads, BEL, and C1 controls (UTF-8 `C2 80`–`C2 9F`).
+fn planted(raw: &[u8]) -> Option<String> {
+    let text = String::from_utf8_lossy(raw);
+    for payload in ["pwned", "ZXZpbA=="] {
+        if text.contains(payload) {
+            return Some(format!("the payload {payload:?}"));
+        }
+    }
+    if raw.contains(&0x07) {
+        return Some("a BEL".into());
+    }
+    raw.windows(2)
+        .any(|w| w[0] == 0xc2 && (0x80..=0x9f).contains(&w[1]))
+        .then(|| "a C1 control".into())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_lock_history_and_label_text_never_reaches_the_terminal() {
+    let Some(docker) = common::docker().await else {
+        return;
+    };
+    let app = App::new(Scope::new(docker).await, "thx", WEB, "").await;
+    let h = HOSTILE;
+    let now = chrono::Utc::now();
+    let state = app.dir.path().join("a");
+    let lock = state.join("locks").join(&app.name);
+    std::fs::create_dir_all(&lock).unwrap();
+    let holder = serde_json::json!({
+        "user": h, "machine": h, "pid": 1, "action": "manual", "version": h, "message": h,
+        "acquired_at": now, "token": "0123456789abcdef", "manual": true,
+    });
+    std::fs::write(lock.join("holder.json"), holder.to_string()).unwrap();
+    let record = serde_json::json!({
+        "started_at": now, "finished_at": now,
+        "performer": {"user": h, "machine": h},
+        "action": "deploy", "app": app.name, "destination": "", "version": h, "result": "failed",
+        "failed_stage": h, "error": format!("{h}\n{h}"), "note": h,
+    });
+    let history = state.join("apps").join(&app.name).join("history.jsonl");
+    std::fs::create_dir_all(history.parent().unwrap()).unwrap();
+    std::fs::write(&history, format!("{record}\n")).unwrap();
+    // A container of another tool whose labels carry the same text.
+    app.scope
+        .start(common::Spec {
+            no_healthcheck: true,
+            cmd: Some(vec!["sleep".into(), "100000".into()]),
+            ..common::Spec::named("hostile")
+                .label("service", &format!("{}{h}", app.name))
+                .label("role", h)
+        })
+        .await;
+
+    let mut console = Console::spawn(&app.config.path, &[], 120, 30);
+    let name = app.name.clone();
+    // Apps: the lock holder and message, and the labelled app.
+    console.wait_for("the lock holder", Duration::from_secs(15), |s| {
+        s.lines().any(|l| l.contains(&name) && l.contains("evil"))
+    });
+    // Runs: the history line.
+    console.keys("4");
+    console.wait_for("the history line", Duration::from_secs(15), |s| {
+        s.lines().any(|l| l.contains(&name) && l.contains("failed"))
+    });
+    console.keys("\r");
+    console.wait_for("the run's detail", Duration::from_secs(5), |s| {
+        s.contains("evil")
+    });
+    // Containers: the labelled container.
+    console.keys("\x1b");
+    console.wait_for("the Runs view again", Duration::from_secs(5), |s| {
+        s.contains("runs [")
+    });
+    console.keys("3");
+    console.wait_for("the Containers view", Duration::from_secs(5), |s| {
+        s.contains("containers [")
+    });
+    console.keys("/");
+    console.keys(&name);
+    console.keys("\r");
+    console.wait_for("the labelled container", Duration::from_secs(15), |s| {
+        s.contains("hostile")
+    });
+    console.keys("\r");
+    console.wait_for("its details", Duration::from_secs(5), |s| {
+        s.contains("owner") && s.contains("evil")
+    });
+    console.keys("\x1b");
+    console.keys("q");
+    console.wait_exit(Duration::from_secs(10));
+    let raw = console.raw.lock().unwrap().clone();
+    if let Some(what) = planted(&raw) {
+        panic!(
+            "{what} reached the terminal: {:?}",
+            String::from_utf8_lossy(&raw)
+        );
+    }
+}

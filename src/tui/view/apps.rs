@@ -186,6 +186,27 @@ mod tests {
     }
 
     #[test]
+    fn broken_and_clock_skewed_locks_say_so_and_how_to_clear() {
+        let t = crate::tui::theme::Theme::plain();
+        let broken = LockCell::Broken(Box::new(crate::engine::lock::Broken {
+            path: "/s/locks/demo".into(),
+            problem: "its holder record (holder.json) is empty".into(),
+            fix: "berth lock release demo --force".into(),
+        }));
+        let (text, _) = super::lock_text(&broken, now(), &t);
+        assert_eq!(
+            text,
+            "BROKEN its holder record (holder.json) is empty (U clears)"
+        );
+        let LockCell::Held(mut s) = held("deploy", None, true, 10) else {
+            unreachable!()
+        };
+        s.skew_secs = Some(3600);
+        let (text, _) = super::lock_text(&LockCell::Held(s), now(), &t);
+        assert!(text.starts_with("STALE (clock ahead) bo@ci-7"), "{text}");
+    }
+
+    #[test]
     fn apps_with_locks_and_last_runs() {
         let mut m = loaded();
         m.update(Msg::Locks(BTreeMap::from([
