@@ -1,6 +1,7 @@
 //! `berth doctor`: compares what is declared with what exists, and says
 //! what to do about each difference. Checks hooks and plugins, locks (stale,
-//! or for apps no longer declared), declared roles with nothing serving,
+//! broken, or for apps no longer declared), containers left by runs that
+//! died (orphans; `--fix` removes them), declared roles with nothing serving,
 //! containers of apps no longer declared, retained versions whose image
 //! is gone, and proxies that do not send an app's traffic to its running
 //! healthy containers.
@@ -332,16 +333,20 @@ pub async fn orphan_checks(config: &Config, fix: bool) -> Vec<Finding> {
                     host: Some(host.to_string()),
                     ..Default::default()
                 };
+                let trouble = |severity, message: String| Finding {
+                    severity,
+                    check: "orphans",
+                    subject: format!("{app_name} on {host}"),
+                    message,
+                    fix: None,
+                };
                 let found = match orphans::scan(&docker, &selector, &state, &live).await {
                     Ok(found) => found,
                     Err(e) => {
-                        out.push(Finding {
-                            severity: Severity::Warning,
-                            check: "orphans",
-                            subject: format!("{app_name} on {host}"),
-                            message: format!("could not look for orphans: {e}"),
-                            fix: None,
-                        });
+                        out.push(trouble(
+                            Severity::Warning,
+                            format!("could not look for orphans: {e}"),
+                        ));
                         continue;
                     }
                 };
@@ -377,13 +382,10 @@ pub async fn orphan_checks(config: &Config, fix: bool) -> Vec<Finding> {
                     });
                 }
                 if let Err(e) = removed {
-                    out.push(Finding {
-                        severity: Severity::Error,
-                        check: "orphans",
-                        subject: format!("{app_name} on {host}"),
-                        message: format!("could not remove an orphan: {e}"),
-                        fix: None,
-                    });
+                    out.push(trouble(
+                        Severity::Error,
+                        format!("could not remove an orphan: {e}"),
+                    ));
                 }
             }
         }

@@ -18,9 +18,17 @@ use common::nginx::NginxServer;
 const HOST: &str = "app.test";
 const WEB: &str = "      web: {hosts: [a], port: 8080}\n";
 
-async fn proxied_app(scope: Scope, base: &str, nginx: &NginxServer, drain: &str) -> App {
+/// An app on host `a` behind `nginx`, images v1 and v2 built; `extra`
+/// holds more app keys.
+async fn proxied_app(
+    scope: Scope,
+    base: &str,
+    nginx: &NginxServer,
+    drain: &str,
+    extra: &str,
+) -> App {
     let proxy = format!(
-        "    proxy:\n      domains: [{HOST}]\n      listen: {}\n      healthcheck: {{path: /up, interval: 100ms}}\n      drain_timeout: {drain}\n      driver: nginx\n",
+        "    proxy:\n      domains: [{HOST}]\n      listen: {}\n      healthcheck: {{path: /up, interval: 100ms}}\n      drain_timeout: {drain}\n      driver: nginx\n{extra}",
         nginx.port
     );
     let app = App::with_host_a(
@@ -71,7 +79,7 @@ async fn no_request_fails_through_deploy_restart_and_rollback() {
         return;
     };
     let nginx = NginxServer::start();
-    let app = proxied_app(Scope::new(docker).await, "zd", &nginx, "2s").await;
+    let app = proxied_app(Scope::new(docker).await, "zd", &nginx, "2s", "").await;
 
     let events = deploy_ok(&app, "v1").await;
     assert_eq!(outcome(&events, "traffic web [1/1]"), Some(&Outcome::Ok));
@@ -155,7 +163,7 @@ async fn failed_health_gate_leaves_nginx_on_the_old_version() {
         return;
     };
     let nginx = NginxServer::start();
-    let app = proxied_app(Scope::new(docker).await, "gate", &nginx, "1s").await;
+    let app = proxied_app(Scope::new(docker).await, "gate", &nginx, "1s", "").await;
     app.image("v3", &["HEALTH=fail"]).await;
     deploy_ok(&app, "v1").await;
     let before = std::fs::read_to_string(berth_file(&app, &nginx)).unwrap();
@@ -192,7 +200,7 @@ async fn nginx_test_failure_aborts_the_switch_with_nginx_own_message() {
         return;
     };
     let nginx = NginxServer::start();
-    let app = proxied_app(Scope::new(docker).await, "ngt", &nginx, "1s").await;
+    let app = proxied_app(Scope::new(docker).await, "ngt", &nginx, "1s", "").await;
     deploy_ok(&app, "v1").await;
     let ours = std::fs::read_to_string(berth_file(&app, &nginx)).unwrap();
 
@@ -247,7 +255,7 @@ async fn doctor_finds_a_deleted_file_and_sync_or_deploy_puts_it_back() {
         return;
     };
     let nginx = NginxServer::start();
-    let app = proxied_app(Scope::new(docker).await, "doc", &nginx, "0").await;
+    let app = proxied_app(Scope::new(docker).await, "doc", &nginx, "0", "").await;
     deploy_ok(&app, "v1").await;
     let cli = |args: &[&str]| {
         common::berth()
@@ -476,21 +484,14 @@ async fn a_deploy_killed_in_any_stage_leaves_the_old_version_serving_and_a_rerun
         return;
     };
     let nginx = NginxServer::start();
-    let scope = Scope::new(docker).await;
-    let proxy = format!(
-        "    proxy:\n      domains: [{HOST}]\n      listen: {}\n      healthcheck: {{path: /up, interval: 100ms}}\n      drain_timeout: 1s\n      driver: nginx\n    release: {{command: [sh, -c, 'sleep 1']}}\n",
-        nginx.port
-    );
-    let app = App::with_host_a(
-        scope,
+    let app = proxied_app(
+        Scope::new(docker).await,
         "kill",
-        &format!(", nginx: {}", nginx.host_yaml()),
-        WEB,
-        &proxy,
+        &nginx,
+        "1s",
+        "    release: {command: [sh, -c, 'sleep 1']}\n",
     )
     .await;
-    app.image("v1", &[]).await;
-    app.image("v2", &[]).await;
     // The CLI's config: the same, with a lock that goes stale in 1s.
     let config = app.dir.path().join("kill.yaml");
     let yaml = std::fs::read_to_string(app.dir.path().join("berth.yaml")).unwrap();
