@@ -51,7 +51,7 @@ async fn labelled_container_shows_with_health_and_exit_codes_follow() {
     let apps = format!("  {name}:\n    image: x\n    roles:\n      web: {{hosts: [local]}}\n");
     let (code, json, stderr) = status_json(dir.path(), &config(None, &apps), Some(&name));
     assert_eq!(code, 0, "{stderr}\n{json:#}");
-    assert_eq!(json["schema"], 1);
+    assert_eq!(json["schema"], 2);
     assert_eq!(json["ok"], true);
     let host = &json["hosts"][0];
     assert_eq!(host["reachable"], true);
@@ -182,10 +182,15 @@ async fn other_tools_are_grouped_and_strangers_are_unmanaged() {
     let stranger = scope.start(Spec::named("stranger").sleeper()).await;
 
     let dir = tempfile::tempdir().unwrap();
-    let (code, json, stderr) = status_json(dir.path(), &config(None, ""), None);
-    // Nothing is declared, so nothing is missing.
-    assert_eq!(code, 0, "{stderr}");
+    let (_, json, _) = status_json(dir.path(), &config(None, ""), None);
+    // Nothing is declared, so nothing is missing: these two serve (the
+    // engine may run other, sick containers: the whole report's verdict
+    // is theirs too).
     let k = app(&json, &kamal);
+    assert_eq!(k["ok"], true, "{k:#}");
+    assert_eq!(app(&json, &dokku)["ok"], true);
+    let (code, _, stderr) = status_json(dir.path(), &config(None, ""), Some(&kamal));
+    assert_eq!(code, 0, "{stderr}");
     assert_eq!(k["source"], "kamal");
     assert_eq!(k["declared"], false);
     assert_eq!(k["roles"][0]["role"], "web");
@@ -258,4 +263,184 @@ fn missing_socket_is_exit_2_with_reason() {
             .unwrap()
             .contains("does not exist")
     );
+}
+
+/// Everything `berth status --json` says of `name`'s first role, from the
+/// whole report (other containers may be on the engine).
+fn role_of<'a>(json: &'a Value, name: &str) -> &'a Value {
+    &app(json, name)["roles"][0]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_incident_is_reported_as_it_is() {
+    let Some(docker) = common::docker().await else {
+        return;
+    };
+    let scope = Scope::new(docker).await;
+    let (good, sick, looping, oom, kamal) = (
+        scope.app("good"),
+        scope.app("sick"),
+        scope.app("loop"),
+        scope.app("oom"),
+        scope.app("kml"),
+    );
+    // good: v2 serves, v1 stopped and kept for rollback.
+    let old = scope
+        .start(Spec::named("good-v1").berth(&good, "web", "v1").sleeper())
+        .await;
+    scope
+        .docker
+        .stop_container(
+            &old,
+            Some(bollard::query_parameters::StopContainerOptions {
+                t: Some(0),
+                ..Default::default()
+            }),
+        )
+        .await
+        .unwrap();
+    scope
+        .start(Spec::named("good-v2").berth(&good, "web", "v2").sleeper())
+        .await;
+    // sick: its health check fails.
+    scope
+        .start(
+            Spec::named("sick")
+                .berth(&sick, "web", "v1")
+                .env("HEALTH=fail"),
+        )
+        .await;
+    // loop: exits 1 at once, restarted by Docker again and again.
+    scope
+        .start(Spec {
+            cmd: Some(vec!["sh".into(), "-c".into(), "exit 1".into()]),
+            no_healthcheck: true,
+            restart_always: true,
+            ..Spec::named("loop").berth(&looping, "web", "v1")
+        })
+        .await;
+    // oom: allocates until the kernel kills it.
+    scope
+        .start(Spec {
+            cmd: Some(vec![
+                "sh".into(),
+                "-c".into(),
+                "x=0123456789; while true; do x=$x$x; done".into(),
+            ]),
+            no_healthcheck: true,
+            memory: Some(16 * 1024 * 1024),
+            ..Spec::named("oom").berth(&oom, "web", "v1")
+        })
+        .await;
+    // A Kamal app whose only container is unhealthy.
+    scope
+        .start(
+            Spec::named("kml")
+                .label("service", &kamal)
+                .label("role", "web")
+                .label("destination", "")
+                .env("HEALTH=fail"),
+        )
+        .await;
+
+    let dir = tempfile::tempdir().unwrap();
+    let apps: String = [&good, &sick, &looping, &oom]
+        .iter()
+        .map(|a| format!("  {a}:\n    image: x\n    roles:\n      web: {{hosts: [local]}}\n"))
+        .collect();
+    let yaml = config(None, &apps);
+    // Health checks fail after their retries; Docker restarts with a backoff.
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let json = loop {
+        let (_, json, stderr) = status_json(dir.path(), &yaml, None);
+        let ready = |name: &str, check: &dyn Fn(&Value) -> bool| {
+            json["hosts"][0]["apps"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .find(|a| a["app"] == name)
+                .is_some_and(|a| check(&a["roles"][0]["containers"][0]))
+        };
+        if ready(&sick, &|c| c["health"] == "unhealthy")
+            && ready(&kamal, &|c| c["health"] == "unhealthy")
+            && ready(&looping, &|c| c["restart_count"].as_i64() >= Some(2))
+            && ready(&oom, &|c| c["oom_killed"] == true)
+        {
+            break json;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the incident never showed in full within 60s: {stderr}\n{json:#}"
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    };
+
+    // The healthy app with a retained version: ok, 1/1, v1 kept apart.
+    let web = role_of(&json, &good);
+    assert_eq!(app(&json, &good)["ok"], true, "{web:#}");
+    assert_eq!(
+        (web["serving"].as_u64(), web["total"].as_u64()),
+        (Some(1), Some(1)),
+        "{web:#}"
+    );
+    assert_eq!(
+        web["retained_versions"],
+        serde_json::json!(["v1"]),
+        "{web:#}"
+    );
+    assert_eq!(web["retained"][0]["state"], "exited", "{web:#}");
+    assert!(
+        web["retained"][0]["reason"].is_null(),
+        "a kept version is no failure: {web:#}"
+    );
+
+    // Each sick app: not ok, with the reason where it is read.
+    let reason = |name: &str| {
+        let c = &role_of(&json, name)["containers"][0];
+        assert_eq!(app(&json, name)["ok"], false, "{name}: {c:#}");
+        c["reason"].as_str().unwrap_or_default().to_string()
+    };
+    assert!(
+        reason(&sick).starts_with("unhealthy: "),
+        "{}",
+        reason(&sick)
+    );
+    assert!(reason(&sick).contains("404"), "{}", reason(&sick));
+    let l = &role_of(&json, &looping)["containers"][0];
+    assert_eq!(
+        (l["crash_loop"].as_bool(), l["exit_code"].as_i64()),
+        (Some(true), Some(1)),
+        "{l:#}"
+    );
+    assert!(
+        reason(&looping).contains("restarts in") && reason(&looping).contains("last exit 1"),
+        "{l:#}"
+    );
+    let o = &role_of(&json, &oom)["containers"][0];
+    assert_eq!(o["oom_killed"], true, "{o:#}");
+    assert!(reason(&oom).contains("OOM killed"), "{o:#}");
+    assert_eq!(
+        role_of(&json, &oom)["total"],
+        1,
+        "a role whose container died counts it"
+    );
+    let k = app(&json, &kamal);
+    assert_eq!(
+        (k["source"].as_str(), k["ok"].as_bool()),
+        (Some("kamal"), Some(false)),
+        "{k:#}"
+    );
+    assert_eq!(json["ok"], false);
+
+    // The human table: the reasons under their roles, the retained version
+    // beside its role, no failure mark on it.
+    let out = berth_with_config(dir.path(), &yaml, &["status"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("1/1 serving  retained v1"), "{text}");
+    assert!(
+        !text.contains(&format!("✗ berth-t{}-good-v1", scope.id)),
+        "{text}"
+    );
+    assert!(text.contains("last exit 1"), "{text}");
+    assert!(text.contains("OOM killed"), "{text}");
 }

@@ -120,8 +120,13 @@ fn human(report: &StatusReport, filter: &Filter) -> String {
                 } else {
                     "  (not declared)"
                 };
+                let retained = if role.retained_versions.is_empty() {
+                    String::new()
+                } else {
+                    format!("  retained {}", role.retained_versions.join(" "))
+                };
                 out.push_str(&format!(
-                    "    {mark} {:width$}  {}/{} serving{expected}\n",
+                    "    {mark} {:width$}  {}/{} serving{expected}{retained}\n",
                     role.role, role.serving, role.total
                 ));
                 out.push_str(&tables.next().unwrap_or_default());
@@ -155,24 +160,28 @@ fn app_heading(app: &AppStatus) -> String {
     format!("  {}{dest}{source}  {verdict}\n", app.app)
 }
 
-/// For each unhealthy container, the last failed check's output: in an
-/// incident the reason matters more than the verdict.
+/// For each container in trouble, why: the last failed check's output,
+/// the crash loop, the OOM kill, the exit code. In an incident the reason
+/// matters more than the verdict.
 fn why_unhealthy(list: &[ContainerStatus], indent: usize) -> String {
     let mut out = String::new();
-    for c in list.iter().filter(|c| c.health == "unhealthy") {
-        let Some(probe) = c.health_log.iter().rev().find(|p| p.exit_code != Some(0)) else {
-            continue;
+    for c in list {
+        let probe = (c.health == "unhealthy")
+            .then(|| c.health_log.iter().rev().find(|p| p.exit_code != Some(0)))
+            .flatten();
+        let line = match (probe, &c.reason) {
+            (Some(probe), _) => {
+                let text = probe.output.lines().next().unwrap_or("").trim();
+                let code = probe
+                    .exit_code
+                    .map(|e| format!("exit {e}"))
+                    .unwrap_or_else(|| "no exit code".into());
+                format!("last check {code}: {text}")
+            }
+            (None, Some(reason)) => reason.clone(),
+            (None, None) => continue,
         };
-        let text = probe.output.lines().next().unwrap_or("").trim();
-        let code = probe
-            .exit_code
-            .map(|e| format!("exit {e}"))
-            .unwrap_or_else(|| "no exit code".into());
-        out.push_str(&format!(
-            "{}└ {}: last check {code}: {text}\n",
-            " ".repeat(indent),
-            c.name
-        ));
+        out.push_str(&format!("{}└ {}: {line}\n", " ".repeat(indent), c.name));
     }
     out
 }
@@ -180,6 +189,7 @@ fn why_unhealthy(list: &[ContainerStatus], indent: usize) -> String {
 /// A symbol per container that reads without colour.
 fn symbol(c: &ContainerStatus) -> &'static str {
     match (c.state, c.health) {
+        _ if c.oom_killed || c.crash_loop => "✗",
         (_, "unhealthy") => "✗",
         ("restarting", _) => "↻",
         ("running", "starting") => "…",

@@ -92,7 +92,9 @@ pub fn container(c: ContainerInspectResponse) -> Container {
         None => (Health::None, Vec::new()),
     };
     let health = live_health(state, health);
-    let exited = matches!(state, State::Exited | State::Dead);
+    // A crash-looping container (`restarting`) still has the code it last
+    // exited with: that is the signal an operator needs.
+    let exited = matches!(state, State::Exited | State::Dead | State::Restarting);
     let mut ports: Vec<Port> = Vec::new();
     let published = c.network_settings.and_then(|n| n.ports).unwrap_or_default();
     let mut exposed: Vec<String> = config.exposed_ports.unwrap_or_default();

@@ -172,9 +172,76 @@ impl Container {
             .map(|s| (now - s).max(chrono::Duration::zero()))
     }
 
+    /// Running, restarting or paused: the version it runs is in play.
+    /// (Stopped ones are kept for rollback, or are what failed.)
+    pub fn is_active(&self) -> bool {
+        !matches!(self.state, State::Exited | State::Dead | State::Created)
+    }
+
     /// Running and, if it has a healthcheck, healthy.
     pub fn is_serving(&self) -> bool {
         self.state == State::Running && matches!(self.health, Health::Healthy | Health::None)
+    }
+
+    /// Restarting now, or restarted twice or more and up less than two
+    /// minutes: a container that keeps dying.
+    pub fn crash_loop(&self, now: DateTime<Utc>) -> bool {
+        self.state == State::Restarting
+            || (self.restart_count >= 2
+                && self
+                    .uptime(now)
+                    .is_some_and(|u| u < chrono::Duration::minutes(2)))
+    }
+
+    /// Something went wrong with it: unhealthy, crash-looping, dead,
+    /// OOM-killed, or exited with a non-zero code.
+    pub fn failed(&self, now: DateTime<Utc>) -> bool {
+        self.health == Health::Unhealthy
+            || self.crash_loop(now)
+            || self.state == State::Dead
+            || self.oom_killed
+            || (self.state == State::Exited && self.exit_code.is_some_and(|e| e != 0))
+    }
+
+    /// Why it needs eyes, in a few words ("8 restarts in 2m, last exit 1,
+    /// OOM killed", "unhealthy: wget: server returned error 404", "exit 1"):
+    /// `None` when nothing is wrong.
+    pub fn reason(&self, now: DateTime<Utc>) -> Option<String> {
+        let mut parts: Vec<String> = Vec::new();
+        if self.crash_loop(now) {
+            let since = self
+                .created_at
+                .map(|c| format!(" in {}", crate::cli_age((now - c).num_seconds())))
+                .unwrap_or_default();
+            parts.push(format!("{} restarts{since}", self.restart_count));
+            if let Some(code) = self.exit_code {
+                parts.push(format!("last exit {code}"));
+            }
+        } else if let Some(code) = self.exit_code.filter(|c| *c != 0) {
+            parts.push(format!("exit {code}"));
+        }
+        if self.oom_killed {
+            parts.push("OOM killed".into());
+        }
+        if self.health == Health::Unhealthy {
+            let last = self
+                .health_log
+                .last()
+                .map(|p| {
+                    p.output
+                        .lines()
+                        .map(str::trim)
+                        .filter(|l| !l.is_empty())
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                })
+                .filter(|o| !o.is_empty());
+            parts.push(match last {
+                Some(out) => format!("unhealthy: {}", out.chars().take(120).collect::<String>()),
+                None => "unhealthy".into(),
+            });
+        }
+        (!parts.is_empty()).then(|| parts.join(", "))
     }
 
     /// Shortened id, as `docker ps` shows it.

@@ -13,7 +13,7 @@ use crate::config::{Config, DestinationName};
 use crate::labels::Source;
 
 /// Bumped when a field is removed or changes meaning (adding is compatible).
-pub const SCHEMA: u32 = 1;
+pub const SCHEMA: u32 = 2;
 
 #[derive(Debug, Serialize)]
 pub struct StatusReport {
@@ -61,10 +61,19 @@ pub struct RoleStatus {
     pub declared: bool,
     /// Running and healthy (or running with no healthcheck).
     pub serving: usize,
+    /// The containers that count: every one running, restarting or paused;
+    /// with none of those, the newest version's stopped ones (what failed).
     pub total: usize,
-    /// Declared roles: at least one serving container. Others: always true.
+    /// At least one serving container. A role the config does not declare
+    /// (another tool's app, or an undeclared one) is also ok when nothing of
+    /// it runs and nothing of it failed.
     pub ok: bool,
+    /// The containers that count (see `total`), what needs eyes first.
     pub containers: Vec<ContainerStatus>,
+    /// Stopped containers kept for rollback: never counted, never a failure.
+    pub retained: Vec<ContainerStatus>,
+    /// Their versions, newest first.
+    pub retained_versions: Vec<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -76,8 +85,15 @@ pub struct ContainerStatus {
     pub health: &'static str,
     pub uptime_seconds: Option<i64>,
     pub restart_count: i64,
+    /// The code it last exited with (also while it restarts).
     pub exit_code: Option<i64>,
     pub oom_killed: bool,
+    /// Restarting, or restarted twice or more and up under two minutes.
+    pub crash_loop: bool,
+    /// Why it needs eyes ("8 restarts in 2m, last exit 1, OOM killed",
+    /// "unhealthy: <last check output>", "exit 1"); absent when nothing is wrong.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
     pub image: String,
     pub ports: Vec<String>,
     /// The last health-check results, oldest first.
@@ -96,6 +112,8 @@ impl ContainerStatus {
             restart_count: c.restart_count,
             exit_code: c.exit_code,
             oom_killed: c.oom_killed,
+            crash_loop: c.crash_loop(now),
+            reason: c.reason(now),
             image: c.image.clone(),
             ports: c.ports.iter().map(ToString::to_string).collect(),
             health_log: c.health_log.clone(),
@@ -182,19 +200,38 @@ pub fn report(config: &Config, fleet: &Fleet, filter: &Filter, now: DateTime<Utc
                 .map(|a| a.primary_role.to_string());
             let mut role_reports: Vec<RoleStatus> = roles
                 .into_iter()
-                .map(|(role, (declared, mut containers))| {
-                    containers.sort_by_key(|c| (triage_rank(c), c.name.clone()));
-                    let serving = containers.iter().filter(|c| c.is_serving()).count();
+                .map(|(role, (declared, containers))| {
+                    let (mut counted, retained) = split_retained(containers);
+                    counted.sort_by_key(|c| (triage_rank(c, now), c.name.clone()));
+                    let serving = counted.iter().filter(|c| c.is_serving()).count();
+                    let idle = counted.iter().all(|c| !c.is_active() && !c.failed(now));
+                    let mut retained_versions: Vec<String> = Vec::new();
+                    for v in retained.iter().filter_map(|c| c.owner.version.clone()) {
+                        if !retained_versions.contains(&v) {
+                            retained_versions.push(v);
+                        }
+                    }
                     RoleStatus {
-                        ok: !declared || serving > 0,
+                        ok: serving > 0 || (!declared && idle),
                         role,
                         declared,
                         serving,
-                        total: containers.len(),
-                        containers: containers
+                        total: counted.len(),
+                        containers: counted
                             .iter()
                             .map(|c| ContainerStatus::new(c, now))
                             .collect(),
+                        // Kept for rollback: whatever they exited with
+                        // when replaced is no failure.
+                        retained: retained
+                            .iter()
+                            .map(|c| ContainerStatus {
+                                reason: None,
+                                crash_loop: false,
+                                ..ContainerStatus::new(c, now)
+                            })
+                            .collect(),
+                        retained_versions,
                     }
                 })
                 .collect();
@@ -216,7 +253,7 @@ pub fn report(config: &Config, fleet: &Fleet, filter: &Filter, now: DateTime<Utc
                     .collect(),
             });
         }
-        unmanaged.sort_by_key(|c| (triage_rank(c), c.name.clone()));
+        unmanaged.sort_by_key(|c| (triage_rank(c, now), c.name.clone()));
         let (reachable, error) = reachability(host);
         all_ok &= reachable;
         hosts.push(HostStatus {
@@ -249,11 +286,31 @@ fn reachability(host: &HostView) -> (bool, Option<String>) {
     }
 }
 
+/// A role's containers: those that count (serving/total) and those kept
+/// for rollback. With anything of the role running, restarting or paused,
+/// every stopped container is kept for rollback (an old version, or the
+/// one a restart replaced). With nothing running, the newest version's
+/// stopped containers count (they are what failed) and older versions'
+/// are kept for rollback. Retained ones come newest first.
+pub fn split_retained(mut containers: Vec<&Container>) -> (Vec<&Container>, Vec<&Container>) {
+    containers.sort_by_key(|c| std::cmp::Reverse((c.created_at, c.name.clone())));
+    let current = if containers.iter().any(|c| c.is_active()) {
+        None
+    } else {
+        containers.first().map(|c| c.owner.version.clone())
+    };
+    containers
+        .into_iter()
+        .partition(|c| c.is_active() || current.as_ref().is_some_and(|v| *v == c.owner.version))
+}
+
 /// Incident triage: what needs eyes sorts first.
-pub fn triage_rank(c: &Container) -> u8 {
+pub fn triage_rank(c: &Container, now: DateTime<Utc>) -> u8 {
     use super::model::{Health, State};
     match (c.state, c.health) {
+        _ if c.oom_killed => 0,
         (_, Health::Unhealthy) => 0,
+        _ if c.crash_loop(now) => 1,
         (State::Restarting, _) | (State::Dead, _) => 1,
         (State::Exited, _) if c.exit_code.is_some_and(|e| e != 0) => 2,
         (_, Health::Starting) => 3,

@@ -486,7 +486,7 @@ impl Model {
         self.run_order = all_runs.into_iter().map(|(_, r)| r).collect();
         let runs: Vec<&RunView> = self.live.iter().chain(&self.past).collect();
         self.app_rows = rows::apps(&self.config, &self.fleet, &self.locks, &runs, self.now);
-        self.container_rows = rows::containers(&self.fleet);
+        self.container_rows = rows::containers(&self.fleet, self.now);
         for tab in Tab::ALL {
             self.refilter(tab);
         }

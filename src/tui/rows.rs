@@ -61,6 +61,10 @@ pub struct AppRow {
     pub ok: bool,
     pub roles: Vec<RoleCell>,
     pub versions: Vec<String>,
+    /// Versions kept (stopped) for rollback, newest first.
+    pub retained: Vec<String>,
+    /// The first thing wrong ("web: 8 restarts in 2m, last exit 1").
+    pub problem: Option<String>,
     pub hosts: Vec<String>,
     pub lock: LockCell,
     /// The newest run of this app (its age is drawn with the frame's clock).
@@ -100,6 +104,11 @@ pub struct ContainerRow {
     pub exit_code: Option<i64>,
     pub ports: String,
     pub rank: u8,
+    /// Stopped and kept for rollback: not a failure.
+    pub retained: bool,
+    pub oom_killed: bool,
+    /// Why it needs eyes (see `Container::reason`).
+    pub reason: Option<String>,
 }
 
 /// A `/` filter: a case-insensitive regex; a leading `!` keeps what does
@@ -195,6 +204,8 @@ pub fn apps(
                 ok: true,
                 roles: Vec::new(),
                 versions: Vec::new(),
+                retained: Vec::new(),
+                problem: None,
                 hosts: Vec::new(),
                 lock: if app.source == Source::Berth {
                     locks
@@ -209,33 +220,17 @@ pub fn apps(
             row.ok &= app.ok && host.reachable;
             row.hosts.push(host.name.clone());
             for r in &app.roles {
-                // Stopped containers of versions no longer running are kept
-                // for rollback; they are not missing capacity.
-                let running: Vec<&Option<String>> = r
-                    .containers
-                    .iter()
-                    .filter(|c| c.state == "running")
-                    .map(|c| &c.version)
-                    .collect();
-                let total = r
-                    .containers
-                    .iter()
-                    .filter(|c| {
-                        running.is_empty()
-                            || !matches!(c.state, "exited" | "dead" | "created")
-                            || running.contains(&&c.version)
-                    })
-                    .count();
+                // The report's counts: retained versions are not capacity.
                 match row.roles.iter_mut().find(|c| c.role == r.role) {
                     Some(cell) => {
                         cell.serving += r.serving;
-                        cell.total += total;
+                        cell.total += r.total;
                         cell.ok &= r.ok;
                     }
                     None => row.roles.push(RoleCell {
                         role: r.role.clone(),
                         serving: r.serving,
-                        total,
+                        total: r.total,
                         ok: r.ok,
                     }),
                 }
@@ -245,6 +240,16 @@ pub fn apps(
                     {
                         row.versions.push(v.clone());
                     }
+                }
+                for v in &r.retained_versions {
+                    if !row.retained.contains(v) {
+                        row.retained.push(v.clone());
+                    }
+                }
+                if row.problem.is_none()
+                    && let Some(reason) = r.containers.iter().find_map(|c| c.reason.clone())
+                {
+                    row.problem = Some(format!("{}: {reason}", r.role));
                 }
             }
         }
@@ -261,6 +266,8 @@ pub fn apps(
             ok: false,
             roles: Vec::new(),
             versions: Vec::new(),
+            retained: Vec::new(),
+            problem: None,
             hosts: Vec::new(),
             lock: locks
                 .get(&(name.to_string(), String::new()))
@@ -293,12 +300,33 @@ pub fn apps(
 }
 
 /// Every container of every host, what needs eyes first.
-pub fn containers(fleet: &Fleet) -> Vec<ContainerRow> {
-    let mut rows: Vec<ContainerRow> = fleet
-        .hosts
-        .values()
-        .flat_map(|h| {
-            h.containers.values().map(move |c| ContainerRow {
+pub fn containers(fleet: &Fleet, now: DateTime<Utc>) -> Vec<ContainerRow> {
+    let mut rows: Vec<ContainerRow> = Vec::new();
+    for h in fleet.hosts.values() {
+        // Per app role on this host: which stopped ones are kept for rollback
+        // (the report's rule, so the list and the counts agree).
+        let mut groups: BTreeMap<(Source, String, String, String), Vec<&Container>> =
+            BTreeMap::new();
+        for c in h.containers.values() {
+            if let (Some(app), None) = (&c.owner.app, &c.owner.phase) {
+                let role = c.owner.role.clone().unwrap_or_default();
+                let key = (
+                    c.owner.source,
+                    app.clone(),
+                    c.owner.destination.clone(),
+                    role,
+                );
+                groups.entry(key).or_default().push(c);
+            }
+        }
+        let retained: BTreeSet<&str> = groups
+            .into_values()
+            .flat_map(|g| status::split_retained(g).1)
+            .map(|c| c.id.as_str())
+            .collect();
+        rows.extend(h.containers.values().map(|c| {
+            let kept = retained.contains(c.id.as_str());
+            ContainerRow {
                 host: h.name.clone(),
                 id: c.id.clone(),
                 name: c.name.clone(),
@@ -323,10 +351,14 @@ pub fn containers(fleet: &Fleet) -> Vec<ContainerRow> {
                     .map(ToString::to_string)
                     .collect::<Vec<_>>()
                     .join(","),
-                rank: status::triage_rank(c),
-            })
-        })
-        .collect();
+                // Kept versions sort with the quiet ones, whatever they exited with.
+                rank: if kept { 6 } else { status::triage_rank(c, now) },
+                retained: kept,
+                oom_killed: c.oom_killed,
+                reason: if kept { None } else { c.reason(now) },
+            }
+        }));
+    }
     rows.sort_by(|a, b| (a.rank, &a.name, &a.host).cmp(&(b.rank, &b.name, &b.host)));
     rows
 }

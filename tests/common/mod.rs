@@ -123,6 +123,10 @@ pub struct Spec {
     pub cmd: Option<Vec<String>>,
     /// Turn the image's healthcheck off (for plain `sleep` containers).
     pub no_healthcheck: bool,
+    /// A memory limit in bytes (to get a container OOM-killed).
+    pub memory: Option<i64>,
+    /// Docker's `restart: always` (to get a crash loop).
+    pub restart_always: bool,
 }
 
 impl Spec {
@@ -208,6 +212,15 @@ impl Scope {
             labels: Some(labels),
             healthcheck: spec.no_healthcheck.then(|| HealthConfig {
                 test: Some(vec!["NONE".into()]),
+                ..Default::default()
+            }),
+            host_config: Some(bollard::models::HostConfig {
+                memory: spec.memory,
+                memory_swap: spec.memory,
+                restart_policy: spec.restart_always.then(|| bollard::models::RestartPolicy {
+                    name: Some(bollard::models::RestartPolicyNameEnum::ALWAYS),
+                    ..Default::default()
+                }),
                 ..Default::default()
             }),
             ..Default::default()

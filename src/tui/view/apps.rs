@@ -15,16 +15,25 @@ use crate::labels::Source;
 
 pub fn draw(frame: &mut Frame, area: Rect, model: &Model) {
     let t = &model.theme;
+    // The roles column is as wide as its longest text (20 to 40): room goes
+    // to what has text.
+    let roles_width = model
+        .app_rows
+        .iter()
+        .map(|a| roles(a, t).width())
+        .max()
+        .unwrap_or(0)
+        .clamp(20, 40) as u16;
     let widths = [
         Constraint::Length(1),
         Constraint::Length(14),
-        Constraint::Length(20),
+        Constraint::Length(roles_width),
         Constraint::Length(8),
         Constraint::Fill(3),
         Constraint::Fill(2),
     ];
     // What the two flexible columns get (borders, fixed columns, spacing).
-    let rest = area.width.saturating_sub(2 + 1 + 14 + 20 + 8 + 5) as usize;
+    let rest = area.width.saturating_sub(2 + 1 + 14 + roles_width + 8 + 5) as usize;
     let (lock_width, last_width) = (rest * 3 / 5, rest - rest * 3 / 5);
     super::table(
         frame,
@@ -47,8 +56,10 @@ pub fn draw(frame: &mut Frame, area: Rect, model: &Model) {
                 ("✗", t.error)
             };
             let (lock, lock_style) = lock_text(&a.lock, model.now, t);
-            let (last, last_style) = match &a.last {
-                Some(l) => (
+            let (last, last_style) = match (&a.problem, &a.last) {
+                // During an incident what is wrong now beats the last run.
+                (Some(p), _) if !a.ok => (p.clone(), t.error),
+                (_, Some(l)) => (
                     format!(
                         "{} {} {}",
                         l.verb,
@@ -57,7 +68,7 @@ pub fn draw(frame: &mut Frame, area: Rect, model: &Model) {
                     ),
                     if l.ok { t.dim } else { t.error },
                 ),
-                None => ("-".into(), t.dim),
+                (_, None) => ("-".into(), t.dim),
             };
             Row::new(vec![
                 Cell::from(Span::styled(sym, tone)),
@@ -114,6 +125,12 @@ fn roles<'a>(a: &AppRow, t: &Theme) -> Line<'a> {
         spans.push(Span::styled(
             format!("{} {}/{}", r.role, r.serving, r.total),
             tone,
+        ));
+    }
+    if !a.retained.is_empty() {
+        spans.push(Span::styled(
+            format!(" retained {}", a.retained.join(" ")),
+            t.dim,
         ));
     }
     Line::from(spans)
@@ -242,9 +259,9 @@ mod tests {
         insta::assert_snapshot!(render(&m, 80, 24));
 
         // Ages move with the clock, not only when the fleet changes.
-        let before = render(&m, 100, 24);
+        let before = render(&m, 120, 24);
         m.update(Msg::Tick(now() + chrono::Duration::minutes(40)));
-        let after = render(&m, 100, 24);
+        let after = render(&m, 120, 24);
         assert!(before.contains("deploy failed 20m"), "{before}");
         assert!(after.contains("deploy failed 1h0m"), "{after}");
     }

@@ -23,14 +23,14 @@ pub fn draw(frame: &mut Frame, area: Rect, model: &Model) {
         Constraint::Length(8),
         Constraint::Length(11),
         Constraint::Length(8),
-        Constraint::Length(9),
+        Constraint::Fill(1),
         Constraint::Length(5),
         Constraint::Length(3),
         Constraint::Length(5),
         Constraint::Length(5),
     ];
     let mut header = vec![
-        "", "NAME", "HOST", "APP/ROLE", "VERSION", "HEALTH", "UP", "RST", "CPU", "MEM",
+        "", "NAME", "HOST", "APP/ROLE", "VERSION", "STATE", "UP", "RST", "CPU", "MEM",
     ];
     if wide {
         widths.push(Constraint::Fill(1));
@@ -51,15 +51,24 @@ pub fn draw(frame: &mut Frame, area: Rect, model: &Model) {
             let Some(c) = model.container_rows.get(i) else {
                 return Row::default();
             };
-            let (sym, tone) = container_symbol(c.state, c.health, c.exit_code, t);
+            let (sym, tone) = if c.retained {
+                ("○", t.dim)
+            } else if c.oom_killed {
+                ("✗", t.error)
+            } else {
+                container_symbol(c.state, c.health, c.exit_code, t)
+            };
             let app_role = match (c.app.as_str(), c.role.as_str()) {
                 ("", _) => "-".to_string(),
                 (a, "") => a.to_string(),
                 (a, r) => format!("{a}/{r}"),
             };
-            let health = match c.state {
-                crate::inventory::model::State::Running => c.health.as_str().to_string(),
-                s => match c.exit_code {
+            // What is wrong, in words, where the eye is; else the state.
+            let health = match (&c.reason, c.state) {
+                _ if c.retained => "retained".to_string(),
+                (Some(reason), _) => reason.clone(),
+                (None, crate::inventory::model::State::Running) => c.health.as_str().to_string(),
+                (None, s) => match c.exit_code {
                     Some(code) if s == crate::inventory::model::State::Exited => {
                         format!("exit {code}")
                     }
