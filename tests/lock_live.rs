@@ -836,3 +836,52 @@ fn hooks_run_from_any_working_directory_and_any_spelling_of_the_config_path() {
         assert!(t.contains("FAILED at `pre-deploy`"), "{case}: {t}");
     }
 }
+
+#[test]
+fn destroy_keeps_the_history_and_records_itself_in_it() {
+    let p = Project::new("audited", "x:latest", "");
+    let history = p.dir.path().join("state/apps/audited/history.jsonl");
+    std::fs::create_dir_all(history.parent().unwrap()).unwrap();
+    let line = |days: i64, version: &str| {
+        let at = chrono::Utc::now() - chrono::Duration::days(days);
+        serde_json::json!({
+            "started_at": at, "finished_at": at,
+            "performer": {"user": "ana", "machine": "laptop"},
+            "action": "deploy", "app": "audited", "destination": "", "version": version,
+            "result": "ok", "failed_stage": null, "error": null,
+        })
+        .to_string()
+    };
+    std::fs::write(&history, format!("{}\n{}\n", line(2, "v1"), line(1, "v2"))).unwrap();
+    std::fs::write(history.with_file_name("other-state"), "x").unwrap();
+
+    let out = p.run(&["destroy", "audited", "--confirm", "audited"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("kept the history"), "{}", text(&out));
+    assert!(
+        !history.with_file_name("other-state").exists(),
+        "the rest of the app's state goes"
+    );
+
+    let all = text(&p.run(&["history", "audited"]));
+    let lines: Vec<&str> = all.lines().collect();
+    assert_eq!(lines.len(), 3, "{all}");
+    assert!(
+        lines[0].contains("deploy") && lines[0].contains("v1"),
+        "{all}"
+    );
+    assert!(
+        lines[2].contains("destroy") && lines[2].contains(" ok "),
+        "{all}"
+    );
+    let last = text(&p.run(&["history", "audited", "--limit", "1"]));
+    assert_eq!(last.lines().count(), 1, "{last}");
+    assert!(last.contains("destroy"), "{last}");
+    let recent = text(&p.run(&["history", "audited", "--since", "36h"]));
+    assert_eq!(
+        recent.lines().count(),
+        2,
+        "the 2-day-old line is left out: {recent}"
+    );
+    assert!(recent.contains("v2") && !recent.contains("v1"), "{recent}");
+}

@@ -351,7 +351,15 @@ impl Render {
 }
 
 /// `berth history <app>`: the audit lines from every host of the app.
-pub async fn history(config: &Config, app: &str, json: bool) -> anyhow::Result<u8> {
+/// `berth history APP [--limit N] [--since D]`: the newest `limit` lines
+/// (all when `None`) started within `since` of now.
+pub async fn history(
+    config: &Config,
+    app: &str,
+    json: bool,
+    limit: Option<usize>,
+    since: Option<std::time::Duration>,
+) -> anyhow::Result<u8> {
     let app_name = AppName::new(app).map_err(anyhow::Error::msg)?;
     let Some(app_cfg) = config.fleet.apps.get(&app_name) else {
         anyhow::bail!("app `{app}` is not declared in {}", config.path.display());
@@ -384,6 +392,15 @@ pub async fn history(config: &Config, app: &str, json: bool) -> anyhow::Result<u
         rows.extend(records.into_iter().map(|r| (host.to_string(), r)));
     }
     rows.sort_by_key(|(_, r)| r.started_at);
+    if let Some(since) = since {
+        let from =
+            chrono::Utc::now() - chrono::Duration::from_std(since).unwrap_or(chrono::Duration::MAX);
+        rows.retain(|(_, r)| r.started_at >= from);
+    }
+    if let Some(limit) = limit {
+        let skip = rows.len().saturating_sub(limit);
+        rows.drain(..skip);
+    }
     if json {
         for (host, r) in &rows {
             let mut v = serde_json::to_value(r)?;

@@ -166,11 +166,17 @@ pub enum Command {
     /// Deploy locks: who holds them; take or release one by hand
     #[command(subcommand)]
     Lock(lock::LockCommand),
-    /// Show the audit history of an app
+    /// Show the audit history of an app (it outlives a destroy), oldest first
     History {
         app: String,
         #[arg(long)]
         json: bool,
+        /// Only the newest N lines
+        #[arg(long, short = 'n', value_name = "N")]
+        limit: Option<usize>,
+        /// Only lines started within this long (e.g. 1h, 30m)
+        #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+        since: Option<HumanDuration>,
     },
     /// Check hooks, plugins, locks, and what runs against what is declared
     Doctor {
@@ -266,9 +272,20 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             let config = load_config(cli.config.as_deref())?;
             runtime()?.block_on(proxy::show(&config, &target, json))
         }
-        Some(Command::History { app, json }) => {
+        Some(Command::History {
+            app,
+            json,
+            limit,
+            since,
+        }) => {
             let config = load_config(cli.config.as_deref())?;
-            runtime()?.block_on(actions::history(&config, &app, json))
+            runtime()?.block_on(actions::history(
+                &config,
+                &app,
+                json,
+                limit,
+                since.map(HumanDuration::get),
+            ))
         }
         Some(cmd) => {
             let config = load_config(cli.config.as_deref())?;

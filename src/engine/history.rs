@@ -104,8 +104,11 @@ pub fn app_dir(state_dir: &HostPath, app: &str) -> HostPath {
     state_dir.join("apps").join(app)
 }
 
+/// The history's file name in the app's directory.
+pub const FILE: &str = "history.jsonl";
+
 pub fn path(state_dir: &HostPath, app: &str) -> HostPath {
-    app_dir(state_dir, app).join("history.jsonl")
+    app_dir(state_dir, app).join(FILE)
 }
 
 /// Appends one record: one line, written at once on an append-mode file,

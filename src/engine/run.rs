@@ -565,15 +565,30 @@ impl Runner<'_> {
                 Ok(Done::Ok)
             }
             Step::RemoveState => {
+                // The audit history outlives what it audits (destroy records
+                // itself in it at the end); everything else of the app goes.
+                let app = self.plan.app.as_str();
                 for host in &stage.hosts {
                     let dir = self.state_dir(host).await?;
-                    let app_dir = history::app_dir(&dir, self.plan.app.as_str());
-                    let gone = format!(".removed-{}-{}", std::process::id(), lock::new_token());
-                    match app_dir.remove_dir(&gone).await {
-                        Ok(true) => self.out(i, Some(host), format!("removed {app_dir}")),
-                        Ok(false) => self.out(i, Some(host), "no state to remove"),
-                        Err(e) => return Err(format!("host {host}: {e}").into()),
+                    let app_dir = history::app_dir(&dir, app);
+                    let files = app_dir
+                        .read_dir_files()
+                        .await
+                        .map_err(|e| format!("host {host}: {e}"))?
+                        .unwrap_or_default();
+                    for (name, _) in files.iter().filter(|(n, _)| n != history::FILE) {
+                        app_dir
+                            .join(name)
+                            .remove_file()
+                            .await
+                            .map_err(|e| format!("host {host}: {e}"))?;
+                        self.out(i, Some(host), format!("removed {}", app_dir.join(name)));
                     }
+                    self.out(
+                        i,
+                        Some(host),
+                        format!("kept the history (`berth history {app}` shows it)"),
+                    );
                 }
                 Ok(Done::Ok)
             }
