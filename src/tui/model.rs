@@ -181,6 +181,15 @@ pub enum RunRef {
 pub struct Notice {
     pub text: String,
     pub error: bool,
+    /// When it was said: a notice goes after a while (see `Notice::lasts`).
+    pub at: DateTime<Utc>,
+}
+
+impl Notice {
+    /// How long a notice stays: long enough to read; an error longer.
+    pub fn lasts(&self) -> chrono::Duration {
+        chrono::Duration::seconds(if self.error { 30 } else { 8 })
+    }
 }
 
 /// The run screen's cursor: the selected stage, and whether it follows the
@@ -191,6 +200,8 @@ pub struct RunCursor {
     pub follow: bool,
     /// Lines scrolled up from the bottom of the output pane.
     pub scroll: usize,
+    /// Long output lines wrap (`w`) instead of being cut at the pane's edge.
+    pub wrap: bool,
 }
 
 pub struct Model {
@@ -305,7 +316,9 @@ impl Model {
         };
         if run_on_screen {
             Some(Duration::from_millis(250))
-        } else if self.running() > 0 || matches!(self.tab, Tab::Apps | Tab::Containers | Tab::Hosts)
+        } else if self.running() > 0
+            || self.notice.is_some()
+            || matches!(self.tab, Tab::Apps | Tab::Containers | Tab::Hosts)
         {
             Some(Duration::from_secs(1))
         } else {
@@ -393,6 +406,13 @@ impl Model {
             }
             Msg::Tick(now) => {
                 self.now = now;
+                if self
+                    .notice
+                    .as_ref()
+                    .is_some_and(|n| now - n.at >= n.lasts())
+                {
+                    self.notice = None;
+                }
                 true
             }
             Msg::Log => self.show_log,
@@ -532,6 +552,7 @@ impl Model {
         self.notice = Some(Notice {
             text: text.into(),
             error,
+            at: self.now,
         });
     }
 
@@ -669,15 +690,8 @@ impl Model {
             KeyCode::PageUp => *sel = sel.saturating_sub(page),
             KeyCode::Home | KeyCode::Char('g') => *sel = 0,
             KeyCode::End | KeyCode::Char('G') => *sel = n.saturating_sub(1),
-            KeyCode::Char('/') => {
-                let current = self
-                    .filters
-                    .of(tab)
-                    .as_ref()
-                    .map(|f| f.text.clone())
-                    .unwrap_or_default();
-                self.input = Input::Filter(current);
-            }
+            // A new filter, as in k9s (Esc clears the one in force).
+            KeyCode::Char('/') => self.input = Input::Filter(String::new()),
             KeyCode::Esc => {
                 if self.filters.of_mut(tab).take().is_some() {
                     self.refilter(tab);
@@ -715,6 +729,7 @@ impl Model {
                 c.follow = false;
                 c.scroll = 0;
             }
+            KeyCode::Char('w') => c.wrap = !c.wrap,
             KeyCode::Char('f') => {
                 c.follow = true;
                 if let Some(s) = self.run(&r).and_then(|v| v.current_stage()) {
@@ -955,6 +970,7 @@ impl Model {
                     stage: current,
                     follow: true,
                     scroll: 0,
+                    wrap: self.cursor.wrap,
                 };
                 self.screen = Screen::Run(r);
             }
@@ -1064,10 +1080,27 @@ impl Model {
         }
     }
 
+    /// Why an action on `t` would stop at its lock, read from the lock
+    /// the console shows: said before anything is asked.
+    fn held(&self, verb: &str, t: &Target) -> Option<String> {
+        let key = (t.app.to_string(), t.dest_str().to_string());
+        match self.locks.get(&key) {
+            Some(LockCell::Held(s)) => Some(format!(
+                "{verb} {t}: {t} is {} (U releases it if it is yours)",
+                s.describe(self.now)
+            )),
+            Some(LockCell::Broken(b)) => Some(format!("{verb} {t}: {b}")),
+            _ => None,
+        }
+    }
+
     fn start_deploy(&mut self, target: Option<Target>, version: Option<String>) {
         let Some((t, _)) = self.target_for("deploy", target) else {
             return;
         };
+        if let Some(why) = self.held("deploy", &t) {
+            return self.say(why, true);
+        }
         match version {
             Some(v) => self.answer(PromptKind::DeployVersion(t), v),
             None => self.ask(PromptKind::DeployVersion(t)),
@@ -1078,6 +1111,9 @@ impl Model {
         let Some((t, sel_role)) = self.target_for("restart", target) else {
             return;
         };
+        if let Some(why) = self.held("restart", &t) {
+            return self.say(why, true);
+        }
         // From the Containers view, `r` restarts that container's role.
         let role = role
             .or(sel_role.filter(|_| self.tab == Tab::Containers && self.screen == Screen::Main));
@@ -1102,16 +1138,45 @@ impl Model {
         let Some((t, _)) = self.target_for("rollback", target) else {
             return;
         };
+        if let Some(why) = self.held("rollback", &t) {
+            return self.say(why, true);
+        }
         let version = match version.as_deref().map(Version::new).transpose() {
             Ok(v) => v,
             Err(e) => return self.say(format!("rollback {t}: {e}"), true),
         };
+        // The version it goes to is named before anything runs: the newest
+        // retained one (what the engine would pick), asked for by name.
+        let row = self
+            .app_rows
+            .iter()
+            .find(|r| r.app == t.app.as_str() && r.destination == t.dest_str());
+        let version = match version {
+            Some(v) => v,
+            None => match row
+                .and_then(|r| r.retained.first())
+                .map(|v| Version::new(v))
+            {
+                Some(Ok(v)) => v,
+                _ => {
+                    return self.say(
+                        format!("rollback {t}: no retained version to go back to"),
+                        true,
+                    );
+                }
+            },
+        };
+        let now = row
+            .filter(|r| !r.versions.is_empty())
+            .map(|r| format!(" ({} runs now)", r.versions.join(",")))
+            .unwrap_or_default();
+        let version = Some(version);
         let to = version
             .as_ref()
             .map(|v| format!(" to {v}"))
-            .unwrap_or_else(|| " to the newest retained version".into());
+            .unwrap_or_default();
         self.ask(PromptKind::Confirm {
-            question: format!("Roll {t} back{to}?"),
+            question: format!("Roll {t} back{to}{now}?"),
             action: Action::Rollback {
                 app: t.app,
                 version,
@@ -1122,6 +1187,9 @@ impl Model {
 
     fn start_destroy(&mut self, target: Option<Target>) {
         if let Some((t, _)) = self.target_for("destroy", target) {
+            if let Some(why) = self.held("destroy", &t) {
+                return self.say(why, true);
+            }
             self.ask(PromptKind::Destroy(t));
         }
     }
@@ -1183,6 +1251,7 @@ impl Model {
             stage: 0,
             follow: true,
             scroll: 0,
+            wrap: self.cursor.wrap,
         };
         self.refresh();
     }
@@ -1248,6 +1317,107 @@ mod tests {
         for c in text.chars() {
             m.update(key(c));
         }
+    }
+
+    fn prompt_question(m: &Model) -> String {
+        match &m.input {
+            Input::Prompt(p) => match &p.kind {
+                PromptKind::Confirm { question, .. } => question.clone(),
+                other => format!("{other:?}"),
+            },
+            other => format!("no prompt: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn rollback_names_the_version_it_will_start_and_asks_for_that_one() {
+        let mut m = loaded();
+        m.update(key('2'));
+        m.update(key('R'));
+        let q = prompt_question(&m);
+        assert!(q.contains("back to v6") && q.contains("v7 runs now"), "{q}");
+        m.update(key('y'));
+        let effects = m.take_effects();
+        assert!(
+            matches!(&effects[..], [Effect::Start { action: Action::Rollback { version: Some(v), .. }, .. }] if v.as_str() == "v6"),
+            "{effects:?}"
+        );
+        // Nothing retained: said at once, nothing asked.
+        m.update(code(KeyCode::Esc));
+        m.update(key('j'));
+        m.update(key('R'));
+        assert_eq!(m.input, Input::None);
+        let n = m.notice.clone().unwrap();
+        assert!(n.error && n.text.contains("no retained version"), "{n:?}");
+    }
+
+    #[test]
+    fn an_action_on_a_locked_app_is_refused_before_anything_is_asked() {
+        let mut m = loaded();
+        let mut locks = m.locks.clone();
+        let holder = crate::engine::lock::holder_for(
+            &crate::engine::Performer {
+                user: "bo".into(),
+                machine: "ci-7".into(),
+            },
+            "deploy",
+            Some("v8".into()),
+            None,
+            false,
+        );
+        locks.insert(
+            ("demo".into(), String::new()),
+            LockCell::Held(Box::new(crate::engine::lock::Status {
+                heartbeat_at: holder.acquired_at,
+                holder,
+                stale: false,
+                skew_secs: None,
+                nested: vec![],
+                clear_with: "berth lock release demo --force".into(),
+            })),
+        );
+        m.update(Msg::Locks(locks));
+        m.update(key('2'));
+        for k in ['d', 'r', 'R', 'D'] {
+            m.update(key(k));
+            assert_eq!(m.input, Input::None, "{k}: nothing asked");
+            let n = m.notice.clone().unwrap();
+            assert!(
+                n.error && n.text.contains("is locked by bo@ci-7"),
+                "{k}: {n:?}"
+            );
+        }
+        assert!(m.take_effects().is_empty());
+    }
+
+    #[test]
+    fn notices_go_after_a_while_errors_later() {
+        let mut m = loaded();
+        m.say("released demo", false);
+        assert!(
+            m.tick_every().is_some(),
+            "a notice on screen needs the clock"
+        );
+        m.update(Msg::Tick(now() + chrono::Duration::seconds(7)));
+        assert!(m.notice.is_some());
+        m.update(Msg::Tick(now() + chrono::Duration::seconds(9)));
+        assert!(m.notice.is_none());
+        m.say("unlock demo: refused", true);
+        m.update(Msg::Tick(now() + chrono::Duration::seconds(25)));
+        assert!(m.notice.is_some(), "an error stays longer");
+        m.update(Msg::Tick(now() + chrono::Duration::seconds(40)));
+        assert!(m.notice.is_none());
+    }
+
+    #[test]
+    fn slash_starts_a_new_filter() {
+        let mut m = loaded();
+        m.update(key('3'));
+        m.update(key('/'));
+        type_text(&mut m, "web");
+        m.update(code(KeyCode::Enter));
+        m.update(key('/'));
+        assert_eq!(m.input, Input::Filter(String::new()));
     }
 
     #[test]

@@ -91,6 +91,10 @@ pub fn status_line(frame: &mut Frame, area: Rect, model: &Model) {
             Span::styled("█", t.dim),
             Span::styled("   Tab completes · Enter runs · Esc", t.dim),
         ]),
+        // The same words as the dialog above it.
+        Input::Prompt(p) if p.kind.yes_no() => {
+            Line::from(Span::styled("y runs it · any other key cancels", t.dim))
+        }
         Input::Prompt(_) => Line::from(Span::styled("Enter confirms · Esc cancels", t.dim)),
         Input::None => match &model.notice {
             Some(n) => Line::from(Span::styled(
@@ -111,7 +115,9 @@ fn hints(model: &Model) -> String {
     };
     match model.screen {
         Screen::Main => format!("⏎ open ·{actions} / filter · : command · q quit"),
-        Screen::Run(_) => "j/k stage · PgUp/PgDn output · f follow · x cancel · Esc back".into(),
+        Screen::Run(_) => {
+            "j/k stage · PgUp/PgDn output · f follow · w wrap · x cancel · Esc back".into()
+        }
         Screen::Container { .. } => {
             "j/k PgUp/PgDn scroll · g/G top/end · p pause · / search n/N · w wrap · Esc back".into()
         }

@@ -31,6 +31,7 @@ pub const KEYS: &[(&str, &str)] = &[
     ("j k", "select a stage"),
     ("PgUp/Dn g G", "scroll its output"),
     ("f", "follow running stage"),
+    ("w", "wrap long output lines"),
     ("x", "cancel (old stays up)"),
     ("", "Container log"),
     ("j k PgUp/Dn", "scroll (pauses)"),

@@ -171,10 +171,28 @@ fn output_pane(frame: &mut Frame, area: Rect, model: &Model, run: &RunView) {
     let inner = block.inner(area);
     frame.render_widget(block, area);
     let height = inner.height as usize;
+    let width = (inner.width as usize).max(1);
+    let wrap = model.cursor.wrap;
+    // Rows a line takes: one, or (wrapping) as many as its width needs.
+    let rows_of = |l: &String| {
+        if wrap {
+            unicode_width::UnicodeWidthStr::width(l.as_str())
+                .div_ceil(width)
+                .max(1)
+        } else {
+            1
+        }
+    };
     let total = stage.output.len();
     let scroll = model.cursor.scroll.min(total.saturating_sub(height));
     let end = total.saturating_sub(scroll);
-    let start = end.saturating_sub(height);
+    // From the bottom up, as many lines as fill the pane.
+    let mut start = end;
+    let mut rows = 0;
+    while start > 0 && rows < height {
+        start -= 1;
+        rows += stage.output.get(start).map_or(1, rows_of);
+    }
     let mut lines: Vec<Line> = stage
         .output
         .get(start..end)
@@ -206,7 +224,15 @@ fn output_pane(frame: &mut Frame, area: Rect, model: &Model, run: &RunView) {
             )),
         );
     }
-    frame.render_widget(Paragraph::new(lines), inner);
+    let mut paragraph = Paragraph::new(lines);
+    if wrap {
+        // The bottom line stays in view: a tall top line is cut at its top.
+        let overflow = rows.saturating_sub(height) as u16;
+        paragraph = paragraph
+            .wrap(ratatui::widgets::Wrap { trim: false })
+            .scroll((overflow, 0));
+    }
+    frame.render_widget(paragraph, inner);
 }
 
 #[cfg(test)]
@@ -258,6 +284,31 @@ mod tests {
         );
         assert!(screen.contains("edge-1: red text from a hook"), "{screen}");
         insta::assert_snapshot!(screen);
+    }
+
+    #[test]
+    fn w_wraps_long_output_lines_and_keeps_the_newest_in_view() {
+        let mut m = loaded();
+        let (run, plan) = deploy_run(&mut m);
+        stage(&mut m, run, &plan, 0, None);
+        let long = format!("{} END-OF-LINE", "word ".repeat(40));
+        for line in ["first", long.as_str()] {
+            m.update(Msg::Engine {
+                run,
+                event: EngineEvent::Output {
+                    stage: 0,
+                    host: None,
+                    line: line.into(),
+                },
+            });
+        }
+        let cut = render(&m, 80, 24);
+        assert!(!cut.contains("END-OF-LINE"), "cut at the pane: {cut}");
+        m.update(key('w'));
+        let wrapped = render(&m, 80, 24);
+        assert!(wrapped.contains("END-OF-LINE"), "wrapped: {wrapped}");
+        m.update(key('w'));
+        assert!(!render(&m, 80, 24).contains("END-OF-LINE"), "w again cuts");
     }
 
     #[test]
