@@ -885,3 +885,56 @@ fn destroy_keeps_the_history_and_records_itself_in_it() {
     );
     assert!(recent.contains("v2") && !recent.contains("v1"), "{recent}");
 }
+
+#[test]
+fn an_action_that_lacks_what_it_needs_is_refused_before_the_lock_naming_all_of_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    let yaml = format!(
+        "version: 2\nsecrets_file: secrets.env\nhosts:\n  a: {{state_dir: {s}, nginx: {{command: [/nonexistent/nginx], dir: {n}}}}}\napps:\n  needy:\n    image: x:latest\n    roles:\n      web: {{hosts: [a], port: 8080}}\n    env: {{secret: [API_TOKEN]}}\n    proxy: {{domains: [needy.test], listen: 8099, driver: nginx}}\n",
+        s = state.display(),
+        n = dir.path().join("conf.d").display()
+    );
+    let config = dir.path().join("berth.yaml");
+    std::fs::write(&config, yaml).unwrap();
+    let run = |args: &[&str]| {
+        common::berth()
+            .arg("-c")
+            .arg(&config)
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    for args in [
+        &["plan", "deploy", "needy", "-V", "v1"][..],
+        &["deploy", "needy", "-V", "v1"],
+        &["restart", "needy"],
+    ] {
+        let o = run(args);
+        let t = text(&o);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {t}");
+        assert!(t.contains("cannot run; it lacks:"), "{args:?}: {t}");
+        assert!(
+            t.contains("the secrets file cannot be read"),
+            "{args:?}: {t}"
+        );
+        assert!(
+            t.contains("/nonexistent/nginx -v` cannot run"),
+            "{args:?}: {t}"
+        );
+        assert!(t.contains("nginx's directory"), "{args:?}: {t}");
+    }
+    assert!(
+        !state.join("locks/needy").exists() && !state.join("apps/needy").exists(),
+        "refused before the lock: nothing taken, nothing recorded"
+    );
+    // With the secret there, only nginx is missing.
+    std::fs::write(dir.path().join("secrets.env"), "API_TOKEN=x\n").unwrap();
+    std::fs::create_dir_all(dir.path().join("conf.d")).unwrap();
+    let t = text(&run(&["plan", "deploy", "needy", "-V", "v1"]));
+    assert!(
+        !t.contains("secrets") && !t.contains("nginx's directory"),
+        "{t}"
+    );
+    assert!(t.contains("/nonexistent/nginx -v` cannot run"), "{t}");
+}

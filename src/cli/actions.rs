@@ -129,12 +129,29 @@ pub fn plan_action(cmd: &PlanCommand) -> anyhow::Result<Action> {
     }
 }
 
-/// Prints a plan without running it.
-pub fn print_plan(config: &Config, action: &Action, json: bool) -> anyhow::Result<u8> {
+/// Says what `plan` needs and lacks (preflight); `Some(2)` when anything.
+pub async fn refused(config: &Config, plan: &engine::Plan) -> Option<u8> {
+    let lacks = engine::preflight::check(config, plan).await;
+    if lacks.is_empty() {
+        return None;
+    }
+    errln!(
+        "berth: {} {} cannot run; it lacks:",
+        plan.action.verb(),
+        plan.app
+    );
+    for l in &lacks {
+        errln!("  - {l}");
+    }
+    Some(EXIT_ERROR)
+}
+
+/// Prints a plan without running it, then what it lacks (exit 2 if any).
+pub async fn print_plan(config: &Config, action: &Action, json: bool) -> anyhow::Result<u8> {
     let plan = engine::plan(config, action)?;
     if json {
         outln!("{}", serde_json::to_string_pretty(&plan)?);
-        return Ok(EXIT_OK);
+        return Ok(refused(config, &plan).await.unwrap_or(EXIT_OK));
     }
     let dest = plan
         .destination
@@ -161,7 +178,7 @@ pub fn print_plan(config: &Config, action: &Action, json: bool) -> anyhow::Resul
             detail(&s.step)
         );
     }
-    Ok(EXIT_OK)
+    Ok(refused(config, &plan).await.unwrap_or(EXIT_OK))
 }
 
 fn detail(step: &Step) -> String {
@@ -213,6 +230,10 @@ pub async fn run_action(
     lock_wait: Option<std::time::Duration>,
 ) -> anyhow::Result<u8> {
     let plan = engine::plan(config, &action)?;
+    // What it needs and lacks, before the lock: all of it, at once.
+    if let Some(code) = refused(config, &plan).await {
+        return Ok(code);
+    }
     let (tx, mut rx) = mpsc::unbounded_channel();
     let cancel = CancellationToken::new();
     let interrupt = cancel.clone();

@@ -259,7 +259,11 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
         }
         Some(Command::Plan { json, action }) => {
             let config = load_config(cli.config.as_deref())?;
-            actions::print_plan(&config, &actions::plan_action(&action)?, json)
+            runtime()?.block_on(actions::print_plan(
+                &config,
+                &actions::plan_action(&action)?,
+                json,
+            ))
         }
         Some(Command::Doctor { json, fix }) => {
             let config = load_config(cli.config.as_deref())?;

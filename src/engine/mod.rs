@@ -11,6 +11,7 @@ pub mod history;
 pub mod lock;
 pub mod orphans;
 pub mod plan;
+pub mod preflight;
 pub mod proxy;
 pub mod run;
 pub mod trigger;
