@@ -177,6 +177,7 @@ async fn console(mut model: Model, log_wake: Arc<Notify>) -> anyhow::Result<u8> 
     let (tx, mut rx) = mpsc::unbounded_channel::<Msg>();
     let reload = Arc::new(Notify::new());
     tokio::spawn(watch_locks(config.clone(), tx.clone(), reload.clone()));
+    tokio::spawn(preflight(config.clone(), tx.clone()));
     let mut hangup = signal(SignalKind::hangup())?;
     let mut terminate = signal(SignalKind::terminate())?;
     let mut keys = EventStream::new();
@@ -457,6 +458,31 @@ async fn watch_locks(config: Arc<Config>, tx: mpsc::UnboundedSender<Msg>, reload
             _ = reload.notified() => {}
         }
     }
+}
+
+/// What a deploy of each declared app lacks, checked once at start.
+async fn preflight(config: Arc<Config>, tx: mpsc::UnboundedSender<Msg>) {
+    let mut out = BTreeMap::new();
+    let Ok(version) = engine::Version::new("next") else {
+        return;
+    };
+    for app in config.fleet.apps.keys() {
+        let action = engine::Action::Deploy {
+            app: app.clone(),
+            version: version.clone(),
+            destination: None,
+        };
+        let lacks = match engine::plan(&config, &action) {
+            Ok(plan) => engine::preflight::check(&config, &plan)
+                .await
+                .iter()
+                .map(ToString::to_string)
+                .collect(),
+            Err(e) => vec![e.to_string()],
+        };
+        out.insert(app.to_string(), lacks);
+    }
+    let _ = tx.send(Msg::Preflight(out));
 }
 
 /// Every app's lock, read from all hosts at once.

@@ -33,6 +33,8 @@ pub enum Msg {
     Resize,
     Fleet(Fleet),
     Locks(BTreeMap<(String, String), LockCell>),
+    /// What a deploy of each declared app lacks (preflight), once at start.
+    Preflight(BTreeMap<String, Vec<String>>),
     /// Every app's history records, with the host each came from.
     History(Vec<(String, Record)>),
     Engine {
@@ -214,6 +216,8 @@ pub struct Model {
     pub fleet: Fleet,
     pub now: DateTime<Utc>,
     pub locks: BTreeMap<(String, String), LockCell>,
+    /// What a deploy of each declared app lacks, by app (preflight).
+    pub preflight: BTreeMap<String, Vec<String>>,
     /// Runs started from this console, oldest first, never reordered.
     pub live: Vec<RunView>,
     /// Runs read from the hosts' history, without this console's own.
@@ -268,6 +272,7 @@ impl Model {
             fleet,
             now: Utc::now(),
             locks: BTreeMap::new(),
+            preflight: BTreeMap::new(),
             live: Vec::new(),
             past: Vec::new(),
             performer: crate::engine::Performer::current().to_string(),
@@ -347,6 +352,11 @@ impl Model {
                     return false;
                 }
                 self.locks = locks;
+                self.refresh();
+                true
+            }
+            Msg::Preflight(lacks) => {
+                self.preflight = lacks;
                 self.refresh();
                 true
             }
@@ -506,6 +516,11 @@ impl Model {
         self.run_order = all_runs.into_iter().map(|(_, r)| r).collect();
         let runs: Vec<&RunView> = self.live.iter().chain(&self.past).collect();
         self.app_rows = rows::apps(&self.config, &self.fleet, &self.locks, &runs, self.now);
+        for row in &mut self.app_rows {
+            if row.declared && row.destination.is_empty() {
+                row.lacks = self.preflight.get(&row.app).cloned().unwrap_or_default();
+            }
+        }
         self.container_rows = rows::containers(&self.fleet, self.now);
         for tab in Tab::ALL {
             self.refilter(tab);

@@ -65,6 +65,8 @@ pub struct AppRow {
     pub retained: Vec<String>,
     /// The first thing wrong ("web: 8 restarts in 2m, last exit 1").
     pub problem: Option<String>,
+    /// What a deploy of it lacks (preflight): said on its row.
+    pub lacks: Vec<String>,
     pub hosts: Vec<String>,
     pub lock: LockCell,
     /// The newest run of this app (its age is drawn with the frame's clock).
@@ -206,6 +208,7 @@ pub fn apps(
                 versions: Vec::new(),
                 retained: Vec::new(),
                 problem: None,
+                lacks: Vec::new(),
                 hosts: Vec::new(),
                 lock: if app.source == Source::Berth {
                     locks
@@ -268,6 +271,7 @@ pub fn apps(
             versions: Vec::new(),
             retained: Vec::new(),
             problem: None,
+            lacks: Vec::new(),
             hosts: Vec::new(),
             lock: locks
                 .get(&(name.to_string(), String::new()))

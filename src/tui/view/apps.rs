@@ -107,6 +107,14 @@ fn name<'a>(a: &AppRow, t: &Theme) -> Line<'a> {
 }
 
 fn roles<'a>(a: &AppRow, t: &Theme) -> Line<'a> {
+    // What a deploy would lack comes first: it is why nothing runs.
+    if let Some(lack) = a.lacks.first() {
+        return Line::from(Span::styled(format!("cannot deploy: {lack}"), t.error));
+    }
+    let never = a.roles.iter().all(|r| r.total == 0) && a.retained.is_empty() && a.last.is_none();
+    if a.declared && never {
+        return Line::from(Span::styled("not deployed: press d", t.warn));
+    }
     if a.roles.is_empty() {
         return Line::from(Span::styled("nothing running", t.error));
     }
@@ -200,6 +208,28 @@ mod tests {
             nested: vec![],
             clear_with: "berth lock release demo --force".into(),
         }))
+    }
+
+    #[test]
+    fn an_app_never_deployed_says_so_and_one_that_cannot_be_says_why() {
+        let mut m = model();
+        m.update(Msg::Preflight(BTreeMap::from([(
+            "shop".to_string(),
+            vec!["the secrets file cannot be read: secrets.env".to_string()],
+        )])));
+        let screen = render(&m, 100, 24);
+        let line = |app: &str| {
+            screen
+                .lines()
+                .find(|l| l.contains(&format!(" {app} ")))
+                .unwrap_or_default()
+                .to_string()
+        };
+        assert!(line("demo").contains("not deployed: press d"), "{screen}");
+        assert!(
+            line("shop").contains("cannot deploy: the secrets file cannot"),
+            "{screen}"
+        );
     }
 
     #[test]
