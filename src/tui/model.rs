@@ -164,7 +164,19 @@ impl PromptKind {
 pub enum Screen {
     Main,
     Run(RunRef),
-    Container { host: String, id: String },
+    Container {
+        host: String,
+        id: String,
+    },
+    /// An app's roles, containers, lock, preflight and runs.
+    App {
+        app: String,
+        destination: String,
+    },
+    /// A host's engine, containers and connection.
+    Host {
+        host: String,
+    },
 }
 
 /// A run in the Runs list: started here (by id) or read from history.
@@ -619,6 +631,34 @@ impl Model {
             Screen::Main => self.main_key(key),
             Screen::Run(r) => self.run_key(key, r),
             Screen::Container { .. } => self.container_key(key),
+            Screen::App { app, .. } => match key.code {
+                KeyCode::Esc | KeyCode::Backspace | KeyCode::Char('h') => {
+                    self.screen = Screen::Main
+                }
+                // Its runs: the Runs view, narrowed to this app.
+                KeyCode::Enter => {
+                    self.screen = Screen::Main;
+                    self.tab = Tab::Runs;
+                    *self.filters.of_mut(Tab::Runs) =
+                        RowFilter::new(&format!("^\\S+ {}\\b", regex::escape(&app)));
+                    self.refilter(Tab::Runs);
+                }
+                KeyCode::Char('d') => self.start_deploy(None, None),
+                KeyCode::Char('r') => self.start_restart(None, None),
+                KeyCode::Char('R') => self.start_rollback(None, None),
+                KeyCode::Char('D') => self.start_destroy(None),
+                KeyCode::Char('l') => self.start_lock(None, None),
+                KeyCode::Char('U') => self.start_unlock(None),
+                _ => {}
+            },
+            Screen::Host { .. } => {
+                if matches!(
+                    key.code,
+                    KeyCode::Esc | KeyCode::Backspace | KeyCode::Char('h')
+                ) {
+                    self.screen = Screen::Main;
+                }
+            }
         }
     }
 
@@ -990,14 +1030,21 @@ impl Model {
                 self.screen = Screen::Run(r);
             }
             Tab::Apps => {
-                // An app's newest run, if it has one.
-                let Some(app) = self.app_rows.get(i).map(|r| r.app.clone()) else {
+                let Some(r) = self.app_rows.get(i) else {
                     return;
                 };
-                self.tab = Tab::Runs;
-                *self.filters.of_mut(Tab::Runs) =
-                    RowFilter::new(&format!("^\\S+ {}\\b", regex::escape(&app)));
-                self.refilter(Tab::Runs);
+                self.screen = Screen::App {
+                    app: r.app.clone(),
+                    destination: r.destination.clone(),
+                };
+            }
+            Tab::Hosts => {
+                let Some(h) = self.host_rows.get(i) else {
+                    return;
+                };
+                self.screen = Screen::Host {
+                    host: h.name.clone(),
+                };
             }
             _ => {}
         }
@@ -1031,6 +1078,14 @@ impl Model {
         if let Screen::Run(r) = &self.screen {
             let run = self.run(r).ok_or("that run is gone")?;
             return Ok((pick(&run.app, &run.destination, Source::Berth)?, None));
+        }
+        if let Screen::App { app, destination } = &self.screen {
+            let source = self
+                .app_rows
+                .iter()
+                .find(|r| &r.app == app && &r.destination == destination)
+                .map_or(Source::Berth, |r| r.source);
+            return Ok((pick(app, destination, source)?, None));
         }
         let tab = self.tab;
         let i = self.visible.of(tab).get(*self.selected.of(tab)).copied();

@@ -64,6 +64,8 @@ pub fn header(frame: &mut Frame, area: Rect, model: &Model) {
     match &model.screen {
         Screen::Run(_) => spans.push(Span::styled("  › run", t.accent)),
         Screen::Container { .. } => spans.push(Span::styled("  › container", t.accent)),
+        Screen::App { app, .. } => spans.push(Span::styled(format!("  › app {app}"), t.accent)),
+        Screen::Host { host } => spans.push(Span::styled(format!("  › host {host}"), t.accent)),
         Screen::Main => {}
     }
     frame.render_widget(Paragraph::new(Line::from(spans)), tabs);
@@ -121,6 +123,8 @@ fn hints(model: &Model) -> String {
         Screen::Container { .. } => {
             "j/k PgUp/PgDn scroll · g/G top/end · p pause · / search n/N · w wrap · Esc back".into()
         }
+        Screen::App { .. } => format!("⏎ its runs ·{actions} Esc back"),
+        Screen::Host { .. } => "Esc back".into(),
     }
 }
 

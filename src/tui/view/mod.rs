@@ -3,12 +3,14 @@
 //! never change it, except the scroll offsets a table keeps to hold its
 //! selection on screen.
 
+mod app;
 mod apps;
 mod chrome;
 mod container;
 mod containers;
 mod events;
 mod help;
+mod host;
 mod hosts;
 mod run;
 mod runs;
@@ -66,6 +68,8 @@ pub fn draw(frame: &mut Frame, model: &Model) {
         },
         Screen::Run(r) => run::draw(frame, body, model, r),
         Screen::Container { host, id } => container::draw(frame, body, model, host, id),
+        Screen::App { app, destination } => app::draw(frame, body, model, app, destination),
+        Screen::Host { host } => host::draw(frame, body, model, host),
     }
     if model.show_log {
         chrome::log_pane(frame, log, theme, model.log_level);

@@ -1,0 +1,220 @@
+//! The app screen (Enter on an app): its roles on each host with their
+//! containers, the versions running and retained, its lock, what a deploy
+//! lacks, its proxy, and its recent runs.
+
+use ratatui::Frame;
+use ratatui::layout::Rect;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Paragraph, Wrap};
+
+use super::super::model::Model;
+use super::apps::lock_text;
+use crate::inventory::status::{self, Filter};
+
+pub fn draw(frame: &mut Frame, area: Rect, model: &Model, app: &str, destination: &str) {
+    let t = &model.theme;
+    let title = if destination.is_empty() {
+        format!(" app {app} ")
+    } else {
+        format!(" app {app}@{destination} ")
+    };
+    let block = Block::bordered()
+        .border_style(t.border)
+        .title(Span::styled(title, t.title));
+    let inner = block.inner(area);
+    frame.render_widget(block, area);
+    let row = model
+        .app_rows
+        .iter()
+        .find(|r| r.app == app && r.destination == destination);
+    let mut lines: Vec<Line> = Vec::new();
+    let label = |s: &str| Span::styled(format!("{s:>10}  "), t.dim);
+    if let Some(r) = row {
+        let (verdict, tone) = if r.ok {
+            ("✓ ok", t.ok)
+        } else {
+            ("✗ NOT OK", t.error)
+        };
+        let mut spans = vec![label("health"), Span::styled(verdict, tone)];
+        if let Some(p) = &r.problem {
+            spans.push(Span::styled(format!("  {p}"), t.error));
+        }
+        lines.push(Line::from(spans));
+        lines.push(Line::from(vec![
+            label("versions"),
+            Span::styled(
+                if r.versions.is_empty() {
+                    "none running".to_string()
+                } else {
+                    format!("{} running", r.versions.join(", "))
+                },
+                t.base,
+            ),
+            Span::styled(
+                if r.retained.is_empty() {
+                    String::new()
+                } else {
+                    format!("  · retained {}", r.retained.join(" "))
+                },
+                t.dim,
+            ),
+        ]));
+        let (lock, lock_style) = lock_text(&r.lock, model.now, t);
+        lines.push(Line::from(vec![
+            label("lock"),
+            Span::styled(lock, lock_style),
+        ]));
+        let (pre, pre_style) = match r.lacks.first() {
+            Some(l) => (format!("a deploy lacks: {l}"), t.error),
+            None if r.declared && !model.preflight.contains_key(app) => {
+                ("checking…".to_string(), t.dim)
+            }
+            None if r.declared => ("nothing missing".to_string(), t.ok),
+            None => ("(not declared here)".to_string(), t.dim),
+        };
+        lines.push(Line::from(vec![
+            label("preflight"),
+            Span::styled(pre, pre_style),
+        ]));
+        for l in r.lacks.iter().skip(1) {
+            lines.push(Line::from(vec![
+                label(""),
+                Span::styled(l.clone(), t.error),
+            ]));
+        }
+    }
+    if let Some(app_name) = crate::config::AppName::new(app).ok()
+        && let Some(p) = model.config.proxy(
+            &app_name,
+            crate::config::DestinationName::new(destination)
+                .ok()
+                .as_ref(),
+        )
+    {
+        let domains = if p.domains.is_empty() {
+            "any name".to_string()
+        } else {
+            p.domains.join(", ")
+        };
+        lines.push(Line::from(vec![
+            label("proxy"),
+            Span::styled(
+                format!(
+                    "{domains} :{} → role {} port {} (health {})",
+                    p.listen, p.role, p.app_port, p.health_path
+                ),
+                t.base,
+            ),
+        ]));
+    }
+    lines.push(Line::from(""));
+    lines.push(Line::from(Span::styled(
+        "ROLE        HOST        CONTAINER                          VERSION   STATE",
+        t.header,
+    )));
+    let report = status::report(
+        &model.config,
+        &model.fleet,
+        &Filter {
+            app: Some(app.to_string()),
+            destination: None,
+        },
+        model.now,
+    );
+    for host in &report.hosts {
+        for a in host.apps.iter().filter(|a| a.destination == destination) {
+            for role in &a.roles {
+                if role.containers.is_empty() {
+                    lines.push(Line::from(vec![
+                        Span::styled(format!("{:<12}{:<12}", role.role, host.name), t.base),
+                        Span::styled(
+                            if host.reachable {
+                                "nothing runs here"
+                            } else {
+                                "host unreachable"
+                            },
+                            if role.ok { t.dim } else { t.error },
+                        ),
+                    ]));
+                }
+                let counted = role.containers.iter().map(|c| (c, false));
+                for (c, kept) in counted.chain(role.retained.iter().map(|c| (c, true))) {
+                    let (state, tone) = match (&c.reason, kept) {
+                        (_, true) => ("○ retained".to_string(), t.dim),
+                        (Some(reason), _) => (format!("✗ {reason}"), t.error),
+                        (None, _) if c.state == "running" => (format!("✓ {}", c.health), t.ok),
+                        (None, _) => (c.state.to_string(), t.dim),
+                    };
+                    lines.push(Line::from(vec![
+                        Span::styled(
+                            format!(
+                                "{:<12}{:<12}{:<35}{:<10}",
+                                role.role,
+                                host.name,
+                                c.name,
+                                c.version.as_deref().unwrap_or("-")
+                            ),
+                            t.base,
+                        ),
+                        Span::styled(state, tone),
+                    ]));
+                }
+            }
+        }
+    }
+    lines.push(Line::from(""));
+    lines.push(Line::from(Span::styled("recent runs", t.header)));
+    let mut runs: Vec<_> = model
+        .live
+        .iter()
+        .chain(&model.past)
+        .filter(|r| r.app == app && r.destination == destination)
+        .collect();
+    runs.sort_by_key(|r| std::cmp::Reverse(r.started_at));
+    if runs.is_empty() {
+        lines.push(Line::from(Span::styled("  none recorded", t.dim)));
+    }
+    for r in runs.iter().take(5) {
+        let (word, tone) = match &r.result {
+            None => ("running", t.warn),
+            Some(res) if res.is_ok() => (res.word(), t.ok),
+            Some(res) => (res.word(), t.error),
+        };
+        lines.push(Line::from(vec![
+            Span::styled(
+                format!(
+                    "  {:<10}{:<10}",
+                    r.verb,
+                    r.version.as_deref().unwrap_or("-")
+                ),
+                t.base,
+            ),
+            Span::styled(format!("{word:<10}"), tone),
+            Span::styled(
+                format!(
+                    "{} ago by {}",
+                    crate::cli_age((model.now - r.started_at).num_seconds()),
+                    r.performer
+                ),
+                t.dim,
+            ),
+        ]));
+    }
+    frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }), inner);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::testing::*;
+    use crossterm::event::KeyCode;
+
+    #[test]
+    fn app_screen() {
+        let mut m = loaded();
+        m.update(key('2'));
+        m.update(code(KeyCode::Enter));
+        let screen = render(&m, 100, 30);
+        assert!(screen.contains("app demo"), "{screen}");
+        insta::assert_snapshot!(screen);
+    }
+}

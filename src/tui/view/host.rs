@@ -1,0 +1,139 @@
+//! The host screen (Enter on a host): its engine, its containers by state,
+//! the apps it runs, and its connection with the last error in full.
+
+use ratatui::Frame;
+use ratatui::layout::Rect;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Paragraph, Wrap};
+
+use super::super::model::Model;
+use crate::inventory::model::{Health, Link, State};
+
+pub fn draw(frame: &mut Frame, area: Rect, model: &Model, name: &str) {
+    let t = &model.theme;
+    let block = Block::bordered()
+        .border_style(t.border)
+        .title(Span::styled(format!(" host {name} "), t.title));
+    let inner = block.inner(area);
+    frame.render_widget(block, area);
+    let Some(h) = model.fleet.hosts.get(name) else {
+        frame.render_widget(
+            Paragraph::new(Span::styled("this host is no longer in the config", t.dim)),
+            inner,
+        );
+        return;
+    };
+    let label = |s: &str| Span::styled(format!("{s:>11}  "), t.dim);
+    let mut lines: Vec<Line> = Vec::new();
+    let (link, tone) = match &h.link {
+        Link::Up if h.synced => ("● up".to_string(), t.ok),
+        Link::Up | Link::Connecting => ("… connecting".to_string(), t.warn),
+        Link::Down {
+            since, retry_at, ..
+        } => (
+            format!(
+                "✗ down for {}{}",
+                crate::cli_age((model.now - *since).num_seconds()),
+                retry_at
+                    .map(|r| format!(
+                        ", retrying in {}",
+                        crate::cli_age((r - model.now).num_seconds())
+                    ))
+                    .unwrap_or_default()
+            ),
+            t.error,
+        ),
+    };
+    lines.push(Line::from(vec![
+        label("connection"),
+        Span::styled(link, tone),
+    ]));
+    if let Link::Down { reason, .. } = &h.link {
+        // In full: this is what an operator needs to fix it.
+        lines.push(Line::from(vec![
+            label("last error"),
+            Span::styled(reason.clone(), t.error),
+        ]));
+    }
+    lines.push(Line::from(vec![
+        label("endpoint"),
+        Span::styled(h.endpoint.clone(), t.base),
+    ]));
+    lines.push(Line::from(vec![
+        label("engine"),
+        Span::styled(
+            h.engine
+                .as_ref()
+                .map(|e| {
+                    format!(
+                        "docker {} (API {}) {}/{}",
+                        e.version, e.api_version, e.os, e.arch
+                    )
+                })
+                .unwrap_or_else(|| "not known yet".into()),
+            t.base,
+        ),
+    ]));
+    let count = |f: &dyn Fn(&crate::inventory::model::Container) -> bool| {
+        h.containers.values().filter(|c| f(c)).count()
+    };
+    lines.push(Line::from(vec![
+        label("containers"),
+        Span::styled(
+            format!(
+                "{} running · {} stopped · {} restarting · {} unhealthy · {} in all",
+                count(&|c| c.state == State::Running),
+                count(&|c| matches!(c.state, State::Exited | State::Dead | State::Created)),
+                count(&|c| c.state == State::Restarting),
+                count(&|c| c.health == Health::Unhealthy),
+                h.containers.len()
+            ),
+            t.base,
+        ),
+    ]));
+    let mut apps: Vec<String> = h
+        .containers
+        .values()
+        .filter_map(|c| {
+            let app = c.owner.app.as_ref()?;
+            Some(match c.owner.source {
+                crate::labels::Source::Berth => app.clone(),
+                other => format!("{app} ({})", other.as_str()),
+            })
+        })
+        .collect();
+    apps.sort();
+    apps.dedup();
+    lines.push(Line::from(vec![
+        label("apps"),
+        Span::styled(
+            if apps.is_empty() {
+                "none".to_string()
+            } else {
+                apps.join(", ")
+            },
+            t.base,
+        ),
+    ]));
+    frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }), inner);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::testing::*;
+    use crossterm::event::KeyCode;
+
+    #[test]
+    fn host_screens_up_and_unreachable() {
+        let mut m = loaded();
+        m.update(key('1'));
+        m.update(code(KeyCode::Enter));
+        let up = render(&m, 100, 20);
+        m.update(code(KeyCode::Esc));
+        m.update(key('j'));
+        m.update(key('j'));
+        m.update(code(KeyCode::Enter));
+        let down = render(&m, 100, 20);
+        insta::assert_snapshot!(format!("{up}\n{down}"));
+    }
+}
