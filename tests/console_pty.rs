@@ -496,3 +496,81 @@ async fn hostile_lock_history_and_label_text_never_reaches_the_terminal() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_incident_shows_each_problem_first_with_its_reason() {
+    let Some(docker) = common::docker().await else {
+        return;
+    };
+    let scope = Scope::new(docker).await;
+    let incident = common::Incident::start(&scope).await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("berth.yaml");
+    std::fs::write(&config, common::config(None, &incident.apps_yaml())).unwrap();
+
+    let mut console = Console::spawn(&config, &[], 160, 40);
+    console.wait_for("the console", Duration::from_secs(15), |s| {
+        s.contains("1 Hosts")
+    });
+    // Containers, narrowed to this test's: the problems first, in words,
+    // the retained version last and marked as kept.
+    console.keys("3");
+    console.wait_for("the Containers view", Duration::from_secs(5), |s| {
+        s.contains("containers [")
+    });
+    console.keys("/");
+    console.keys(&format!("t{}-", scope.id));
+    console.keys("\r");
+    let screen = console.wait_for("every problem", Duration::from_secs(60), |s| {
+        s.contains("OOM killed")
+            && s.contains("last exit 1")
+            && s.matches("unhealthy: ").count() >= 2
+    });
+    let rows: Vec<&str> = screen
+        .lines()
+        .filter(|l| l.contains(&format!("t{}-", scope.id)) && !l.contains("containers ["))
+        .collect();
+    assert_eq!(rows.len(), 6, "{screen}");
+    let good_v2 = rows
+        .iter()
+        .position(|l| l.contains("good-v2"))
+        .unwrap_or_default();
+    for problem in ["-oom ", "-loop ", "-sick ", "-kml "] {
+        let at = rows.iter().position(|l| l.contains(problem)).unwrap_or(99);
+        assert!(
+            at < good_v2,
+            "{problem} sorts before what serves:\n{screen}"
+        );
+    }
+    assert!(
+        rows.last()
+            .is_some_and(|l| l.contains("good-v1") && l.contains("retained")),
+        "the kept version last, as kept:\n{screen}"
+    );
+    // Apps: each sick app marked, with what is wrong; the good one ok with
+    // its retained version beside its role.
+    console.keys("\x1b");
+    console.keys("2");
+    let screen = console.wait_for("the Apps view", Duration::from_secs(5), |s| {
+        s.contains("apps [")
+    });
+    let row = |name: &str| {
+        screen
+            .lines()
+            .find(|l| l.contains(&format!(" {name} ")) || l.contains(&format!(" {name}?")))
+            .unwrap_or_default()
+            .to_string()
+    };
+    assert!(row(&incident.good).contains("✓"), "{screen}");
+    assert!(row(&incident.good).contains("retained v1"), "{screen}");
+    for name in [&incident.sick, &incident.looping, &incident.oom] {
+        let r = row(name);
+        assert!(
+            r.contains('✗') && r.contains("web 0/1") && r.contains("web: "),
+            "{name}:\n{screen}"
+        );
+    }
+    assert!(row(&incident.kamal).contains('✗'), "{screen}");
+    console.keys("q");
+    console.wait_exit(Duration::from_secs(10));
+}

@@ -277,78 +277,16 @@ async fn an_incident_is_reported_as_it_is() {
         return;
     };
     let scope = Scope::new(docker).await;
-    let (good, sick, looping, oom, kamal) = (
-        scope.app("good"),
-        scope.app("sick"),
-        scope.app("loop"),
-        scope.app("oom"),
-        scope.app("kml"),
-    );
-    // good: v2 serves, v1 stopped and kept for rollback.
-    let old = scope
-        .start(Spec::named("good-v1").berth(&good, "web", "v1").sleeper())
-        .await;
-    scope
-        .docker
-        .stop_container(
-            &old,
-            Some(bollard::query_parameters::StopContainerOptions {
-                t: Some(0),
-                ..Default::default()
-            }),
-        )
-        .await
-        .unwrap();
-    scope
-        .start(Spec::named("good-v2").berth(&good, "web", "v2").sleeper())
-        .await;
-    // sick: its health check fails.
-    scope
-        .start(
-            Spec::named("sick")
-                .berth(&sick, "web", "v1")
-                .env("HEALTH=fail"),
-        )
-        .await;
-    // loop: exits 1 at once, restarted by Docker again and again.
-    scope
-        .start(Spec {
-            cmd: Some(vec!["sh".into(), "-c".into(), "exit 1".into()]),
-            no_healthcheck: true,
-            restart_always: true,
-            ..Spec::named("loop").berth(&looping, "web", "v1")
-        })
-        .await;
-    // oom: allocates until the kernel kills it.
-    scope
-        .start(Spec {
-            cmd: Some(vec![
-                "sh".into(),
-                "-c".into(),
-                "x=0123456789; while true; do x=$x$x; done".into(),
-            ]),
-            no_healthcheck: true,
-            memory: Some(16 * 1024 * 1024),
-            ..Spec::named("oom").berth(&oom, "web", "v1")
-        })
-        .await;
-    // A Kamal app whose only container is unhealthy.
-    scope
-        .start(
-            Spec::named("kml")
-                .label("service", &kamal)
-                .label("role", "web")
-                .label("destination", "")
-                .env("HEALTH=fail"),
-        )
-        .await;
-
+    let incident = common::Incident::start(&scope).await;
+    let common::Incident {
+        good,
+        sick,
+        looping,
+        oom,
+        kamal,
+    } = &incident;
     let dir = tempfile::tempdir().unwrap();
-    let apps: String = [&good, &sick, &looping, &oom]
-        .iter()
-        .map(|a| format!("  {a}:\n    image: x\n    roles:\n      web: {{hosts: [local]}}\n"))
-        .collect();
-    let yaml = config(None, &apps);
+    let yaml = config(None, &incident.apps_yaml());
     // Health checks fail after their retries; Docker restarts with a backoff.
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
     let json = loop {

@@ -485,3 +485,103 @@ pub fn config(socket: Option<&Path>, apps: &str) -> String {
     };
     format!("version: 2\nhosts:\n{host}apps:\n{apps}")
 }
+
+/// An incident on the engine, for the tests of what berth reports: five
+/// apps of one container role each.
+pub struct Incident {
+    /// v2 serves; v1 stopped, kept for rollback.
+    pub good: String,
+    /// Its health check fails.
+    pub sick: String,
+    /// Exits 1 at once, restarted by Docker again and again.
+    pub looping: String,
+    /// Allocates until the kernel kills it.
+    pub oom: String,
+    /// A Kamal app whose only container is unhealthy.
+    pub kamal: String,
+}
+
+impl Incident {
+    pub async fn start(scope: &Scope) -> Incident {
+        let (good, sick, looping, oom, kamal) = (
+            scope.app("good"),
+            scope.app("sick"),
+            scope.app("loop"),
+            scope.app("oom"),
+            scope.app("kml"),
+        );
+        // good: v2 serves, v1 stopped and kept for rollback.
+        let old = scope
+            .start(Spec::named("good-v1").berth(&good, "web", "v1").sleeper())
+            .await;
+        scope
+            .docker
+            .stop_container(
+                &old,
+                Some(bollard::query_parameters::StopContainerOptions {
+                    t: Some(0),
+                    ..Default::default()
+                }),
+            )
+            .await
+            .unwrap();
+        scope
+            .start(Spec::named("good-v2").berth(&good, "web", "v2").sleeper())
+            .await;
+        // sick: its health check fails.
+        scope
+            .start(
+                Spec::named("sick")
+                    .berth(&sick, "web", "v1")
+                    .env("HEALTH=fail"),
+            )
+            .await;
+        // loop: exits 1 at once, restarted by Docker again and again.
+        scope
+            .start(Spec {
+                cmd: Some(vec!["sh".into(), "-c".into(), "exit 1".into()]),
+                no_healthcheck: true,
+                restart_always: true,
+                ..Spec::named("loop").berth(&looping, "web", "v1")
+            })
+            .await;
+        // oom: allocates until the kernel kills it.
+        scope
+            .start(Spec {
+                cmd: Some(vec![
+                    "sh".into(),
+                    "-c".into(),
+                    "x=0123456789; while true; do x=$x$x; done".into(),
+                ]),
+                no_healthcheck: true,
+                memory: Some(16 * 1024 * 1024),
+                ..Spec::named("oom").berth(&oom, "web", "v1")
+            })
+            .await;
+        // A Kamal app whose only container is unhealthy.
+        scope
+            .start(
+                Spec::named("kml")
+                    .label("service", &kamal)
+                    .label("role", "web")
+                    .label("destination", "")
+                    .env("HEALTH=fail"),
+            )
+            .await;
+        Incident {
+            good,
+            sick,
+            looping,
+            oom,
+            kamal,
+        }
+    }
+
+    /// The berth apps of the incident, declared on host `local`.
+    pub fn apps_yaml(&self) -> String {
+        [&self.good, &self.sick, &self.looping, &self.oom]
+            .iter()
+            .map(|a| format!("  {a}:\n    image: x\n    roles:\n      web: {{hosts: [local]}}\n"))
+            .collect()
+    }
+}

@@ -24,16 +24,19 @@ pub fn draw(frame: &mut Frame, area: Rect, model: &Model) {
         .max()
         .unwrap_or(0)
         .clamp(20, 40) as u16;
+    let name_width = name_width(&model.app_rows);
     let widths = [
         Constraint::Length(1),
-        Constraint::Length(14),
+        Constraint::Length(name_width as u16),
         Constraint::Length(roles_width),
         Constraint::Length(8),
         Constraint::Fill(3),
         Constraint::Fill(2),
     ];
     // What the two flexible columns get (borders, fixed columns, spacing).
-    let rest = area.width.saturating_sub(2 + 1 + 14 + roles_width + 8 + 5) as usize;
+    let rest = area
+        .width
+        .saturating_sub(2 + 1 + name_width as u16 + roles_width + 8 + 5) as usize;
     let (lock_width, last_width) = (rest * 3 / 5, rest - rest * 3 / 5);
     super::table(
         frame,
@@ -72,7 +75,7 @@ pub fn draw(frame: &mut Frame, area: Rect, model: &Model) {
             };
             Row::new(vec![
                 Cell::from(Span::styled(sym, tone)),
-                Cell::from(name(a, t)),
+                Cell::from(name(a, name_width, t)),
                 Cell::from(roles(a, t)),
                 Cell::from(fit(
                     &if a.versions.is_empty() {
@@ -89,15 +92,34 @@ pub fn draw(frame: &mut Frame, area: Rect, model: &Model) {
     );
 }
 
-fn name<'a>(a: &AppRow, t: &Theme) -> Line<'a> {
+/// The APP column's width: its longest name (with a tool's tag), 14 to 30.
+fn name_width(rows: &[AppRow]) -> usize {
+    rows.iter()
+        .map(|a| {
+            let tag = if a.source == Source::Berth {
+                usize::from(!a.declared)
+            } else {
+                a.source.as_str().len() + 1
+            };
+            a.app.chars().count() + a.destination.chars().count() + tag + 1
+        })
+        .max()
+        .unwrap_or(0)
+        .clamp(14, 30)
+}
+
+fn name<'a>(a: &AppRow, width: usize, t: &Theme) -> Line<'a> {
     let mut name = a.app.clone();
     if !a.destination.is_empty() {
         name = format!("{name}@{}", a.destination);
     }
-    let mut spans = vec![Span::styled(fit(&name, 14), t.base)];
+    let mut spans = vec![Span::styled(fit(&name, width), t.base)];
     if a.source != Source::Berth {
         spans = vec![
-            Span::styled(fit(&name, 14 - a.source.as_str().len() - 1), t.base),
+            Span::styled(
+                fit(&name, width.saturating_sub(a.source.as_str().len() + 1)),
+                t.base,
+            ),
             Span::styled(format!(" {}", a.source.as_str()), t.dim),
         ];
     } else if !a.declared {

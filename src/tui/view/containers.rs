@@ -19,11 +19,12 @@ pub fn draw(frame: &mut Frame, area: Rect, model: &Model) {
     let wide = area.width >= WIDE;
     let mut widths = vec![
         Constraint::Length(1),
-        Constraint::Fill(2),
+        Constraint::Fill(3),
         Constraint::Length(8),
         Constraint::Length(11),
         Constraint::Length(8),
-        Constraint::Fill(1),
+        // What is wrong, in words: room next after the name's.
+        Constraint::Fill(2),
         Constraint::Length(5),
         Constraint::Length(3),
         Constraint::Length(5),
