@@ -299,10 +299,10 @@ async fn an_incident_is_reported_as_it_is() {
                 .find(|a| a["app"] == name)
                 .is_some_and(|a| check(&a["roles"][0]["containers"][0]))
         };
-        if ready(&sick, &|c| c["health"] == "unhealthy")
-            && ready(&kamal, &|c| c["health"] == "unhealthy")
-            && ready(&looping, &|c| c["restart_count"].as_i64() >= Some(2))
-            && ready(&oom, &|c| c["oom_killed"] == true)
+        if ready(sick, &|c| c["health"] == "unhealthy")
+            && ready(kamal, &|c| c["health"] == "unhealthy")
+            && ready(looping, &|c| c["restart_count"].as_i64() >= Some(2))
+            && ready(oom, &|c| c["oom_killed"] == true)
         {
             break json;
         }
@@ -314,8 +314,8 @@ async fn an_incident_is_reported_as_it_is() {
     };
 
     // The healthy app with a retained version: ok, 1/1, v1 kept apart.
-    let web = role_of(&json, &good);
-    assert_eq!(app(&json, &good)["ok"], true, "{web:#}");
+    let web = role_of(&json, good);
+    assert_eq!(app(&json, good)["ok"], true, "{web:#}");
     assert_eq!(
         (web["serving"].as_u64(), web["total"].as_u64()),
         (Some(1), Some(1)),
@@ -338,31 +338,27 @@ async fn an_incident_is_reported_as_it_is() {
         assert_eq!(app(&json, name)["ok"], false, "{name}: {c:#}");
         c["reason"].as_str().unwrap_or_default().to_string()
     };
-    assert!(
-        reason(&sick).starts_with("unhealthy: "),
-        "{}",
-        reason(&sick)
-    );
-    assert!(reason(&sick).contains("404"), "{}", reason(&sick));
-    let l = &role_of(&json, &looping)["containers"][0];
+    assert!(reason(sick).starts_with("unhealthy: "), "{}", reason(sick));
+    assert!(reason(sick).contains("404"), "{}", reason(sick));
+    let l = &role_of(&json, looping)["containers"][0];
     assert_eq!(
         (l["crash_loop"].as_bool(), l["exit_code"].as_i64()),
         (Some(true), Some(1)),
         "{l:#}"
     );
     assert!(
-        reason(&looping).contains("restarts in") && reason(&looping).contains("last exit 1"),
+        reason(looping).contains("restarts in") && reason(looping).contains("last exit 1"),
         "{l:#}"
     );
-    let o = &role_of(&json, &oom)["containers"][0];
+    let o = &role_of(&json, oom)["containers"][0];
     assert_eq!(o["oom_killed"], true, "{o:#}");
-    assert!(reason(&oom).contains("OOM killed"), "{o:#}");
+    assert!(reason(oom).contains("OOM killed"), "{o:#}");
     assert_eq!(
-        role_of(&json, &oom)["total"],
+        role_of(&json, oom)["total"],
         1,
         "a role whose container died counts it"
     );
-    let k = app(&json, &kamal);
+    let k = app(&json, kamal);
     assert_eq!(
         (k["source"].as_str(), k["ok"].as_bool()),
         (Some("kamal"), Some(false)),
