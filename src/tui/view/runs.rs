@@ -7,18 +7,28 @@ use ratatui::text::Span;
 use ratatui::widgets::{Cell, Row};
 
 use super::super::model::{Model, Tab};
-use super::{fit, secs};
+use super::secs;
 use crate::engine::RunResult;
 
 pub fn draw(frame: &mut Frame, area: Rect, model: &Model) {
     let t = &model.theme;
+    // ACTION as wide as its longest title (16 to 40); the rest goes to
+    // RESULT ("failed: health gate web [1/2]") and BY.
+    let action_width = model
+        .run_order
+        .iter()
+        .filter_map(|r| model.run(r))
+        .map(|r| unicode_width::UnicodeWidthStr::width(r.title().as_str()))
+        .max()
+        .unwrap_or(0)
+        .clamp(16, 40) as u16;
     let widths = [
         Constraint::Length(1),
         Constraint::Length(8),
-        Constraint::Fill(2),
-        Constraint::Length(10),
+        Constraint::Length(action_width),
+        Constraint::Fill(3),
         Constraint::Length(7),
-        Constraint::Fill(1),
+        Constraint::Fill(2),
     ];
     super::table(
         frame,
@@ -66,7 +76,7 @@ pub fn draw(frame: &mut Frame, area: Rect, model: &Model) {
                 Cell::from(Span::styled(sym, tone)),
                 Cell::from(Span::styled(started.to_string(), t.dim)),
                 Cell::from(r.title()),
-                Cell::from(Span::styled(fit(&word, 10), tone)),
+                Cell::from(Span::styled(word, tone)),
                 Cell::from(took),
                 Cell::from(Span::styled(by, t.dim)),
             ])
