@@ -6,7 +6,6 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use chrono::Utc;
 use futures_util::StreamExt;
 use serde::Serialize;
 
@@ -167,16 +166,7 @@ async fn check(host: &str, cfg: &HostConfig, timeout: Duration) -> HostCheck {
             c.reachable = true;
             c.docker_version = Some(info.version);
             c.api_version = Some(info.api_version);
-            let before = Utc::now();
-            if let Ok(Ok(i)) = tokio::time::timeout(timeout, docker.info()).await {
-                let after = Utc::now();
-                let middle = before + (after - before) / 2;
-                c.clock_skew_ms = i
-                    .system_time
-                    .as_deref()
-                    .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
-                    .map(|t| (t.with_timezone(&Utc) - middle).num_milliseconds());
-            }
+            c.clock_skew_ms = crate::docker::clock_skew_ms(&docker, timeout).await;
         }
         Err(e) => c.error = Some(e.to_string()),
     }

@@ -188,6 +188,21 @@ pub fn is_not_found(e: &bollard::errors::Error) -> bool {
     )
 }
 
+/// The engine's clock against this machine's, in milliseconds (positive:
+/// the engine is ahead), measured at the middle of one `/info` round trip;
+/// `None` when the engine does not say or does not answer in `timeout`.
+pub async fn clock_skew_ms(docker: &Docker, timeout: Duration) -> Option<i64> {
+    let before = chrono::Utc::now();
+    let info = tokio::time::timeout(timeout, docker.info())
+        .await
+        .ok()?
+        .ok()?;
+    let after = chrono::Utc::now();
+    let middle = before + (after - before) / 2;
+    let at = chrono::DateTime::parse_from_rfc3339(info.system_time.as_deref()?).ok()?;
+    Some((at.with_timezone(&chrono::Utc) - middle).num_milliseconds())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -325,6 +325,23 @@ async fn console(mut model: Model, log_wake: Arc<Notify>) -> anyhow::Result<u8> 
                         Theme::load(&name, palette).map_err(|e| e.to_string()),
                     ));
                 }
+                Effect::HostClock(host) => {
+                    let (config, tx) = (config.clone(), tx.clone());
+                    tokio::spawn(async move {
+                        let skew = async {
+                            let name = crate::config::HostName::new(&host)?;
+                            let cfg = config.host(&name)?;
+                            let endpoint = crate::hosts::Endpoint::from_config(cfg);
+                            let (docker, _, _reach) =
+                                crate::hosts::connect(&endpoint, Duration::from_secs(5)).await?;
+                            crate::docker::clock_skew_ms(&docker, Duration::from_secs(5))
+                                .await
+                                .ok_or_else(|| "the engine did not say its time".to_string())
+                        }
+                        .await;
+                        let _ = tx.send(Msg::HostClock { host, skew });
+                    });
+                }
                 Effect::Quit => {}
             }
         }

@@ -35,6 +35,11 @@ pub enum Msg {
     Locks(BTreeMap<(String, String), LockCell>),
     /// What a deploy of each declared app lacks (preflight), once at start.
     Preflight(BTreeMap<String, Vec<String>>),
+    /// A host's clock skew in ms (engine ahead: positive), or why unknown.
+    HostClock {
+        host: String,
+        skew: Result<i64, String>,
+    },
     /// Every app's history records, with the host each came from.
     History(Vec<(String, Record)>),
     Engine {
@@ -70,11 +75,24 @@ pub enum Msg {
 /// Something the runtime must do.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Effect {
-    Start { run: u64, action: Action },
-    Cancel { run: u64 },
-    Lock { target: Target, message: String },
-    Unlock { target: Target, force: bool },
+    Start {
+        run: u64,
+        action: Action,
+    },
+    Cancel {
+        run: u64,
+    },
+    Lock {
+        target: Target,
+        message: String,
+    },
+    Unlock {
+        target: Target,
+        force: bool,
+    },
     LoadTheme(String),
+    /// Measure a host's clock against this machine's (its screen opened).
+    HostClock(String),
     Quit,
 }
 
@@ -230,6 +248,8 @@ pub struct Model {
     pub locks: BTreeMap<(String, String), LockCell>,
     /// What a deploy of each declared app lacks, by app (preflight).
     pub preflight: BTreeMap<String, Vec<String>>,
+    /// Each host's clock skew, measured when its screen opens.
+    pub host_clock: BTreeMap<String, Result<i64, String>>,
     /// Runs started from this console, oldest first, never reordered.
     pub live: Vec<RunView>,
     /// Runs read from the hosts' history, without this console's own.
@@ -285,6 +305,7 @@ impl Model {
             now: Utc::now(),
             locks: BTreeMap::new(),
             preflight: BTreeMap::new(),
+            host_clock: BTreeMap::new(),
             live: Vec::new(),
             past: Vec::new(),
             performer: crate::engine::Performer::current().to_string(),
@@ -370,6 +391,10 @@ impl Model {
             Msg::Preflight(lacks) => {
                 self.preflight = lacks;
                 self.refresh();
+                true
+            }
+            Msg::HostClock { host, skew } => {
+                self.host_clock.insert(host, skew);
                 true
             }
             Msg::History(records) => {
@@ -1042,6 +1067,7 @@ impl Model {
                 let Some(h) = self.host_rows.get(i) else {
                     return;
                 };
+                self.effects.push(Effect::HostClock(h.name.clone()));
                 self.screen = Screen::Host {
                     host: h.name.clone(),
                 };

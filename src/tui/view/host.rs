@@ -74,6 +74,23 @@ pub fn draw(frame: &mut Frame, area: Rect, model: &Model, name: &str) {
             t.base,
         ),
     ]));
+    // Lock ages and heartbeats compare clocks: over 2 s apart is a problem.
+    let (clock, clock_tone) = match model.host_clock.get(name) {
+        None => ("measuring…".to_string(), t.dim),
+        Some(Err(e)) => (format!("unknown: {e}"), t.warn),
+        Some(Ok(ms)) if ms.abs() <= 2000 => (format!("{ms:+} ms against this machine"), t.ok),
+        Some(Ok(ms)) => (
+            format!(
+                "{:+.1} s against this machine: lock ages and heartbeats will be off",
+                *ms as f64 / 1000.0
+            ),
+            t.error,
+        ),
+    };
+    lines.push(Line::from(vec![
+        label("clock"),
+        Span::styled(clock, clock_tone),
+    ]));
     let count = |f: &dyn Fn(&crate::inventory::model::Container) -> bool| {
         h.containers.values().filter(|c| f(c)).count()
     };
@@ -128,12 +145,24 @@ mod tests {
         let mut m = loaded();
         m.update(key('1'));
         m.update(code(KeyCode::Enter));
-        let up = render(&m, 100, 20);
+        assert!(
+            matches!(&m.take_effects()[..], [crate::tui::model::Effect::HostClock(h)] if h == "db-1"),
+            "opening a host measures its clock"
+        );
+        m.update(crate::tui::model::Msg::HostClock {
+            host: "db-1".into(),
+            skew: Err("host db-1: connection refused".into()),
+        });
+        let unreachable = render(&m, 100, 20);
         m.update(code(KeyCode::Esc));
         m.update(key('j'));
         m.update(key('j'));
         m.update(code(KeyCode::Enter));
-        let down = render(&m, 100, 20);
-        insta::assert_snapshot!(format!("{up}\n{down}"));
+        m.update(crate::tui::model::Msg::HostClock {
+            host: "edge-2".into(),
+            skew: Ok(4200),
+        });
+        let up = render(&m, 100, 20);
+        insta::assert_snapshot!(format!("{unreachable}\n{up}"));
     }
 }
