@@ -203,6 +203,56 @@ pub async fn clock_skew_ms(docker: &Docker, timeout: Duration) -> Option<i64> {
     Some((at.with_timezone(&chrono::Utc) - middle).num_milliseconds())
 }
 
+/// Disk an engine uses: its images, and its containers' writable layers.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct DiskUse {
+    pub images: u64,
+    /// At most this much (shared layers are counted once per image).
+    pub image_bytes: u64,
+    pub containers: u64,
+    pub container_bytes: u64,
+    pub volumes: u64,
+}
+
+/// What the engine uses on disk (one list of images, one of containers with
+/// their sizes, one of volumes; Docker's own `system df` sums these too).
+pub async fn disk_use(docker: &Docker, timeout: Duration) -> Result<DiskUse, String> {
+    use bollard::query_parameters::{ListContainersOptions, ListImagesOptions, ListVolumesOptions};
+    let work = async {
+        let images = docker
+            .list_images(Some(ListImagesOptions {
+                all: false,
+                ..Default::default()
+            }))
+            .await
+            .map_err(|e| describe(&e))?;
+        let containers = docker
+            .list_containers(Some(ListContainersOptions {
+                all: true,
+                size: true,
+                ..Default::default()
+            }))
+            .await
+            .map_err(|e| describe(&e))?;
+        let volumes = docker
+            .list_volumes(None::<ListVolumesOptions>)
+            .await
+            .map_err(|e| describe(&e))?;
+        let bytes = |n: i64| u64::try_from(n).unwrap_or(0);
+        Ok(DiskUse {
+            images: images.len() as u64,
+            // Layers shared between images count once per image: an upper bound.
+            image_bytes: images.iter().map(|i| bytes(i.size)).sum(),
+            containers: containers.len() as u64,
+            container_bytes: containers.iter().filter_map(|c| c.size_rw).map(bytes).sum(),
+            volumes: volumes.volumes.map_or(0, |v| v.len() as u64),
+        })
+    };
+    tokio::time::timeout(timeout, work)
+        .await
+        .map_err(|_| "the engine did not answer in time".to_string())?
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

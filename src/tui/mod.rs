@@ -328,18 +328,35 @@ async fn console(mut model: Model, log_wake: Arc<Notify>) -> anyhow::Result<u8> 
                 Effect::HostClock(host) => {
                     let (config, tx) = (config.clone(), tx.clone());
                     tokio::spawn(async move {
-                        let skew = async {
+                        let connected = async {
                             let name = crate::config::HostName::new(&host)?;
                             let cfg = config.host(&name)?;
                             let endpoint = crate::hosts::Endpoint::from_config(cfg);
-                            let (docker, _, _reach) =
-                                crate::hosts::connect(&endpoint, Duration::from_secs(5)).await?;
-                            crate::docker::clock_skew_ms(&docker, Duration::from_secs(5))
-                                .await
-                                .ok_or_else(|| "the engine did not say its time".to_string())
+                            crate::hosts::connect(&endpoint, Duration::from_secs(5)).await
                         }
                         .await;
-                        let _ = tx.send(Msg::HostClock { host, skew });
+                        let (docker, _reach) = match connected {
+                            Ok((docker, _, reach)) => (docker, reach),
+                            Err(e) => {
+                                let _ = tx.send(Msg::HostClock {
+                                    host: host.clone(),
+                                    skew: Err(e.clone()),
+                                });
+                                let _ = tx.send(Msg::HostDisk { host, disk: Err(e) });
+                                return;
+                            }
+                        };
+                        let skew = crate::docker::clock_skew_ms(&docker, Duration::from_secs(5))
+                            .await
+                            .ok_or_else(|| "the engine did not say its time".to_string());
+                        let _ = tx.send(Msg::HostClock {
+                            host: host.clone(),
+                            skew,
+                        });
+                        // Sizing containers makes the engine walk their layers:
+                        // asked for once, when the screen opens.
+                        let disk = crate::docker::disk_use(&docker, Duration::from_secs(30)).await;
+                        let _ = tx.send(Msg::HostDisk { host, disk });
                     });
                 }
                 Effect::Quit => {}

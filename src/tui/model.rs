@@ -40,6 +40,11 @@ pub enum Msg {
         host: String,
         skew: Result<i64, String>,
     },
+    /// What a host's engine uses on disk, or why unknown.
+    HostDisk {
+        host: String,
+        disk: Result<crate::docker::DiskUse, String>,
+    },
     /// Every app's history records, with the host each came from.
     History(Vec<(String, Record)>),
     Engine {
@@ -91,7 +96,7 @@ pub enum Effect {
         force: bool,
     },
     LoadTheme(String),
-    /// Measure a host's clock against this machine's (its screen opened).
+    /// Measure a host's clock and disk use (its screen opened).
     HostClock(String),
     Quit,
 }
@@ -250,6 +255,8 @@ pub struct Model {
     pub preflight: BTreeMap<String, Vec<String>>,
     /// Each host's clock skew, measured when its screen opens.
     pub host_clock: BTreeMap<String, Result<i64, String>>,
+    /// Each host's disk use, read when its screen opens.
+    pub host_disk: BTreeMap<String, Result<crate::docker::DiskUse, String>>,
     /// Runs started from this console, oldest first, never reordered.
     pub live: Vec<RunView>,
     /// Runs read from the hosts' history, without this console's own.
@@ -306,6 +313,7 @@ impl Model {
             locks: BTreeMap::new(),
             preflight: BTreeMap::new(),
             host_clock: BTreeMap::new(),
+            host_disk: BTreeMap::new(),
             live: Vec::new(),
             past: Vec::new(),
             performer: crate::engine::Performer::current().to_string(),
@@ -395,6 +403,10 @@ impl Model {
             }
             Msg::HostClock { host, skew } => {
                 self.host_clock.insert(host, skew);
+                true
+            }
+            Msg::HostDisk { host, disk } => {
+                self.host_disk.insert(host, disk);
                 true
             }
             Msg::History(records) => {

@@ -91,6 +91,25 @@ pub fn draw(frame: &mut Frame, area: Rect, model: &Model, name: &str) {
         label("clock"),
         Span::styled(clock, clock_tone),
     ]));
+    let (disk, disk_tone) = match model.host_disk.get(name) {
+        None => ("measuring…".to_string(), t.dim),
+        Some(Err(e)) => (format!("unknown: {e}"), t.warn),
+        Some(Ok(d)) => (
+            format!(
+                "images {} (≤ {}) · containers {} ({} written) · volumes {}",
+                d.images,
+                bytes(d.image_bytes),
+                d.containers,
+                bytes(d.container_bytes),
+                d.volumes
+            ),
+            t.base,
+        ),
+    };
+    lines.push(Line::from(vec![
+        label("disk"),
+        Span::styled(disk, disk_tone),
+    ]));
     let count = |f: &dyn Fn(&crate::inventory::model::Container) -> bool| {
         h.containers.values().filter(|c| f(c)).count()
     };
@@ -135,6 +154,17 @@ pub fn draw(frame: &mut Frame, area: Rect, model: &Model, name: &str) {
     frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }), inner);
 }
 
+/// `1.2 GB`, `340 MB`, `12 kB`.
+fn bytes(n: u64) -> String {
+    let n = n as f64;
+    match n {
+        n if n >= 1e9 => format!("{:.1} GB", n / 1e9),
+        n if n >= 1e6 => format!("{:.0} MB", n / 1e6),
+        n if n >= 1e3 => format!("{:.0} kB", n / 1e3),
+        n => format!("{n} B"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::testing::*;
@@ -161,6 +191,16 @@ mod tests {
         m.update(crate::tui::model::Msg::HostClock {
             host: "edge-2".into(),
             skew: Ok(4200),
+        });
+        m.update(crate::tui::model::Msg::HostDisk {
+            host: "edge-2".into(),
+            disk: Ok(crate::docker::DiskUse {
+                images: 12,
+                image_bytes: 1_234_000_000,
+                containers: 3,
+                container_bytes: 42_000_000,
+                volumes: 2,
+            }),
         });
         let up = render(&m, 100, 20);
         insta::assert_snapshot!(format!("{unreachable}\n{up}"));
