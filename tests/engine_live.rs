@@ -544,7 +544,10 @@ fn plan_lists_stages_without_touching_anything() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(text.starts_with("plan: deploy demo (11 stages)"), "{text}");
+    assert!(
+        text.starts_with("plan: deploy demo v2 (11 stages)"),
+        "{text}"
+    );
     assert!(text.contains(" 3. image"), "{text}");
     assert!(
         text.contains("(demo:v2: use if present, else build or pull)"),
@@ -734,4 +737,55 @@ async fn duplicate_networks_converge_to_one() {
         .collect();
     assert_eq!(left.len(), 1, "exactly one network named {name} is left");
     docker.remove_network(&name).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rollback_names_the_version_it_starts_before_it_runs() {
+    let Some(docker) = common::docker().await else {
+        return;
+    };
+    let app = App::new(
+        Scope::new(docker).await,
+        "rbn",
+        "      web: {hosts: [a], port: 8080}\n",
+        "",
+    )
+    .await;
+    app.image("v1", &[]).await;
+    app.image("v2", &[]).await;
+    for v in ["v1", "v2"] {
+        let (r, events) = app.run(app.deploy(v), None).await;
+        assert_eq!(
+            r,
+            RunResult::Ok,
+            "{}",
+            common::app::output(&events).join("\n")
+        );
+    }
+    let cli = |args: &[&str]| {
+        let o = common::berth()
+            .arg("-c")
+            .arg(&app.config.path)
+            .args(args)
+            .output()
+            .unwrap();
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        )
+    };
+    let plan = cli(&["plan", "rollback", &app.name]);
+    assert!(
+        plan.starts_with(&format!("plan: rollback {} v1 (", app.name)),
+        "{plan}"
+    );
+    let run = cli(&["rollback", &app.name]);
+    assert!(
+        run.contains(&format!("rollback {} v1:", app.name)),
+        "the run's header names it: {run}"
+    );
+    let running = app.running("web").await;
+    assert_eq!(running.len(), 1);
+    assert_eq!(common::app::version_of(&running[0]), "v1");
 }

@@ -148,6 +148,7 @@ pub async fn refused(config: &Config, plan: &engine::Plan) -> Option<u8> {
 
 /// Prints a plan without running it, then what it lacks (exit 2 if any).
 pub async fn print_plan(config: &Config, action: &Action, json: bool) -> anyhow::Result<u8> {
+    let action = &name_rollback_version(config, action.clone()).await?;
     let plan = engine::plan(config, action)?;
     if json {
         outln!("{}", serde_json::to_string_pretty(&plan)?);
@@ -159,9 +160,8 @@ pub async fn print_plan(config: &Config, action: &Action, json: bool) -> anyhow:
         .map(|d| format!(" [{d}]"))
         .unwrap_or_default();
     outln!(
-        "plan: {} {}{dest} ({} stages)",
-        action.verb(),
-        plan.app,
+        "plan: {}{dest} ({} stages)",
+        action.describe(),
         plan.stages.len()
     );
     for w in &plan.warnings {
@@ -223,12 +223,55 @@ fn detail(step: &Step) -> String {
 }
 
 /// Runs an action to the end, rendering its events; Ctrl-C cancels safely.
+/// A rollback with no version named gets the one it will start, read from
+/// the hosts now, so that the plan and the run's header name it (and the
+/// run starts exactly that one).
+pub async fn name_rollback_version(config: &Config, action: Action) -> anyhow::Result<Action> {
+    let Action::Rollback {
+        app,
+        version: None,
+        destination,
+    } = action
+    else {
+        return Ok(action);
+    };
+    let inventory = crate::inventory::Inventory::start(config, Default::default());
+    let fleet = match inventory
+        .wait_for(std::time::Duration::from_secs(10), |f| f.settled())
+        .await
+    {
+        Ok(f) | Err(f) => f,
+    };
+    drop(inventory);
+    let report = crate::inventory::status::report(
+        config,
+        &fleet,
+        &crate::inventory::status::Filter {
+            app: Some(app.to_string()),
+            destination: destination.clone(),
+        },
+        chrono::Utc::now(),
+    );
+    let dest = destination.as_ref().map(|d| d.as_str()).unwrap_or("");
+    let Some(v) = crate::inventory::status::rollback_version_of(&report, app.as_str(), dest) else {
+        anyhow::bail!(
+            "rollback {app}: no retained version to go back to (see `berth status --app {app}`)"
+        );
+    };
+    Ok(Action::Rollback {
+        app,
+        version: Some(Version::new(&v).map_err(anyhow::Error::msg)?),
+        destination,
+    })
+}
+
 pub async fn run_action(
     config: &Config,
     action: Action,
     json: bool,
     lock_wait: Option<std::time::Duration>,
 ) -> anyhow::Result<u8> {
+    let action = name_rollback_version(config, action).await?;
     let plan = engine::plan(config, &action)?;
     // What it needs and lacks, before the lock: all of it, at once.
     if let Some(code) = refused(config, &plan).await {
@@ -301,9 +344,8 @@ impl Render {
                     .map(|d| format!(" [{d}]"))
                     .unwrap_or_default();
                 outln!(
-                    "{} {}{dest}: {} stages",
-                    plan.action.verb(),
-                    plan.app,
+                    "{}{dest}: {} stages",
+                    plan.action.describe(),
                     plan.stages.len()
                 );
                 self.plan = Some(plan.clone());

@@ -66,6 +66,23 @@ impl Action {
     }
 
     /// `deploy`, `restart`, ...
+    /// The version it brings up, when it names one (deploy; rollback).
+    pub fn version(&self) -> Option<&Version> {
+        match self {
+            Action::Deploy { version, .. } => Some(version),
+            Action::Rollback { version, .. } => version.as_ref(),
+            _ => None,
+        }
+    }
+
+    /// `deploy demo v2`, `rollback demo v1`, `restart demo`: what it does, in words.
+    pub fn describe(&self) -> String {
+        match self.version() {
+            Some(v) => format!("{} {} {v}", self.verb(), self.app()),
+            None => format!("{} {}", self.verb(), self.app()),
+        }
+    }
+
     pub fn verb(&self) -> &'static str {
         match self {
             Action::Deploy { .. } => "deploy",

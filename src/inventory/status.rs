@@ -84,6 +84,8 @@ pub struct ContainerStatus {
     pub state: &'static str,
     pub health: &'static str,
     pub uptime_seconds: Option<i64>,
+    /// When it was created (retained versions sort by it).
+    pub created_at: Option<DateTime<Utc>>,
     pub restart_count: i64,
     /// The code it last exited with (also while it restarts).
     pub exit_code: Option<i64>,
@@ -109,6 +111,7 @@ impl ContainerStatus {
             state: c.state.as_str(),
             health: c.health.as_str(),
             uptime_seconds: c.uptime(now).map(|d| d.num_seconds()),
+            created_at: c.created_at,
             restart_count: c.restart_count,
             exit_code: c.exit_code,
             oom_killed: c.oom_killed,
@@ -304,6 +307,42 @@ pub fn split_retained(mut containers: Vec<&Container>) -> (Vec<&Container>, Vec<
         .partition(|c| c.is_active() || current.as_ref().is_some_and(|v| *v == c.owner.version))
 }
 
+/// The version a rollback with none named goes to: the newest retained one
+/// that is not running (`retained` newest first). The console's `R` and
+/// `berth rollback` name it before anything runs, and ask for that one.
+pub fn rollback_version(retained: &[String], running: &[String]) -> Option<String> {
+    retained.iter().find(|v| !running.contains(v)).cloned()
+}
+
+/// [`rollback_version`] for an app (and destination) across the report.
+pub fn rollback_version_of(report: &StatusReport, app: &str, destination: &str) -> Option<String> {
+    let mut retained: Vec<(Option<DateTime<Utc>>, String)> = Vec::new();
+    let mut running: Vec<String> = Vec::new();
+    for a in report
+        .hosts
+        .iter()
+        .flat_map(|h| &h.apps)
+        .filter(|a| a.app == app && a.destination == destination && a.source == Source::Berth)
+    {
+        for r in &a.roles {
+            running.extend(
+                r.containers
+                    .iter()
+                    .filter(|c| c.state == "running")
+                    .filter_map(|c| c.version.clone()),
+            );
+            retained.extend(
+                r.retained
+                    .iter()
+                    .filter_map(|c| Some((c.created_at, c.version.clone()?))),
+            );
+        }
+    }
+    retained.sort_by_key(|(at, _)| std::cmp::Reverse(*at));
+    let retained: Vec<String> = retained.into_iter().map(|(_, v)| v).collect();
+    rollback_version(&retained, &running)
+}
+
 /// Incident triage: what needs eyes sorts first.
 pub fn triage_rank(c: &Container, now: DateTime<Utc>) -> u8 {
     use super::model::{Health, State};
@@ -469,5 +508,17 @@ mod tests {
             Utc::now(),
         );
         assert!(none.hosts[0].apps.is_empty());
+    }
+
+    #[test]
+    fn a_rollback_goes_to_the_newest_retained_version_not_running() {
+        let v = |xs: &[&str]| xs.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+        // v7's old container (replaced by a restart) is retained too.
+        assert_eq!(
+            rollback_version(&v(&["v7", "v6", "v5"]), &v(&["v7"])),
+            Some("v6".into())
+        );
+        assert_eq!(rollback_version(&v(&["v7"]), &v(&["v7"])), None);
+        assert_eq!(rollback_version(&v(&[]), &v(&[])), None);
     }
 }

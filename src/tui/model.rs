@@ -1262,8 +1262,8 @@ impl Model {
         let version = match version {
             Some(v) => v,
             None => match row
-                .and_then(|r| r.retained.first())
-                .map(|v| Version::new(v))
+                .and_then(|r| crate::inventory::status::rollback_version(&r.retained, &r.versions))
+                .map(|v| Version::new(&v))
             {
                 Some(Ok(v)) => v,
                 _ => {
