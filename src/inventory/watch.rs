@@ -78,7 +78,8 @@ pub async fn watch_host(
         tracing::warn!(host = %host, retry_in_ms = wait.as_millis() as u64, "host unreachable: {reason}");
         let now = Utc::now();
         let down = Link::Down {
-            reason,
+            // An SSH host's own words may be in it (its banner, its stderr).
+            reason: crate::sanitize::one_line(&reason),
             since: now,
             retry_at: chrono::Duration::from_std(wait).ok().map(|w| now + w),
         };
