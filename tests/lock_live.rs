@@ -937,4 +937,30 @@ fn an_action_that_lacks_what_it_needs_is_refused_before_the_lock_naming_all_of_i
         "{t}"
     );
     assert!(t.contains("/nonexistent/nginx -v` cannot run"), "{t}");
+    assert!(!t.contains("port 8099"), "nothing listens there: free: {t}");
+
+    // nginx's port held by another server: said, with what answers there.
+    let impostor = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = impostor.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        use std::io::{Read, Write};
+        for mut s in impostor.incoming().flatten() {
+            let _ = s.read(&mut [0u8; 1024]);
+            let _ = s
+                .write_all(b"HTTP/1.1 200 OK\r\nServer: impostor/1.0\r\nContent-Length: 0\r\n\r\n");
+        }
+    });
+    let yaml = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(
+        &config,
+        yaml.replace("listen: 8099", &format!("listen: {port}")),
+    )
+    .unwrap();
+    let t = text(&run(&["plan", "deploy", "needy", "-V", "v1"]));
+    assert!(
+        t.contains(&format!(
+            "port {port} is answered by `impostor/1.0`, not nginx"
+        )),
+        "{t}"
+    );
 }

@@ -176,6 +176,7 @@ pub async fn on_hosts(config: &Config, plan: &Plan) -> Vec<Lack> {
                 )
             {
                 out.extend(nginx(cfg, host.as_str()).await);
+                out.extend(listen_port(cfg, host.as_str(), settings.listen).await);
             }
             out
         }
@@ -185,6 +186,55 @@ pub async fn on_hosts(config: &Config, plan: &Plan) -> Vec<Lack> {
         .into_iter()
         .flatten()
         .collect()
+}
+
+/// nginx's port on a host: free (nginx binds it when berth reloads it), or
+/// already nginx's. Anything else that answers there (or holds it without
+/// speaking HTTP) would keep nginx from serving the app.
+async fn listen_port(cfg: &crate::config::HostConfig, host: &str, port: u16) -> Vec<Lack> {
+    use super::proxy::probe::{self, Via};
+    let via = match Endpoint::from_config(cfg) {
+        Endpoint::Local { .. } => Via::Tcp(std::net::SocketAddr::from((
+            std::net::Ipv4Addr::LOCALHOST,
+            port,
+        ))),
+        Endpoint::Ssh { ssh, remote_socket } => {
+            let Ok(tunnel) = hosts::ssh::tunnel(&ssh, &remote_socket, TIMEOUT).await else {
+                return Vec::new(); // the reach check says why
+            };
+            let Ok(socket) = tunnel.forward_tcp(port).await else {
+                return Vec::new();
+            };
+            Via::Unix {
+                socket,
+                shown: format!("127.0.0.1:{port} on host {host} (through ssh)"),
+            }
+        }
+    };
+    let taken = |what: String| Lack {
+        host: host.to_string(),
+        what,
+        fix: format!("free port {port} or set the app's `proxy.listen` to a free one"),
+    };
+    match probe::once(&via, "localhost", "/", Duration::from_secs(3)).await {
+        Ok(a) if a.server.as_deref().is_some_and(|s| s.starts_with("nginx")) => Vec::new(),
+        Ok(a) => vec![taken(format!(
+            "port {port} is answered by {}, not nginx",
+            a.server
+                .map_or("a server that does not say its name".into(), |s| format!(
+                    "`{s}`"
+                ))
+        ))],
+        // Refused (or, through ssh, a channel closed at once with no word):
+        // nothing listens; nginx binds it when berth reloads it.
+        Err(e) if e.contains("refused") || e.contains("did not answer HTTP: \"\"") => Vec::new(),
+        Err(e) if e.contains("did not answer HTTP") || e.contains("did not answer within") => {
+            vec![taken(format!(
+                "port {port} is held by something that is not an HTTP server ({e})"
+            ))]
+        }
+        Err(_) => Vec::new(),
+    }
 }
 
 /// nginx on a host: its command runs, and berth may write its directory.

@@ -19,6 +19,8 @@ pub const GENERATION_HEADER: &str = "X-Berth-Generation";
 pub struct Answer {
     pub status: u16,
     pub generation: Option<String>,
+    /// The `Server` header (`nginx/1.22.1`), cleaned.
+    pub server: Option<String>,
 }
 
 impl Answer {
@@ -144,12 +146,21 @@ fn parse_head(head: &[u8]) -> Option<Answer> {
         return None;
     }
     let status = parts.next()?.parse().ok()?;
-    let generation = lines
+    let headers: Vec<(&str, &str)> = lines
         .take_while(|l| !l.is_empty())
         .filter_map(|l| l.split_once(':'))
-        .find(|(k, _)| k.trim().eq_ignore_ascii_case(GENERATION_HEADER))
-        .map(|(_, v)| crate::sanitize::one_line(v.trim()));
-    Some(Answer { status, generation })
+        .collect();
+    let header = |name: &str| {
+        headers
+            .iter()
+            .find(|(k, _)| k.trim().eq_ignore_ascii_case(name))
+            .map(|(_, v)| crate::sanitize::one_line(v.trim()))
+    };
+    Some(Answer {
+        status,
+        generation: header(GENERATION_HEADER),
+        server: header("Server"),
+    })
 }
 
 /// How to prove a switch: where to send the request and how long to try.
@@ -218,7 +229,8 @@ mod tests {
             a,
             Answer {
                 status: 200,
-                generation: Some("v2.17".into())
+                generation: Some("v2.17".into()),
+                server: Some("nginx".into()),
             }
         );
         assert!(a.ok());
