@@ -208,7 +208,7 @@ pub fn fleet_checks(
                         && c.owner.role.as_deref() == Some(role.as_str())
                         && c.owner.destination.is_empty()
                         && c.owner.phase.is_none()
-                        && c.is_serving()
+                        && c.is_serving(Utc::now())
                 });
                 if !serving {
                     out.push(Finding {

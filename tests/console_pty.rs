@@ -549,10 +549,18 @@ async fn an_incident_shows_each_problem_first_with_its_reason() {
     );
     // Apps: each sick app marked, with what is wrong; the good one ok with
     // its retained version beside its role.
+    // (narrowed to this test's apps: the engine may run many others)
     console.keys("\x1b");
     console.keys("2");
-    let screen = console.wait_for("the Apps view", Duration::from_secs(5), |s| {
+    console.wait_for("the Apps view", Duration::from_secs(5), |s| {
         s.contains("apps [")
+    });
+    console.keys("/");
+    console.keys(&format!("t{}-", scope.id));
+    console.keys("\r");
+    let mine = format!("t{}-", scope.id);
+    let screen = console.wait_for("this test's apps", Duration::from_secs(5), |s| {
+        s.lines().filter(|l| l.contains(&mine)).count() == 6 // 5 rows and the title
     });
     let row = |name: &str| {
         screen

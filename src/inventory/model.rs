@@ -178,9 +178,12 @@ impl Container {
         !matches!(self.state, State::Exited | State::Dead | State::Created)
     }
 
-    /// Running and, if it has a healthcheck, healthy.
-    pub fn is_serving(&self) -> bool {
-        self.state == State::Running && matches!(self.health, Health::Healthy | Health::None)
+    /// Running and, if it has a healthcheck, healthy; and not caught in a
+    /// crash loop between two of its restarts (up a moment, down again).
+    pub fn is_serving(&self, now: DateTime<Utc>) -> bool {
+        self.state == State::Running
+            && matches!(self.health, Health::Healthy | Health::None)
+            && !self.crash_loop(now)
     }
 
     /// Restarting now, or restarted twice or more and up less than two

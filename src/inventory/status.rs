@@ -206,7 +206,7 @@ pub fn report(config: &Config, fleet: &Fleet, filter: &Filter, now: DateTime<Utc
                 .map(|(role, (declared, containers))| {
                     let (mut counted, retained) = split_retained(containers);
                     counted.sort_by_key(|c| (triage_rank(c, now), c.name.clone()));
-                    let serving = counted.iter().filter(|c| c.is_serving()).count();
+                    let serving = counted.iter().filter(|c| c.is_serving(now)).count();
                     let idle = counted.iter().all(|c| !c.is_active() && !c.failed(now));
                     let mut retained_versions: Vec<String> = Vec::new();
                     for v in retained.iter().filter_map(|c| c.owner.version.clone()) {
