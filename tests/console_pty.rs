@@ -582,3 +582,45 @@ async fn an_incident_shows_each_problem_first_with_its_reason() {
     console.keys("q");
     console.wait_exit(Duration::from_secs(10));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_console_action_that_lacks_what_it_needs_stops_before_the_lock() {
+    let Some(docker) = common::docker().await else {
+        return;
+    };
+    let scope = Scope::new(docker).await;
+    let name = scope.app("tneedy");
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    let config = dir.path().join("berth.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "version: 2\nsecrets_file: secrets.env\nhosts:\n  local: {{state_dir: {}}}\napps:\n  {name}:\n    image: x:latest\n    roles:\n      web: {{hosts: [local]}}\n    env: {{secret: [API_TOKEN]}}\n",
+            state.display()
+        ),
+    )
+    .unwrap();
+    let mut console = Console::spawn(&config, &[], 120, 30);
+    // The start-up check says it on the app's row.
+    console.wait_for("the app's row", Duration::from_secs(15), |s| {
+        s.lines()
+            .any(|l| l.contains(&name) && l.contains("cannot deploy: the secrets file"))
+    });
+    console.keys("d");
+    console.wait_for("the version question", Duration::from_secs(5), |s| {
+        s.contains("version")
+    });
+    console.keys("v1\r");
+    let screen = console.wait_for("the refusal", Duration::from_secs(15), |s| {
+        s.contains("FAILED at `preflight`")
+    });
+    assert!(screen.contains("secrets file cannot be read"), "{screen}");
+    assert!(
+        !state.join("locks").join(&name).exists(),
+        "refused before the lock"
+    );
+    console.keys("\x1b");
+    console.keys("q");
+    console.wait_exit(Duration::from_secs(10));
+}

@@ -414,26 +414,42 @@ async fn start_run(
     tx: mpsc::UnboundedSender<Msg>,
     reload: Arc<Notify>,
 ) {
+    // Refused before anything is taken: what a plan cannot be made for,
+    // and what the action lacks (preflight, as the CLI does it).
+    let refuse = |stage: &str, error: String| {
+        let _ = tx.send(Msg::Engine {
+            run,
+            event: EngineEvent::Finished {
+                result: RunResult::Failed {
+                    stage: stage.into(),
+                    error: error.clone(),
+                },
+                elapsed_ms: 0,
+            },
+        });
+        let _ = tx.send(Msg::Notice {
+            text: format!("{} {}: {error}", action.verb(), action.app()),
+            error: true,
+        });
+    };
     let plan = match engine::plan(&config, &action) {
         Ok(p) => p,
-        Err(e) => {
-            let _ = tx.send(Msg::Engine {
-                run,
-                event: EngineEvent::Finished {
-                    result: RunResult::Failed {
-                        stage: "plan".into(),
-                        error: e.to_string(),
-                    },
-                    elapsed_ms: 0,
-                },
-            });
-            let _ = tx.send(Msg::Notice {
-                text: format!("{} {}: {e}", action.verb(), action.app()),
-                error: true,
-            });
-            return;
-        }
+        Err(e) => return refuse("plan", e.to_string()),
     };
+    let lacks: Vec<String> = engine::preflight::check(&config, &plan)
+        .await
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    // The app's row shows what was found now (and forgets what was fixed).
+    let _ = tx.send(Msg::Preflight(
+        [(plan.app.to_string(), lacks.clone())]
+            .into_iter()
+            .collect(),
+    ));
+    if !lacks.is_empty() {
+        return refuse("preflight", format!("it lacks: {}", lacks.join("; ")));
+    }
     let (etx, mut erx) = mpsc::unbounded_channel();
     let forward = {
         let tx = tx.clone();

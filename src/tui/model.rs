@@ -33,7 +33,8 @@ pub enum Msg {
     Resize,
     Fleet(Fleet),
     Locks(BTreeMap<(String, String), LockCell>),
-    /// What a deploy of each declared app lacks (preflight), once at start.
+    /// What a deploy of each app named lacks (preflight): every declared
+    /// app at start, and an app again each time an action on it starts.
     Preflight(BTreeMap<String, Vec<String>>),
     /// A host's clock skew in ms (engine ahead: positive), or why unknown.
     HostClock {
@@ -396,8 +397,9 @@ impl Model {
                 self.refresh();
                 true
             }
+            // Per app: the start-up check, then each action's own.
             Msg::Preflight(lacks) => {
-                self.preflight = lacks;
+                self.preflight.extend(lacks);
                 self.refresh();
                 true
             }
