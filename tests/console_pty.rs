@@ -109,6 +109,14 @@ impl Console {
         }
     }
 
+    /// `/text` Enter: narrows the view to rows matching `text` (the engine
+    /// may run many containers besides a test's own).
+    fn filter(&mut self, text: &str) {
+        self.keys("/");
+        self.keys(text);
+        self.keys("\r");
+    }
+
     fn keys(&mut self, keys: &str) {
         self.writer.write_all(keys.as_bytes()).unwrap();
         self.writer.flush().unwrap();
@@ -174,9 +182,7 @@ async fn restart_from_the_keyboard_reaches_ok_and_quits_cleanly() {
     // The Containers view, narrowed to this test's app (the engine may run
     // many others, sick ones sorted first), shows it healthy.
     console.keys("3");
-    console.keys("/");
-    console.keys(&name);
-    console.keys("\r");
+    console.filter(&name);
     console.wait_for("the container healthy", Duration::from_secs(15), |s| {
         s.lines()
             .any(|l| l.contains(&format!("{name}-web-v1")) && l.contains("healthy"))
@@ -286,9 +292,7 @@ async fn container_log_follows_pauses_searches_and_stats_fill_the_columns() {
     // The Containers view, narrowed to the talker: the engine may run many
     // other containers, and only those on screen get stats.
     console.keys("3");
-    console.keys("/");
-    console.keys(&name);
-    console.keys("\r");
+    console.filter(&name);
     // Stats stream for the containers on screen: the row gets a CPU figure.
     let screen = console.wait_for("the talker's stats", Duration::from_secs(20), |s| {
         s.lines().any(|l| l.contains(&name) && l.contains('%'))
@@ -475,9 +479,7 @@ async fn hostile_lock_history_and_label_text_never_reaches_the_terminal() {
     console.wait_for("the Containers view", Duration::from_secs(5), |s| {
         s.contains("containers [")
     });
-    console.keys("/");
-    console.keys(&name);
-    console.keys("\r");
+    console.filter(&name);
     console.wait_for("the labelled container", Duration::from_secs(15), |s| {
         s.contains("hostile")
     });
@@ -518,9 +520,7 @@ async fn an_incident_shows_each_problem_first_with_its_reason() {
     console.wait_for("the Containers view", Duration::from_secs(5), |s| {
         s.contains("containers [")
     });
-    console.keys("/");
-    console.keys(&format!("t{}-", scope.id));
-    console.keys("\r");
+    console.filter(&format!("t{}-", scope.id));
     let screen = console.wait_for("every problem", Duration::from_secs(60), |s| {
         s.contains("OOM killed")
             && s.contains("last exit 1")
@@ -555,9 +555,7 @@ async fn an_incident_shows_each_problem_first_with_its_reason() {
     console.wait_for("the Apps view", Duration::from_secs(5), |s| {
         s.contains("apps [")
     });
-    console.keys("/");
-    console.keys(&format!("t{}-", scope.id));
-    console.keys("\r");
+    console.filter(&format!("t{}-", scope.id));
     let mine = format!("t{}-", scope.id);
     let screen = console.wait_for("this test's apps", Duration::from_secs(5), |s| {
         s.lines().filter(|l| l.contains(&mine)).count() == 6 // 5 rows and the title

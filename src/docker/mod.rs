@@ -56,11 +56,13 @@ pub async fn connect(
         let theirs = v.api_version.as_deref().and_then(parse_api_version);
         let (docker, negotiated) =
             speaking(socket, theirs).map_err(|e| unreachable(describe(&e)))?;
+        // What an engine says of itself is outside text like any other.
+        let clean = crate::sanitize::one_line;
         let info = EngineInfo {
-            version: v.version.unwrap_or_else(|| "unknown".into()),
+            version: clean(v.version.as_deref().unwrap_or("unknown")),
             api_version: format!("{}.{}", negotiated.major_version, negotiated.minor_version),
-            os: v.os.unwrap_or_default(),
-            arch: v.arch.unwrap_or_default(),
+            os: clean(v.os.as_deref().unwrap_or_default()),
+            arch: clean(v.arch.as_deref().unwrap_or_default()),
         };
         Ok((docker, info))
     };

@@ -161,11 +161,13 @@ async fn session(
         .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
         .map(|t| (t.timestamp() - 1).to_string());
     let api = docker.client_version();
+    // What an engine says of itself is outside text like any other.
+    let clean = crate::sanitize::one_line;
     let engine = EngineInfo {
-        version: info.server_version.unwrap_or_else(|| "unknown".into()),
+        version: clean(info.server_version.as_deref().unwrap_or("unknown")),
         api_version: format!("{}.{}", api.major_version, api.minor_version),
-        os: info.os_type.unwrap_or_default(),
-        arch: go_arch(info.architecture.as_deref().unwrap_or_default()),
+        os: clean(info.os_type.as_deref().unwrap_or_default()),
+        arch: clean(&go_arch(info.architecture.as_deref().unwrap_or_default())),
     };
     let summaries = match summaries {
         Ok(s) => s,

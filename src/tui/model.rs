@@ -284,6 +284,8 @@ pub struct Model {
     pub quitting: bool,
     // Derived rows, recomputed when their inputs change.
     pub host_rows: Vec<HostRow>,
+    /// The fleet against the config, as `berth status` reports it.
+    pub report: crate::inventory::status::StatusReport,
     pub app_rows: Vec<AppRow>,
     pub container_rows: Vec<ContainerRow>,
     pub run_order: Vec<RunRef>,
@@ -302,6 +304,8 @@ impl Model {
                 .keys()
                 .map(|h| (h.as_str(), String::new())),
         );
+        let report =
+            crate::inventory::status::report(&config, &fleet, &Default::default(), Utc::now());
         let mut m = Model {
             read_only: read_only || config.fleet.read_only,
             config,
@@ -332,6 +336,7 @@ impl Model {
             log_level: tui_logger::LevelFilter::Info,
             quitting: false,
             host_rows: Vec::new(),
+            report,
             app_rows: Vec::new(),
             container_rows: Vec::new(),
             run_order: Vec::new(),
@@ -566,7 +571,14 @@ impl Model {
         all_runs.sort_by_key(|r| std::cmp::Reverse(r.0));
         self.run_order = all_runs.into_iter().map(|(_, r)| r).collect();
         let runs: Vec<&RunView> = self.live.iter().chain(&self.past).collect();
-        self.app_rows = rows::apps(&self.config, &self.fleet, &self.locks, &runs, self.now);
+        // One report a change: the Apps rows and the app screen read it.
+        self.report = crate::inventory::status::report(
+            &self.config,
+            &self.fleet,
+            &Default::default(),
+            self.now,
+        );
+        self.app_rows = rows::apps(&self.config, &self.report, &self.locks, &runs);
         for row in &mut self.app_rows {
             if row.declared && row.destination.is_empty() {
                 row.lacks = self.preflight.get(&row.app).cloned().unwrap_or_default();

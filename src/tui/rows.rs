@@ -10,7 +10,7 @@ use regex::Regex;
 use crate::config::Config;
 use crate::engine::lock::Status as LockStatus;
 use crate::inventory::model::{Container, Fleet, Health, Link, State};
-use crate::inventory::status::{self, Filter as StatusFilter};
+use crate::inventory::status;
 use crate::labels::Source;
 
 use super::runs::RunView;
@@ -182,12 +182,10 @@ pub fn hosts(fleet: &Fleet) -> Vec<HostRow> {
 /// One row per app and destination, across every host.
 pub fn apps(
     config: &Config,
-    fleet: &Fleet,
+    report: &status::StatusReport,
     locks: &BTreeMap<(String, String), LockCell>,
     runs: &[&RunView],
-    now: DateTime<Utc>,
 ) -> Vec<AppRow> {
-    let report = status::report(config, fleet, &StatusFilter::default(), now);
     let mut rows: BTreeMap<(bool, String, String, Source), AppRow> = BTreeMap::new();
     for host in &report.hosts {
         for app in &host.apps {

@@ -9,7 +9,6 @@ use ratatui::widgets::{Block, Paragraph, Wrap};
 
 use super::super::model::Model;
 use super::apps::lock_text;
-use crate::inventory::status::{self, Filter};
 
 pub fn draw(frame: &mut Frame, area: Rect, model: &Model, app: &str, destination: &str) {
     let t = &model.theme;
@@ -112,17 +111,13 @@ pub fn draw(frame: &mut Frame, area: Rect, model: &Model, app: &str, destination
         "ROLE        HOST        CONTAINER                          VERSION   STATE",
         t.header,
     )));
-    let report = status::report(
-        &model.config,
-        &model.fleet,
-        &Filter {
-            app: Some(app.to_string()),
-            destination: None,
-        },
-        model.now,
-    );
-    for host in &report.hosts {
-        for a in host.apps.iter().filter(|a| a.destination == destination) {
+    // The model's report of the whole fleet: made once a change, not a frame.
+    for host in &model.report.hosts {
+        for a in host
+            .apps
+            .iter()
+            .filter(|a| a.app == app && a.destination == destination)
+        {
             for role in &a.roles {
                 if role.containers.is_empty() {
                     lines.push(Line::from(vec![
