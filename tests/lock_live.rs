@@ -890,8 +890,10 @@ fn destroy_keeps_the_history_and_records_itself_in_it() {
 fn an_action_that_lacks_what_it_needs_is_refused_before_the_lock_naming_all_of_it() {
     let dir = tempfile::tempdir().unwrap();
     let state = dir.path().join("state");
+    // A port nothing listens on, so the preflight finds it free.
+    let free = common::nginx::free_port();
     let yaml = format!(
-        "version: 2\nsecrets_file: secrets.env\nhosts:\n  a: {{state_dir: {s}, nginx: {{command: [/nonexistent/nginx], dir: {n}}}}}\napps:\n  needy:\n    image: x:latest\n    roles:\n      web: {{hosts: [a], port: 8080}}\n    env: {{secret: [API_TOKEN]}}\n    proxy: {{domains: [needy.test], listen: 8099, driver: nginx}}\n",
+        "version: 2\nsecrets_file: secrets.env\nhosts:\n  a: {{state_dir: {s}, nginx: {{command: [/nonexistent/nginx], dir: {n}}}}}\napps:\n  needy:\n    image: x:latest\n    roles:\n      web: {{hosts: [a], port: 8080}}\n    env: {{secret: [API_TOKEN]}}\n    proxy: {{domains: [needy.test], listen: {free}, driver: nginx}}\n",
         s = state.display(),
         n = dir.path().join("conf.d").display()
     );
@@ -937,7 +939,10 @@ fn an_action_that_lacks_what_it_needs_is_refused_before_the_lock_naming_all_of_i
         "{t}"
     );
     assert!(t.contains("/nonexistent/nginx -v` cannot run"), "{t}");
-    assert!(!t.contains("port 8099"), "nothing listens there: free: {t}");
+    assert!(
+        !t.contains(&format!("port {free}")),
+        "nothing listens there: free: {t}"
+    );
 
     // nginx's port held by another server: said, with what answers there.
     let impostor = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -953,7 +958,7 @@ fn an_action_that_lacks_what_it_needs_is_refused_before_the_lock_naming_all_of_i
     let yaml = std::fs::read_to_string(&config).unwrap();
     std::fs::write(
         &config,
-        yaml.replace("listen: 8099", &format!("listen: {port}")),
+        yaml.replace(&format!("listen: {free}"), &format!("listen: {port}")),
     )
     .unwrap();
     let t = text(&run(&["plan", "deploy", "needy", "-V", "v1"]));

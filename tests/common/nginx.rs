@@ -17,13 +17,34 @@ pub struct NginxServer {
     child: Child,
 }
 
-/// A port nothing listens on right now.
+/// A port nothing listens on right now, for a server a test starts.
+///
+/// Not the kernel's pick (`bind(0)`): that comes from the ephemeral range,
+/// where it can be handed out again at once, to another test's `bind(0)` or
+/// to an outgoing connection, before the server has started on it. Ports
+/// are taken instead from below the ephemeral range (Linux: 32768-60999),
+/// each at most once a test process, from a start that differs between
+/// processes, and only if free on every address.
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    use std::sync::atomic::{AtomicU32, Ordering};
+    const LOW: u32 = 20_000;
+    const SPAN: u32 = 12_000;
+    static NEXT: AtomicU32 = AtomicU32::new(u32::MAX);
+    let _ = NEXT.compare_exchange(
+        u32::MAX,
+        (std::process::id().wrapping_mul(7919)) % SPAN,
+        Ordering::SeqCst,
+        Ordering::SeqCst,
+    );
+    for _ in 0..SPAN {
+        let n = NEXT.fetch_add(1, Ordering::SeqCst);
+        let port = (LOW + n % SPAN) as u16;
+        let free = |a: &str| std::net::TcpListener::bind((a, port)).is_ok();
+        if free("127.0.0.1") && free("0.0.0.0") {
+            return port;
+        }
+    }
+    panic!("no free port in {LOW}..{}", LOW + SPAN);
 }
 
 impl NginxServer {

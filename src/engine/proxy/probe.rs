@@ -252,12 +252,17 @@ mod tests {
 
     #[tokio::test]
     async fn a_closed_port_is_a_clear_error() {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let addr = l.local_addr().unwrap();
-        drop(l);
+        // A socket bound but not listening: the port refuses connections,
+        // and stays ours, so no other test can start listening on it (a
+        // listener bound and dropped freed its port for another test, which
+        // then answered this probe).
+        let s = tokio::net::TcpSocket::new_v4().unwrap();
+        s.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+        let addr = s.local_addr().unwrap();
         let e = once(&Via::Tcp(addr), "x", "/up", Duration::from_secs(2))
             .await
             .unwrap_err();
         assert!(e.starts_with(&format!("connecting to {addr}")), "{e}");
+        drop(s);
     }
 }
