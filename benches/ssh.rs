@@ -146,12 +146,16 @@ async fn main() {
 
     // Lock round trips, the connection already open.
     let n = rounds * 10;
-    let local = berth::hosts::state_dir(&cfg.fleet.hosts["local"], Duration::from_secs(10))
-        .await
-        .unwrap();
-    let remote = berth::hosts::state_dir(&cfg.fleet.hosts["a"], Duration::from_secs(10))
-        .await
-        .unwrap();
+    let local = berth::hosts::state_dir(
+        cfg.fleet.hosts.get("local").unwrap(),
+        Duration::from_secs(10),
+    )
+    .await
+    .unwrap();
+    let remote =
+        berth::hosts::state_dir(cfg.fleet.hosts.get("a").unwrap(), Duration::from_secs(10))
+            .await
+            .unwrap();
     lock_round_trips(&remote, 2).await; // warm up
     let l = lock_round_trips(&local, n).await;
     let r = lock_round_trips(&remote, n).await;
@@ -159,7 +163,7 @@ async fn main() {
     // commands costs before berth does anything (sshd's session set-up and
     // the login shell's start-up, which reads the user's rc files).
     let tunnel = berth::hosts::ssh::tunnel(
-        cfg.fleet.hosts["a"].ssh.as_ref().unwrap(),
+        cfg.fleet.hosts.get("a").unwrap().ssh.as_ref().unwrap(),
         Path::new(berth::hosts::DEFAULT_SOCKET),
         Duration::from_secs(10),
     )

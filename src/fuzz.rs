@@ -28,10 +28,32 @@ pub fn clean(bytes: &[u8]) {
 /// and role named, declared or not: whatever loads can be planned, or is
 /// refused with an error, never a panic.
 pub fn config_then_plan(text: &str) {
+    config_split(text);
     let Ok(config) = crate::config::parse(Path::new("fuzz.yaml"), text) else {
         return;
     };
     plan_everything(&config);
+}
+
+/// Config text read app by app (as a large file is) means what it means
+/// read whole: wherever the split read takes a file on, the whole read
+/// takes it too and gives the same fleet.
+pub fn config_split(text: &str) {
+    use crate::config::FleetFile;
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    let Some(split) = crate::config::split::read(text) else {
+        return;
+    };
+    let whole: FleetFile = match serde_yaml::from_str(text) {
+        Ok(whole) => whole,
+        Err(e) => panic!("read split but not whole ({e}): {text:?}"),
+    };
+    let shown = |f: &FleetFile| serde_yaml::to_string(f).unwrap_or_else(|e| e.to_string());
+    assert_eq!(
+        shown(&split),
+        shown(&whole),
+        "split and whole differ: {text:?}"
+    );
 }
 
 /// Every action the CLI or the console can ask for, planned.

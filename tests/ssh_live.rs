@@ -293,7 +293,7 @@ async fn locks_and_history_on_an_ssh_host_follow_the_local_rules() {
         "",
     );
     let cfg = berth::config::load(&path).unwrap();
-    let host = &cfg.fleet.hosts["edge"];
+    let host = cfg.fleet.hosts.get("edge").unwrap();
     let root = berth::hosts::state_dir(host, Duration::from_secs(10))
         .await
         .unwrap();
@@ -688,7 +688,7 @@ async fn the_nginx_lock_on_an_ssh_host_is_the_hosts_own_flock() {
     let cfg = berth::config::load(&path).unwrap();
     let file = dir.path().join(".berth-nginx.lock");
     let remote = berth::hosts::on_host(
-        &cfg.fleet.hosts["edge"],
+        cfg.fleet.hosts.get("edge").unwrap(),
         file.clone(),
         Duration::from_secs(10),
     )

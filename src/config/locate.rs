@@ -29,7 +29,8 @@ pub struct Pos {
 /// the first time a position is asked for: only an error or a warning
 /// needs one, so a valid config (5 MB ones included) never pays for it.
 pub struct Positions {
-    text: std::sync::Arc<str>,
+    /// The file's text, shared: the one copy a loaded config keeps.
+    text: std::sync::Arc<String>,
     index: std::sync::OnceLock<Index>,
 }
 
@@ -43,6 +44,8 @@ impl std::fmt::Debug for Positions {
 struct Index {
     keys: HashMap<Vec<Seg>, Pos>,
     values: HashMap<Vec<Seg>, Pos>,
+    /// A key written a second time in its map: where it is written again.
+    again: HashMap<Vec<Seg>, Pos>,
 }
 
 impl Positions {
@@ -50,8 +53,13 @@ impl Positions {
     /// empty index: the syntax error itself is reported by serde_yaml, with
     /// its own position.
     pub fn index(text: &str) -> Self {
+        Self::of(std::sync::Arc::new(text.to_string()))
+    }
+
+    /// As [`Positions::index`], keeping `text` itself rather than a copy.
+    pub fn of(text: std::sync::Arc<String>) -> Self {
         Positions {
-            text: text.into(),
+            text,
             index: std::sync::OnceLock::new(),
         }
     }
@@ -69,6 +77,11 @@ impl Positions {
     /// value (for a list item); falls back to the nearest ancestor.
     pub fn key(&self, path: &[Seg]) -> Option<Pos> {
         self.lookup(path, true)
+    }
+
+    /// Where the key at `path` is written a second time in its map, if it is.
+    pub fn again(&self, path: &[Seg]) -> Option<Pos> {
+        self.built().again.get(path).copied()
     }
 
     /// Position of the value at `path`; falls back to the nearest ancestor.
@@ -148,7 +161,14 @@ impl MarkedEventReceiver for Builder {
                 if self.enter_value(pos) {
                     let mut key_path = self.path.clone();
                     key_path.push(Seg::Key(text.clone()));
-                    self.out.keys.entry(key_path).or_insert(pos);
+                    match self.out.keys.entry(key_path) {
+                        std::collections::hash_map::Entry::Vacant(v) => {
+                            v.insert(pos);
+                        }
+                        std::collections::hash_map::Entry::Occupied(o) => {
+                            self.out.again.entry(o.key().clone()).or_insert(pos);
+                        }
+                    }
                     if let Some(Frame::Map { key }) = self.stack.last_mut() {
                         *key = Some(text);
                     }

@@ -9,10 +9,12 @@
 pub mod duration;
 pub mod error;
 pub mod locate;
+pub mod map;
 pub mod migrate;
 pub mod model;
 pub mod names;
 pub mod secrets;
+pub(crate) mod split;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -21,6 +23,7 @@ use serde_yaml::Value;
 
 pub use duration::HumanDuration;
 pub use error::{ConfigError, ConfigWarning};
+pub use map::Map;
 pub use model::*;
 pub use names::{AppName, DestinationName, HostName, RoleName};
 pub use secrets::Secret;
@@ -82,22 +85,36 @@ pub fn load(path: &Path) -> Result<Config, ConfigError> {
         file: path.to_path_buf(),
         error,
     })?;
-    parse(path, &text)
+    parse_owned(path, text)
 }
 
 /// Validates `text` as if read from `path`.
 pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
+    parse_owned(path, text.to_string())
+}
+
+/// As [`parse`], keeping `text` as the config's one copy of the file.
+fn parse_owned(path: &Path, mut text: String) -> Result<Config, ConfigError> {
     // Editors on Windows start UTF-8 files with a byte order mark.
-    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-    let positions = Positions::index(text);
+    if text.starts_with('\u{feff}') {
+        text.drain(..'\u{feff}'.len_utf8());
+    }
+    let shared = std::sync::Arc::new(text);
+    let positions = Positions::of(shared.clone());
+    let text = shared.as_str();
     // The common case, a current file with no `x-` keys or merge keys,
     // reads straight into the model: no `Value` tree of the whole file (a
     // 5 MB config costs a fraction of the time and memory). Anything else,
     // a serde error included, takes the full road below, which explains it.
     // A `<<` anywhere may be a merge key, which only the full road applies
     // (a map of free-form keys would otherwise take it literally).
+    // A large one is read an app at a time (see `split`), so its memory is
+    // the model's and not the whole file's parse.
     if !text.contains("<<")
-        && let Ok(fleet) = serde_yaml::from_str::<FleetFile>(text)
+        && let Some(fleet) = (text.len() >= split::THRESHOLD)
+            .then(|| split::read(text))
+            .flatten()
+            .or_else(|| serde_yaml::from_str::<FleetFile>(text).ok())
         && fleet.version == CURRENT_VERSION
     {
         let config = Config {
@@ -124,10 +141,11 @@ fn parse_full(path: &Path, text: &str, positions: Positions) -> Result<Config, C
             line: l.line(),
             column: l.column(),
         });
-        err(
-            pos,
-            format!("invalid YAML: {}", strip_location(&e.to_string())),
-        )
+        let message = strip_location(&e.to_string());
+        if let Some((pos, message)) = written_twice(&positions, &message) {
+            return err(Some(pos), message);
+        }
+        err(pos, format!("invalid YAML: {message}"))
     })?;
     let Some(top) = doc.as_mapping_mut() else {
         return Err(err(
@@ -254,6 +272,34 @@ fn explain(e: &serde_yaml::Error) -> (String, Option<String>) {
 
 /// serde_yaml puts " at line L column C" into its messages; we print
 /// positions our way, in front, so it is removed wherever it stands.
+/// serde_yaml's "`path`: duplicate entry with key "k"" (placed at the
+/// map), placed instead where the key is written the second time, with
+/// where the first is.
+fn written_twice(positions: &Positions, message: &str) -> Option<(locate::Pos, String)> {
+    const SAID: &str = "duplicate entry with key \"";
+    let (map, key) = match message.split_once(": ") {
+        Some((map, rest)) if rest.starts_with(SAID) => (map, rest),
+        _ => ("", message),
+    };
+    let key = key.strip_prefix(SAID)?.strip_suffix('"')?;
+    let mut path = if map.is_empty() {
+        Vec::new()
+    } else {
+        locate::parse_path(map)
+    };
+    path.push(Seg::Key(key.to_string()));
+    let again = positions.again(&path)?;
+    let first = positions.key(&path)?;
+    let dotted = migrate::dotted(&path);
+    Some((
+        again,
+        format!(
+            "`{dotted}` is written twice (first at line {}); keep one: YAML would let this one replace the first",
+            first.line
+        ),
+    ))
+}
+
 fn strip_location(msg: &str) -> String {
     let mut out = msg.to_string();
     while let Some(i) = out.find(" at line ") {

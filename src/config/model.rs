@@ -1,13 +1,13 @@
 //! The fleet config schema (version 2). Every struct refuses unknown keys:
 //! a typo in a deploy config must fail loudly, not be ignored.
 
-use std::collections::BTreeMap;
 use std::fmt;
 use std::path::PathBuf;
 
 use serde::{Deserialize, Deserializer, Serialize};
 
 use super::duration::HumanDuration;
+use super::map::Map;
 use super::names::{AppName, DestinationName, HostName, RoleName};
 
 /// The schema version this berth writes and reads natively.
@@ -38,9 +38,9 @@ pub struct FleetFile {
     #[serde(default)]
     pub hooks: HooksConfig,
     #[serde(default)]
-    pub hosts: BTreeMap<HostName, HostConfig>,
+    pub hosts: Map<HostName, HostConfig>,
     #[serde(default)]
-    pub apps: BTreeMap<AppName, Box<AppConfig>>,
+    pub apps: Map<AppName, Box<AppConfig>>,
 }
 
 fn default_parallel_hosts() -> std::num::NonZeroUsize {
@@ -330,11 +330,11 @@ pub struct AppConfig {
     pub image: Option<String>,
     /// Build the image on each host from this context instead of pulling.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub build: Option<BuildConfig>,
+    pub build: Option<Box<BuildConfig>>,
     /// The role that boots first and that others may depend on.
     #[serde(default = "default_primary_role")]
     pub primary_role: RoleName,
-    pub roles: BTreeMap<RoleName, Box<RoleConfig>>,
+    pub roles: Map<RoleName, Box<RoleConfig>>,
     #[serde(default, skip_serializing_if = "EnvConfig::is_empty")]
     pub env: EnvConfig,
     /// Volumes and bind mounts for every role, as for `docker run -v`:
@@ -343,11 +343,11 @@ pub struct AppConfig {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub volumes: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub healthcheck: Option<HealthcheckConfig>,
+    pub healthcheck: Option<Box<HealthcheckConfig>>,
     /// A task run once per deploy in a throw-away container from the new
     /// image (migrations and the like), before any new container boots.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub release: Option<ReleaseConfig>,
+    pub release: Option<Box<ReleaseConfig>>,
     #[serde(default)]
     pub boot: BootConfig,
     /// Deadline for each health gate.
@@ -365,9 +365,9 @@ pub struct AppConfig {
     /// A proxy in front of one role: traffic moves to new containers only
     /// after their health gate, and old ones drain before they stop.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub proxy: Option<ProxyConfig>,
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub destinations: BTreeMap<DestinationName, Box<DestinationConfig>>,
+    pub proxy: Option<Box<ProxyConfig>>,
+    #[serde(default, skip_serializing_if = "Map::is_empty")]
+    pub destinations: Map<DestinationName, Box<DestinationConfig>>,
 }
 
 fn default_primary_role() -> RoleName {
@@ -393,8 +393,8 @@ pub struct BuildConfig {
     pub context: PathBuf,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dockerfile: Option<String>,
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub args: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "Map::is_empty")]
+    pub args: Map<String, String>,
 }
 
 #[derive(Clone, Debug, Deserialize, Serialize)]
@@ -417,7 +417,7 @@ pub struct RoleConfig {
     /// `false` turns the app's (and the image's) healthcheck off for this
     /// role (its gate then waits `min_uptime`); a map replaces it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub healthcheck: Option<RoleHealthcheck>,
+    pub healthcheck: Option<Box<RoleHealthcheck>>,
 }
 
 /// A role's own healthcheck setting.
@@ -455,10 +455,10 @@ impl AppConfig {
     /// The healthcheck a role's containers get: `None` keeps the image's own,
     /// `Some(None)` turns it off, `Some(Some(h))` sets `h`.
     pub fn role_healthcheck(&self, role: &RoleName) -> Option<Option<HealthcheckConfig>> {
-        match self.roles.get(role).and_then(|r| r.healthcheck.clone()) {
+        match self.roles.get(role).and_then(|r| r.healthcheck.as_deref()) {
             Some(RoleHealthcheck::Off(_)) => Some(None),
-            Some(RoleHealthcheck::Custom(h)) => Some(Some(h)),
-            None => self.healthcheck.clone().map(Some),
+            Some(RoleHealthcheck::Custom(h)) => Some(Some(h.clone())),
+            None => self.healthcheck.as_deref().cloned().map(Some),
         }
     }
 }
@@ -468,8 +468,8 @@ impl AppConfig {
 #[derive(Clone, Debug, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct EnvConfig {
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub clear: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "Map::is_empty")]
+    pub clear: Map<String, String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub secret: Vec<String>,
 }
@@ -538,8 +538,8 @@ pub struct BootConfig {
 #[serde(deny_unknown_fields)]
 pub struct DestinationConfig {
     /// Replaces the hosts of the named roles for this destination.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub roles: BTreeMap<RoleName, DestinationRole>,
+    #[serde(default, skip_serializing_if = "Map::is_empty")]
+    pub roles: Map<RoleName, DestinationRole>,
     /// Merged over the app's env.
     #[serde(default, skip_serializing_if = "EnvConfig::is_empty")]
     pub env: EnvConfig,

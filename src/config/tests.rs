@@ -37,7 +37,7 @@ fn parse_err(text: &str) -> String {
 fn good_config_loads_with_defaults() {
     let c = parse(Path::new("fleet.yaml"), GOOD).unwrap();
     assert!(c.warnings.is_empty());
-    let demo = &c.fleet.apps[&AppName::new("demo").unwrap()];
+    let demo = c.fleet.apps.get(&AppName::new("demo").unwrap()).unwrap();
     assert_eq!(demo.primary_role.as_str(), "web");
     assert_eq!(demo.deploy_timeout, HumanDuration::secs(120));
     assert_eq!(demo.min_uptime, HumanDuration::secs(10));
@@ -162,7 +162,7 @@ fn old_schema_is_migrated_with_a_warning_per_key() {
         )),
         "{w:#?}"
     );
-    let demo = &c.fleet.apps[&AppName::new("demo").unwrap()];
+    let demo = c.fleet.apps.get(&AppName::new("demo").unwrap()).unwrap();
     assert_eq!(
         demo.release.as_ref().unwrap().command.0,
         vec!["bin/migrate"]
@@ -195,9 +195,13 @@ fn volumes_are_checked() {
 fn x_keys_hold_anchors() {
     let text = "version: 2\nx-hosts: &h [local]\nhosts:\n  local: {}\napps:\n  demo:\n    image: x\n    roles:\n      web: {hosts: *h}\n";
     let c = parse(Path::new("fleet.yaml"), text).unwrap();
-    let demo = &c.fleet.apps[&AppName::new("demo").unwrap()];
+    let demo = c.fleet.apps.get(&AppName::new("demo").unwrap()).unwrap();
     assert_eq!(
-        demo.roles[&RoleName::new("web").unwrap()].hosts[0].as_str(),
+        demo.roles
+            .get(&RoleName::new("web").unwrap())
+            .unwrap()
+            .hosts[0]
+            .as_str(),
         "local"
     );
 }
@@ -288,4 +292,77 @@ fn proxy_values_that_could_break_an_nginx_file_are_refused_where_written() {
     assert!(check_domain("a..b").is_err());
     assert!(check_health_path("/healthz?full=1").is_ok());
     assert!(check_health_path("up").is_err());
+}
+
+/// A key written twice is refused with its place in every map of the
+/// config, in small files and in large ones (read app by app), where serde
+/// alone would let the second entry replace the first.
+#[test]
+fn a_key_written_twice_is_refused_in_every_map() {
+    let base = "version: 2\nhosts:\n  a: {}\n  b: {}\napps:\n  shop:\n    build: {context: ., args: {V: '1', W: '2'}}\n    env: {clear: {A: '1', B: '2'}}\n    roles:\n      web: {hosts: [a]}\n      worker: {hosts: [b]}\n    destinations:\n      staging:\n        roles:\n          web: {hosts: [a]}\n          worker: {hosts: [b]}\n      prod: {}\n  blog:\n    image: y:1\n    roles: {web: {hosts: [b]}}\n";
+    if let Err(e) = parse(Path::new("fleet.yaml"), base) {
+        panic!("{e}");
+    }
+    // (what is doubled, how; the duplicate's line holds `twice`, and the
+    // first is on line `first`)
+    let cases = [
+        ("hosts", ("  b: {}\n", "  b: {}\n  a: {twice: 1}\n"), 3),
+        (
+            "apps",
+            ("  blog:\n", "  shop: {image: twice}\n  blog:\n"),
+            6,
+        ),
+        (
+            "roles",
+            (
+                "      worker: {hosts: [b]}\n    dest",
+                "      worker: {hosts: [b]}\n      web: {hosts: [b], twice: 1}\n    dest",
+            ),
+            10,
+        ),
+        ("env", ("B: '2'", "B: '2',\n      A: twice"), 8),
+        ("build args", ("W: '2'", "W: '2',\n      V: twice"), 7),
+        (
+            "destinations",
+            (
+                "      prod: {}\n",
+                "      prod: {}\n      staging: {twice: 1}\n",
+            ),
+            13,
+        ),
+        (
+            "destination roles",
+            (
+                "          worker: {hosts: [b]}\n",
+                "          worker: {hosts: [b]}\n          web: {twice: 1}\n",
+            ),
+            15,
+        ),
+    ];
+    // Enough apps ahead of these to take the large-file road.
+    let filler: String = (0..6000)
+        .map(|i| format!("  f{i}:\n    image: f:1\n    roles: {{web: {{hosts: [a]}}}}\n"))
+        .collect();
+    let line_of = |text: &str, what: &str| text.lines().position(|l| l.contains(what)).unwrap() + 1;
+    for (what, (from, to), first) in cases {
+        let small = base.replacen(from, to, 1);
+        assert_ne!(small, base, "{what}: the case applies");
+        let large = small.replacen("apps:\n", &format!("apps:\n{filler}"), 1);
+        assert!(large.len() > split::THRESHOLD);
+        let shift = if first > 5 { filler.lines().count() } else { 0 };
+        for (text, first) in [(&small, first), (&large, first + shift)] {
+            let e = parse_err(text);
+            let again = line_of(text, "twice");
+            assert!(
+                e.starts_with(&format!("fleet.yaml:{again}:")),
+                "{what}: placed at the second one, line {again}: {e}"
+            );
+            assert!(
+                e.contains(&format!(
+                    "is written twice (first at line {first}); keep one"
+                )),
+                "{what}: {e}"
+            );
+        }
+    }
 }

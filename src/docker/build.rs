@@ -23,7 +23,7 @@ pub async fn build_image(
     tag: &str,
     context: Vec<u8>,
     dockerfile: &str,
-    args: &std::collections::BTreeMap<String, String>,
+    args: &crate::config::Map<String, String>,
     mut on_line: impl FnMut(String),
 ) -> Result<(), String> {
     let options = BuildImageOptions {
