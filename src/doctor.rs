@@ -5,6 +5,10 @@
 //! containers of apps no longer declared, retained versions whose image
 //! is gone, and proxies that do not send an app's traffic to its running
 //! healthy containers.
+//!
+//! May import `config`, `domain`, `engine`, `hosts`, `inventory`, `labels`,
+//! `sanitize`; must not import a front end.
+//! The layering is checked by a test (`src/layers.rs`).
 
 use std::collections::BTreeSet;
 use std::time::Duration;

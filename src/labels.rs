@@ -5,6 +5,9 @@
 //! other tools are recognised read-only from their own conventions (see
 //! `../shared/field-notes.md`): Kamal (`service`, `role`, `destination`) and
 //! Dokku (`com.dokku.*`).
+//!
+//! Owns: label names and parsing. Must not import anything of berth.
+//! The layering is checked by a test (`src/layers.rs`).
 
 use std::collections::HashMap;
 

@@ -12,6 +12,10 @@
 //! Records berth reads back from disk clean their text fields while they
 //! are deserialized ([`de_line`], [`de_text`] and their `Option` forms), so
 //! no output path can forget to.
+//!
+//! Owns: making outside text inert. Must not import anything of berth: every
+//! layer calls it.
+//! The layering is checked by a test (`src/layers.rs`).
 
 use serde::{Deserialize, Deserializer};
 

@@ -3,6 +3,10 @@
 //!
 //! Exit codes: 0 fine, 1 the fleet is not as declared (unhealthy), 2 berth
 //! could not do what was asked (bad config, unreachable host, bad usage).
+//!
+//! Owns: argument parsing, wording and exit codes. The top: may import any
+//! layer (it starts the console).
+//! The layering is checked by a test (`src/layers.rs`).
 
 /// `println!` for command output: when the reader has gone away
 /// (`berth … | head -1`), berth ends quietly instead of panicking.
@@ -51,10 +55,6 @@ use clap::{Parser, Subcommand};
 
 use crate::config::{self, Config, HumanDuration};
 
-/// Exit status of a command whose output pipe closed: what a shell reports
-/// for a process ended by SIGPIPE (128 + 13), as `git` or `cat` give.
-pub const EXIT_PIPE: i32 = 141;
-
 /// A write to stdout or stderr failed. A closed pipe ends berth quietly
 /// with [`EXIT_PIPE`] (after closing its SSH connections); any other
 /// failure is said on stderr, if it can be, with exit 2.
@@ -68,9 +68,7 @@ pub fn output_failed(e: std::io::Error) -> ! {
     std::process::exit(i32::from(EXIT_ERROR));
 }
 
-pub const EXIT_OK: u8 = 0;
-pub const EXIT_UNHEALTHY: u8 = 1;
-pub const EXIT_ERROR: u8 = 2;
+pub use crate::domain::exit::{EXIT_ERROR, EXIT_OK, EXIT_PIPE, EXIT_UNHEALTHY};
 
 #[derive(Debug, Parser)]
 #[command(

@@ -48,7 +48,7 @@ pub fn render_groups(groups: &[Vec<Vec<String>>], indent: usize) -> Vec<String> 
         .collect()
 }
 
-pub use crate::cli_age as age;
+pub use crate::domain::format::age;
 
 #[cfg(test)]
 mod tests {

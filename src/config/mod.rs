@@ -5,6 +5,10 @@
 //! `serde_path_to_error` (errors carry the path of the bad value) → cross
 //! checks (undeclared hosts, missing primary role, ...). Every error is mapped
 //! back to `file:line:column` through [`locate::Positions`].
+//!
+//! Owns: the config file and its model. Must not import anything of berth:
+//! every other layer reads the config.
+//! The layering is checked by a test (`src/layers.rs`).
 
 pub mod duration;
 pub mod error;

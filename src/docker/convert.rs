@@ -10,7 +10,7 @@ use bollard::models::{
 };
 use chrono::{DateTime, TimeZone, Utc};
 
-use crate::inventory::{Container, EventRecord, Health, Port, Probe, State, model::HEALTH_LOG};
+use crate::domain::{Container, EventRecord, Health, Port, Probe, State, model::HEALTH_LOG};
 use crate::labels::Owner;
 use crate::sanitize::{one_line, strip_controls};
 

@@ -3,6 +3,11 @@
 //! Engines in the field are often older than bollard's default API version
 //! (this project's CI runs 20.10, API 1.41), so every connection negotiates
 //! the version down to what the engine speaks.
+//!
+//! Owns: bollard calls and their conversion to `domain` types. May import
+//! `config`, `domain`, `labels`, `sanitize`; must not import `hosts`,
+//! `inventory`, `engine` or a front end.
+//! The layering is checked by a test (`src/layers.rs`).
 
 pub mod build;
 pub mod convert;
@@ -12,7 +17,7 @@ use std::time::Duration;
 
 use bollard::Docker;
 
-use crate::inventory::EngineInfo;
+use crate::domain::EngineInfo;
 
 /// Why an engine could not be used.
 #[derive(Debug, thiserror::Error)]

@@ -134,7 +134,7 @@ impl Status {
         if let Some(ahead) = self.skew_secs {
             line.push_str(&format!(
                 "; STALE: its heartbeat is {} in the future (the holder's clock is ahead of this machine's; berth does not trust it): `{}` clears it",
-                crate::cli_age(ahead),
+                crate::domain::format::age(ahead),
                 self.clear_with
             ));
         } else if self.stale {
@@ -198,7 +198,7 @@ impl std::fmt::Display for Broken {
 }
 
 fn ago(d: chrono::Duration) -> String {
-    crate::cli_age(d.num_seconds())
+    crate::domain::format::age(d.num_seconds())
 }
 
 /// The lock directory of an app (and destination) under a state directory.

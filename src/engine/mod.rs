@@ -2,6 +2,11 @@
 //! plans, and running a plan emits [`EngineEvent`]s on a channel. The CLI and
 //! the console are two renderers of that one stream; nothing here knows
 //! about terminals.
+//!
+//! Owns: plans, runs, locks, history, hooks, proxies. May import `config`,
+//! `docker`, `domain`, `hosts`, `labels`, `sanitize`; must not import
+//! `inventory` or a front end (`tui`, `cli`).
+//! The layering is checked by a test (`src/layers.rs`).
 
 pub mod action;
 pub mod containers;

@@ -3,6 +3,11 @@
 //! A host is either the engine on this machine (a unix socket) or a machine
 //! reached over SSH, whose remote socket is forwarded to a private local one.
 //! Either way the rest of berth sees a unix socket path to hand to bollard.
+//!
+//! Owns: reaching hosts (local socket, SSH with multiplexing and forwarded
+//! sockets) and their files. May import `config`, `docker`, `domain`,
+//! `sanitize`; must not import `inventory`, `engine` or a front end.
+//! The layering is checked by a test (`src/layers.rs`).
 
 pub mod files;
 pub mod ssh;
@@ -103,7 +108,7 @@ pub async fn reach(endpoint: &Endpoint, timeout: Duration) -> Result<Reach, Stri
 pub async fn connect(
     endpoint: &Endpoint,
     timeout: Duration,
-) -> Result<(bollard::Docker, crate::inventory::EngineInfo, Reach), String> {
+) -> Result<(bollard::Docker, crate::domain::EngineInfo, Reach), String> {
     let reach = reach(endpoint, timeout).await?;
     let (docker, info) = crate::docker::connect(&reach.socket, timeout)
         .await

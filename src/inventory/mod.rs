@@ -1,8 +1,12 @@
 //! The live inventory: one watcher task per host feeds messages to one model
 //! task, which owns the [`Fleet`] and publishes it through a `watch` channel.
 //! Readers get a snapshot plus a notification on every real change.
+//!
+//! Owns: watching engines and the live [`Fleet`]. May import `config`,
+//! `docker`, `domain`, `hosts`, `labels`, `sanitize`; must not import `engine`
+//! or a front end.
+//! The layering is checked by a test (`src/layers.rs`).
 
-pub mod model;
 pub mod status;
 mod watch;
 
@@ -11,7 +15,7 @@ use std::time::Duration;
 use tokio::sync::{mpsc, watch as tokio_watch};
 use tokio::task::JoinHandle;
 
-pub use model::{
+pub use crate::domain::model::{
     Container, EngineInfo, EventRecord, Fleet, Health, HostView, Link, Msg, Port, Probe, State,
 };
 pub use watch::WatchOptions;

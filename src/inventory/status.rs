@@ -8,8 +8,8 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use super::model::{Container, Fleet, HostView, Link, Probe};
 use crate::config::{Config, DestinationName};
+use crate::domain::model::{Container, Fleet, HostView, Link, Probe};
 use crate::labels::Source;
 
 /// Bumped when a field is removed or changes meaning (adding is compatible).
@@ -345,7 +345,7 @@ pub fn rollback_version_of(report: &StatusReport, app: &str, destination: &str) 
 
 /// Incident triage: what needs eyes sorts first.
 pub fn triage_rank(c: &Container, now: DateTime<Utc>) -> u8 {
-    use super::model::{Health, State};
+    use crate::domain::model::{Health, State};
     match (c.state, c.health) {
         _ if c.oom_killed => 0,
         (_, Health::Unhealthy) => 0,
@@ -363,7 +363,7 @@ mod tests {
     use std::path::Path;
 
     use super::*;
-    use crate::inventory::model::{EngineInfo, Health, Msg, State};
+    use crate::domain::{EngineInfo, Health, Msg, State};
     use crate::labels::{BerthLabels, Owner};
 
     const CFG: &str = "version: 2\nhosts:\n  a: {}\n  b: {}\napps:\n  demo:\n    image: demo\n    roles:\n      web: {hosts: [a, b]}\n      worker: {hosts: [b]}\n";

@@ -12,8 +12,8 @@ use chrono::Utc;
 use futures_util::{StreamExt, TryStreamExt};
 use tokio::sync::mpsc;
 
-use super::model::{EngineInfo, Link, Msg};
 use crate::docker::{self, convert};
+use crate::domain::model::{EngineInfo, Link, Msg};
 use crate::hosts::{self, Endpoint};
 
 /// Tunables for host watchers.

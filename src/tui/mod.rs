@@ -8,6 +8,10 @@
 //! no fixed-rate redraw, no polling of the engines (live state comes from
 //! their event streams). Ticks run only while something on screen moves by
 //! itself (a spinner, an uptime).
+//!
+//! Owns: the console's model, keys, views and terminal. May import every
+//! layer below it; must not import `cli`.
+//! The layering is checked by a test (`src/layers.rs`).
 
 pub mod command;
 pub mod feeds;
@@ -372,7 +376,7 @@ async fn console(mut model: Model, log_wake: Arc<Notify>) -> anyhow::Result<u8> 
     if !running.is_empty() {
         finish_running(running, gone).await;
     }
-    Ok(crate::cli::EXIT_OK)
+    Ok(crate::domain::exit::EXIT_OK)
 }
 
 /// Cancels what still runs and waits (bounded) for each run to put the old

@@ -18,9 +18,9 @@ use super::runs::{RunView, StageState};
 use super::stats::Usage;
 use super::theme::{BUILT_IN, Palette, Theme};
 use crate::config::{AppName, Config, DestinationName, RoleName};
+use crate::domain::Fleet;
 use crate::engine::history::Record;
 use crate::engine::{Action, EngineEvent, Version};
-use crate::inventory::model::Fleet;
 use crate::labels::Source;
 
 pub use super::tab::{PerTab, Tab};
@@ -528,7 +528,7 @@ impl Model {
             .unwrap_or_default()
             .iter()
             .filter_map(|&i| self.container_rows.get(i))
-            .filter(|c| c.state == crate::inventory::model::State::Running)
+            .filter(|c| c.state == crate::domain::State::Running)
             .map(|c| (c.host.clone(), c.id.clone()))
             .collect()
     }

@@ -8,8 +8,8 @@ use chrono::{DateTime, Utc};
 use regex::Regex;
 
 use crate::config::Config;
+use crate::domain::{Container, Fleet, Health, Link, State};
 use crate::engine::lock::Status as LockStatus;
-use crate::inventory::model::{Container, Fleet, Health, Link, State};
 use crate::inventory::status;
 use crate::labels::Source;
 

@@ -188,7 +188,7 @@ pub fn draw(frame: &mut Frame, area: Rect, model: &Model, app: &str, destination
             Span::styled(
                 format!(
                     "{} ago by {}",
-                    crate::cli_age((model.now - r.started_at).num_seconds()),
+                    crate::domain::format::age((model.now - r.started_at).num_seconds()),
                     r.performer
                 ),
                 t.dim,

@@ -67,7 +67,7 @@ pub fn draw(frame: &mut Frame, area: Rect, model: &Model) {
                         "{} {} {}",
                         l.verb,
                         l.word,
-                        crate::cli_age((model.now - l.started_at).num_seconds())
+                        crate::domain::format::age((model.now - l.started_at).num_seconds())
                     ),
                     if l.ok { t.dim } else { t.error },
                 ),
@@ -186,7 +186,7 @@ pub fn lock_text(
                 (a, Some(v), _) => format!("{a} {v}"),
                 (a, None, _) => a.to_string(),
             };
-            let age = crate::cli_age((now - h.acquired_at).num_seconds());
+            let age = crate::domain::format::age((now - h.acquired_at).num_seconds());
             let text = format!("{}@{} {what} {age}", h.user, h.machine);
             if s.skew_secs.is_some() {
                 (format!("STALE (clock ahead) {text}"), t.error)

@@ -68,15 +68,15 @@ pub fn draw(frame: &mut Frame, area: Rect, model: &Model) {
             let health = match (&c.reason, c.state) {
                 _ if c.retained => "retained".to_string(),
                 (Some(reason), _) => reason.clone(),
-                (None, crate::inventory::model::State::Running) => c.health.as_str().to_string(),
+                (None, crate::domain::State::Running) => c.health.as_str().to_string(),
                 (None, s) => match c.exit_code {
-                    Some(code) if s == crate::inventory::model::State::Exited => {
+                    Some(code) if s == crate::domain::State::Exited => {
                         format!("exit {code}")
                     }
                     _ => s.as_str().to_string(),
                 },
             };
-            let up = if c.state == crate::inventory::model::State::Running {
+            let up = if c.state == crate::domain::State::Running {
                 age(c.started_at, model.now)
             } else {
                 "-".into()
@@ -139,12 +139,12 @@ mod tests {
         let running = m
             .container_rows
             .iter()
-            .filter(|c| c.state == crate::inventory::model::State::Running)
+            .filter(|c| c.state == crate::domain::State::Running)
             .count();
         assert!(!on_screen.is_empty() && on_screen.len() <= running);
         for (_, id) in &on_screen {
             let c = m.container_rows.iter().find(|c| &c.id == id).unwrap();
-            assert_eq!(c.state, crate::inventory::model::State::Running);
+            assert_eq!(c.state, crate::domain::State::Running);
         }
         let usage = |cpu: f64, mb: u64| Usage {
             cpu,

@@ -7,7 +7,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Paragraph, Wrap};
 
 use super::super::model::Model;
-use crate::inventory::model::{Health, Link, State};
+use crate::domain::{Health, Link, State};
 
 pub fn draw(frame: &mut Frame, area: Rect, model: &Model, name: &str) {
     let t = &model.theme;
@@ -33,11 +33,11 @@ pub fn draw(frame: &mut Frame, area: Rect, model: &Model, name: &str) {
         } => (
             format!(
                 "✗ down for {}{}",
-                crate::cli_age((model.now - *since).num_seconds()),
+                crate::domain::format::age((model.now - *since).num_seconds()),
                 retry_at
                     .map(|r| format!(
                         ", retrying in {}",
-                        crate::cli_age((r - model.now).num_seconds())
+                        crate::domain::format::age((r - model.now).num_seconds())
                     ))
                     .unwrap_or_default()
             ),
@@ -110,7 +110,7 @@ pub fn draw(frame: &mut Frame, area: Rect, model: &Model, name: &str) {
         label("disk"),
         Span::styled(disk, disk_tone),
     ]));
-    let count = |f: &dyn Fn(&crate::inventory::model::Container) -> bool| {
+    let count = |f: &dyn Fn(&crate::domain::Container) -> bool| {
         h.containers.values().filter(|c| f(c)).count()
     };
     lines.push(Line::from(vec![

@@ -26,7 +26,7 @@ use ratatui::widgets::{Block, Paragraph};
 
 use super::model::{Model, Screen, Tab};
 use super::theme::Theme;
-use crate::inventory::model::{Health, State};
+use crate::domain::{Health, State};
 
 /// Below this the console shows a notice instead of a squeezed screen.
 pub const MIN_WIDTH: u16 = 60;
@@ -175,7 +175,7 @@ pub(crate) fn age(
     from: Option<chrono::DateTime<chrono::Utc>>,
     now: chrono::DateTime<chrono::Utc>,
 ) -> String {
-    from.map(|f| crate::cli_age((now - f).num_seconds()))
+    from.map(|f| crate::domain::format::age((now - f).num_seconds()))
         .unwrap_or_else(|| "-".into())
 }
 

@@ -9,7 +9,7 @@ use ratatui::backend::TestBackend;
 
 use super::super::model::{Model, Msg};
 use super::super::theme::{Palette, Theme};
-use crate::inventory::model::{
+use crate::domain::{
     Container, EngineInfo, EventRecord, Fleet, Health, Link, Msg as FleetMsg, Port, Probe, State,
 };
 use crate::labels::{BerthLabels, Owner};

@@ -214,7 +214,12 @@ impl Container {
         if self.crash_loop(now) {
             let since = self
                 .created_at
-                .map(|c| format!(" in {}", crate::cli_age((now - c).num_seconds())))
+                .map(|c| {
+                    format!(
+                        " in {}",
+                        crate::domain::format::age((now - c).num_seconds())
+                    )
+                })
                 .unwrap_or_default();
             parts.push(format!("{} restarts{since}", self.restart_count));
             if let Some(code) = self.exit_code {

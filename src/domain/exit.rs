@@ -1,0 +1,8 @@
+//! Exit statuses, shared by the CLI and the console.
+
+pub const EXIT_OK: u8 = 0;
+pub const EXIT_UNHEALTHY: u8 = 1;
+pub const EXIT_ERROR: u8 = 2;
+/// Exit status of a command whose output pipe closed: what a shell reports
+/// for a process ended by SIGPIPE (128 + 13), as `git` or `cat` give.
+pub const EXIT_PIPE: i32 = 141;
