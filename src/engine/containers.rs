@@ -43,12 +43,7 @@ pub struct ContainerSpec {
 /// A short random suffix, so a version can be booted again (restart, a
 /// redeploy of the same version) without a name clash.
 pub fn suffix() -> String {
-    let n = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or(0);
-    let mixed = (n ^ (n >> 17) ^ (std::process::id() as u128) << 7) & 0xffffff;
-    format!("{mixed:06x}")
+    format!("{:06x}", fastrand::u32(..0x100_0000))
 }
 
 /// `<app>-<role>[-<destination>]-<version>-<suffix>`.

@@ -39,21 +39,13 @@ impl Performer {
     }
 }
 
-/// The name of this process's user from /etc/passwd (no libc call needed).
+/// The name of this process's user, through NSS (so LDAP and SSSD users
+/// are found, not only those in /etc/passwd).
 fn user_from_uid() -> Option<String> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let uid = status
-        .lines()
-        .find_map(|l| l.strip_prefix("Uid:"))?
-        .split_whitespace()
-        .next()?
-        .to_string();
-    let passwd = std::fs::read_to_string("/etc/passwd").ok()?;
-    passwd.lines().find_map(|l| {
-        let mut f = l.split(':');
-        let name = f.next()?;
-        (f.nth(1)? == uid).then(|| name.to_string())
-    })
+    nix::unistd::User::from_uid(nix::unistd::Uid::current())
+        .ok()
+        .flatten()
+        .map(|u| u.name)
 }
 
 impl std::fmt::Display for Performer {
@@ -162,6 +154,16 @@ pub fn parse(place: &str, bytes: &[u8]) -> (Vec<Record>, Vec<String>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_user_is_found_as_the_system_names_it() {
+        let id = std::process::Command::new("id")
+            .arg("-un")
+            .output()
+            .unwrap();
+        let expected = String::from_utf8(id.stdout).unwrap().trim().to_string();
+        assert_eq!(user_from_uid(), Some(expected));
+    }
 
     #[tokio::test]
     async fn append_and_read_back() {

@@ -229,24 +229,10 @@ impl From<FilesError> for LockError {
     }
 }
 
-/// A random token (not cryptographic strength is needed: it only tells a
+/// A random token (no cryptographic strength is needed: it only tells a
 /// holder's own nested calls from others; it is never an authentication).
 pub fn new_token() -> String {
-    use std::hash::{BuildHasher, Hasher};
-    let mut out = String::new();
-    for i in 0..2u64 {
-        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-        h.write_u64(i);
-        h.write_u128(
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_nanos())
-                .unwrap_or(0),
-        );
-        h.write_u32(std::process::id());
-        out.push_str(&format!("{:016x}", h.finish()));
-    }
-    out
+    format!("{:016x}{:016x}", fastrand::u64(..), fastrand::u64(..))
 }
 
 fn json<T: Serialize>(value: &T) -> Result<Vec<u8>, LockError> {

@@ -112,12 +112,7 @@ fn go_arch(uname: &str) -> String {
 
 /// ±20% so that many watchers of one restarted engine do not retry in step.
 fn jitter(d: Duration) -> Duration {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|t| t.subsec_nanos())
-        .unwrap_or(0);
-    let factor = 0.8 + 0.4 * (nanos % 1000) as f64 / 1000.0;
-    d.mul_f64(factor)
+    d.mul_f64(0.8 + 0.4 * fastrand::f64())
 }
 
 async fn session(

@@ -59,39 +59,10 @@ const VIEWS: &[&[&str]] = &[
     &["events", "event", "ev"],
 ];
 
-/// Splits on spaces; `"..."` or `'...'` keeps spaces inside one word.
+/// Splits as a POSIX shell would: `"..."` or `'...'` keeps spaces inside
+/// one word, and a backslash escapes the next character.
 pub fn words(line: &str) -> Result<Vec<String>, String> {
-    let mut out = Vec::new();
-    let mut cur = String::new();
-    let mut quote: Option<char> = None;
-    let mut in_word = false;
-    for ch in line.chars() {
-        match (quote, ch) {
-            (Some(q), c) if c == q => quote = None,
-            (Some(_), c) => cur.push(c),
-            (None, '"' | '\'') => {
-                quote = Some(ch);
-                in_word = true;
-            }
-            (None, c) if c.is_whitespace() => {
-                if in_word {
-                    out.push(std::mem::take(&mut cur));
-                    in_word = false;
-                }
-            }
-            (None, c) => {
-                cur.push(c);
-                in_word = true;
-            }
-        }
-    }
-    if quote.is_some() {
-        return Err("unclosed quote".into());
-    }
-    if in_word {
-        out.push(cur);
-    }
-    Ok(out)
+    shlex::split(line).ok_or_else(|| "unclosed quote".to_string())
 }
 
 pub fn parse(line: &str) -> Result<Command, String> {
