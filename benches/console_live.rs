@@ -21,7 +21,7 @@
 //! health check, so that 200 checks a second do not dominate the engine's
 //! own CPU; they carry berth labels for 20 apps of 10 containers.
 
-#[path = "../tests/common/mod.rs"]
+#[path = "../tests/it/common/mod.rs"]
 mod common;
 
 use std::io::{Read, Write};

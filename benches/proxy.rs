@@ -9,7 +9,7 @@
 //! fresh connection; deploys use `drain_timeout: 0` so the figures are the
 //! switch itself, not the configured wait.
 
-#[path = "../tests/common/mod.rs"]
+#[path = "../tests/it/common/mod.rs"]
 mod common;
 
 use std::time::{Duration, Instant};

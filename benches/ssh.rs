@@ -16,7 +16,7 @@
 //! Run: `cargo bench --bench ssh [-- ROUNDS]` (default 5). Needs what
 //! `scripts/test` installs: Docker, busybox-static, openssh-server/client.
 
-#[path = "../tests/common/mod.rs"]
+#[path = "../tests/it/common/mod.rs"]
 mod common;
 
 use std::path::Path;

@@ -3,7 +3,7 @@
 //! host keys are checked strictly, and a host that drops is seen down and
 //! comes back without restarting berth.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 
@@ -21,10 +21,9 @@ fn config(dir: &std::path::Path, hosts: &str, apps: &str) -> std::path::PathBuf 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn status_reaches_docker_through_ssh() {
-    let Some(docker) = common::docker().await else {
+    let Some(scope) = common::scope().await else {
         return;
     };
-    let scope = Scope::new(docker).await;
     let app = scope.app("ssh");
     let id = scope
         .start(
@@ -737,7 +736,7 @@ async fn the_nginx_lock_on_an_ssh_host_is_the_hosts_own_flock() {
 async fn nginx_on_an_ssh_host_switches_with_no_failed_request() {
     use common::load::{self, Load};
     use common::nginx::NginxServer;
-    let Some(docker) = common::docker().await else {
+    let Some(scope) = common::scope().await else {
         return;
     };
     let sshd = Sshd::start();
@@ -748,7 +747,7 @@ async fn nginx_on_an_ssh_host_switches_with_no_failed_request() {
         nginx.port
     );
     let app = App::with_host_a(
-        Scope::new(docker).await,
+        scope,
         "sshn",
         &format!(", ssh: {}, nginx: {}", sshd.host_yaml(), nginx.host_yaml()),
         "      web: {hosts: [a], port: 8080}\n",

@@ -1,6 +1,6 @@
 //! `berth status` against the real Docker engine.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 
@@ -31,10 +31,9 @@ fn app<'a>(json: &'a Value, name: &str) -> &'a Value {
 
 #[tokio::test]
 async fn labelled_container_shows_with_health_and_exit_codes_follow() {
-    let Some(docker) = common::docker().await else {
+    let Some(scope) = common::scope().await else {
         return;
     };
-    let scope = Scope::new(docker).await;
     let name = scope.app("web");
     let id = scope
         .start(
@@ -112,10 +111,9 @@ async fn labelled_container_shows_with_health_and_exit_codes_follow() {
 
 #[tokio::test]
 async fn unhealthy_container_fails_status() {
-    let Some(docker) = common::docker().await else {
+    let Some(scope) = common::scope().await else {
         return;
     };
-    let scope = Scope::new(docker).await;
     let name = scope.app("sick");
     let id = scope
         .start(
@@ -154,10 +152,9 @@ async fn unhealthy_container_fails_status() {
 
 #[tokio::test]
 async fn other_tools_are_grouped_and_strangers_are_unmanaged() {
-    let Some(docker) = common::docker().await else {
+    let Some(scope) = common::scope().await else {
         return;
     };
-    let scope = Scope::new(docker).await;
     let kamal = scope.app("shop");
     let dokku = scope.app("blog");
     let kamal_name = format!("{kamal}-web-abc123");
@@ -208,10 +205,9 @@ async fn other_tools_are_grouped_and_strangers_are_unmanaged() {
 
 #[tokio::test]
 async fn kamal_version_comes_from_the_container_name() {
-    let Some(docker) = common::docker().await else {
+    let Some(scope) = common::scope().await else {
         return;
     };
-    let scope = Scope::new(docker).await;
     // Kamal names app containers <service>-<role>-<version>; the harness
     // prefixes names, so give the service that prefix.
     let service = format!("berth-t{}", scope.id);

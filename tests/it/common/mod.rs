@@ -57,6 +57,12 @@ pub async fn docker() -> Option<Docker> {
     }
 }
 
+/// A scope of the local engine for one test (see [`docker`] for when it is
+/// `None`): the preamble of every Docker test.
+pub async fn scope() -> Option<Scope> {
+    Some(Scope::new(docker().await?).await)
+}
+
 /// True when the ELF file at `path` has no program interpreter (statically
 /// linked), so it runs in a `FROM scratch` image.
 fn is_static_elf(path: &Path) -> std::io::Result<bool> {

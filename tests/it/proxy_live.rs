@@ -3,7 +3,7 @@
 //! and must see no failed request; a failed gate, a broken nginx config and
 //! a deleted berth file each leave traffic on a version that runs.
 
-mod common;
+use crate::common;
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -75,11 +75,11 @@ async fn answers(nginx: &NginxServer, n: usize) -> Vec<Result<String, String>> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_request_fails_through_deploy_restart_and_rollback() {
-    let Some(docker) = common::docker().await else {
+    let Some(scope) = common::scope().await else {
         return;
     };
     let nginx = NginxServer::start();
-    let app = proxied_app(Scope::new(docker).await, "zd", &nginx, "2s", "").await;
+    let app = proxied_app(scope, "zd", &nginx, "2s", "").await;
 
     let events = deploy_ok(&app, "v1").await;
     assert_eq!(outcome(&events, "traffic web [1/1]"), Some(&Outcome::Ok));
@@ -159,11 +159,11 @@ async fn no_request_fails_through_deploy_restart_and_rollback() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn failed_health_gate_leaves_nginx_on_the_old_version() {
-    let Some(docker) = common::docker().await else {
+    let Some(scope) = common::scope().await else {
         return;
     };
     let nginx = NginxServer::start();
-    let app = proxied_app(Scope::new(docker).await, "gate", &nginx, "1s", "").await;
+    let app = proxied_app(scope, "gate", &nginx, "1s", "").await;
     app.image("v3", &["HEALTH=fail"]).await;
     deploy_ok(&app, "v1").await;
     let before = std::fs::read_to_string(berth_file(&app, &nginx)).unwrap();
@@ -196,11 +196,11 @@ async fn failed_health_gate_leaves_nginx_on_the_old_version() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nginx_test_failure_aborts_the_switch_with_nginx_own_message() {
-    let Some(docker) = common::docker().await else {
+    let Some(scope) = common::scope().await else {
         return;
     };
     let nginx = NginxServer::start();
-    let app = proxied_app(Scope::new(docker).await, "ngt", &nginx, "1s", "").await;
+    let app = proxied_app(scope, "ngt", &nginx, "1s", "").await;
     deploy_ok(&app, "v1").await;
     let ours = std::fs::read_to_string(berth_file(&app, &nginx)).unwrap();
 
@@ -251,11 +251,11 @@ async fn nginx_test_failure_aborts_the_switch_with_nginx_own_message() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn doctor_finds_a_deleted_file_and_sync_or_deploy_puts_it_back() {
-    let Some(docker) = common::docker().await else {
+    let Some(scope) = common::scope().await else {
         return;
     };
     let nginx = NginxServer::start();
-    let app = proxied_app(Scope::new(docker).await, "doc", &nginx, "0", "").await;
+    let app = proxied_app(scope, "doc", &nginx, "0", "").await;
     deploy_ok(&app, "v1").await;
     let cli = |args: &[&str]| {
         common::berth()
@@ -480,12 +480,12 @@ fn findings(config: &std::path::Path, check: &str) -> Vec<serde_json::Value> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_deploy_killed_in_any_stage_leaves_the_old_version_serving_and_a_rerun_converges() {
-    let Some(docker) = common::docker().await else {
+    let Some(scope) = common::scope().await else {
         return;
     };
     let nginx = NginxServer::start();
     let app = proxied_app(
-        Scope::new(docker).await,
+        scope,
         "kill",
         &nginx,
         "1s",

@@ -2,7 +2,7 @@
 //! leave the old version serving, release tasks, boot order, cancel,
 //! restart, rollback and destroy.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 
@@ -16,10 +16,10 @@ const WEB: &str = "      web: {hosts: [a], port: 8080}\n";
 
 #[tokio::test]
 async fn deploy_v1_then_v2_keeps_v1_retained() {
-    let Some(docker) = common::docker().await else {
+    let Some(scope) = common::scope().await else {
         return;
     };
-    let app = App::new(Scope::new(docker).await, "dep", WEB, "").await;
+    let app = App::new(scope, "dep", WEB, "").await;
     app.image("v1", &[]).await;
     app.image("v2", &[]).await;
 
@@ -128,12 +128,12 @@ async fn failing_health_gate_leaves_the_old_version_serving() {
 
 #[tokio::test]
 async fn failing_release_task_starts_nothing_and_leaves_no_task() {
-    let Some(docker) = common::docker().await else {
+    let Some(scope) = common::scope().await else {
         return;
     };
     let extra =
         "    release: {command: [sh, -c, \"echo migrating; echo 'no such table' >&2; exit 3\"]}\n";
-    let app = App::new(Scope::new(docker).await, "rel", WEB, extra).await;
+    let app = App::new(scope, "rel", WEB, extra).await;
     app.image("v1", &[]).await;
     let (r, events) = app.run(app.deploy("v1"), None).await;
     assert_eq!(
@@ -167,19 +167,13 @@ async fn failing_release_task_starts_nothing_and_leaves_no_task() {
 
 #[tokio::test]
 async fn boot_limit_one_two_roles_two_hosts_boots_web_first() {
-    let Some(docker) = common::docker().await else {
+    let Some(scope) = common::scope().await else {
         return;
     };
     // Hosts a and b are two configured hosts on the same engine: the
     // berth.host label keeps each gate on its own host's container.
     let roles = "      web: {hosts: [a, b], port: 8080}\n      worker: {hosts: [a, b], command: [sleep, \"3600\"], healthcheck: false}\n";
-    let app = App::new(
-        Scope::new(docker).await,
-        "lim",
-        roles,
-        "    boot: {limit: 1}\n",
-    )
-    .await;
+    let app = App::new(scope, "lim", roles, "    boot: {limit: 1}\n").await;
     app.image("v1", &[]).await;
     let (r, events) =
         tokio::time::timeout(Duration::from_secs(90), app.run(app.deploy("v1"), None))
@@ -235,10 +229,10 @@ async fn boot_limit_one_two_roles_two_hosts_boots_web_first() {
 
 #[tokio::test]
 async fn cancel_mid_deploy_restores_the_old_version() {
-    let Some(docker) = common::docker().await else {
+    let Some(scope) = common::scope().await else {
         return;
     };
-    let app = App::new(Scope::new(docker).await, "can", WEB, "").await;
+    let app = App::new(scope, "can", WEB, "").await;
     app.image("v1", &[]).await;
     app.image("v2", &[]).await;
     assert_eq!(app.run(app.deploy("v1"), None).await.0, RunResult::Ok);
@@ -271,19 +265,13 @@ async fn cancel_mid_deploy_restores_the_old_version() {
 
 #[tokio::test]
 async fn cancel_after_old_was_stopped_starts_it_again() {
-    let Some(docker) = common::docker().await else {
+    let Some(scope) = common::scope().await else {
         return;
     };
     // Two boot groups: cancel during the second, after group 1 stopped its
     // old container. Restore must start it again.
     let roles = "      web: {hosts: [a, b], port: 8080}\n";
-    let app = App::new(
-        Scope::new(docker).await,
-        "can2",
-        roles,
-        "    boot: {limit: 1}\n",
-    )
-    .await;
+    let app = App::new(scope, "can2", roles, "    boot: {limit: 1}\n").await;
     app.image("v1", &[]).await;
     app.image("v2", &[]).await;
     assert_eq!(app.run(app.deploy("v1"), None).await.0, RunResult::Ok);
@@ -312,10 +300,10 @@ async fn cancel_after_old_was_stopped_starts_it_again() {
 
 #[tokio::test]
 async fn restart_keeps_a_healthy_container_at_every_moment() {
-    let Some(docker) = common::docker().await else {
+    let Some(scope) = common::scope().await else {
         return;
     };
-    let app = App::new(Scope::new(docker).await, "rst", WEB, "").await;
+    let app = App::new(scope, "rst", WEB, "").await;
     app.image("v1", &[]).await;
     assert_eq!(app.run(app.deploy("v1"), None).await.0, RunResult::Ok);
     let old = app.running("web").await[0].id.clone().unwrap();
@@ -378,10 +366,10 @@ async fn restart_keeps_a_healthy_container_at_every_moment() {
 
 #[tokio::test]
 async fn rollback_brings_back_v1_through_the_gate() {
-    let Some(docker) = common::docker().await else {
+    let Some(scope) = common::scope().await else {
         return;
     };
-    let app = App::new(Scope::new(docker).await, "rb", WEB, "").await;
+    let app = App::new(scope, "rb", WEB, "").await;
     app.image("v1", &[]).await;
     app.image("v2", &[]).await;
     assert_eq!(app.run(app.deploy("v1"), None).await.0, RunResult::Ok);
@@ -486,10 +474,10 @@ async fn destroy_needs_confirmation_and_keeps_volumes() {
 
 #[tokio::test]
 async fn cli_deploy_streams_json_events_and_sets_exit_codes() {
-    let Some(docker) = common::docker().await else {
+    let Some(scope) = common::scope().await else {
         return;
     };
-    let app = App::new(Scope::new(docker).await, "cli", WEB, "").await;
+    let app = App::new(scope, "cli", WEB, "").await;
     app.image("v1", &[]).await;
     app.image("v2", &["HEALTH=fail"]).await;
     let cfg = app.config.path.to_str().unwrap().to_string();
@@ -559,10 +547,10 @@ fn plan_lists_stages_without_touching_anything() {
 #[tokio::test]
 async fn ctrl_c_in_the_cli_cancels_safely() {
     use std::io::{BufRead, BufReader};
-    let Some(docker) = common::docker().await else {
+    let Some(scope) = common::scope().await else {
         return;
     };
-    let app = App::new(Scope::new(docker).await, "sig", WEB, "").await;
+    let app = App::new(scope, "sig", WEB, "").await;
     app.image("v1", &[]).await;
     app.image("v2", &["HEALTH=fail"]).await;
     assert_eq!(app.run(app.deploy("v1"), None).await.0, RunResult::Ok);
@@ -614,10 +602,9 @@ async fn ctrl_c_in_the_cli_cancels_safely() {
 
 #[tokio::test]
 async fn build_on_host_streams_output_and_prune_keeps_retain() {
-    let Some(docker) = common::docker().await else {
+    let Some(scope) = common::scope().await else {
         return;
     };
-    let scope = Scope::new(docker).await;
     let name = scope.app("bld");
     let dir = tempfile::tempdir().unwrap();
     let ctx = dir.path().join("ctx");
@@ -741,16 +728,10 @@ async fn duplicate_networks_converge_to_one() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rollback_names_the_version_it_starts_before_it_runs() {
-    let Some(docker) = common::docker().await else {
+    let Some(scope) = common::scope().await else {
         return;
     };
-    let app = App::new(
-        Scope::new(docker).await,
-        "rbn",
-        "      web: {hosts: [a], port: 8080}\n",
-        "",
-    )
-    .await;
+    let app = App::new(scope, "rbn", "      web: {hosts: [a], port: 8080}\n", "").await;
     app.image("v1", &[]).await;
     app.image("v2", &[]).await;
     for v in ["v1", "v2"] {

@@ -1,7 +1,7 @@
 //! Malformed configs, through the real binary: each gives exit code 2 and a
 //! one-line error naming file:line:column.
 
-mod common;
+use crate::common;
 
 use common::berth_with_config;
 

@@ -1,7 +1,7 @@
 //! The inventory watcher against the real engine: events are applied as
 //! they happen, and a lost engine is noticed and reconnected.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -103,10 +103,9 @@ async fn stop_is_reflected_within_a_second() {
 
 #[tokio::test]
 async fn new_container_and_health_changes_arrive_as_events() {
-    let Some(docker) = common::docker().await else {
+    let Some(scope) = common::scope().await else {
         return;
     };
-    let scope = Scope::new(docker).await;
     let inv = local_inventory(WatchOptions::default());
     inv.wait_for(Duration::from_secs(10), Fleet::settled)
         .await

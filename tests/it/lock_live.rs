@@ -1,14 +1,12 @@
 //! Deploy locks and hooks with real processes: concurrent acquires, a
 //! killed holder, nested berth calls from hooks, and bad hook layouts.
 
-mod common;
+use crate::common;
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
-
-use common::Scope;
 
 /// A config directory with one app on host `a`, state in the tempdir.
 struct Project {
@@ -311,10 +309,9 @@ fn plan_lists_the_hook_and_plugin_files_of_each_stage() {
 
 #[tokio::test]
 async fn nested_berth_calls_from_hooks_reenter_the_lock_for_deploy_restart_and_destroy() {
-    let Some(docker) = common::docker().await else {
+    let Some(scope) = common::scope().await else {
         return;
     };
-    let scope = Scope::new(docker).await;
     let app = scope.app("nest");
     scope.version_image(&app, "v1", &[]).await;
     let p = Project::new(&app, &format!("{app}:latest"), "");
@@ -400,10 +397,9 @@ async fn nested_berth_calls_from_hooks_reenter_the_lock_for_deploy_restart_and_d
 
 #[tokio::test]
 async fn lock_wait_waits_for_a_running_action_then_proceeds() {
-    let Some(docker) = common::docker().await else {
+    let Some(scope) = common::scope().await else {
         return;
     };
-    let scope = Scope::new(docker).await;
     let app = scope.app("wait");
     scope.version_image(&app, "v1", &[]).await;
     let p = Project::new(&app, &format!("{app}:latest"), "");
@@ -444,10 +440,9 @@ async fn lock_wait_waits_for_a_running_action_then_proceeds() {
 
 #[tokio::test]
 async fn doctor_reports_each_problem_with_a_fix() {
-    let Some(docker) = common::docker().await else {
+    let Some(scope) = common::scope().await else {
         return;
     };
-    let scope = Scope::new(docker).await;
     let app = scope.app("doc");
     let p = Project::new(&app, "x:latest", "");
     // A stale lock: a deploy killed while its pre-deploy hook sleeps.

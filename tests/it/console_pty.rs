@@ -2,7 +2,7 @@
 //! against the real Docker engine. The screen is read back through a
 //! terminal emulator (vt100), keys are typed into the pty.
 
-mod common;
+use crate::common;
 
 use std::io::{Read, Write};
 use std::path::Path;
@@ -10,7 +10,6 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use berth::engine::RunResult;
-use common::Scope;
 use common::app::{App, version_of};
 use portable_pty::{Child, CommandBuilder, PtySize, native_pty_system};
 
@@ -156,10 +155,10 @@ impl Drop for Console {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn restart_from_the_keyboard_reaches_ok_and_quits_cleanly() {
-    let Some(docker) = common::docker().await else {
+    let Some(scope) = common::scope().await else {
         return;
     };
-    let app = App::new(Scope::new(docker).await, "tui", WEB, "").await;
+    let app = App::new(scope, "tui", WEB, "").await;
     app.image("v1", &[]).await;
     let (r, events) = app.run(app.deploy("v1"), None).await;
     assert_eq!(r, RunResult::Ok, "{events:#?}");
@@ -233,10 +232,10 @@ async fn restart_from_the_keyboard_reaches_ok_and_quits_cleanly() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn read_only_refuses_and_sighup_leaves_no_process() {
-    let Some(docker) = common::docker().await else {
+    let Some(scope) = common::scope().await else {
         return;
     };
-    let app = App::new(Scope::new(docker).await, "tro", WEB, "").await;
+    let app = App::new(scope, "tro", WEB, "").await;
     app.image("v1", &[]).await;
     let (r, _) = app.run(app.deploy("v1"), None).await;
     assert_eq!(r, RunResult::Ok);
@@ -265,10 +264,10 @@ async fn read_only_refuses_and_sighup_leaves_no_process() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn container_log_follows_pauses_searches_and_stats_fill_the_columns() {
-    let Some(docker) = common::docker().await else {
+    let Some(scope) = common::scope().await else {
         return;
     };
-    let app = App::new(Scope::new(docker).await, "tlg", WEB, "").await;
+    let app = App::new(scope, "tlg", WEB, "").await;
     // A container that talks: a numbered line every 100 ms, and one line
     // with a colour and a window-title escape that must not reach the
     // terminal.
@@ -364,10 +363,10 @@ async fn container_log_follows_pauses_searches_and_stats_fill_the_columns() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_panic_in_a_console_task_restores_the_terminal_and_exits_non_zero() {
-    let Some(docker) = common::docker().await else {
+    let Some(scope) = common::scope().await else {
         return;
     };
-    let app = App::new(Scope::new(docker).await, "tpn", WEB, "").await;
+    let app = App::new(scope, "tpn", WEB, "").await;
     let mut console = Console::spawn_with_env(
         &app.config.path,
         &[
@@ -421,10 +420,10 @@ fn planted(raw: &[u8]) -> Option<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hostile_lock_history_and_label_text_never_reaches_the_terminal() {
-    let Some(docker) = common::docker().await else {
+    let Some(scope) = common::scope().await else {
         return;
     };
-    let app = App::new(Scope::new(docker).await, "thx", WEB, "").await;
+    let app = App::new(scope, "thx", WEB, "").await;
     let h = HOSTILE;
     let now = chrono::Utc::now();
     let state = app.dir.path().join("a");
@@ -501,10 +500,9 @@ async fn hostile_lock_history_and_label_text_never_reaches_the_terminal() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_incident_shows_each_problem_first_with_its_reason() {
-    let Some(docker) = common::docker().await else {
+    let Some(scope) = common::scope().await else {
         return;
     };
-    let scope = Scope::new(docker).await;
     let incident = common::Incident::start(&scope).await;
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("berth.yaml");
@@ -583,10 +581,9 @@ async fn an_incident_shows_each_problem_first_with_its_reason() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_console_action_that_lacks_what_it_needs_stops_before_the_lock() {
-    let Some(docker) = common::docker().await else {
+    let Some(scope) = common::scope().await else {
         return;
     };
-    let scope = Scope::new(docker).await;
     let name = scope.app("tneedy");
     let dir = tempfile::tempdir().unwrap();
     let state = dir.path().join("state");
