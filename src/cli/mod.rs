@@ -231,7 +231,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
     match cli.command {
         None => {
             use std::io::IsTerminal;
-            let config = load_config(cli.config.as_deref())?;
+            let config = load_config(cli.config.as_deref(), cli.read_only)?;
             if !std::io::stdout().is_terminal() || !std::io::stdin().is_terminal() {
                 anyhow::bail!(
                     "the console needs a terminal (stdin and stdout); for scripts use `berth status --json` (see `berth --help`)"
@@ -244,19 +244,19 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             crate::tui::run(config, opts)
         }
         Some(Command::Config(ConfigCommand::Check)) => {
-            let config = load_config(cli.config.as_deref())?;
+            let config = load_config(cli.config.as_deref(), cli.read_only)?;
             config_cmd::check(&config)
         }
         Some(Command::Hosts(command)) => {
-            let config = load_config(cli.config.as_deref())?;
+            let config = load_config(cli.config.as_deref(), cli.read_only)?;
             runtime()?.block_on(hosts::run(&config, command))
         }
         Some(Command::Status(args)) => {
-            let config = load_config(cli.config.as_deref())?;
+            let config = load_config(cli.config.as_deref(), cli.read_only)?;
             runtime()?.block_on(status::run(&config, args))
         }
         Some(Command::Plan { json, action }) => {
-            let config = load_config(cli.config.as_deref())?;
+            let config = load_config(cli.config.as_deref(), cli.read_only)?;
             runtime()?.block_on(actions::print_plan(
                 &config,
                 &actions::plan_action(&action)?,
@@ -264,14 +264,14 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             ))
         }
         Some(Command::Doctor { json, fix }) => {
-            let config = load_config(cli.config.as_deref())?;
-            if fix && (cli.read_only || config.fleet.read_only) {
-                anyhow::bail!("read-only (--read-only or `read_only: true`): doctor --fix refused");
+            let config = load_config(cli.config.as_deref(), cli.read_only)?;
+            if fix && let Some(why) = config.read_only() {
+                anyhow::bail!("{why}: doctor --fix refused");
             }
             runtime()?.block_on(doctor::run(&config, json, fix))
         }
         Some(Command::Proxy(proxy::ProxyCommand::Show { target, json })) => {
-            let config = load_config(cli.config.as_deref())?;
+            let config = load_config(cli.config.as_deref(), cli.read_only)?;
             runtime()?.block_on(proxy::show(&config, &target, json))
         }
         Some(Command::History {
@@ -280,7 +280,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             limit,
             since,
         }) => {
-            let config = load_config(cli.config.as_deref())?;
+            let config = load_config(cli.config.as_deref(), cli.read_only)?;
             runtime()?.block_on(actions::history(
                 &config,
                 &app,
@@ -290,14 +290,12 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             ))
         }
         Some(cmd) => {
-            let config = load_config(cli.config.as_deref())?;
+            let config = load_config(cli.config.as_deref(), cli.read_only)?;
             let (action, json, wait) = match &cmd {
                 Command::Lock(lock) => {
                     let mutating = !matches!(lock, lock::LockCommand::Status { .. });
-                    if mutating && (cli.read_only || config.fleet.read_only) {
-                        anyhow::bail!(
-                            "read-only (--read-only or `read_only: true`): lock changes refused"
-                        );
+                    if mutating && let Some(why) = config.read_only() {
+                        anyhow::bail!("{why}: lock changes refused");
                     }
                     return runtime()?.block_on(lock::run(&config, lock));
                 }
@@ -343,16 +341,6 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
                 }
                 _ => unreachable!("handled above"),
             };
-            if config.fleet.read_only {
-                anyhow::bail!(
-                    "{} sets `read_only: true`: {} refused",
-                    config.path.display(),
-                    action.verb()
-                );
-            }
-            if cli.read_only {
-                anyhow::bail!("--read-only: {} refused", action.verb());
-            }
             let lock_wait = wait.lock_wait.map(HumanDuration::get);
             runtime()?.block_on(actions::run_action(&config, action, json, lock_wait))
         }
@@ -360,9 +348,14 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
 }
 
 /// Loads the config and prints its warnings to stderr.
-fn load_config(explicit: Option<&std::path::Path>) -> anyhow::Result<Config> {
+/// With `--read-only`, the config says so, and the engine refuses every
+/// action planned from it.
+fn load_config(explicit: Option<&std::path::Path>, read_only: bool) -> anyhow::Result<Config> {
     let path = config::discover(explicit)?;
-    let config = config::load(&path)?;
+    let mut config = config::load(&path)?;
+    if read_only {
+        config.set_read_only();
+    }
     for w in &config.warnings {
         errln!("berth: warning: {w}");
     }

@@ -52,6 +52,9 @@ pub struct Config {
     pub warnings: Vec<ConfigWarning>,
     positions: Positions,
     moved: Vec<Moved>,
+    /// Made read-only by the front end (`--read-only`), beside the file's
+    /// own `read_only: true`.
+    read_only_flag: bool,
 }
 
 /// Finds the config file: the explicit path, else the first default that exists.
@@ -128,6 +131,7 @@ fn parse_owned(path: &Path, mut text: String) -> Result<Config, ConfigError> {
             warnings: Vec::new(),
             positions,
             moved: Vec::new(),
+            read_only_flag: false,
         };
         config.check()?;
         return Ok(config);
@@ -231,6 +235,7 @@ fn parse_full(path: &Path, text: &str, positions: Positions) -> Result<Config, C
         warnings,
         positions,
         moved,
+        read_only_flag: false,
     };
     config.check()?;
     Ok(config)
@@ -346,6 +351,24 @@ fn absolute_dir(path: &Path) -> PathBuf {
 }
 
 impl Config {
+    /// Why no action may change the fleet, if none may: the file's
+    /// `read_only: true`, or the front end's `--read-only`. The engine
+    /// refuses to plan a mutating action while this is set.
+    pub fn read_only(&self) -> Option<String> {
+        if self.read_only_flag {
+            Some("--read-only".into())
+        } else if self.fleet.read_only {
+            Some(format!("{} sets `read_only: true`", self.path.display()))
+        } else {
+            None
+        }
+    }
+
+    /// Makes this config read-only (`--read-only`).
+    pub fn set_read_only(&mut self) {
+        self.read_only_flag = true;
+    }
+
     /// The directory relative paths in the config are resolved against:
     /// absolute, so it means the same from any working directory.
     pub fn dir(&self) -> &Path {

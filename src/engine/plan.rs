@@ -146,6 +146,8 @@ pub enum PlanError {
     NoProxy { app: String, file: String },
     #[error("destroy needs the app's name typed as confirmation: pass --confirm {app}")]
     NotConfirmed { app: String },
+    #[error("{why}: {verb} refused")]
+    ReadOnly { why: String, verb: String },
     #[error("hooks and plugins need fixing before any action runs:\n{}", problems.iter().map(|p| format!("  {p}")).collect::<Vec<_>>().join("\n"))]
     Layout { problems: Vec<Problem> },
 }
@@ -201,6 +203,14 @@ pub fn plan(config: &Config, action: &Action) -> Result<Plan, PlanError> {
 
 /// [`plan`] with the hooks and plugins already discovered.
 pub fn plan_with(config: &Config, action: &Action, triggers: &Triggers) -> Result<Plan, PlanError> {
+    // Every action changes the fleet: none is planned in read-only mode,
+    // whichever front end asked.
+    if let Some(why) = config.read_only() {
+        return Err(PlanError::ReadOnly {
+            why,
+            verb: action.verb().to_string(),
+        });
+    }
     let app_name = action.app();
     let Some(app) = config.fleet.apps.get(app_name) else {
         let declared: Vec<&str> = config.fleet.apps.keys().map(|a| a.as_str()).collect();
@@ -614,6 +624,58 @@ apps:
             .filter(|s| matches!(s.step, Step::Boot { .. } | Step::HealthGate { .. }))
         {
             assert_eq!(s.hosts.len(), 1);
+        }
+    }
+
+    /// Read-only is the engine's rule, not only the front ends': with the
+    /// file's `read_only: true` or a front end's `--read-only`, no action
+    /// of any kind is planned, and the refusal says which.
+    #[test]
+    fn nothing_is_planned_in_read_only_mode() {
+        let app = AppName::new("demo").unwrap();
+        let actions = [
+            deploy("v2"),
+            Action::Restart {
+                app: app.clone(),
+                role: None,
+                destination: None,
+            },
+            Action::Rollback {
+                app: app.clone(),
+                version: Some(Version::new("v1").unwrap()),
+                destination: None,
+            },
+            Action::Destroy {
+                app: app.clone(),
+                destination: None,
+                confirm: "demo".into(),
+                purge_volumes: false,
+            },
+            Action::ProxySync {
+                app: app.clone(),
+                destination: None,
+            },
+        ];
+        let mut flagged = cfg();
+        flagged.set_read_only();
+        let in_file = crate::config::parse(
+            Path::new("f.yaml"),
+            &CFG.replacen("version: 2\n", "version: 2\nread_only: true\n", 1),
+        )
+        .unwrap();
+        assert!(in_file.fleet.read_only);
+        for a in &actions {
+            assert!(
+                !matches!(plan(&cfg(), a), Err(PlanError::ReadOnly { .. })),
+                "{a:?}"
+            );
+            let e = plan(&flagged, a).unwrap_err();
+            assert_eq!(e.to_string(), format!("--read-only: {} refused", a.verb()));
+            let e = plan(&in_file, a).unwrap_err();
+            assert_eq!(
+                e.to_string(),
+                format!("f.yaml sets `read_only: true`: {} refused", a.verb())
+            );
         }
     }
 

@@ -307,7 +307,7 @@ impl Model {
         let report =
             crate::inventory::status::report(&config, &fleet, &Default::default(), Utc::now());
         let mut m = Model {
-            read_only: read_only || config.fleet.read_only,
+            read_only: read_only || config.read_only().is_some(),
             config,
             theme,
             palette,
