@@ -65,68 +65,42 @@ pub struct FilesError {
     pub why: String,
 }
 
-// The scripts. `$1` is always the path operated on.
+// The scripts, run by `sh -c` on SSH hosts: POSIX sh, kept in
+// `scripts/*.sh` so shellcheck reads them (CI runs it). `$1` is always the
+// path operated on.
 
 /// Every regular file directly in `$1`: name, byte count, bytes.
-const READ_DIR: &str = r#"export LC_ALL=C
-[ -e "$1" ] || exit 3
-cd -- "$1" || exit 1
-for f in *; do
-  [ -f "$f" ] || continue
-  c=$(cat -- "$f"; printf x) || exit 1
-  c=${c%x}
-  printf '%s\n%s\n%s' "$f" "${#c}" "$c"
-done"#;
+const READ_DIR: &str = include_str!("scripts/read_dir.sh");
 
 /// `$2` written to `$1` through `$1.$3` and a rename: readers see the old
 /// or the new text, never a part.
-const WRITE: &str = r#"printf '%s' "$2" > "$1.$3" && mv -f -- "$1.$3" "$1""#;
+const WRITE: &str = include_str!("scripts/write.sh");
 
-const REMOVE_FILE: &str = r#"rm -f -- "$1""#;
+const REMOVE_FILE: &str = include_str!("scripts/remove_file.sh");
 
 /// Fills the directory `$2` with the files named and held by the pairs
 /// after it, then renames it to `$1` (in the existing `$3`). rename(2) of a
 /// directory onto a non-empty one fails, so of several at once exactly one
 /// wins; the losers exit 3.
-const PUBLISH_DIR: &str = r#"d=$1 s=$2 p=$3
-shift 3
-mkdir -p -- "$p" && mkdir -- "$s" || exit 1
-while [ $# -ge 2 ]; do
-  printf '%s' "$2" > "$s/$1" || { rm -rf -- "$s"; exit 1; }
-  shift 2
-done
-e=$(LC_ALL=C mv -T -- "$s" "$d" 2>&1) && exit 0
-rm -rf -- "$s"
-[ -d "$d" ] && exit 3
-printf '%s\n' "$e" >&2
-exit 1"#;
+const PUBLISH_DIR: &str = include_str!("scripts/publish_dir.sh");
 
 /// Renames `$1` out of the way to `$2`, then deletes it: nothing ever sees
 /// a half-deleted `$1`.
-const REMOVE_DIR: &str = r#"[ -e "$1" ] || exit 3
-mv -- "$1" "$2" && rm -rf -- "$2""#;
+const REMOVE_DIR: &str = include_str!("scripts/remove_dir.sh");
 
 /// One line appended (with `$3` created first): one write on an O_APPEND
 /// file, so lines of concurrent writers do not mix.
-const APPEND_LINE: &str = r#"mkdir -p -- "$3" && printf '%s\n' "$2" >> "$1""#;
+const APPEND_LINE: &str = include_str!("scripts/append_line.sh");
 
 /// The names of the directories directly in `$1`, one a line.
-const SUBDIRS: &str = r#"[ -e "$1" ] || exit 3
-cd -- "$1" || exit 1
-for f in *; do
-  [ -d "$f" ] && printf '%s\n' "$f"
-done
-exit 0"#;
+const SUBDIRS: &str = include_str!("scripts/subdirs.sh");
 
-const READ: &str = r#"[ -e "$1" ] || exit 3
-cat -- "$1""#;
+const READ: &str = include_str!("scripts/read.sh");
 
 /// `d` for a directory, `o` for anything else.
-const KIND: &str = r#"[ -e "$1" ] || [ -L "$1" ] || exit 3
-if [ -d "$1" ] && [ ! -L "$1" ]; then echo d; else echo o; fi"#;
+const KIND: &str = include_str!("scripts/kind.sh");
 
-const STAMP: &str = r#"[ -e "$1" ] || exit 3
-stat -c '%s %Y' -- "$1""#;
+const STAMP: &str = include_str!("scripts/stamp.sh");
 
 /// What is at a path.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
