@@ -1,0 +1,123 @@
+//! Putting the old version back after a failed or cancelled run, and the
+//! run's history line.
+
+use super::*;
+
+impl Runner<'_> {
+    /// Puts the old version back: stopped old containers are started, the
+    /// proxy points at them again (before the new ones go, so something keeps
+    /// serving), retained containers started by a rollback are stopped again,
+    /// and new containers are removed.
+    pub(super) async fn restore(&mut self, i: usize) -> Result<(), StepError> {
+        let mut errors = Vec::new();
+        for t in std::mem::take(&mut self.stopped_old) {
+            let started = match self.dock(&t.host) {
+                Ok(docker) => containers::start(docker, &t.id).await,
+                Err(e) => Err(e),
+            };
+            match started {
+                Ok(()) => self.out(i, Some(&t.host), format!("started old {} again", t.name)),
+                Err(e) => errors.push(format!("host {}: {e}", t.host)),
+            }
+        }
+        // Traffic goes back before the new containers go away.
+        for s in std::mem::take(&mut self.switched) {
+            if let Err(e) = self.switch_back(i, &s).await {
+                errors.push(format!("host {}: {e}", s.host));
+            }
+        }
+        for t in std::mem::take(&mut self.started_retained) {
+            let stopped = match self.dock(&t.host) {
+                Ok(docker) => containers::stop(docker, &t.id, self.app.stop_timeout.get()).await,
+                Err(e) => Err(e),
+            };
+            match stopped {
+                Ok(()) => self.out(
+                    i,
+                    Some(&t.host),
+                    format!("stopped retained {} again", t.name),
+                ),
+                Err(e) => errors.push(format!("host {}: {e}", t.host)),
+            }
+        }
+        for t in std::mem::take(&mut self.booted) {
+            let removed = match self.dock(&t.host) {
+                Ok(docker) => containers::remove(docker, &t.id, true).await,
+                Err(e) => Err(e),
+            };
+            match removed {
+                Ok(()) => self.out(i, Some(&t.host), format!("removed new {}", t.name)),
+                Err(e) => errors.push(format!("host {}: {e}", t.host)),
+            }
+        }
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(StepError::Failed(errors.join("; ")))
+        }
+    }
+
+    /// The version an action is about, for hooks and history: the deployed
+    /// one, else the versions this run brought up (`v1` or `v1,v2`).
+    pub(super) fn version_label(&self) -> Option<String> {
+        if let Action::Deploy { version, .. } = &self.plan.action {
+            return Some(version.to_string());
+        }
+        let mut v: Vec<&str> = self.fresh.values().map(|f| f.version.as_str()).collect();
+        v.sort();
+        v.dedup();
+        (!v.is_empty()).then(|| v.join(","))
+    }
+
+    pub(super) async fn write_history(
+        &self,
+        started_at: chrono::DateTime<Utc>,
+        result: &RunResult,
+    ) {
+        let version = self.version_label();
+        let (failed_stage, error) = match result {
+            RunResult::Ok => (None, None),
+            RunResult::Failed { stage, error } => (Some(stage.clone()), Some(error.clone())),
+            RunResult::Cancelled { stage } => {
+                (stage.clone(), Some("cancelled by the operator".into()))
+            }
+        };
+        let record = Record {
+            started_at,
+            finished_at: Utc::now(),
+            performer: self.ctx.performer.clone(),
+            action: self.plan.action.verb().into(),
+            app: self.plan.app.to_string(),
+            destination: self.destination.clone(),
+            version,
+            result: result.word().into(),
+            failed_stage,
+            error,
+            note: None,
+            run: self.ctx.run_id.clone(),
+        };
+        let mut hosts: Vec<&HostName> = self.plan.stages.iter().flat_map(|s| &s.hosts).collect();
+        hosts.sort();
+        hosts.dedup();
+        let record = &record;
+        let writes = hosts.into_iter().map(|host| async move {
+            let written = match self.ctx.config.host(host) {
+                Ok(cfg) => match hosts::state_dir(cfg, lock::REACH_TIMEOUT).await {
+                    Ok(dir) => history::append(&dir, record)
+                        .await
+                        .map_err(|e| e.to_string()),
+                    Err(e) => Err(e),
+                },
+                Err(e) => Err(e),
+            };
+            (host, written)
+        });
+        for (host, written) in bounded(self.parallel(), writes).await {
+            if let Err(e) = written {
+                self.emit(EngineEvent::Warning {
+                    message: format!("host {host}: could not write history: {e}"),
+                });
+            }
+        }
+    }
+}
