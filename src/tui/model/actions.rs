@@ -1,0 +1,293 @@
+//! Actions the operator starts from the console: the target they are
+//! for (the selection, or one named), the checks before anything is asked
+//! (read-only, another holder's lock), and the effects that start them.
+
+use super::*;
+
+impl Model {
+    pub(super) fn selected_run(&self) -> Option<RunRef> {
+        let &i = self
+            .visible
+            .of(Tab::Runs)
+            .get(*self.selected.of(Tab::Runs))?;
+        self.run_order.get(i).cloned()
+    }
+
+    /// The app the selection is about, in any view; with a role on the
+    /// Containers view.
+    pub(super) fn selected_target(&self) -> Result<(Target, Option<String>), String> {
+        let pick = |app: &str, dest: &str, source: Source| -> Result<Target, String> {
+            if source != Source::Berth {
+                return Err(format!(
+                    "{app} is run by {}: berth shows it but does not change it",
+                    source.as_str()
+                ));
+            }
+            Target::parse(app).map(|mut t| {
+                t.destination = (!dest.is_empty())
+                    .then(|| DestinationName::new(dest).ok())
+                    .flatten();
+                t
+            })
+        };
+        if let Screen::Run(r) = &self.screen {
+            let run = self.run(r).ok_or("that run is gone")?;
+            return Ok((pick(&run.app, &run.destination, Source::Berth)?, None));
+        }
+        if let Screen::App { app, destination } = &self.screen {
+            let source = self
+                .app_rows
+                .iter()
+                .find(|r| &r.app == app && &r.destination == destination)
+                .map_or(Source::Berth, |r| r.source);
+            return Ok((pick(app, destination, source)?, None));
+        }
+        let tab = self.tab;
+        let i = self.visible.of(tab).get(*self.selected.of(tab)).copied();
+        match (tab, i) {
+            (Tab::Apps, Some(i)) => {
+                let r = self.app_rows.get(i).ok_or("nothing selected")?;
+                Ok((pick(&r.app, &r.destination, r.source)?, None))
+            }
+            (Tab::Containers, Some(i)) => {
+                let r = self.container_rows.get(i).ok_or("nothing selected")?;
+                if r.app.is_empty() {
+                    return Err(format!("{} belongs to no app", r.name));
+                }
+                let role = (!r.role.is_empty()).then(|| r.role.clone());
+                Ok((pick(&r.app, &r.destination, r.source)?, role))
+            }
+            (Tab::Runs, Some(_)) => {
+                let r = self.selected_run().and_then(|r| self.run(&r).cloned());
+                let r = r.ok_or("that run is gone")?;
+                Ok((pick(&r.app, &r.destination, Source::Berth)?, None))
+            }
+            _ => Err(
+                "select an app first (Apps: 2, Containers: 3), or use :deploy APP VERSION".into(),
+            ),
+        }
+    }
+
+    /// The target given, or the selection's; `None` after saying why not.
+    pub(super) fn target_for(
+        &mut self,
+        verb: &str,
+        given: Option<Target>,
+    ) -> Option<(Target, Option<String>)> {
+        if self.read_only {
+            self.say(
+                format!("read-only console: {verb} refused (started with --read-only or read_only: true)"),
+                true,
+            );
+            return None;
+        }
+        let found = match given {
+            Some(t) => Ok((t, None)),
+            None => self.selected_target(),
+        };
+        match found {
+            Ok((t, role)) if self.config.fleet.apps.contains_key(&t.app) => Some((t, role)),
+            Ok((t, _)) => {
+                self.say(
+                    format!(
+                        "{verb}: app `{}` is not declared in {}",
+                        t.app,
+                        self.config.path.display()
+                    ),
+                    true,
+                );
+                None
+            }
+            Err(e) => {
+                self.say(format!("{verb}: {e}"), true);
+                None
+            }
+        }
+    }
+
+    /// Why an action on `t` would stop at its lock, read from the lock
+    /// the console shows: said before anything is asked.
+    pub(super) fn held(&self, verb: &str, t: &Target) -> Option<String> {
+        let key = (t.app.to_string(), t.dest_str().to_string());
+        match self.locks.get(&key) {
+            Some(LockCell::Held(s)) => Some(format!(
+                "{verb} {t}: {t} is {} (U releases it if it is yours)",
+                s.describe(self.now)
+            )),
+            Some(LockCell::Broken(b)) => Some(format!("{verb} {t}: {b}")),
+            _ => None,
+        }
+    }
+
+    pub(super) fn start_deploy(&mut self, target: Option<Target>, version: Option<String>) {
+        let Some((t, _)) = self.target_for("deploy", target) else {
+            return;
+        };
+        if let Some(why) = self.held("deploy", &t) {
+            return self.say(why, true);
+        }
+        match version {
+            Some(v) => self.answer(PromptKind::DeployVersion(t), v),
+            None => self.ask(PromptKind::DeployVersion(t)),
+        }
+    }
+
+    pub(super) fn start_restart(&mut self, target: Option<Target>, role: Option<String>) {
+        let Some((t, sel_role)) = self.target_for("restart", target) else {
+            return;
+        };
+        if let Some(why) = self.held("restart", &t) {
+            return self.say(why, true);
+        }
+        // From the Containers view, `r` restarts that container's role.
+        let role = role
+            .or(sel_role.filter(|_| self.tab == Tab::Containers && self.screen == Screen::Main));
+        let role = match role.as_deref().map(RoleName::new).transpose() {
+            Ok(r) => r,
+            Err(e) => return self.say(format!("restart {t}: {e}"), true),
+        };
+        let what = role.as_ref().map(|r| format!(" {r}")).unwrap_or_default();
+        self.ask(PromptKind::Confirm {
+            question: format!(
+                "Restart {t}{what}, one boot group at a time through the health gate?"
+            ),
+            action: Action::Restart {
+                app: t.app,
+                role,
+                destination: t.destination,
+            },
+        });
+    }
+
+    pub(super) fn start_rollback(&mut self, target: Option<Target>, version: Option<String>) {
+        let Some((t, _)) = self.target_for("rollback", target) else {
+            return;
+        };
+        if let Some(why) = self.held("rollback", &t) {
+            return self.say(why, true);
+        }
+        let version = match version.as_deref().map(Version::new).transpose() {
+            Ok(v) => v,
+            Err(e) => return self.say(format!("rollback {t}: {e}"), true),
+        };
+        // The version it goes to is named before anything runs: the newest
+        // retained one (what the engine would pick), asked for by name.
+        let row = self
+            .app_rows
+            .iter()
+            .find(|r| r.app == t.app.as_str() && r.destination == t.dest_str());
+        let version = match version {
+            Some(v) => v,
+            None => match row
+                .and_then(|r| crate::inventory::status::rollback_version(&r.retained, &r.versions))
+                .map(|v| Version::new(&v))
+            {
+                Some(Ok(v)) => v,
+                _ => {
+                    return self.say(
+                        format!("rollback {t}: no retained version to go back to"),
+                        true,
+                    );
+                }
+            },
+        };
+        let now = row
+            .filter(|r| !r.versions.is_empty())
+            .map(|r| format!(" ({} runs now)", r.versions.join(",")))
+            .unwrap_or_default();
+        let version = Some(version);
+        let to = version
+            .as_ref()
+            .map(|v| format!(" to {v}"))
+            .unwrap_or_default();
+        self.ask(PromptKind::Confirm {
+            question: format!("Roll {t} back{to}{now}?"),
+            action: Action::Rollback {
+                app: t.app,
+                version,
+                destination: t.destination,
+            },
+        });
+    }
+
+    pub(super) fn start_destroy(&mut self, target: Option<Target>) {
+        if let Some((t, _)) = self.target_for("destroy", target) {
+            if let Some(why) = self.held("destroy", &t) {
+                return self.say(why, true);
+            }
+            self.ask(PromptKind::Destroy(t));
+        }
+    }
+
+    pub(super) fn start_lock(&mut self, target: Option<Target>, message: Option<String>) {
+        let Some((t, _)) = self.target_for("lock", target) else {
+            return;
+        };
+        match message {
+            Some(m) => self.answer(PromptKind::LockMessage(t), m),
+            None => self.ask(PromptKind::LockMessage(t)),
+        }
+    }
+
+    pub(super) fn start_unlock(&mut self, target: Option<Target>) {
+        let Some((t, _)) = self.target_for("unlock", target) else {
+            return;
+        };
+        let key = (t.app.to_string(), t.dest_str().to_string());
+        match self.locks.get(&key) {
+            Some(LockCell::Held(s)) => {
+                let mine = format!("{}@{}", s.holder.user, s.holder.machine) == self.performer;
+                if mine && (s.holder.manual || s.stale) {
+                    self.effects.push(Effect::Unlock {
+                        target: t,
+                        force: false,
+                    });
+                } else {
+                    let holder = s.describe(self.now);
+                    self.ask(PromptKind::ForceUnlock { target: t, holder });
+                }
+            }
+            Some(LockCell::Broken(b)) => {
+                let holder = b.to_string();
+                self.ask(PromptKind::ForceUnlock { target: t, holder });
+            }
+            _ => self.say(format!("{t} is not locked"), false),
+        }
+    }
+
+    /// Starts an action: a new run, shown at once.
+    pub(super) fn start(&mut self, action: Action) {
+        let id = self.next_run;
+        self.next_run += 1;
+        let dest = action
+            .destination()
+            .map(|d| d.to_string())
+            .unwrap_or_default();
+        self.live.push(RunView::started(
+            id,
+            action.verb(),
+            (action.app().as_str(), &dest),
+            self.performer.clone(),
+            self.now,
+        ));
+        self.effects.push(Effect::Start { run: id, action });
+        self.screen = Screen::Run(RunRef::Live(id));
+        self.cursor = RunCursor {
+            stage: 0,
+            follow: true,
+            scroll: 0,
+            wrap: self.cursor.wrap,
+        };
+        self.refresh();
+    }
+
+    pub(super) fn cancel(&mut self, id: u64) {
+        if self.live_run(id).is_some_and(|r| r.running()) {
+            self.effects.push(Effect::Cancel { run: id });
+            self.say(
+                "cancelling at the next safe point; the previous version keeps serving",
+                false,
+            );
+        }
+    }
+}

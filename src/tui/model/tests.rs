@@ -1,0 +1,243 @@
+use crossterm::event::KeyCode;
+
+use super::*;
+use crate::tui::view::testing::*;
+
+fn type_text(m: &mut Model, text: &str) {
+    for c in text.chars() {
+        m.update(key(c));
+    }
+}
+
+fn prompt_question(m: &Model) -> String {
+    match &m.input {
+        Input::Prompt(p) => match &p.kind {
+            PromptKind::Confirm { question, .. } => question.clone(),
+            other => format!("{other:?}"),
+        },
+        other => format!("no prompt: {other:?}"),
+    }
+}
+
+#[test]
+fn rollback_names_the_version_it_will_start_and_asks_for_that_one() {
+    let mut m = loaded();
+    m.update(key('2'));
+    m.update(key('R'));
+    let q = prompt_question(&m);
+    assert!(q.contains("back to v6") && q.contains("v7 runs now"), "{q}");
+    m.update(key('y'));
+    let effects = m.take_effects();
+    assert!(
+        matches!(&effects[..], [Effect::Start { action: Action::Rollback { version: Some(v), .. }, .. }] if v.as_str() == "v6"),
+        "{effects:?}"
+    );
+    // Nothing retained: said at once, nothing asked.
+    m.update(code(KeyCode::Esc));
+    m.update(key('j'));
+    m.update(key('R'));
+    assert_eq!(m.input, Input::None);
+    let n = m.notice.clone().unwrap();
+    assert!(n.error && n.text.contains("no retained version"), "{n:?}");
+}
+
+#[test]
+fn an_action_on_a_locked_app_is_refused_before_anything_is_asked() {
+    let mut m = loaded();
+    let mut locks = m.locks.clone();
+    let holder = crate::engine::lock::holder_for(
+        &crate::engine::Performer {
+            user: "bo".into(),
+            machine: "ci-7".into(),
+        },
+        "deploy",
+        Some("v8".into()),
+        None,
+        false,
+    );
+    locks.insert(
+        ("demo".into(), String::new()),
+        LockCell::Held(Box::new(crate::engine::lock::Status {
+            heartbeat_at: holder.acquired_at,
+            holder,
+            stale: false,
+            skew_secs: None,
+            nested: vec![],
+            clear_with: "berth lock release demo --force".into(),
+        })),
+    );
+    m.update(Msg::Locks(locks));
+    m.update(key('2'));
+    for k in ['d', 'r', 'R', 'D'] {
+        m.update(key(k));
+        assert_eq!(m.input, Input::None, "{k}: nothing asked");
+        let n = m.notice.clone().unwrap();
+        assert!(
+            n.error && n.text.contains("is locked by bo@ci-7"),
+            "{k}: {n:?}"
+        );
+    }
+    assert!(m.take_effects().is_empty());
+}
+
+#[test]
+fn notices_go_after_a_while_errors_later() {
+    let mut m = loaded();
+    m.say("released demo", false);
+    assert!(
+        m.tick_every().is_some(),
+        "a notice on screen needs the clock"
+    );
+    m.update(Msg::Tick(now() + chrono::Duration::seconds(7)));
+    assert!(m.notice.is_some());
+    m.update(Msg::Tick(now() + chrono::Duration::seconds(9)));
+    assert!(m.notice.is_none());
+    m.say("unlock demo: refused", true);
+    m.update(Msg::Tick(now() + chrono::Duration::seconds(25)));
+    assert!(m.notice.is_some(), "an error stays longer");
+    m.update(Msg::Tick(now() + chrono::Duration::seconds(40)));
+    assert!(m.notice.is_none());
+}
+
+#[test]
+fn slash_starts_a_new_filter() {
+    let mut m = loaded();
+    m.update(key('3'));
+    m.update(key('/'));
+    type_text(&mut m, "web");
+    m.update(code(KeyCode::Enter));
+    m.update(key('/'));
+    assert_eq!(m.input, Input::Filter(String::new()));
+}
+
+#[test]
+fn destroy_runs_only_when_the_exact_name_is_typed() {
+    let mut m = loaded();
+    m.update(key('2'));
+    m.update(key('D'));
+    type_text(&mut m, "dem");
+    m.update(code(KeyCode::Enter));
+    assert!(m.take_effects().is_empty(), "a wrong name destroys nothing");
+    assert!(m.notice.as_ref().is_some_and(|n| n.error));
+    m.update(key('D'));
+    type_text(&mut m, "demo");
+    m.update(code(KeyCode::Enter));
+    let effects = m.take_effects();
+    assert!(
+        matches!(&effects[..], [Effect::Start { action: Action::Destroy { confirm, .. }, .. }] if confirm == "demo"),
+        "{effects:?}"
+    );
+}
+
+#[test]
+fn restart_asks_first_and_any_other_key_cancels() {
+    let mut m = loaded();
+    m.update(key('2'));
+    m.update(key('r'));
+    m.update(key('n'));
+    assert!(m.take_effects().is_empty());
+    m.update(key('r'));
+    m.update(key('y'));
+    assert!(matches!(
+        &m.take_effects()[..],
+        [Effect::Start {
+            action: Action::Restart { role: None, .. },
+            ..
+        }]
+    ));
+}
+
+#[test]
+fn restart_from_containers_takes_the_containers_role() {
+    let mut m = loaded();
+    m.update(key('3'));
+    m.update(key('/'));
+    type_text(&mut m, "worker");
+    m.update(code(KeyCode::Enter));
+    m.update(key('r'));
+    m.update(key('y'));
+    let effects = m.take_effects();
+    assert!(
+        matches!(&effects[..], [Effect::Start { action: Action::Restart { role: Some(r), .. }, .. }] if r.as_str() == "worker"),
+        "{effects:?}"
+    );
+}
+
+#[test]
+fn kamal_and_stray_containers_are_not_berths_to_change() {
+    let mut m = loaded();
+    m.update(key('3'));
+    m.update(key('/'));
+    type_text(&mut m, "stray");
+    m.update(code(KeyCode::Enter));
+    m.update(key('d'));
+    assert!(m.take_effects().is_empty());
+    assert_eq!(m.input, Input::None, "no version prompt");
+    assert!(
+        m.notice
+            .as_ref()
+            .unwrap()
+            .text
+            .contains("belongs to no app")
+    );
+}
+
+#[test]
+fn quit_asks_while_an_action_runs_and_cancels_nothing_on_no() {
+    let mut m = loaded();
+    let (run, _) = deploy_run(&mut m);
+    m.update(code(KeyCode::Esc));
+    m.update(key('q'));
+    assert!(!m.quitting);
+    assert!(matches!(&m.input, Input::Prompt(p) if p.kind == PromptKind::Quit { running: 1 }));
+    m.update(key('n'));
+    assert!(!m.quitting);
+    m.update(Msg::Engine {
+        run,
+        event: EngineEvent::Finished {
+            result: crate::engine::RunResult::Ok,
+            elapsed_ms: 10,
+        },
+    });
+    m.update(key('q'));
+    assert!(m.quitting, "nothing runs: q quits at once");
+    assert_eq!(m.take_effects(), vec![Effect::Quit]);
+}
+
+#[test]
+fn commands_act_like_keys_and_bad_ones_say_why() {
+    let mut m = loaded();
+    m.update(key(':'));
+    type_text(&mut m, "deploy demo v9");
+    m.update(code(KeyCode::Enter));
+    assert!(matches!(
+        &m.take_effects()[..],
+        [Effect::Start { action: Action::Deploy { version, .. }, .. }] if version.as_str() == "v9"
+    ));
+    m.update(key(':'));
+    type_text(&mut m, "deploy nope v1");
+    m.update(code(KeyCode::Enter));
+    assert!(m.take_effects().is_empty());
+    assert!(m.notice.as_ref().unwrap().text.contains("not declared"));
+    m.update(key(':'));
+    type_text(&mut m, "lock demo \"db migration\"");
+    m.update(code(KeyCode::Enter));
+    assert_eq!(
+        m.take_effects(),
+        vec![Effect::Lock {
+            target: Target::parse("demo").unwrap(),
+            message: "db migration".into()
+        }]
+    );
+}
+
+#[test]
+fn idle_models_do_not_tick_and_unchanged_fleets_do_not_redraw() {
+    let mut m = loaded();
+    m.update(key('5'));
+    assert_eq!(m.tick_every(), None, "the Events view has nothing moving");
+    let same = m.fleet.clone();
+    assert!(!m.update(Msg::Fleet(same)), "same revision: no redraw");
+    assert!(!m.update(Msg::Log), "log pane hidden: no redraw");
+    assert!(!m.update(Msg::Locks(m.locks.clone())));
+}
