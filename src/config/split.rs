@@ -97,18 +97,9 @@ fn walk(text: &str, tx: std::sync::mpsc::SyncSender<Entry>) -> Option<Bounds> {
         bytes: Bytes::new(text),
         tx,
     };
-    let (ev, _) = s.next()?;
-    if ev != Event::StreamStart {
-        return None;
-    }
-    let (ev, _) = s.next()?;
-    if ev != Event::DocumentStart {
-        return None;
-    }
-    let (ev, _) = s.next()?;
-    if ev != Event::MappingStart(0, None) {
-        return None;
-    }
+    s.expect(Event::StreamStart)?;
+    s.expect(Event::DocumentStart)?;
+    s.expect(Event::MappingStart(0, None))?;
     let mut apps = None;
     loop {
         let (ev, mark) = s.next()?;
@@ -125,14 +116,8 @@ fn walk(text: &str, tx: std::sync::mpsc::SyncSender<Entry>) -> Option<Bounds> {
         }
     }
     // One document only: a second is refused by the whole read.
-    let (ev, _) = s.next()?;
-    if ev != Event::DocumentEnd {
-        return None;
-    }
-    let (ev, _) = s.next()?;
-    if ev != Event::StreamEnd {
-        return None;
-    }
+    s.expect(Event::DocumentEnd)?;
+    s.expect(Event::StreamEnd)?;
     apps
 }
 
@@ -171,6 +156,11 @@ struct Pending {
 impl<'a> Stream<'a> {
     fn next(&mut self) -> Option<(Event, Marker)> {
         self.parser.next_token().ok()
+    }
+
+    /// The next event, which must be `want`.
+    fn expect(&mut self, want: Event) -> Option<()> {
+        (self.next()?.0 == want).then_some(())
     }
 
     /// The byte and line start of a node the parser marked, provided only
