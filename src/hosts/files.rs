@@ -2,20 +2,22 @@
 //! machine or on an SSH host through its master connection.
 //!
 //! The lock and history code is written once, against the few operations
-//! here. Each operation is one round trip: on an SSH host it is one fixed
-//! POSIX `sh` script whose data (paths, file contents) arrive as positional
-//! arguments, quoted one by one by openssh; no command text is ever built
-//! from data. The scripts need `sh`, `mkdir -p`, `mv -T` (GNU coreutils) and
-//! `stat -c` on the host.
-//!
-//! Exit code 3 means "not there" (or "already there", for [`Files::publish_dir`]);
-//! anything else that is not 0 is an error, reported with the host and path.
+//! of [`HostPath`]. Each is one [`Backend`] method, implemented for this
+//! machine in `local.rs` (on blocking threads, never on the async
+//! runtime's) and for SSH hosts in `remote.rs` (one round trip, one fixed
+//! script). Errors name the operation, the host and the path.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
 use super::ssh::Tunnel;
+
+mod local;
+mod remote;
+
+use local::Local;
+use remote::Remote;
 
 /// The deadline of one file operation on an SSH host.
 pub const OP_TIMEOUT: Duration = Duration::from_secs(15);
@@ -64,43 +66,6 @@ pub struct FilesError {
     pub place: String,
     pub why: String,
 }
-
-// The scripts, run by `sh -c` on SSH hosts: POSIX sh, kept in
-// `scripts/*.sh` so shellcheck reads them (CI runs it). `$1` is always the
-// path operated on.
-
-/// Every regular file directly in `$1`: name, byte count, bytes.
-const READ_DIR: &str = include_str!("scripts/read_dir.sh");
-
-/// `$2` written to `$1` through `$1.$3` and a rename: readers see the old
-/// or the new text, never a part.
-const WRITE: &str = include_str!("scripts/write.sh");
-
-const REMOVE_FILE: &str = include_str!("scripts/remove_file.sh");
-
-/// Fills the directory `$2` with the files named and held by the pairs
-/// after it, then renames it to `$1` (in the existing `$3`). rename(2) of a
-/// directory onto a non-empty one fails, so of several at once exactly one
-/// wins; the losers exit 3.
-const PUBLISH_DIR: &str = include_str!("scripts/publish_dir.sh");
-
-/// Renames `$1` out of the way to `$2`, then deletes it: nothing ever sees
-/// a half-deleted `$1`.
-const REMOVE_DIR: &str = include_str!("scripts/remove_dir.sh");
-
-/// One line appended (with `$3` created first): one write on an O_APPEND
-/// file, so lines of concurrent writers do not mix.
-const APPEND_LINE: &str = include_str!("scripts/append_line.sh");
-
-/// The names of the directories directly in `$1`, one a line.
-const SUBDIRS: &str = include_str!("scripts/subdirs.sh");
-
-const READ: &str = include_str!("scripts/read.sh");
-
-/// `d` for a directory, `o` for anything else.
-const KIND: &str = include_str!("scripts/kind.sh");
-
-const STAMP: &str = include_str!("scripts/stamp.sh");
 
 /// What is at a path.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -161,55 +126,6 @@ impl Files {
 }
 
 impl HostPath {
-    /// Takes an exclusive flock(2) on this file (created if needed),
-    /// waiting at most `wait`; `Ok(None)` when another still holds it then.
-    /// On an SSH host a remote `flock` process holds it: berth on the host
-    /// itself and berths elsewhere exclude each other.
-    pub async fn lock_file(&self, wait: Duration) -> Result<Option<FileLock>, FilesError> {
-        const WHAT: &str = "locking";
-        match &self.files {
-            Files::Local => {
-                let file = std::fs::OpenOptions::new()
-                    .create(true)
-                    .truncate(false)
-                    .write(true)
-                    .open(&self.path)
-                    .map_err(|e| self.fail(WHAT, e))?;
-                let start = tokio::time::Instant::now();
-                loop {
-                    match file.try_lock() {
-                        Ok(()) => return Ok(Some(FileLock::Local(file))),
-                        Err(std::fs::TryLockError::WouldBlock) => {}
-                        Err(std::fs::TryLockError::Error(e)) => return Err(self.fail(WHAT, e)),
-                    }
-                    if start.elapsed() >= wait {
-                        return Ok(None);
-                    }
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                }
-            }
-            Files::Ssh(t, _) => {
-                let path = self
-                    .path
-                    .to_str()
-                    .ok_or_else(|| self.fail(WHAT, "the path is not UTF-8"))?;
-                t.flock(path, wait)
-                    .await
-                    .map(|l| l.map(|l| FileLock::Ssh(Box::new(l))))
-                    .map_err(|e| self.fail(WHAT, e))
-            }
-        }
-    }
-}
-
-/// What a remote script's exit meant.
-enum Exit {
-    Done(Vec<u8>),
-    /// Exit 3: not there (or already there).
-    Three,
-}
-
-impl HostPath {
     pub fn local(path: impl Into<PathBuf>) -> Self {
         HostPath {
             files: Files::Local,
@@ -246,97 +162,72 @@ impl HostPath {
             why: why.to_string(),
         }
     }
+}
 
-    /// Runs one of the scripts on the SSH host, `$1` being this path.
-    async fn remote(
+/// One machine's files: the operations berth's own state needs. Errors
+/// name the operation and the place.
+pub(super) trait Backend {
+    /// An exclusive lock on the file at `p` (created if needed), waiting at
+    /// most `wait`; `None` when another still holds it then.
+    async fn lock_file(&self, p: &HostPath, wait: Duration)
+    -> Result<Option<FileLock>, FilesError>;
+    async fn read_dir_files(
         &self,
-        tunnel: &Tunnel,
-        what: &'static str,
-        script: &str,
-        args: &[&str],
-    ) -> Result<Exit, FilesError> {
-        let path = self
-            .path
-            .to_str()
-            .ok_or_else(|| self.fail(what, "the path is not UTF-8"))?;
-        let mut argv = vec!["sh", "-c", script, "berth", path];
-        argv.extend_from_slice(args);
-        let out = tunnel
-            .output(&argv, OP_TIMEOUT)
-            .await
-            .map_err(|e| self.fail(what, e))?;
-        match out.code {
-            Some(0) => Ok(Exit::Done(out.stdout)),
-            Some(3) => Ok(Exit::Three),
-            code => {
-                let stderr = crate::sanitize::one_line(&String::from_utf8_lossy(&out.stderr));
-                Err(self.fail(
-                    what,
-                    if stderr.is_empty() {
-                        format!("exit {code:?}")
-                    } else {
-                        stderr
-                    },
-                ))
-            }
+        p: &HostPath,
+    ) -> Result<Option<Vec<(String, Vec<u8>)>>, FilesError>;
+    async fn subdirs(&self, p: &HostPath) -> Result<Vec<String>, FilesError>;
+    /// Writes through a temporary file named with `suffix`, then renames.
+    async fn write(&self, p: &HostPath, bytes: &[u8], suffix: &str) -> Result<(), FilesError>;
+    async fn remove_file(&self, p: &HostPath) -> Result<(), FilesError>;
+    async fn publish_dir(
+        &self,
+        p: &HostPath,
+        parent: &HostPath,
+        staging: &HostPath,
+        files: &[(&str, &[u8])],
+    ) -> Result<bool, FilesError>;
+    async fn remove_dir(&self, p: &HostPath, gone: &HostPath) -> Result<bool, FilesError>;
+    async fn append_line(
+        &self,
+        p: &HostPath,
+        parent: &HostPath,
+        line: &str,
+    ) -> Result<(), FilesError>;
+    async fn read(&self, p: &HostPath) -> Result<Option<Vec<u8>>, FilesError>;
+    async fn kind(&self, p: &HostPath) -> Result<Option<Kind>, FilesError>;
+    async fn stamp(&self, p: &HostPath) -> Result<Option<(u64, i64)>, FilesError>;
+}
+
+/// The operation on whichever machine the path is on.
+macro_rules! on {
+    ($p:expr, $op:ident($($arg:expr),*)) => {
+        match &$p.files {
+            Files::Local => Local.$op($p, $($arg),*).await,
+            Files::Ssh(t, _) => Remote(t).$op($p, $($arg),*).await,
         }
+    };
+}
+
+impl HostPath {
+    /// Takes an exclusive flock(2) on this file (created if needed),
+    /// waiting at most `wait`; `Ok(None)` when another still holds it then.
+    /// On an SSH host a remote `flock` process holds it: berth on the host
+    /// itself and berths elsewhere exclude each other.
+    pub async fn lock_file(&self, wait: Duration) -> Result<Option<FileLock>, FilesError> {
+        on!(self, lock_file(wait))
     }
 
     /// Every regular file directly in this directory, by name; `None` when
     /// the directory is not there.
     pub async fn read_dir_files(&self) -> Result<Option<Vec<(String, Vec<u8>)>>, FilesError> {
-        const WHAT: &str = "reading";
-        match &self.files {
-            Files::Local => {
-                let entries = match std::fs::read_dir(&self.path) {
-                    Ok(e) => e,
-                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-                    Err(e) => return Err(self.fail(WHAT, e)),
-                };
-                let mut out = Vec::new();
-                for entry in entries.flatten() {
-                    if !entry.file_type().is_ok_and(|t| t.is_file()) {
-                        continue;
-                    }
-                    // Gone between listing and reading: it is not there.
-                    if let Ok(bytes) = std::fs::read(entry.path()) {
-                        out.push((entry.file_name().to_string_lossy().into_owned(), bytes));
-                    }
-                }
-                Ok(Some(out))
-            }
-            Files::Ssh(t, _) => match self.remote(t, WHAT, READ_DIR, &[]).await? {
-                Exit::Three => Ok(None),
-                Exit::Done(out) => parse_files(&out)
-                    .map(Some)
-                    .ok_or_else(|| self.fail(WHAT, "the listing came back garbled")),
-            },
-        }
+        on!(self, read_dir_files())
     }
 
     /// The names of the directories in this one (none when it is not
     /// there), hidden ones left out; cleaned of control characters, as
     /// anyone may have named them.
     pub async fn subdirs(&self) -> Result<Vec<String>, FilesError> {
-        const WHAT: &str = "listing";
-        let mut names: Vec<String> = match &self.files {
-            Files::Local => match std::fs::read_dir(&self.path) {
-                Ok(entries) => entries
-                    .flatten()
-                    .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
-                    .map(|e| e.file_name().to_string_lossy().into_owned())
-                    .collect(),
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
-                Err(e) => return Err(self.fail(WHAT, e)),
-            },
-            Files::Ssh(t, _) => match self.remote(t, WHAT, SUBDIRS, &[]).await? {
-                Exit::Three => Vec::new(),
-                Exit::Done(out) => String::from_utf8_lossy(&out)
-                    .lines()
-                    .map(str::to_string)
-                    .collect(),
-            },
-        };
+        let mut names = on!(self, subdirs())?;
         names.retain(|n| !n.starts_with('.'));
         for n in &mut names {
             *n = crate::sanitize::one_line(n);
@@ -347,38 +238,13 @@ impl HostPath {
 
     /// Replaces the file's contents at once (a temporary file, renamed).
     pub async fn write(&self, bytes: &[u8]) -> Result<(), FilesError> {
-        const WHAT: &str = "writing";
         let suffix = format!("tmp-{}-{}", std::process::id(), unique());
-        match &self.files {
-            Files::Local => {
-                let tmp = self.with_file_name(&format!(
-                    "{}.{suffix}",
-                    self.path.file_name().unwrap_or_default().to_string_lossy()
-                ));
-                std::fs::write(&tmp.path, bytes).map_err(|e| tmp.fail(WHAT, e))?;
-                std::fs::rename(&tmp.path, &self.path).map_err(|e| {
-                    let _ = std::fs::remove_file(&tmp.path);
-                    self.fail(WHAT, e)
-                })
-            }
-            Files::Ssh(t, _) => {
-                let text = self.text(WHAT, bytes)?;
-                self.remote(t, WHAT, WRITE, &[text, &suffix]).await?;
-                Ok(())
-            }
-        }
+        on!(self, write(bytes, &suffix))
     }
 
     /// Removes the file; one that is not there is fine.
     pub async fn remove_file(&self) -> Result<(), FilesError> {
-        const WHAT: &str = "removing";
-        match &self.files {
-            Files::Local => match std::fs::remove_file(&self.path) {
-                Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(self.fail(WHAT, e)),
-                _ => Ok(()),
-            },
-            Files::Ssh(t, _) => self.remote(t, WHAT, REMOVE_FILE, &[]).await.map(drop),
-        }
+        on!(self, remove_file())
     }
 
     /// Creates this directory holding `files`, all at once: it appears with
@@ -390,99 +256,24 @@ impl HostPath {
         staging: &str,
         files: &[(&str, &[u8])],
     ) -> Result<bool, FilesError> {
-        const WHAT: &str = "creating";
         let parent = self
             .parent()
-            .ok_or_else(|| self.fail(WHAT, "a directory to publish has a parent"))?;
+            .ok_or_else(|| self.fail("creating", "a directory to publish has a parent"))?;
         let staging = parent.join(staging);
-        match &self.files {
-            Files::Local => {
-                std::fs::create_dir_all(&parent.path).map_err(|e| parent.fail(WHAT, e))?;
-                std::fs::create_dir(&staging.path).map_err(|e| staging.fail(WHAT, e))?;
-                let written = files.iter().try_for_each(|(name, bytes)| {
-                    let file = staging.path.join(name);
-                    std::fs::write(&file, bytes).map_err(|e| staging.join(name).fail(WHAT, e))
-                });
-                if let Err(e) = written {
-                    let _ = std::fs::remove_dir_all(&staging.path);
-                    return Err(e);
-                }
-                match std::fs::rename(&staging.path, &self.path) {
-                    Ok(()) => Ok(true),
-                    Err(e) => {
-                        let _ = std::fs::remove_dir_all(&staging.path);
-                        if matches!(
-                            e.kind(),
-                            std::io::ErrorKind::DirectoryNotEmpty
-                                | std::io::ErrorKind::AlreadyExists
-                        ) {
-                            Ok(false)
-                        } else {
-                            Err(self.fail(WHAT, e))
-                        }
-                    }
-                }
-            }
-            Files::Ssh(t, _) => {
-                let staging_arg = staging
-                    .path
-                    .to_str()
-                    .ok_or_else(|| staging.fail(WHAT, "the path is not UTF-8"))?;
-                let parent_arg = parent
-                    .path
-                    .to_str()
-                    .ok_or_else(|| parent.fail(WHAT, "the path is not UTF-8"))?;
-                let mut args = vec![staging_arg, parent_arg];
-                for (name, bytes) in files {
-                    args.push(name);
-                    args.push(self.text(WHAT, bytes)?);
-                }
-                match self.remote(t, WHAT, PUBLISH_DIR, &args).await? {
-                    Exit::Done(_) => Ok(true),
-                    Exit::Three => Ok(false),
-                }
-            }
-        }
+        on!(self, publish_dir(&parent, &staging, files))
     }
 
     /// Removes this directory and all in it: renamed to `gone` (a unique
     /// name next to it) first, so nothing sees it half-deleted. `Ok(false)`
     /// when it was not there.
     pub async fn remove_dir(&self, gone: &str) -> Result<bool, FilesError> {
-        const WHAT: &str = "removing";
         let gone = self.with_file_name(gone);
-        match &self.files {
-            Files::Local => {
-                match std::fs::rename(&self.path, &gone.path) {
-                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
-                    Err(e) => return Err(self.fail(WHAT, e)),
-                    Ok(()) => {}
-                }
-                // Whatever was there goes: a file where a directory belongs too.
-                let is_dir = std::fs::symlink_metadata(&gone.path).is_ok_and(|m| m.is_dir());
-                if is_dir {
-                    std::fs::remove_dir_all(&gone.path)
-                } else {
-                    std::fs::remove_file(&gone.path)
-                }
-                .map_err(|e| gone.fail(WHAT, e))?;
-                Ok(true)
-            }
-            Files::Ssh(t, _) => {
-                let gone_arg = gone
-                    .path
-                    .to_str()
-                    .ok_or_else(|| gone.fail(WHAT, "the path is not UTF-8"))?;
-                match self.remote(t, WHAT, REMOVE_DIR, &[gone_arg]).await? {
-                    Exit::Done(_) => Ok(true),
-                    Exit::Three => Ok(false),
-                }
-            }
-        }
+        on!(self, remove_dir(&gone))
     }
 
     /// Appends one line (which must hold no newline), creating the file
-    /// and its directory as needed.
+    /// and its directory as needed. One write on an O_APPEND file, so lines
+    /// of concurrent writers do not mix.
     pub async fn append_line(&self, line: &str) -> Result<(), FilesError> {
         const WHAT: &str = "appending to";
         if line.contains('\n') {
@@ -491,96 +282,23 @@ impl HostPath {
         let parent = self
             .parent()
             .ok_or_else(|| self.fail(WHAT, "the file has no directory"))?;
-        match &self.files {
-            Files::Local => {
-                use std::io::Write;
-                std::fs::create_dir_all(&parent.path).map_err(|e| parent.fail(WHAT, e))?;
-                std::fs::OpenOptions::new()
-                    .create(true)
-                    .append(true)
-                    .open(&self.path)
-                    .and_then(|mut f| f.write_all(format!("{line}\n").as_bytes()))
-                    .map_err(|e| self.fail(WHAT, e))
-            }
-            Files::Ssh(t, _) => {
-                let parent_arg = parent
-                    .path
-                    .to_str()
-                    .ok_or_else(|| parent.fail(WHAT, "the path is not UTF-8"))?;
-                self.remote(t, WHAT, APPEND_LINE, &[line, parent_arg])
-                    .await
-                    .map(drop)
-            }
-        }
+        on!(self, append_line(&parent, line))
     }
 
     /// The file's bytes; `None` when it is not there.
     pub async fn read(&self) -> Result<Option<Vec<u8>>, FilesError> {
-        const WHAT: &str = "reading";
-        match &self.files {
-            Files::Local => match std::fs::read(&self.path) {
-                Ok(b) => Ok(Some(b)),
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-                Err(e) => Err(self.fail(WHAT, e)),
-            },
-            Files::Ssh(t, _) => match self.remote(t, WHAT, READ, &[]).await? {
-                Exit::Done(b) => Ok(Some(b)),
-                Exit::Three => Ok(None),
-            },
-        }
+        on!(self, read())
     }
 
     /// What is at this path; `None` when nothing is.
     pub async fn kind(&self) -> Result<Option<Kind>, FilesError> {
-        const WHAT: &str = "looking at";
-        match &self.files {
-            Files::Local => match std::fs::symlink_metadata(&self.path) {
-                Ok(m) if m.is_dir() => Ok(Some(Kind::Dir)),
-                Ok(_) => Ok(Some(Kind::Other)),
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-                Err(e) => Err(self.fail(WHAT, e)),
-            },
-            Files::Ssh(t, _) => match self.remote(t, WHAT, KIND, &[]).await? {
-                Exit::Three => Ok(None),
-                Exit::Done(out) if out.starts_with(b"d") => Ok(Some(Kind::Dir)),
-                Exit::Done(_) => Ok(Some(Kind::Other)),
-            },
-        }
+        on!(self, kind())
     }
 
     /// Size and modification time (seconds) of the file, to tell whether it
     /// changed without reading it; `None` when it is not there.
     pub async fn stamp(&self) -> Result<Option<(u64, i64)>, FilesError> {
-        const WHAT: &str = "looking at";
-        match &self.files {
-            Files::Local => match std::fs::metadata(&self.path) {
-                Ok(m) => {
-                    use std::os::unix::fs::MetadataExt;
-                    Ok(Some((m.len(), m.mtime())))
-                }
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-                Err(e) => Err(self.fail(WHAT, e)),
-            },
-            Files::Ssh(t, _) => match self.remote(t, WHAT, STAMP, &[]).await? {
-                Exit::Three => Ok(None),
-                Exit::Done(out) => {
-                    let text = String::from_utf8_lossy(&out);
-                    let mut words = text.split_whitespace().map(str::parse::<i64>);
-                    match (words.next(), words.next()) {
-                        (Some(Ok(size)), Some(Ok(time))) => Ok(Some((size as u64, time))),
-                        _ => Err(self.fail(WHAT, format!("stat said {text:?}"))),
-                    }
-                }
-            },
-        }
-    }
-
-    /// File contents travel as arguments: text without NUL.
-    fn text<'a>(&self, what: &'static str, bytes: &'a [u8]) -> Result<&'a str, FilesError> {
-        std::str::from_utf8(bytes)
-            .ok()
-            .filter(|t| !t.contains('\0'))
-            .ok_or_else(|| self.fail(what, "berth writes only text files on SSH hosts"))
+        on!(self, stamp())
     }
 }
 
@@ -591,44 +309,9 @@ fn unique() -> u64 {
     NEXT.fetch_add(1, Ordering::Relaxed)
 }
 
-/// Parses READ_DIR's output: `name\nlen\n<len bytes>` repeated.
-fn parse_files(mut out: &[u8]) -> Option<Vec<(String, Vec<u8>)>> {
-    let mut files = Vec::new();
-    while !out.is_empty() {
-        let line = |b: &mut &[u8]| -> Option<String> {
-            let at = b.iter().position(|&c| c == b'\n')?;
-            let text = String::from_utf8_lossy(b.get(..at)?).into_owned();
-            *b = b.get(at + 1..)?;
-            Some(text)
-        };
-        let name = line(&mut out)?;
-        let len: usize = line(&mut out)?.parse().ok()?;
-        let bytes = out.get(..len)?.to_vec();
-        out = out.get(len..)?;
-        files.push((name, bytes));
-    }
-    Some(files)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn parses_the_remote_listing() {
-        let out = b"holder.json\n7\n{\"a\":1}heartbeat\n0\nnested-1.json\n3\na\nb";
-        assert_eq!(
-            parse_files(out).unwrap(),
-            vec![
-                ("holder.json".into(), b"{\"a\":1}".to_vec()),
-                ("heartbeat".into(), Vec::new()),
-                ("nested-1.json".into(), b"a\nb".to_vec()),
-            ]
-        );
-        assert_eq!(parse_files(b"").unwrap(), vec![]);
-        assert!(parse_files(b"x\n9\nshort").is_none());
-        assert!(parse_files(b"x\nnot a number\n").is_none());
-    }
 
     #[tokio::test]
     async fn local_operations() {
