@@ -149,7 +149,8 @@ pub async fn refused(config: &Config, plan: &engine::Plan) -> Option<u8> {
 /// Prints a plan without running it, then what it lacks (exit 2 if any).
 pub async fn print_plan(config: &Config, action: &Action, json: bool) -> anyhow::Result<u8> {
     let action = &name_rollback_version(config, action.clone()).await?;
-    let plan = engine::plan(config, action)?;
+    // Finding hooks and plugins lists directories: off the async threads.
+    let plan = tokio::task::block_in_place(|| engine::plan(config, action))?;
     if json {
         outln!("{}", serde_json::to_string_pretty(&plan)?);
         return Ok(refused(config, &plan).await.unwrap_or(EXIT_OK));
@@ -272,7 +273,7 @@ pub async fn run_action(
     lock_wait: Option<std::time::Duration>,
 ) -> anyhow::Result<u8> {
     let action = name_rollback_version(config, action).await?;
-    let plan = engine::plan(config, &action)?;
+    let plan = tokio::task::block_in_place(|| engine::plan(config, &action))?;
     // What it needs and lacks, before the lock: all of it, at once.
     if let Some(code) = refused(config, &plan).await {
         return Ok(code);

@@ -461,11 +461,29 @@ impl Config {
         let Some(path) = self.secrets_path() else {
             return Ok(BTreeMap::new());
         };
-        let text = std::fs::read_to_string(&path).map_err(|error| ConfigError::Read {
-            file: path.clone(),
+        let text = std::fs::read_to_string(&path);
+        Self::secrets_from(&path, text)
+    }
+
+    /// [`Config::load_secrets`] for async code: the file is read without
+    /// blocking the runtime's thread.
+    pub async fn read_secrets(&self) -> Result<BTreeMap<String, Secret>, ConfigError> {
+        let Some(path) = self.secrets_path() else {
+            return Ok(BTreeMap::new());
+        };
+        let text = tokio::fs::read_to_string(&path).await;
+        Self::secrets_from(&path, text)
+    }
+
+    fn secrets_from(
+        path: &Path,
+        text: std::io::Result<String>,
+    ) -> Result<BTreeMap<String, Secret>, ConfigError> {
+        let text = text.map_err(|error| ConfigError::Read {
+            file: path.to_path_buf(),
             error,
         })?;
-        secrets::parse(&path, &text).map_err(|m| ConfigError::at(&path, None, m))
+        secrets::parse(path, &text).map_err(|m| ConfigError::at(path, None, m))
     }
 
     /// The environment of one role of an app (for a destination), with secret

@@ -19,7 +19,14 @@ pub struct Performer {
 }
 
 impl Performer {
+    /// Who this process acts for, and where: found once a process (the
+    /// lookup reads files and may ask NSS), then the same answer.
     pub fn current() -> Self {
+        static ME: std::sync::OnceLock<Performer> = std::sync::OnceLock::new();
+        ME.get_or_init(Self::look_up).clone()
+    }
+
+    fn look_up() -> Self {
         let user = ["USER", "LOGNAME"]
             .iter()
             .find_map(|v| std::env::var(v).ok().filter(|u| !u.is_empty()))

@@ -41,14 +41,14 @@ const TIMEOUT: Duration = Duration::from_secs(10);
 /// What `plan` needs that is missing: files on this machine first (no host
 /// is touched for those), then each host of the plan.
 pub async fn check(config: &Config, plan: &Plan) -> Vec<Lack> {
-    let mut out = local(config, plan);
+    let mut out = local(config, plan).await;
     out.extend(on_hosts(config, plan).await);
     out
 }
 
 /// The secrets file and every secret the app's roles name; the build
 /// context. No host is touched.
-pub fn local(config: &Config, plan: &Plan) -> Vec<Lack> {
+pub async fn local(config: &Config, plan: &Plan) -> Vec<Lack> {
     let mut out = Vec::new();
     let Ok(app) = config.app(&plan.app) else {
         return out;
@@ -63,7 +63,7 @@ pub fn local(config: &Config, plan: &Plan) -> Vec<Lack> {
         )
     });
     if starts_containers {
-        match config.load_secrets() {
+        match config.read_secrets().await {
             Err(e) => out.push(Lack {
                 host: String::new(),
                 what: format!("the secrets file cannot be read: {e}"),
@@ -100,7 +100,7 @@ pub fn local(config: &Config, plan: &Plan) -> Vec<Lack> {
             .any(|s| matches!(s.step, Step::Image { .. }))
     {
         let dir = config.dir().join(&build.context);
-        if !dir.is_dir() {
+        if !tokio::fs::metadata(&dir).await.is_ok_and(|m| m.is_dir()) {
             out.push(Lack {
                 host: String::new(),
                 what: format!("the build context {} is not a directory", dir.display()),

@@ -172,7 +172,7 @@ pub async fn run(ctx: RunContext<'_>, plan: &Plan) -> RunResult {
             return result;
         }
     };
-    let secrets = ctx.config.load_secrets();
+    let secrets = ctx.config.read_secrets().await;
     let runner = Runner {
         app,
         plan,

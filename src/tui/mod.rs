@@ -324,10 +324,13 @@ async fn console(mut model: Model, log_wake: Arc<Notify>) -> anyhow::Result<u8> 
                     });
                 }
                 Effect::LoadTheme(name) => {
-                    let palette = model.palette;
-                    let _ = tx.send(Msg::Theme(
-                        Theme::load(&name, palette).map_err(|e| e.to_string()),
-                    ));
+                    // A theme file is read off the loop's thread.
+                    let (palette, tx) = (model.palette, tx.clone());
+                    tokio::task::spawn_blocking(move || {
+                        let _ = tx.send(Msg::Theme(
+                            Theme::load(&name, palette).map_err(|e| e.to_string()),
+                        ));
+                    });
                 }
                 Effect::HostClock(host) => {
                     let (config, tx) = (config.clone(), tx.clone());
@@ -436,9 +439,9 @@ async fn start_run(
             error: true,
         });
     };
-    let plan = match engine::plan(&config, &action) {
+    let plan = match off_thread_plan(&config, &action).await {
         Ok(p) => p,
-        Err(e) => return refuse("plan", e.to_string()),
+        Err(e) => return refuse("plan", e),
     };
     let lacks: Vec<String> = engine::preflight::check(&config, &plan)
         .await
@@ -514,6 +517,19 @@ async fn watch_locks(config: Arc<Config>, tx: mpsc::UnboundedSender<Msg>, reload
     }
 }
 
+/// A plan, made on a blocking thread: finding hooks and plugins lists
+/// directories, which the console's async threads must not wait on.
+async fn off_thread_plan(
+    config: &Arc<Config>,
+    action: &engine::Action,
+) -> Result<engine::Plan, String> {
+    let (config, action) = (config.clone(), action.clone());
+    match tokio::task::spawn_blocking(move || engine::plan(&config, &action)).await {
+        Ok(planned) => planned.map_err(|e| e.to_string()),
+        Err(e) => Err(format!("planning stopped: {e}")),
+    }
+}
+
 /// What a deploy of each declared app lacks, checked once at start.
 async fn preflight(config: Arc<Config>, tx: mpsc::UnboundedSender<Msg>) {
     let mut out = BTreeMap::new();
@@ -526,13 +542,13 @@ async fn preflight(config: Arc<Config>, tx: mpsc::UnboundedSender<Msg>) {
             version: version.clone(),
             destination: None,
         };
-        let lacks = match engine::plan(&config, &action) {
+        let lacks = match off_thread_plan(&config, &action).await {
             Ok(plan) => engine::preflight::check(&config, &plan)
                 .await
                 .iter()
                 .map(ToString::to_string)
                 .collect(),
-            Err(e) => vec![e.to_string()],
+            Err(e) => vec![e],
         };
         out.insert(app.to_string(), lacks);
     }
