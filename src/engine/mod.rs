@@ -20,6 +20,7 @@ pub mod preflight;
 pub mod proxy;
 pub mod run;
 pub mod trigger;
+pub mod watch;
 
 pub use action::{Action, Version};
 pub use event::{EngineEvent, Outcome, RunResult};

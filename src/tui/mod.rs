@@ -39,7 +39,6 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
 use crate::engine::{self, EngineEvent, Performer, RunResult};
-use crate::hosts::HostPath;
 use crate::inventory::{Inventory, WatchOptions};
 use model::{Effect, Model, Msg};
 use rows::LockCell;
@@ -54,15 +53,6 @@ pub struct Options {
     pub read_only: bool,
 }
 
-/// How often lock files are re-read. They are small local files; the read
-/// sends a message only when something changed, so an idle console does not
-/// redraw for it.
-const LOCK_POLL: Duration = Duration::from_secs(2);
-/// The same when some host is reached over SSH: each read there is a
-/// command on the host (a session and a login shell), which a console left
-/// open should not run every 2 s. The console's own actions and lock
-/// commands still refresh at once.
-const SSH_LOCK_POLL: Duration = Duration::from_secs(10);
 /// A resize is drawn once the terminal stops changing size for this long.
 const RESIZE_DEBOUNCE: Duration = Duration::from_millis(30);
 /// How long quitting waits for cancelled actions to put the old version back.
@@ -180,7 +170,26 @@ async fn console(mut model: Model, log_wake: Arc<Notify>) -> anyhow::Result<u8> 
     let mut fleet_rx = inventory.subscribe();
     let (tx, mut rx) = mpsc::unbounded_channel::<Msg>();
     let reload = Arc::new(Notify::new());
-    tokio::spawn(watch_locks(config.clone(), tx.clone(), reload.clone()));
+    // Locks and history: the engine's watch, forwarded as messages.
+    let (wtx, mut wrx) = mpsc::unbounded_channel();
+    tokio::spawn(engine::watch::run(config.clone(), wtx, reload.clone()));
+    let forward = tx.clone();
+    tokio::spawn(async move {
+        while let Some(update) = wrx.recv().await {
+            let msg = match update {
+                engine::watch::Update::Locks(locks) => Msg::Locks(
+                    locks
+                        .into_iter()
+                        .map(|(k, read)| (k, LockCell::from(read)))
+                        .collect(),
+                ),
+                engine::watch::Update::History(h) => Msg::History(h),
+            };
+            if forward.send(msg).is_err() {
+                return;
+            }
+        }
+    });
     tokio::spawn(preflight(config.clone(), tx.clone()));
     let mut hangup = signal(SignalKind::hangup())?;
     let mut terminate = signal(SignalKind::terminate())?;
@@ -476,47 +485,6 @@ async fn start_run(
     reload.notify_one();
 }
 
-/// Reads every app's lock and history: at start, every [`LOCK_POLL`]
-/// ([`SSH_LOCK_POLL`] with SSH hosts), and when an action or a lock command
-/// says something changed. Sends only what changed.
-async fn watch_locks(config: Arc<Config>, tx: mpsc::UnboundedSender<Msg>, reload: Arc<Notify>) {
-    let poll = if config.fleet.hosts.values().any(|h| h.ssh.is_some()) {
-        SSH_LOCK_POLL
-    } else {
-        LOCK_POLL
-    };
-    let mut last_locks = None;
-    // History files are appended to, never rewritten: when none changed
-    // size or time, there is nothing new to parse.
-    let mut last_stamp = None;
-    loop {
-        let files = history_files(&config).await;
-        let stamp = stamp(&files).await;
-        let history = if last_stamp.as_ref() != Some(&stamp) {
-            Some(read_history(&files).await)
-        } else {
-            None
-        };
-        let locks = read_locks(&config).await;
-        if last_locks.as_ref() != Some(&locks) {
-            last_locks = Some(locks.clone());
-            if tx.send(Msg::Locks(locks)).is_err() {
-                return;
-            }
-        }
-        if let Some(history) = history {
-            last_stamp = Some(stamp);
-            if tx.send(Msg::History(history)).is_err() {
-                return;
-            }
-        }
-        tokio::select! {
-            _ = tokio::time::sleep(poll) => {}
-            _ = reload.notified() => {}
-        }
-    }
-}
-
 /// A plan, made on a blocking thread: finding hooks and plugins lists
 /// directories, which the console's async threads must not wait on.
 async fn off_thread_plan(
@@ -553,79 +521,6 @@ async fn preflight(config: Arc<Config>, tx: mpsc::UnboundedSender<Msg>) {
         out.insert(app.to_string(), lacks);
     }
     let _ = tx.send(Msg::Preflight(out));
-}
-
-/// Every app's lock, read from all hosts at once.
-async fn read_locks(config: &Config) -> BTreeMap<(String, String), LockCell> {
-    let ttl = config.fleet.lock.ttl.get();
-    let targets = config.fleet.apps.iter().flat_map(|(app, app_cfg)| {
-        std::iter::once(None)
-            .chain(app_cfg.destinations.keys().map(Some))
-            .map(move |dest| (app, dest))
-    });
-    let cells = futures_util::future::join_all(targets.map(|(app, dest)| async move {
-        let cell = match engine::lock::locate(config, app, dest).await {
-            Err(e) => LockCell::Error(e),
-            Ok((_, dir)) => match engine::lock::read(&dir, ttl).await {
-                Ok(None) => LockCell::Free,
-                Ok(Some(s)) => LockCell::Held(Box::new(s)),
-                Err(engine::lock::LockError::Broken(b)) => LockCell::Broken(b),
-                Err(e) => LockCell::Error(e.to_string()),
-            },
-        };
-        let dest = dest.map(|d| d.to_string()).unwrap_or_default();
-        ((app.to_string(), dest), cell)
-    }))
-    .await;
-    cells.into_iter().collect()
-}
-
-/// Every (host, app, state directory) the console shows runs from.
-type HistoryFiles = Vec<(String, String, HostPath)>;
-
-/// The state directory of every app's host, for those that can be reached.
-async fn history_files(config: &Config) -> HistoryFiles {
-    let pairs = config
-        .fleet
-        .apps
-        .iter()
-        .flat_map(|(app, app_cfg)| app_cfg.hosts().into_iter().map(move |host| (host, app)));
-    let found = futures_util::future::join_all(pairs.map(|(host, app)| async move {
-        let dir = crate::hosts::state_dir(config.host(host).ok()?, engine::lock::REACH_TIMEOUT)
-            .await
-            .ok()?;
-        Some((host.to_string(), app.to_string(), dir))
-    }))
-    .await;
-    found.into_iter().flatten().collect()
-}
-
-type Stamp = Vec<Option<(u64, i64)>>;
-
-/// Size and modification time of each history file (`None`: not there, or
-/// not reachable).
-async fn stamp(files: &HistoryFiles) -> Stamp {
-    futures_util::future::join_all(files.iter().map(|(_, app, dir)| async move {
-        let file = engine::history::path(dir, app);
-        file.stamp().await.ok().flatten()
-    }))
-    .await
-}
-
-/// The newest history records of every app, from every host that has them.
-async fn read_history(files: &HistoryFiles) -> Vec<(String, engine::history::Record)> {
-    const PER_APP: usize = 50;
-    let read = futures_util::future::join_all(files.iter().map(|(host, app, dir)| async move {
-        let (records, _) = engine::history::read(dir, app).await.unwrap_or_default();
-        let skip = records.len().saturating_sub(PER_APP);
-        records
-            .into_iter()
-            .skip(skip)
-            .map(|r| (host.clone(), r))
-            .collect::<Vec<_>>()
-    }))
-    .await;
-    read.into_iter().flatten().collect()
 }
 
 /// In the console, logs go to the `L` pane, never to the terminal. A small

@@ -30,6 +30,18 @@ pub enum LockCell {
     NotBerth,
 }
 
+impl From<crate::engine::watch::LockRead> for LockCell {
+    fn from(read: crate::engine::watch::LockRead) -> Self {
+        use crate::engine::watch::LockRead;
+        match read {
+            LockRead::Free => LockCell::Free,
+            LockRead::Held(s) => LockCell::Held(s),
+            LockRead::Broken(b) => LockCell::Broken(b),
+            LockRead::Error(e) => LockCell::Error(e),
+        }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq)]
 pub struct HostRow {
     pub name: String,
