@@ -203,101 +203,179 @@ pub fn plan(config: &Config, action: &Action) -> Result<Plan, PlanError> {
 
 /// [`plan`] with the hooks and plugins already discovered.
 pub fn plan_with(config: &Config, action: &Action, triggers: &Triggers) -> Result<Plan, PlanError> {
-    // Every action changes the fleet: none is planned in read-only mode,
-    // whichever front end asked.
-    if let Some(why) = config.read_only() {
-        return Err(PlanError::ReadOnly {
-            why,
-            verb: action.verb().to_string(),
-        });
+    let mut p = Planner::new(config, action, triggers)?;
+    let lock_host = vec![p.primary.clone()];
+    p.stages.push(stage("lock", Step::Lock, &lock_host));
+    match action {
+        Action::Deploy { version, .. } => p.deploy(version),
+        Action::Restart { role, .. } => p.restart(role.as_ref())?,
+        Action::Rollback { version, .. } => p.rollback(version.as_ref()),
+        Action::Destroy {
+            confirm,
+            purge_volumes,
+            ..
+        } => p.destroy(confirm, *purge_volumes)?,
+        Action::ProxySync { .. } => p.proxy_sync()?,
     }
-    let app_name = action.app();
-    let Some(app) = config.fleet.apps.get(app_name) else {
-        let declared: Vec<&str> = config.fleet.apps.keys().map(|a| a.as_str()).collect();
-        let hint =
-            match crate::config::names::did_you_mean(app_name.as_str(), declared.iter().copied()) {
+    p.stages.push(stage("unlock", Step::Unlock, &lock_host));
+    // Warnings only for implementations this plan runs.
+    let warnings = triggers
+        .problems
+        .iter()
+        .filter(|w| !w.error)
+        .filter(|w| {
+            p.stages
+                .iter()
+                .any(|s| matches!(&s.step, Step::Trigger { run, .. } if run.iter().any(|i| i.path == w.path)))
+        })
+        .map(ToString::to_string)
+        .collect();
+    Ok(Plan {
+        action: action.clone(),
+        app: p.app_name.clone(),
+        destination: p.dest.cloned(),
+        stages: p.stages,
+        warnings,
+    })
+}
+
+fn stage(name: &str, step: Step, hosts: &[HostName]) -> Stage {
+    Stage {
+        name: name.into(),
+        step,
+        hosts: hosts.to_vec(),
+    }
+}
+
+/// What every action's plan is built from: the app, where it runs, its
+/// hooks and plugins, and the stages so far. One method per action.
+struct Planner<'a> {
+    config: &'a Config,
+    triggers: &'a Triggers,
+    app_name: &'a AppName,
+    app: &'a AppConfig,
+    dest: Option<&'a DestinationName>,
+    /// The primary role's first host: the lock's home, the release task's.
+    primary: HostName,
+    /// The app's roles, primary first.
+    roles: Vec<RoleName>,
+    proxy: Option<crate::config::ProxySettings>,
+    stages: Vec<Stage>,
+}
+
+impl<'a> Planner<'a> {
+    /// Checks what every action needs: not read-only, the app and the
+    /// destination declared, a primary host.
+    fn new(
+        config: &'a Config,
+        action: &'a Action,
+        triggers: &'a Triggers,
+    ) -> Result<Self, PlanError> {
+        // Every action changes the fleet: none is planned in read-only
+        // mode, whichever front end asked.
+        if let Some(why) = config.read_only() {
+            return Err(PlanError::ReadOnly {
+                why,
+                verb: action.verb().to_string(),
+            });
+        }
+        let app_name = action.app();
+        let Some(app) = config.fleet.apps.get(app_name) else {
+            let declared: Vec<&str> = config.fleet.apps.keys().map(|a| a.as_str()).collect();
+            let hint = match crate::config::names::did_you_mean(
+                app_name.as_str(),
+                declared.iter().copied(),
+            ) {
                 Some(s) => format!("; did you mean `{s}`?"),
                 None => String::new(),
             };
-        return Err(PlanError::UnknownApp {
-            app: app_name.to_string(),
-            file: config.path.display().to_string(),
-            hint,
-        });
-    };
-    let dest = action.destination();
-    if let Some(d) = dest
-        && !app.destinations.contains_key(d)
-    {
-        let declared: Vec<&str> = app.destinations.keys().map(|d| d.as_str()).collect();
-        return Err(PlanError::UnknownDestination {
-            app: app_name.to_string(),
-            destination: d.to_string(),
-            declared: if declared.is_empty() {
-                "none".into()
-            } else {
-                declared.join(", ")
-            },
-        });
+            return Err(PlanError::UnknownApp {
+                app: app_name.to_string(),
+                file: config.path.display().to_string(),
+                hint,
+            });
+        };
+        let dest = action.destination();
+        if let Some(d) = dest
+            && !app.destinations.contains_key(d)
+        {
+            let declared: Vec<&str> = app.destinations.keys().map(|d| d.as_str()).collect();
+            return Err(PlanError::UnknownDestination {
+                app: app_name.to_string(),
+                destination: d.to_string(),
+                declared: if declared.is_empty() {
+                    "none".into()
+                } else {
+                    declared.join(", ")
+                },
+            });
+        }
+        let roles = role_order(app);
+        // Declared apps' primary roles always have a first host (config check).
+        let Some(primary) = config.primary_host(app_name, dest) else {
+            return Err(unknown_role(app_name, &app.primary_role, &roles));
+        };
+        Ok(Planner {
+            config,
+            triggers,
+            app_name,
+            app,
+            dest,
+            primary: primary.clone(),
+            roles,
+            proxy: config.proxy(app_name, dest),
+            stages: Vec::new(),
+        })
     }
-    let all_hosts = |roles: &[RoleName]| {
+
+    /// Every host of `roles`, once each, in order.
+    fn all_hosts(&self, roles: &[RoleName]) -> Vec<HostName> {
         let mut hosts: Vec<HostName> = Vec::new();
         for r in roles {
-            for h in config.role_hosts(app_name, r, dest) {
+            for h in self.config.role_hosts(self.app_name, r, self.dest) {
                 if !hosts.contains(h) {
                     hosts.push(h.clone());
                 }
             }
         }
         hosts
-    };
-    // The action's own pre-/post- triggers are always listed; the finer ones
-    // (pre-build, pre-boot, ...) only when something implements them.
-    let trigger_stage = |t: &str, hosts: &[HostName], on_failure: bool| Stage {
-        name: t.to_string(),
-        step: Step::Trigger {
-            trigger: t.to_string(),
-            run: triggers.for_trigger(t).to_vec(),
-            on_failure,
-        },
-        hosts: hosts.to_vec(),
-    };
-    let trigger = |t: &str, hosts: &[HostName]| trigger_stage(t, hosts, false);
-    let optional = |stages: &mut Vec<Stage>, t: &str, hosts: &[HostName], on_failure: bool| {
-        if !triggers.for_trigger(t).is_empty() {
-            stages.push(trigger_stage(t, hosts, on_failure));
-        }
-    };
-    let stage = |name: &str, step: Step, hosts: &[HostName]| Stage {
-        name: name.into(),
-        step,
-        hosts: hosts.to_vec(),
-    };
-    // Declared apps' primary roles always have a first host (config check).
-    let Some(primary) = config.primary_host(app_name, dest) else {
-        return Err(PlanError::UnknownRole {
-            app: app_name.to_string(),
-            role: app.primary_role.to_string(),
-            roles: app
-                .roles
-                .keys()
-                .map(|r| r.as_str())
-                .collect::<Vec<_>>()
-                .join(", "),
-        });
-    };
-    let lock_host = vec![primary.clone()];
-    let roles = role_order(app);
-    let proxy = config.proxy(app_name, dest);
-    let mut stages = vec![stage("lock", Step::Lock, &lock_host)];
+    }
 
-    // Per group of `roles`: pre-boot, bring up (boot, reboot or start
-    // retained), health gate, traffic, stop old, post-boot.
-    let rollout = |roles: &[RoleName],
-                   stages: &mut Vec<Stage>,
-                   bring_up: &dyn Fn(Group) -> (String, Step)| {
+    fn trigger_stage(&self, t: &str, hosts: &[HostName], on_failure: bool) -> Stage {
+        Stage {
+            name: t.to_string(),
+            step: Step::Trigger {
+                trigger: t.to_string(),
+                run: self.triggers.for_trigger(t).to_vec(),
+                on_failure,
+            },
+            hosts: hosts.to_vec(),
+        }
+    }
+
+    /// The action's own pre-/post- triggers are always listed.
+    fn trigger(&mut self, t: &str, hosts: &[HostName]) {
+        let s = self.trigger_stage(t, hosts, false);
+        self.stages.push(s);
+    }
+
+    /// The finer ones (pre-build, pre-boot, ...) only when something
+    /// implements them.
+    fn optional(&mut self, t: &str, hosts: &[HostName], on_failure: bool) {
+        if !self.triggers.for_trigger(t).is_empty() {
+            let s = self.trigger_stage(t, hosts, on_failure);
+            self.stages.push(s);
+        }
+    }
+
+    /// Per group of `roles`: pre-boot, bring up (boot, reboot or start
+    /// retained), health gate, traffic, stop old, post-boot.
+    fn rollout(&mut self, roles: &[RoleName], bring_up: &dyn Fn(Group) -> (String, Step)) {
         for role in roles {
-            let groups = boot_groups(config.role_hosts(app_name, role, dest), app.boot.limit);
+            let groups = boot_groups(
+                self.config.role_hosts(self.app_name, role, self.dest),
+                self.app.boot.limit,
+            );
             let of = groups.len();
             for (i, hosts) in groups.into_iter().enumerate() {
                 let group = Group {
@@ -306,9 +384,10 @@ pub fn plan_with(config: &Config, action: &Action, triggers: &Triggers) -> Resul
                     of,
                 };
                 let (verb, step) = bring_up(group.clone());
-                optional(stages, "pre-boot", &hosts, false);
-                stages.push(stage(&format!("{verb} {group}"), step, &hosts));
-                stages.push(stage(
+                self.optional("pre-boot", &hosts, false);
+                self.stages
+                    .push(stage(&format!("{verb} {group}"), step, &hosts));
+                self.stages.push(stage(
                     &format!("health gate {group}"),
                     Step::HealthGate {
                         group: group.clone(),
@@ -316,181 +395,177 @@ pub fn plan_with(config: &Config, action: &Action, triggers: &Triggers) -> Resul
                     &hosts,
                 ));
                 // Only the proxied role has traffic to move and drain.
-                if let Some(p) = proxy.as_ref().filter(|p| &p.role == role) {
-                    stages.push(stage(
+                if let Some(p) = self.proxy.as_ref().filter(|p| &p.role == role) {
+                    let drain = HumanDuration(p.drain_timeout);
+                    self.stages.push(stage(
                         &format!("traffic {group}"),
                         Step::Traffic {
                             group: group.clone(),
                         },
                         &hosts,
                     ));
-                    stages.push(stage(
+                    self.stages.push(stage(
                         &format!("drain {group}"),
                         Step::Drain {
                             group: group.clone(),
-                            timeout: HumanDuration(p.drain_timeout),
+                            timeout: drain,
                         },
                         &hosts,
                     ));
                 }
-                stages.push(stage(
+                self.stages.push(stage(
                     &format!("stop old {group}"),
                     Step::StopOld {
                         group: group.clone(),
                     },
                     &hosts,
                 ));
-                optional(stages, "post-boot", &hosts, false);
+                self.optional("post-boot", &hosts, false);
             }
-        }
-    };
-    // What every action but destroy ends with.
-    let finish = |stages: &mut Vec<Stage>, post: &str, hosts: &[HostName]| {
-        stages.push(trigger(post, hosts));
-        stages.push(stage("restore", Step::Restore, hosts));
-        optional(stages, "deploy-failed", hosts, true);
-    };
-
-    match action {
-        Action::Deploy { version, .. } => {
-            let hosts = all_hosts(&roles);
-            let image = image_for(app_name, app, version);
-            stages.push(trigger("pre-deploy", &hosts));
-            optional(&mut stages, "pre-build", &hosts, false);
-            stages.push(stage(
-                "image",
-                Step::Image {
-                    image: image.clone(),
-                },
-                &hosts,
-            ));
-            optional(&mut stages, "post-build", &hosts, false);
-            if let Some(release) = &app.release {
-                let primary_host = primary.clone();
-                optional(&mut stages, "pre-release", &hosts, false);
-                let step = Step::ReleaseTask {
-                    image: image.clone(),
-                    command: release.command.0.clone(),
-                };
-                stages.push(stage("release task", step, &[primary_host]));
-                optional(&mut stages, "post-release", &hosts, false);
-            }
-            rollout(&roles, &mut stages, &|group| {
-                (
-                    "boot".into(),
-                    Step::Boot {
-                        group,
-                        image: image.clone(),
-                    },
-                )
-            });
-            stages.push(stage("prune", Step::Prune { retain: app.retain }, &hosts));
-            finish(&mut stages, "post-deploy", &hosts);
-        }
-        Action::Restart { role, .. } => {
-            let roles = match role {
-                Some(r) if !app.roles.contains_key(r) => {
-                    return Err(PlanError::UnknownRole {
-                        app: app_name.to_string(),
-                        role: r.to_string(),
-                        roles: roles
-                            .iter()
-                            .map(|r| r.as_str())
-                            .collect::<Vec<_>>()
-                            .join(", "),
-                    });
-                }
-                Some(r) => vec![r.clone()],
-                None => roles,
-            };
-            let hosts = all_hosts(&roles);
-            stages.push(trigger("pre-restart", &hosts));
-            rollout(&roles, &mut stages, &|group| {
-                ("reboot".into(), Step::Reboot { group })
-            });
-            finish(&mut stages, "post-restart", &hosts);
-        }
-        Action::Rollback { version, .. } => {
-            let hosts = all_hosts(&roles);
-            stages.push(trigger("pre-deploy", &hosts));
-            rollout(&roles, &mut stages, &|group| {
-                (
-                    "start retained".into(),
-                    Step::StartRetained {
-                        group,
-                        version: version.clone(),
-                    },
-                )
-            });
-            finish(&mut stages, "post-deploy", &hosts);
-        }
-        Action::Destroy {
-            confirm,
-            purge_volumes,
-            ..
-        } => {
-            if confirm != app_name.as_str() {
-                return Err(PlanError::NotConfirmed {
-                    app: app_name.to_string(),
-                });
-            }
-            let hosts = all_hosts(&roles);
-            stages.push(trigger("pre-destroy", &hosts));
-            if let Some(p) = &proxy {
-                let proxied = config.role_hosts(app_name, &p.role, dest);
-                stages.push(stage("remove proxy config", Step::RemoveRoute, proxied));
-            }
-            stages.push(stage(
-                "remove containers",
-                Step::RemoveContainers {
-                    purge_volumes: *purge_volumes,
-                },
-                &hosts,
-            ));
-            stages.push(stage("remove state", Step::RemoveState, &hosts));
-            stages.push(trigger("post-destroy", &hosts));
-        }
-        Action::ProxySync { .. } => {
-            let Some(p) = &proxy else {
-                return Err(PlanError::NoProxy {
-                    app: app_name.to_string(),
-                    file: config.path.display().to_string(),
-                });
-            };
-            let hosts = config.role_hosts(app_name, &p.role, dest).to_vec();
-            let group = Group {
-                role: p.role.clone(),
-                index: 1,
-                of: 1,
-            };
-            stages.push(stage(
-                &format!("traffic {group}"),
-                Step::Traffic { group },
-                &hosts,
-            ));
-            stages.push(stage("restore", Step::Restore, &hosts));
         }
     }
-    stages.push(stage("unlock", Step::Unlock, &lock_host));
-    // Warnings only for implementations this plan runs.
-    let warnings = triggers
-        .problems
-        .iter()
-        .filter(|p| !p.error)
-        .filter(|p| {
-            stages
-                .iter()
-                .any(|s| matches!(&s.step, Step::Trigger { run, .. } if run.iter().any(|i| i.path == p.path)))
-        })
-        .map(ToString::to_string)
-        .collect();
-    Ok(Plan {
-        action: action.clone(),
-        app: app_name.clone(),
-        destination: dest.cloned(),
-        stages,
-        warnings,
-    })
+
+    /// What every action but destroy ends with.
+    fn finish(&mut self, post: &str, hosts: &[HostName]) {
+        self.trigger(post, hosts);
+        self.stages.push(stage("restore", Step::Restore, hosts));
+        self.optional("deploy-failed", hosts, true);
+    }
+
+    fn deploy(&mut self, version: &Version) {
+        let roles = self.roles.clone();
+        let hosts = self.all_hosts(&roles);
+        let image = image_for(self.app_name, self.app, version);
+        self.trigger("pre-deploy", &hosts);
+        self.optional("pre-build", &hosts, false);
+        self.stages.push(stage(
+            "image",
+            Step::Image {
+                image: image.clone(),
+            },
+            &hosts,
+        ));
+        self.optional("post-build", &hosts, false);
+        if let Some(release) = &self.app.release {
+            self.optional("pre-release", &hosts, false);
+            let step = Step::ReleaseTask {
+                image: image.clone(),
+                command: release.command.0.clone(),
+            };
+            self.stages.push(stage(
+                "release task",
+                step,
+                std::slice::from_ref(&self.primary),
+            ));
+            self.optional("post-release", &hosts, false);
+        }
+        self.rollout(&roles, &|group| {
+            (
+                "boot".into(),
+                Step::Boot {
+                    group,
+                    image: image.clone(),
+                },
+            )
+        });
+        let retain = self.app.retain;
+        self.stages
+            .push(stage("prune", Step::Prune { retain }, &hosts));
+        self.finish("post-deploy", &hosts);
+    }
+
+    fn restart(&mut self, role: Option<&RoleName>) -> Result<(), PlanError> {
+        let roles = match role {
+            Some(r) if !self.app.roles.contains_key(r) => {
+                return Err(unknown_role(self.app_name, r, &self.roles));
+            }
+            Some(r) => vec![r.clone()],
+            None => self.roles.clone(),
+        };
+        let hosts = self.all_hosts(&roles);
+        self.trigger("pre-restart", &hosts);
+        self.rollout(&roles, &|group| ("reboot".into(), Step::Reboot { group }));
+        self.finish("post-restart", &hosts);
+        Ok(())
+    }
+
+    fn rollback(&mut self, version: Option<&Version>) {
+        let roles = self.roles.clone();
+        let hosts = self.all_hosts(&roles);
+        self.trigger("pre-deploy", &hosts);
+        self.rollout(&roles, &|group| {
+            (
+                "start retained".into(),
+                Step::StartRetained {
+                    group,
+                    version: version.cloned(),
+                },
+            )
+        });
+        self.finish("post-deploy", &hosts);
+    }
+
+    fn destroy(&mut self, confirm: &str, purge_volumes: bool) -> Result<(), PlanError> {
+        if confirm != self.app_name.as_str() {
+            return Err(PlanError::NotConfirmed {
+                app: self.app_name.to_string(),
+            });
+        }
+        let hosts = self.all_hosts(&self.roles.clone());
+        self.trigger("pre-destroy", &hosts);
+        if let Some(p) = &self.proxy {
+            let proxied = self.config.role_hosts(self.app_name, &p.role, self.dest);
+            self.stages
+                .push(stage("remove proxy config", Step::RemoveRoute, proxied));
+        }
+        self.stages.push(stage(
+            "remove containers",
+            Step::RemoveContainers { purge_volumes },
+            &hosts,
+        ));
+        self.stages
+            .push(stage("remove state", Step::RemoveState, &hosts));
+        self.trigger("post-destroy", &hosts);
+        Ok(())
+    }
+
+    fn proxy_sync(&mut self) -> Result<(), PlanError> {
+        let Some(p) = &self.proxy else {
+            return Err(PlanError::NoProxy {
+                app: self.app_name.to_string(),
+                file: self.config.path.display().to_string(),
+            });
+        };
+        let hosts = self
+            .config
+            .role_hosts(self.app_name, &p.role, self.dest)
+            .to_vec();
+        let group = Group {
+            role: p.role.clone(),
+            index: 1,
+            of: 1,
+        };
+        self.stages.push(stage(
+            &format!("traffic {group}"),
+            Step::Traffic { group },
+            &hosts,
+        ));
+        self.stages.push(stage("restore", Step::Restore, &hosts));
+        Ok(())
+    }
+}
+
+/// A role the app does not have (or a primary role with no host).
+fn unknown_role(app: &AppName, role: &RoleName, roles: &[RoleName]) -> PlanError {
+    PlanError::UnknownRole {
+        app: app.to_string(),
+        role: role.to_string(),
+        roles: roles
+            .iter()
+            .map(|r| r.as_str())
+            .collect::<Vec<_>>()
+            .join(", "),
+    }
 }
 
 #[cfg(test)]
