@@ -242,3 +242,38 @@ fn output_to_a_closed_pipe_ends_quietly() {
         );
     }
 }
+
+/// The example that ships passes `config check` from a fresh copy of the
+/// repository: only the files git tracks under config/, copied elsewhere
+/// (so no secrets file a developer made by hand can help it).
+#[test]
+fn the_shipped_example_passes_config_check_from_a_fresh_copy() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let listed = std::process::Command::new("git")
+        .args(["ls-files", "-z", "config"])
+        .current_dir(root)
+        .output()
+        .unwrap();
+    assert!(listed.status.success(), "git ls-files");
+    let copy = tempfile::tempdir().unwrap();
+    let mut copied = 0;
+    for name in listed.stdout.split(|&b| b == 0).filter(|n| !n.is_empty()) {
+        let name = std::str::from_utf8(name).unwrap();
+        let to = copy.path().join(name);
+        std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+        std::fs::copy(root.join(name), &to).unwrap();
+        copied += 1;
+    }
+    assert!(copied >= 2, "the example and its secrets file: {copied}");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_berth"))
+        .args(["config", "check"])
+        .current_dir(copy.path())
+        .env_remove("BERTH_CONFIG")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    // Found by default discovery, as a new user runs it.
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("demo:"), "{stdout}");
+}
