@@ -3,8 +3,9 @@
 //! Everything that creates or filters containers goes through here, so the
 //! engine, the inventory and the tests cannot drift apart. Containers of
 //! other tools are recognised read-only from their own conventions (see
-//! `../shared/field-notes.md`): Kamal (`service`, `role`, `destination`) and
-//! Dokku (`com.dokku.*`).
+//! `../shared/field-notes.md`): Kamal (`service`, `role`, `destination`),
+//! Dokku (`com.dokku.*`) and Docker Compose (`com.docker.compose.project`
+//! and `.service`: the project is the app, the service the role).
 //!
 //! Owns: label names and parsing. Must not import anything of berth.
 //! The layering is checked by a test (`src/layers.rs`).
@@ -37,6 +38,10 @@ const DOKKU_APP: &str = "com.dokku.app-name";
 const DOKKU_PROCESS: &str = "com.dokku.process-type";
 const DOKKU_CONTAINER_TYPE: &str = "com.dokku.container-type";
 const DOKKU_PHASE: &str = "dokku_phase_script";
+const COMPOSE_PROJECT: &str = "com.docker.compose.project";
+const COMPOSE_SERVICE: &str = "com.docker.compose.service";
+/// Set on the one-off containers of `docker compose run`.
+const COMPOSE_ONEOFF: &str = "com.docker.compose.oneoff";
 
 /// The labels berth puts on a container it starts.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -134,6 +139,7 @@ pub enum Source {
     Berth,
     Kamal,
     Dokku,
+    Compose,
     Unmanaged,
 }
 
@@ -143,6 +149,7 @@ impl Source {
             Source::Berth => "berth",
             Source::Kamal => "kamal",
             Source::Dokku => "dokku",
+            Source::Compose => "compose",
             Source::Unmanaged => "unmanaged",
         }
     }
@@ -214,6 +221,23 @@ impl Owner {
                 version: None,
                 destination: String::new(),
                 phase,
+                host: None,
+                run: None,
+            };
+        }
+        // Before Kamal's plain `service` label, which a Compose file may
+        // also set: Compose's own labels are the sure sign.
+        if let Some(project) = get(COMPOSE_PROJECT) {
+            return Owner {
+                source: Source::Compose,
+                app: Some(project),
+                role: get(COMPOSE_SERVICE),
+                version: None,
+                destination: String::new(),
+                phase: labels
+                    .get(COMPOSE_ONEOFF)
+                    .is_some_and(|v| v == "True")
+                    .then(|| "run".to_string()),
                 host: None,
                 run: None,
             };
@@ -377,6 +401,41 @@ mod tests {
             ]),
         );
         assert_eq!(o.phase.as_deref(), Some("run"));
+    }
+
+    #[test]
+    fn compose_projects_are_apps_and_services_roles() {
+        let labels = |pairs: &[(&str, &str)]| {
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect::<HashMap<_, _>>()
+        };
+        let o = Owner::classify(
+            "shop-web-1",
+            &labels(&[
+                ("com.docker.compose.project", "shop"),
+                ("com.docker.compose.service", "web"),
+                // A Compose file's own `service` label does not make it Kamal's.
+                ("service", "something"),
+            ]),
+        );
+        assert_eq!(o.source, Source::Compose);
+        assert_eq!(
+            (o.app.as_deref(), o.role.as_deref()),
+            (Some("shop"), Some("web"))
+        );
+        assert_eq!(o.phase, None);
+        assert!(o.source.read_only());
+        let run = Owner::classify(
+            "shop-web-run-1",
+            &labels(&[
+                ("com.docker.compose.project", "shop"),
+                ("com.docker.compose.service", "web"),
+                ("com.docker.compose.oneoff", "True"),
+            ]),
+        );
+        assert_eq!(run.phase.as_deref(), Some("run"));
     }
 
     #[test]

@@ -231,7 +231,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
     match cli.command {
         None => {
             use std::io::IsTerminal;
-            let config = load_config(cli.config.as_deref(), cli.read_only)?;
+            let config = load_config_or_zero(cli.config.as_deref(), cli.read_only)?;
             if !std::io::stdout().is_terminal() || !std::io::stdin().is_terminal() {
                 anyhow::bail!(
                     "the console needs a terminal (stdin and stdout); for scripts use `berth status --json` (see `berth --help`)"
@@ -252,7 +252,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             runtime()?.block_on(hosts::run(&config, command))
         }
         Some(Command::Status(args)) => {
-            let config = load_config(cli.config.as_deref(), cli.read_only)?;
+            let config = load_config_or_zero(cli.config.as_deref(), cli.read_only)?;
             runtime()?.block_on(status::run(&config, args))
         }
         Some(Command::Plan { json, action }) => {
@@ -348,6 +348,23 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
 }
 
 /// Loads the config and prints its warnings to stderr.
+/// [`load_config`], or with no config file anywhere (and none named), the
+/// zero config: the local engine and everything it runs, as the console and
+/// `status` show it.
+fn load_config_or_zero(
+    explicit: Option<&std::path::Path>,
+    read_only: bool,
+) -> anyhow::Result<Config> {
+    if explicit.is_none() && config::discover(None).is_err() {
+        let mut config = Config::zero()?;
+        if read_only {
+            config.set_read_only();
+        }
+        return Ok(config);
+    }
+    load_config(explicit, read_only)
+}
+
 /// With `--read-only`, the config says so, and the engine refuses every
 /// action planned from it.
 fn load_config(explicit: Option<&std::path::Path>, read_only: bool) -> anyhow::Result<Config> {

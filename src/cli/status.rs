@@ -27,7 +27,13 @@ pub struct Args {
     timeout: HumanDuration,
 }
 
+/// Said when no config file was found.
+pub const ZERO_NOTE: &str = "berth: no config file found (./berth.yaml, ./config/berth.yaml, ~/.config/berth/berth.yaml): showing the local engine and what it runs, read-only; write a berth.yaml to declare your own apps (README, Config)";
+
 pub async fn run(config: &Config, args: Args) -> anyhow::Result<u8> {
+    if config.is_zero() && !args.json {
+        errln!("{ZERO_NOTE}");
+    }
     if let Some(app) = &args.app
         && !config.fleet.apps.contains_key(app.as_str())
     {

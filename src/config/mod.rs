@@ -56,6 +56,8 @@ pub struct Config {
     /// Made read-only by the front end (`--read-only`), beside the file's
     /// own `read_only: true`.
     read_only_flag: bool,
+    /// No file was found: this is [`Config::zero`].
+    zero: bool,
 }
 
 /// Finds the config file: the explicit path, else the first default that exists.
@@ -86,6 +88,12 @@ pub fn discover(explicit: Option<&Path>) -> Result<PathBuf, ConfigError> {
             )
         })
 }
+
+/// What `berth` shows with no config anywhere: the local engine (the
+/// default socket, or `DOCKER_HOST`) as host `local`, and no app of its
+/// own; every app it runs (Compose, Kamal, Dokku, unmanaged) is shown
+/// read-only, as found.
+pub const ZERO: &str = "version: 2\nhosts:\n  local: {}\n";
 
 /// Reads and validates the config at `path`.
 pub fn load(path: &Path) -> Result<Config, ConfigError> {
@@ -133,6 +141,7 @@ fn parse_owned(path: &Path, mut text: String) -> Result<Config, ConfigError> {
             positions,
             moved: Vec::new(),
             read_only_flag: false,
+            zero: false,
         };
         config.check()?;
         return Ok(config);
@@ -237,6 +246,7 @@ fn parse_full(path: &Path, text: &str, positions: Positions) -> Result<Config, C
         positions,
         moved,
         read_only_flag: false,
+        zero: false,
     };
     config.check()?;
     Ok(config)
@@ -352,6 +362,18 @@ fn absolute_dir(path: &Path) -> PathBuf {
 }
 
 impl Config {
+    /// The config of no file: see [`ZERO`].
+    pub fn zero() -> Result<Config, ConfigError> {
+        let mut config = parse(Path::new("(no config file)"), ZERO)?;
+        config.zero = true;
+        Ok(config)
+    }
+
+    /// True when no config file was found (see [`Config::zero`]).
+    pub fn is_zero(&self) -> bool {
+        self.zero
+    }
+
     /// Why no action may change the fleet, if none may: the file's
     /// `read_only: true`, or the front end's `--read-only`. The engine
     /// refuses to plan a mutating action while this is set.

@@ -10,6 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use berth::engine::RunResult;
+use common::Spec;
 use common::app::{App, version_of};
 use portable_pty::{Child, CommandBuilder, PtySize, native_pty_system};
 
@@ -28,14 +29,27 @@ struct Console {
 
 impl Console {
     fn spawn(config: &Path, args: &[&str], cols: u16, rows: u16) -> Console {
-        Console::start(config, args, &[], cols, rows)
+        Console::start(Some(config), None, args, &[], cols, rows)
     }
 
     fn spawn_with_env(config: &Path, env: &[(&str, &str)], cols: u16, rows: u16) -> Console {
-        Console::start(config, &[], env, cols, rows)
+        Console::start(Some(config), None, &[], env, cols, rows)
     }
 
-    fn start(config: &Path, args: &[&str], env: &[(&str, &str)], cols: u16, rows: u16) -> Console {
+    /// With no config anywhere: run in `dir`, which is also `$HOME`.
+    fn spawn_without_config(dir: &Path, cols: u16, rows: u16) -> Console {
+        let home = dir.to_str().unwrap();
+        Console::start(None, Some(dir), &[], &[("HOME", home)], cols, rows)
+    }
+
+    fn start(
+        config: Option<&Path>,
+        cwd: Option<&Path>,
+        args: &[&str],
+        env: &[(&str, &str)],
+        cols: u16,
+        rows: u16,
+    ) -> Console {
         let pty = native_pty_system()
             .openpty(PtySize {
                 rows,
@@ -45,8 +59,14 @@ impl Console {
             })
             .expect("opening a pty");
         let mut cmd = CommandBuilder::new(env!("CARGO_BIN_EXE_berth"));
-        cmd.arg("-c");
-        cmd.arg(config);
+        if let Some(config) = config {
+            cmd.arg("-c");
+            cmd.arg(config);
+        }
+        if let Some(dir) = cwd {
+            cmd.cwd(dir);
+            cmd.env_remove("XDG_CONFIG_HOME");
+        }
         for a in args {
             cmd.arg(a);
         }
@@ -616,6 +636,83 @@ async fn a_console_action_that_lacks_what_it_needs_stops_before_the_lock() {
         "refused before the lock"
     );
     console.keys("\x1b");
+    console.keys("q");
+    console.wait_exit(Duration::from_secs(10));
+}
+
+/// With no config file anywhere (an empty working directory and `$HOME`),
+/// berth shows the local engine as it is: a Compose project as an app (its
+/// service a role, read-only) and a container of no tool as unmanaged, in
+/// `status`, `status --json` and the console.
+#[tokio::test]
+async fn with_no_config_anywhere_the_local_engine_is_shown_grouped() {
+    let Some(scope) = common::scope().await else {
+        return;
+    };
+    let project = scope.app("zc");
+    scope
+        .start(
+            Spec::named("zc-web")
+                .label("com.docker.compose.project", &project)
+                .label("com.docker.compose.service", "web"),
+        )
+        .await;
+    scope.start(Spec::named("stray").sleeper()).await;
+    let stray = format!("berth-t{}-stray", scope.id);
+
+    let dir = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_berth"))
+            .args(args)
+            .current_dir(dir.path())
+            .env("HOME", dir.path())
+            .env_remove("BERTH_CONFIG")
+            .env_remove("XDG_CONFIG_HOME")
+            .output()
+            .unwrap()
+    };
+    let out = run(&["status", "--json"]);
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+    let host = &json["hosts"][0];
+    assert_eq!(host["name"], "local");
+    let app = host["apps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["app"] == project.as_str())
+        .unwrap_or_else(|| panic!("{project} among the apps: {json:#}"));
+    assert_eq!(app["source"], "compose");
+    assert_eq!(app["declared"], false);
+    assert_eq!(app["roles"][0]["role"], "web");
+    let unmanaged = host["unmanaged"].to_string();
+    assert!(
+        unmanaged.contains(&stray),
+        "{stray} is unmanaged: {unmanaged}"
+    );
+
+    let out = run(&["status"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains(&format!("{project} (compose, read-only)")),
+        "{text}"
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("no config file found"), "{stderr}");
+
+    let mut console = Console::spawn_without_config(dir.path(), 120, 30);
+    console.wait_for("the no-config note", Duration::from_secs(20), |s| {
+        s.contains("no config: local engine")
+    });
+    console.filter(&project);
+    console.wait_for("the Compose project", Duration::from_secs(20), |s| {
+        s.contains(&project) && s.contains("web")
+    });
+    console.keys("3");
+    console.filter(&stray);
+    console.wait_for("the unmanaged container", Duration::from_secs(20), |s| {
+        s.contains(&stray)
+    });
     console.keys("q");
     console.wait_exit(Duration::from_secs(10));
 }
