@@ -43,6 +43,7 @@ mod actions;
 mod config_cmd;
 mod doctor;
 mod hosts;
+mod init;
 pub(crate) mod lock;
 mod proxy;
 mod status;
@@ -101,6 +102,9 @@ pub struct Cli {
 pub enum Command {
     /// Show hosts, apps, roles and containers with their health
     Status(status::Args),
+    /// Write a commented starter config for this machine (./berth.yaml, or
+    /// -c FILE), proposing what runs here; never overwrites a file
+    Init,
     /// Print what an action would do, stage by stage, without doing it
     Plan {
         /// Print the plan as JSON
@@ -250,6 +254,13 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
         Some(Command::Hosts(command)) => {
             let config = load_config(cli.config.as_deref(), cli.read_only)?;
             runtime()?.block_on(hosts::run(&config, command))
+        }
+        Some(Command::Init) => {
+            let path = cli
+                .config
+                .clone()
+                .unwrap_or_else(|| PathBuf::from("berth.yaml"));
+            runtime()?.block_on(init::run(&path))
         }
         Some(Command::Status(args)) => {
             let config = load_config_or_zero(cli.config.as_deref(), cli.read_only)?;

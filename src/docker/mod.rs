@@ -223,6 +223,23 @@ pub struct DiskUse {
 
 /// What the engine uses on disk (one list of images, one of containers with
 /// their sizes, one of volumes; Docker's own `system df` sums these too).
+/// Every container of the engine, running or not, as berth sees them.
+pub async fn list_all(
+    docker: &Docker,
+    timeout: Duration,
+) -> Result<Vec<crate::domain::Container>, String> {
+    use bollard::query_parameters::ListContainersOptions;
+    let listed = docker.list_containers(Some(ListContainersOptions {
+        all: true,
+        ..Default::default()
+    }));
+    match tokio::time::timeout(timeout, listed).await {
+        Err(_) => Err("the engine did not answer in time".into()),
+        Ok(Err(e)) => Err(describe(&e)),
+        Ok(Ok(list)) => Ok(list.into_iter().map(convert::summary).collect()),
+    }
+}
+
 pub async fn disk_use(docker: &Docker, timeout: Duration) -> Result<DiskUse, String> {
     use bollard::query_parameters::{ListContainersOptions, ListImagesOptions, ListVolumesOptions};
     let work = async {

@@ -645,7 +645,7 @@ async fn a_console_action_that_lacks_what_it_needs_stops_before_the_lock() {
 /// service a role, read-only) and a container of no tool as unmanaged, in
 /// `status`, `status --json` and the console.
 #[tokio::test]
-async fn with_no_config_anywhere_the_local_engine_is_shown_grouped() {
+async fn with_no_config_anywhere_the_local_engine_is_shown_grouped_and_init_proposes_it() {
     let Some(scope) = common::scope().await else {
         return;
     };
@@ -699,6 +699,48 @@ async fn with_no_config_anywhere_the_local_engine_is_shown_grouped() {
     );
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("no config file found"), "{stderr}");
+
+    // `berth init` in that empty directory: a starter config proposing the
+    // Compose project (commented out) that `config check` accepts; a
+    // second `init` refuses and changes nothing.
+    let init_dir = tempfile::tempdir().unwrap();
+    let init = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_berth"))
+            .args(args)
+            .current_dir(init_dir.path())
+            .env("HOME", init_dir.path())
+            .env_remove("BERTH_CONFIG")
+            .env_remove("XDG_CONFIG_HOME")
+            .output()
+            .unwrap()
+    };
+    let out = init(&["init"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let written = std::fs::read_to_string(init_dir.path().join("berth.yaml")).unwrap();
+    assert!(written.contains(&format!("#   {project}:\n")), "{written}");
+    assert!(
+        written.contains("#       web: {hosts: [local]"),
+        "{written}"
+    );
+    let out = init(&["config", "check"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = init(&["init"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("never overwrites"));
+    assert_eq!(
+        std::fs::read_to_string(init_dir.path().join("berth.yaml")).unwrap(),
+        written
+    );
 
     let mut console = Console::spawn_without_config(dir.path(), 120, 30);
     console.wait_for("the no-config note", Duration::from_secs(20), |s| {
