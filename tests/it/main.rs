@@ -9,6 +9,7 @@ mod common;
 
 mod config_errors;
 mod console_pty;
+mod demo;
 mod engine_live;
 mod lock_live;
 mod proxy_live;
