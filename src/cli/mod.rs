@@ -105,6 +105,12 @@ pub enum Command {
     /// Write a commented starter config for this machine (./berth.yaml, or
     /// -c FILE), proposing what runs here; never overwrites a file
     Init,
+    /// Print a shell completion script: bash, zsh, fish, elvish or powershell
+    /// (e.g. `berth completions bash > ~/.local/share/bash-completion/completions/berth`)
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
     /// Print what an action would do, stage by stage, without doing it
     Plan {
         /// Print the plan as JSON
@@ -254,6 +260,13 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
         Some(Command::Hosts(command)) => {
             let config = load_config(cli.config.as_deref(), cli.read_only)?;
             runtime()?.block_on(hosts::run(&config, command))
+        }
+        Some(Command::Completions { shell }) => {
+            use clap::CommandFactory;
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "berth", &mut script);
+            out!("{}", String::from_utf8_lossy(&script));
+            Ok(EXIT_OK)
         }
         Some(Command::Init) => {
             let path = cli

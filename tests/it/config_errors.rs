@@ -277,3 +277,32 @@ fn the_shipped_example_passes_config_check_from_a_fresh_copy() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("demo:"), "{stdout}");
 }
+
+/// `berth completions SHELL` prints a script the shell accepts, naming the
+/// commands.
+#[test]
+fn completions_load_in_bash() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_berth"))
+        .args(["completions", "bash"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let script = String::from_utf8(out.stdout).unwrap();
+    for word in ["deploy", "rollback", "lock", "init", "status"] {
+        assert!(script.contains(word), "{word}");
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("berth.bash");
+    std::fs::write(&file, &script).unwrap();
+    let loaded = std::process::Command::new("bash")
+        .arg("-c")
+        .arg(format!("source {} && complete -p berth", file.display()))
+        .output()
+        .unwrap();
+    assert!(
+        loaded.status.success(),
+        "{}",
+        String::from_utf8_lossy(&loaded.stderr)
+    );
+    assert!(String::from_utf8_lossy(&loaded.stdout).contains("berth"));
+}
