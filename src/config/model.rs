@@ -302,7 +302,7 @@ pub struct ProxyOverride {
     pub driver: Option<ProxyDriver>,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct SshConfig {
     pub host: String,

@@ -204,8 +204,11 @@ const MAX_SESSIONS: usize = 8;
 
 type Slot = Arc<tokio::sync::Mutex<Option<Arc<Tunnel>>>>;
 
-/// One slot per SSH destination: a slow host only holds up its own slot.
-static POOL: LazyLock<Mutex<HashMap<String, Slot>>> = LazyLock::new(Default::default);
+/// One slot per SSH destination (everything that shapes the connection,
+/// and the remote socket): a slow host only holds up its own slot.
+type Key = (SshConfig, std::path::PathBuf);
+
+static POOL: LazyLock<Mutex<HashMap<Key, Slot>>> = LazyLock::new(Default::default);
 
 /// The live tunnel to a host, opened (or re-opened, when the last one died)
 /// within `timeout`.
@@ -214,7 +217,7 @@ pub async fn tunnel(
     remote_socket: &Path,
     timeout: Duration,
 ) -> Result<Arc<Tunnel>, String> {
-    let key = format!("{ssh:?}|{}", remote_socket.display());
+    let key = (ssh.clone(), remote_socket.to_path_buf());
     let slot = POOL
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
