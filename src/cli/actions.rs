@@ -17,10 +17,10 @@ use crate::engine::{self, Action, EngineEvent, Outcome, Plan, RunResult, Step, V
 #[derive(Debug, clap::Args)]
 pub struct Target {
     /// The app
-    pub app: String,
+    pub app: AppName,
     /// Destination (staging, production, ...)
     #[arg(long, short = 'd', value_name = "NAME")]
-    pub destination: Option<String>,
+    pub destination: Option<DestinationName>,
 }
 
 #[derive(Debug, clap::Subcommand)]
@@ -54,14 +54,7 @@ pub enum PlanCommand {
 }
 
 fn names(t: &Target) -> anyhow::Result<(AppName, Option<DestinationName>)> {
-    let app = AppName::new(&t.app).map_err(anyhow::Error::msg)?;
-    let dest = t
-        .destination
-        .as_deref()
-        .map(DestinationName::new)
-        .transpose()
-        .map_err(anyhow::Error::msg)?;
-    Ok((app, dest))
+    Ok((t.app.clone(), t.destination.clone()))
 }
 
 pub fn deploy_action(t: &Target, version: &str) -> anyhow::Result<Action> {
@@ -125,7 +118,7 @@ pub fn plan_action(cmd: &PlanCommand) -> anyhow::Result<Action> {
         PlanCommand::Restart { target, role } => restart_action(target, role.as_deref()),
         PlanCommand::Rollback { target, version } => rollback_action(target, version.as_deref()),
         // Planning a destroy shows what it would do; running it needs --confirm.
-        PlanCommand::Destroy { target } => destroy_action(target, Some(&target.app), false),
+        PlanCommand::Destroy { target } => destroy_action(target, Some(target.app.as_str()), false),
     }
 }
 

@@ -4,7 +4,7 @@
 
 use super::actions::Target;
 use super::{EXIT_ERROR, EXIT_OK, EXIT_UNHEALTHY};
-use crate::config::{AppName, Config, DestinationName};
+use crate::config::Config;
 use crate::engine::proxy::live;
 
 #[derive(Debug, clap::Subcommand)]
@@ -28,13 +28,7 @@ pub enum ProxyCommand {
 }
 
 pub async fn show(config: &Config, target: &Target, json: bool) -> anyhow::Result<u8> {
-    let app = AppName::new(&target.app).map_err(anyhow::Error::msg)?;
-    let dest = target
-        .destination
-        .as_deref()
-        .map(DestinationName::new)
-        .transpose()
-        .map_err(anyhow::Error::msg)?;
+    let (app, dest) = (target.app.clone(), target.destination.clone());
     if !config.fleet.apps.contains_key(&app) {
         anyhow::bail!("app `{app}` is not declared in {}", config.path.display());
     }

@@ -306,3 +306,24 @@ fn completions_load_in_bash() {
     );
     assert!(String::from_utf8_lossy(&loaded.stdout).contains("berth"));
 }
+
+/// Names on the command line are checked as they are parsed, with the same
+/// rule and hint as in the config.
+#[test]
+fn a_bad_name_on_the_command_line_is_refused_with_a_hint() {
+    for args in [
+        &["deploy", "my_app", "-V", "v1"][..],
+        &["plan", "restart", "my_app"][..],
+        &["proxy", "show", "my_app"][..],
+        &["deploy", "ok", "-d", "Stag_ing", "-V", "v1"][..],
+    ] {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_berth"))
+            .args(args)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains("must be DNS labels"), "{args:?}: {stderr}");
+        assert!(stderr.contains("did you mean `"), "{args:?}: {stderr}");
+    }
+}
