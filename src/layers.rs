@@ -59,7 +59,7 @@ fn every_module_imports_only_the_layers_below_it() {
     for (at, layer) in LAYERS.iter().enumerate() {
         for module in *layer {
             for name in imports(module) {
-                if !layer_of(&name).is_some_and(|l| l < at) {
+                if layer_of(&name).is_none_or(|l| l >= at) {
                     wrong.push(format!("{module} imports {name}"));
                 }
             }
