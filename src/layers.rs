@@ -5,7 +5,8 @@
 /// The layers, lowest first. A module may import any module of a lower
 /// layer, and none of its own layer or above.
 const LAYERS: &[&[&str]] = &[
-    &["sanitize", "labels", "config"],
+    &["sanitize"],
+    &["labels", "config"],
     &["domain"],
     &["docker"],
     &["hosts"],

@@ -35,7 +35,13 @@ pub async fn run(path: &Path) -> anyhow::Result<u8> {
     write_new(path, &text)?;
     let (apps, note) = match &found {
         Ok(apps) => (apps.len(), String::new()),
-        Err(e) => (0, format!(" (the local engine did not answer: {e})")),
+        Err(e) => (
+            0,
+            format!(
+                " (the local engine did not answer: {})",
+                crate::sanitize::one_line(e)
+            ),
+        ),
     };
     outln!(
         "wrote {}: host `local`, {apps} app{} proposed from what runs here, commented out{note}; next: edit it, then `berth config check`",

@@ -36,6 +36,11 @@ impl Config {
                 p.extend_from_slice(rest);
                 p
             };
+            if let Some(image) = &app.image
+                && let Err(why) = check_image(image)
+            {
+                return Err(self.error_at(&at(&[k("image")]), false, why));
+            }
             match (&app.image, &app.build) {
                 (None, None) => {
                     return Err(self.error_at(
@@ -249,6 +254,24 @@ fn check_volume(v: &str) -> Result<(), String> {
     } else {
         Err(format!(
             "volume `{v}` should be `name:/path` or `/host/path:/path`, optionally with `:ro` or `:rw`"
+        ))
+    }
+}
+
+/// An image reference as Docker reads one (`registry:5000/team/shop:v1`,
+/// `shop@sha256:...`): letters, digits and `._-/:@` only. Anything else
+/// (spaces, control characters) is refused here, where the file can be
+/// named, and never reaches a pull or a plan's output.
+fn check_image(image: &str) -> Result<(), String> {
+    let ok = !image.is_empty()
+        && image
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "._-/:@".contains(c));
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "{image:?} is not an image reference (letters, digits and `._-/:@` only, as in `registry.example.com/shop:v1`)"
         ))
     }
 }

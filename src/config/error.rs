@@ -41,16 +41,18 @@ struct Located<'a> {
 
 impl fmt::Display for Located<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Messages quote the file (keys, values, serde's words about them):
+        // whatever bytes it holds are made inert before they are shown.
+        let message = crate::sanitize::strip_controls(self.message);
         match self.pos {
             Some(p) => write!(
                 f,
-                "{}:{}:{}: {}",
+                "{}:{}:{}: {message}",
                 self.file.display(),
                 p.line,
                 p.column,
-                self.message
             ),
-            None => write!(f, "{}: {}", self.file.display(), self.message),
+            None => write!(f, "{}: {message}", self.file.display()),
         }
     }
 }

@@ -6,8 +6,8 @@
 //! checks (undeclared hosts, missing primary role, ...). Every error is mapped
 //! back to `file:line:column` through [`locate::Positions`].
 //!
-//! Owns: the config file and its model. Must not import anything of berth:
-//! every other layer reads the config.
+//! Owns: the config file and its model. May import `sanitize` only: every
+//! other layer reads the config.
 //! The layering is checked by a test (`src/layers.rs`).
 
 mod check;

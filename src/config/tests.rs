@@ -366,3 +366,45 @@ fn a_key_written_twice_is_refused_in_every_map() {
         }
     }
 }
+
+/// Whatever bytes a config holds, its errors show them inert: a key or a
+/// value written with YAML's escapes (`\e`, `\x9b`, `\a`) cannot drive the
+/// terminal of whoever runs `config check`.
+#[test]
+fn errors_quoting_the_file_are_clean() {
+    for text in [
+        r#"version: 2
+hosts: {}
+apps:
+  demo:
+    "imag\e]0;pwned\ae": x
+"#,
+        r#"version: 2
+hosts:
+  "a\e[2J": {}
+"#,
+        r#"version: 2
+hosts: {a: {}}
+apps:
+  demo: {image: x, roles: {web: {hosts: ["b\x9b31m"]}}}
+"#,
+        r#"version: 2
+hosts: {a: {}}
+apps:
+  demo: {image: x, roles: {web: {hosts: [a]}}, deploy_timeout: "5\e[2Jq"}
+"#,
+        // An image is checked as a reference, so it never reaches a plan.
+        r#"version: 2
+hosts: {a: {}}
+apps:
+  demo: {image: "x\e[2J:1", roles: {web: {hosts: [a]}}}
+"#,
+    ] {
+        let e = parse_err(text);
+        assert!(
+            e.contains("fleet.yaml:"),
+            "the error is the config's own: {e:?}"
+        );
+        assert!(crate::sanitize::is_clean(&e), "{e:?}");
+    }
+}
