@@ -28,7 +28,7 @@ pub struct Args {
 }
 
 /// Said when no config file was found.
-pub const ZERO_NOTE: &str = "berth: no config file found (./berth.yaml, ./config/berth.yaml, ~/.config/berth/berth.yaml): showing the local engine and what it runs, read-only; write a berth.yaml to declare your own apps (README, Config)";
+pub const ZERO_NOTE: &str = "berth: no config file found (./berth.yaml, ./config/berth.yaml, ~/.config/berth/berth.yaml): showing the local engine and what it runs, read-only; `berth init` writes a starter berth.yaml for your own apps";
 
 pub async fn run(config: &Config, args: Args) -> anyhow::Result<u8> {
     if config.is_zero() && !args.json {

@@ -38,7 +38,10 @@ pub fn header(frame: &mut Frame, area: Rect, model: &Model) {
     let mut right = Vec::new();
     if model.config.is_zero() {
         // No config file: what runs on the local engine, as found.
-        right.push(Span::styled("no config: local engine ", t.dim));
+        right.push(Span::styled(
+            "no config: local engine (berth init writes one) ",
+            t.dim,
+        ));
     }
     if model.read_only {
         right.push(Span::styled(
