@@ -53,12 +53,13 @@ pub enum PlanCommand {
     },
 }
 
-fn names(t: &Target) -> anyhow::Result<(AppName, Option<DestinationName>)> {
-    Ok((t.app.clone(), t.destination.clone()))
+/// The target's names (checked by clap as they were parsed).
+fn names(t: &Target) -> (AppName, Option<DestinationName>) {
+    (t.app.clone(), t.destination.clone())
 }
 
 pub fn deploy_action(t: &Target, version: &str) -> anyhow::Result<Action> {
-    let (app, destination) = names(t)?;
+    let (app, destination) = names(t);
     let version = Version::new(version).map_err(anyhow::Error::msg)?;
     Ok(Action::Deploy {
         app,
@@ -68,7 +69,7 @@ pub fn deploy_action(t: &Target, version: &str) -> anyhow::Result<Action> {
 }
 
 pub fn restart_action(t: &Target, role: Option<&str>) -> anyhow::Result<Action> {
-    let (app, destination) = names(t)?;
+    let (app, destination) = names(t);
     let role = role
         .map(RoleName::new)
         .transpose()
@@ -81,7 +82,7 @@ pub fn restart_action(t: &Target, role: Option<&str>) -> anyhow::Result<Action> 
 }
 
 pub fn rollback_action(t: &Target, version: Option<&str>) -> anyhow::Result<Action> {
-    let (app, destination) = names(t)?;
+    let (app, destination) = names(t);
     let version = version
         .map(Version::new)
         .transpose()
@@ -98,7 +99,7 @@ pub fn destroy_action(
     confirm: Option<&str>,
     purge_volumes: bool,
 ) -> anyhow::Result<Action> {
-    let (app, destination) = names(t)?;
+    let (app, destination) = names(t);
     Ok(Action::Destroy {
         app,
         destination,
@@ -108,7 +109,7 @@ pub fn destroy_action(
 }
 
 pub fn proxy_sync_action(t: &Target) -> anyhow::Result<Action> {
-    let (app, destination) = names(t)?;
+    let (app, destination) = names(t);
     Ok(Action::ProxySync { app, destination })
 }
 
