@@ -146,29 +146,32 @@ async fn main() {
 
     // Lock round trips, the connection already open.
     let n = rounds * 10;
-    let local = berth::hosts::state_dir(
-        cfg.fleet.hosts.get("local").unwrap(),
-        Duration::from_secs(10),
-    )
-    .await
-    .unwrap();
-    let remote =
-        berth::hosts::state_dir(cfg.fleet.hosts.get("a").unwrap(), Duration::from_secs(10))
-            .await
-            .unwrap();
+    let pool = berth::hosts::Pool::default();
+    let local = pool
+        .state_dir(
+            cfg.fleet.hosts.get("local").unwrap(),
+            Duration::from_secs(10),
+        )
+        .await
+        .unwrap();
+    let remote = pool
+        .state_dir(cfg.fleet.hosts.get("a").unwrap(), Duration::from_secs(10))
+        .await
+        .unwrap();
     lock_round_trips(&remote, 2).await; // warm up
     let l = lock_round_trips(&local, n).await;
     let r = lock_round_trips(&remote, n).await;
     // One command over the same connection: what each of the lock's
     // commands costs before berth does anything (sshd's session set-up and
     // the login shell's start-up, which reads the user's rc files).
-    let tunnel = berth::hosts::ssh::tunnel(
-        cfg.fleet.hosts.get("a").unwrap().ssh.as_ref().unwrap(),
-        Path::new(berth::hosts::DEFAULT_SOCKET),
-        Duration::from_secs(10),
-    )
-    .await
-    .unwrap();
+    let tunnel = pool
+        .tunnel(
+            cfg.fleet.hosts.get("a").unwrap().ssh.as_ref().unwrap(),
+            Path::new(berth::hosts::DEFAULT_SOCKET),
+            Duration::from_secs(10),
+        )
+        .await
+        .unwrap();
     let mut t = Vec::new();
     for _ in 0..n {
         let start = Instant::now();
@@ -199,7 +202,8 @@ async fn main() {
         median(r.clone()),
         pct(r, 0.9)
     );
-    berth::hosts::ssh::close_all();
+    drop((local, remote));
+    pool.close();
 
     // Images for every deploy round: v1..vN of each app.
     for app in [&one, &four, &one_local, &four_local] {

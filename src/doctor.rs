@@ -17,6 +17,7 @@ use chrono::Utc;
 use serde::Serialize;
 
 use crate::config::Config;
+use crate::docker::Gateway;
 use crate::engine::{lock, trigger};
 use crate::inventory::{Fleet, Link, State};
 use crate::labels::Source;
@@ -42,7 +43,7 @@ pub struct Finding {
 
 /// Each proxied app (and destination): does every host's proxy send its
 /// traffic to the role's running healthy containers?
-pub async fn proxy_checks(config: &Config) -> Vec<Finding> {
+pub async fn proxy_checks(config: &Config, gateway: &Gateway) -> Vec<Finding> {
     let mut out = Vec::new();
     for (app_name, app) in &config.fleet.apps {
         // The default destination and each named one: an app may run both.
@@ -50,7 +51,9 @@ pub async fn proxy_checks(config: &Config) -> Vec<Finding> {
             .chain(app.destinations.keys().map(Some))
             .collect();
         for dest in dests {
-            let Some(hosts) = crate::engine::proxy::live::read(config, app_name, dest).await else {
+            let Some(hosts) =
+                crate::engine::proxy::live::read(config, gateway, app_name, dest).await
+            else {
                 continue;
             };
             let sync = match dest {
@@ -79,7 +82,7 @@ pub async fn proxy_checks(config: &Config) -> Vec<Finding> {
 
 /// Checks that need no engine: hooks, plugins and locks (locks on SSH
 /// hosts are read through their connection).
-pub async fn local_checks(config: &Config) -> Vec<Finding> {
+pub async fn local_checks(config: &Config, gateway: &Gateway) -> Vec<Finding> {
     let mut out = Vec::new();
     for p in trigger::discover(&config.hooks_dir(), &config.plugins_dir()).problems {
         // A layout problem's message already says what to do.
@@ -98,7 +101,7 @@ pub async fn local_checks(config: &Config) -> Vec<Finding> {
     let ttl = config.fleet.lock.ttl.get();
     let mut seen_dirs = BTreeSet::new();
     for (host_name, host) in &config.fleet.hosts {
-        let Ok(state) = crate::hosts::state_dir(host, lock::REACH_TIMEOUT).await else {
+        let Ok(state) = gateway.hosts().state_dir(host, lock::REACH_TIMEOUT).await else {
             // An unreachable host is the fleet checks' finding.
             continue;
         };
@@ -266,23 +269,24 @@ pub fn fleet_checks(
 }
 
 /// Stopped berth containers whose image reference no longer resolves.
-pub async fn missing_images(config: &Config, fleet: &Fleet) -> Vec<(String, String, String)> {
+pub async fn missing_images(
+    config: &Config,
+    gateway: &Gateway,
+    fleet: &Fleet,
+) -> Vec<(String, String, String)> {
     let mut out = Vec::new();
     for host in fleet.hosts.values().filter(|h| h.link == Link::Up) {
         let Some(cfg) = config.fleet.hosts.get(host.name.as_str()) else {
             continue;
         };
-        let endpoint = crate::hosts::Endpoint::from_config(cfg);
-        let Ok((docker, _, _reach)) =
-            crate::hosts::connect(&endpoint, Duration::from_secs(5)).await
-        else {
+        let Ok(docker) = gateway.engine_of(cfg, Duration::from_secs(5)).await else {
             continue;
         };
         for c in host.containers.values() {
             if c.owner.source == Source::Berth
                 && c.owner.phase.is_none()
                 && matches!(c.state, State::Exited | State::Created)
-                && docker.inspect_image(&c.image).await.is_err()
+                && !docker.has_image(&c.image).await
             {
                 out.push((host.name.clone(), c.name.clone(), c.image.clone()));
             }
@@ -293,7 +297,7 @@ pub async fn missing_images(config: &Config, fleet: &Fleet) -> Vec<(String, Stri
 
 /// Containers left by runs that died (see `engine::orphans`), on every
 /// host of every app and destination; with `fix`, the removable ones go.
-pub async fn orphan_checks(config: &Config, fix: bool) -> Vec<Finding> {
+pub async fn orphan_checks(config: &Config, gateway: &Gateway, fix: bool) -> Vec<Finding> {
     use crate::engine::orphans;
     let mut out = Vec::new();
     let ttl = config.fleet.lock.ttl.get();
@@ -303,7 +307,7 @@ pub async fn orphan_checks(config: &Config, fix: bool) -> Vec<Finding> {
             // of the app is called an orphan then (the lock check says why).
             // A stale lock's run is dead: what it made is orphaned.
             let live: std::collections::HashSet<String> =
-                match lock::locate(config, app_name, dest).await {
+                match lock::locate(config, gateway.hosts(), app_name, dest).await {
                     Ok((_, dir)) => match lock::read(&dir, ttl).await {
                         Ok(Some(s)) if !s.stale => s.runs().map(str::to_string).collect(),
                         Ok(_) => Default::default(),
@@ -322,13 +326,10 @@ pub async fn orphan_checks(config: &Config, fix: bool) -> Vec<Finding> {
                 let Some(cfg) = config.fleet.hosts.get(host) else {
                     continue;
                 };
-                let endpoint = crate::hosts::Endpoint::from_config(cfg);
-                let Ok((docker, _, _reach)) =
-                    crate::hosts::connect(&endpoint, Duration::from_secs(5)).await
-                else {
+                let Ok(docker) = gateway.engine_of(cfg, Duration::from_secs(5)).await else {
                     continue; // the fleet checks report an unreachable host
                 };
-                let Ok(state) = crate::hosts::state_dir(cfg, lock::REACH_TIMEOUT).await else {
+                let Ok(state) = gateway.hosts().state_dir(cfg, lock::REACH_TIMEOUT).await else {
                     continue;
                 };
                 let selector = crate::labels::Selector {

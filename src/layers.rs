@@ -8,8 +8,8 @@ const LAYERS: &[&[&str]] = &[
     &["sanitize"],
     &["labels", "config"],
     &["domain"],
-    &["docker"],
     &["hosts"],
+    &["docker"],
     &["inventory", "engine"],
     &["doctor"],
     &["tui"],
@@ -23,31 +23,19 @@ fn layer_of(module: &str) -> Option<usize> {
 /// Every `crate::name` a module's files name, outside comments.
 fn imports(module: &str) -> std::collections::BTreeSet<String> {
     let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
-    let mut files = vec![src.join(format!("{module}.rs"))];
-    let mut dirs = vec![src.join(module)];
-    while let Some(d) = dirs.pop() {
-        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                dirs.push(p);
-            } else if p.extension().is_some_and(|x| x == "rs") {
-                files.push(p);
-            }
-        }
-    }
+    let (file, dir) = (src.join(format!("{module}.rs")), src.join(module));
     let mut found = std::collections::BTreeSet::new();
-    for f in files.iter().filter(|f| f.exists()) {
-        let text = std::fs::read_to_string(f).unwrap();
-        for line in text.lines() {
-            let code = line.split("//").next().unwrap_or_default();
-            for (i, _) in code.match_indices("crate::") {
-                let name: String = code[i + "crate::".len()..]
-                    .chars()
-                    .take_while(|c| c.is_ascii_lowercase() || *c == '_')
-                    .collect();
-                if !name.is_empty() && name != module {
-                    found.insert(name);
-                }
+    for (_, code) in sources()
+        .into_iter()
+        .filter(|(p, _)| *p == file || p.starts_with(&dir))
+    {
+        for (i, _) in code.match_indices("crate::") {
+            let name: String = code[i + "crate::".len()..]
+                .chars()
+                .take_while(|c| c.is_ascii_lowercase() || *c == '_')
+                .collect();
+            if !name.is_empty() && name != module {
+                found.insert(name);
             }
         }
     }
@@ -86,4 +74,70 @@ fn every_module_has_a_layer() {
             "src/{name} has no place in the layering"
         );
     }
+}
+
+/// Every `.rs` file under `src/`, with its text outside comments.
+fn sources() -> Vec<(std::path::PathBuf, String)> {
+    let mut out = Vec::new();
+    let mut dirs = vec![std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src")];
+    while let Some(d) = dirs.pop() {
+        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                dirs.push(p);
+            } else if p.extension().is_some_and(|x| x == "rs") {
+                let text = std::fs::read_to_string(&p).unwrap();
+                let code: Vec<&str> = text
+                    .lines()
+                    .map(|l| l.split("//").next().unwrap_or_default())
+                    .collect();
+                out.push((p, code.join("\n")));
+            }
+        }
+    }
+    out
+}
+
+/// One door to Docker: bollard is named only under `src/docker/`.
+#[test]
+fn only_the_docker_module_calls_bollard() {
+    let docker = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/docker");
+    let outside: Vec<String> = sources()
+        .into_iter()
+        .filter(|(p, code)| {
+            !p.starts_with(&docker) && !p.ends_with("layers.rs") && code.contains("bollard")
+        })
+        .map(|(p, _)| p.display().to_string())
+        .collect();
+    assert!(
+        outside.is_empty(),
+        "bollard outside src/docker/: {outside:?}"
+    );
+}
+
+/// Connections are passed down, never kept in a process-wide static: no
+/// `static` in the library holding a lock or a connection (the binary's
+/// edge keeps the gateway for a broken pipe's exit, `cli::AT_EXIT`).
+#[test]
+fn no_process_wide_connection_pools() {
+    let cli = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/cli");
+    let found: Vec<String> = sources()
+        .into_iter()
+        .filter(|(p, _)| !p.starts_with(&cli) && !p.ends_with("layers.rs"))
+        .flat_map(|(p, code)| {
+            code.lines()
+                .filter(|l| {
+                    let l = l.trim_start();
+                    (l.starts_with("static ") || l.starts_with("pub static "))
+                        && [
+                            "Mutex", "Gateway", "Pool", "Tunnel", "Engine", "Docker", "HashMap",
+                        ]
+                        .iter()
+                        .any(|t| l.contains(t))
+                })
+                .map(|l| format!("{}: {}", p.display(), l.trim()))
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    assert!(found.is_empty(), "process-wide statics: {found:?}");
 }

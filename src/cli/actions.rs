@@ -12,6 +12,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::{EXIT_ERROR, EXIT_OK, EXIT_UNHEALTHY};
 use crate::config::{AppName, Config, DestinationName, RoleName};
+use crate::docker::Gateway;
 use crate::engine::{self, Action, EngineEvent, Outcome, Plan, RunResult, Step, Version};
 
 #[derive(Debug, clap::Args)]
@@ -30,21 +31,21 @@ pub enum PlanCommand {
         #[command(flatten)]
         target: Target,
         #[arg(long, short = 'V', value_name = "VERSION")]
-        version: String,
+        version: Version,
     },
     /// Plan a rolling restart
     Restart {
         #[command(flatten)]
         target: Target,
         #[arg(long, value_name = "ROLE")]
-        role: Option<String>,
+        role: Option<RoleName>,
     },
     /// Plan a rollback
     Rollback {
         #[command(flatten)]
         target: Target,
         #[arg(long, short = 'V', value_name = "VERSION")]
-        version: Option<String>,
+        version: Option<Version>,
     },
     /// Plan a destroy
     Destroy {
@@ -58,40 +59,34 @@ fn names(t: &Target) -> (AppName, Option<DestinationName>) {
     (t.app.clone(), t.destination.clone())
 }
 
-pub fn deploy_action(t: &Target, version: &str) -> anyhow::Result<Action> {
+// Names and versions are checked by clap as they are parsed (`FromStr`):
+// building an action cannot fail.
+
+pub fn deploy_action(t: &Target, version: &Version) -> Action {
     let (app, destination) = names(t);
-    let version = Version::new(version).map_err(anyhow::Error::msg)?;
-    Ok(Action::Deploy {
+    Action::Deploy {
         app,
-        version,
+        version: version.clone(),
         destination,
-    })
+    }
 }
 
-pub fn restart_action(t: &Target, role: Option<&str>) -> anyhow::Result<Action> {
+pub fn restart_action(t: &Target, role: Option<&RoleName>) -> Action {
     let (app, destination) = names(t);
-    let role = role
-        .map(RoleName::new)
-        .transpose()
-        .map_err(anyhow::Error::msg)?;
-    Ok(Action::Restart {
+    Action::Restart {
         app,
-        role,
+        role: role.cloned(),
         destination,
-    })
+    }
 }
 
-pub fn rollback_action(t: &Target, version: Option<&str>) -> anyhow::Result<Action> {
+pub fn rollback_action(t: &Target, version: Option<&Version>) -> Action {
     let (app, destination) = names(t);
-    let version = version
-        .map(Version::new)
-        .transpose()
-        .map_err(anyhow::Error::msg)?;
-    Ok(Action::Rollback {
+    Action::Rollback {
         app,
-        version,
+        version: version.cloned(),
         destination,
-    })
+    }
 }
 
 pub fn destroy_action(
@@ -115,17 +110,17 @@ pub fn proxy_sync_action(t: &Target) -> anyhow::Result<Action> {
 
 pub fn plan_action(cmd: &PlanCommand) -> anyhow::Result<Action> {
     match cmd {
-        PlanCommand::Deploy { target, version } => deploy_action(target, version),
-        PlanCommand::Restart { target, role } => restart_action(target, role.as_deref()),
-        PlanCommand::Rollback { target, version } => rollback_action(target, version.as_deref()),
+        PlanCommand::Deploy { target, version } => Ok(deploy_action(target, version)),
+        PlanCommand::Restart { target, role } => Ok(restart_action(target, role.as_ref())),
+        PlanCommand::Rollback { target, version } => Ok(rollback_action(target, version.as_ref())),
         // Planning a destroy shows what it would do; running it needs --confirm.
         PlanCommand::Destroy { target } => destroy_action(target, Some(target.app.as_str()), false),
     }
 }
 
 /// Says what `plan` needs and lacks (preflight); `Some(2)` when anything.
-pub async fn refused(config: &Config, plan: &engine::Plan) -> Option<u8> {
-    let lacks = engine::preflight::check(config, plan).await;
+pub async fn refused(config: &Config, gateway: &Gateway, plan: &engine::Plan) -> Option<u8> {
+    let lacks = engine::preflight::check(config, gateway, plan).await;
     if lacks.is_empty() {
         return None;
     }
@@ -141,13 +136,18 @@ pub async fn refused(config: &Config, plan: &engine::Plan) -> Option<u8> {
 }
 
 /// Prints a plan without running it, then what it lacks (exit 2 if any).
-pub async fn print_plan(config: &Config, action: &Action, json: bool) -> anyhow::Result<u8> {
-    let action = &name_rollback_version(config, action.clone()).await?;
+pub async fn print_plan(
+    config: &Config,
+    gateway: &Gateway,
+    action: &Action,
+    json: bool,
+) -> anyhow::Result<u8> {
+    let action = &name_rollback_version(config, gateway, action.clone()).await?;
     // Finding hooks and plugins lists directories: off the async threads.
     let plan = tokio::task::block_in_place(|| engine::plan(config, action))?;
     if json {
         outln!("{}", serde_json::to_string_pretty(&plan)?);
-        return Ok(refused(config, &plan).await.unwrap_or(EXIT_OK));
+        return Ok(refused(config, gateway, &plan).await.unwrap_or(EXIT_OK));
     }
     let dest = plan
         .destination
@@ -173,7 +173,7 @@ pub async fn print_plan(config: &Config, action: &Action, json: bool) -> anyhow:
             detail(&s.step)
         );
     }
-    Ok(refused(config, &plan).await.unwrap_or(EXIT_OK))
+    Ok(refused(config, gateway, &plan).await.unwrap_or(EXIT_OK))
 }
 
 fn detail(step: &Step) -> String {
@@ -221,7 +221,11 @@ fn detail(step: &Step) -> String {
 /// A rollback with no version named gets the one it will start, read from
 /// the hosts now, so that the plan and the run's header name it (and the
 /// run starts exactly that one).
-pub async fn name_rollback_version(config: &Config, action: Action) -> anyhow::Result<Action> {
+pub async fn name_rollback_version(
+    config: &Config,
+    gateway: &Gateway,
+    action: Action,
+) -> anyhow::Result<Action> {
     let Action::Rollback {
         app,
         version: None,
@@ -230,7 +234,7 @@ pub async fn name_rollback_version(config: &Config, action: Action) -> anyhow::R
     else {
         return Ok(action);
     };
-    let inventory = crate::inventory::Inventory::start(config, Default::default());
+    let inventory = crate::inventory::Inventory::start(config, gateway, Default::default());
     let fleet = match inventory
         .wait_for(std::time::Duration::from_secs(10), |f| f.settled())
         .await
@@ -262,14 +266,15 @@ pub async fn name_rollback_version(config: &Config, action: Action) -> anyhow::R
 
 pub async fn run_action(
     config: &Config,
+    gateway: &Gateway,
     action: Action,
     json: bool,
     lock_wait: Option<std::time::Duration>,
 ) -> anyhow::Result<u8> {
-    let action = name_rollback_version(config, action).await?;
+    let action = name_rollback_version(config, gateway, action).await?;
     let plan = tokio::task::block_in_place(|| engine::plan(config, &action))?;
     // What it needs and lacks, before the lock: all of it, at once.
-    if let Some(code) = refused(config, &plan).await {
+    if let Some(code) = refused(config, gateway, &plan).await {
         return Ok(code);
     }
     let (tx, mut rx) = mpsc::unbounded_channel();
@@ -289,7 +294,7 @@ pub async fn run_action(
             }
         }
     });
-    let mut ctx = engine::RunContext::new(config, tx, cancel);
+    let mut ctx = engine::RunContext::new(config, gateway.clone(), tx, cancel);
     ctx.lock_wait = lock_wait;
     // Set by berth for its hooks: a nested call re-enters the caller's lock.
     ctx.lock_token = std::env::var("BERTH_LOCK_TOKEN")
@@ -413,6 +418,7 @@ impl Render {
 /// (all when `None`) started within `since` of now.
 pub async fn history(
     config: &Config,
+    gateway: &Gateway,
     app: &str,
     json: bool,
     limit: Option<usize>,
@@ -425,16 +431,18 @@ pub async fn history(
     let mut rows = Vec::new();
     let mut code = EXIT_OK;
     for host in app_cfg.hosts() {
-        let read = match crate::hosts::state_dir(
-            config.host(host).map_err(anyhow::Error::msg)?,
-            engine::lock::REACH_TIMEOUT,
-        )
-        .await
+        let read = match gateway
+            .hosts()
+            .state_dir(
+                config.host(host).map_err(anyhow::Error::msg)?,
+                engine::lock::REACH_TIMEOUT,
+            )
+            .await
         {
             Ok(dir) => engine::history::read(&dir, app)
                 .await
                 .map_err(|e| e.to_string()),
-            Err(e) => Err(e),
+            Err(e) => Err(e.to_string()),
         };
         let (records, problems) = match read {
             Ok(r) => r,

@@ -4,12 +4,13 @@ use std::time::Duration;
 
 use super::{EXIT_OK, EXIT_UNHEALTHY};
 use crate::config::Config;
+use crate::docker::Gateway;
 use crate::doctor::{self, Severity};
 use crate::inventory::{Inventory, WatchOptions};
 
-pub async fn run(config: &Config, json: bool, fix: bool) -> anyhow::Result<u8> {
-    let mut findings = doctor::local_checks(config).await;
-    let inventory = Inventory::start(config, WatchOptions::default());
+pub async fn run(config: &Config, gateway: &Gateway, json: bool, fix: bool) -> anyhow::Result<u8> {
+    let mut findings = doctor::local_checks(config, gateway).await;
+    let inventory = Inventory::start(config, gateway, WatchOptions::default());
     let fleet = match inventory
         .wait_for(Duration::from_secs(10), |f| f.settled())
         .await
@@ -17,10 +18,10 @@ pub async fn run(config: &Config, json: bool, fix: bool) -> anyhow::Result<u8> {
         Ok(f) | Err(f) => f,
     };
     drop(inventory);
-    let missing = doctor::missing_images(config, &fleet).await;
+    let missing = doctor::missing_images(config, gateway, &fleet).await;
     findings.extend(doctor::fleet_checks(config, &fleet, &missing));
-    findings.extend(doctor::proxy_checks(config).await);
-    findings.extend(doctor::orphan_checks(config, fix).await);
+    findings.extend(doctor::proxy_checks(config, gateway).await);
+    findings.extend(doctor::orphan_checks(config, gateway, fix).await);
     findings.sort_by(|a, b| (a.severity, a.check).cmp(&(b.severity, b.check)));
     let errors = findings
         .iter()

@@ -12,6 +12,7 @@ use serde::Serialize;
 use super::table::render;
 use super::{EXIT_OK, EXIT_UNHEALTHY};
 use crate::config::{Config, HostConfig, HumanDuration};
+use crate::docker::Gateway;
 use crate::hosts::{self, Endpoint};
 
 /// Skew beyond this is reported as a problem: lock ages and history times
@@ -61,15 +62,15 @@ impl HostCheck {
     }
 }
 
-pub async fn run(config: &Config, command: HostsCommand) -> anyhow::Result<u8> {
+pub async fn run(config: &Config, gateway: &Gateway, command: HostsCommand) -> anyhow::Result<u8> {
     let HostsCommand::Check { json, timeout } = command;
     let timeout = timeout.get();
     let checks: Vec<HostCheck> = futures_util::stream::iter(&config.fleet.hosts)
-        .map(|(name, cfg)| check(name.as_str(), cfg, timeout))
+        .map(|(name, cfg)| check(gateway, name.as_str(), cfg, timeout))
         .buffered(config.fleet.parallel_hosts.get())
         .collect()
         .await;
-    hosts::ssh::close_all();
+    gateway.close();
     if json {
         outln!("{}", serde_json::to_string_pretty(&checks)?);
     } else {
@@ -135,7 +136,7 @@ fn table(checks: &[HostCheck]) -> String {
     out
 }
 
-async fn check(host: &str, cfg: &HostConfig, timeout: Duration) -> HostCheck {
+async fn check(gateway: &Gateway, host: &str, cfg: &HostConfig, timeout: Duration) -> HostCheck {
     let endpoint = Endpoint::from_config(cfg);
     let mut c = HostCheck {
         host: host.to_string(),
@@ -146,10 +147,10 @@ async fn check(host: &str, cfg: &HostConfig, timeout: Duration) -> HostCheck {
         Endpoint::Local { socket } => socket.display().to_string(),
         Endpoint::Ssh { remote_socket, .. } => remote_socket.display().to_string(),
     };
-    let reach = match hosts::reach(&endpoint, timeout).await {
+    let reach = match gateway.hosts().reach(&endpoint, timeout).await {
         Ok(r) => r,
         Err(e) => {
-            c.error = Some(e);
+            c.error = Some(e.to_string());
             return c;
         }
     };
@@ -158,22 +159,27 @@ async fn check(host: &str, cfg: &HostConfig, timeout: Duration) -> HostCheck {
         match t.output(&["true"], timeout).await.map(|o| o.success()) {
             Ok(true) => c.ssh_round_trip_ms = Some(start.elapsed().as_secs_f64() * 1000.0),
             Ok(false) => c.error = Some("`true` failed over ssh".into()),
-            Err(e) => c.error = Some(e),
+            Err(e) => c.error = Some(e.to_string()),
         }
     }
-    match crate::docker::connect(&reach.socket, timeout).await {
-        Ok((docker, info)) => {
+    let engine = gateway.engine(&endpoint, timeout).await;
+    match async { engine?.version(timeout).await }.await {
+        Ok(info) => {
             c.reachable = true;
             c.docker_version = Some(info.version);
             c.api_version = Some(info.api_version);
-            c.clock_skew_ms = crate::docker::clock_skew_ms(&docker, timeout).await;
         }
         Err(e) => c.error = Some(e.to_string()),
+    }
+    if c.reachable
+        && let Ok(engine) = gateway.engine(&endpoint, timeout).await
+    {
+        c.clock_skew_ms = engine.clock_skew_ms(timeout).await;
     }
     let dir = match hosts::state_path(cfg) {
         Ok(d) => d,
         Err(e) => {
-            c.state_dir_note = Some(e);
+            c.state_dir_note = Some(e.to_string());
             return c;
         }
     };
@@ -250,7 +256,7 @@ async fn remote_writable(
         match test("-e", p.clone()).await {
             Ok(false) => continue,
             Ok(true) => {}
-            Err(e) => return (None, Some(e)),
+            Err(e) => return (None, Some(e.to_string())),
         }
         let note = (p != dir.to_string_lossy()).then(|| {
             format!(
@@ -268,7 +274,7 @@ async fn remote_writable(
                 Some(false),
                 Some(format!("{p} is not writable on the host")),
             ),
-            (Err(e), _) | (_, Err(e)) => (None, Some(e)),
+            (Err(e), _) | (_, Err(e)) => (None, Some(e.to_string())),
         };
     }
     (

@@ -17,14 +17,14 @@ const ENGINE_TIMEOUT: Duration = Duration::from_secs(5);
 /// The roles of one proposed app: role → (image, port inside).
 type Roles = BTreeMap<String, (String, Option<u16>)>;
 
-pub async fn run(path: &Path) -> anyhow::Result<u8> {
+pub async fn run(gateway: &crate::docker::Gateway, path: &Path) -> anyhow::Result<u8> {
     if path.exists() {
         anyhow::bail!(
             "{} already exists: berth init never overwrites a config (edit it, or move it away first)",
             path.display()
         );
     }
-    let found = what_runs().await;
+    let found = what_runs(gateway).await;
     let text = starter(&found);
     // Whatever it proposes, what it writes is a config berth accepts.
     config::parse(path, &text).map_err(|e| {
@@ -65,12 +65,19 @@ fn write_new(path: &Path, text: &str) -> anyhow::Result<()> {
 
 /// The apps that run on the local engine and could be berth's: Compose
 /// projects (service = role) and apps berth started (its labels), by name.
-async fn what_runs() -> Result<BTreeMap<String, Roles>, String> {
+async fn what_runs(gateway: &crate::docker::Gateway) -> Result<BTreeMap<String, Roles>, String> {
     let zero = Config::zero().map_err(|e| e.to_string())?;
-    let host = zero.host(&config::HostName::new("local")?)?;
-    let endpoint = crate::hosts::Endpoint::from_config(host);
-    let (docker, _, _reach) = crate::hosts::connect(&endpoint, ENGINE_TIMEOUT).await?;
-    let containers = crate::docker::list_all(&docker, ENGINE_TIMEOUT).await?;
+    let host = zero
+        .host(&config::HostName::new("local")?)
+        .map_err(|e| e.to_string())?;
+    let engine = gateway
+        .engine_of(host, ENGINE_TIMEOUT)
+        .await
+        .map_err(|e| e.to_string())?;
+    let containers = engine
+        .list_all(ENGINE_TIMEOUT)
+        .await
+        .map_err(|e| e.to_string())?;
     Ok(propose(&containers))
 }
 

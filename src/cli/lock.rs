@@ -9,6 +9,7 @@ use serde::Serialize;
 
 use super::{EXIT_ERROR, EXIT_OK, EXIT_UNHEALTHY};
 use crate::config::{AppName, Config, DestinationName};
+use crate::docker::Gateway;
 use crate::engine::history::Performer;
 use crate::engine::lock::{self, LockError, ManualError, Released, Status};
 use crate::hosts::HostPath;
@@ -63,6 +64,7 @@ struct LockView {
 
 async fn target(
     config: &Config,
+    gateway: &Gateway,
     app: &str,
     dest: Option<&str>,
 ) -> anyhow::Result<(AppName, Option<DestinationName>, String, HostPath)> {
@@ -71,13 +73,13 @@ async fn target(
         .map(DestinationName::new)
         .transpose()
         .map_err(anyhow::Error::msg)?;
-    let (host, dir) = lock::locate(config, &app, dest.as_ref())
+    let (host, dir) = lock::locate(config, gateway.hosts(), &app, dest.as_ref())
         .await
         .map_err(anyhow::Error::msg)?;
     Ok((app, dest, host.to_string(), dir))
 }
 
-pub async fn run(config: &Config, cmd: &LockCommand) -> anyhow::Result<u8> {
+pub async fn run(config: &Config, gateway: &Gateway, cmd: &LockCommand) -> anyhow::Result<u8> {
     let ttl = config.fleet.lock.ttl.get();
     match cmd {
         LockCommand::Status {
@@ -92,7 +94,8 @@ pub async fn run(config: &Config, cmd: &LockCommand) -> anyhow::Result<u8> {
             let mut views = Vec::new();
             let mut failed = false;
             for a in apps {
-                let (app, dest, host, dir) = target(config, &a, destination.as_deref()).await?;
+                let (app, dest, host, dir) =
+                    target(config, gateway, &a, destination.as_deref()).await?;
                 // One broken or unreachable lock never hides the others.
                 let (status, broken, error) = match lock::read(&dir, ttl).await {
                     Ok(s) => (s, None, None),
@@ -155,9 +158,16 @@ pub async fn run(config: &Config, cmd: &LockCommand) -> anyhow::Result<u8> {
             message,
             destination,
         } => {
-            let (app, dest, _, _) = target(config, app, destination.as_deref()).await?;
-            match lock::acquire_manual(config, &app, dest.as_ref(), message, &Performer::current())
-                .await
+            let (app, dest, _, _) = target(config, gateway, app, destination.as_deref()).await?;
+            match lock::acquire_manual(
+                config,
+                gateway.hosts(),
+                &app,
+                dest.as_ref(),
+                message,
+                &Performer::current(),
+            )
+            .await
             {
                 Ok(holder) => {
                     outln!(
@@ -178,9 +188,16 @@ pub async fn run(config: &Config, cmd: &LockCommand) -> anyhow::Result<u8> {
             force,
             destination,
         } => {
-            let (app, dest, _, _) = target(config, app, destination.as_deref()).await?;
-            match lock::release_manual(config, &app, dest.as_ref(), *force, &Performer::current())
-                .await
+            let (app, dest, _, _) = target(config, gateway, app, destination.as_deref()).await?;
+            match lock::release_manual(
+                config,
+                gateway.hosts(),
+                &app,
+                dest.as_ref(),
+                *force,
+                &Performer::current(),
+            )
+            .await
             {
                 Ok(Released::NotLocked) => outln!("{app} is not locked"),
                 Ok(Released::Released(line)) => outln!("released {app} ({line})"),

@@ -60,7 +60,9 @@ use crate::config::{self, Config, HumanDuration};
 /// with [`EXIT_PIPE`] (after closing its SSH connections); any other
 /// failure is said on stderr, if it can be, with exit 2.
 pub fn output_failed(e: std::io::Error) -> ! {
-    crate::hosts::ssh::close_all();
+    if let Some(g) = AT_EXIT.get() {
+        g.close();
+    }
     if e.kind() == std::io::ErrorKind::BrokenPipe {
         std::process::exit(EXIT_PIPE);
     }
@@ -70,6 +72,11 @@ pub fn output_failed(e: std::io::Error) -> ! {
 }
 
 pub use crate::domain::exit::{EXIT_ERROR, EXIT_OK, EXIT_PIPE, EXIT_UNHEALTHY};
+
+/// The process's gateway, for [`output_failed`] alone: a closed pipe ends
+/// berth with `exit`, which runs no destructor, and ssh would keep idle
+/// master connections open. Everything else is handed the gateway.
+static AT_EXIT: std::sync::OnceLock<crate::docker::Gateway> = std::sync::OnceLock::new();
 
 #[derive(Debug, Parser)]
 #[command(
@@ -125,7 +132,7 @@ pub enum Command {
         target: actions::Target,
         /// The version (image tag) to deploy
         #[arg(long, short = 'V', value_name = "VERSION")]
-        version: String,
+        version: crate::engine::Version,
         /// Print engine events as JSON lines
         #[arg(long)]
         json: bool,
@@ -138,7 +145,7 @@ pub enum Command {
         target: actions::Target,
         /// Only this role
         #[arg(long, value_name = "ROLE")]
-        role: Option<String>,
+        role: Option<crate::config::RoleName>,
         #[arg(long)]
         json: bool,
         #[command(flatten)]
@@ -150,7 +157,7 @@ pub enum Command {
         target: actions::Target,
         /// The version to go back to [default: the newest retained one not running]
         #[arg(long, short = 'V', value_name = "VERSION")]
-        version: Option<String>,
+        version: Option<crate::engine::Version>,
         #[arg(long)]
         json: bool,
         #[command(flatten)]
@@ -226,18 +233,20 @@ pub fn main() -> ExitCode {
     if cli.command.is_some() {
         init_logging();
     }
-    let code = match run(cli) {
+    let gateway = crate::docker::Gateway::new();
+    let _ = AT_EXIT.set(gateway.clone());
+    let code = match run(cli, &gateway) {
         Ok(code) => code,
         Err(e) => {
             errln!("berth: {e:#}");
             EXIT_ERROR
         }
     };
-    crate::hosts::ssh::close_all();
+    gateway.close();
     ExitCode::from(code)
 }
 
-fn run(cli: Cli) -> anyhow::Result<u8> {
+fn run(cli: Cli, gateway: &crate::docker::Gateway) -> anyhow::Result<u8> {
     match cli.command {
         None => {
             use std::io::IsTerminal;
@@ -251,7 +260,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
                 theme: cli.theme,
                 read_only: cli.read_only,
             };
-            crate::tui::run(config, opts)
+            crate::tui::run(config, gateway.clone(), opts)
         }
         Some(Command::Config(ConfigCommand::Check)) => {
             let config = load_config(cli.config.as_deref(), cli.read_only)?;
@@ -259,7 +268,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
         }
         Some(Command::Hosts(command)) => {
             let config = load_config(cli.config.as_deref(), cli.read_only)?;
-            runtime()?.block_on(hosts::run(&config, command))
+            runtime()?.block_on(hosts::run(&config, gateway, command))
         }
         Some(Command::Completions { shell }) => {
             use clap::CommandFactory;
@@ -273,16 +282,17 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
                 .config
                 .clone()
                 .unwrap_or_else(|| PathBuf::from("berth.yaml"));
-            runtime()?.block_on(init::run(&path))
+            runtime()?.block_on(init::run(gateway, &path))
         }
         Some(Command::Status(args)) => {
             let config = load_config_or_zero(cli.config.as_deref(), cli.read_only)?;
-            runtime()?.block_on(status::run(&config, args))
+            runtime()?.block_on(status::run(&config, gateway, args))
         }
         Some(Command::Plan { json, action }) => {
             let config = load_config(cli.config.as_deref(), cli.read_only)?;
             runtime()?.block_on(actions::print_plan(
                 &config,
+                gateway,
                 &actions::plan_action(&action)?,
                 json,
             ))
@@ -292,11 +302,11 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             if fix && let Some(why) = config.read_only() {
                 anyhow::bail!("{why}: doctor --fix refused");
             }
-            runtime()?.block_on(doctor::run(&config, json, fix))
+            runtime()?.block_on(doctor::run(&config, gateway, json, fix))
         }
         Some(Command::Proxy(proxy::ProxyCommand::Show { target, json })) => {
             let config = load_config(cli.config.as_deref(), cli.read_only)?;
-            runtime()?.block_on(proxy::show(&config, &target, json))
+            runtime()?.block_on(proxy::show(&config, gateway, &target, json))
         }
         Some(Command::History {
             app,
@@ -307,6 +317,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             let config = load_config(cli.config.as_deref(), cli.read_only)?;
             runtime()?.block_on(actions::history(
                 &config,
+                gateway,
                 &app,
                 json,
                 limit,
@@ -321,31 +332,27 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
                     if mutating && let Some(why) = config.read_only() {
                         anyhow::bail!("{why}: lock changes refused");
                     }
-                    return runtime()?.block_on(lock::run(&config, lock));
+                    return runtime()?.block_on(lock::run(&config, gateway, lock));
                 }
                 Command::Deploy {
                     target,
                     version,
                     json,
                     wait,
-                } => (actions::deploy_action(target, version)?, *json, wait),
+                } => (actions::deploy_action(target, version), *json, wait),
                 Command::Restart {
                     target,
                     role,
                     json,
                     wait,
-                } => (
-                    actions::restart_action(target, role.as_deref())?,
-                    *json,
-                    wait,
-                ),
+                } => (actions::restart_action(target, role.as_ref()), *json, wait),
                 Command::Rollback {
                     target,
                     version,
                     json,
                     wait,
                 } => (
-                    actions::rollback_action(target, version.as_deref())?,
+                    actions::rollback_action(target, version.as_ref()),
                     *json,
                     wait,
                 ),
@@ -366,7 +373,9 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
                 _ => unreachable!("handled above"),
             };
             let lock_wait = wait.lock_wait.map(HumanDuration::get);
-            runtime()?.block_on(actions::run_action(&config, action, json, lock_wait))
+            runtime()?.block_on(actions::run_action(
+                &config, gateway, action, json, lock_wait,
+            ))
         }
     }
 }

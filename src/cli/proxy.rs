@@ -27,12 +27,17 @@ pub enum ProxyCommand {
     },
 }
 
-pub async fn show(config: &Config, target: &Target, json: bool) -> anyhow::Result<u8> {
+pub async fn show(
+    config: &Config,
+    gateway: &crate::docker::Gateway,
+    target: &Target,
+    json: bool,
+) -> anyhow::Result<u8> {
     let (app, dest) = (target.app.clone(), target.destination.clone());
     if !config.fleet.apps.contains_key(&app) {
         anyhow::bail!("app `{app}` is not declared in {}", config.path.display());
     }
-    let Some(hosts) = live::read(config, &app, dest.as_ref()).await else {
+    let Some(hosts) = live::read(config, gateway, &app, dest.as_ref()).await else {
         errln!(
             "berth: app `{app}` has no `proxy:` in {}",
             config.path.display()

@@ -30,7 +30,11 @@ pub struct Args {
 /// Said when no config file was found.
 pub const ZERO_NOTE: &str = "berth: no config file found (./berth.yaml, ./config/berth.yaml, ~/.config/berth/berth.yaml): showing the local engine and what it runs, read-only; `berth init` writes a starter berth.yaml for your own apps";
 
-pub async fn run(config: &Config, args: Args) -> anyhow::Result<u8> {
+pub async fn run(
+    config: &Config,
+    gateway: &crate::docker::Gateway,
+    args: Args,
+) -> anyhow::Result<u8> {
     if config.is_zero() && !args.json {
         errln!("{ZERO_NOTE}");
     }
@@ -47,7 +51,7 @@ pub async fn run(config: &Config, args: Args) -> anyhow::Result<u8> {
         connect_timeout: args.timeout.get(),
         ..WatchOptions::default()
     };
-    let inventory = Inventory::start(config, opts);
+    let inventory = Inventory::start(config, gateway, opts);
     // Every host either answers with its containers or fails once; status
     // reports the first attempt and does not wait for reconnects.
     let fleet = match inventory

@@ -75,3 +75,14 @@ impl fmt::Display for ConfigWarning {
         .fmt(f)
     }
 }
+
+/// A host or app that the config does not declare, and the file that was
+/// read.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{kind} `{name}` is not declared in {}", file.display())]
+pub struct NotDeclared {
+    /// `host` or `app`.
+    pub kind: &'static str,
+    pub name: String,
+    pub file: std::path::PathBuf,
+}

@@ -27,7 +27,7 @@ use std::path::{Path, PathBuf};
 use serde_yaml::Value;
 
 pub use duration::HumanDuration;
-pub use error::{ConfigError, ConfigWarning};
+pub use error::{ConfigError, ConfigWarning, NotDeclared};
 pub use map::Map;
 pub use model::*;
 pub use names::{AppName, DestinationName, HostName, RoleName};
@@ -442,20 +442,25 @@ impl Config {
 
     /// A declared host's settings. A checked config and its plans only
     /// name declared hosts: `Err` guards against a bug, and says so.
-    pub fn host(&self, name: &HostName) -> Result<&HostConfig, String> {
-        self.fleet
-            .hosts
-            .get(name)
-            .ok_or_else(|| format!("host `{name}` is not declared in {}", self.path.display()))
+    pub fn host(&self, name: &HostName) -> Result<&HostConfig, NotDeclared> {
+        self.fleet.hosts.get(name).ok_or_else(|| NotDeclared {
+            kind: "host",
+            name: name.to_string(),
+            file: self.path.clone(),
+        })
     }
 
     /// A declared app's settings; `Err` names the file it is not in.
-    pub fn app(&self, name: &AppName) -> Result<&AppConfig, String> {
+    pub fn app(&self, name: &AppName) -> Result<&AppConfig, NotDeclared> {
         self.fleet
             .apps
             .get(name)
             .map(|a| &**a)
-            .ok_or_else(|| format!("app `{name}` is not declared in {}", self.path.display()))
+            .ok_or_else(|| NotDeclared {
+                kind: "app",
+                name: name.to_string(),
+                file: self.path.clone(),
+            })
     }
 
     /// The host an app's lock lives on: the first host of its primary role

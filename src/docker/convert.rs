@@ -10,7 +10,7 @@ use bollard::models::{
 };
 use chrono::{DateTime, TimeZone, Utc};
 
-use crate::domain::{Container, EventRecord, Health, Port, Probe, State, model::HEALTH_LOG};
+use crate::domain::{Container, EventRecord, Health, Port, Probe, State, Usage, model::HEALTH_LOG};
 use crate::labels::Owner;
 use crate::sanitize::{one_line, strip_controls};
 
@@ -236,6 +236,15 @@ const NOTABLE: &[&str] = &[
     "destroy",
 ];
 
+/// One container event, as the inventory takes it.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Event {
+    /// For the events list, when it is worth showing.
+    pub record: Option<EventRecord>,
+    /// What it means for the model.
+    pub effect: EventEffect,
+}
+
 /// What a raw event means for the model.
 #[derive(Debug, PartialEq, Eq)]
 pub enum EventEffect {
@@ -302,6 +311,36 @@ pub fn event_record(host: &str, ev: &EventMessage) -> Option<EventRecord> {
         app: owner.app,
         action: action.to_string(),
         detail,
+    })
+}
+
+/// CPU and memory from a sample and the one before it (in
+/// `precpu_stats`), worked out as `docker stats` does. `None` for a sample with no
+/// previous reading to compare with (the first of a stream), or from a container that is not running.
+pub fn usage(s: &bollard::models::ContainerStatsResponse) -> Option<Usage> {
+    let cpu = s.cpu_stats.as_ref()?;
+    let pre = s.precpu_stats.as_ref()?;
+    let total =
+        |c: &bollard::models::ContainerCpuStats| c.cpu_usage.as_ref().and_then(|u| u.total_usage);
+    let cpu_delta = total(cpu)?.checked_sub(total(pre)?)?;
+    let system_delta = cpu.system_cpu_usage?.checked_sub(pre.system_cpu_usage?)?;
+    if system_delta == 0 {
+        return None;
+    }
+    let cpus = cpu.online_cpus.filter(|&n| n > 0).unwrap_or(1) as f64;
+    let mem = s.memory_stats.as_ref()?;
+    let usage = mem.usage?;
+    // cgroup v2 reports `inactive_file`, v1 `total_inactive_file`: page
+    // cache the kernel can take back, which `docker stats` leaves out.
+    let cache = mem.stats.as_ref().and_then(|st| {
+        st.get("inactive_file")
+            .or_else(|| st.get("total_inactive_file"))
+            .copied()
+    });
+    Some(Usage {
+        cpu: cpu_delta as f64 / system_delta as f64 * cpus * 100.0,
+        memory: usage.saturating_sub(cache.unwrap_or(0)),
+        limit: mem.limit.unwrap_or(0),
     })
 }
 
@@ -484,5 +523,52 @@ mod tests {
         assert_eq!(c.health_log.len(), HEALTH_LOG);
         assert_eq!(c.health_log.last().unwrap().output, "probe 6 failed");
         assert_eq!(c.ports[0].to_string(), "8080/tcp");
+    }
+}
+
+#[cfg(test)]
+mod usage_tests {
+    use super::*;
+    use bollard::models::{ContainerCpuStats, ContainerCpuUsage, ContainerMemoryStats};
+
+    fn cpu(total: u64, system: u64) -> Option<ContainerCpuStats> {
+        Some(ContainerCpuStats {
+            cpu_usage: Some(ContainerCpuUsage {
+                total_usage: Some(total),
+                ..Default::default()
+            }),
+            system_cpu_usage: Some(system),
+            online_cpus: Some(2),
+            ..Default::default()
+        })
+    }
+
+    #[test]
+    fn cpu_and_memory_as_docker_stats_shows_them() {
+        let s = bollard::models::ContainerStatsResponse {
+            precpu_stats: cpu(1_000, 100_000),
+            cpu_stats: cpu(6_000, 200_000),
+            memory_stats: Some(ContainerMemoryStats {
+                usage: Some(20 * 1024 * 1024),
+                limit: Some(1 << 30),
+                stats: Some([("inactive_file".to_string(), 6 * 1024 * 1024)].into()),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let u = usage(&s).unwrap();
+        // 5,000 of 100,000 ns of system time, on 2 CPUs.
+        assert!((u.cpu - 10.0).abs() < 1e-9, "{}", u.cpu);
+        assert_eq!(u.memory, 14 * 1024 * 1024);
+    }
+
+    #[test]
+    fn a_first_sample_has_no_figure() {
+        let s = bollard::models::ContainerStatsResponse {
+            cpu_stats: cpu(6_000, 200_000),
+            precpu_stats: Some(ContainerCpuStats::default()),
+            ..Default::default()
+        };
+        assert_eq!(usage(&s), None);
     }
 }

@@ -4,13 +4,28 @@
 //! (this project's CI runs 20.10, API 1.41), so every connection negotiates
 //! the version down to what the engine speaks.
 //!
-//! Owns: bollard calls and their conversion to `domain` types. May import
-//! `config`, `domain`, `labels`, `sanitize`; must not import `hosts`,
-//! `inventory`, `engine` or a front end.
+//! The one door to Docker: every bollard call in berth is in this module.
+//! A [`Gateway`] (made once per process and passed down) reaches each
+//! host through `hosts` and keeps one client per engine; an [`Engine`] is
+//! one engine's client with an operation per thing berth asks of Docker,
+//! answering in `domain` types and [`DockerError`].
+//!
+//! Owns: bollard calls, the client pool, and conversion to `domain` types.
+//! May import `config`, `domain`, `hosts`, `labels`, `sanitize`; must not
+//! import `inventory`, `engine` or a front end.
 //! The layering is checked by a test (`src/layers.rs`).
 
 pub mod build;
+pub mod containers;
 pub mod convert;
+mod engine;
+mod gateway;
+mod logs;
+
+pub use containers::{ContainerSpec, Listed, NETWORK};
+pub use engine::{Engine, ProxyFacts, Sampler, Snapshot};
+pub use gateway::Gateway;
+pub use logs::{LineSplitter, LogChunk, LogRange, Stream as LogStream};
 
 use std::path::Path;
 use std::time::Duration;
@@ -18,14 +33,79 @@ use std::time::Duration;
 use bollard::Docker;
 
 use crate::domain::EngineInfo;
+pub use engine::DiskUse;
 
-/// Why an engine could not be used.
-#[derive(Debug, thiserror::Error)]
+/// Why an engine, or one request to it, failed: one type for the layer,
+/// with the operation and the engine's own answer as fields.
+#[derive(Clone, Debug, thiserror::Error)]
 pub enum DockerError {
+    /// The host could not be reached (its SSH connection, a missing HOME).
+    #[error(transparent)]
+    Host(#[from] crate::hosts::HostError),
     #[error("cannot reach Docker at {endpoint}: {reason}")]
     Unreachable { endpoint: String, reason: String },
     #[error("Docker at {endpoint} did not answer within {}s", timeout.as_secs_f32())]
     Timeout { endpoint: String, timeout: Duration },
+    /// An SSH host was reached but its engine did not answer through the
+    /// forwarded socket.
+    #[error("{endpoint}: the Docker socket {socket} did not answer through the tunnel: {source}")]
+    Tunnel {
+        endpoint: String,
+        socket: String,
+        source: Box<DockerError>,
+    },
+    /// The engine answered a request with an error status.
+    #[error("{what}: engine answered {status}: {message}")]
+    Api {
+        what: String,
+        status: u16,
+        message: String,
+    },
+    /// A request failed on the way (connection, stream, decoding).
+    #[error("{what}: {reason}")]
+    Request { what: String, reason: String },
+    /// A request got no answer within its deadline.
+    #[error("{what}: the engine did not answer in time")]
+    NoAnswer { what: String },
+}
+
+impl DockerError {
+    /// The error of `what` (an operation, in words: `creating web-1`).
+    pub(crate) fn of(what: impl Into<String>, e: &bollard::errors::Error) -> Self {
+        let what = what.into();
+        match e {
+            bollard::errors::Error::DockerResponseServerError {
+                status_code,
+                message,
+            } => DockerError::Api {
+                what,
+                status: *status_code,
+                message: crate::sanitize::one_line(message),
+            },
+            other => DockerError::Request {
+                what,
+                reason: describe(other),
+            },
+        }
+    }
+
+    /// The engine said the thing asked for does not exist (any more).
+    pub fn is_not_found(&self) -> bool {
+        matches!(self, DockerError::Api { status: 404, .. })
+    }
+
+    /// The engine's own words for an API error, without the operation.
+    pub fn reason(&self) -> String {
+        match self {
+            DockerError::Api {
+                status, message, ..
+            } => {
+                format!("engine answered {status}: {message}")
+            }
+            DockerError::Request { reason, .. } => reason.clone(),
+            other => other.to_string(),
+        }
+    }
 }
 
 /// How long one API request may take to answer (its headers; streams such as
@@ -35,7 +115,7 @@ pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// Connects to the engine at a unix socket, negotiates the API version and
 /// reads the engine's version, all within `timeout`.
-pub async fn connect(
+pub(crate) async fn connect(
     socket: &Path,
     timeout: Duration,
 ) -> Result<(Docker, EngineInfo), DockerError> {
@@ -85,7 +165,7 @@ pub async fn connect(
 /// alongside the container list: a console's first frame waits for no
 /// other round trip. Falls back to [`connect`] (and its errors) when the
 /// ping does not answer with a version.
-pub async fn open(socket: &Path, timeout: Duration) -> Result<Docker, DockerError> {
+pub(crate) async fn open(socket: &Path, timeout: Duration) -> Result<Docker, DockerError> {
     let ping = tokio::time::timeout(timeout, ping_api_version(socket))
         .await
         .ok()
@@ -154,7 +234,7 @@ fn parse_api_version(v: &str) -> Option<bollard::ClientVersion> {
 }
 
 /// A bollard error in words an operator can act on.
-pub fn describe(e: &bollard::errors::Error) -> String {
+pub(crate) fn describe(e: &bollard::errors::Error) -> String {
     use bollard::errors::Error as E;
     let text = match e {
         E::DockerResponseServerError {
@@ -185,7 +265,7 @@ pub fn describe(e: &bollard::errors::Error) -> String {
 }
 
 /// True when the engine says the container does not exist (any more).
-pub fn is_not_found(e: &bollard::errors::Error) -> bool {
+pub(crate) fn is_not_found(e: &bollard::errors::Error) -> bool {
     matches!(
         e,
         bollard::errors::Error::DockerResponseServerError {
@@ -193,88 +273,6 @@ pub fn is_not_found(e: &bollard::errors::Error) -> bool {
             ..
         }
     )
-}
-
-/// The engine's clock against this machine's, in milliseconds (positive:
-/// the engine is ahead), measured at the middle of one `/info` round trip;
-/// `None` when the engine does not say or does not answer in `timeout`.
-pub async fn clock_skew_ms(docker: &Docker, timeout: Duration) -> Option<i64> {
-    let before = chrono::Utc::now();
-    let info = tokio::time::timeout(timeout, docker.info())
-        .await
-        .ok()?
-        .ok()?;
-    let after = chrono::Utc::now();
-    let middle = before + (after - before) / 2;
-    let at = chrono::DateTime::parse_from_rfc3339(info.system_time.as_deref()?).ok()?;
-    Some((at.with_timezone(&chrono::Utc) - middle).num_milliseconds())
-}
-
-/// Disk an engine uses: its images, and its containers' writable layers.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct DiskUse {
-    pub images: u64,
-    /// At most this much (shared layers are counted once per image).
-    pub image_bytes: u64,
-    pub containers: u64,
-    pub container_bytes: u64,
-    pub volumes: u64,
-}
-
-/// What the engine uses on disk (one list of images, one of containers with
-/// their sizes, one of volumes; Docker's own `system df` sums these too).
-/// Every container of the engine, running or not, as berth sees them.
-pub async fn list_all(
-    docker: &Docker,
-    timeout: Duration,
-) -> Result<Vec<crate::domain::Container>, String> {
-    use bollard::query_parameters::ListContainersOptions;
-    let listed = docker.list_containers(Some(ListContainersOptions {
-        all: true,
-        ..Default::default()
-    }));
-    match tokio::time::timeout(timeout, listed).await {
-        Err(_) => Err("the engine did not answer in time".into()),
-        Ok(Err(e)) => Err(describe(&e)),
-        Ok(Ok(list)) => Ok(list.into_iter().map(convert::summary).collect()),
-    }
-}
-
-pub async fn disk_use(docker: &Docker, timeout: Duration) -> Result<DiskUse, String> {
-    use bollard::query_parameters::{ListContainersOptions, ListImagesOptions, ListVolumesOptions};
-    let work = async {
-        let images = docker
-            .list_images(Some(ListImagesOptions {
-                all: false,
-                ..Default::default()
-            }))
-            .await
-            .map_err(|e| describe(&e))?;
-        let containers = docker
-            .list_containers(Some(ListContainersOptions {
-                all: true,
-                size: true,
-                ..Default::default()
-            }))
-            .await
-            .map_err(|e| describe(&e))?;
-        let volumes = docker
-            .list_volumes(None::<ListVolumesOptions>)
-            .await
-            .map_err(|e| describe(&e))?;
-        let bytes = |n: i64| u64::try_from(n).unwrap_or(0);
-        Ok(DiskUse {
-            images: images.len() as u64,
-            // Layers shared between images count once per image: an upper bound.
-            image_bytes: images.iter().map(|i| bytes(i.size)).sum(),
-            containers: containers.len() as u64,
-            container_bytes: containers.iter().filter_map(|c| c.size_rw).map(bytes).sum(),
-            volumes: volumes.volumes.map_or(0, |v| v.len() as u64),
-        })
-    };
-    tokio::time::timeout(timeout, work)
-        .await
-        .map_err(|_| "the engine did not answer in time".to_string())?
 }
 
 #[cfg(test)]

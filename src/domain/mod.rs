@@ -8,7 +8,9 @@
 pub mod exit;
 pub mod format;
 pub mod model;
+mod usage;
 
 pub use model::{
     Container, EngineInfo, EventRecord, Fleet, Health, HostView, Link, Msg, Port, Probe, State,
 };
+pub use usage::Usage;

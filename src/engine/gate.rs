@@ -4,18 +4,14 @@
 //! that one container, with a slow re-read so probe output shows while it
 //! waits. On failure the error says what was looked for and what was found.
 
-use std::collections::HashMap;
 use std::time::Duration;
 
-use bollard::Docker;
-use bollard::models::{ContainerInspectResponse, ContainerStateStatusEnum, HealthStatusEnum};
-use bollard::query_parameters::{EventsOptions, LogsOptions};
 use futures_util::StreamExt;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use super::containers;
-use crate::docker::{describe, is_not_found};
+use crate::docker::Engine;
+use crate::domain::{Container, Health, State};
 use crate::labels::Selector;
 
 /// How often the gate re-reads the container while it waits, to report probe
@@ -23,7 +19,7 @@ use crate::labels::Selector;
 const PROBE_REFRESH: Duration = Duration::from_secs(2);
 
 pub struct Gate<'a> {
-    pub docker: &'a Docker,
+    pub docker: &'a Engine,
     pub host: &'a str,
     pub container_id: &'a str,
     pub container_name: &'a str,
@@ -59,23 +55,13 @@ impl Gate<'_> {
         mut on_seen: impl FnMut(&Seen),
     ) -> Result<(), GateError> {
         let deadline = Instant::now() + self.timeout;
-        let filters = HashMap::from([
-            ("type".to_string(), vec!["container".to_string()]),
-            ("container".to_string(), vec![self.container_id.to_string()]),
-        ]);
-        let mut events = self
-            .docker
-            .events(Some(EventsOptions {
-                filters: Some(filters),
-                ..Default::default()
-            }))
-            .fuse();
+        let mut events = self.docker.events_of(self.container_id).fuse();
         let mut initial_restarts = None;
         let mut last_seen: Option<Seen> = None;
         loop {
-            let c = match self.docker.inspect_container(self.container_id, None).await {
-                Ok(c) => c,
-                Err(e) if is_not_found(&e) => {
+            let c = match self.docker.inspect(self.container_id).await {
+                Ok(Some(c)) => c,
+                Ok(None) => {
                     return Err(GateError::Failed(
                         self.diagnose("was removed while the gate waited", None)
                             .await,
@@ -86,11 +72,11 @@ impl Gate<'_> {
                         "host {}: reading {}: {}",
                         self.host,
                         self.container_name,
-                        describe(&e)
+                        e.reason()
                     )));
                 }
             };
-            let restarts = c.restart_count.unwrap_or(0);
+            let restarts = c.restart_count;
             let initial = *initial_restarts.get_or_insert(restarts);
             let seen = seen(&c);
             if last_seen.as_ref() != Some(&seen) {
@@ -125,28 +111,24 @@ impl Gate<'_> {
         }
     }
 
-    fn verdict(&self, c: &ContainerInspectResponse, new_restarts: i64) -> Verdict {
-        let state = c.state.clone().unwrap_or_default();
-        match state.status {
-            Some(ContainerStateStatusEnum::RUNNING) => {}
-            Some(ContainerStateStatusEnum::CREATED) => return Verdict::Wait { until: None },
-            Some(ContainerStateStatusEnum::RESTARTING) => {
+    fn verdict(&self, c: &Container, new_restarts: i64) -> Verdict {
+        match c.state {
+            State::Running => {}
+            State::Created => return Verdict::Wait { until: None },
+            State::Restarting => {
                 return Verdict::Fail("is restarting (it exited after starting)".into());
             }
             other => {
-                let code = state
+                let code = c
                     .exit_code
                     .map(|c| format!(" with code {c}"))
                     .unwrap_or_default();
-                let oom = if state.oom_killed == Some(true) {
+                let oom = if c.oom_killed {
                     " (killed: out of memory)"
                 } else {
                     ""
                 };
-                let what = other
-                    .map(|s| s.to_string())
-                    .unwrap_or_else(|| "gone".into());
-                return Verdict::Fail(format!("{what}{code}{oom}"));
+                return Verdict::Fail(format!("{}{code}{oom}", other.as_str()));
             }
         }
         if new_restarts > 0 {
@@ -154,18 +136,14 @@ impl Gate<'_> {
                 "restarted {new_restarts} time(s) while the gate waited"
             ));
         }
-        match state.health.and_then(|h| h.status) {
-            Some(HealthStatusEnum::HEALTHY) => Verdict::Pass,
-            Some(HealthStatusEnum::UNHEALTHY) => Verdict::Fail("is unhealthy".into()),
-            Some(HealthStatusEnum::STARTING) => Verdict::Wait { until: None },
+        match c.health {
+            Health::Healthy => Verdict::Pass,
+            Health::Unhealthy => Verdict::Fail("is unhealthy".into()),
+            Health::Starting => Verdict::Wait { until: None },
             // No healthcheck: it must stay up for min_uptime.
-            _ => {
-                let started = state
+            Health::None => {
+                let up = c
                     .started_at
-                    .as_deref()
-                    .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
-                    .map(|t| t.with_timezone(&chrono::Utc));
-                let up = started
                     .map(|s| (chrono::Utc::now() - s).to_std().unwrap_or_default())
                     .unwrap_or_default();
                 if up >= self.min_uptime {
@@ -181,10 +159,10 @@ impl Gate<'_> {
 
     /// The failure message: host, container, filters, what matched, the last
     /// checks and the last log lines.
-    async fn diagnose(&self, why: &str, c: Option<&ContainerInspectResponse>) -> String {
+    async fn diagnose(&self, why: &str, c: Option<&Container>) -> String {
         let mut out = format!("host {}: {} {why}", self.host, self.container_name);
         out.push_str(&format!("\n  looked for: {}", self.selector.describe()));
-        match containers::list(self.docker, &self.selector, true).await {
+        match self.docker.list(&self.selector, true).await {
             Ok(list) if list.is_empty() => {
                 out.push_str("\n  found: no container with those labels")
             }
@@ -194,8 +172,12 @@ impl Gate<'_> {
                     .map(|s| {
                         format!(
                             "{} ({})",
-                            containers::summary_name(s),
-                            crate::sanitize::one_line(s.status.as_deref().unwrap_or("?"))
+                            s.name.clone(),
+                            crate::sanitize::one_line(if s.status.is_empty() {
+                                "?"
+                            } else {
+                                &s.status
+                            })
                         )
                     })
                     .collect();
@@ -204,13 +186,13 @@ impl Gate<'_> {
             Err(e) => out.push_str(&format!("\n  found: (could not list: {e})")),
         }
         let checks: Vec<String> = c
-            .and_then(|c| c.state.as_ref()?.health.as_ref()?.log.clone())
+            .map(|c| c.health_log.as_slice())
             .unwrap_or_default()
             .iter()
             .rev()
             .take(3)
             .map(|r| {
-                let text = crate::sanitize::one_line(r.output.as_deref().unwrap_or("").trim());
+                let text = crate::sanitize::one_line(r.output.trim());
                 format!("exit {}: {text}", r.exit_code.unwrap_or(-1))
             })
             .collect();
@@ -231,36 +213,21 @@ impl Gate<'_> {
     }
 
     async fn tail_logs(&self, n: usize) -> Vec<String> {
-        let opts = LogsOptions {
-            stdout: true,
-            stderr: true,
-            tail: n.to_string(),
-            ..Default::default()
-        };
-        let mut stream = self.docker.logs(self.container_id, Some(opts));
-        let mut split = containers::LineSplitter::default();
-        let mut lines = Vec::new();
-        let collect = async {
-            while let Some(Ok(chunk)) = stream.next().await {
-                lines.extend(split.push(&chunk.into_bytes()));
-            }
-        };
-        let _ = tokio::time::timeout(Duration::from_secs(2), collect).await;
-        lines.extend(split.finish());
-        lines
+        self.docker
+            .tail(self.container_id, n, Duration::from_secs(2))
+            .await
     }
 }
 
-fn seen(c: &ContainerInspectResponse) -> Seen {
-    let health = c.state.as_ref().and_then(|s| s.health.as_ref());
+fn seen(c: &Container) -> Seen {
     Seen {
-        health: health
-            .and_then(|h| h.status)
-            .map(|s| s.to_string())
-            .filter(|s| !s.is_empty() && s != "none")
-            .unwrap_or_else(|| "running (no healthcheck)".into()),
-        last_output: health
-            .and_then(|h| h.log.as_ref()?.last().cloned())
-            .map(|r| crate::sanitize::one_line(r.output.as_deref().unwrap_or("").trim())),
+        health: match c.health {
+            Health::None => "running (no healthcheck)".into(),
+            h => h.as_str().to_string(),
+        },
+        last_output: c
+            .health_log
+            .last()
+            .map(|r| crate::sanitize::one_line(r.output.trim())),
     }
 }

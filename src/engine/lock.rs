@@ -465,20 +465,40 @@ pub fn new_run_id() -> String {
     new_token().chars().take(16).collect()
 }
 
+/// Why an app's lock cannot be found.
+#[derive(Debug, thiserror::Error)]
+pub enum LocateError {
+    #[error(transparent)]
+    NotDeclared(#[from] crate::config::NotDeclared),
+    #[error("app `{0}` has no primary role with a host")]
+    NoPrimary(String),
+    /// The lock's host could not be reached.
+    #[error("host {host}: {source}")]
+    Unreachable {
+        host: crate::config::HostName,
+        source: crate::hosts::HostError,
+    },
+}
+
 /// Where an app's lock lives: its primary host, and the directory there.
 pub async fn locate(
     config: &crate::config::Config,
+    hosts: &crate::hosts::Pool,
     app: &crate::config::AppName,
     destination: Option<&crate::config::DestinationName>,
-) -> Result<(crate::config::HostName, HostPath), String> {
+) -> Result<(crate::config::HostName, HostPath), LocateError> {
     config.app(app)?;
     let host = config
         .primary_host(app, destination)
-        .ok_or_else(|| format!("app `{app}` has no primary role with a host"))?
+        .ok_or_else(|| LocateError::NoPrimary(app.to_string()))?
         .clone();
-    let state = crate::hosts::state_dir(config.host(&host)?, REACH_TIMEOUT)
+    let state = hosts
+        .state_dir(config.host(&host)?, REACH_TIMEOUT)
         .await
-        .map_err(|e| format!("host {host}: {e}"))?;
+        .map_err(|source| LocateError::Unreachable {
+            host: host.clone(),
+            source,
+        })?;
     let dir = lock_dir(
         &state,
         app.as_str(),
@@ -500,8 +520,8 @@ pub enum Released {
 /// Why a manual lock operation did not happen.
 #[derive(Debug, thiserror::Error)]
 pub enum ManualError {
-    #[error("{0}")]
-    Target(String),
+    #[error(transparent)]
+    Target(#[from] LocateError),
     #[error(
         "{app} is {line}; {why}: force the release to take it anyway (recorded in the history)"
     )]
@@ -520,14 +540,13 @@ pub enum ManualError {
 /// refuse to start behind until it is released by hand.
 pub async fn acquire_manual(
     config: &crate::config::Config,
+    hosts: &crate::hosts::Pool,
     app: &crate::config::AppName,
     destination: Option<&crate::config::DestinationName>,
     message: &str,
     performer: &Performer,
 ) -> Result<Holder, ManualError> {
-    let (_, dir) = locate(config, app, destination)
-        .await
-        .map_err(ManualError::Target)?;
+    let (_, dir) = locate(config, hosts, app, destination).await?;
     let holder = holder_for(performer, "manual", None, Some(message.to_string()), true);
     acquire(&dir, &holder, config.fleet.lock.ttl.get()).await?;
     Ok(holder)
@@ -538,14 +557,13 @@ pub async fn acquire_manual(
 /// in the history of the lock's host.
 pub async fn release_manual(
     config: &crate::config::Config,
+    hosts: &crate::hosts::Pool,
     app: &crate::config::AppName,
     destination: Option<&crate::config::DestinationName>,
     force: bool,
     performer: &Performer,
 ) -> Result<Released, ManualError> {
-    let (host, dir) = locate(config, app, destination)
-        .await
-        .map_err(ManualError::Target)?;
+    let (host, dir) = locate(config, hosts, app, destination).await?;
     if !force {
         // A broken lock is an error here that names the forced release.
         let Some(status) = read(&dir, config.fleet.lock.ttl.get()).await? else {
@@ -588,12 +606,16 @@ pub async fn release_manual(
         note: Some(note.clone()),
         run: String::new(),
     };
-    let state = crate::hosts::state_dir(
-        config.host(&host).map_err(ManualError::Target)?,
-        REACH_TIMEOUT,
-    )
-    .await
-    .map_err(ManualError::Target)?;
+    let state = hosts
+        .state_dir(
+            config.host(&host).map_err(LocateError::from)?,
+            REACH_TIMEOUT,
+        )
+        .await
+        .map_err(|source| LocateError::Unreachable {
+            host: host.clone(),
+            source,
+        })?;
     super::history::append(&state, &record)
         .await
         .map_err(ManualError::History)?;

@@ -9,7 +9,7 @@
 //! The layering is checked by a test (`src/layers.rs`).
 
 pub mod action;
-pub mod containers;
+pub mod error;
 pub mod event;
 pub mod gate;
 pub mod history;
@@ -23,6 +23,7 @@ pub mod trigger;
 pub mod watch;
 
 pub use action::{Action, Version};
+pub use error::{Cause, Failure};
 pub use event::{EngineEvent, Outcome, RunResult};
 pub use history::Performer;
 pub use plan::{Plan, PlanError, Stage, Step, plan};

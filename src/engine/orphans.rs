@@ -14,10 +14,7 @@
 
 use std::collections::HashSet;
 
-use bollard::Docker;
-use bollard::models::{ContainerSummary, ContainerSummaryStateEnum};
-
-use super::containers;
+use crate::docker::{Engine, Listed};
 use crate::hosts::HostPath;
 use crate::labels::{self, Selector};
 use crate::sanitize::one_line;
@@ -34,16 +31,14 @@ pub struct Candidate {
 }
 
 impl Candidate {
-    pub fn from_summary(c: &ContainerSummary) -> Self {
+    pub fn from_listed(c: &Listed) -> Self {
         Candidate {
-            id: c.id.clone().unwrap_or_default(),
-            name: containers::summary_name(c),
+            id: c.id.clone(),
+            name: c.name.clone(),
             // Labels are anyone's to set: clean, as they reach output.
-            role: one_line(containers::summary_label(c, labels::ROLE).unwrap_or_default()),
-            run: containers::summary_label(c, labels::RUN)
-                .filter(|r| !r.is_empty())
-                .map(one_line),
-            running: c.state == Some(ContainerSummaryStateEnum::RUNNING),
+            role: one_line(c.label(labels::ROLE).unwrap_or_default()),
+            run: c.label(labels::RUN).filter(|r| !r.is_empty()).map(one_line),
+            running: c.running,
         }
     }
 }
@@ -123,13 +118,16 @@ pub async fn finished_runs(state_dir: &HostPath, app: &str) -> Result<HashSet<St
 
 /// The orphans of one app (and destination) on one host's engine.
 pub async fn scan(
-    docker: &Docker,
+    docker: &Engine,
     selector: &Selector,
     state_dir: &HostPath,
     live: &HashSet<String>,
 ) -> Result<Vec<Orphan>, String> {
-    let listed = containers::list(docker, selector, true).await?;
-    let candidates: Vec<Candidate> = listed.iter().map(Candidate::from_summary).collect();
+    let listed = docker
+        .list(selector, true)
+        .await
+        .map_err(|e| e.to_string())?;
+    let candidates: Vec<Candidate> = listed.iter().map(Candidate::from_listed).collect();
     if candidates.iter().all(|c| c.run.is_none()) {
         return Ok(Vec::new());
     }
@@ -138,10 +136,13 @@ pub async fn scan(
 }
 
 /// Removes the orphans that are not serving; returns what it removed.
-pub async fn remove(docker: &Docker, orphans: &[Orphan]) -> Result<Vec<String>, String> {
+pub async fn remove(docker: &Engine, orphans: &[Orphan]) -> Result<Vec<String>, String> {
     let mut removed = Vec::new();
     for o in orphans.iter().filter(|o| !o.serving) {
-        containers::remove(docker, &o.id, true).await?;
+        docker
+            .remove(&o.id, true)
+            .await
+            .map_err(|e| e.to_string())?;
         removed.push(o.name.clone());
     }
     Ok(removed)

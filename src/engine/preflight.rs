@@ -12,7 +12,8 @@ use std::time::Duration;
 use super::plan::{Plan, Step};
 use super::proxy;
 use crate::config::Config;
-use crate::hosts::{self, Endpoint};
+use crate::docker::Gateway;
+use crate::hosts::{Endpoint, Pool};
 
 /// One thing an action needs and does not have.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
@@ -40,9 +41,9 @@ const TIMEOUT: Duration = Duration::from_secs(10);
 
 /// What `plan` needs that is missing: files on this machine first (no host
 /// is touched for those), then each host of the plan.
-pub async fn check(config: &Config, plan: &Plan) -> Vec<Lack> {
+pub async fn check(config: &Config, gateway: &Gateway, plan: &Plan) -> Vec<Lack> {
     let mut out = local(config, plan).await;
-    out.extend(on_hosts(config, plan).await);
+    out.extend(on_hosts(config, gateway, plan).await);
     out
 }
 
@@ -115,7 +116,7 @@ pub async fn local(config: &Config, plan: &Plan) -> Vec<Lack> {
 /// engine answering, and nginx runnable with a writable config directory
 /// where the traffic stage uses it. (Whether an image not on a host can be
 /// pulled is only known by pulling it: the image stage says.)
-pub async fn on_hosts(config: &Config, plan: &Plan) -> Vec<Lack> {
+pub async fn on_hosts(config: &Config, gateway: &Gateway, plan: &Plan) -> Vec<Lack> {
     let mut hosts: Vec<&crate::config::HostName> =
         plan.stages.iter().flat_map(|s| &s.hosts).collect();
     hosts.sort();
@@ -140,7 +141,7 @@ pub async fn on_hosts(config: &Config, plan: &Plan) -> Vec<Lack> {
                 return out;
             };
             // The state directory: locks and history live there.
-            match hosts::state_dir(cfg, TIMEOUT).await {
+            match gateway.hosts().state_dir(cfg, TIMEOUT).await {
                 Err(e) => {
                     out.push(lack(
                         format!("cannot be reached: {e}"),
@@ -160,9 +161,7 @@ pub async fn on_hosts(config: &Config, plan: &Plan) -> Vec<Lack> {
                     }
                 }
             }
-            let Ok((docker, _, _reach)) =
-                hosts::connect(&Endpoint::from_config(cfg), TIMEOUT).await
-            else {
+            let Ok(docker) = gateway.engine_of(cfg, TIMEOUT).await else {
                 out.push(lack(
                     "its Docker engine does not answer".into(),
                     "`berth hosts check` says more",
@@ -175,8 +174,8 @@ pub async fn on_hosts(config: &Config, plan: &Plan) -> Vec<Lack> {
                     Ok(proxy::Driver::Nginx)
                 )
             {
-                out.extend(nginx(cfg, host.as_str()).await);
-                out.extend(listen_port(cfg, host.as_str(), settings.listen).await);
+                out.extend(nginx(gateway.hosts(), cfg, host.as_str()).await);
+                out.extend(listen_port(gateway.hosts(), cfg, host.as_str(), settings.listen).await);
             }
             out
         }
@@ -191,7 +190,12 @@ pub async fn on_hosts(config: &Config, plan: &Plan) -> Vec<Lack> {
 /// nginx's port on a host: free (nginx binds it when berth reloads it), or
 /// already nginx's. Anything else that answers there (or holds it without
 /// speaking HTTP) would keep nginx from serving the app.
-async fn listen_port(cfg: &crate::config::HostConfig, host: &str, port: u16) -> Vec<Lack> {
+async fn listen_port(
+    hosts: &Pool,
+    cfg: &crate::config::HostConfig,
+    host: &str,
+    port: u16,
+) -> Vec<Lack> {
     use super::proxy::probe::{self, Via};
     let via = match Endpoint::from_config(cfg) {
         Endpoint::Local { .. } => Via::Tcp(std::net::SocketAddr::from((
@@ -199,7 +203,7 @@ async fn listen_port(cfg: &crate::config::HostConfig, host: &str, port: u16) -> 
             port,
         ))),
         Endpoint::Ssh { ssh, remote_socket } => {
-            let Ok(tunnel) = hosts::ssh::tunnel(&ssh, &remote_socket, TIMEOUT).await else {
+            let Ok(tunnel) = hosts.tunnel(&ssh, &remote_socket, TIMEOUT).await else {
                 return Vec::new(); // the reach check says why
             };
             let Ok(socket) = tunnel.forward_tcp(port).await else {
@@ -227,8 +231,8 @@ async fn listen_port(cfg: &crate::config::HostConfig, host: &str, port: u16) -> 
         ))],
         // Refused (or, through ssh, a channel closed at once with no word):
         // nothing listens; nginx binds it when berth reloads it.
-        Err(e) if e.contains("refused") || e.contains("did not answer HTTP: \"\"") => Vec::new(),
-        Err(e) if e.contains("did not answer HTTP") || e.contains("did not answer within") => {
+        Err(e) if e.nothing_listens() => Vec::new(),
+        Err(e @ (probe::ProbeError::NotHttp { .. } | probe::ProbeError::Timeout { .. })) => {
             vec![taken(format!(
                 "port {port} is held by something that is not an HTTP server ({e})"
             ))]
@@ -238,13 +242,13 @@ async fn listen_port(cfg: &crate::config::HostConfig, host: &str, port: u16) -> 
 }
 
 /// nginx on a host: its command runs, and berth may write its directory.
-async fn nginx(cfg: &crate::config::HostConfig, host: &str) -> Vec<Lack> {
+async fn nginx(hosts: &Pool, cfg: &crate::config::HostConfig, host: &str) -> Vec<Lack> {
     let lack = |what: String, fix: &str| Lack {
         host: host.to_string(),
         what,
         fix: fix.into(),
     };
-    let Ok(dir) = hosts::on_host(cfg, cfg.nginx.dir.clone(), TIMEOUT).await else {
+    let Ok(dir) = hosts.on_host(cfg, cfg.nginx.dir.clone(), TIMEOUT).await else {
         return Vec::new();
     };
     let mut out = Vec::new();

@@ -9,15 +9,13 @@
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
-use bollard::Docker;
-use bollard::query_parameters::{CreateImageOptions, LogsOptions, WaitContainerOptions};
 use chrono::Utc;
 use futures_util::StreamExt;
 use tokio::sync::mpsc::UnboundedSender;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use super::containers::{self, ContainerSpec};
+use super::error::Failure;
 use super::event::{EngineEvent, Outcome, RunResult};
 use super::gate::{Gate, GateError};
 use super::history::{self, Performer, Record};
@@ -27,7 +25,7 @@ use super::plan::{Group, Plan, Stage, Step};
 use super::trigger::Implementation;
 use super::{Action, Version};
 use crate::config::{AppConfig, Config, ConfigError, HostName, RoleName, Secret};
-use crate::docker::{self, describe};
+use crate::docker::{self, ContainerSpec, Engine, Gateway};
 use crate::hosts::{self, Endpoint};
 use crate::labels::{self, BerthLabels, Selector};
 
@@ -41,6 +39,8 @@ use traffic::Switched;
 /// Everything a run needs besides the plan.
 pub struct RunContext<'a> {
     pub config: &'a Config,
+    /// The way to every host's engine and files.
+    pub gateway: Gateway,
     pub events: UnboundedSender<EngineEvent>,
     pub cancel: CancellationToken,
     pub performer: Performer,
@@ -59,11 +59,13 @@ pub struct RunContext<'a> {
 impl<'a> RunContext<'a> {
     pub fn new(
         config: &'a Config,
+        gateway: Gateway,
         events: UnboundedSender<EngineEvent>,
         cancel: CancellationToken,
     ) -> Self {
         RunContext {
             config,
+            gateway,
             events,
             cancel,
             performer: Performer::current(),
@@ -84,13 +86,19 @@ struct HeldLock {
 
 /// Why a step did not finish.
 enum StepError {
-    Failed(String),
+    Failed(Failure),
     Cancelled,
+}
+
+impl From<Failure> for StepError {
+    fn from(e: Failure) -> Self {
+        StepError::Failed(e)
+    }
 }
 
 impl From<String> for StepError {
     fn from(e: String) -> Self {
-        StepError::Failed(e)
+        StepError::Failed(e.into())
     }
 }
 
@@ -142,9 +150,8 @@ struct Runner<'a> {
     app: &'a AppConfig,
     destination: String,
     secrets: Result<BTreeMap<String, Secret>, ConfigError>,
-    docker: HashMap<HostName, Docker>,
-    /// What keeps each connected host's socket open (its SSH tunnel).
-    reach: HashMap<HostName, hosts::Reach>,
+    /// Each connected host's engine (which keeps an SSH host's tunnel open).
+    docker: HashMap<HostName, Engine>,
     fresh: HashMap<(RoleName, HostName), Fresh>,
     booted: Vec<Touched>,
     started_retained: Vec<Touched>,
@@ -163,7 +170,7 @@ pub async fn run(ctx: RunContext<'_>, plan: &Plan) -> RunResult {
         Err(error) => {
             let result = RunResult::Failed {
                 stage: "plan".into(),
-                error,
+                error: error.to_string(),
             };
             let _ = ctx.events.send(EngineEvent::Finished {
                 result: result.clone(),
@@ -183,7 +190,6 @@ pub async fn run(ctx: RunContext<'_>, plan: &Plan) -> RunResult {
             .unwrap_or_default(),
         secrets,
         docker: HashMap::new(),
-        reach: HashMap::new(),
         fresh: HashMap::new(),
         booted: Vec::new(),
         started_retained: Vec::new(),
@@ -249,23 +255,20 @@ impl Runner<'_> {
                 Ok(Done::Ok) => Outcome::Ok,
                 Ok(Done::Skipped(reason)) => Outcome::Skipped { reason },
                 Err(e) => {
-                    let e = match e {
-                        StepError::Failed(error) => {
-                            StepError::Failed(self.with_dropped_hosts(&stage.hosts, error).await)
-                        }
-                        cancelled => cancelled,
-                    };
                     let error = match &e {
-                        StepError::Failed(error) => error.clone(),
+                        StepError::Failed(failure) => {
+                            self.with_dropped_hosts(&stage.hosts, failure.to_string())
+                                .await
+                        }
                         StepError::Cancelled => "cancelled".to_string(),
                     };
                     // A failing finally-stage is reported, but the run's
                     // result stays what made it fail in the first place.
                     if !stage.step.is_finally() {
                         result = match e {
-                            StepError::Failed(error) => RunResult::Failed {
+                            StepError::Failed(_) => RunResult::Failed {
                                 stage: stage.name.clone(),
-                                error,
+                                error: error.clone(),
                             },
                             StepError::Cancelled => RunResult::Cancelled {
                                 stage: Some(stage.name.clone()),
@@ -329,24 +332,24 @@ impl Runner<'_> {
     /// one slow host delays only its own connection.
     async fn connect(&mut self, hosts: &[HostName]) -> Result<(), StepError> {
         let config = self.ctx.config;
+        let gateway = &self.ctx.gateway;
         let missing = hosts.iter().filter(|h| !self.docker.contains_key(*h));
         let connected = bounded(
             self.parallel(),
             missing.map(|host| async move {
                 let r = match config.host(host) {
-                    Ok(cfg) => hosts::connect(&Endpoint::from_config(cfg), Duration::from_secs(10))
+                    Ok(cfg) => gateway
+                        .engine_of(cfg, Duration::from_secs(10))
                         .await
-                        .map_err(|e| format!("host {host}: {e}")),
-                    Err(e) => Err(e),
+                        .map_err(Failure::on(host)),
+                    Err(e) => Err(Failure::on(host)(e)),
                 };
                 (host, r)
             }),
         )
         .await;
         for (host, r) in connected {
-            let (d, _, reach) = r?;
-            self.docker.insert(host.clone(), d);
-            self.reach.insert(host.clone(), reach);
+            self.docker.insert(host.clone(), r?);
         }
         Ok(())
     }
@@ -367,10 +370,9 @@ impl Runner<'_> {
             .filter(|e| matches!(e, Endpoint::Ssh { .. }))
             .collect();
         let limit = self.parallel();
+        let pool = self.ctx.gateway.hosts().clone();
         tokio::spawn(async move {
-            let reach = endpoints
-                .iter()
-                .map(|e| hosts::reach(e, lock::REACH_TIMEOUT));
+            let reach = endpoints.iter().map(|e| pool.reach(e, lock::REACH_TIMEOUT));
             bounded(limit, reach).await;
         })
     }
@@ -380,7 +382,7 @@ impl Runner<'_> {
     /// say that the host dropped.
     async fn with_dropped_hosts(&self, stage_hosts: &[HostName], mut error: String) -> String {
         for host in stage_hosts {
-            let Some(tunnel) = self.reach.get(host).and_then(|r| r.tunnel()) else {
+            let Some(tunnel) = self.docker.get(host).and_then(|e| e.tunnel()) else {
                 continue;
             };
             let Ok(cfg) = self.ctx.config.host(host) else {
@@ -398,9 +400,15 @@ impl Runner<'_> {
 
     /// berth's state directory on a host (through its SSH connection).
     async fn state_dir(&self, host: &HostName) -> Result<hosts::HostPath, StepError> {
-        hosts::state_dir(self.ctx.config.host(host)?, lock::REACH_TIMEOUT)
+        self.ctx
+            .gateway
+            .hosts()
+            .state_dir(
+                self.ctx.config.host(host).map_err(Failure::on(host))?,
+                lock::REACH_TIMEOUT,
+            )
             .await
-            .map_err(|e| format!("host {host}: {e}").into())
+            .map_err(|e| Failure::on(host)(e).into())
     }
 
     /// Hosts worked on at once (`parallel_hosts`).
@@ -410,10 +418,10 @@ impl Runner<'_> {
 
     /// The engine of a host of the current stage (`step` connects them
     /// first); `Err` guards against a bug, and says so.
-    fn dock(&self, host: &HostName) -> Result<&Docker, String> {
+    fn dock(&self, host: &HostName) -> Result<&Engine, Failure> {
         self.docker
             .get(host)
-            .ok_or_else(|| format!("host {host}: not connected (a berth bug: please report it)"))
+            .ok_or_else(|| Failure::at(host, "not connected (a berth bug: please report it)"))
     }
 
     fn selector(
@@ -509,13 +517,13 @@ impl Runner<'_> {
                     match r {
                         Ok(()) => {}
                         Err(GateError::Cancelled) => return Err(StepError::Cancelled),
-                        Err(GateError::Failed(e)) => errors.push(e),
+                        Err(GateError::Failed(e)) => errors.push(Failure::from(e)),
                     }
                 }
                 if errors.is_empty() {
                     Ok(Done::Ok)
                 } else {
-                    Err(StepError::Failed(errors.join("\n")))
+                    Err(StepError::Failed(Failure::Several(errors)))
                 }
             }
             Step::StopOld { group } => {
@@ -578,14 +586,14 @@ impl Runner<'_> {
                     let files = app_dir
                         .read_dir_files()
                         .await
-                        .map_err(|e| format!("host {host}: {e}"))?
+                        .map_err(Failure::on(host))?
                         .unwrap_or_default();
                     for (name, _) in files.iter().filter(|(n, _)| n != history::FILE) {
                         app_dir
                             .join(name)
                             .remove_file()
                             .await
-                            .map_err(|e| format!("host {host}: {e}"))?;
+                            .map_err(Failure::on(host))?;
                         self.out(i, Some(host), format!("removed {}", app_dir.join(name)));
                     }
                     self.out(
@@ -607,14 +615,16 @@ impl Runner<'_> {
 /// A stage's first host (plans give every stage one or more).
 fn first(hosts: &[HostName]) -> Result<&HostName, StepError> {
     hosts.first().ok_or_else(|| {
-        StepError::Failed("a stage with no host (a berth bug: please report it)".into())
+        StepError::Failed(Failure::from(
+            "a stage with no host (a berth bug: please report it)".to_string(),
+        ))
     })
 }
 
-fn first_error<T>(results: Vec<Result<T, String>>) -> Result<Vec<T>, StepError> {
+fn first_error<T>(results: Vec<Result<T, Failure>>) -> Result<Vec<T>, StepError> {
     results
         .into_iter()
-        .collect::<Result<Vec<T>, String>>()
+        .collect::<Result<Vec<T>, Failure>>()
         .map_err(StepError::Failed)
 }
 

@@ -12,7 +12,7 @@ use tokio::sync::{Notify, mpsc};
 use super::history::{self, Record};
 use super::lock::{self, Broken, Status};
 use crate::config::Config;
-use crate::hosts::{self, HostPath};
+use crate::hosts::{HostPath, Pool};
 
 /// How often lock files are re-read. They are small local files; the read
 /// sends a message only when something changed, so an idle console does not
@@ -45,7 +45,12 @@ pub enum Update {
 /// Reads every app's lock and history: at start, every [`POLL`]
 /// ([`SSH_POLL`] with SSH hosts), and when an action or a lock command
 /// says something changed. Sends only what changed.
-pub async fn run(config: Arc<Config>, tx: mpsc::UnboundedSender<Update>, reload: Arc<Notify>) {
+pub async fn run(
+    config: Arc<Config>,
+    hosts: Pool,
+    tx: mpsc::UnboundedSender<Update>,
+    reload: Arc<Notify>,
+) {
     let poll = if config.fleet.hosts.values().any(|h| h.ssh.is_some()) {
         SSH_POLL
     } else {
@@ -56,14 +61,14 @@ pub async fn run(config: Arc<Config>, tx: mpsc::UnboundedSender<Update>, reload:
     // size or time, there is nothing new to parse.
     let mut last_stamp = None;
     loop {
-        let files = history_files(&config).await;
+        let files = history_files(&config, &hosts).await;
         let stamp = stamp(&files).await;
         let history = if last_stamp.as_ref() != Some(&stamp) {
             Some(read_history(&files).await)
         } else {
             None
         };
-        let locks = read_locks(&config).await;
+        let locks = read_locks(&config, &hosts).await;
         if last_locks.as_ref() != Some(&locks) {
             last_locks = Some(locks.clone());
             if tx.send(Update::Locks(locks)).is_err() {
@@ -84,7 +89,7 @@ pub async fn run(config: Arc<Config>, tx: mpsc::UnboundedSender<Update>, reload:
 }
 
 /// Every app's lock, read from all hosts at once.
-async fn read_locks(config: &Config) -> BTreeMap<(String, String), LockRead> {
+async fn read_locks(config: &Config, hosts: &Pool) -> BTreeMap<(String, String), LockRead> {
     let ttl = config.fleet.lock.ttl.get();
     let targets = config.fleet.apps.iter().flat_map(|(app, app_cfg)| {
         std::iter::once(None)
@@ -92,8 +97,8 @@ async fn read_locks(config: &Config) -> BTreeMap<(String, String), LockRead> {
             .map(move |dest| (app, dest))
     });
     let cells = futures_util::future::join_all(targets.map(|(app, dest)| async move {
-        let cell = match lock::locate(config, app, dest).await {
-            Err(e) => LockRead::Error(e),
+        let cell = match lock::locate(config, hosts, app, dest).await {
+            Err(e) => LockRead::Error(e.to_string()),
             Ok((_, dir)) => match lock::read(&dir, ttl).await {
                 Ok(None) => LockRead::Free,
                 Ok(Some(s)) => LockRead::Held(Box::new(s)),
@@ -112,14 +117,15 @@ async fn read_locks(config: &Config) -> BTreeMap<(String, String), LockRead> {
 type HistoryFiles = Vec<(String, String, HostPath)>;
 
 /// The state directory of every app's host, for those that can be reached.
-async fn history_files(config: &Config) -> HistoryFiles {
+async fn history_files(config: &Config, hosts: &Pool) -> HistoryFiles {
     let pairs = config
         .fleet
         .apps
         .iter()
         .flat_map(|(app, app_cfg)| app_cfg.hosts().into_iter().map(move |host| (host, app)));
     let found = futures_util::future::join_all(pairs.map(|(host, app)| async move {
-        let dir = hosts::state_dir(config.host(host).ok()?, lock::REACH_TIMEOUT)
+        let dir = hosts
+            .state_dir(config.host(host).ok()?, lock::REACH_TIMEOUT)
             .await
             .ok()?;
         Some((host.to_string(), app.to_string(), dir))

@@ -92,8 +92,15 @@ pub enum FileLock {
 impl Files {
     /// Runs `argv` on the host, killed (locally) or abandoned (over ssh)
     /// after `timeout`. `Err` when it could not run or did not finish.
-    pub async fn run(&self, argv: &[&str], timeout: Duration) -> Result<CommandOutput, String> {
-        let (program, args) = argv.split_first().ok_or("an empty command")?;
+    pub async fn run(
+        &self,
+        argv: &[&str],
+        timeout: Duration,
+    ) -> Result<CommandOutput, super::HostError> {
+        use super::HostError;
+        let (program, args) = argv
+            .split_first()
+            .ok_or_else(|| HostError::Local("an empty command".into()))?;
         match self {
             Files::Local => {
                 let child = tokio::process::Command::new(program)
@@ -104,11 +111,14 @@ impl Files {
                     .kill_on_drop(true)
                     .output();
                 match tokio::time::timeout(timeout, child).await {
-                    Err(_) => Err(format!(
-                        "did not finish within {}; killed",
-                        crate::config::duration::format(timeout)
-                    )),
-                    Ok(Err(e)) => Err(format!("cannot run it: {e}")),
+                    Err(_) => Err(HostError::Killed {
+                        program: program.to_string(),
+                        timeout,
+                    }),
+                    Ok(Err(e)) => Err(HostError::Spawn {
+                        program: program.to_string(),
+                        reason: e.to_string(),
+                    }),
                     Ok(Ok(o)) => Ok(CommandOutput {
                         code: o.status.code(),
                         stdout: o.stdout,

@@ -5,10 +5,13 @@
 //! Either way the rest of berth sees a unix socket path to hand to bollard.
 //!
 //! Owns: reaching hosts (local socket, SSH with multiplexing and forwarded
-//! sockets) and their files. May import `config`, `docker`, `domain`,
-//! `sanitize`; must not import `inventory`, `engine` or a front end.
+//! sockets, the [`Pool`] of master connections) and their files. May
+//! import `config`, `domain`, `sanitize`; must not import `docker`,
+//! `inventory`, `engine` or a front end: the Docker API over a reached
+//! host is `docker`'s, a layer above.
 //! The layering is checked by a test (`src/layers.rs`).
 
+mod error;
 pub mod files;
 pub mod ssh;
 
@@ -17,13 +20,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::config::{HostConfig, SshConfig};
+pub use error::HostError;
 pub use files::{Files, FilesError, HostPath, Kind};
+pub use ssh::Pool;
 
 /// The default Docker socket on a host.
 pub const DEFAULT_SOCKET: &str = "/var/run/docker.sock";
 
 /// Where a host's Docker engine is.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum Endpoint {
     /// The engine on this machine, at a unix socket.
     Local { socket: PathBuf },
@@ -78,67 +83,17 @@ pub struct Reach {
 }
 
 impl Reach {
+    /// The engine on this machine at `socket`.
+    pub fn local(socket: PathBuf) -> Self {
+        Reach {
+            socket,
+            tunnel: None,
+        }
+    }
+
     /// The SSH connection behind the socket, for an SSH host.
     pub fn tunnel(&self) -> Option<&ssh::Tunnel> {
         self.tunnel.as_deref()
-    }
-}
-
-/// Reaches `endpoint` within `timeout`: the local socket as it is, or the
-/// SSH host's socket forwarded over its (shared) master connection.
-pub async fn reach(endpoint: &Endpoint, timeout: Duration) -> Result<Reach, String> {
-    match endpoint {
-        Endpoint::Local { socket } => Ok(Reach {
-            socket: socket.clone(),
-            tunnel: None,
-        }),
-        Endpoint::Ssh { ssh, remote_socket } => {
-            let t = ssh::tunnel(ssh, remote_socket, timeout).await?;
-            Ok(Reach {
-                socket: t.socket.clone(),
-                tunnel: Some(t),
-            })
-        }
-    }
-}
-
-/// Reaches the host and connects bollard to its engine: the client, what
-/// the engine said of itself, and the reach to keep alive while the client
-/// is used.
-pub async fn connect(
-    endpoint: &Endpoint,
-    timeout: Duration,
-) -> Result<(bollard::Docker, crate::domain::EngineInfo, Reach), String> {
-    let reach = reach(endpoint, timeout).await?;
-    let (docker, info) = crate::docker::connect(&reach.socket, timeout)
-        .await
-        .map_err(|e| unanswered(endpoint, e))?;
-    Ok((docker, info, reach))
-}
-
-/// Reaches the host and opens a bollard client with the API version
-/// settled by one ping: the inventory's watchers read the engine's details
-/// themselves, alongside their first list.
-pub async fn open(
-    endpoint: &Endpoint,
-    timeout: Duration,
-) -> Result<(bollard::Docker, Reach), String> {
-    let reach = reach(endpoint, timeout).await?;
-    let docker = crate::docker::open(&reach.socket, timeout)
-        .await
-        .map_err(|e| unanswered(endpoint, e))?;
-    Ok((docker, reach))
-}
-
-/// Why a reached host's engine did not answer, naming the tunnel for SSH.
-fn unanswered(endpoint: &Endpoint, e: crate::docker::DockerError) -> String {
-    match endpoint {
-        Endpoint::Local { .. } => e.to_string(),
-        Endpoint::Ssh { remote_socket, .. } => format!(
-            "{}: the Docker socket {} did not answer through the tunnel: {e}",
-            endpoint.describe(),
-            remote_socket.display()
-        ),
     }
 }
 
@@ -146,7 +101,7 @@ fn unanswered(endpoint: &Endpoint, e: crate::docker::DockerError) -> String {
 /// machine `~` expands to the home of the user berth runs as; on an SSH host
 /// the path is relative to the login directory unless absolute (`~/x` is
 /// `x`), since no remote shell expands it.
-pub fn state_path(host: &HostConfig) -> Result<PathBuf, String> {
+pub fn state_path(host: &HostConfig) -> Result<PathBuf, HostError> {
     let dir = host
         .state_dir
         .clone()
@@ -161,32 +116,59 @@ pub fn state_path(host: &HostConfig) -> Result<PathBuf, String> {
             rest.to_path_buf()
         });
     }
-    let home = std::env::var_os("HOME").ok_or("HOME is not set")?;
+    let home = std::env::var_os("HOME").ok_or_else(|| {
+        HostError::Local("HOME is not set (berth's state directory is ~/.berth)".into())
+    })?;
     Ok(PathBuf::from(home).join(rest))
 }
 
-/// berth's state directory on a host, ready for file operations: on an SSH
-/// host through its master connection (opened within `timeout` if no part
-/// of berth holds it yet).
-pub async fn state_dir(host: &HostConfig, timeout: Duration) -> Result<HostPath, String> {
-    on_host(host, state_path(host)?, timeout).await
-}
+impl Pool {
+    /// Reaches `endpoint` within `timeout`: the local socket as it is, or
+    /// the SSH host's socket forwarded over its (shared) master connection.
+    pub async fn reach(&self, endpoint: &Endpoint, timeout: Duration) -> Result<Reach, HostError> {
+        match endpoint {
+            Endpoint::Local { socket } => Ok(Reach {
+                socket: socket.clone(),
+                tunnel: None,
+            }),
+            Endpoint::Ssh { ssh, remote_socket } => {
+                let t = self.tunnel(ssh, remote_socket, timeout).await?;
+                Ok(Reach {
+                    socket: t.socket.clone(),
+                    tunnel: Some(t),
+                })
+            }
+        }
+    }
 
-/// `path` on a host, ready for file operations and commands (through the
-/// host's shared SSH connection, for an SSH host).
-pub async fn on_host(
-    host: &HostConfig,
-    path: PathBuf,
-    timeout: Duration,
-) -> Result<HostPath, String> {
-    match Endpoint::from_config(host) {
-        Endpoint::Local { .. } => Ok(HostPath::local(path)),
-        Endpoint::Ssh { ssh, remote_socket } => {
-            let tunnel = ssh::tunnel(&ssh, &remote_socket, timeout).await?;
-            Ok(HostPath {
-                files: Files::Ssh(tunnel, ssh::destination(&ssh)),
-                path,
-            })
+    /// berth's state directory on a host, ready for file operations: on an
+    /// SSH host through its master connection (opened within `timeout` if
+    /// no part of berth holds it yet).
+    pub async fn state_dir(
+        &self,
+        host: &HostConfig,
+        timeout: Duration,
+    ) -> Result<HostPath, HostError> {
+        self.on_host(host, state_path(host)?, timeout).await
+    }
+
+    /// `path` on a host, ready for file operations and commands (through
+    /// the host's shared SSH connection, for an SSH host).
+    pub async fn on_host(
+        &self,
+        host: &HostConfig,
+        path: PathBuf,
+        timeout: Duration,
+    ) -> Result<HostPath, HostError> {
+        match Endpoint::from_config(host) {
+            Endpoint::Local { .. } => Ok(HostPath::local(path)),
+            Endpoint::Ssh { ssh, remote_socket } => {
+                let tunnel = self.tunnel(&ssh, &remote_socket, timeout).await?;
+                Ok(HostPath {
+                    files: Files::Ssh(tunnel, ssh::destination(&ssh)),
+                    path,
+                })
+            }
         }
     }
 }

@@ -9,11 +9,12 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, LazyLock, Mutex};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use openssh::{ControlPersist, ForwardType, KnownHosts, Session, SessionBuilder, Socket};
 
+use super::HostError;
 use crate::config::SshConfig;
 
 /// A live connection to a host and its forwarded Docker socket. Dropping
@@ -27,6 +28,8 @@ pub struct Tunnel {
     forwarded: Mutex<std::collections::HashSet<u16>>,
     /// The local end of the forwarded Docker socket.
     pub socket: PathBuf,
+    /// `ssh://user@host:port`, for messages.
+    pub destination: String,
     _dir: tempfile::TempDir,
 }
 
@@ -40,8 +43,10 @@ impl Tunnel {
     /// and collects what it wrote. Each argument is quoted for the remote
     /// shell by openssh (never joined from data), so it reaches the remote
     /// program as one argument, whatever it holds.
-    pub async fn output(&self, argv: &[&str], timeout: Duration) -> Result<Output, String> {
-        let (program, args) = argv.split_first().ok_or("an empty command")?;
+    pub async fn output(&self, argv: &[&str], timeout: Duration) -> Result<Output, HostError> {
+        let (program, args) = argv
+            .split_first()
+            .ok_or_else(|| HostError::Local("an empty command".into()))?;
         let mut command = self.session.command(*program);
         command.args(args.iter().copied());
         let run = async {
@@ -56,11 +61,14 @@ impl Tunnel {
                 stdout: o.stdout,
                 stderr: o.stderr,
             }),
-            Ok(Err(e)) => Err(format!("running {program} over ssh: {}", chain(&e))),
-            Err(_) => Err(format!(
-                "{program} over ssh did not finish within {}",
-                crate::config::duration::format(timeout)
-            )),
+            Ok(Err(e)) => Err(HostError::Run {
+                program: program.to_string(),
+                reason: chain(&e),
+            }),
+            Err(_) => Err(HostError::RunTimeout {
+                program: program.to_string(),
+                timeout,
+            }),
         }
     }
 }
@@ -93,14 +101,14 @@ impl Tunnel {
     /// util-linux or BusyBox, the same lock a local berth on that host
     /// takes), waiting at most `wait`. `Ok(None)`: still held by another
     /// after `wait`.
-    pub async fn flock(&self, path: &str, wait: Duration) -> Result<Option<RemoteLock>, String> {
+    pub async fn flock(&self, path: &str, wait: Duration) -> Result<Option<RemoteLock>, HostError> {
         use tokio::io::AsyncReadExt;
         let permit = self
             .sessions
             .clone()
             .acquire_owned()
             .await
-            .map_err(|_| "the host's session limit was closed".to_string())?;
+            .map_err(|_| HostError::Local("the host's session limit was closed".into()))?;
         let secs = wait.as_secs().max(1).to_string();
         let mut child = self
             .session
@@ -120,11 +128,14 @@ impl Tunnel {
             .stderr(openssh::Stdio::piped())
             .spawn()
             .await
-            .map_err(|e| format!("running flock over ssh: {}", chain(&e)))?;
-        let mut stdout = child
-            .stdout()
-            .take()
-            .ok_or("flock over ssh gave no output pipe")?;
+            .map_err(|e| HostError::Run {
+                program: "flock".into(),
+                reason: chain(&e),
+            })?;
+        let mut stdout = child.stdout().take().ok_or_else(|| HostError::Flock {
+            path: path.to_string(),
+            reason: "gave no output pipe".into(),
+        })?;
         let mut said = Vec::new();
         let read = async {
             let mut buf = [0u8; 64];
@@ -139,10 +150,13 @@ impl Tunnel {
             .await
             .is_err()
         {
-            return Err(format!(
-                "flock {path} over ssh did not answer within {}",
-                crate::config::duration::format(wait + Duration::from_secs(10))
-            ));
+            return Err(HostError::Flock {
+                path: path.to_string(),
+                reason: format!(
+                    "did not answer within {}",
+                    crate::config::duration::format(wait + Duration::from_secs(10))
+                ),
+            });
         }
         if said.ends_with(b"locked\n") {
             return Ok(Some(RemoteLock {
@@ -158,16 +172,19 @@ impl Tunnel {
         let status = tokio::time::timeout(Duration::from_secs(2), child.wait()).await;
         match status {
             Ok(Ok(s)) if s.code() == Some(1) && err.is_empty() => Ok(None),
-            _ => Err(format!(
-                "flock {path} over ssh failed: {} (does the host have flock, from util-linux?)",
-                crate::sanitize::one_line(&String::from_utf8_lossy(&err))
-            )),
+            _ => Err(HostError::Flock {
+                path: path.to_string(),
+                reason: format!(
+                    "failed: {} (does the host have flock, from util-linux?)",
+                    crate::sanitize::one_line(&String::from_utf8_lossy(&err))
+                ),
+            }),
         }
     }
 
     /// A local socket forwarded to `127.0.0.1:port` on the host (once per
     /// port, kept with the connection): how berth reaches a host's proxy.
-    pub async fn forward_tcp(&self, port: u16) -> Result<PathBuf, String> {
+    pub async fn forward_tcp(&self, port: u16) -> Result<PathBuf, HostError> {
         let socket = self.socket.with_file_name(format!("tcp-{port}.sock"));
         if self
             .forwarded
@@ -189,7 +206,12 @@ impl Tunnel {
                 },
             )
             .await
-            .map_err(|e| format!("forwarding 127.0.0.1:{port} of the host: {}", chain(&e)))?;
+            .map_err(|e| HostError::Forward {
+                destination: self.destination.clone(),
+                what: format!("127.0.0.1:{port}"),
+                reason: chain(&e),
+                hint: "",
+            })?;
         self.forwarded
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -208,56 +230,66 @@ type Slot = Arc<tokio::sync::Mutex<Option<Arc<Tunnel>>>>;
 /// and the remote socket): a slow host only holds up its own slot.
 type Key = (SshConfig, std::path::PathBuf);
 
-static POOL: LazyLock<Mutex<HashMap<Key, Slot>>> = LazyLock::new(Default::default);
-
-/// The live tunnel to a host, opened (or re-opened, when the last one died)
-/// within `timeout`.
-pub async fn tunnel(
-    ssh: &SshConfig,
-    remote_socket: &Path,
-    timeout: Duration,
-) -> Result<Arc<Tunnel>, String> {
-    let key = (ssh.clone(), remote_socket.to_path_buf());
-    let slot = POOL
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-        .entry(key)
-        .or_default()
-        .clone();
-    let mut slot = slot.lock().await;
-    if let Some(t) = slot.as_ref()
-        && t.alive().await
-    {
-        return Ok(t.clone());
-    }
-    *slot = None;
-    let t = Arc::new(
-        tokio::time::timeout(timeout, open(ssh, remote_socket, timeout))
-            .await
-            .unwrap_or_else(|_| {
-                Err(format!(
-                    "{}: no SSH connection within {}",
-                    destination(ssh),
-                    crate::config::duration::format(timeout)
-                ))
-            })?,
-    );
-    *slot = Some(t.clone());
-    Ok(t)
+/// The master connections of one berth process, one per SSH destination,
+/// shared by everything that reaches the host. Made once at start and
+/// passed down (inside [`crate::docker::Gateway`]); cloning shares it.
+#[derive(Clone, Default)]
+pub struct Pool {
+    slots: Arc<Mutex<HashMap<Key, Slot>>>,
 }
 
-/// Closes every master connection this process opened (at exit: a static
-/// pool is never dropped, and ssh would keep idle masters for a while).
-pub fn close_all() {
-    let slots: Vec<Slot> = POOL
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-        .drain()
-        .map(|(_, s)| s)
-        .collect();
-    for slot in slots {
-        if let Ok(mut s) = slot.try_lock() {
-            s.take();
+impl Pool {
+    /// The live tunnel to a host, opened (or re-opened, when the last one
+    /// died) within `timeout`.
+    pub async fn tunnel(
+        &self,
+        ssh: &SshConfig,
+        remote_socket: &Path,
+        timeout: Duration,
+    ) -> Result<Arc<Tunnel>, HostError> {
+        let key = (ssh.clone(), remote_socket.to_path_buf());
+        let slot = self
+            .slots
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .entry(key)
+            .or_default()
+            .clone();
+        let mut slot = slot.lock().await;
+        if let Some(t) = slot.as_ref()
+            && t.alive().await
+        {
+            return Ok(t.clone());
+        }
+        *slot = None;
+        let t = Arc::new(
+            tokio::time::timeout(timeout, open(ssh, remote_socket, timeout))
+                .await
+                .unwrap_or_else(|_| {
+                    Err(HostError::ConnectTimeout {
+                        destination: destination(ssh),
+                        timeout,
+                    })
+                })?,
+        );
+        *slot = Some(t.clone());
+        Ok(t)
+    }
+
+    /// Closes every master connection of the pool that nothing else holds
+    /// (at exit: ssh would keep idle masters for a while).
+    pub fn close(&self) {
+        let slots: Vec<Slot> = self
+            .slots
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .drain()
+            .map(|(_, s)| s)
+            .collect();
+        for slot in slots {
+            if let Ok(mut s) = slot.try_lock() {
+                s.take();
+            }
         }
     }
 }
@@ -281,14 +313,20 @@ fn expand(p: &Path) -> PathBuf {
     }
 }
 
-async fn open(ssh: &SshConfig, remote_socket: &Path, timeout: Duration) -> Result<Tunnel, String> {
+async fn open(
+    ssh: &SshConfig,
+    remote_socket: &Path,
+    timeout: Duration,
+) -> Result<Tunnel, HostError> {
     let dest = destination(ssh);
     // 0700 (tempfile's default): the forwarded socket gives whoever can
     // reach it the remote Docker engine.
     let dir = tempfile::Builder::new()
         .prefix("berth-ssh-")
         .tempdir()
-        .map_err(|e| format!("{dest}: creating a private socket directory: {e}"))?;
+        .map_err(|e| {
+            HostError::Local(format!("{dest}: creating a private socket directory: {e}"))
+        })?;
     let mut b = SessionBuilder::default();
     b.known_hosts_check(KnownHosts::Strict)
         .connect_timeout(timeout)
@@ -329,18 +367,18 @@ async fn open(ssh: &SshConfig, remote_socket: &Path, timeout: Duration) -> Resul
             },
         )
         .await
-        .map_err(|e| {
-            format!(
-                "{dest}: forwarding {} to a local socket: {} (does sshd allow AllowStreamLocalForwarding?)",
-                remote_socket.display(),
-                chain(&e)
-            )
+        .map_err(|e| HostError::Forward {
+            destination: dest.clone(),
+            what: remote_socket.display().to_string(),
+            reason: chain(&e),
+            hint: " (does sshd allow AllowStreamLocalForwarding?)",
         })?;
     Ok(Tunnel {
         session: Arc::new(session),
         sessions: Arc::new(tokio::sync::Semaphore::new(MAX_SESSIONS)),
         forwarded: Mutex::default(),
         socket,
+        destination: dest,
         _dir: dir,
     })
 }
@@ -360,7 +398,7 @@ fn chain(e: &dyn std::error::Error) -> String {
 }
 
 /// ssh's own words, with what to do for the failures operators meet.
-fn explain(ssh: &SshConfig, e: &openssh::Error) -> String {
+fn explain(ssh: &SshConfig, e: &openssh::Error) -> HostError {
     let dest = destination(ssh);
     let text = chain(e);
     let known = ssh
@@ -385,7 +423,13 @@ fn explain(ssh: &SshConfig, e: &openssh::Error) -> String {
     } else if text.contains("Permission denied") {
         "berth authenticates with keys only (no passwords): set `identity_file`, or load the key into ssh-agent".to_string()
     } else {
-        return format!("{dest}: {text}");
+        return HostError::Connect {
+            destination: dest,
+            reason: text,
+        };
     };
-    format!("{dest}: {hint} ({text})")
+    HostError::Connect {
+        destination: dest,
+        reason: format!("{hint} ({text})"),
+    }
 }

@@ -21,6 +21,7 @@ pub use crate::domain::model::{
 pub use watch::WatchOptions;
 
 use crate::config::Config;
+use crate::docker::Gateway;
 use crate::hosts::Endpoint;
 
 /// A running inventory. Dropping it stops every watcher.
@@ -32,7 +33,7 @@ pub struct Inventory {
 impl Inventory {
     /// Starts one watcher per host in the config; at most `parallel_hosts`
     /// of them connect at once.
-    pub fn start(config: &Config, mut opts: WatchOptions) -> Inventory {
+    pub fn start(config: &Config, gateway: &Gateway, mut opts: WatchOptions) -> Inventory {
         opts.connecting.get_or_insert_with(|| {
             std::sync::Arc::new(tokio::sync::Semaphore::new(
                 config.fleet.parallel_hosts.get(),
@@ -44,11 +45,15 @@ impl Inventory {
             .iter()
             .map(|(name, h)| (name.to_string(), Endpoint::from_config(h)))
             .collect();
-        Self::start_hosts(hosts, opts)
+        Self::start_hosts(hosts, gateway, opts)
     }
 
-    /// Starts watchers for the given hosts.
-    pub fn start_hosts(hosts: Vec<(String, Endpoint)>, opts: WatchOptions) -> Inventory {
+    /// Starts watchers for the given hosts, reaching them through `gateway`.
+    pub fn start_hosts(
+        hosts: Vec<(String, Endpoint)>,
+        gateway: &Gateway,
+        opts: WatchOptions,
+    ) -> Inventory {
         let fleet = Fleet::new(hosts.iter().map(|(n, e)| (n.as_str(), e.describe())));
         let (model_tx, model_rx) = tokio_watch::channel(fleet);
         let (tx, mut rx) = mpsc::channel::<Msg>(1024);
@@ -67,6 +72,7 @@ impl Inventory {
         }));
         for (name, endpoint) in hosts {
             tasks.push(tokio::spawn(watch::watch_host(
+                gateway.clone(),
                 name,
                 endpoint,
                 tx.clone(),

@@ -3,18 +3,15 @@
 //! goes away the host is marked down with the reason, and the watcher
 //! reconnects with capped, jittered exponential backoff.
 
-use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use bollard::Docker;
-use bollard::query_parameters::{EventsOptions, ListContainersOptions};
 use chrono::Utc;
-use futures_util::{StreamExt, TryStreamExt};
+use futures_util::StreamExt;
 use tokio::sync::mpsc;
 
-use crate::docker::{self, convert};
-use crate::domain::model::{EngineInfo, Link, Msg};
-use crate::hosts::{self, Endpoint};
+use crate::docker::{Gateway, convert};
+use crate::domain::model::{Link, Msg};
+use crate::hosts::Endpoint;
 
 /// Tunables for host watchers.
 #[derive(Clone, Debug)]
@@ -57,6 +54,7 @@ enum End {
 
 /// Watches one host until the model's receiver is dropped.
 pub async fn watch_host(
+    gateway: Gateway,
     host: String,
     endpoint: Endpoint,
     tx: mpsc::Sender<Msg>,
@@ -65,7 +63,7 @@ pub async fn watch_host(
     let mut backoff = opts.backoff_min;
     loop {
         let started = Instant::now();
-        let reason = match session(&host, &endpoint, &tx, &opts).await {
+        let reason = match session(&gateway, &host, &endpoint, &tx, &opts).await {
             End::Closed => return,
             End::Lost(reason) => reason,
         };
@@ -98,144 +96,96 @@ pub async fn watch_host(
     }
 }
 
-/// /info says `x86_64` where /version (and `docker version`) say `amd64`:
-/// berth shows the latter everywhere.
-fn go_arch(uname: &str) -> String {
-    match uname {
-        "x86_64" => "amd64",
-        "aarch64" => "arm64",
-        "armv7l" => "arm",
-        other => other,
-    }
-    .to_string()
-}
-
 /// ±20% so that many watchers of one restarted engine do not retry in step.
 fn jitter(d: Duration) -> Duration {
     d.mul_f64(0.8 + 0.4 * fastrand::f64())
 }
 
 async fn session(
+    gateway: &Gateway,
     host: &str,
     endpoint: &Endpoint,
     tx: &mpsc::Sender<Msg>,
     opts: &WatchOptions,
 ) -> End {
-    // `_reach` keeps an SSH tunnel open for as long as this session runs.
     let permit = match &opts.connecting {
         Some(s) => s.clone().acquire_owned().await.ok(),
         None => None,
     };
-    let (docker, _reach) = match hosts::open(endpoint, opts.connect_timeout).await {
-        Ok(ok) => ok,
-        Err(reason) => return End::Lost(reason),
+    // The engine's client keeps an SSH tunnel open while this session runs.
+    let engine = match gateway.engine(endpoint, opts.connect_timeout).await {
+        Ok(e) => e,
+        Err(e) => return End::Lost(e.to_string()),
     };
     drop(permit);
-    let lost = |what: &str, e: &bollard::errors::Error| {
-        End::Lost(format!("{what}: {}", docker::describe(e)))
+    let lost = |e: crate::docker::DockerError| {
+        // A client whose connection failed is not handed out again.
+        gateway.forget(endpoint);
+        End::Lost(e.to_string())
     };
 
     // Subscribe from the engine's own clock, asked for with the list and
     // taken a second early: events that happen while we list are replayed,
     // never missed. Duplicates are harmless (each one re-reads the
     // container). /info also says what the engine is.
-    let (info, summaries) = tokio::join!(
-        docker.info(),
-        docker.list_containers(Some(ListContainersOptions {
-            all: true,
-            ..Default::default()
-        }))
-    );
-    let info = match info {
-        Ok(info) => info,
-        Err(e) => return lost("reading engine info", &e),
-    };
-    let since = info
-        .system_time
-        .as_deref()
-        .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
-        .map(|t| (t.timestamp() - 1).to_string());
-    let api = docker.client_version();
-    // What an engine says of itself is outside text like any other.
-    let clean = crate::sanitize::one_line;
-    let engine = EngineInfo {
-        version: clean(info.server_version.as_deref().unwrap_or("unknown")),
-        api_version: format!("{}.{}", api.major_version, api.minor_version),
-        os: clean(info.os_type.as_deref().unwrap_or_default()),
-        arch: clean(&go_arch(info.architecture.as_deref().unwrap_or_default())),
-    };
-    let summaries = match summaries {
+    let snapshot = match engine.snapshot().await {
         Ok(s) => s,
-        Err(e) => return lost("listing containers", &e),
+        Err(e) => return lost(e),
     };
-    let ids: Vec<String> = summaries.iter().filter_map(|s| s.id.clone()).collect();
+    let since = snapshot.now.map(|t| t - 1);
+    let info = snapshot.info;
+    let ids: Vec<String> = snapshot.containers.iter().map(|c| c.id.clone()).collect();
     if opts.list_first {
         let listed = Msg::Synced {
             host: host.to_string(),
-            engine: engine.clone(),
-            containers: summaries.into_iter().map(convert::summary).collect(),
+            engine: info.clone(),
+            containers: snapshot.containers,
         };
         if tx.send(listed).await.is_err() {
             return End::Closed;
         }
     }
-    let containers = match inspect_all(&docker, ids, opts.inspect_concurrency).await {
+    let containers = match engine.inspect_all(ids, opts.inspect_concurrency).await {
         Ok(c) => c,
-        Err(e) => return lost("listing containers", &e),
+        Err(e) => return lost(e),
     };
-    tracing::info!(host, containers = containers.len(), api = %engine.api_version, "host synced");
+    tracing::info!(host, containers = containers.len(), api = %info.api_version, "host synced");
     let synced = Msg::Synced {
         host: host.to_string(),
-        engine,
+        engine: info,
         containers,
     };
     if tx.send(synced).await.is_err() {
         return End::Closed;
     }
 
-    let mut events = docker.events(Some(EventsOptions {
-        since,
-        until: None,
-        // Only the actions the model follows: health probes alone produce
-        // three exec events per container per interval, which the engine
-        // then need not send at all.
-        filters: Some(HashMap::from([
-            ("type".to_string(), vec!["container".to_string()]),
-            (
-                "event".to_string(),
-                convert::WATCHED_ACTIONS
-                    .iter()
-                    .map(|a| a.to_string())
-                    .collect(),
-            ),
-        ])),
-    }));
+    let mut events = engine.container_events(host, since);
     while let Some(item) = events.next().await {
         let ev = match item {
             Ok(ev) => ev,
-            Err(e) => return lost("event stream broke", &e),
+            Err(e) => return lost(e),
         };
-        if let Some(record) = convert::event_record(host, &ev)
+        if let Some(record) = ev.record
             && tx.send(Msg::Event(record)).await.is_err()
         {
             return End::Closed;
         }
-        let msg = match convert::event_effect(&ev) {
+        let msg = match ev.effect {
             convert::EventEffect::Ignore => continue,
             convert::EventEffect::Removed(id) => Msg::Remove {
                 host: host.to_string(),
                 id,
             },
-            convert::EventEffect::Refresh(id) => match docker.inspect_container(&id, None).await {
-                Ok(c) => Msg::Upsert {
+            convert::EventEffect::Refresh(id) => match engine.inspect(&id).await {
+                Ok(Some(c)) => Msg::Upsert {
                     host: host.to_string(),
-                    container: Box::new(convert::container(c)),
+                    container: Box::new(c),
                 },
-                Err(e) if docker::is_not_found(&e) => Msg::Remove {
+                Ok(None) => Msg::Remove {
                     host: host.to_string(),
                     id,
                 },
-                Err(e) => return lost("reading a container after an event", &e),
+                Err(e) => return lost(e),
             },
         };
         if tx.send(msg).await.is_err() {
@@ -243,25 +193,4 @@ async fn session(
         }
     }
     End::Lost("the engine closed its event stream (daemon stopped or restarted?)".into())
-}
-
-/// The listed containers, inspected (for health, restarts, exit codes).
-async fn inspect_all(
-    docker: &Docker,
-    ids: Vec<String>,
-    concurrency: usize,
-) -> Result<Vec<crate::inventory::Container>, bollard::errors::Error> {
-    let inspected: Vec<Option<crate::inventory::Container>> = futures_util::stream::iter(ids)
-        .map(|id| async move {
-            match docker.inspect_container(&id, None).await {
-                Ok(c) => Ok(Some(convert::container(c))),
-                // Removed between the list and the inspect.
-                Err(e) if docker::is_not_found(&e) => Ok(None),
-                Err(e) => Err(e),
-            }
-        })
-        .buffer_unordered(concurrency.max(1))
-        .try_collect()
-        .await?;
-    Ok(inspected.into_iter().flatten().collect())
 }

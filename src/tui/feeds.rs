@@ -6,23 +6,20 @@
 //! streams stats for a container off screen.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
-use bollard::container::LogOutput;
-use bollard::models::ContainerStatsResponse;
-use bollard::query_parameters::{LogsOptions, StatsOptions};
 use futures_util::StreamExt;
-use tokio::sync::{OnceCell, mpsc};
+use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use super::logs::{LogLine, TAIL};
 use super::model::{Model, Msg};
-use super::stats::Usage;
 use crate::config::Config;
-use crate::engine::containers::LineSplitter;
-use crate::hosts::{self, Endpoint, Reach};
+use crate::docker::{Engine, Gateway, LineSplitter, LogRange, LogStream};
+use crate::domain::Usage;
+use crate::hosts::Endpoint;
 
 /// Log lines are sent to the model at most this often: a chatty container
 /// costs a frame per interval, not a frame per line.
@@ -35,50 +32,38 @@ const STATS_BATCH: Duration = Duration::from_secs(1);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
 type Key = (String, String);
-/// A host's client, connected on first use; the reach keeps an SSH tunnel
-/// open while the client is shared.
-type Client = OnceCell<(bollard::Docker, Reach)>;
 
-/// One Docker client per host, made when first needed and shared by the
-/// feeds (an SSH host's tunnel stays open with it).
+/// The engines of the config's hosts, through the console's gateway.
 #[derive(Clone)]
 struct Clients {
     config: Arc<Config>,
-    by_host: Arc<Mutex<HashMap<String, Arc<Client>>>>,
+    gateway: Gateway,
 }
 
 impl Clients {
-    async fn get(&self, host: &str) -> Result<bollard::Docker, String> {
-        let cell = self
-            .by_host
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .entry(host.to_string())
-            .or_default()
-            .clone();
-        let (docker, _) = cell
-            .get_or_try_init(|| async {
-                let cfg = self
-                    .config
-                    .fleet
-                    .hosts
-                    .iter()
-                    .find(|(name, _)| name.as_str() == host)
-                    .map(|(_, c)| c)
-                    .ok_or_else(|| format!("host {host} is not in the config"))?;
-                // Only a client is needed: one ping settles the API version.
-                hosts::open(&Endpoint::from_config(cfg), CONNECT_TIMEOUT).await
-            })
-            .await?;
-        Ok(docker.clone())
+    fn endpoint(&self, host: &str) -> Result<Endpoint, String> {
+        self.config
+            .fleet
+            .hosts
+            .iter()
+            .find(|(name, _)| name.as_str() == host)
+            .map(|(_, c)| Endpoint::from_config(c))
+            .ok_or_else(|| format!("host {host} is not in the config"))
+    }
+
+    async fn get(&self, host: &str) -> Result<Engine, String> {
+        let endpoint = self.endpoint(host)?;
+        self.gateway
+            .engine(&endpoint, CONNECT_TIMEOUT)
+            .await
+            .map_err(|e| e.to_string())
     }
 
     /// Forgets a host's client after an error, so the next feed reconnects.
     fn forget(&self, host: &str) {
-        self.by_host
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .remove(host);
+        if let Ok(endpoint) = self.endpoint(host) {
+            self.gateway.forget(&endpoint);
+        }
     }
 }
 
@@ -92,14 +77,11 @@ pub struct Feeds {
 }
 
 impl Feeds {
-    pub fn new(config: Arc<Config>, tx: mpsc::UnboundedSender<Msg>) -> Feeds {
+    pub fn new(config: Arc<Config>, gateway: Gateway, tx: mpsc::UnboundedSender<Msg>) -> Feeds {
         let (samples, rx) = mpsc::unbounded_channel();
         let gather = tokio::spawn(gather(rx, tx.clone()));
         Feeds {
-            clients: Clients {
-                config,
-                by_host: Default::default(),
-            },
+            clients: Clients { config, gateway },
             tx,
             log: None,
             stats: HashMap::new(),
@@ -172,14 +154,13 @@ async fn follow_log(clients: Clients, (host, id): Key, tx: mpsc::UnboundedSender
             return;
         }
     };
-    let opts = LogsOptions {
-        follow: true,
-        stdout: true,
-        stderr: true,
-        tail: TAIL.to_string(),
-        ..Default::default()
-    };
-    let mut stream = docker.logs(&id, Some(opts));
+    let mut stream = docker.logs(
+        &id,
+        LogRange {
+            follow: true,
+            tail: Some(TAIL),
+        },
+    );
     let (mut out, mut err) = (LineSplitter::default(), LineSplitter::default());
     let mut pending: Vec<LogLine> = Vec::new();
     let mut flush_at: Option<Instant> = None;
@@ -195,22 +176,17 @@ async fn follow_log(clients: Clients, (host, id): Key, tx: mpsc::UnboundedSender
         tokio::select! {
             chunk = stream.next() => match chunk {
                 Some(Ok(chunk)) => {
-                    let (stderr, bytes) = match chunk {
-                        LogOutput::StdErr { message } => (true, message),
-                        LogOutput::StdOut { message }
-                        | LogOutput::Console { message }
-                        | LogOutput::StdIn { message } => (false, message),
-                    };
+                    let stderr = chunk.stream == LogStream::Stderr;
                     let split = if stderr { &mut err } else { &mut out };
                     // The splitter strips control sequences.
-                    pending.extend(split.push(&bytes).into_iter().map(|l| LogLine::cleaned(l, stderr)));
+                    pending.extend(split.push(&chunk.bytes).into_iter().map(|l| LogLine::cleaned(l, stderr)));
                     if !pending.is_empty() {
                         flush_at.get_or_insert_with(|| Instant::now() + LOG_FLUSH);
                     }
                 }
                 Some(Err(e)) => {
                     clients.forget(&host);
-                    break format!("reading the log failed: {}", crate::docker::describe(&e));
+                    break format!("reading the log failed: {}", e.reason());
                 }
                 None => break "the log stream ended: the container stopped".to_string(),
             },
@@ -243,33 +219,21 @@ async fn poll_stats(
     };
     let mut every = tokio::time::interval(STATS_EVERY);
     every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut previous: Option<ContainerStatsResponse> = None;
+    let mut sampler = docker.sampler(&id);
     loop {
         every.tick().await;
-        let opts = StatsOptions {
-            stream: false,
-            one_shot: true,
-        };
-        let sample = match docker.stats(&id, Some(opts)).next().await {
-            Some(Ok(s)) => s,
-            Some(Err(e)) => {
-                tracing::debug!(host = %host, container = %id, "stats: {}", crate::docker::describe(&e));
-                return;
+        match sampler.sample().await {
+            Ok(Some(u)) => {
+                if samples.send((id.clone(), u)).is_err() {
+                    return;
+                }
             }
-            None => return,
-        };
-        if let Some(p) = previous.take() {
-            let pair = ContainerStatsResponse {
-                precpu_stats: p.cpu_stats,
-                ..sample.clone()
-            };
-            if let Some(u) = Usage::from_sample(&pair)
-                && samples.send((id.clone(), u)).is_err()
-            {
+            Ok(None) => {}
+            Err(e) => {
+                tracing::debug!(host = %host, container = %id, "stats: {e}");
                 return;
             }
         }
-        previous = Some(sample);
     }
 }
 

@@ -19,7 +19,6 @@ pub mod logs;
 pub mod model;
 pub mod rows;
 pub mod runs;
-pub mod stats;
 pub mod tab;
 pub mod theme;
 pub mod view;
@@ -38,6 +37,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
+use crate::docker::Gateway;
 use crate::engine::{self, EngineEvent, Performer, RunResult};
 use crate::inventory::{Inventory, WatchOptions};
 use model::{Effect, Model, Msg};
@@ -81,7 +81,7 @@ pub fn choose_theme(
 }
 
 /// Runs the console until the operator quits or the terminal goes away.
-pub fn run(config: Config, opts: Options) -> anyhow::Result<u8> {
+pub fn run(config: Config, gateway: Gateway, opts: Options) -> anyhow::Result<u8> {
     let (theme, palette) = choose_theme(&config, &opts)?;
     let log_wake = Arc::new(Notify::new());
     init_logging(log_wake.clone());
@@ -91,7 +91,8 @@ pub fn run(config: Config, opts: Options) -> anyhow::Result<u8> {
         .build()?;
     let config = Arc::new(config);
     let model = Model::new(config, theme, palette, opts.read_only);
-    let result = runtime.block_on(console(model, log_wake));
+    let result = runtime.block_on(console(model, gateway.clone(), log_wake));
+    gateway.close();
     // Watchers and tunnels end with the runtime, not after a grace period.
     runtime.shutdown_timeout(Duration::from_millis(200));
     result
@@ -156,12 +157,13 @@ struct Running {
     task: tokio::task::JoinHandle<()>,
 }
 
-async fn console(mut model: Model, log_wake: Arc<Notify>) -> anyhow::Result<u8> {
+async fn console(mut model: Model, gateway: Gateway, log_wake: Arc<Notify>) -> anyhow::Result<u8> {
     use tokio::signal::unix::{SignalKind, signal};
     let config = model.config.clone();
     // The first frame from the engines' lists; inspected details follow.
     let inventory = Inventory::start(
         &config,
+        &gateway,
         WatchOptions {
             list_first: true,
             ..WatchOptions::default()
@@ -172,7 +174,12 @@ async fn console(mut model: Model, log_wake: Arc<Notify>) -> anyhow::Result<u8> 
     let reload = Arc::new(Notify::new());
     // Locks and history: the engine's watch, forwarded as messages.
     let (wtx, mut wrx) = mpsc::unbounded_channel();
-    tokio::spawn(engine::watch::run(config.clone(), wtx, reload.clone()));
+    tokio::spawn(engine::watch::run(
+        config.clone(),
+        gateway.hosts().clone(),
+        wtx,
+        reload.clone(),
+    ));
     let forward = tx.clone();
     tokio::spawn(async move {
         while let Some(update) = wrx.recv().await {
@@ -190,12 +197,12 @@ async fn console(mut model: Model, log_wake: Arc<Notify>) -> anyhow::Result<u8> 
             }
         }
     });
-    tokio::spawn(preflight(config.clone(), tx.clone()));
+    tokio::spawn(preflight(config.clone(), gateway.clone(), tx.clone()));
     let mut hangup = signal(SignalKind::hangup())?;
     let mut terminate = signal(SignalKind::terminate())?;
     let mut keys = EventStream::new();
     let mut running: HashMap<u64, Running> = HashMap::new();
-    let mut feeds = feeds::Feeds::new(config.clone(), tx.clone());
+    let mut feeds = feeds::Feeds::new(config.clone(), gateway.clone(), tx.clone());
     let mut screen = Screen::enter()?;
     // A failpoint for the test of the panic hook: a background task that
     // panics, as a bug in any worker would.
@@ -270,6 +277,7 @@ async fn console(mut model: Model, log_wake: Arc<Notify>) -> anyhow::Result<u8> 
                     let cancel = CancellationToken::new();
                     let task = tokio::spawn(start_run(
                         config.clone(),
+                        gateway.clone(),
                         run,
                         action,
                         cancel.clone(),
@@ -285,9 +293,11 @@ async fn console(mut model: Model, log_wake: Arc<Notify>) -> anyhow::Result<u8> 
                 }
                 Effect::Lock { target, message } => {
                     let (config, tx, reload) = (config.clone(), tx.clone(), reload.clone());
+                    let hosts = gateway.hosts().clone();
                     tokio::spawn(async move {
                         let r = engine::lock::acquire_manual(
                             &config,
+                            &hosts,
                             &target.app,
                             target.destination.as_ref(),
                             &message,
@@ -307,9 +317,11 @@ async fn console(mut model: Model, log_wake: Arc<Notify>) -> anyhow::Result<u8> 
                 }
                 Effect::Unlock { target, force } => {
                     let (config, tx, reload) = (config.clone(), tx.clone(), reload.clone());
+                    let hosts = gateway.hosts().clone();
                     tokio::spawn(async move {
                         let r = engine::lock::release_manual(
                             &config,
+                            &hosts,
                             &target.app,
                             target.destination.as_ref(),
                             force,
@@ -342,17 +354,19 @@ async fn console(mut model: Model, log_wake: Arc<Notify>) -> anyhow::Result<u8> 
                     });
                 }
                 Effect::HostClock(host) => {
-                    let (config, tx) = (config.clone(), tx.clone());
+                    let (config, tx, gateway) = (config.clone(), tx.clone(), gateway.clone());
                     tokio::spawn(async move {
                         let connected = async {
                             let name = crate::config::HostName::new(&host)?;
-                            let cfg = config.host(&name)?;
-                            let endpoint = crate::hosts::Endpoint::from_config(cfg);
-                            crate::hosts::connect(&endpoint, Duration::from_secs(5)).await
+                            let cfg = config.host(&name).map_err(|e| e.to_string())?;
+                            gateway
+                                .engine_of(cfg, Duration::from_secs(5))
+                                .await
+                                .map_err(|e| e.to_string())
                         }
                         .await;
-                        let (docker, _reach) = match connected {
-                            Ok((docker, _, reach)) => (docker, reach),
+                        let docker = match connected {
+                            Ok(docker) => docker,
                             Err(e) => {
                                 let _ = tx.send(Msg::HostClock {
                                     host: host.clone(),
@@ -362,7 +376,8 @@ async fn console(mut model: Model, log_wake: Arc<Notify>) -> anyhow::Result<u8> 
                                 return;
                             }
                         };
-                        let skew = crate::docker::clock_skew_ms(&docker, Duration::from_secs(5))
+                        let skew = docker
+                            .clock_skew_ms(Duration::from_secs(5))
                             .await
                             .ok_or_else(|| "the engine did not say its time".to_string());
                         let _ = tx.send(Msg::HostClock {
@@ -371,7 +386,10 @@ async fn console(mut model: Model, log_wake: Arc<Notify>) -> anyhow::Result<u8> 
                         });
                         // Sizing containers makes the engine walk their layers:
                         // asked for once, when the screen opens.
-                        let disk = crate::docker::disk_use(&docker, Duration::from_secs(30)).await;
+                        let disk = docker
+                            .disk_use(Duration::from_secs(30))
+                            .await
+                            .map_err(|e| e.to_string());
                         let _ = tx.send(Msg::HostDisk { host, disk });
                     });
                 }
@@ -424,6 +442,7 @@ fn lock_error(e: &engine::lock::ManualError) -> String {
 /// Plans and runs one action, forwarding its events to the console.
 async fn start_run(
     config: Arc<Config>,
+    gateway: Gateway,
     run: u64,
     action: engine::Action,
     cancel: CancellationToken,
@@ -452,7 +471,7 @@ async fn start_run(
         Ok(p) => p,
         Err(e) => return refuse("plan", e),
     };
-    let lacks: Vec<String> = engine::preflight::check(&config, &plan)
+    let lacks: Vec<String> = engine::preflight::check(&config, &gateway, &plan)
         .await
         .iter()
         .map(ToString::to_string)
@@ -479,7 +498,7 @@ async fn start_run(
     };
     // Lock changes are worth seeing at once, not at the next poll.
     reload.notify_one();
-    let ctx = engine::RunContext::new(&config, etx, cancel);
+    let ctx = engine::RunContext::new(&config, gateway, etx, cancel);
     engine::run(ctx, &plan).await;
     let _ = forward.await;
     reload.notify_one();
@@ -499,7 +518,7 @@ async fn off_thread_plan(
 }
 
 /// What a deploy of each declared app lacks, checked once at start.
-async fn preflight(config: Arc<Config>, tx: mpsc::UnboundedSender<Msg>) {
+async fn preflight(config: Arc<Config>, gateway: Gateway, tx: mpsc::UnboundedSender<Msg>) {
     let mut out = BTreeMap::new();
     let Ok(version) = engine::Version::new("next") else {
         return;
@@ -511,7 +530,7 @@ async fn preflight(config: Arc<Config>, tx: mpsc::UnboundedSender<Msg>) {
             destination: None,
         };
         let lacks = match off_thread_plan(&config, &action).await {
-            Ok(plan) => engine::preflight::check(&config, &plan)
+            Ok(plan) => engine::preflight::check(&config, &gateway, &plan)
                 .await
                 .iter()
                 .map(ToString::to_string)

@@ -202,7 +202,7 @@ async fn boot_limit_one_two_roles_two_hosts_boots_web_first() {
         let running = app.running(role).await;
         let mut hosts: Vec<&str> = running
             .iter()
-            .map(|c| engine::containers::summary_label(c, "berth.host").unwrap())
+            .map(|c| common::label(c, "berth.host").unwrap())
             .collect();
         hosts.sort();
         assert_eq!(hosts, ["a", "b"], "{role}");
@@ -217,12 +217,9 @@ async fn boot_limit_one_two_roles_two_hosts_boots_web_first() {
                 .containers(None, None)
                 .await
                 .into_iter()
-                .find(|c| &engine::containers::summary_name(c) == container)
+                .find(|c| &common::name(c) == container)
                 .unwrap();
-            assert_eq!(
-                engine::containers::summary_label(&c, "berth.host"),
-                Some(host.as_str())
-            );
+            assert_eq!(common::label(&c, "berth.host"), Some(host.as_str()));
         }
     }
 }
@@ -315,6 +312,7 @@ async fn restart_keeps_a_healthy_container_at_every_moment() {
                 socket: common::socket(),
             },
         )],
+        &berth::docker::Gateway::new(),
         WatchOptions::default(),
     );
     let name = app.name.clone();
@@ -711,7 +709,7 @@ async fn duplicate_networks_converge_to_one() {
         let _ = docker.remove_network(&name).await;
         return;
     }
-    let racers = (0..4).map(|_| engine::containers::ensure_named_network(&docker, &name));
+    let racers = (0..4).map(|_| scope.engine.ensure_named_network(&name));
     for r in futures_util::future::join_all(racers).await {
         r.unwrap();
     }

@@ -386,7 +386,7 @@ async fn kamal_proxy_is_driven_through_docker_exec_when_it_runs() {
     let events = deploy_ok(&app, "v2").await;
     let calls = app.scope.exec(&kamal, &["cat", "/tmp/calls"]).await;
     let running = app.running("web").await;
-    let v2 = berth::engine::containers::summary_name(&running[0]);
+    let v2 = common::name(&running[0]);
     let want = format!(
         "deploy {}-web --target={v2}:8080 --host=shop.test --health-check-path=/up --health-check-interval=1s --health-check-timeout=2s --deploy-timeout=20s --drain-timeout=0s",
         app.name
@@ -593,7 +593,7 @@ async fn a_deploy_killed_in_any_stage_leaves_the_old_version_serving_and_a_rerun
             .await
             .iter()
             .filter(|c| !before.contains(&c.id))
-            .map(berth::engine::containers::summary_name)
+            .map(common::name)
             .collect();
         assert!(
             !leaves_one || !made.is_empty(),
@@ -631,8 +631,8 @@ async fn a_deploy_killed_in_any_stage_leaves_the_old_version_serving_and_a_rerun
             .containers(None, None)
             .await
             .iter()
-            .filter(|c| berth::engine::containers::summary_label(c, berth::labels::PHASE).is_some())
-            .map(berth::engine::containers::summary_name)
+            .filter(|c| common::label(c, berth::labels::PHASE).is_some())
+            .map(common::name)
             .collect();
         assert!(
             tasks.is_empty(),

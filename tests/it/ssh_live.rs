@@ -7,7 +7,7 @@ use crate::common;
 
 use std::time::Duration;
 
-use berth::engine::{self, EngineEvent, RunResult};
+use berth::engine::{EngineEvent, RunResult};
 use berth::inventory::{Inventory, Link, WatchOptions};
 use common::app::{App, output};
 use common::sshd::Sshd;
@@ -157,7 +157,7 @@ async fn a_dropped_host_is_seen_down_and_recovers_without_restarting() {
         backoff_max: Duration::from_secs(1),
         ..Default::default()
     };
-    let inventory = Inventory::start(&cfg, opts);
+    let inventory = Inventory::start(&cfg, &berth::docker::Gateway::new(), opts);
     let up =
         |f: &berth::inventory::Fleet, h: &str| f.hosts.get(h).is_some_and(|h| h.link == Link::Up);
     inventory
@@ -293,7 +293,8 @@ async fn locks_and_history_on_an_ssh_host_follow_the_local_rules() {
     );
     let cfg = berth::config::load(&path).unwrap();
     let host = cfg.fleet.hosts.get("edge").unwrap();
-    let root = berth::hosts::state_dir(host, Duration::from_secs(10))
+    let root = berth::hosts::Pool::default()
+        .state_dir(host, Duration::from_secs(10))
         .await
         .unwrap();
     let shown = root.to_string();
@@ -462,10 +463,10 @@ async fn probes_stay_on_their_host(app: &App, events: &[EngineEvent]) -> usize {
         {
             let c = containers
                 .iter()
-                .find(|c| &engine::containers::summary_name(c) == container)
+                .find(|c| &common::name(c) == container)
                 .unwrap_or_else(|| panic!("probed {container}, which does not exist"));
             assert_eq!(
-                engine::containers::summary_label(c, "berth.host"),
+                common::label(c, "berth.host"),
                 Some(host.as_str()),
                 "{container}"
             );
@@ -478,11 +479,7 @@ async fn probes_stay_on_their_host(app: &App, events: &[EngineEvent]) -> usize {
 fn running_hosts(containers: &[bollard::models::ContainerSummary]) -> Vec<String> {
     let mut hosts: Vec<String> = containers
         .iter()
-        .map(|c| {
-            engine::containers::summary_label(c, "berth.host")
-                .unwrap()
-                .to_string()
-        })
+        .map(|c| common::label(c, "berth.host").unwrap().to_string())
         .collect();
     hosts.sort();
     hosts
@@ -656,7 +653,7 @@ async fn a_host_dropped_mid_deploy_fails_its_stage_naming_the_host() {
         .running("web")
         .await
         .into_iter()
-        .filter(|c| engine::containers::summary_label(c, "berth.host") == Some("a"))
+        .filter(|c| common::label(c, "berth.host") == Some("a"))
         .collect();
     assert_eq!(on_a.len(), 1, "{events:#?}");
     let id = on_a[0].id.clone().unwrap();
@@ -686,13 +683,14 @@ async fn the_nginx_lock_on_an_ssh_host_is_the_hosts_own_flock() {
     );
     let cfg = berth::config::load(&path).unwrap();
     let file = dir.path().join(".berth-nginx.lock");
-    let remote = berth::hosts::on_host(
-        cfg.fleet.hosts.get("edge").unwrap(),
-        file.clone(),
-        Duration::from_secs(10),
-    )
-    .await
-    .unwrap();
+    let remote = berth::hosts::Pool::default()
+        .on_host(
+            cfg.fleet.hosts.get("edge").unwrap(),
+            file.clone(),
+            Duration::from_secs(10),
+        )
+        .await
+        .unwrap();
 
     // Held here: the remote attempt gives up after its wait.
     let local = std::fs::File::create(&file).unwrap();

@@ -284,12 +284,14 @@ async fn an_incident_is_reported_as_it_is() {
     let dir = tempfile::tempdir().unwrap();
     let yaml = config(None, &incident.apps_yaml());
     // What the host screen shows of the engine: its disk use and clock.
-    let disk = berth::docker::disk_use(&scope.docker, Duration::from_secs(60))
+    let disk = scope
+        .engine
+        .disk_use(Duration::from_secs(60))
         .await
         .unwrap();
     assert!(disk.images >= 1 && disk.image_bytes > 0, "{disk:?}");
     assert!(disk.containers >= 6, "at least this test's: {disk:?}");
-    let skew = berth::docker::clock_skew_ms(&scope.docker, Duration::from_secs(10)).await;
+    let skew = scope.engine.clock_skew_ms(Duration::from_secs(10)).await;
     assert!(
         skew.is_some_and(|s| s.abs() < 2000),
         "one machine: {skew:?}"

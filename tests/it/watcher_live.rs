@@ -22,6 +22,7 @@ fn local_inventory(opts: WatchOptions) -> Inventory {
                 socket: common::socket(),
             },
         )],
+        &berth::docker::Gateway::new(),
         opts,
     )
 }
@@ -179,6 +180,7 @@ async fn lost_engine_is_marked_down_and_reconnects() {
                 socket: sock.clone(),
             },
         )],
+        &berth::docker::Gateway::new(),
         WatchOptions {
             backoff_min: Duration::from_millis(100),
             backoff_max: Duration::from_millis(500),

@@ -7,15 +7,9 @@
 
 use std::time::Duration;
 
-use bollard::Docker;
-use bollard::exec::{CreateExecOptions, StartExecResults};
-use bollard::models::NetworkConnectRequest;
-use futures_util::StreamExt;
-
-use super::Target;
+use super::{ProxyError, Target};
 use crate::config::ProxySettings;
-use crate::config::duration::format;
-use crate::docker::describe;
+use crate::docker::Engine;
 
 pub const CONTAINER: &str = "kamal-proxy";
 
@@ -71,96 +65,52 @@ fn seconds(d: Duration) -> String {
 }
 
 /// Connects the kamal-proxy container to the `berth` network (once).
-pub async fn ensure_network(docker: &Docker) -> Result<(), String> {
+pub async fn ensure_network(docker: &Engine) -> Result<(), ProxyError> {
     let c = docker
-        .inspect_container(CONTAINER, None)
-        .await
-        .map_err(|e| format!("inspecting `{CONTAINER}`: {}", describe(&e)))?;
-    let joined = c
-        .network_settings
-        .and_then(|n| n.networks)
-        .is_some_and(|n| n.contains_key(super::NETWORK));
-    if joined {
+        .proxy_facts(CONTAINER)
+        .await?
+        .ok_or_else(|| ProxyError::Gone(CONTAINER.to_string()))?;
+    if c.addresses.contains_key(super::NETWORK) {
         return Ok(());
     }
-    docker
-        .connect_network(
-            super::NETWORK,
-            NetworkConnectRequest {
-                container: CONTAINER.to_string(),
-                ..Default::default()
-            },
-        )
-        .await
-        .map_err(|e| {
-            format!(
-                "joining `{CONTAINER}` to the `{}` network: {}",
-                super::NETWORK,
-                describe(&e)
-            )
-        })
+    Ok(docker.join_network(CONTAINER, super::NETWORK).await?)
 }
 
 /// Runs `argv` in the kamal-proxy container; its output lines go to `log`.
 /// Bounded by `deadline` (kamal-proxy's own deploy timeout plus slack).
 pub async fn exec(
-    docker: &Docker,
+    docker: &Engine,
     argv: &[String],
     deadline: Duration,
     log: &(dyn Fn(String) + Sync),
-) -> Result<(), String> {
+) -> Result<(), ProxyError> {
     let shown = argv.join(" ");
     let work = async {
-        let exec = docker
-            .create_exec(
-                CONTAINER,
-                CreateExecOptions {
-                    cmd: Some(argv.to_vec()),
-                    attach_stdout: Some(true),
-                    attach_stderr: Some(true),
-                    ..Default::default()
-                },
-            )
-            .await
-            .map_err(|e| format!("`{shown}`: {}", describe(&e)))?;
         let mut lines = Vec::new();
-        if let StartExecResults::Attached { mut output, .. } = docker
-            .start_exec(&exec.id, None)
-            .await
-            .map_err(|e| format!("`{shown}`: {}", describe(&e)))?
-        {
-            while let Some(chunk) = output.next().await {
-                let chunk = chunk.map_err(|e| format!("`{shown}`: {}", describe(&e)))?;
-                for l in String::from_utf8_lossy(&chunk.into_bytes()).lines() {
-                    let l = crate::sanitize::one_line(l);
-                    if !l.is_empty() {
-                        log(format!("kamal-proxy: {l}"));
-                        lines.push(l);
-                    }
-                }
-            }
-        }
         let code = docker
-            .inspect_exec(&exec.id)
-            .await
-            .map_err(|e| format!("`{shown}`: {}", describe(&e)))?
-            .exit_code;
+            .exec(CONTAINER, argv, |l| {
+                if !l.is_empty() {
+                    log(format!("kamal-proxy: {l}"));
+                    lines.push(l);
+                }
+            })
+            .await?;
         match code {
             Some(0) => Ok(()),
-            other => Err(format!(
-                "`{shown}` exited with {}: {}",
-                other.map_or("no code".into(), |c| format!("code {c}")),
-                lines.join("\n")
-            )),
+            other => Err(ProxyError::Exit {
+                command: shown.clone(),
+                code: other.map_or("no code".into(), |c| format!("code {c}")),
+                output: lines.join("\n"),
+            }),
         }
     };
     tokio::time::timeout(deadline, work)
         .await
         .unwrap_or_else(|_| {
-            Err(format!(
-                "`{shown}` did not finish within {}",
-                format(deadline)
-            ))
+            Err(ProxyError::Timeout {
+                command: shown.clone(),
+                deadline,
+            })
         })
 }
 

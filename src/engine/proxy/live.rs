@@ -8,7 +8,7 @@ use serde::Serialize;
 use super::nginx::{self, Nginx};
 use super::{Driver, Route, Target, kamal};
 use crate::config::{AppName, Config, DestinationName, HostName};
-use crate::hosts::{self, Endpoint};
+use crate::docker::Gateway;
 use crate::labels::Selector;
 
 /// One host's proxy for the app.
@@ -125,6 +125,7 @@ impl HostRoute {
 /// back with `error` set; the others are not held up by them.
 pub async fn read(
     config: &Config,
+    gateway: &Gateway,
     app: &AppName,
     destination: Option<&DestinationName>,
 ) -> Option<Vec<HostRoute>> {
@@ -144,7 +145,7 @@ pub async fn read(
                 running: Vec::new(),
                 error: None,
             };
-            if let Err(e) = read_host(config, app, dest, settings, &mut out).await {
+            if let Err(e) = read_host(config, gateway, app, dest, settings, &mut out).await {
                 out.error = Some(format!("host {host}: {e}"));
             }
             out
@@ -155,14 +156,17 @@ pub async fn read(
 
 async fn read_host(
     config: &Config,
+    gateway: &Gateway,
     app: &AppName,
     dest: &str,
     settings: &crate::config::ProxySettings,
     out: &mut HostRoute,
 ) -> Result<(), String> {
-    let cfg = config.host(&out.host)?;
-    let endpoint = Endpoint::from_config(cfg);
-    let (docker, _, _reach) = hosts::connect(&endpoint, Duration::from_secs(10)).await?;
+    let cfg = config.host(&out.host).map_err(|e| e.to_string())?;
+    let docker = gateway
+        .engine_of(cfg, Duration::from_secs(10))
+        .await
+        .map_err(|e| e.to_string())?;
     let selector = Selector {
         app: app.to_string(),
         destination: dest.to_string(),
@@ -171,15 +175,22 @@ async fn read_host(
         host: Some(out.host.to_string()),
     };
     out.running = super::healthy_targets(&docker, &selector, settings.app_port)
-        .await?
+        .await
+        .map_err(|e| e.to_string())?
         .0;
-    let driver = super::driver_for(&docker, settings.driver).await?;
+    let driver = super::driver_for(&docker, settings.driver)
+        .await
+        .map_err(|e| e.to_string())?;
     out.driver = Some(driver);
     match driver {
         Driver::Nginx => {
             let n = Nginx {
                 command: &cfg.nginx.command.0,
-                dir: hosts::on_host(cfg, cfg.nginx.dir.clone(), Duration::from_secs(10)).await?,
+                dir: gateway
+                    .hosts()
+                    .on_host(cfg, cfg.nginx.dir.clone(), Duration::from_secs(10))
+                    .await
+                    .map_err(|e| e.to_string())?,
             };
             let path = n.path(app.as_str(), dest);
             out.path = Some(path.to_string());
@@ -200,7 +211,8 @@ async fn read_host(
                 Duration::from_secs(15),
                 &log,
             )
-            .await?;
+            .await
+            .map_err(|e| e.to_string())?;
             out.text = Some(
                 lines
                     .into_inner()

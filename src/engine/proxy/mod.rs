@@ -14,13 +14,11 @@ pub mod live;
 pub mod nginx;
 pub mod probe;
 
-use bollard::Docker;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::containers::NETWORK;
 use crate::config::{ProxyDriver, ProxySettings};
-use crate::docker::{describe, is_not_found};
+use crate::docker::{Engine, NETWORK};
 use crate::labels;
 
 /// A container the proxy sends requests to.
@@ -131,60 +129,77 @@ impl std::fmt::Display for Driver {
     }
 }
 
+/// Why the proxy's side of a step failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ProxyError {
+    #[error(transparent)]
+    Docker(#[from] crate::docker::DockerError),
+    /// A container to route to is gone.
+    #[error("container {0} does not exist")]
+    Gone(String),
+    #[error("{0} is not running")]
+    NotRunning(String),
+    #[error("{name} has no address on the `{network}` network")]
+    NoAddress { name: String, network: &'static str },
+    #[error("{name}: `{ip}` is not an IP address")]
+    BadAddress { name: String, ip: String },
+    /// A command in the kamal-proxy container failed (its output, cleaned).
+    #[error("`{command}` exited with {code}: {output}")]
+    Exit {
+        command: String,
+        code: String,
+        output: String,
+    },
+    #[error("`{command}` did not finish within {}", crate::config::duration::format(*deadline))]
+    Timeout {
+        command: String,
+        deadline: std::time::Duration,
+    },
+}
+
 /// The driver for a host: as configured, or for `auto`, kamal-proxy when
 /// its container runs there and nginx otherwise.
-pub async fn driver_for(docker: &Docker, setting: ProxyDriver) -> Result<Driver, String> {
+pub async fn driver_for(docker: &Engine, setting: ProxyDriver) -> Result<Driver, ProxyError> {
     match setting {
         ProxyDriver::Nginx => Ok(Driver::Nginx),
         ProxyDriver::KamalProxy => Ok(Driver::KamalProxy),
-        ProxyDriver::Auto => match docker.inspect_container(kamal::CONTAINER, None).await {
-            Ok(c) if c.state.as_ref().and_then(|s| s.running).unwrap_or(false) => {
-                Ok(Driver::KamalProxy)
-            }
-            Ok(_) => Ok(Driver::Nginx),
-            Err(e) if is_not_found(&e) => Ok(Driver::Nginx),
-            Err(e) => Err(format!(
-                "looking for a `{}` container: {}",
-                kamal::CONTAINER,
-                describe(&e)
-            )),
+        ProxyDriver::Auto => match docker.proxy_facts(kamal::CONTAINER).await? {
+            Some(c) if c.running => Ok(Driver::KamalProxy),
+            _ => Ok(Driver::Nginx),
         },
     }
 }
 
 /// A running container as a proxy target: its address on the `berth`
 /// network and its version label.
-pub async fn target_of(docker: &Docker, id: &str, port: u16) -> Result<Target, String> {
+pub async fn target_of(docker: &Engine, id: &str, port: u16) -> Result<Target, ProxyError> {
     let c = docker
-        .inspect_container(id, None)
-        .await
-        .map_err(|e| format!("inspecting container {id}: {}", describe(&e)))?;
-    let name = crate::sanitize::one_line(c.name.as_deref().unwrap_or(id).trim_start_matches('/'));
-    if !c.state.as_ref().and_then(|s| s.running).unwrap_or(false) {
-        return Err(format!("{name} is not running"));
+        .proxy_facts(id)
+        .await?
+        .ok_or_else(|| ProxyError::Gone(id.to_string()))?;
+    let name = c.name;
+    if !c.running {
+        return Err(ProxyError::NotRunning(name));
     }
-    let ip = c
-        .network_settings
-        .as_ref()
-        .and_then(|n| n.networks.as_ref())
-        .and_then(|n| n.get(NETWORK))
-        .and_then(|e| e.ip_address.as_deref())
-        .filter(|ip| !ip.is_empty())
-        .ok_or_else(|| format!("{name} has no address on the `{NETWORK}` network"))?;
+    let Some(ip) = c.addresses.get(NETWORK).filter(|ip| !ip.is_empty()) else {
+        return Err(ProxyError::NoAddress {
+            name,
+            network: NETWORK,
+        });
+    };
     // Parsed, so nothing but an address reaches a proxy config file.
-    let ip: std::net::IpAddr = ip
-        .parse()
-        .map_err(|_| format!("{name}: `{ip}` is not an IP address"))?;
+    let ip: std::net::IpAddr = ip.parse().map_err(|_| ProxyError::BadAddress {
+        name: name.clone(),
+        ip: crate::sanitize::one_line(ip),
+    })?;
     let version = c
-        .config
-        .as_ref()
-        .and_then(|c| c.labels.as_ref())
-        .and_then(|l| l.get(labels::VERSION))
+        .labels
+        .get(labels::VERSION)
         .map(|v| crate::sanitize::one_line(v))
         .unwrap_or_default();
     Ok(Target {
         container: name,
-        id: c.id.unwrap_or_else(|| id.to_string()),
+        id: c.id,
         version,
         address: std::net::SocketAddr::new(ip, port).to_string(),
     })
@@ -193,19 +208,14 @@ pub async fn target_of(docker: &Docker, id: &str, port: u16) -> Result<Target, S
 /// The running containers `selector` finds that Docker does not call sick
 /// (unhealthy, or still starting), as targets; and how many run in all.
 pub async fn healthy_targets(
-    docker: &Docker,
+    docker: &Engine,
     selector: &labels::Selector,
     port: u16,
-) -> Result<(Vec<Target>, usize), String> {
-    let running = super::containers::list(docker, selector, false).await?;
+) -> Result<(Vec<Target>, usize), ProxyError> {
+    let running = docker.list(selector, false).await?;
     let mut out = Vec::new();
-    for c in &running {
-        // `Up 5 minutes (unhealthy)`, `Up 2 seconds (health: starting)`.
-        let status = c.status.as_deref().unwrap_or("");
-        if status.contains("(unhealthy)") || status.contains("(health: starting)") {
-            continue;
-        }
-        out.push(target_of(docker, c.id.as_deref().unwrap_or_default(), port).await?);
+    for c in running.iter().filter(|c| !c.is_sick()) {
+        out.push(target_of(docker, &c.id, port).await?);
     }
     Ok((out, running.len()))
 }

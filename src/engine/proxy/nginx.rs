@@ -219,7 +219,7 @@ impl Nginx<'_> {
             .files
             .run(&argv, COMMAND_TIMEOUT)
             .await
-            .map_err(|e| (shown.clone(), e))?;
+            .map_err(|e| (shown.clone(), e.to_string()))?;
         let text: Vec<String> = String::from_utf8_lossy(&out.stderr)
             .lines()
             .chain(String::from_utf8_lossy(&out.stdout).lines())

@@ -62,6 +62,44 @@ impl std::fmt::Display for Via {
     }
 }
 
+/// Why a probe got no HTTP answer.
+#[derive(Debug, thiserror::Error)]
+pub enum ProbeError {
+    /// Nothing accepted the connection.
+    #[error("connecting to {addr}: {source}")]
+    Connect {
+        addr: String,
+        source: std::io::Error,
+    },
+    /// The connection broke while sending or reading.
+    #[error("{doing} {addr}: {source}")]
+    Io {
+        doing: &'static str,
+        addr: String,
+        source: std::io::Error,
+    },
+    /// Something answered, but not HTTP (`said`: the first bytes, cleaned;
+    /// empty when it closed at once).
+    #[error("{addr} did not answer HTTP: {said:?}")]
+    NotHttp { addr: String, said: String },
+    #[error("{addr} did not answer within {}", crate::config::duration::format(*deadline))]
+    Timeout { addr: String, deadline: Duration },
+}
+
+impl ProbeError {
+    /// Nothing listens there: refused, or (through an SSH forward, which
+    /// accepts first) a channel closed at once with no word.
+    pub fn nothing_listens(&self) -> bool {
+        match self {
+            ProbeError::Connect { source, .. } | ProbeError::Io { source, .. } => {
+                source.kind() == std::io::ErrorKind::ConnectionRefused
+            }
+            ProbeError::NotHttp { said, .. } => said.is_empty(),
+            _ => false,
+        }
+    }
+}
+
 /// One request; fails on a connection error, a timeout or a response that
 /// is not HTTP.
 pub async fn once(
@@ -69,9 +107,12 @@ pub async fn once(
     host: &str,
     path: &str,
     deadline: Duration,
-) -> Result<Answer, String> {
+) -> Result<Answer, ProbeError> {
     let work = async {
-        let connecting = |e: std::io::Error| format!("connecting to {addr}: {e}");
+        let connecting = |source: std::io::Error| ProbeError::Connect {
+            addr: addr.to_string(),
+            source,
+        };
         match addr {
             Via::Tcp(a) => {
                 exchange(
@@ -92,10 +133,10 @@ pub async fn once(
     };
     match timeout(deadline, work).await {
         Ok(r) => r,
-        Err(_) => Err(format!(
-            "{addr} did not answer within {}",
-            crate::config::duration::format(deadline)
-        )),
+        Err(_) => Err(ProbeError::Timeout {
+            addr: addr.to_string(),
+            deadline,
+        }),
     }
 }
 
@@ -105,34 +146,37 @@ async fn exchange(
     addr: &Via,
     host: &str,
     path: &str,
-) -> Result<Answer, String> {
+) -> Result<Answer, ProbeError> {
     {
         let req = format!(
             "GET {path} HTTP/1.1\r\nHost: {host}\r\n{PROBE_HEADER}: 1\r\nUser-Agent: berth\r\nConnection: close\r\n\r\n"
         );
         s.write_all(req.as_bytes())
             .await
-            .map_err(|e| format!("sending to {addr}: {e}"))?;
+            .map_err(|source| ProbeError::Io {
+                doing: "sending to",
+                addr: addr.to_string(),
+                source,
+            })?;
         let mut head = Vec::new();
         let mut buf = [0u8; 4096];
         // The head is all we need; bodies are not read.
         while !head.windows(4).any(|w| w == b"\r\n\r\n") && head.len() < 64 * 1024 {
-            let n = s
-                .read(&mut buf)
-                .await
-                .map_err(|e| format!("reading from {addr}: {e}"))?;
+            let n = s.read(&mut buf).await.map_err(|source| ProbeError::Io {
+                doing: "reading from",
+                addr: addr.to_string(),
+                source,
+            })?;
             if n == 0 {
                 break;
             }
             head.extend_from_slice(buf.get(..n).unwrap_or_default());
         }
-        parse_head(&head).ok_or_else(|| {
-            format!(
-                "{addr} did not answer HTTP: {:?}",
-                crate::sanitize::one_line(&String::from_utf8_lossy(
-                    head.get(..80).unwrap_or(&head)
-                ))
-            )
+        parse_head(&head).ok_or_else(|| ProbeError::NotHttp {
+            addr: addr.to_string(),
+            said: crate::sanitize::one_line(&String::from_utf8_lossy(
+                head.get(..80).unwrap_or(&head),
+            )),
         })
     }
 }
@@ -199,7 +243,7 @@ pub async fn until_switched(
                 a.generation.as_deref().unwrap_or("none")
             ),
             Ok(a) => format!("answered {}", a.status),
-            Err(e) => e,
+            Err(e) => e.to_string(),
         };
         if Instant::now() + interval >= end {
             break seen;
@@ -262,7 +306,11 @@ mod tests {
         let e = once(&Via::Tcp(addr), "x", "/up", Duration::from_secs(2))
             .await
             .unwrap_err();
-        assert!(e.starts_with(&format!("connecting to {addr}")), "{e}");
+        assert!(
+            e.to_string().starts_with(&format!("connecting to {addr}")),
+            "{e}"
+        );
+        assert!(e.nothing_listens(), "{e:?}");
         drop(s);
     }
 }

@@ -10,7 +10,7 @@ impl Runner<'_> {
         &mut self,
         role: &RoleName,
         hosts: &[HostName],
-        results: Vec<Result<Fresh, String>>,
+        results: Vec<Result<Fresh, Failure>>,
         origin: Origin,
     ) -> Result<(), StepError> {
         let mut first = None;
@@ -41,9 +41,9 @@ impl Runner<'_> {
         i: usize,
         host: &HostName,
         image: &str,
-    ) -> Result<(), String> {
+    ) -> Result<(), Failure> {
         let docker = self.dock(host)?;
-        if docker.inspect_image(image).await.is_ok() {
+        if docker.has_image(image).await {
             self.out(i, Some(host), format!("{image} is present"));
             return Ok(());
         }
@@ -57,45 +57,24 @@ impl Runner<'_> {
             let tar = tokio::task::spawn_blocking(move || docker::build::context_tar(&dir))
                 .await
                 .map_err(|e| e.to_string())?
-                .map_err(|e| format!("host {host}: reading build context: {e}"))?;
+                .map_err(|e| Failure::at(host, format!("reading build context: {e}")))?;
             let dockerfile = build.dockerfile.as_deref().unwrap_or("Dockerfile");
-            return docker::build::build_image(
-                docker,
-                image,
-                tar,
-                dockerfile,
-                &build.args,
-                |line| self.out(i, Some(host), line),
-            )
-            .await
-            .map_err(|e| format!("host {host}: {e}"));
+            return docker
+                .build(image, tar, dockerfile, &build.args, |line| {
+                    self.out(i, Some(host), line)
+                })
+                .await
+                .map_err(Failure::on(host));
         }
         self.out(
             i,
             Some(host),
             format!("{image} is not on the host; pulling"),
         );
-        let (repo, tag) = image.rsplit_once(':').unwrap_or((image, "latest"));
-        let opts = CreateImageOptions {
-            from_image: Some(repo.into()),
-            tag: Some(tag.into()),
-            ..Default::default()
-        };
-        let mut stream = docker.create_image(Some(opts), None, None);
-        while let Some(item) = stream.next().await {
-            let info =
-                item.map_err(|e| format!("host {host}: pulling {image}: {}", describe(&e)))?;
-            if let Some(detail) = info.error_detail {
-                return Err(format!(
-                    "host {host}: pulling {image}: {}",
-                    detail.message.unwrap_or_default()
-                ));
-            }
-            if let (Some(status), None) = (info.status, info.progress_detail) {
-                self.out(i, Some(host), crate::sanitize::one_line(&status));
-            }
-        }
-        Ok(())
+        docker
+            .pull(image, |status| self.out(i, Some(host), status))
+            .await
+            .map_err(Failure::on(host))
     }
 
     pub(super) fn env(
@@ -147,14 +126,12 @@ impl Runner<'_> {
             Action::Deploy { version, .. } => version.to_string(),
             _ => unreachable!("release tasks belong to deploys"),
         };
-        containers::ensure_network(docker)
-            .await
-            .map_err(|e| format!("host {host}: {e}"))?;
+        docker.ensure_network().await.map_err(Failure::on(host))?;
         let spec = ContainerSpec {
             name: format!(
                 "{}-release-{version}-{}",
                 self.plan.app,
-                containers::suffix()
+                docker::containers::suffix()
             ),
             image: image.to_string(),
             labels: self.labels("release", &version, host, Some("release")),
@@ -166,9 +143,10 @@ impl Runner<'_> {
             stop_timeout: Duration::from_secs(1),
             restart: false,
         };
-        let id = containers::create_and_start(docker, &spec)
+        let id = docker
+            .create_and_start(&spec)
             .await
-            .map_err(|e| format!("host {host}: {e}"))?;
+            .map_err(Failure::on(host))?;
         self.progress(i, host, format!("started {}", spec.name));
         let timeout = self
             .app
@@ -180,13 +158,12 @@ impl Runner<'_> {
             _ = self.ctx.cancel.cancelled() => Err(StepError::Cancelled),
             r = tokio::time::timeout(timeout, self.follow_task(i, host, docker, &id)) => match r {
                 Ok(r) => r.map_err(StepError::Failed),
-                Err(_) => Err(StepError::Failed(format!(
-                    "host {host}: release task {} did not finish within {}s", spec.name, timeout.as_secs()
-                ))),
+                Err(_) => Err(StepError::Failed(Failure::at(host, format!("release task {} did not finish within {}s", spec.name, timeout.as_secs()
+                )))),
             },
         };
         // Whatever happened, the task container goes.
-        if let Err(e) = containers::remove(docker, &id, true).await {
+        if let Err(e) = docker.remove(&id, true).await {
             self.out(
                 i,
                 Some(host),
@@ -201,44 +178,44 @@ impl Runner<'_> {
         &self,
         i: usize,
         host: &HostName,
-        docker: &Docker,
+        docker: &Engine,
         id: &str,
-    ) -> Result<(), String> {
-        let opts = LogsOptions {
-            follow: true,
-            stdout: true,
-            stderr: true,
-            tail: "all".into(),
-            ..Default::default()
-        };
-        let mut logs = docker.logs(id, Some(opts));
-        let mut split = containers::LineSplitter::default();
+    ) -> Result<(), Failure> {
+        let mut logs = docker.logs(
+            id,
+            docker::LogRange {
+                follow: true,
+                tail: None,
+            },
+        );
+        let mut split = docker::LineSplitter::default();
         while let Some(chunk) = logs.next().await {
-            let chunk =
-                chunk.map_err(|e| format!("host {host}: reading task output: {}", describe(&e)))?;
-            for line in split.push(&chunk.into_bytes()) {
+            let chunk = chunk
+                .map_err(|e| Failure::at(host, format!("reading task output: {}", e.reason())))?;
+            for line in split.push(&chunk.bytes) {
                 self.out(i, Some(host), line);
             }
         }
         if let Some(line) = split.finish() {
             self.out(i, Some(host), line);
         }
-        let mut wait = docker.wait_container(id, None::<WaitContainerOptions>);
-        match wait.next().await {
-            Some(Ok(r)) if r.status_code == 0 => Ok(()),
-            Some(Ok(r)) => Err(format!(
-                "host {host}: release task exited with code {}",
-                r.status_code
+        match docker.wait_exit(id).await {
+            Ok(0) => Ok(()),
+            Ok(code) => Err(Failure::at(
+                host,
+                format!("release task exited with code {code}"),
             )),
-            Some(Err(bollard::errors::Error::DockerContainerWaitError { code, .. })) => {
-                Err(format!("host {host}: release task exited with code {code}"))
+            Err(crate::docker::DockerError::Request { reason, .. })
+                if reason.contains("did not report") =>
+            {
+                Err(Failure::at(
+                    host,
+                    "the engine did not report how the release task ended",
+                ))
             }
-            Some(Err(e)) => Err(format!(
-                "host {host}: waiting for the release task: {}",
-                describe(&e)
-            )),
-            None => Err(format!(
-                "host {host}: the engine did not report how the release task ended"
+            Err(e) => Err(Failure::at(
+                host,
+                format!("waiting for the release task: {}", e.reason()),
             )),
         }
     }
@@ -250,18 +227,16 @@ impl Runner<'_> {
         host: &HostName,
         version: &str,
         image: &str,
-    ) -> Result<Fresh, String> {
+    ) -> Result<Fresh, Failure> {
         let docker = self.dock(host)?;
-        containers::ensure_network(docker)
-            .await
-            .map_err(|e| format!("host {host}: {e}"))?;
+        docker.ensure_network().await.map_err(Failure::on(host))?;
         let role_cfg = self
             .app
             .roles
             .get(role)
             .ok_or_else(|| format!("app {} has no role {role}", self.plan.app))?;
         let spec = ContainerSpec {
-            name: containers::container_name(
+            name: docker::containers::container_name(
                 self.plan.app.as_str(),
                 role.as_str(),
                 &self.destination,
@@ -283,9 +258,10 @@ impl Runner<'_> {
             stop_timeout: self.app.stop_timeout.get(),
             restart: true,
         };
-        let id = containers::create_and_start(docker, &spec)
+        let id = docker
+            .create_and_start(&spec)
             .await
-            .map_err(|e| format!("host {host}: {e}"))?;
+            .map_err(Failure::on(host))?;
         self.progress(i, host, format!("started {}", spec.name));
         Ok(Fresh {
             id,
@@ -300,30 +276,30 @@ impl Runner<'_> {
         i: usize,
         role: &RoleName,
         host: &HostName,
-    ) -> Result<Fresh, String> {
-        let running = containers::list(
-            self.dock(host)?,
-            &self.selector(Some(role), None, Some(host)),
-            false,
-        )
-        .await?;
+    ) -> Result<Fresh, Failure> {
+        let running = self
+            .dock(host)?
+            .list(&self.selector(Some(role), None, Some(host)), false)
+            .await
+            .map_err(Failure::on(host))?;
         let Some(current) = running.first() else {
-            return Err(format!(
-                "host {host}: no running container of role `{role}` to restart (looked for: {}); deploy first",
-                self.selector(Some(role), None, Some(host)).describe()
+            return Err(Failure::at(
+                host,
+                format!(
+                    "no running container of role `{role}` to restart (looked for: {}); deploy first",
+                    self.selector(Some(role), None, Some(host)).describe()
+                ),
             ));
         };
-        let version = containers::summary_label(current, labels::VERSION)
+        let version = current
+            .label(labels::VERSION)
             .unwrap_or_default()
             .to_string();
-        let image = current.image.clone().unwrap_or_default();
+        let image = current.image.clone();
         self.out(
             i,
             Some(host),
-            format!(
-                "replacing {} ({version})",
-                containers::summary_name(current)
-            ),
+            format!("replacing {} ({version})", current.name.clone()),
         );
         self.boot_one(i, role, host, &version, &image).await
     }
@@ -336,21 +312,16 @@ impl Runner<'_> {
         role: &RoleName,
         host: &HostName,
         want: Option<&Version>,
-    ) -> Result<Fresh, String> {
+    ) -> Result<Fresh, Failure> {
         let docker = self.dock(host)?;
-        let all =
-            containers::list(docker, &self.selector(Some(role), None, Some(host)), true).await?;
-        let version_of = |c: &bollard::models::ContainerSummary| {
-            containers::summary_label(c, labels::VERSION)
-                .unwrap_or("")
-                .to_string()
-        };
-        let running = |c: &&bollard::models::ContainerSummary| {
-            c.state == Some(bollard::models::ContainerSummaryStateEnum::RUNNING)
-        };
+        let all = docker
+            .list(&self.selector(Some(role), None, Some(host)), true)
+            .await
+            .map_err(Failure::on(host))?;
+        let version_of = |c: &docker::Listed| c.label(labels::VERSION).unwrap_or("").to_string();
+        let running = |c: &&docker::Listed| c.running;
         let current: Vec<String> = all.iter().filter(running).map(version_of).collect();
-        let retained: Vec<&bollard::models::ContainerSummary> =
-            all.iter().filter(|c| !running(c)).collect();
+        let retained: Vec<&docker::Listed> = all.iter().filter(|c| !running(c)).collect();
         let pick = retained.iter().find(|c| match want {
             Some(v) => version_of(c) == v.as_str(),
             None => !current.contains(&version_of(c)),
@@ -361,25 +332,26 @@ impl Runner<'_> {
             let what = want
                 .map(|v| format!("version `{v}`"))
                 .unwrap_or_else(|| "an older version".into());
-            return Err(format!(
-                "host {host}: no retained container of {what} for role `{role}` (running: {}; retained: {})",
-                if current.is_empty() {
-                    "none".into()
-                } else {
-                    current.join(", ")
-                },
-                if have.is_empty() {
-                    "none".into()
-                } else {
-                    have.join(", ")
-                }
+            return Err(Failure::at(
+                host,
+                format!(
+                    "no retained container of {what} for role `{role}` (running: {}; retained: {})",
+                    if current.is_empty() {
+                        "none".into()
+                    } else {
+                        current.join(", ")
+                    },
+                    if have.is_empty() {
+                        "none".into()
+                    } else {
+                        have.join(", ")
+                    }
+                ),
             ));
         };
-        let id = pick.id.clone().unwrap_or_default();
-        let name = containers::summary_name(pick);
-        containers::start(docker, &id)
-            .await
-            .map_err(|e| format!("host {host}: {e}"))?;
+        let id = pick.id.clone();
+        let name = pick.name.clone();
+        docker.start(&id).await.map_err(Failure::on(host))?;
         self.progress(i, host, format!("started retained {name}"));
         Ok(Fresh {
             id,
@@ -395,13 +367,18 @@ impl Runner<'_> {
         host: &HostName,
     ) -> Result<(), GateError> {
         let Some(fresh) = self.fresh.get(&(group.role.clone(), host.clone())) else {
-            return Err(GateError::Failed(format!(
-                "host {host}: no new container of role `{}` to check",
-                group.role
-            )));
+            return Err(GateError::Failed(
+                Failure::at(
+                    host,
+                    format!("no new container of role `{}` to check", group.role),
+                )
+                .to_string(),
+            ));
         };
         let gate = Gate {
-            docker: self.dock(host).map_err(GateError::Failed)?,
+            docker: self
+                .dock(host)
+                .map_err(|e| GateError::Failed(e.to_string()))?,
             host: host.as_str(),
             container_id: &fresh.id,
             container_name: &fresh.name,
@@ -430,7 +407,7 @@ impl Runner<'_> {
         i: usize,
         role: &RoleName,
         host: &HostName,
-    ) -> (Vec<(String, String)>, Option<String>) {
+    ) -> (Vec<(String, String)>, Option<Failure>) {
         let keep = self
             .fresh
             .get(&(role.clone(), host.clone()))
@@ -439,19 +416,19 @@ impl Runner<'_> {
             Ok(d) => d,
             Err(e) => return (Vec::new(), Some(e)),
         };
-        let running =
-            match containers::list(docker, &self.selector(Some(role), None, Some(host)), false)
-                .await
-            {
-                Ok(r) => r,
-                Err(e) => return (Vec::new(), Some(format!("host {host}: {e}"))),
-            };
+        let running = match docker
+            .list(&self.selector(Some(role), None, Some(host)), false)
+            .await
+        {
+            Ok(r) => r,
+            Err(e) => return (Vec::new(), Some(Failure::on(host)(e))),
+        };
         let mut stopped = Vec::new();
-        for c in running.iter().filter(|c| c.id != keep) {
-            let id = c.id.clone().unwrap_or_default();
-            let name = containers::summary_name(c);
-            if let Err(e) = containers::stop(docker, &id, self.app.stop_timeout.get()).await {
-                return (stopped, Some(format!("host {host}: {e}")));
+        for c in running.iter().filter(|c| Some(&c.id) != keep.as_ref()) {
+            let id = c.id.clone();
+            let name = c.name.clone();
+            if let Err(e) = docker.stop(&id, self.app.stop_timeout.get()).await {
+                return (stopped, Some(Failure::on(host)(e)));
             }
             self.progress(i, host, format!("stopped {name}"));
             stopped.push((id, name));
@@ -467,25 +444,23 @@ impl Runner<'_> {
         i: usize,
         host: &HostName,
         retain: u32,
-    ) -> Result<(), String> {
+    ) -> Result<(), Failure> {
         let docker = self.dock(host)?;
         for role in self.app.roles.keys() {
-            let all = containers::list(docker, &self.selector(Some(role), None, Some(host)), true)
-                .await?;
-            let stopped = all
-                .iter()
-                .filter(|c| c.state != Some(bollard::models::ContainerSummaryStateEnum::RUNNING));
+            let all = docker
+                .list(&self.selector(Some(role), None, Some(host)), true)
+                .await
+                .map_err(Failure::on(host))?;
+            let stopped = all.iter().filter(|c| !c.running);
             for c in stopped.skip(retain as usize) {
-                containers::remove(docker, c.id.as_deref().unwrap_or_default(), true)
+                docker
+                    .remove(&c.id, true)
                     .await
-                    .map_err(|e| format!("host {host}: {e}"))?;
+                    .map_err(Failure::on(host))?;
                 self.out(
                     i,
                     Some(host),
-                    format!(
-                        "removed {} (beyond retain: {retain})",
-                        containers::summary_name(c)
-                    ),
+                    format!("removed {} (beyond retain: {retain})", c.name.clone()),
                 );
             }
         }
@@ -497,41 +472,40 @@ impl Runner<'_> {
         i: usize,
         host: &HostName,
         purge_volumes: bool,
-    ) -> Result<(), String> {
+    ) -> Result<(), Failure> {
         let docker = self.dock(host)?;
-        let mut all = containers::list(docker, &self.selector(None, None, None), true).await?;
+        let mut all = docker
+            .list(&self.selector(None, None, None), true)
+            .await
+            .map_err(Failure::on(host))?;
         // On an engine shared with another of the app's hosts, that host's
         // worker removes its own.
         all.retain(|c| {
-            !crate::labels::started_for_another(
-                containers::summary_label(c, crate::labels::HOST),
-                host.as_str(),
-                |h| self.ctx.config.fleet.hosts.contains_key(h),
-            )
+            !crate::labels::started_for_another(c.label(crate::labels::HOST), host.as_str(), |h| {
+                self.ctx.config.fleet.hosts.contains_key(h)
+            })
         });
         let mut volumes: Vec<String> = Vec::new();
         if purge_volumes {
-            volumes.extend(
-                all.iter()
-                    .flat_map(|c| c.mounts.iter().flatten())
-                    .filter_map(|m| {
-                        (m.typ.as_deref() == Some("volume"))
-                            .then(|| m.name.clone())
-                            .flatten()
-                    }),
-            );
+            volumes.extend(all.iter().flat_map(|c| c.volumes.iter().cloned()));
         }
         // Graceful stops in parallel: each may take the whole stop timeout.
         let removals = all.iter().map(|c| async move {
-            let id = c.id.clone().unwrap_or_default();
-            containers::stop(docker, &id, self.app.stop_timeout.get()).await?;
-            containers::remove(docker, &id, purge_volumes).await?;
-            self.progress(i, host, format!("removed {}", containers::summary_name(c)));
-            Ok::<(), String>(())
+            let id = c.id.clone();
+            docker
+                .stop(&id, self.app.stop_timeout.get())
+                .await
+                .map_err(Failure::on(host))?;
+            docker
+                .remove(&id, purge_volumes)
+                .await
+                .map_err(Failure::on(host))?;
+            self.progress(i, host, format!("removed {}", c.name.clone()));
+            Ok::<(), Failure>(())
         });
         first_error(bounded(self.parallel(), removals).await).map_err(|e| match e {
-            StepError::Failed(e) => format!("host {host}: {e}"),
-            StepError::Cancelled => format!("host {host}: cancelled"),
+            StepError::Failed(e) => e,
+            StepError::Cancelled => Failure::at(host, "cancelled"),
         })?;
         if all.is_empty() {
             self.out(i, Some(host), "no containers of the app");
@@ -539,12 +513,9 @@ impl Runner<'_> {
         volumes.sort();
         volumes.dedup();
         for v in volumes {
-            match docker
-                .remove_volume(&v, None::<bollard::query_parameters::RemoveVolumeOptions>)
-                .await
-            {
+            match docker.remove_volume(&v).await {
                 Ok(()) => self.out(i, Some(host), format!("removed volume {v}")),
-                Err(e) => self.out(i, Some(host), format!("kept volume {v}: {}", describe(&e))),
+                Err(e) => self.out(i, Some(host), format!("kept volume {v}: {}", e.reason())),
             }
         }
         Ok(())

@@ -21,7 +21,7 @@ impl Runner<'_> {
             };
             lock::enter_nested(&dir, token, &nested)
                 .await
-                .map_err(|e| format!("host {host}: {e}"))?;
+                .map_err(Failure::on(host))?;
             self.out(
                 i,
                 Some(host),
@@ -73,7 +73,7 @@ impl Runner<'_> {
                         _ = tokio::time::sleep(Duration::from_millis(250)) => {}
                     }
                 }
-                Err(e) => return Err(format!("host {host}: {e}").into()),
+                Err(e) => return Err(Failure::at(host, format!("{e}")).into()),
             }
         }
         let every = (self.ctx.config.fleet.lock.ttl.get() / 4)
@@ -112,7 +112,13 @@ impl Runner<'_> {
         state: &hosts::HostPath,
         live: &std::collections::HashSet<String>,
     ) -> Result<Vec<orphans::Orphan>, String> {
-        orphans::scan(self.dock(host)?, selector, state, live).await
+        orphans::scan(
+            self.dock(host).map_err(|e| e.to_string())?,
+            selector,
+            state,
+            live,
+        )
+        .await
     }
 
     /// Removes what runs of this app that died left on the plan's hosts
@@ -153,7 +159,7 @@ impl Runner<'_> {
             }
             let removed = match self.dock(&host) {
                 Ok(docker) => orphans::remove(docker, &found).await,
-                Err(e) => Err(e),
+                Err(e) => Err(e.to_string()),
             };
             match removed {
                 Ok(removed) => {

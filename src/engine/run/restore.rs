@@ -12,23 +12,26 @@ impl Runner<'_> {
         let mut errors = Vec::new();
         for t in std::mem::take(&mut self.stopped_old) {
             let started = match self.dock(&t.host) {
-                Ok(docker) => containers::start(docker, &t.id).await,
+                Ok(docker) => docker.start(&t.id).await.map_err(Failure::on(&t.host)),
                 Err(e) => Err(e),
             };
             match started {
                 Ok(()) => self.out(i, Some(&t.host), format!("started old {} again", t.name)),
-                Err(e) => errors.push(format!("host {}: {e}", t.host)),
+                Err(e) => errors.push(e),
             }
         }
         // Traffic goes back before the new containers go away.
         for s in std::mem::take(&mut self.switched) {
             if let Err(e) = self.switch_back(i, &s).await {
-                errors.push(format!("host {}: {e}", s.host));
+                errors.push(e);
             }
         }
         for t in std::mem::take(&mut self.started_retained) {
             let stopped = match self.dock(&t.host) {
-                Ok(docker) => containers::stop(docker, &t.id, self.app.stop_timeout.get()).await,
+                Ok(docker) => docker
+                    .stop(&t.id, self.app.stop_timeout.get())
+                    .await
+                    .map_err(Failure::on(&t.host)),
                 Err(e) => Err(e),
             };
             match stopped {
@@ -37,23 +40,26 @@ impl Runner<'_> {
                     Some(&t.host),
                     format!("stopped retained {} again", t.name),
                 ),
-                Err(e) => errors.push(format!("host {}: {e}", t.host)),
+                Err(e) => errors.push(e),
             }
         }
         for t in std::mem::take(&mut self.booted) {
             let removed = match self.dock(&t.host) {
-                Ok(docker) => containers::remove(docker, &t.id, true).await,
+                Ok(docker) => docker
+                    .remove(&t.id, true)
+                    .await
+                    .map_err(Failure::on(&t.host)),
                 Err(e) => Err(e),
             };
             match removed {
                 Ok(()) => self.out(i, Some(&t.host), format!("removed new {}", t.name)),
-                Err(e) => errors.push(format!("host {}: {e}", t.host)),
+                Err(e) => errors.push(e),
             }
         }
         if errors.is_empty() {
             Ok(())
         } else {
-            Err(StepError::Failed(errors.join("; ")))
+            Err(StepError::Failed(Failure::Several(errors)))
         }
     }
 
@@ -102,20 +108,26 @@ impl Runner<'_> {
         let record = &record;
         let writes = hosts.into_iter().map(|host| async move {
             let written = match self.ctx.config.host(host) {
-                Ok(cfg) => match hosts::state_dir(cfg, lock::REACH_TIMEOUT).await {
+                Ok(cfg) => match self
+                    .ctx
+                    .gateway
+                    .hosts()
+                    .state_dir(cfg, lock::REACH_TIMEOUT)
+                    .await
+                {
                     Ok(dir) => history::append(&dir, record)
                         .await
-                        .map_err(|e| e.to_string()),
-                    Err(e) => Err(e),
+                        .map_err(crate::engine::Cause::from),
+                    Err(e) => Err(e.into()),
                 },
-                Err(e) => Err(e),
+                Err(e) => Err(e.into()),
             };
             (host, written)
         });
         for (host, written) in bounded(self.parallel(), writes).await {
             if let Err(e) = written {
                 self.emit(EngineEvent::Warning {
-                    message: format!("host {host}: could not write history: {e}"),
+                    message: Failure::at(host, format!("could not write history: {e}")).to_string(),
                 });
             }
         }

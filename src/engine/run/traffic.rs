@@ -6,14 +6,13 @@ use std::time::Duration;
 
 use futures_util::future::join_all;
 
-use super::{Done, Runner, StepError};
+use super::{Done, Failure, Runner, StepError};
 use crate::config::HostName;
 use crate::config::duration::format;
+use crate::engine::lock;
 use crate::engine::plan::Group;
 use crate::engine::proxy::nginx::{self, Nginx};
 use crate::engine::proxy::{self, Driver, Route, Target, kamal, probe};
-use crate::engine::{containers, lock};
-use crate::hosts;
 
 /// A proxy this run switched, and what it served before.
 pub(super) struct Switched {
@@ -27,22 +26,26 @@ pub(super) struct Switched {
 }
 
 impl Runner<'_> {
-    fn settings(&self) -> Result<&crate::config::ProxySettings, String> {
+    fn settings(&self) -> Result<&crate::config::ProxySettings, Failure> {
         self.proxy.as_ref().ok_or_else(|| {
-            format!(
+            Failure::from(format!(
                 "app `{}` has no `proxy:` for this destination",
                 self.plan.app
-            )
+            ))
         })
     }
 
     /// The host's nginx: on an SSH host, its files and commands go through
     /// the host's connection.
-    async fn nginx(&self, host: &HostName) -> Result<Nginx<'_>, String> {
-        let cfg = self.ctx.config.host(host)?;
-        let dir = hosts::on_host(cfg, cfg.nginx.dir.clone(), lock::REACH_TIMEOUT)
+    async fn nginx(&self, host: &HostName) -> Result<Nginx<'_>, Failure> {
+        let cfg = self.ctx.config.host(host).map_err(Failure::on(host))?;
+        let dir = self
+            .ctx
+            .gateway
+            .hosts()
+            .on_host(cfg, cfg.nginx.dir.clone(), lock::REACH_TIMEOUT)
             .await
-            .map_err(|e| format!("host {host}: {e}"))?;
+            .map_err(Failure::on(host))?;
         Ok(Nginx {
             command: &cfg.nginx.command.0,
             dir,
@@ -52,18 +55,15 @@ impl Runner<'_> {
     /// Where berth reaches a host's proxy for the proof request: its
     /// listening port on this machine, or on an SSH host that port
     /// forwarded through the host's connection.
-    async fn proxy_addr(&self, host: &HostName) -> Result<probe::Via, String> {
+    async fn proxy_addr(&self, host: &HostName) -> Result<probe::Via, Failure> {
         let listen = self.settings()?.listen;
-        match self.reach.get(host).and_then(|r| r.tunnel()) {
+        match self.docker.get(host).and_then(|e| e.tunnel()) {
             None => Ok(probe::Via::Tcp(SocketAddr::from((
                 Ipv4Addr::LOCALHOST,
                 listen,
             )))),
             Some(t) => Ok(probe::Via::Unix {
-                socket: t
-                    .forward_tcp(listen)
-                    .await
-                    .map_err(|e| format!("host {host}: {e}"))?,
+                socket: t.forward_tcp(listen).await.map_err(Failure::on(host))?,
                 shown: format!("127.0.0.1:{listen} on host {host} (through ssh)"),
             }),
         }
@@ -91,24 +91,27 @@ impl Runner<'_> {
 
     /// The containers traffic should go to on `host`: the one this run
     /// brought up, or (for `proxy sync`) every running healthy one.
-    async fn targets(&self, group: &Group, host: &HostName) -> Result<Vec<Target>, String> {
+    async fn targets(&self, group: &Group, host: &HostName) -> Result<Vec<Target>, Failure> {
         let port = self.settings()?.app_port;
         let docker = self.dock(host)?;
         if let Some(f) = self.fresh.get(&(group.role.clone(), host.clone())) {
             return Ok(vec![
                 proxy::target_of(docker, &f.id, port)
                     .await
-                    .map_err(|e| format!("host {host}: {e}"))?,
+                    .map_err(Failure::on(host))?,
             ]);
         }
         let selector = self.selector(Some(&group.role), None, Some(host));
         let (out, running) = proxy::healthy_targets(docker, &selector, port)
             .await
-            .map_err(|e| format!("host {host}: {e}"))?;
+            .map_err(Failure::on(host))?;
         if out.is_empty() {
-            return Err(format!(
-                "host {host}: no running healthy container to send traffic to (looked for: {}; found {running} running)",
-                selector.describe(),
+            return Err(Failure::at(
+                host,
+                format!(
+                    "no running healthy container to send traffic to (looked for: {}; found {running} running)",
+                    selector.describe(),
+                ),
             ));
         }
         Ok(out)
@@ -128,13 +131,9 @@ impl Runner<'_> {
         };
         let selector = self.selector(Some(&group.role), None, Some(host));
         let mut out = Vec::new();
-        for c in containers::list(docker, &selector, false)
-            .await
-            .unwrap_or_default()
-        {
-            if c.id != fresh
-                && let Ok(t) =
-                    proxy::target_of(docker, c.id.as_deref().unwrap_or_default(), port).await
+        for c in docker.list(&selector, false).await.unwrap_or_default() {
+            if Some(&c.id) != fresh.as_ref()
+                && let Ok(t) = proxy::target_of(docker, &c.id, port).await
             {
                 out.push(t);
             }
@@ -160,7 +159,7 @@ impl Runner<'_> {
         };
         let driver = match proxy::driver_for(docker, settings.driver).await {
             Ok(d) => d,
-            Err(e) => return (None, Err(format!("host {host}: {e}").into())),
+            Err(e) => return (None, Err(Failure::on(host)(e).into())),
         };
         let targets = match self.targets(group, host).await {
             Ok(t) => t,
@@ -197,10 +196,7 @@ impl Runner<'_> {
             let settings = self.settings()?;
             let nginx = self.nginx(host).await?;
             let path = nginx.path(self.plan.app.as_str(), &self.destination);
-            let previous_file = nginx
-                .read(&path)
-                .await
-                .map_err(|e| format!("host {host}: {e}"))?;
+            let previous_file = nginx.read(&path).await.map_err(Failure::on(host))?;
             let previous = previous_file
                 .as_deref()
                 .and_then(nginx::parse_route)
@@ -217,9 +213,9 @@ impl Runner<'_> {
             nginx
                 .apply(&path, Some(&text), previous_file.as_deref(), &log)
                 .await
-                .map_err(|e| format!("host {host}: {e}"))?;
+                .map_err(Failure::on(host))?;
             self.out(i, Some(host), "nginx reloaded");
-            Ok::<_, String>((path, previous_file, previous, route, text))
+            Ok::<_, Failure>((path, previous_file, previous, route, text))
         };
         let (path, previous_file, previous, route, text) = match work.await {
             Ok(w) => w,
@@ -244,9 +240,9 @@ impl Runner<'_> {
                         .unwrap_or_else(|e| {
                             format!("putting the previous config back failed: {e}")
                         }),
-                    Err(e) => e,
+                    Err(e) => e.to_string(),
                 };
-                (None, Err(format!("host {host}: {e}; {undo}").into()))
+                (None, Err(Failure::at(host, format!("{e}; {undo}")).into()))
             }
         }
     }
@@ -278,7 +274,7 @@ impl Runner<'_> {
                 Ok(())
             }
             Err(None) => Err(StepError::Cancelled),
-            Err(Some(e)) => Err(StepError::Failed(e)),
+            Err(Some(e)) => Err(StepError::Failed(e.into())),
         }
     }
 
@@ -288,15 +284,15 @@ impl Runner<'_> {
         host: &HostName,
         role: &crate::config::RoleName,
         targets: &[Target],
-    ) -> Result<(), String> {
+    ) -> Result<(), Failure> {
         let settings = self.settings()?;
         let docker = self.dock(host)?;
         let Some(target) = targets.first() else {
-            return Err(format!("host {host}: no container to send traffic to"));
+            return Err(Failure::at(host, "no container to send traffic to"));
         };
         kamal::ensure_network(docker)
             .await
-            .map_err(|e| format!("host {host}: {e}"))?;
+            .map_err(Failure::on(host))?;
         let service = kamal::service(self.plan.app.as_str(), role.as_str(), &self.destination);
         let timeout = self.app.deploy_timeout.get();
         let args = kamal::deploy_args(&service, target, settings, timeout);
@@ -304,7 +300,7 @@ impl Runner<'_> {
         let log = |l: String| self.out(i, Some(host), l);
         kamal::exec(docker, &args, timeout + Duration::from_secs(30), &log)
             .await
-            .map_err(|e| format!("host {host}: {e}"))?;
+            .map_err(Failure::on(host))?;
         self.out(
             i,
             Some(host),
@@ -348,7 +344,7 @@ impl Runner<'_> {
     }
 
     /// Points a host's proxy back at what served before this run.
-    pub(super) async fn switch_back(&self, i: usize, s: &Switched) -> Result<(), String> {
+    pub(super) async fn switch_back(&self, i: usize, s: &Switched) -> Result<(), Failure> {
         let settings = self.settings()?;
         let docker = self.dock(&s.host)?;
         let mut targets = Vec::new();
@@ -361,7 +357,7 @@ impl Runner<'_> {
             Driver::Nginx => {
                 let nginx = self.nginx(&s.host).await?;
                 let path = nginx.path(self.plan.app.as_str(), &self.destination);
-                let current = nginx.read(&path).await.map_err(|e| e.to_string())?;
+                let current = nginx.read(&path).await.map_err(Failure::on(&s.host))?;
                 let text = if targets.is_empty() {
                     s.previous_file.clone()
                 } else {
@@ -375,7 +371,7 @@ impl Runner<'_> {
                 nginx
                     .apply(&path, text.as_deref(), current.as_deref(), &|_| {})
                     .await
-                    .map_err(|e| e.to_string())?;
+                    .map_err(Failure::on(&s.host))?;
                 let what = match text.as_deref().and_then(nginx::parse_route) {
                     Some(r) => r.describe(),
                     None => "no config (as before)".into(),
@@ -399,7 +395,9 @@ impl Runner<'_> {
                 let timeout = self.app.deploy_timeout.get();
                 let args = kamal::deploy_args(&service, target, settings, timeout);
                 let log = |l: String| self.out(i, Some(&s.host), l);
-                kamal::exec(docker, &args, timeout + Duration::from_secs(30), &log).await?;
+                kamal::exec(docker, &args, timeout + Duration::from_secs(30), &log)
+                    .await
+                    .map_err(Failure::on(&s.host))?;
                 self.out(
                     i,
                     Some(&s.host),
@@ -420,16 +418,12 @@ impl Runner<'_> {
         for host in hosts {
             match proxy::driver_for(self.dock(host)?, settings.driver)
                 .await
-                .map_err(|e| format!("host {host}: {e}"))?
+                .map_err(Failure::on(host))?
             {
                 Driver::Nginx => {
                     let nginx = self.nginx(host).await?;
                     let path = nginx.path(self.plan.app.as_str(), &self.destination);
-                    let Some(current) = nginx
-                        .read(&path)
-                        .await
-                        .map_err(|e| format!("host {host}: {e}"))?
-                    else {
+                    let Some(current) = nginx.read(&path).await.map_err(Failure::on(host))? else {
                         self.out(i, Some(host), format!("no {path}"));
                         continue;
                     };
@@ -437,7 +431,7 @@ impl Runner<'_> {
                     nginx
                         .apply(&path, None, Some(&current), &log)
                         .await
-                        .map_err(|e| format!("host {host}: {e}"))?;
+                        .map_err(Failure::on(host))?;
                     self.out(i, Some(host), format!("removed {path}; nginx reloaded"));
                 }
                 Driver::KamalProxy => {
@@ -450,7 +444,7 @@ impl Runner<'_> {
                     let log = |l: String| self.out(i, Some(host), l);
                     kamal::exec(self.dock(host)?, &args, Duration::from_secs(60), &log)
                         .await
-                        .map_err(|e| format!("host {host}: {e}"))?;
+                        .map_err(Failure::on(host))?;
                 }
             }
         }

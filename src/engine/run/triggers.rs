@@ -74,7 +74,7 @@ impl Runner<'_> {
         let (stdout, stderr) = (child.stdout.take(), child.stderr.take());
         let pump = |reader: Option<Box<dyn tokio::io::AsyncRead + Unpin + Send>>| async move {
             let Some(mut reader) = reader else { return };
-            let mut split = containers::LineSplitter::default();
+            let mut split = crate::docker::LineSplitter::default();
             let mut buf = [0u8; 8192];
             while let Ok(n) = reader.read(&mut buf).await {
                 if n == 0 {

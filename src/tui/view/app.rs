@@ -201,13 +201,10 @@ pub fn draw(frame: &mut Frame, area: Rect, model: &Model, app: &str, destination
 #[cfg(test)]
 mod tests {
     use super::super::testing::*;
-    use crossterm::event::KeyCode;
 
     #[test]
     fn app_screen() {
-        let mut m = loaded();
-        m.update(key('2'));
-        m.update(code(KeyCode::Enter));
+        let m = after("2\n");
         let screen = render(&m, 100, 30);
         assert!(screen.contains("app demo"), "{screen}");
         insta::assert_snapshot!(screen);

@@ -278,8 +278,7 @@ mod tests {
     #[test]
     fn the_log_pane_filters_by_level_with_plus_and_minus() {
         use tui_logger::LevelFilter;
-        let mut m = loaded();
-        m.update(key('+'));
+        let mut m = after("+");
         assert_eq!(m.log_level, LevelFilter::Info, "no pane, no level change");
         m.update(key('L'));
         assert!(render(&m, 80, 24).contains("berth log: info and above"));
@@ -296,9 +295,7 @@ mod tests {
 
     #[test]
     fn destroy_asks_for_the_app_name() {
-        let mut m = loaded();
-        m.update(key('2'));
-        m.update(key('D'));
+        let mut m = after("2D");
         for c in "dem".chars() {
             m.update(key(c));
         }
@@ -323,8 +320,7 @@ mod tests {
 
     #[test]
     fn command_line_completes() {
-        let mut m = loaded();
-        m.update(key(':'));
+        let mut m = after(":");
         for c in "dep".chars() {
             m.update(key(c));
         }

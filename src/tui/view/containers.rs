@@ -128,7 +128,7 @@ mod tests {
     #[test]
     fn stats_stream_only_for_running_containers_on_screen_and_show_in_columns() {
         use super::super::super::model::Msg;
-        use super::super::super::stats::Usage;
+        use crate::domain::Usage;
         let mut m = loaded();
         assert!(m.stats_targets().is_empty(), "not on the Containers view");
         m.update(key('3'));
@@ -178,15 +178,13 @@ mod tests {
 
     #[test]
     fn containers_unhealthy_first() {
-        let mut m = loaded();
-        m.update(key('3'));
+        let m = after("3");
         insta::assert_snapshot!(render(&m, 80, 24));
     }
 
     #[test]
     fn containers_filtered_by_regex_and_inverted() {
-        let mut m = loaded();
-        m.update(key('3'));
+        let mut m = after("3");
         for c in "web-v7".chars() {
             m.update(key(c));
         }

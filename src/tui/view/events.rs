@@ -57,8 +57,7 @@ mod tests {
 
     #[test]
     fn events_newest_first() {
-        let mut m = loaded();
-        m.update(key('5'));
+        let m = after("5");
         insta::assert_snapshot!(render(&m, 80, 24));
     }
 }

@@ -91,8 +91,7 @@ mod tests {
 
     #[test]
     fn help_lists_every_key_at_80x24() {
-        let mut m = loaded();
-        m.update(key('?'));
+        let m = after("?");
         let screen = render(&m, 80, 24);
         for (k, what) in super::KEYS {
             assert!(screen.contains(what), "help misses {k}: {what}\n{screen}");

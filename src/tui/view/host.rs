@@ -172,9 +172,7 @@ mod tests {
 
     #[test]
     fn host_screens_up_and_unreachable() {
-        let mut m = loaded();
-        m.update(key('1'));
-        m.update(code(KeyCode::Enter));
+        let mut m = after("1\n");
         assert!(
             matches!(&m.take_effects()[..], [crate::tui::model::Effect::HostClock(h)] if h == "db-1"),
             "opening a host measures its clock"

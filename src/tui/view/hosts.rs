@@ -68,8 +68,7 @@ mod tests {
 
     #[test]
     fn hosts_with_one_unreachable() {
-        let mut m = loaded();
-        m.update(key('1'));
+        let m = after("1");
         insta::assert_snapshot!(render(&m, 80, 24));
     }
 }

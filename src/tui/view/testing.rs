@@ -240,6 +240,18 @@ pub fn buffer(model: &Model, width: u16, height: u16) -> ratatui::buffer::Buffer
     terminal.backend().buffer().clone()
 }
 
+/// The loaded model after the operator typed `keys` (`\n` is Enter).
+pub fn after(keys: &str) -> Model {
+    let mut m = loaded();
+    for c in keys.chars() {
+        m.update(match c {
+            '\n' => code(crossterm::event::KeyCode::Enter),
+            c => key(c),
+        });
+    }
+    m
+}
+
 pub fn key(c: char) -> Msg {
     Msg::Key(crossterm::event::KeyEvent::from(
         crossterm::event::KeyCode::Char(c),

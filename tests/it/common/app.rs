@@ -132,7 +132,7 @@ impl App {
     ) -> (RunResult, Vec<EngineEvent>) {
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
         let plan = engine::plan(&self.config, &action).unwrap();
-        let ctx = engine::RunContext::new(&self.config, tx, cancel);
+        let ctx = engine::RunContext::new(&self.config, self.scope.gateway.clone(), tx, cancel);
         let collect = tokio::spawn(async move {
             let mut events = Vec::new();
             while let Some(e) = rx.recv().await {
@@ -156,9 +156,18 @@ impl App {
             version: version.map(str::to_string),
             ..Default::default()
         };
-        engine::containers::list(&self.scope.docker, &sel, true)
+        let mut list = self
+            .scope
+            .docker
+            .list_containers(Some(bollard::query_parameters::ListContainersOptions {
+                all: true,
+                filters: Some(sel.filters()),
+                ..Default::default()
+            }))
             .await
-            .unwrap()
+            .unwrap();
+        list.sort_by_key(|c| std::cmp::Reverse(c.created.unwrap_or(0)));
+        list
     }
 
     pub async fn running(&self, role: &str) -> Vec<ContainerSummary> {
@@ -171,7 +180,7 @@ impl App {
 }
 
 pub fn version_of(c: &ContainerSummary) -> &str {
-    engine::containers::summary_label(c, berth::labels::VERSION).unwrap_or("")
+    super::label(c, berth::labels::VERSION).unwrap_or("")
 }
 
 pub fn outcome<'a>(events: &'a [EngineEvent], stage: &str) -> Option<&'a Outcome> {

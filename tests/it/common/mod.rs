@@ -36,11 +36,18 @@ pub fn socket() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from("/var/run/docker.sock"))
 }
 
-/// The local engine, or `None` when a developer chose to skip Docker tests.
+/// The local engine's raw client, for setting scenes with requests berth
+/// itself never makes, or `None` when a developer chose to skip Docker
+/// tests.
 pub async fn docker() -> Option<Docker> {
+    Some(engine().await?.bollard().clone())
+}
+
+/// The local engine as berth talks to it (see [`docker`] for `None`).
+pub async fn engine() -> Option<berth::docker::Engine> {
     let socket = socket();
-    match berth::docker::connect(&socket, Duration::from_secs(10)).await {
-        Ok((docker, _)) => Some(docker),
+    match berth::docker::Engine::at_socket(&socket, Duration::from_secs(10)).await {
+        Ok((engine, _)) => Some(engine),
         Err(e) => {
             let in_ci = std::env::var("CI").is_ok_and(|v| v == "true" || v == "1");
             let skip = std::env::var("BERTH_SKIP_DOCKER_TESTS").is_ok_and(|v| v == "1");
@@ -84,6 +91,7 @@ fn is_static_elf(path: &Path) -> std::io::Result<bool> {
 
 /// Builds (once per content) and returns the test image's tag.
 pub async fn test_image(docker: &Docker) -> String {
+    let engine = engine().await.expect("the engine answered a moment ago");
     let busybox = Path::new(BUSYBOX);
     match is_static_elf(busybox) {
         Ok(true) => {}
@@ -111,11 +119,12 @@ pub async fn test_image(docker: &Docker) -> String {
     std::fs::copy(busybox, ctx.path().join("busybox")).unwrap();
     let tar = berth::docker::build::context_tar(ctx.path()).unwrap();
     let mut log = Vec::new();
-    berth::docker::build::build_image(docker, &tag, tar, "Dockerfile", &Default::default(), |l| {
-        log.push(l)
-    })
-    .await
-    .unwrap_or_else(|e| panic!("building the test image failed: {e}\n{}", log.join("\n")));
+    engine
+        .build(&tag, tar, "Dockerfile", &Default::default(), |l| {
+            log.push(l)
+        })
+        .await
+        .unwrap_or_else(|e| panic!("building the test image failed: {e}\n{}", log.join("\n")));
     tag
 }
 
@@ -180,7 +189,12 @@ static SEQ: AtomicU32 = AtomicU32::new(0);
 
 /// A test's own namespace on the engine; cleans up after itself.
 pub struct Scope {
+    /// The raw client, for scenes berth itself does not make.
     pub docker: Docker,
+    /// The same engine as berth talks to it.
+    pub engine: berth::docker::Engine,
+    /// The test's own gateway: what one berth process would have.
+    pub gateway: berth::docker::Gateway,
     pub image: String,
     /// Unique per test run: in names, app names and the cleanup label.
     pub id: String,
@@ -199,7 +213,14 @@ impl Scope {
             nanos % 0xffff,
             SEQ.fetch_add(1, Ordering::Relaxed)
         );
-        Scope { docker, image, id }
+        let engine = engine().await.expect("the engine answered a moment ago");
+        Scope {
+            docker,
+            engine,
+            gateway: berth::docker::Gateway::new(),
+            image,
+            id,
+        }
     }
 
     /// An app name unique to this test: `t<id>-<base>`.
@@ -278,16 +299,10 @@ impl Scope {
             std::fs::write(ctx.path().join(name), text).unwrap();
         }
         let tar = berth::docker::build::context_tar(ctx.path()).unwrap();
-        berth::docker::build::build_image(
-            &self.docker,
-            tag,
-            tar,
-            "Dockerfile",
-            &Default::default(),
-            |_| {},
-        )
-        .await
-        .unwrap_or_else(|e| panic!("building {tag}: {e}"));
+        self.engine
+            .build(tag, tar, "Dockerfile", &Default::default(), |_| {})
+            .await
+            .unwrap_or_else(|e| panic!("building {tag}: {e}"));
         tag.to_string()
     }
 
@@ -348,47 +363,51 @@ impl Drop for Scope {
         // inside the test's runtime, which cannot be blocked on.
         let id = self.id.clone();
         let socket = socket();
-        let joined = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            rt.block_on(async move {
-                let docker = match berth::docker::connect(&socket, Duration::from_secs(10)).await {
-                    Ok((docker, _)) => docker,
-                    Err(e) => {
-                        eprintln!("cleanup {id}: cannot reach Docker to clean up: {e}");
-                        return;
+        let joined =
+            std::thread::spawn(move || {
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .unwrap();
+                rt.block_on(async move {
+                    let docker =
+                        match berth::docker::Engine::at_socket(&socket, Duration::from_secs(10))
+                            .await
+                        {
+                            Ok((engine, _)) => engine.bollard().clone(),
+                            Err(e) => {
+                                eprintln!("cleanup {id}: cannot reach Docker to clean up: {e}");
+                                return;
+                            }
+                        };
+                    let filters =
+                        HashMap::from([("label".to_string(), vec![format!("{TEST_LABEL}={id}")])]);
+                    let list = docker
+                        .list_containers(Some(ListContainersOptions {
+                            all: true,
+                            filters: Some(filters),
+                            ..Default::default()
+                        }))
+                        .await
+                        .unwrap_or_default();
+                    for c in list {
+                        if let Some(cid) = c.id {
+                            let _ = docker
+                                .remove_container(
+                                    &cid,
+                                    Some(RemoveContainerOptions {
+                                        force: true,
+                                        v: true,
+                                        ..Default::default()
+                                    }),
+                                )
+                                .await;
+                        }
                     }
-                };
-                let filters =
-                    HashMap::from([("label".to_string(), vec![format!("{TEST_LABEL}={id}")])]);
-                let list = docker
-                    .list_containers(Some(ListContainersOptions {
-                        all: true,
-                        filters: Some(filters),
-                        ..Default::default()
-                    }))
-                    .await
-                    .unwrap_or_default();
-                for c in list {
-                    if let Some(cid) = c.id {
-                        let _ = docker
-                            .remove_container(
-                                &cid,
-                                Some(RemoveContainerOptions {
-                                    force: true,
-                                    v: true,
-                                    ..Default::default()
-                                }),
-                            )
-                            .await;
-                    }
-                }
-                remove_leftovers(&docker, &id).await;
-            });
-        })
-        .join();
+                    remove_leftovers(&docker, &id).await;
+                });
+            })
+            .join();
         if joined.is_err() {
             eprintln!("cleanup {}: the cleanup thread panicked", self.id);
         }
@@ -590,4 +609,18 @@ impl Incident {
             .map(|a| format!("  {a}:\n    image: x\n    roles:\n      web: {{hosts: [local]}}\n"))
             .collect()
     }
+}
+
+/// The name Docker shows for a listed container, without its leading `/`.
+pub fn name(c: &bollard::models::ContainerSummary) -> String {
+    c.names
+        .as_ref()
+        .and_then(|n| n.first())
+        .map(|n| n.trim_start_matches('/').to_string())
+        .unwrap_or_default()
+}
+
+/// A label of a listed container.
+pub fn label<'a>(c: &'a bollard::models::ContainerSummary, key: &str) -> Option<&'a str> {
+    c.labels.as_ref()?.get(key).map(String::as_str)
 }
