@@ -233,12 +233,57 @@ impl Engine {
     }
 
     /// A container as inspected; `None` when it does not exist.
+    ///
+    /// A container that restarted and is up again says exit code 0 to an
+    /// inspect (the engine resets it on start), so a crash loop caught
+    /// between two crashes would lose the code it keeps dying with: for
+    /// those, the code comes from its last `die` event.
     pub async fn inspect(&self, id: &str) -> Result<Option<Container>, DockerError> {
-        match self.docker.inspect_container(id, None).await {
-            Ok(c) => Ok(Some(convert::container(c))),
-            Err(e) if is_not_found(&e) => Ok(None),
-            Err(e) => Err(DockerError::of(format!("inspecting {id:.12}"), &e)),
+        let mut c = match self.docker.inspect_container(id, None).await {
+            Ok(c) => convert::container(c),
+            Err(e) if is_not_found(&e) => return Ok(None),
+            Err(e) => return Err(DockerError::of(format!("inspecting {id:.12}"), &e)),
+        };
+        if c.state == crate::domain::State::Running && c.restart_count > 0 && c.exit_code.is_none()
+        {
+            c.exit_code = self.last_exit(id, c.created_at).await;
         }
+        Ok(Some(c))
+    }
+
+    /// The exit code of a container's last `die` event since `since`, from
+    /// the engine's event history (read within 2 s).
+    async fn last_exit(
+        &self,
+        id: &str,
+        since: Option<chrono::DateTime<chrono::Utc>>,
+    ) -> Option<i64> {
+        use bollard::query_parameters::EventsOptions;
+        let now = chrono::Utc::now();
+        let since = since.unwrap_or(now - chrono::Duration::hours(1));
+        let mut events = self.docker.events(Some(EventsOptions {
+            since: Some(since.timestamp().to_string()),
+            until: Some((now.timestamp() + 1).to_string()),
+            filters: Some(HashMap::from([
+                ("type".to_string(), vec!["container".to_string()]),
+                ("container".to_string(), vec![id.to_string()]),
+                ("event".to_string(), vec!["die".to_string()]),
+            ])),
+        }));
+        let mut last = None;
+        let read = async {
+            while let Some(Ok(ev)) = events.next().await {
+                if let Some(code) = ev
+                    .actor
+                    .and_then(|a| a.attributes)
+                    .and_then(|a| a.get("exitCode").and_then(|c| c.parse().ok()))
+                {
+                    last = Some(code);
+                }
+            }
+        };
+        let _ = tokio::time::timeout(Duration::from_secs(2), read).await;
+        last
     }
 
     /// The containers `ids` names, inspected `concurrency` at once; those

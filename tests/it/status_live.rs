@@ -310,7 +310,12 @@ async fn an_incident_is_reported_as_it_is() {
         };
         if ready(sick, &|c| c["health"] == "unhealthy")
             && ready(kamal, &|c| c["health"] == "unhealthy")
-            && ready(looping, &|c| c["restart_count"].as_i64() >= Some(2))
+            // Caught while it is up between two crashes: the engine then
+            // says exit code 0; berth must still tell the code it keeps
+            // dying with (from its last `die` event).
+            && ready(looping, &|c| {
+                c["restart_count"].as_i64() >= Some(2) && c["state"] == "running"
+            })
             && ready(oom, &|c| c["oom_killed"] == true)
         {
             break json;

@@ -518,7 +518,8 @@ pub struct Incident {
     pub good: String,
     /// Its health check fails.
     pub sick: String,
-    /// Exits 1 at once, restarted by Docker again and again.
+    /// Up for a second, then exits 1; restarted by Docker again and again
+    /// (so it is seen both down and up between crashes).
     pub looping: String,
     /// Allocates until the kernel kills it.
     pub oom: String,
@@ -561,10 +562,10 @@ impl Incident {
                     .env("HEALTH=fail"),
             )
             .await;
-        // loop: exits 1 at once, restarted by Docker again and again.
+        // loop: up for a second, exits 1, restarted by Docker again and again.
         scope
             .start(Spec {
-                cmd: Some(vec!["sh".into(), "-c".into(), "exit 1".into()]),
+                cmd: Some(vec!["sh".into(), "-c".into(), "sleep 1; exit 1".into()]),
                 no_healthcheck: true,
                 restart_always: true,
                 ..Spec::named("loop").berth(&looping, "web", "v1")
