@@ -18,6 +18,7 @@ pub mod map;
 pub mod migrate;
 pub mod model;
 pub mod names;
+mod proxy;
 pub mod secrets;
 pub(crate) mod split;
 
