@@ -118,6 +118,8 @@ pub enum Command {
         #[arg(value_enum)]
         shell: clap_complete::Shell,
     },
+    /// Print berth's man page, in roff (e.g. `berth man > ~/.local/share/man/man1/berth.1`)
+    Man,
     /// Print what an action would do, stage by stage, without doing it
     Plan {
         /// Print the plan as JSON
@@ -275,6 +277,13 @@ fn run(cli: Cli, gateway: &crate::docker::Gateway) -> anyhow::Result<u8> {
             let mut script = Vec::new();
             clap_complete::generate(shell, &mut Cli::command(), "berth", &mut script);
             out!("{}", String::from_utf8_lossy(&script));
+            Ok(EXIT_OK)
+        }
+        Some(Command::Man) => {
+            use clap::CommandFactory;
+            let mut page = Vec::new();
+            clap_mangen::Man::new(Cli::command()).render(&mut page)?;
+            out!("{}", String::from_utf8_lossy(&page));
             Ok(EXIT_OK)
         }
         Some(Command::Init) => {

@@ -307,6 +307,41 @@ fn completions_load_in_bash() {
     assert!(String::from_utf8_lossy(&loaded.stdout).contains("berth"));
 }
 
+/// `berth man` prints a man page that man's formatter reads without a
+/// warning, naming the commands.
+#[test]
+fn the_man_page_renders() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_berth"))
+        .arg("man")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let page = String::from_utf8(out.stdout).unwrap();
+    assert!(page.contains(".TH berth 1"), "{page}");
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("berth.1");
+    std::fs::write(&file, &page).unwrap();
+    // groff (Debian's man formatter) says what it cannot read on stderr.
+    let Ok(text) = std::process::Command::new("groff")
+        .args(["-man", "-Tutf8", "-ww"])
+        .arg(&file)
+        .output()
+    else {
+        // No formatter on this machine: the page's roff is checked above.
+        return;
+    };
+    assert!(text.status.success());
+    assert!(
+        text.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&text.stderr)
+    );
+    let shown = String::from_utf8_lossy(&text.stdout);
+    for word in ["deploy", "rollback", "status", "completions", "man"] {
+        assert!(shown.contains(word), "{word}: {shown}");
+    }
+}
+
 /// Names on the command line are checked as they are parsed, with the same
 /// rule and hint as in the config.
 #[test]
