@@ -313,6 +313,18 @@ impl Engine {
         }
     }
 
+    /// Restarts a container, giving it `grace` to stop.
+    pub async fn restart(&self, id: &str, grace: Duration) -> Result<(), DockerError> {
+        let opts = bollard::query_parameters::RestartContainerOptions {
+            t: Some(grace.as_secs() as i32),
+            ..Default::default()
+        };
+        self.docker
+            .restart_container(id, Some(opts))
+            .await
+            .map_err(|e| DockerError::of(format!("restarting {id:.12}"), &e))
+    }
+
     /// Force-removes a container (and its anonymous volumes when
     /// `volumes`); one already gone is fine.
     pub async fn remove(&self, id: &str, volumes: bool) -> Result<(), DockerError> {

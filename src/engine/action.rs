@@ -4,7 +4,7 @@ use std::fmt;
 
 use serde::Serialize;
 
-use crate::config::{AppName, DestinationName, RoleName};
+use crate::config::{AppName, DestinationName, HostName, RoleName};
 
 /// A mutating action on one app.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -42,6 +42,44 @@ pub enum Action {
         app: AppName,
         destination: Option<DestinationName>,
     },
+    /// One container of the app, by hand (the console's Containers view):
+    /// under the app's lock, and recorded in its history.
+    Container {
+        app: AppName,
+        destination: Option<DestinationName>,
+        host: HostName,
+        /// Its name as Docker shows it (found again by the app's labels
+        /// on that host when the step runs).
+        container: String,
+        op: ContainerOp,
+    },
+}
+
+/// What to do to one container.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ContainerOp {
+    Restart,
+    Stop,
+    Start,
+    Remove,
+}
+
+impl ContainerOp {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ContainerOp::Restart => "restart",
+            ContainerOp::Stop => "stop",
+            ContainerOp::Start => "start",
+            ContainerOp::Remove => "remove",
+        }
+    }
+}
+
+impl fmt::Display for ContainerOp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 impl Action {
@@ -51,7 +89,8 @@ impl Action {
             | Action::Restart { app, .. }
             | Action::Rollback { app, .. }
             | Action::Destroy { app, .. }
-            | Action::ProxySync { app, .. } => app,
+            | Action::ProxySync { app, .. }
+            | Action::Container { app, .. } => app,
         }
     }
 
@@ -61,7 +100,8 @@ impl Action {
             | Action::Restart { destination, .. }
             | Action::Rollback { destination, .. }
             | Action::Destroy { destination, .. }
-            | Action::ProxySync { destination, .. } => destination.as_ref(),
+            | Action::ProxySync { destination, .. }
+            | Action::Container { destination, .. } => destination.as_ref(),
         }
     }
 
@@ -77,6 +117,15 @@ impl Action {
 
     /// `deploy demo v2`, `rollback demo v1`, `restart demo`: what it does, in words.
     pub fn describe(&self) -> String {
+        if let Action::Container {
+            host,
+            container,
+            op,
+            ..
+        } = self
+        {
+            return format!("{op} container {container} of {} on {host}", self.app());
+        }
         match self.version() {
             Some(v) => format!("{} {} {v}", self.verb(), self.app()),
             None => format!("{} {}", self.verb(), self.app()),
@@ -90,6 +139,12 @@ impl Action {
             Action::Rollback { .. } => "rollback",
             Action::Destroy { .. } => "destroy",
             Action::ProxySync { .. } => "proxy-sync",
+            Action::Container { op, .. } => match op {
+                ContainerOp::Restart => "container-restart",
+                ContainerOp::Stop => "container-stop",
+                ContainerOp::Start => "container-start",
+                ContainerOp::Remove => "container-remove",
+            },
         }
     }
 }

@@ -22,7 +22,7 @@ pub mod run;
 pub mod trigger;
 pub mod watch;
 
-pub use action::{Action, Version};
+pub use action::{Action, ContainerOp, Version};
 pub use error::{Cause, Failure};
 pub use event::{EngineEvent, Outcome, RunResult};
 pub use history::Performer;

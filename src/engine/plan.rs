@@ -101,6 +101,11 @@ pub enum Step {
     /// Runs only when a stage failed or the run was cancelled: restarts the
     /// old containers that were stopped and removes the new ones.
     Restore,
+    /// Restart, stop, start or remove one container of the app.
+    Container {
+        container: String,
+        op: super::action::ContainerOp,
+    },
     /// Release the lock: always, after everything else.
     Unlock,
 }
@@ -146,6 +151,8 @@ pub enum PlanError {
     NoProxy { app: String, file: String },
     #[error("destroy needs the app's name typed as confirmation: pass --confirm {app}")]
     NotConfirmed { app: String },
+    #[error("app `{app}` does not run on host `{host}`")]
+    NotOnHost { app: String, host: String },
     #[error("{why}: {verb} refused")]
     ReadOnly { why: String, verb: String },
     #[error("hooks and plugins need fixing before any action runs:\n{}", problems.iter().map(|p| format!("  {p}")).collect::<Vec<_>>().join("\n"))]
@@ -216,6 +223,12 @@ pub fn plan_with(config: &Config, action: &Action, triggers: &Triggers) -> Resul
             ..
         } => p.destroy(confirm, *purge_volumes)?,
         Action::ProxySync { .. } => p.proxy_sync()?,
+        Action::Container {
+            host,
+            container,
+            op,
+            ..
+        } => p.container(host, container, *op)?,
     }
     p.stages.push(stage("unlock", Step::Unlock, &lock_host));
     // Warnings only for implementations this plan runs.
@@ -526,6 +539,29 @@ impl<'a> Planner<'a> {
         self.stages
             .push(stage("remove state", Step::RemoveState, &hosts));
         self.trigger("post-destroy", &hosts);
+        Ok(())
+    }
+
+    fn container(
+        &mut self,
+        host: &HostName,
+        container: &str,
+        op: super::action::ContainerOp,
+    ) -> Result<(), PlanError> {
+        if !self.all_hosts(&self.roles.clone()).contains(host) {
+            return Err(PlanError::NotOnHost {
+                app: self.app_name.to_string(),
+                host: host.to_string(),
+            });
+        }
+        self.stages.push(stage(
+            &format!("{op} {container}"),
+            Step::Container {
+                container: container.to_string(),
+                op,
+            },
+            std::slice::from_ref(host),
+        ));
         Ok(())
     }
 

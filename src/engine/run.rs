@@ -604,6 +604,11 @@ impl Runner<'_> {
                 }
                 Ok(Done::Ok)
             }
+            Step::Container { container, op } => {
+                self.container_op(i, first(&stage.hosts)?, container, *op)
+                    .await?;
+                Ok(Done::Ok)
+            }
             Step::Restore => {
                 self.restore(i).await?;
                 Ok(Done::Ok)

@@ -768,3 +768,140 @@ async fn a_rollback_names_the_version_it_starts_before_it_runs() {
     assert_eq!(running.len(), 1);
     assert_eq!(common::app::version_of(&running[0]), "v1");
 }
+
+/// One container by hand: restart, stop, start and remove act on that
+/// container alone, under the app's lock (a manual lock refuses them), and
+/// each is a line in the app's history; a container of another app on the
+/// same host is never found by name.
+#[tokio::test]
+async fn one_container_restarts_stops_starts_and_goes_under_the_lock() {
+    let Some(scope) = common::scope().await else {
+        return;
+    };
+    let app = App::new(
+        scope,
+        "one",
+        "      web: {hosts: [a], port: 8080}\n      worker: {hosts: [a], port: 8080}\n",
+        "",
+    )
+    .await;
+    app.image("v1", &[]).await;
+    assert_eq!(app.run(app.deploy("v1"), None).await.0, RunResult::Ok);
+    let web = app.running("web").await.remove(0);
+    let (name, id) = (common::name(&web), web.id.clone().unwrap());
+    let worker_id = app.running("worker").await[0].id.clone().unwrap();
+    let act = |op: engine::ContainerOp| engine::Action::Container {
+        app: berth::config::AppName::new(&app.name).unwrap(),
+        destination: None,
+        host: berth::config::HostName::new("a").unwrap(),
+        container: name.clone(),
+        op,
+    };
+    let started_at = |id: String| {
+        let docker = app.scope.docker.clone();
+        async move {
+            let c = docker.inspect_container(&id, None).await.unwrap();
+            let s = c.state.unwrap();
+            (s.running.unwrap_or(false), s.started_at.unwrap_or_default())
+        }
+    };
+    let (_, before) = started_at(id.clone()).await;
+    let worker_before = started_at(worker_id.clone()).await;
+
+    let (r, events) = app.run(act(engine::ContainerOp::Restart), None).await;
+    assert_eq!(r, RunResult::Ok, "{events:#?}");
+    let (running, after) = started_at(id.clone()).await;
+    assert!(running && after != before, "restarted: {before} → {after}");
+    assert_eq!(
+        started_at(worker_id.clone()).await,
+        worker_before,
+        "the other role's container is untouched"
+    );
+
+    assert_eq!(
+        app.run(act(engine::ContainerOp::Stop), None).await.0,
+        RunResult::Ok
+    );
+    assert!(!started_at(id.clone()).await.0, "stopped");
+    assert_eq!(
+        app.run(act(engine::ContainerOp::Start), None).await.0,
+        RunResult::Ok
+    );
+    assert!(started_at(id.clone()).await.0, "started");
+
+    // Behind a manual lock: refused at the lock stage, nothing done.
+    let hosts = berth::hosts::Pool::default();
+    let app_name = berth::config::AppName::new(&app.name).unwrap();
+    engine::lock::acquire_manual(
+        &app.config,
+        &hosts,
+        &app_name,
+        None,
+        "maintenance",
+        &Performer::current(),
+    )
+    .await
+    .unwrap();
+    let (r, _) = app.run(act(engine::ContainerOp::Remove), None).await;
+    assert!(
+        matches!(&r, RunResult::Failed { stage, .. } if stage == "lock"),
+        "{r:?}"
+    );
+    assert!(started_at(id.clone()).await.0, "still there and running");
+    engine::lock::release_manual(
+        &app.config,
+        &hosts,
+        &app_name,
+        None,
+        false,
+        &Performer::current(),
+    )
+    .await
+    .unwrap();
+
+    assert_eq!(
+        app.run(act(engine::ContainerOp::Remove), None).await.0,
+        RunResult::Ok
+    );
+    assert!(
+        app.scope.docker.inspect_container(&id, None).await.is_err(),
+        "removed"
+    );
+    // A name that is not one of the app's containers is not found.
+    let (r, _) = app
+        .run(
+            engine::Action::Container {
+                app: app_name.clone(),
+                destination: None,
+                host: berth::config::HostName::new("a").unwrap(),
+                container: "not-an-app-container".into(),
+                op: engine::ContainerOp::Stop,
+            },
+            None,
+        )
+        .await;
+    assert!(
+        matches!(&r, RunResult::Failed { error, .. } if error.contains("no container `not-an-app-container`")),
+        "{r:?}"
+    );
+
+    let state = berth::hosts::HostPath::local(app.dir.path().join("a"));
+    let (records, _) = engine::history::read(&state, &app.name).await.unwrap();
+    let lines: Vec<(&str, &str)> = records
+        .iter()
+        .map(|r| (r.action.as_str(), r.result.as_str()))
+        .collect();
+    assert_eq!(
+        lines,
+        [
+            ("deploy", "ok"),
+            ("container-restart", "ok"),
+            ("container-stop", "ok"),
+            ("container-start", "ok"),
+            ("container-remove", "failed"),
+            ("container-remove", "ok"),
+            ("container-stop", "failed"),
+        ],
+        "{records:#?}"
+    );
+}

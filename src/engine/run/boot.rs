@@ -520,4 +520,50 @@ impl Runner<'_> {
         }
         Ok(())
     }
+
+    /// One container of the app on `host`, by hand: found by its name
+    /// among the app's containers there (so no other app's container is
+    /// ever touched), then restarted, stopped, started or removed.
+    pub(super) async fn container_op(
+        &self,
+        i: usize,
+        host: &HostName,
+        name: &str,
+        op: crate::engine::ContainerOp,
+    ) -> Result<(), Failure> {
+        use crate::engine::ContainerOp;
+        let docker = self.dock(host)?;
+        let selector = self.selector(None, None, Some(host));
+        let found = docker
+            .list(&selector, true)
+            .await
+            .map_err(Failure::on(host))?
+            .into_iter()
+            .find(|c| c.name == name)
+            .ok_or_else(|| {
+                Failure::at(
+                    host,
+                    format!(
+                        "no container `{name}` of the app here (looked for: {})",
+                        selector.describe()
+                    ),
+                )
+            })?;
+        let grace = self.app.stop_timeout.get();
+        let done = match op {
+            ContainerOp::Restart => docker.restart(&found.id, grace).await,
+            ContainerOp::Stop => docker.stop(&found.id, grace).await,
+            ContainerOp::Start => docker.start(&found.id).await,
+            ContainerOp::Remove => docker.remove(&found.id, false).await,
+        };
+        done.map_err(Failure::on(host))?;
+        let past = match op {
+            ContainerOp::Restart => "restarted",
+            ContainerOp::Stop => "stopped",
+            ContainerOp::Start => "started",
+            ContainerOp::Remove => "removed",
+        };
+        self.progress(i, host, format!("{past} {name}"));
+        Ok(())
+    }
 }

@@ -139,9 +139,7 @@ impl Model {
         if let Some(why) = self.held("restart", &t) {
             return self.say(why, true);
         }
-        // From the Containers view, `r` restarts that container's role.
-        let role = role
-            .or(sel_role.filter(|_| self.tab == Tab::Containers && self.screen == Screen::Main));
+        let _ = sel_role;
         let role = match role.as_deref().map(RoleName::new).transpose() {
             Ok(r) => r,
             Err(e) => return self.say(format!("restart {t}: {e}"), true),
@@ -155,6 +153,107 @@ impl Model {
                 app: t.app,
                 role,
                 destination: t.destination,
+            },
+        });
+    }
+
+    /// The container the operator is on: the container screen's, or the
+    /// Containers view's selected row.
+    fn container_in_view(&self) -> Option<&crate::tui::rows::ContainerRow> {
+        match &self.screen {
+            Screen::Container { host, id } => self
+                .container_rows
+                .iter()
+                .find(|r| &r.host == host && &r.id == id),
+            Screen::Main if self.tab == Tab::Containers => {
+                let &i = self
+                    .visible
+                    .of(Tab::Containers)
+                    .get(*self.selected.of(Tab::Containers))?;
+                self.container_rows.get(i)
+            }
+            _ => None,
+        }
+    }
+
+    /// Restart, stop, start or remove the container in view (asked y/N
+    /// first). A berth app's container goes through the engine, under its
+    /// app's lock and into its history; for anyone else's, berth says what
+    /// to run instead and changes nothing.
+    pub(super) fn start_container_op(&mut self, op: crate::engine::ContainerOp) {
+        use crate::engine::ContainerOp;
+        let verb = format!("{op} container");
+        if self.read_only {
+            return self.say(
+                format!("read-only console: {verb} refused (started with --read-only or read_only: true)"),
+                true,
+            );
+        }
+        let Some(r) = self.container_in_view().cloned() else {
+            return self.say(format!("{verb}: no container selected"), true);
+        };
+        let (name, host, app) = (&r.name, &r.host, &r.app);
+        let instead = match r.source {
+            Source::Berth if self.config.fleet.apps.contains_key(app.as_str()) => None,
+            Source::Kamal => Some(format!(
+                "{name} is Kamal's ({app}): berth changes no Kamal app; run `kamal app {}`",
+                match op {
+                    ContainerOp::Restart => "boot",
+                    ContainerOp::Stop => "stop",
+                    ContainerOp::Start => "start",
+                    ContainerOp::Remove => "remove",
+                }
+            )),
+            Source::Dokku => Some(format!(
+                "{name} is Dokku's ({app}): berth changes no Dokku app; run `dokku {} {app}` on {host}",
+                match op {
+                    ContainerOp::Restart => "ps:restart",
+                    ContainerOp::Stop => "ps:stop",
+                    ContainerOp::Start => "ps:start",
+                    ContainerOp::Remove => "apps:destroy",
+                }
+            )),
+            Source::Berth => Some(format!(
+                "{name} belongs to app `{app}`, which is not declared in {}: run `docker {op} {name}` on {host}",
+                self.config.path.display()
+            )),
+            Source::Compose | Source::Unmanaged => Some(format!(
+                "{name} is not a berth app's container: run `docker {op} {name}` on {host}"
+            )),
+        };
+        if let Some(instead) = instead {
+            return self.say(instead, true);
+        }
+        let target = match Target::parse(app) {
+            Ok(mut t) => {
+                t.destination = DestinationName::new(&r.destination).ok();
+                t
+            }
+            Err(e) => return self.say(format!("{verb}: {e}"), true),
+        };
+        if let Some(why) = self.held(&verb, &target) {
+            return self.say(why, true);
+        }
+        let Ok(host_name) = crate::config::HostName::new(host) else {
+            return self.say(format!("{verb}: host `{host}` is not a host name"), true);
+        };
+        let question = match op {
+            ContainerOp::Remove => format!(
+                "Remove container {name} of {target} on {host}? It is gone for good (its app keeps its other containers)."
+            ),
+            _ => format!(
+                "{} container {name} of {target} on {host}?",
+                capital(op.as_str())
+            ),
+        };
+        self.ask(PromptKind::Confirm {
+            question,
+            action: Action::Container {
+                app: target.app,
+                destination: target.destination,
+                host: host_name,
+                container: name.clone(),
+                op,
             },
         });
     }
@@ -290,4 +389,12 @@ impl Model {
             );
         }
     }
+}
+
+/// `restart` → `Restart`.
+fn capital(word: &str) -> String {
+    let mut c = word.chars();
+    c.next()
+        .map(|f| f.to_uppercase().chain(c).collect())
+        .unwrap_or_default()
 }

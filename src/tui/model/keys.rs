@@ -2,6 +2,7 @@
 //! the `:` command line. Actions they start go through `actions`.
 
 use super::*;
+use crate::engine::ContainerOp;
 
 impl Model {
     // ---- keys ------------------------------------------------------------
@@ -86,6 +87,16 @@ impl Model {
     /// The container screen: details above, its log below.
     pub(super) fn container_key(&mut self, key: KeyEvent) {
         let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
+        let op = match key.code {
+            KeyCode::Char('r') => Some(ContainerOp::Restart),
+            KeyCode::Char('t') => Some(ContainerOp::Stop),
+            KeyCode::Char('u') if !ctrl => Some(ContainerOp::Start),
+            KeyCode::Char('X') => Some(ContainerOp::Remove),
+            _ => None,
+        };
+        if let Some(op) = op {
+            return self.start_container_op(op);
+        }
         let Some(v) = self.logs.as_mut() else {
             if matches!(key.code, KeyCode::Esc | KeyCode::Char('h')) {
                 self.screen = Screen::Main;
@@ -175,6 +186,20 @@ impl Model {
                 self.notice = None;
             }
             KeyCode::Enter => self.open(),
+            // On the Containers view, r/t/u/X act on that one container
+            // (the role's restart is on the Apps view and app screen).
+            KeyCode::Char('r') if tab == Tab::Containers => {
+                self.start_container_op(ContainerOp::Restart)
+            }
+            KeyCode::Char('t') if tab == Tab::Containers => {
+                self.start_container_op(ContainerOp::Stop)
+            }
+            KeyCode::Char('u') if tab == Tab::Containers => {
+                self.start_container_op(ContainerOp::Start)
+            }
+            KeyCode::Char('X') if tab == Tab::Containers => {
+                self.start_container_op(ContainerOp::Remove)
+            }
             KeyCode::Char('d') => self.start_deploy(None, None),
             KeyCode::Char('r') => self.start_restart(None, None),
             KeyCode::Char('R') => self.start_rollback(None, None),

@@ -148,19 +148,48 @@ fn restart_asks_first_and_any_other_key_cancels() {
 }
 
 #[test]
-fn restart_from_containers_takes_the_containers_role() {
+fn container_keys_act_on_that_container_and_say_what_to_run_for_others() {
+    use crate::engine::ContainerOp;
     let mut m = loaded();
     m.update(key('3'));
     m.update(key('/'));
     type_text(&mut m, "worker");
     m.update(code(KeyCode::Enter));
+    for (k, op) in [
+        ('r', ContainerOp::Restart),
+        ('t', ContainerOp::Stop),
+        ('u', ContainerOp::Start),
+        ('X', ContainerOp::Remove),
+    ] {
+        m.update(key(k));
+        let asked =
+            matches!(&m.input, Input::Prompt(p) if matches!(p.kind, PromptKind::Confirm { .. }));
+        assert!(asked, "{k}: y/N first: {:?}", m.input);
+        m.update(key('y'));
+        let effects = m.take_effects();
+        assert!(
+            matches!(&effects[..], [Effect::Start { action: Action::Container { op: o, container, host, app, .. }, .. }]
+                if *o == op && container.contains("worker") && host.as_str() == "edge-2" && app.as_str() == "demo"),
+            "{k}: {effects:?}"
+        );
+        // The run opens its screen; back to the list for the next key.
+        if m.screen != Screen::Main {
+            m.update(code(KeyCode::Esc));
+        }
+    }
+    // Another tool's container: nothing starts, and berth says what to run.
+    m.update(code(KeyCode::Esc));
+    m.update(key('/'));
+    type_text(&mut m, "stray");
+    m.update(code(KeyCode::Enter));
     m.update(key('r'));
-    m.update(key('y'));
-    let effects = m.take_effects();
-    assert!(
-        matches!(&effects[..], [Effect::Start { action: Action::Restart { role: Some(r), .. }, .. }] if r.as_str() == "worker"),
-        "{effects:?}"
-    );
+    assert!(m.take_effects().is_empty());
+    let said = m
+        .notice
+        .as_ref()
+        .map(|n| n.text.clone())
+        .unwrap_or_default();
+    assert!(said.contains("docker restart"), "{said}");
 }
 
 #[test]
