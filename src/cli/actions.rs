@@ -395,8 +395,16 @@ impl Render {
             EngineEvent::Warning { message } => errln!("berth: warning: {message}"),
             EngineEvent::Finished { result, elapsed_ms } => {
                 let secs = *elapsed_ms as f64 / 1000.0;
+                let exec = matches!(
+                    self.plan.as_ref().map(|p| &p.action),
+                    Some(Action::Exec { .. })
+                );
                 match result {
                     RunResult::Ok => outln!("ok in {secs:.1}s"),
+                    // An exec changes nothing: no version to fall back on.
+                    RunResult::Failed { .. } if exec => {
+                        outln!("FAILED after {secs:.1}s: see each container's exit above")
+                    }
                     RunResult::Failed { stage, .. } => {
                         outln!(
                             "FAILED at `{stage}` after {secs:.1}s; the previous version (if any) keeps serving"

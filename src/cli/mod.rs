@@ -153,6 +153,26 @@ pub enum Command {
         #[command(flatten)]
         wait: LockWait,
     },
+    /// Run a command in every running container of a role (the primary role
+    /// unless --role), each one's output under its name; exit 1 if any
+    /// exits non-zero. Recorded in the app's history
+    Exec {
+        #[command(flatten)]
+        target: actions::Target,
+        /// The role whose containers run it [default: the primary role]
+        #[arg(long, short = 'r', value_name = "ROLE")]
+        role: Option<crate::config::RoleName>,
+        /// Only this host's containers
+        #[arg(long, value_name = "HOST")]
+        host: Option<crate::config::HostName>,
+        /// Print engine events as JSON lines
+        #[arg(long)]
+        json: bool,
+        /// The command and its arguments, after `--` (run as given, never
+        /// through a shell unless you name one: `-- sh -c '...'`)
+        #[arg(last = true, required = true, value_name = "CMD")]
+        command: Vec<String>,
+    },
     /// Start a retained older version again through the health gate
     Rollback {
         #[command(flatten)]
@@ -378,6 +398,24 @@ fn run(cli: Cli, gateway: &crate::docker::Gateway) -> anyhow::Result<u8> {
                 ),
                 Command::Proxy(proxy::ProxyCommand::Sync { target, json, wait }) => {
                     (actions::proxy_sync_action(target)?, *json, wait)
+                }
+                Command::Exec {
+                    target,
+                    role,
+                    host,
+                    json,
+                    command,
+                } => {
+                    let (app, destination) = (target.app.clone(), target.destination.clone());
+                    let action = crate::engine::Action::Exec {
+                        app,
+                        destination,
+                        role: role.clone(),
+                        host: host.clone(),
+                        command: command.clone(),
+                    };
+                    return runtime()?
+                        .block_on(actions::run_action(&config, gateway, action, *json, None));
                 }
                 _ => unreachable!("handled above"),
             };

@@ -53,6 +53,17 @@ pub enum Action {
         container: String,
         op: ContainerOp,
     },
+    /// A command in every running container of a role (the primary role
+    /// unless named), or of one host's: not under the lock (it changes no
+    /// container), but recorded in the app's history with the command and
+    /// the containers it ran in.
+    Exec {
+        app: AppName,
+        destination: Option<DestinationName>,
+        role: Option<RoleName>,
+        host: Option<HostName>,
+        command: Vec<String>,
+    },
 }
 
 /// What to do to one container.
@@ -90,7 +101,8 @@ impl Action {
             | Action::Rollback { app, .. }
             | Action::Destroy { app, .. }
             | Action::ProxySync { app, .. }
-            | Action::Container { app, .. } => app,
+            | Action::Container { app, .. }
+            | Action::Exec { app, .. } => app,
         }
     }
 
@@ -101,7 +113,8 @@ impl Action {
             | Action::Rollback { destination, .. }
             | Action::Destroy { destination, .. }
             | Action::ProxySync { destination, .. }
-            | Action::Container { destination, .. } => destination.as_ref(),
+            | Action::Container { destination, .. }
+            | Action::Exec { destination, .. } => destination.as_ref(),
         }
     }
 
@@ -126,6 +139,14 @@ impl Action {
         {
             return format!("{op} container {container} of {} on {host}", self.app());
         }
+        if let Action::Exec { command, .. } = self {
+            return format!(
+                "exec {}: {}",
+                self.app(),
+                shlex::try_join(command.iter().map(String::as_str))
+                    .unwrap_or_else(|_| command.join(" "))
+            );
+        }
         match self.version() {
             Some(v) => format!("{} {} {v}", self.verb(), self.app()),
             None => format!("{} {}", self.verb(), self.app()),
@@ -139,6 +160,7 @@ impl Action {
             Action::Rollback { .. } => "rollback",
             Action::Destroy { .. } => "destroy",
             Action::ProxySync { .. } => "proxy-sync",
+            Action::Exec { .. } => "exec",
             Action::Container { op, .. } => match op {
                 ContainerOp::Restart => "container-restart",
                 ContainerOp::Stop => "container-stop",

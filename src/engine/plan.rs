@@ -101,6 +101,11 @@ pub enum Step {
     /// Runs only when a stage failed or the run was cancelled: restarts the
     /// old containers that were stopped and removes the new ones.
     Restore,
+    /// Run a command in every running container of the role on each host.
+    Exec {
+        role: RoleName,
+        command: Vec<String>,
+    },
     /// Restart, stop, start or remove one container of the app.
     Container {
         container: String,
@@ -153,6 +158,8 @@ pub enum PlanError {
     NotConfirmed { app: String },
     #[error("app `{app}` does not run on host `{host}`")]
     NotOnHost { app: String, host: String },
+    #[error("exec needs a command: `berth exec APP -- CMD...`")]
+    NoCommand,
     #[error("{why}: {verb} refused")]
     ReadOnly { why: String, verb: String },
     #[error("hooks and plugins need fixing before any action runs:\n{}", problems.iter().map(|p| format!("  {p}")).collect::<Vec<_>>().join("\n"))]
@@ -212,7 +219,11 @@ pub fn plan(config: &Config, action: &Action) -> Result<Plan, PlanError> {
 pub fn plan_with(config: &Config, action: &Action, triggers: &Triggers) -> Result<Plan, PlanError> {
     let mut p = Planner::new(config, action, triggers)?;
     let lock_host = vec![p.primary.clone()];
-    p.stages.push(stage("lock", Step::Lock, &lock_host));
+    // Exec changes no container: it never waits on, or blocks, a deploy.
+    let locked = !matches!(action, Action::Exec { .. });
+    if locked {
+        p.stages.push(stage("lock", Step::Lock, &lock_host));
+    }
     match action {
         Action::Deploy { version, .. } => p.deploy(version),
         Action::Restart { role, .. } => p.restart(role.as_ref())?,
@@ -229,8 +240,16 @@ pub fn plan_with(config: &Config, action: &Action, triggers: &Triggers) -> Resul
             op,
             ..
         } => p.container(host, container, *op)?,
+        Action::Exec {
+            role,
+            host,
+            command,
+            ..
+        } => p.exec(role.as_ref(), host.as_ref(), command)?,
     }
-    p.stages.push(stage("unlock", Step::Unlock, &lock_host));
+    if locked {
+        p.stages.push(stage("unlock", Step::Unlock, &lock_host));
+    }
     // Warnings only for implementations this plan runs.
     let warnings = triggers
         .problems
@@ -561,6 +580,43 @@ impl<'a> Planner<'a> {
                 op,
             },
             std::slice::from_ref(host),
+        ));
+        Ok(())
+    }
+
+    fn exec(
+        &mut self,
+        role: Option<&RoleName>,
+        host: Option<&HostName>,
+        command: &[String],
+    ) -> Result<(), PlanError> {
+        let role = role.unwrap_or(&self.app.primary_role).clone();
+        if !self.app.roles.contains_key(&role) {
+            return Err(unknown_role(self.app_name, &role, &self.roles));
+        }
+        let mut hosts = self
+            .config
+            .role_hosts(self.app_name, &role, self.dest)
+            .to_vec();
+        if let Some(h) = host {
+            if !hosts.contains(h) {
+                return Err(PlanError::NotOnHost {
+                    app: format!("{}'s role {role}", self.app_name),
+                    host: h.to_string(),
+                });
+            }
+            hosts = vec![h.clone()];
+        }
+        if command.is_empty() {
+            return Err(PlanError::NoCommand);
+        }
+        self.stages.push(stage(
+            &format!("exec {role}"),
+            Step::Exec {
+                role,
+                command: command.to_vec(),
+            },
+            &hosts,
         ));
         Ok(())
     }

@@ -160,6 +160,8 @@ struct Runner<'a> {
     switched: Vec<Switched>,
     proxy: Option<crate::config::ProxySettings>,
     lock: Option<HeldLock>,
+    /// `host: container (exit N)` of each container an exec ran in.
+    exec_ran: Vec<String>,
 }
 
 /// Runs `plan`, reporting on `ctx.events`, and returns how it ended. The
@@ -197,6 +199,7 @@ pub async fn run(ctx: RunContext<'_>, plan: &Plan) -> RunResult {
         switched: Vec::new(),
         proxy: ctx.config.proxy(&plan.app, plan.destination.as_ref()),
         lock: None,
+        exec_ran: Vec::new(),
         ctx,
     };
     runner.run().await
@@ -603,6 +606,31 @@ impl Runner<'_> {
                     );
                 }
                 Ok(Done::Ok)
+            }
+            Step::Exec { role, command } => {
+                let results = bounded(
+                    self.parallel(),
+                    stage
+                        .hosts
+                        .iter()
+                        .map(|h| self.exec_on(i, role, h, command)),
+                )
+                .await;
+                let mut failed = Vec::new();
+                for r in results {
+                    match r {
+                        Ok(ran) => self.exec_ran.extend(ran),
+                        Err((ran, e)) => {
+                            self.exec_ran.extend(ran);
+                            failed.push(e);
+                        }
+                    }
+                }
+                match failed.len() {
+                    0 => Ok(Done::Ok),
+                    1 => Err(StepError::Failed(failed.remove(0))),
+                    _ => Err(StepError::Failed(Failure::Several(failed))),
+                }
             }
             Step::Container { container, op } => {
                 self.container_op(i, first(&stage.hosts)?, container, *op)

@@ -905,3 +905,97 @@ async fn one_container_restarts_stops_starts_and_goes_under_the_lock() {
         "{records:#?}"
     );
 }
+
+/// `berth exec` runs the command in each running container of the role
+/// on every host, prints each one's output under its name and its exit
+/// code, exits 1 when one fails, never takes the lock, and records the
+/// command and where it ran in the app's history.
+#[tokio::test]
+async fn exec_runs_in_each_container_of_the_role_and_says_each_exit() {
+    let Some(scope) = common::scope().await else {
+        return;
+    };
+    let app = App::new(scope, "exe", "      web: {hosts: [a, b], port: 8080}\n", "").await;
+    app.image("v1", &[]).await;
+    assert_eq!(app.run(app.deploy("v1"), None).await.0, RunResult::Ok);
+    let names: Vec<String> = app.running("web").await.iter().map(common::name).collect();
+    assert_eq!(names.len(), 2);
+    let exec = |args: &[&str]| {
+        let out = common::berth()
+            .args(["-c", app.config.path.to_str().unwrap(), "exec", &app.name])
+            .args(args)
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).to_string(),
+            String::from_utf8_lossy(&out.stderr).to_string(),
+        )
+    };
+    // A manual lock does not stop an exec: it changes no container.
+    let hosts = berth::hosts::Pool::default();
+    let app_name = berth::config::AppName::new(&app.name).unwrap();
+    engine::lock::acquire_manual(
+        &app.config,
+        &hosts,
+        &app_name,
+        None,
+        "hands off",
+        &Performer::current(),
+    )
+    .await
+    .unwrap();
+
+    let (code, out, err) = exec(&["--", "sh", "-c", "echo said-$0-hi", "x"]);
+    assert_eq!(code, Some(0), "{out}{err}");
+    for name in &names {
+        assert!(out.contains(&format!("{name}: said-x-hi")), "{name}: {out}");
+        assert!(out.contains(&format!("{name}: exit 0")), "{name}: {out}");
+    }
+
+    let (code, out, _) = exec(&["--host", "b", "--", "sh", "-c", "echo failing; exit 3"]);
+    assert_eq!(code, Some(1), "{out}");
+    assert_eq!(out.matches(": failing").count(), 1, "only host b's: {out}");
+    assert!(out.contains("exit 3"), "{out}");
+
+    let (code, _, err) = exec(&["--role", "nope", "--", "true"]);
+    assert_eq!(code, Some(2), "an unknown role is an error: {err}");
+    assert!(err.contains("nope"), "{err}");
+
+    engine::lock::release_manual(
+        &app.config,
+        &hosts,
+        &app_name,
+        None,
+        false,
+        &Performer::current(),
+    )
+    .await
+    .unwrap();
+    // Each line is on the hosts the exec ran on (as `berth history` merges them).
+    let mut records = Vec::new();
+    for h in ["a", "b"] {
+        let state = berth::hosts::HostPath::local(app.dir.path().join(h));
+        records.extend(engine::history::read(&state, &app.name).await.unwrap().0);
+    }
+    records.sort_by_key(|r| r.started_at);
+    records.dedup_by(|x, y| x.run == y.run);
+    let execs: Vec<&engine::history::Record> =
+        records.iter().filter(|r| r.action == "exec").collect();
+    assert_eq!(execs.len(), 2, "{records:#?}");
+    let first = execs[0].note.as_deref().unwrap_or_default();
+    assert!(first.contains("`sh -c 'echo said-$0-hi' x`"), "{first}");
+    for name in &names {
+        assert!(first.contains(&format!("{name} (exit 0)")), "{first}");
+    }
+    assert_eq!(execs[1].result, "failed");
+    assert!(
+        execs[1]
+            .note
+            .as_deref()
+            .unwrap_or_default()
+            .contains("(exit 3)"),
+        "{:?}",
+        execs[1].note
+    );
+}

@@ -566,4 +566,66 @@ impl Runner<'_> {
         self.progress(i, host, format!("{past} {name}"));
         Ok(())
     }
+
+    /// Runs `command` in every running container of `role` on `host`, one
+    /// after another, each line of output named by its container; fails
+    /// when one exits non-zero (or none runs). Returns where it ran, with
+    /// the exit codes, for the history either way.
+    pub(super) async fn exec_on(
+        &self,
+        i: usize,
+        role: &RoleName,
+        host: &HostName,
+        command: &[String],
+    ) -> Result<Vec<String>, (Vec<String>, Failure)> {
+        let docker = self.dock(host).map_err(|e| (Vec::new(), e))?;
+        let selector = self.selector(Some(role), None, Some(host));
+        let running = docker
+            .list(&selector, false)
+            .await
+            .map_err(|e| (Vec::new(), Failure::on(host)(e)))?;
+        if running.is_empty() {
+            return Err((
+                Vec::new(),
+                Failure::at(
+                    host,
+                    format!(
+                        "no running container of role `{role}` (looked for: {})",
+                        selector.describe()
+                    ),
+                ),
+            ));
+        }
+        let mut ran = Vec::new();
+        let mut failed = Vec::new();
+        for c in &running {
+            let name = &c.name;
+            let code = docker
+                .exec(&c.id, command, |line| {
+                    self.out(i, Some(host), format!("{name}: {line}"))
+                })
+                .await;
+            match code {
+                Ok(Some(0)) => {
+                    self.progress(i, host, format!("{name}: exit 0"));
+                    ran.push(format!("{host}: {name} (exit 0)"));
+                }
+                Ok(code) => {
+                    let code = code.map_or("no exit code".to_string(), |c| format!("exit {c}"));
+                    self.progress(i, host, format!("{name}: {code}"));
+                    ran.push(format!("{host}: {name} ({code})"));
+                    failed.push(format!("{name}: {code}"));
+                }
+                Err(e) => {
+                    ran.push(format!("{host}: {name} (did not run)"));
+                    failed.push(format!("{name}: {}", e.reason()));
+                }
+            }
+        }
+        if failed.is_empty() {
+            Ok(ran)
+        } else {
+            Err((ran, Failure::at(host, failed.join("; "))))
+        }
+    }
 }

@@ -99,7 +99,7 @@ impl Runner<'_> {
             result: result.word().into(),
             failed_stage,
             error,
-            note: None,
+            note: self.note(),
             run: self.ctx.run_id.clone(),
         };
         let mut hosts: Vec<&HostName> = self.plan.stages.iter().flat_map(|s| &s.hosts).collect();
@@ -130,6 +130,25 @@ impl Runner<'_> {
                     message: Failure::at(host, format!("could not write history: {e}")).to_string(),
                 });
             }
+        }
+    }
+
+    /// What the history line says besides the action: the container a
+    /// container action was for; the command of an exec and where it ran.
+    fn note(&self) -> Option<String> {
+        match &self.plan.action {
+            Action::Container { .. } => Some(self.plan.action.describe()),
+            Action::Exec { command, .. } => Some(format!(
+                "`{}` in {}",
+                shlex::try_join(command.iter().map(String::as_str))
+                    .unwrap_or_else(|_| command.join(" ")),
+                if self.exec_ran.is_empty() {
+                    "no container".to_string()
+                } else {
+                    self.exec_ran.join(", ")
+                }
+            )),
+            _ => None,
         }
     }
 }
