@@ -142,6 +142,78 @@ pub fn container(c: ContainerInspectResponse) -> Container {
     }
 }
 
+/// How a container was started, from its inspect, every text cleaned
+/// (env values as they are: the caller masks secrets).
+pub fn inspect(c: &ContainerInspectResponse) -> crate::domain::Inspect {
+    use crate::domain::{Inspect, Mount};
+    let config = c.config.clone().unwrap_or_default();
+    let host = c.host_config.clone().unwrap_or_default();
+    let all = |v: Option<Vec<String>>| v.unwrap_or_default().iter().map(|s| one_line(s)).collect();
+    let mut labels: Vec<(String, String)> = config
+        .labels
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(k, v)| (one_line(&k), one_line(&v)))
+        .collect();
+    labels.sort();
+    let mut networks: Vec<(String, String)> = c
+        .network_settings
+        .as_ref()
+        .and_then(|n| n.networks.clone())
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(n, e)| (one_line(&n), one_line(&e.ip_address.unwrap_or_default())))
+        .collect();
+    networks.sort();
+    let restart = host.restart_policy.unwrap_or_default();
+    let restart_policy = match (
+        restart.name.map(|n| n.to_string()),
+        restart.maximum_retry_count,
+    ) {
+        (Some(n), Some(max)) if n == "on-failure" && max > 0 => format!("on-failure:{max}"),
+        (Some(n), _) if !n.is_empty() => n,
+        _ => "no".to_string(),
+    };
+    Inspect {
+        entrypoint: all(config.entrypoint),
+        command: all(config.cmd),
+        user: one_line(config.user.as_deref().unwrap_or_default()),
+        workdir: one_line(config.working_dir.as_deref().unwrap_or_default()),
+        env: config
+            .env
+            .unwrap_or_default()
+            .iter()
+            .map(|kv| {
+                let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
+                (one_line(k), one_line(v))
+            })
+            .collect(),
+        mounts: c
+            .mounts
+            .clone()
+            .unwrap_or_default()
+            .into_iter()
+            .map(|m| Mount {
+                kind: m.typ.map(|t| t.to_string()).unwrap_or_default(),
+                source: one_line(
+                    m.name
+                        .as_deref()
+                        .or(m.source.as_deref())
+                        .unwrap_or_default(),
+                ),
+                destination: one_line(m.destination.as_deref().unwrap_or_default()),
+                read_only: m.rw == Some(false),
+            })
+            .collect(),
+        labels,
+        networks,
+        restart_policy,
+        memory_limit: host.memory.filter(|&m| m > 0).map(|m| m as u64),
+        cpus: host.nano_cpus.filter(|&n| n > 0).map(|n| n as f64 / 1e9),
+        image_id: one_line(c.image.as_deref().unwrap_or_default()),
+    }
+}
+
 /// A container from the engine's list, before it is inspected: enough for
 /// a first frame (name, owner, state, health, image, ports). What only an
 /// inspect tells (start time, restarts, health-check output) is empty until

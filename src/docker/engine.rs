@@ -286,6 +286,20 @@ impl Engine {
         last
     }
 
+    /// How a container was started (command, env, mounts, networks,
+    /// limits); `None` when it does not exist. Env values come as they are:
+    /// mask them ([`crate::domain::Inspect::mask`]) before showing them.
+    pub async fn inspect_details(
+        &self,
+        id: &str,
+    ) -> Result<Option<crate::domain::Inspect>, DockerError> {
+        match self.docker.inspect_container(id, None).await {
+            Ok(c) => Ok(Some(convert::inspect(&c))),
+            Err(e) if is_not_found(&e) => Ok(None),
+            Err(e) => Err(DockerError::of(format!("inspecting {id:.12}"), &e)),
+        }
+    }
+
     /// The containers `ids` names, inspected `concurrency` at once; those
     /// removed meanwhile are left out.
     pub async fn inspect_all(

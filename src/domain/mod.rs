@@ -7,9 +7,11 @@
 
 pub mod exit;
 pub mod format;
+pub mod inspect;
 pub mod model;
 mod usage;
 
+pub use inspect::{Inspect, Mount};
 pub use model::{
     Container, EngineInfo, EventRecord, Fleet, Health, HostView, Link, Msg, Port, Probe, State,
 };

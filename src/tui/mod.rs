@@ -393,6 +393,13 @@ async fn console(mut model: Model, gateway: Gateway, log_wake: Arc<Notify>) -> a
                         let _ = tx.send(Msg::HostDisk { host, disk });
                     });
                 }
+                Effect::Inspect { host, id } => {
+                    let (config, tx, gateway) = (config.clone(), tx.clone(), gateway.clone());
+                    tokio::spawn(async move {
+                        let inspect = inspect(&config, &gateway, &host, &id).await;
+                        let _ = tx.send(Msg::Inspected { host, id, inspect });
+                    });
+                }
                 Effect::Quit => {}
             }
         }
@@ -407,6 +414,50 @@ async fn console(mut model: Model, gateway: Gateway, log_wake: Arc<Notify>) -> a
         finish_running(running, gone).await;
     }
     Ok(crate::domain::exit::EXIT_OK)
+}
+
+/// A container's configuration for its screen, every secret masked: names
+/// that are secrets by convention, the names the config fills from the
+/// secrets file, and any value equal to one of those secrets.
+async fn inspect(
+    config: &Config,
+    gateway: &Gateway,
+    host: &str,
+    id: &str,
+) -> Result<Option<crate::domain::Inspect>, String> {
+    let name = crate::config::HostName::new(host)?;
+    let cfg = config.host(&name).map_err(|e| e.to_string())?;
+    let engine = gateway
+        .engine_of(cfg, Duration::from_secs(5))
+        .await
+        .map_err(|e| e.to_string())?;
+    let Some(mut found) = engine
+        .inspect_details(id)
+        .await
+        .map_err(|e| e.to_string())?
+    else {
+        return Ok(None);
+    };
+    let names: Vec<String> = config
+        .fleet
+        .apps
+        .values()
+        .flat_map(|app| {
+            app.env
+                .secret
+                .iter()
+                .chain(app.roles.values().flat_map(|r| r.env.secret.iter()))
+                .cloned()
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    let values: Vec<String> = config
+        .read_secrets()
+        .await
+        .map(|s| s.values().map(|v| v.expose().to_string()).collect())
+        .unwrap_or_default();
+    found.mask(&names, &values);
+    Ok(Some(found))
 }
 
 /// Cancels what still runs and waits (bounded) for each run to put the old

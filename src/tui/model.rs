@@ -79,7 +79,16 @@ pub enum Msg {
     },
     /// CPU and memory of containers on screen: (container id, usage).
     Stats(Vec<(String, Usage)>),
+    /// A container's configuration (its screen asked), secrets masked.
+    Inspected {
+        host: String,
+        id: String,
+        inspect: InspectRead,
+    },
 }
+
+/// A container's configuration as read: `Ok(None)` when it is gone.
+pub type InspectRead = Result<Option<crate::domain::Inspect>, String>;
 
 /// Something the runtime must do.
 #[derive(Clone, Debug, PartialEq)]
@@ -102,6 +111,11 @@ pub enum Effect {
     LoadTheme(String),
     /// Measure a host's clock and disk use (its screen opened).
     HostClock(String),
+    /// Read a container's configuration (its screen opened).
+    Inspect {
+        host: String,
+        id: String,
+    },
     Quit,
 }
 
@@ -276,6 +290,11 @@ pub struct Model {
     pub heights: PerTab<Cell<usize>>,
     /// The log of the container screen, while it is open.
     pub logs: Option<LogView>,
+    /// The container screen's inspect section: (container id, what was
+    /// read; `None` while it is read), and whether it is shown instead of
+    /// the log (`i`).
+    pub inspect: Option<(String, Option<InspectRead>)>,
+    pub inspect_shown: bool,
     /// The latest CPU and memory of the containers on screen, by id.
     pub stats: std::collections::HashMap<String, Usage>,
     pub cursor: RunCursor,
@@ -331,6 +350,8 @@ impl Model {
             offsets: Default::default(),
             heights: Default::default(),
             logs: None,
+            inspect: None,
+            inspect_shown: false,
             stats: Default::default(),
             cursor: RunCursor::default(),
             notice: None,
@@ -499,6 +520,13 @@ impl Model {
                 }
                 _ => false,
             },
+            Msg::Inspected { host, id, inspect } => {
+                let on_it = matches!(&self.screen, Screen::Container { host: h, id: i } if *h == host && *i == id);
+                if on_it {
+                    self.inspect = Some((id, Some(inspect)));
+                }
+                on_it
+            }
             Msg::Stats(samples) => {
                 let seen = self.stats_targets();
                 self.stats.extend(samples);

@@ -392,3 +392,59 @@ async fn an_incident_is_reported_as_it_is() {
     assert!(text.contains("last exit 1"), "{text}");
     assert!(text.contains("OOM killed"), "{text}");
 }
+
+/// The container screen's inspect section reads what the container was
+/// started with from the real engine: command, env, restart policy, the
+/// memory limit, networks and labels; secrets are masked by name.
+#[tokio::test]
+async fn inspect_reads_how_a_container_was_started_and_masks_secrets() {
+    let Some(scope) = common::scope().await else {
+        return;
+    };
+    let id = scope
+        .start(Spec {
+            memory: Some(64 * 1024 * 1024),
+            restart_always: true,
+            ..Spec::named("insp")
+                .sleeper()
+                .env("DB_PASSWORD=hunter2")
+                .env("GREETING=hello")
+                .label("team", "payments")
+        })
+        .await;
+    let mut i = scope
+        .engine
+        .inspect_details(&id)
+        .await
+        .unwrap()
+        .expect("the container exists");
+    assert_eq!(i.command, ["sleep", "3600"]);
+    assert_eq!(i.restart_policy, "always");
+    assert_eq!(i.memory_limit, Some(64 * 1024 * 1024));
+    assert!(
+        i.labels.iter().any(|(k, v)| k == "team" && v == "payments"),
+        "{:?}",
+        i.labels
+    );
+    assert!(!i.networks.is_empty(), "{:?}", i.networks);
+    i.mask(&[], &[]);
+    let env = |name: &str| {
+        i.env
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+    };
+    assert_eq!(
+        env("DB_PASSWORD").as_deref(),
+        Some(berth::domain::inspect::MASK)
+    );
+    assert_eq!(env("GREETING").as_deref(), Some("hello"));
+    assert_eq!(
+        scope
+            .engine
+            .inspect_details("berth-no-such-container")
+            .await
+            .unwrap(),
+        None
+    );
+}

@@ -97,6 +97,10 @@ impl Model {
         if let Some(op) = op {
             return self.start_container_op(op);
         }
+        if key.code == KeyCode::Char('i') {
+            self.inspect_shown = !self.inspect_shown;
+            return;
+        }
         let Some(v) = self.logs.as_mut() else {
             if matches!(key.code, KeyCode::Esc | KeyCode::Char('h')) {
                 self.screen = Screen::Main;
@@ -457,6 +461,11 @@ impl Model {
                     return;
                 };
                 self.logs = Some(LogView::new(&c.host, &c.id));
+                self.inspect = Some((c.id.clone(), None));
+                self.effects.push(Effect::Inspect {
+                    host: c.host.clone(),
+                    id: c.id.clone(),
+                });
                 self.screen = Screen::Container {
                     host: c.host.clone(),
                     id: c.id.clone(),

@@ -127,9 +127,114 @@ pub fn draw(frame: &mut Frame, area: Rect, model: &Model, host: &str, id: &str) 
             .wrap(Wrap { trim: false }),
         top,
     );
-    if let Some(v) = model.logs.as_ref().filter(|v| v.id == id) {
+    if model.inspect_shown {
+        inspect_pane(frame, bottom, model, id);
+    } else if let Some(v) = model.logs.as_ref().filter(|v| v.id == id) {
         log_pane(frame, bottom, model, v);
     }
+}
+
+/// `i`: how the container was started, secrets masked, in place of the log.
+fn inspect_pane(frame: &mut Frame, area: Rect, model: &Model, id: &str) {
+    let t = &model.theme;
+    let block = Block::bordered()
+        .border_style(t.border)
+        .title(Span::styled(" inspect (i: back to the log) ", t.title));
+    let found = model
+        .inspect
+        .as_ref()
+        .filter(|(i, _)| i == id)
+        .and_then(|(_, r)| r.as_ref());
+    let i = match found {
+        None => {
+            let text = Paragraph::new(Span::styled("reading…", t.dim)).block(block);
+            return frame.render_widget(text, area);
+        }
+        Some(Err(e)) => {
+            let text = Paragraph::new(Span::styled(format!("cannot inspect: {e}"), t.error))
+                .block(block)
+                .wrap(Wrap { trim: false });
+            return frame.render_widget(text, area);
+        }
+        Some(Ok(None)) => {
+            let text = Paragraph::new(Span::styled("the container is gone", t.warn)).block(block);
+            return frame.render_widget(text, area);
+        }
+        Some(Ok(Some(i))) => i,
+    };
+    let head = |k: &str| Line::from(Span::styled(k.to_string(), t.header));
+    let field = |k: &str, v: String| {
+        Line::from(vec![
+            Span::styled(format!("  {k:<12} "), t.dim),
+            Span::styled(v, t.base),
+        ])
+    };
+    let words = |v: &[String]| {
+        if v.is_empty() {
+            "-".to_string()
+        } else {
+            v.join(" ")
+        }
+    };
+    let mut lines = vec![
+        head("run"),
+        field("entrypoint", words(&i.entrypoint)),
+        field("command", words(&i.command)),
+        field(
+            "user",
+            if i.user.is_empty() {
+                "-".into()
+            } else {
+                i.user.clone()
+            },
+        ),
+        field(
+            "workdir",
+            if i.workdir.is_empty() {
+                "-".into()
+            } else {
+                i.workdir.clone()
+            },
+        ),
+        field("restart", i.restart_policy.clone()),
+        field(
+            "limits",
+            format!(
+                "memory {} · cpus {}",
+                i.memory_limit
+                    .map_or("unlimited".into(), |m| format!("{} MiB", m / (1024 * 1024))),
+                i.cpus.map_or("unlimited".into(), |c| format!("{c:.2}"))
+            ),
+        ),
+        field("image id", i.image_id.clone()),
+        head("env (secrets masked)"),
+    ];
+    lines.extend(i.env.iter().map(|(k, v)| field(k, v.clone())));
+    lines.push(head("mounts"));
+    if i.mounts.is_empty() {
+        lines.push(field("-", String::new()));
+    }
+    lines.extend(i.mounts.iter().map(|m| {
+        field(
+            &m.kind,
+            format!(
+                "{} → {}{}",
+                m.source,
+                m.destination,
+                if m.read_only { " (read-only)" } else { "" }
+            ),
+        )
+    }));
+    lines.push(head("networks"));
+    lines.extend(i.networks.iter().map(|(n, ip)| field(n, ip.clone())));
+    lines.push(head("labels"));
+    lines.extend(i.labels.iter().map(|(k, v)| field(k, v.clone())));
+    frame.render_widget(
+        Paragraph::new(lines)
+            .block(block)
+            .wrap(Wrap { trim: false }),
+        area,
+    );
 }
 
 /// Health checks shown; Docker keeps the last five.
@@ -244,6 +349,66 @@ mod tests {
             Screen::Container { host, id } => (host.clone(), id.clone()),
             other => panic!("Enter opened {other:?}"),
         }
+    }
+
+    #[test]
+    fn i_shows_how_it_was_started_in_place_of_the_log() {
+        let mut m = loaded();
+        let (host, id) = open_first(&mut m);
+        assert!(
+            m.take_effects()
+                .contains(&super::super::super::model::Effect::Inspect {
+                    host: host.clone(),
+                    id: id.clone()
+                }),
+            "opening the screen reads its configuration"
+        );
+        m.update(key('i'));
+        assert!(render(&m, 100, 40).contains("reading…"));
+        let mut inspect = crate::domain::Inspect {
+            command: vec!["sleep".into(), "3600".into()],
+            env: vec![
+                ("DB_PASSWORD".into(), "hunter2".into()),
+                ("GREETING".into(), "hello".into()),
+            ],
+            restart_policy: "unless-stopped".into(),
+            memory_limit: Some(256 * 1024 * 1024),
+            mounts: vec![crate::domain::Mount {
+                kind: "volume".into(),
+                source: "pgdata".into(),
+                destination: "/var/lib/postgresql".into(),
+                read_only: false,
+            }],
+            ..Default::default()
+        };
+        inspect.mask(&[], &[]);
+        m.update(Msg::Inspected {
+            host: host.clone(),
+            id: id.clone(),
+            inspect: Ok(Some(inspect)),
+        });
+        let screen = render(&m, 100, 40);
+        for want in [
+            "inspect",
+            "sleep 3600",
+            "unless-stopped",
+            "memory 256 MiB",
+            "pgdata → /var/lib/postgresql",
+            "GREETING",
+            "hello",
+        ] {
+            assert!(screen.contains(want), "{want}: {screen}");
+        }
+        assert!(!screen.contains("hunter2"), "{screen}");
+        // Another container's answer does not land on this screen.
+        m.update(Msg::Inspected {
+            host,
+            id: "other".into(),
+            inspect: Err("boom".into()),
+        });
+        assert!(!render(&m, 100, 40).contains("boom"));
+        m.update(key('i'));
+        assert!(!render(&m, 100, 40).contains("env (secrets masked)"));
     }
 
     fn lines(m: &mut Model, host: &str, id: &str, texts: &[&str]) {

@@ -42,6 +42,7 @@ pub const KEYS: &[(&str, &str)] = &[
     ("p", "pause, resume"),
     ("/ n N", "search, older, newer"),
     ("w", "wrap long lines"),
+    ("i", "inspect (secrets masked)"),
 ];
 
 /// Two columns, so every key fits at 80x24.
