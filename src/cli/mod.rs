@@ -45,6 +45,7 @@ mod doctor;
 mod hosts;
 mod init;
 pub(crate) mod lock;
+mod logs;
 mod proxy;
 mod status;
 mod table;
@@ -173,6 +174,9 @@ pub enum Command {
         #[arg(last = true, required = true, value_name = "CMD")]
         command: Vec<String>,
     },
+    /// An app's logs from all its hosts, merged by Docker's timestamps
+    /// (`-f` follows, and attaches to containers that start meanwhile)
+    Logs(logs::Args),
     /// Start a retained older version again through the health gate
     Rollback {
         #[command(flatten)]
@@ -312,6 +316,10 @@ fn run(cli: Cli, gateway: &crate::docker::Gateway) -> anyhow::Result<u8> {
                 .clone()
                 .unwrap_or_else(|| PathBuf::from("berth.yaml"));
             runtime()?.block_on(init::run(gateway, &path))
+        }
+        Some(Command::Logs(args)) => {
+            let config = load_config(cli.config.as_deref(), cli.read_only)?;
+            runtime()?.block_on(logs::run(&config, gateway, args))
         }
         Some(Command::Status(args)) => {
             let config = load_config_or_zero(cli.config.as_deref(), cli.read_only)?;

@@ -21,12 +21,31 @@ pub struct LogChunk {
 }
 
 /// What to read of a log.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, Default)]
 pub struct LogRange {
     /// Keep reading as the container writes.
     pub follow: bool,
     /// The last this many lines; `None`: all of it.
     pub tail: Option<usize>,
+    /// Only lines written since this time (seconds since the epoch).
+    pub since: Option<i64>,
+    /// Docker puts its timestamp (RFC 3339, nanoseconds) and a space in
+    /// front of each line: see [`split_timestamp`].
+    pub timestamps: bool,
+}
+
+/// A line Docker sent with `timestamps`: its time and the text after it.
+pub fn split_timestamp(line: &str) -> (Option<chrono::DateTime<chrono::Utc>>, &str) {
+    match line.split_once(' ') {
+        Some((t, rest)) => match chrono::DateTime::parse_from_rfc3339(t) {
+            Ok(at) => (Some(at.with_timezone(&chrono::Utc)), rest),
+            Err(_) => (None, line),
+        },
+        None => match chrono::DateTime::parse_from_rfc3339(line) {
+            Ok(at) => (Some(at.with_timezone(&chrono::Utc)), ""),
+            Err(_) => (None, line),
+        },
+    }
 }
 
 impl Engine {
@@ -45,6 +64,9 @@ impl Engine {
             tail: range
                 .tail
                 .map_or_else(|| "all".to_string(), |n| n.to_string()),
+            // The engine's API takes seconds as a 32-bit number.
+            since: range.since.unwrap_or(0).clamp(0, i64::from(i32::MAX)) as i32,
+            timestamps: range.timestamps,
             ..Default::default()
         };
         let id_text = format!("reading the log of {id:.12}");
@@ -71,8 +93,8 @@ impl Engine {
         let mut stream = self.logs(
             id,
             LogRange {
-                follow: false,
                 tail: Some(n),
+                ..Default::default()
             },
         );
         let mut split = LineSplitter::default();

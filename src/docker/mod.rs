@@ -25,7 +25,7 @@ mod logs;
 pub use containers::{ContainerSpec, Listed, NETWORK};
 pub use engine::{Engine, ProxyFacts, Sampler, Snapshot};
 pub use gateway::Gateway;
-pub use logs::{LineSplitter, LogChunk, LogRange, Stream as LogStream};
+pub use logs::{LineSplitter, LogChunk, LogRange, Stream as LogStream, split_timestamp};
 
 use std::path::Path;
 use std::time::Duration;

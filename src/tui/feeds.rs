@@ -159,6 +159,7 @@ async fn follow_log(clients: Clients, (host, id): Key, tx: mpsc::UnboundedSender
         LogRange {
             follow: true,
             tail: Some(TAIL),
+            ..Default::default()
         },
     );
     let (mut out, mut err) = (LineSplitter::default(), LineSplitter::default());

@@ -207,10 +207,13 @@ async fn restart_from_the_keyboard_reaches_ok_and_quits_cleanly() {
             .any(|l| l.contains(&format!("{name}-web-v1")) && l.contains("healthy"))
     });
 
-    // Restart from the keyboard: `r` on the selected container, confirm.
+    // Restart from the keyboard: `r` on the app in the Apps view (on the
+    // Containers view `r` restarts that one container), confirm.
+    console.keys("2");
+    console.filter(&name);
     console.keys("r");
     console.wait_for("the restart question", Duration::from_secs(5), |s| {
-        s.contains(&format!("Restart {name} web"))
+        s.contains(&format!("Restart {name}, one boot group"))
     });
     console.keys("y");
     // The run screen: the stage list reaches ok.

@@ -999,3 +999,135 @@ async fn exec_runs_in_each_container_of_the_role_and_says_each_exit() {
         execs[1].note
     );
 }
+
+/// `berth logs APP` merges the containers of a role on two hosts in
+/// Docker's timestamp order, each line named by host and container;
+/// `--tail`, `--grep`, `--since`, `--json` give the right lines; `-f`
+/// follows and attaches to the container a restart brings up.
+#[tokio::test]
+async fn logs_of_an_app_merge_its_hosts_in_time_order_and_follow_a_restart() {
+    let Some(scope) = common::scope().await else {
+        return;
+    };
+    let roles = "      web: {hosts: [a, b], healthcheck: false, command: [sh, -c, 'i=0; while true; do echo tick $i; i=$((i+1)); sleep 0.2; done']}\n";
+    let app = App::new(scope, "logs", roles, "").await;
+    app.image("v1", &[]).await;
+    assert_eq!(app.run(app.deploy("v1"), None).await.0, RunResult::Ok);
+    let names: Vec<String> = app.running("web").await.iter().map(common::name).collect();
+    assert_eq!(names.len(), 2);
+    // Let each write a few lines.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let logs = |args: &[&str]| {
+        let out = common::berth()
+            .args(["-c", app.config.path.to_str().unwrap(), "logs", &app.name])
+            .args(args)
+            .output()
+            .unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).to_string()
+    };
+
+    // Merged: both containers, named by host, in time order.
+    let out = logs(&["--timestamps"]);
+    for (host, name) in [("a", &names), ("b", &names)] {
+        assert!(
+            name.iter()
+                .any(|n| out.contains(&format!("{host}/{n} | tick 0"))),
+            "{host}: {out}"
+        );
+    }
+    let times: Vec<&str> = out.lines().map(|l| l.split(' ').next().unwrap()).collect();
+    let mut sorted = times.clone();
+    sorted.sort();
+    assert_eq!(times, sorted, "time order: {out}");
+    assert!(out.lines().count() >= 8, "{out}");
+
+    // --tail N: N lines of each container.
+    assert_eq!(logs(&["--tail", "2"]).lines().count(), 4);
+    // --grep: only matching lines, from both.
+    let ticks = logs(&["--grep", "^tick 1$"]);
+    assert_eq!(ticks.lines().count(), 2, "{ticks}");
+    assert!(ticks.lines().all(|l| l.ends_with("| tick 1")), "{ticks}");
+    // --since: the lines of the last second are fewer than all of them.
+    let recent = logs(&["--since", "1s"]).lines().count();
+    let all = logs(&[]).lines().count();
+    assert!(recent > 0 && recent < all, "{recent} of {all}");
+    // --json: one object per line.
+    let json = logs(&["--tail", "1", "--json"]);
+    for l in json.lines() {
+        let v: serde_json::Value = serde_json::from_str(l).unwrap();
+        assert!(v["time"].is_string() && v["host"].is_string(), "{l}");
+        assert_eq!(v["stream"], "stdout");
+    }
+
+    // -f: follows, and a restart's new container is attached.
+    let mut follow = std::process::Command::new(env!("CARGO_BIN_EXE_berth"))
+        .args([
+            "-c",
+            app.config.path.to_str().unwrap(),
+            "logs",
+            &app.name,
+            "-f",
+            "--tail",
+            "0",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert_eq!(
+        app.run(
+            engine::Action::Restart {
+                app: berth::config::AppName::new(&app.name).unwrap(),
+                role: None,
+                destination: None,
+            },
+            None
+        )
+        .await
+        .0,
+        RunResult::Ok
+    );
+    let fresh: Vec<String> = app
+        .running("web")
+        .await
+        .iter()
+        .map(common::name)
+        .filter(|n| !names.contains(n))
+        .collect();
+    assert_eq!(fresh.len(), 2, "a restart boots new containers");
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    // SIGINT, as Ctrl-C: the stream ends and berth exits 0.
+    let sent = std::process::Command::new("kill")
+        .args(["-INT", &follow.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+    let status = follow.wait().unwrap();
+    let mut out = String::new();
+    let mut err = String::new();
+    use std::io::Read;
+    follow
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut out)
+        .unwrap();
+    follow
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    assert_eq!(status.code(), Some(0), "{err}");
+    for n in names.iter().chain(&fresh) {
+        assert!(out.contains(&format!("/{n} | tick")), "{n}: {out}\n{err}");
+    }
+    assert!(err.contains("started; following its log"), "{err}");
+}

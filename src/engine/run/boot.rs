@@ -185,7 +185,7 @@ impl Runner<'_> {
             id,
             docker::LogRange {
                 follow: true,
-                tail: None,
+                ..Default::default()
             },
         );
         let mut split = docker::LineSplitter::default();
