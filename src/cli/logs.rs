@@ -86,6 +86,27 @@ struct Source {
     container: Listed,
 }
 
+/// The containers whose log is being read. A reader takes its id out when
+/// its stream ends and says so, so a container started again in place
+/// (`docker restart`, same id) is attached again, whichever comes first:
+/// the end of its old stream or the engine's `start` event.
+struct Readers {
+    ids: std::sync::Mutex<HashSet<String>>,
+    /// How many streams ended; each watcher sees every change.
+    ended: tokio::sync::watch::Sender<u64>,
+}
+
+impl Default for Readers {
+    fn default() -> Self {
+        Readers {
+            ids: Default::default(),
+            ended: tokio::sync::watch::Sender::new(0),
+        }
+    }
+}
+
+type Reading = std::sync::Arc<Readers>;
+
 pub async fn run(config: &Config, gateway: &Gateway, args: Args) -> anyhow::Result<u8> {
     let app = &args.target.app;
     let dest = args.target.destination.as_ref();
@@ -136,7 +157,7 @@ pub async fn run(config: &Config, gateway: &Gateway, args: Args) -> anyhow::Resu
         timestamps: true,
     };
     let (tx, mut rx) = mpsc::channel::<Line>(4096);
-    let mut seen: HashSet<String> = HashSet::new();
+    let reading: Reading = Default::default();
     let mut found = 0usize;
     let mut problems = 0usize;
     let mut watchers = Vec::new();
@@ -156,7 +177,7 @@ pub async fn run(config: &Config, gateway: &Gateway, args: Args) -> anyhow::Resu
         match engine.list(&sel, false).await {
             Ok(list) => {
                 for c in list {
-                    if seen.insert(c.id.clone()) {
+                    if take(&reading, &c.id) {
                         found += 1;
                         tokio::spawn(read(
                             Source {
@@ -166,6 +187,7 @@ pub async fn run(config: &Config, gateway: &Gateway, args: Args) -> anyhow::Resu
                             },
                             range,
                             tx.clone(),
+                            reading.clone(),
                         ));
                     }
                 }
@@ -182,6 +204,7 @@ pub async fn run(config: &Config, gateway: &Gateway, args: Args) -> anyhow::Resu
                 sel,
                 range,
                 tx.clone(),
+                reading.clone(),
             )));
         }
     }
@@ -249,7 +272,7 @@ pub async fn run(config: &Config, gateway: &Gateway, args: Args) -> anyhow::Resu
 
 /// Reads one container's log into `tx`, line by line, with Docker's
 /// timestamps; says on stderr when a followed log ends.
-async fn read(src: Source, range: LogRange, tx: mpsc::Sender<Line>) {
+async fn read(src: Source, range: LogRange, tx: mpsc::Sender<Line>, reading: Reading) {
     static SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let mut stream = src.engine.logs(&src.container.id, range);
     let (mut out, mut err) = (LineSplitter::default(), LineSplitter::default());
@@ -279,6 +302,12 @@ async fn read(src: Source, range: LogRange, tx: mpsc::Sender<Line>) {
             let _ = tx.send(send(text, stderr)).await;
         }
     }
+    reading
+        .ids
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .remove(&src.container.id);
+    reading.ended.send_modify(|n| *n += 1);
     if range.follow {
         errln!(
             "── {}/{}: its log ended (the container stopped)",
@@ -288,36 +317,50 @@ async fn read(src: Source, range: LogRange, tx: mpsc::Sender<Line>) {
     }
 }
 
+/// Marks a container as read; false when it already is.
+fn take(reading: &Reading, id: &str) -> bool {
+    reading
+        .ids
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .insert(id.to_string())
+}
+
 /// While following: on every container event of the host, attaches to the
-/// app's containers that run now and are not read yet (a restarted or
-/// newly booted one).
+/// app's containers that run now and are not read (a newly booted one, or
+/// one started again in place).
 async fn attach_new(
     host: HostName,
     engine: Engine,
     selector: Selector,
     range: LogRange,
     tx: mpsc::Sender<Line>,
+    reading: Reading,
 ) {
-    let mut reading: HashSet<String> = match engine.list(&selector, false).await {
-        Ok(list) => list.into_iter().map(|c| c.id).collect(),
-        Err(_) => HashSet::new(),
-    };
     let mut events = engine.container_events(host.as_str(), Some(Utc::now().timestamp()));
-    // New containers' logs start where they start, not at `since`/`tail`.
-    let fresh = LogRange {
-        tail: None,
-        since: None,
-        ..range
-    };
-    while let Some(ev) = events.next().await {
-        if ev.is_err() {
-            return;
+    let mut ended = reading.ended.subscribe();
+    loop {
+        tokio::select! {
+            ev = events.next() => match ev {
+                Some(Ok(_)) => {}
+                _ => return,
+            },
+            // A stream ended: its container may already run again.
+            changed = ended.changed() => if changed.is_err() { return },
         }
+        // What it writes from now (a second early: Docker counts whole
+        // seconds), not its `--tail`/`--since`, nor what a container
+        // started again in place wrote before.
+        let fresh = LogRange {
+            tail: None,
+            since: Some(Utc::now().timestamp() - 1),
+            ..range
+        };
         let Ok(list) = engine.list(&selector, false).await else {
             continue;
         };
         for c in list {
-            if reading.insert(c.id.clone()) {
+            if take(&reading, &c.id) {
                 errln!("── {host}/{}: started; following its log", c.name);
                 tokio::spawn(read(
                     Source {
@@ -327,6 +370,7 @@ async fn attach_new(
                     },
                     fresh,
                     tx.clone(),
+                    reading.clone(),
                 ));
             }
         }

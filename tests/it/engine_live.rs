@@ -778,15 +778,12 @@ async fn one_container_restarts_stops_starts_and_goes_under_the_lock() {
     let Some(scope) = common::scope().await else {
         return;
     };
-    let app = App::new(
+    let app = App::with_v1(
         scope,
         "one",
         "      web: {hosts: [a], port: 8080}\n      worker: {hosts: [a], port: 8080}\n",
-        "",
     )
     .await;
-    app.image("v1", &[]).await;
-    assert_eq!(app.run(app.deploy("v1"), None).await.0, RunResult::Ok);
     let web = app.running("web").await.remove(0);
     let (name, id) = (common::name(&web), web.id.clone().unwrap());
     let worker_id = app.running("worker").await[0].id.clone().unwrap();
@@ -830,34 +827,15 @@ async fn one_container_restarts_stops_starts_and_goes_under_the_lock() {
     assert!(started_at(id.clone()).await.0, "started");
 
     // Behind a manual lock: refused at the lock stage, nothing done.
-    let hosts = berth::hosts::Pool::default();
     let app_name = berth::config::AppName::new(&app.name).unwrap();
-    engine::lock::acquire_manual(
-        &app.config,
-        &hosts,
-        &app_name,
-        None,
-        "maintenance",
-        &Performer::current(),
-    )
-    .await
-    .unwrap();
+    app.lock_by_hand("maintenance").await;
     let (r, _) = app.run(act(engine::ContainerOp::Remove), None).await;
     assert!(
         matches!(&r, RunResult::Failed { stage, .. } if stage == "lock"),
         "{r:?}"
     );
     assert!(started_at(id.clone()).await.0, "still there and running");
-    engine::lock::release_manual(
-        &app.config,
-        &hosts,
-        &app_name,
-        None,
-        false,
-        &Performer::current(),
-    )
-    .await
-    .unwrap();
+    app.unlock_by_hand().await;
 
     assert_eq!(
         app.run(act(engine::ContainerOp::Remove), None).await.0,
@@ -915,9 +893,7 @@ async fn exec_runs_in_each_container_of_the_role_and_says_each_exit() {
     let Some(scope) = common::scope().await else {
         return;
     };
-    let app = App::new(scope, "exe", "      web: {hosts: [a, b], port: 8080}\n", "").await;
-    app.image("v1", &[]).await;
-    assert_eq!(app.run(app.deploy("v1"), None).await.0, RunResult::Ok);
+    let app = App::with_v1(scope, "exe", "      web: {hosts: [a, b], port: 8080}\n").await;
     let names: Vec<String> = app.running("web").await.iter().map(common::name).collect();
     assert_eq!(names.len(), 2);
     let exec = |args: &[&str]| {
@@ -933,18 +909,7 @@ async fn exec_runs_in_each_container_of_the_role_and_says_each_exit() {
         )
     };
     // A manual lock does not stop an exec: it changes no container.
-    let hosts = berth::hosts::Pool::default();
-    let app_name = berth::config::AppName::new(&app.name).unwrap();
-    engine::lock::acquire_manual(
-        &app.config,
-        &hosts,
-        &app_name,
-        None,
-        "hands off",
-        &Performer::current(),
-    )
-    .await
-    .unwrap();
+    app.lock_by_hand("hands off").await;
 
     let (code, out, err) = exec(&["--", "sh", "-c", "echo said-$0-hi", "x"]);
     assert_eq!(code, Some(0), "{out}{err}");
@@ -962,16 +927,7 @@ async fn exec_runs_in_each_container_of_the_role_and_says_each_exit() {
     assert_eq!(code, Some(2), "an unknown role is an error: {err}");
     assert!(err.contains("nope"), "{err}");
 
-    engine::lock::release_manual(
-        &app.config,
-        &hosts,
-        &app_name,
-        None,
-        false,
-        &Performer::current(),
-    )
-    .await
-    .unwrap();
+    app.unlock_by_hand().await;
     // Each line is on the hosts the exec ran on (as `berth history` merges them).
     let mut records = Vec::new();
     for h in ["a", "b"] {
@@ -1010,9 +966,7 @@ async fn logs_of_an_app_merge_its_hosts_in_time_order_and_follow_a_restart() {
         return;
     };
     let roles = "      web: {hosts: [a, b], healthcheck: false, command: [sh, -c, 'i=0; while true; do echo tick $i; i=$((i+1)); sleep 0.2; done']}\n";
-    let app = App::new(scope, "logs", roles, "").await;
-    app.image("v1", &[]).await;
-    assert_eq!(app.run(app.deploy("v1"), None).await.0, RunResult::Ok);
+    let app = App::with_v1(scope, "logs", roles).await;
     let names: Vec<String> = app.running("web").await.iter().map(common::name).collect();
     assert_eq!(names.len(), 2);
     // Let each write a few lines.
@@ -1103,6 +1057,22 @@ async fn logs_of_an_app_merge_its_hosts_in_time_order_and_follow_a_restart() {
         .collect();
     assert_eq!(fresh.len(), 2, "a restart boots new containers");
     tokio::time::sleep(Duration::from_millis(1200)).await;
+    // Started again in place (same id, as `docker restart` does): attached
+    // again.
+    let again = app.running("web").await;
+    let again = again.iter().find(|c| common::name(c) == fresh[0]).unwrap();
+    app.scope
+        .docker
+        .restart_container(
+            again.id.as_deref().unwrap(),
+            Some(bollard::query_parameters::RestartContainerOptions {
+                t: Some(1),
+                ..Default::default()
+            }),
+        )
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
     // SIGINT, as Ctrl-C: the stream ends and berth exits 0.
     let sent = std::process::Command::new("kill")
         .args(["-INT", &follow.id().to_string()])
@@ -1129,5 +1099,12 @@ async fn logs_of_an_app_merge_its_hosts_in_time_order_and_follow_a_restart() {
     for n in names.iter().chain(&fresh) {
         assert!(out.contains(&format!("/{n} | tick")), "{n}: {out}\n{err}");
     }
-    assert!(err.contains("started; following its log"), "{err}");
+    // The container started again in place went on being read: its loop
+    // began again at tick 0, and that reached the output too.
+    let again_at_zero = out.matches(&format!("/{} | tick 0\n", fresh[0])).count();
+    assert!(again_at_zero >= 2, "{again_at_zero}: {out}\n{err}");
+    assert!(
+        err.contains(&format!("/{}: started; following its log", fresh[1])),
+        "{err}"
+    );
 }

@@ -145,6 +145,43 @@ impl App {
         (result, collect.await.unwrap())
     }
 
+    /// [`App::new`] with v1 built and deployed (the deploy must succeed).
+    pub async fn with_v1(scope: Scope, base: &str, roles: &str) -> App {
+        let app = App::new(scope, base, roles, "").await;
+        app.image("v1", &[]).await;
+        let (r, events) = app.run(app.deploy("v1"), None).await;
+        assert_eq!(r, RunResult::Ok, "deploying v1: {events:#?}");
+        app
+    }
+
+    /// A manual lock on the app, as `berth lock acquire` takes it.
+    pub async fn lock_by_hand(&self, message: &str) {
+        engine::lock::acquire_manual(
+            &self.config,
+            self.scope.gateway.hosts(),
+            &AppName::new(&self.name).unwrap(),
+            None,
+            message,
+            &engine::Performer::current(),
+        )
+        .await
+        .unwrap();
+    }
+
+    /// Releases [`App::lock_by_hand`]'s lock.
+    pub async fn unlock_by_hand(&self) {
+        engine::lock::release_manual(
+            &self.config,
+            self.scope.gateway.hosts(),
+            &AppName::new(&self.name).unwrap(),
+            None,
+            false,
+            &engine::Performer::current(),
+        )
+        .await
+        .unwrap();
+    }
+
     pub async fn containers(
         &self,
         role: Option<&str>,
