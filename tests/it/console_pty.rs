@@ -187,11 +187,18 @@ async fn restart_from_the_keyboard_reaches_ok_and_quits_cleanly() {
 
     let mut console = Console::spawn(&app.config.path, &[], 100, 30);
     let name = app.name.clone();
-    // The Apps view: the app with its web role serving.
-    let screen = console.wait_for("the app serving", Duration::from_secs(15), |s| {
-        s.lines()
-            .any(|l| l.contains(&name) && l.contains("web 1/1") && l.contains("v1"))
-    });
+    // The Apps view: the app with its web role serving, and its lock read
+    // and free (locks are read beside the engines' lists, not with them: on
+    // a busy machine the row can show before its lock does).
+    let screen = console.wait_for(
+        "the app serving, its lock free",
+        Duration::from_secs(15),
+        |s| {
+            s.lines().any(|l| {
+                l.contains(&name) && l.contains("web 1/1") && l.contains("v1") && l.contains("free")
+            })
+        },
+    );
     assert!(
         screen.contains("free"),
         "the lock column shows free:\n{screen}"
