@@ -42,6 +42,7 @@ macro_rules! out {
 mod actions;
 mod config_cmd;
 mod doctor;
+mod exec;
 mod hosts;
 mod init;
 pub(crate) mod lock;
@@ -156,7 +157,9 @@ pub enum Command {
     },
     /// Run a command in every running container of a role (the primary role
     /// unless --role), each one's output under its name; exit 1 if any
-    /// exits non-zero. Recorded in the app's history
+    /// exits non-zero. With -i: in one container, attached to this terminal
+    /// (a shell when no command is given), exiting with its exit code.
+    /// Recorded in the app's history
     Exec {
         #[command(flatten)]
         target: actions::Target,
@@ -167,11 +170,20 @@ pub enum Command {
         #[arg(long, value_name = "HOST")]
         host: Option<crate::config::HostName>,
         /// Print engine events as JSON lines
-        #[arg(long)]
+        #[arg(long, conflicts_with = "interactive")]
         json: bool,
+        /// Interactive, in one container (a healthy one first): this
+        /// terminal's input goes to it, with a TTY when this is a terminal
+        #[arg(long, short = 'i')]
+        interactive: bool,
         /// The command and its arguments, after `--` (run as given, never
-        /// through a shell unless you name one: `-- sh -c '...'`)
-        #[arg(last = true, required = true, value_name = "CMD")]
+        /// through a shell unless you name one: `-- sh -c '...'`); with -i
+        /// and none, the app's `shell:` or /bin/bash, else /bin/sh
+        #[arg(
+            last = true,
+            required_unless_present = "interactive",
+            value_name = "CMD"
+        )]
         command: Vec<String>,
     },
     /// An app's logs from all its hosts, merged by Docker's timestamps
@@ -412,8 +424,19 @@ fn run(cli: Cli, gateway: &crate::docker::Gateway) -> anyhow::Result<u8> {
                     role,
                     host,
                     json,
+                    interactive,
                     command,
                 } => {
+                    if *interactive {
+                        return runtime()?.block_on(exec::interactive(
+                            &config,
+                            gateway,
+                            target,
+                            role.as_ref(),
+                            host.as_ref(),
+                            command,
+                        ));
+                    }
                     let (app, destination) = (target.app.clone(), target.destination.clone());
                     let action = crate::engine::Action::Exec {
                         app,

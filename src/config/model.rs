@@ -210,6 +210,10 @@ pub struct AppConfig {
     /// How many old versions to keep (stopped) for rollback.
     #[serde(default = "default_retain")]
     pub retain: u32,
+    /// The shell `s` and `berth exec -i` open in its containers
+    /// [default: `/bin/bash` where the container has it, else `/bin/sh`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shell: Option<Argv>,
     /// A proxy in front of one role: traffic moves to new containers only
     /// after their health gate, and old ones drain before they stop.
     #[serde(default, skip_serializing_if = "Option::is_none")]

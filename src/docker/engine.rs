@@ -503,50 +503,6 @@ impl Engine {
                 )
             })
     }
-
-    /// Runs `argv` in a running container (no TTY, no input), calling
-    /// `on_line` with each line it writes (cleaned); its exit code.
-    pub async fn exec(
-        &self,
-        container: &str,
-        argv: &[String],
-        mut on_line: impl FnMut(String),
-    ) -> Result<Option<i64>, DockerError> {
-        use bollard::exec::{CreateExecOptions, StartExecResults};
-        let what = || format!("`{}`", argv.join(" "));
-        let exec = self
-            .docker
-            .create_exec(
-                container,
-                CreateExecOptions {
-                    cmd: Some(argv.to_vec()),
-                    attach_stdout: Some(true),
-                    attach_stderr: Some(true),
-                    ..Default::default()
-                },
-            )
-            .await
-            .map_err(|e| DockerError::of(what(), &e))?;
-        if let StartExecResults::Attached { mut output, .. } = self
-            .docker
-            .start_exec(&exec.id, None)
-            .await
-            .map_err(|e| DockerError::of(what(), &e))?
-        {
-            while let Some(chunk) = output.next().await {
-                let chunk = chunk.map_err(|e| DockerError::of(what(), &e))?;
-                for l in String::from_utf8_lossy(&chunk.into_bytes()).lines() {
-                    on_line(crate::sanitize::one_line(l));
-                }
-            }
-        }
-        Ok(self
-            .docker
-            .inspect_exec(&exec.id)
-            .await
-            .map_err(|e| DockerError::of(what(), &e))?
-            .exit_code)
-    }
 }
 
 /// One container's CPU and memory, one sample at a time; CPU is worked out

@@ -19,11 +19,13 @@ pub mod build;
 pub mod containers;
 pub mod convert;
 mod engine;
+mod exec;
 mod gateway;
 mod logs;
 
 pub use containers::{ContainerSpec, Listed, NETWORK};
 pub use engine::{Engine, ProxyFacts, Sampler, Snapshot};
+pub use exec::Attached;
 pub use gateway::Gateway;
 pub use logs::{LineSplitter, LogChunk, LogRange, Stream as LogStream, split_timestamp};
 

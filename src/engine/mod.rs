@@ -19,6 +19,7 @@ pub mod plan;
 pub mod preflight;
 pub mod proxy;
 pub mod run;
+pub mod shell;
 pub mod trigger;
 pub mod watch;
 

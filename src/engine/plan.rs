@@ -271,6 +271,29 @@ pub fn plan_with(config: &Config, action: &Action, triggers: &Triggers) -> Resul
     })
 }
 
+/// Where an interactive exec may go (`berth exec -i`, the console's `s`),
+/// checked as an exec's plan is: not read-only, the app, destination,
+/// role and host declared. The role (the primary one unless named) and
+/// its hosts, or the one host named.
+pub fn exec_hosts(
+    config: &Config,
+    app: &AppName,
+    destination: Option<&DestinationName>,
+    role: Option<&RoleName>,
+    host: Option<&HostName>,
+) -> Result<(RoleName, Vec<HostName>), PlanError> {
+    let action = Action::Exec {
+        app: app.clone(),
+        destination: destination.cloned(),
+        role: role.cloned(),
+        host: host.cloned(),
+        command: Vec::new(),
+    };
+    // An exec runs no hook.
+    let triggers = Triggers::default();
+    Planner::new(config, &action, &triggers)?.exec_hosts(role, host)
+}
+
 fn stage(name: &str, step: Step, hosts: &[HostName]) -> Stage {
     Stage {
         name: name.into(),
@@ -590,6 +613,28 @@ impl<'a> Planner<'a> {
         host: Option<&HostName>,
         command: &[String],
     ) -> Result<(), PlanError> {
+        let (role, hosts) = self.exec_hosts(role, host)?;
+        if command.is_empty() {
+            return Err(PlanError::NoCommand);
+        }
+        self.stages.push(stage(
+            &format!("exec {role}"),
+            Step::Exec {
+                role,
+                command: command.to_vec(),
+            },
+            &hosts,
+        ));
+        Ok(())
+    }
+
+    /// The role (the primary one unless named) and its hosts (or the one
+    /// named) a command runs on.
+    fn exec_hosts(
+        &self,
+        role: Option<&RoleName>,
+        host: Option<&HostName>,
+    ) -> Result<(RoleName, Vec<HostName>), PlanError> {
         let role = role.unwrap_or(&self.app.primary_role).clone();
         if !self.app.roles.contains_key(&role) {
             return Err(unknown_role(self.app_name, &role, &self.roles));
@@ -607,18 +652,7 @@ impl<'a> Planner<'a> {
             }
             hosts = vec![h.clone()];
         }
-        if command.is_empty() {
-            return Err(PlanError::NoCommand);
-        }
-        self.stages.push(stage(
-            &format!("exec {role}"),
-            Step::Exec {
-                role,
-                command: command.to_vec(),
-            },
-            &hosts,
-        ));
-        Ok(())
+        Ok((role, hosts))
     }
 
     fn proxy_sync(&mut self) -> Result<(), PlanError> {

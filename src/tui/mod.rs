@@ -19,6 +19,7 @@ pub mod logs;
 pub mod model;
 pub mod rows;
 pub mod runs;
+pub mod shell;
 pub mod tab;
 pub mod theme;
 pub mod view;
@@ -126,6 +127,32 @@ impl Screen {
         )?;
         let terminal = Terminal::new(CrosstermBackend::new(std::io::stdout()))?;
         Ok(Screen { terminal })
+    }
+
+    /// Gives the terminal to something else (a shell): the normal screen
+    /// and a cursor; raw mode stays for the keys to pass through as typed.
+    fn suspend(&mut self) -> std::io::Result<()> {
+        crossterm::execute!(
+            std::io::stdout(),
+            crossterm::terminal::LeaveAlternateScreen,
+            crossterm::cursor::Show
+        )
+    }
+
+    /// Takes the terminal back; the next draw repaints all of it.
+    fn resume(&mut self) -> std::io::Result<()> {
+        crossterm::terminal::enable_raw_mode()?;
+        crossterm::execute!(
+            std::io::stdout(),
+            crossterm::terminal::EnterAlternateScreen,
+            crossterm::cursor::Hide
+        )?;
+        // Cleared and the back buffer forgotten, at today's size. Not
+        // `Terminal::clear`: it asks the terminal where its cursor is,
+        // and a terminal that does not answer would stall the console.
+        let size = self.terminal.size()?;
+        self.terminal
+            .resize(ratatui::layout::Rect::new(0, 0, size.width, size.height))
     }
 
     fn draw(&mut self, model: &Model) -> std::io::Result<()> {
@@ -400,11 +427,30 @@ async fn console(mut model: Model, gateway: Gateway, log_wake: Arc<Notify>) -> a
                         let _ = tx.send(Msg::Inspected { host, id, inspect });
                     });
                 }
+                Effect::Shell(at) => {
+                    // The console stops reading keys: the shell has them.
+                    drop(std::mem::replace(&mut keys, EventStream::new()));
+                    let until = async {
+                        tokio::select! {
+                            _ = hangup.recv() => {}
+                            _ = terminate.recv() => {}
+                        }
+                    };
+                    match shell_session(&config, &gateway, &mut screen, at, until).await {
+                        Some((text, error)) => {
+                            model.update(Msg::Notice { text, error });
+                        }
+                        None => gone = true,
+                    }
+                    // Everything is drawn again, at the terminal's size now.
+                    model.update(Msg::Resize);
+                    dirty = true;
+                }
                 Effect::Quit => {}
             }
         }
         running.retain(|_, r| !r.task.is_finished());
-        if model.quitting {
+        if model.quitting || gone {
             break;
         }
     }
@@ -414,6 +460,87 @@ async fn console(mut model: Model, gateway: Gateway, log_wake: Arc<Notify>) -> a
         finish_running(running, gone).await;
     }
     Ok(crate::domain::exit::EXIT_OK)
+}
+
+/// A shell in a container, the console suspended meanwhile: the terminal
+/// passed through on the normal screen, then the console back, redrawn.
+/// What to say of how it ended; `None`: the terminal went away.
+async fn shell_session(
+    config: &Config,
+    gateway: &Gateway,
+    screen: &mut Screen,
+    at: model::ShellAt,
+    until: impl std::future::Future<Output = ()>,
+) -> Option<(String, bool)> {
+    use engine::shell::{Ended, Owner, Place};
+    let place = match crate::config::HostName::new(&at.host) {
+        Ok(host) => Place {
+            host,
+            id: at.id.clone(),
+            name: at.name.clone(),
+        },
+        Err(e) => return Some((format!("shell: {e}"), true)),
+    };
+    let tty = shell::terminal_size().or(Some((80, 24)));
+    let started_at = Utc::now();
+    let opened = engine::shell::open(config, gateway, &place, &[], at.shell.as_deref(), tty).await;
+    let (argv, ended) = match opened {
+        Ok((argv, attached)) => {
+            let shown =
+                shlex::try_join(argv.iter().map(String::as_str)).unwrap_or_else(|_| argv.join(" "));
+            let _ = screen.suspend();
+            {
+                use std::io::Write;
+                let mut out = std::io::stdout();
+                let _ = write!(
+                    out,
+                    "berth: `{shown}` in {} on {}; exit it to return to the console\r\n",
+                    place.name, place.host
+                );
+                let _ = out.flush();
+            }
+            let ended = shell::connect(attached, true, until).await;
+            if let Err(e) = screen.resume() {
+                tracing::warn!("taking the terminal back: {e}");
+            }
+            let ended = match ended {
+                Ok(code) => Ended::Exit(code),
+                Err(shell::SessionError::Gone) => return None,
+                Err(e) => Ended::Failed(e.to_string()),
+            };
+            (argv, ended)
+        }
+        Err(e) => (Vec::new(), Ended::Failed(e.to_string())),
+    };
+    if let Some(t) = &at.owner {
+        let owner = Owner {
+            app: t.app.clone(),
+            destination: t.destination.clone(),
+        };
+        let performer = engine::Performer::current();
+        if let Err(e) = engine::shell::record(
+            config, gateway, &owner, &place, &argv, started_at, &ended, &performer,
+        )
+        .await
+        {
+            tracing::warn!(
+                "shell in {}: could not write the history line: {e}",
+                at.name
+            );
+        }
+    }
+    Some(match ended {
+        Ended::Exit(code) => (
+            format!(
+                "shell in {} on {} ended: {}",
+                at.name,
+                at.host,
+                code.map_or("no exit code".to_string(), |c| format!("exit {c}"))
+            ),
+            false,
+        ),
+        Ended::Failed(e) => (format!("shell in {}: {e}", at.name), true),
+    })
 }
 
 /// A container's configuration for its screen, every secret masked: names

@@ -116,7 +116,21 @@ pub enum Effect {
         host: String,
         id: String,
     },
+    /// Suspend the console for a shell in a container (`s`).
+    Shell(ShellAt),
     Quit,
+}
+
+/// The container a shell opens in, and what it is for the history.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ShellAt {
+    pub host: String,
+    pub id: String,
+    pub name: String,
+    /// A declared berth app's container: its exec goes in the app's history.
+    pub owner: Option<Target>,
+    /// The app's `shell:`, if it sets one.
+    pub shell: Option<Vec<String>>,
 }
 
 /// An app and destination an action is about.

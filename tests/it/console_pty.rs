@@ -22,6 +22,8 @@ struct Console {
     /// Every byte berth wrote to the terminal.
     raw: Arc<Mutex<Vec<u8>>>,
     writer: Box<dyn Write + Send>,
+    /// The terminal's side of the pty (its size is set here).
+    master: Box<dyn portable_pty::MasterPty + Send>,
     child: Box<dyn Child + Send + Sync>,
     /// Reads the terminal until the child is gone.
     reader: std::thread::JoinHandle<()>,
@@ -89,8 +91,7 @@ impl Console {
         let raw = Arc::new(Mutex::new(Vec::new()));
         let written = raw.clone();
         let reader_thread = std::thread::spawn(move || {
-            // Keeps the master open while the child runs.
-            let _master = pty.master;
+            // Reads until the child is gone (EOF, or EIO on Linux).
             let mut buf = [0u8; 8192];
             while let Ok(n) = reader.read(&mut buf) {
                 if n == 0 {
@@ -104,6 +105,7 @@ impl Console {
             screen,
             raw,
             writer,
+            master: pty.master,
             child,
             reader: reader_thread,
         }
@@ -134,6 +136,24 @@ impl Console {
         self.keys("/");
         self.keys(text);
         self.keys("\r");
+    }
+
+    /// The operator's window changes size (the terminal tells berth with
+    /// SIGWINCH).
+    fn resize(&mut self, cols: u16, rows: u16) {
+        self.screen
+            .lock()
+            .unwrap()
+            .screen_mut()
+            .set_size(rows.try_into().unwrap(), cols.try_into().unwrap());
+        self.master
+            .resize(PtySize {
+                rows,
+                cols,
+                pixel_width: 0,
+                pixel_height: 0,
+            })
+            .unwrap();
     }
 
     fn keys(&mut self, keys: &str) {
@@ -767,4 +787,165 @@ async fn with_no_config_anywhere_the_local_engine_is_shown_grouped_and_init_prop
     });
     console.keys("q");
     console.wait_exit(Duration::from_secs(10));
+}
+
+/// The name of the app's running container on `host`.
+async fn container_on(app: &App, host: &str) -> String {
+    app.running("web")
+        .await
+        .iter()
+        .find(|c| common::label(c, "berth.host") == Some(host))
+        .map(common::name)
+        .unwrap_or_else(|| panic!("no running container on host {host}"))
+}
+
+/// Types `keys` until the screen shows `what` (a command whose answer can
+/// lag an event, such as a window change, is asked again).
+fn ask_until(console: &mut Console, keys: &str, what: &str, timeout: Duration) -> String {
+    let deadline = Instant::now() + timeout;
+    loop {
+        console.keys(keys);
+        std::thread::sleep(Duration::from_millis(300));
+        let text = console.contents();
+        if text.contains(what) {
+            return text;
+        }
+        if Instant::now() > deadline {
+            panic!("`{keys}` never showed {what} within {timeout:?}; the screen:\n{text}");
+        }
+    }
+}
+
+/// `s` on a container: the console steps aside for a shell in it, on the
+/// local engine and then on an SSH host (through the host's forwarded
+/// socket). The shell's terminal has the window's size and follows a
+/// resize; on `exit` the console is back, redrawn and answering keys; each
+/// shell is a line in the app's history. Then `berth exec -i` the same way,
+/// with the shell's exit code as its own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shell_in_a_container_from_the_console_and_exec_i_on_local_and_ssh_hosts() {
+    let Some(docker) = common::docker().await else {
+        return;
+    };
+    let sshd = common::sshd::Sshd::start();
+    let app = App::with_hosts(
+        common::Scope::new(docker).await,
+        "tsh",
+        ["", &format!(", ssh: {}", sshd.host_yaml())],
+        "      web: {hosts: [a, b], port: 8080}\n",
+        "",
+    )
+    .await;
+    app.image("v1", &[]).await;
+    let (r, events) = app.run(app.deploy("v1"), None).await;
+    assert_eq!(r, RunResult::Ok, "{events:#?}");
+    let name = app.name.clone();
+
+    let mut console = Console::spawn(&app.config.path, &[], 120, 30);
+    console.wait_for("the app serving", Duration::from_secs(20), |s| {
+        s.lines()
+            .any(|l| l.contains(&name) && l.contains("web 2/2"))
+    });
+    for host in ["a", "b"] {
+        let container = container_on(&app, host).await;
+        console.keys("3");
+        console.filter(&container);
+        console.wait_for("the container", Duration::from_secs(20), |s| {
+            s.lines()
+                .any(|l| l.contains(&container) && l.contains("healthy"))
+        });
+        console.keys("s");
+        // The test image has no bash: its /bin/sh.
+        console.wait_for("the shell", Duration::from_secs(20), |s| {
+            s.contains(&format!(
+                "berth: `/bin/sh` in {container} on {host}; exit it to return to the console"
+            ))
+        });
+        assert!(
+            !console.screen.lock().unwrap().screen().alternate_screen(),
+            "the shell has the normal screen"
+        );
+        console.keys("echo $((6*7))-from-$(hostname)\r");
+        console.wait_for("the command's output", Duration::from_secs(10), |s| {
+            s.contains("42-from-")
+        });
+        ask_until(
+            &mut console,
+            "stty size\r",
+            "30 120",
+            Duration::from_secs(10),
+        );
+        console.resize(100, 40);
+        ask_until(
+            &mut console,
+            "stty size\r",
+            "40 100",
+            Duration::from_secs(10),
+        );
+        console.resize(120, 30);
+        console.keys("exit\r");
+        let screen = console.wait_for("the console back", Duration::from_secs(15), |s| {
+            s.contains(&format!("shell in {container} on {host} ended: exit 0"))
+        });
+        assert!(
+            console.screen.lock().unwrap().screen().alternate_screen(),
+            "the console is on its own screen again"
+        );
+        assert!(!screen.contains("42-from-"), "redrawn whole:\n{screen}");
+        // It answers keys: the Apps view.
+        console.keys("2");
+        console.wait_for("the Apps view", Duration::from_secs(10), |s| {
+            s.lines()
+                .any(|l| l.contains(&name) && l.contains("web 2/2"))
+        });
+    }
+    console.keys("q");
+    let status = console.wait_exit(Duration::from_secs(10));
+    assert!(status.success(), "berth exited with {status:?}");
+
+    // Headless: `berth exec -i` on host b, in a pty of its own.
+    let mut exec = Console::spawn(
+        &app.config.path,
+        &["exec", "-i", &name, "--host", "b"],
+        100,
+        30,
+    );
+    let container_b = container_on(&app, "b").await;
+    exec.wait_for("the shell", Duration::from_secs(20), |s| {
+        s.contains(&format!("berth: `/bin/sh` in {container_b} on b"))
+    });
+    ask_until(&mut exec, "stty size\r", "30 100", Duration::from_secs(10));
+    exec.keys("exit 7\r");
+    let status = exec.wait_exit(Duration::from_secs(15));
+    assert_eq!(status.exit_code(), 7, "the shell's exit code is berth's");
+
+    // Three shells, three history lines: who, where, which container.
+    let out = common::berth()
+        .args([
+            "-c",
+            app.config.path.to_str().unwrap(),
+            "history",
+            &name,
+            "--json",
+        ])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let execs: Vec<serde_json::Value> = text
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|v| v["action"] == "exec")
+        .collect();
+    let notes: Vec<&str> = execs.iter().filter_map(|v| v["note"].as_str()).collect();
+    for (host, container, code) in [
+        ("a", container_on(&app, "a").await, 0),
+        ("b", container_b.clone(), 0),
+        ("b", container_b, 7),
+    ] {
+        let want = format!("`/bin/sh` (interactive) in {host}: {container} (exit {code})");
+        assert!(
+            notes.contains(&want.as_str()),
+            "{want} in {notes:#?}\n{text}"
+        );
+    }
 }

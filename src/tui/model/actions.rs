@@ -176,6 +176,126 @@ impl Model {
         }
     }
 
+    /// A shell in the container in view; on an app (the Apps view, the app
+    /// screen) in its best running container: the primary role's first,
+    /// healthy before unchecked, unhealthy last. Works on anyone's
+    /// containers (a shell changes none); a berth app's goes in its history.
+    pub(super) fn start_shell(&mut self) {
+        if self.read_only {
+            return self.say(
+                "read-only console: shell refused (started with --read-only or read_only: true)",
+                true,
+            );
+        }
+        let row = match self.container_in_view() {
+            Some(r) => r.clone(),
+            None => {
+                let Some((app, destination, source)) = self.app_in_view() else {
+                    return self.say("shell: select a container or an app first", true);
+                };
+                match self.best_container(&app, &destination, source) {
+                    Some(r) => r.clone(),
+                    None => {
+                        return self.say(format!("shell: {app} has no running container"), true);
+                    }
+                }
+            }
+        };
+        if row.state != crate::domain::State::Running {
+            return self.say(
+                format!(
+                    "shell: {} is {}, not running (u starts it)",
+                    row.name,
+                    row.state.as_str()
+                ),
+                true,
+            );
+        }
+        let declared = self
+            .config
+            .fleet
+            .apps
+            .iter()
+            .find(|(name, _)| name.as_str() == row.app)
+            .filter(|_| row.source == Source::Berth);
+        let owner = declared.and_then(|(name, _)| {
+            Some(Target {
+                app: name.clone(),
+                destination: match row.destination.as_str() {
+                    "" => None,
+                    d => Some(DestinationName::new(d).ok()?),
+                },
+            })
+        });
+        let shell = declared.and_then(|(_, app)| app.shell.as_ref().map(|s| s.0.clone()));
+        self.effects.push(Effect::Shell(ShellAt {
+            host: row.host.clone(),
+            id: row.id.clone(),
+            name: row.name.clone(),
+            owner,
+            shell,
+        }));
+    }
+
+    /// The app the operator is on: the app screen's, or the Apps view's
+    /// selected row.
+    fn app_in_view(&self) -> Option<(String, String, Source)> {
+        match &self.screen {
+            Screen::App { app, destination } => {
+                let source = self
+                    .app_rows
+                    .iter()
+                    .find(|r| &r.app == app && &r.destination == destination)
+                    .map_or(Source::Berth, |r| r.source);
+                Some((app.clone(), destination.clone(), source))
+            }
+            Screen::Main if self.tab == Tab::Apps => {
+                let &i = self
+                    .visible
+                    .of(Tab::Apps)
+                    .get(*self.selected.of(Tab::Apps))?;
+                let r = self.app_rows.get(i)?;
+                Some((r.app.clone(), r.destination.clone(), r.source))
+            }
+            _ => None,
+        }
+    }
+
+    /// An app's running container a shell goes to (see [`start_shell`]).
+    fn best_container(
+        &self,
+        app: &str,
+        destination: &str,
+        source: Source,
+    ) -> Option<&ContainerRow> {
+        use crate::domain::{Health, State};
+        let primary = self
+            .config
+            .fleet
+            .apps
+            .iter()
+            .find(|(name, _)| name.as_str() == app)
+            .map_or("web".to_string(), |(_, a)| a.primary_role.to_string());
+        self.container_rows
+            .iter()
+            .filter(|r| {
+                r.app == app
+                    && r.destination == destination
+                    && r.source == source
+                    && r.state == State::Running
+            })
+            .min_by_key(|r| {
+                (
+                    r.role != primary,
+                    match r.health {
+                        Health::Healthy => 0,
+                        Health::None | Health::Starting => 1,
+                        Health::Unhealthy => 2,
+                    },
+                )
+            })
+    }
+
     /// Restart, stop, start or remove the container in view (asked y/N
     /// first). A berth app's container goes through the engine, under its
     /// app's lock and into its history; for anyone else's, berth says what

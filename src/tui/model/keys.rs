@@ -71,6 +71,7 @@ impl Model {
                 KeyCode::Char('D') => self.start_destroy(None),
                 KeyCode::Char('l') => self.start_lock(None, None),
                 KeyCode::Char('U') => self.start_unlock(None),
+                KeyCode::Char('s' | 'e' | 'E') => self.start_shell(),
                 _ => {}
             },
             Screen::Host { .. } => {
@@ -96,6 +97,10 @@ impl Model {
         };
         if let Some(op) = op {
             return self.start_container_op(op);
+        }
+        // A shell: k9s's `s`, oxker's `e`, lazydocker's `E`.
+        if matches!(key.code, KeyCode::Char('s' | 'e' | 'E')) {
+            return self.start_shell();
         }
         if key.code == KeyCode::Char('i') {
             self.inspect_shown = !self.inspect_shown;
@@ -203,6 +208,9 @@ impl Model {
             }
             KeyCode::Char('X') if tab == Tab::Containers => {
                 self.start_container_op(ContainerOp::Remove)
+            }
+            KeyCode::Char('s' | 'e' | 'E') if matches!(tab, Tab::Apps | Tab::Containers) => {
+                self.start_shell()
             }
             KeyCode::Char('d') => self.start_deploy(None, None),
             KeyCode::Char('r') => self.start_restart(None, None),

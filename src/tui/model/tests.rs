@@ -270,3 +270,67 @@ fn idle_models_do_not_tick_and_unchanged_fleets_do_not_redraw() {
     assert!(!m.update(Msg::Log), "log pane hidden: no redraw");
     assert!(!m.update(Msg::Locks(m.locks.clone())));
 }
+
+#[test]
+fn s_opens_a_shell_in_the_container_or_the_apps_best_one_and_refuses_what_cannot_have_one() {
+    let shell_of = |effects: Vec<Effect>| match &effects[..] {
+        [Effect::Shell(at)] => at.clone(),
+        other => panic!("one shell effect: {other:?}"),
+    };
+    // On an app: its primary role's healthy container, not the unhealthy
+    // one or the worker; a berth app's, so it goes in its history.
+    let mut m = loaded();
+    m.update(key('2'));
+    m.update(key('/'));
+    type_text(&mut m, "demo");
+    m.update(code(KeyCode::Enter));
+    m.update(key('s'));
+    let at = shell_of(m.take_effects());
+    assert_eq!(
+        (at.name.as_str(), at.host.as_str()),
+        ("demo-web-v7-a1", "edge-1")
+    );
+    assert_eq!(at.owner.map(|t| t.app.to_string()), Some("demo".into()));
+
+    // On a container, with `s`, `e` or `E`: that one, anyone's.
+    m.update(key('3'));
+    m.update(key('/'));
+    type_text(&mut m, "stray");
+    m.update(code(KeyCode::Enter));
+    for k in ['s', 'e', 'E'] {
+        m.update(key(k));
+        let at = shell_of(m.take_effects());
+        assert_eq!(at.name, "stray-redis", "{k}");
+        assert_eq!(at.owner, None, "no app's history for {k}");
+    }
+
+    // A stopped container has no shell to give.
+    m.update(code(KeyCode::Esc));
+    m.update(key('/'));
+    type_text(&mut m, "v6");
+    m.update(code(KeyCode::Enter));
+    m.update(key('s'));
+    assert!(m.take_effects().is_empty());
+    let said = m
+        .notice
+        .as_ref()
+        .map(|n| n.text.clone())
+        .unwrap_or_default();
+    assert!(
+        said.contains("demo-web-v6-9f is exited, not running"),
+        "{said}"
+    );
+
+    // Read-only: refused.
+    let mut m = loaded();
+    m.read_only = true;
+    m.update(key('3'));
+    m.update(key('s'));
+    assert!(m.take_effects().is_empty());
+    let said = m
+        .notice
+        .as_ref()
+        .map(|n| n.text.clone())
+        .unwrap_or_default();
+    assert!(said.contains("read-only console: shell refused"), "{said}");
+}

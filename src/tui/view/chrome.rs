@@ -122,15 +122,25 @@ fn hints(model: &Model) -> String {
     } else {
         " d deploy · r restart · R rollback · D destroy · l/U lock ·"
     };
+    let shell = if model.read_only { "" } else { " s shell ·" };
     match model.screen {
+        Screen::Main if model.tab == Tab::Containers && !model.read_only => {
+            "⏎ open · s shell · r/t/u restart/stop/start · X remove · / filter · : command · q quit"
+                .into()
+        }
+        Screen::Main if model.tab == Tab::Apps => {
+            format!("⏎ open ·{shell}{actions} / filter · : command · q quit")
+        }
         Screen::Main => format!("⏎ open ·{actions} / filter · : command · q quit"),
         Screen::Run(_) => {
             "j/k stage · PgUp/PgDn output · f follow · w wrap · x cancel · Esc back".into()
         }
-        Screen::Container { .. } => {
-            "j/k PgUp/PgDn scroll · g/G top/end · p pause · / search n/N · w wrap · Esc back".into()
-        }
-        Screen::App { .. } => format!("⏎ its runs ·{actions} Esc back"),
+        Screen::Container { .. } => format!(
+            "{shell} i inspect · j/k PgUp/PgDn scroll · g/G top/end · p pause · / search n/N · w wrap · Esc back"
+        )
+        .trim_start()
+        .to_string(),
+        Screen::App { .. } => format!("⏎ its runs ·{shell}{actions} Esc back"),
         Screen::Host { .. } => "Esc back".into(),
     }
 }
