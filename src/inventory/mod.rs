@@ -7,6 +7,7 @@
 //! or a front end.
 //! The layering is checked by a test (`src/layers.rs`).
 
+pub mod logs;
 pub mod status;
 mod watch;
 
