@@ -14,7 +14,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
-use super::logs::{LogLine, TAIL};
+use super::logs::{LogLine, LogOf, Source, TAIL};
 use super::model::{Model, Msg};
 use crate::config::Config;
 use crate::docker::{Engine, Gateway, LineSplitter, LogRange, LogStream};
@@ -24,6 +24,15 @@ use crate::hosts::Endpoint;
 /// Log lines are sent to the model at most this often: a chatty container
 /// costs a frame per interval, not a frame per line.
 const LOG_FLUSH: Duration = Duration::from_millis(50);
+/// Lines asked of each container when an app's log opens.
+const APP_TAIL: usize = 200;
+/// While an app's log opens, its first lines are held until none came for
+/// this long (at most [`OPENING_MOST`]), then merged whole.
+const OPENING_QUIET: Duration = Duration::from_millis(150);
+const OPENING_MOST: Duration = Duration::from_secs(2);
+/// A line of an app's log waits this long for older lines from slower
+/// hosts: the merge is in time order within it.
+const REORDER: Duration = Duration::from_millis(250);
 /// How often each container on screen is sampled.
 const STATS_EVERY: Duration = Duration::from_secs(2);
 /// Samples are gathered for this long and sent as one message, so 40
@@ -70,7 +79,7 @@ impl Clients {
 pub struct Feeds {
     clients: Clients,
     tx: mpsc::UnboundedSender<Msg>,
-    log: Option<(Key, JoinHandle<()>)>,
+    log: Option<(LogOf, JoinHandle<()>)>,
     stats: HashMap<Key, JoinHandle<()>>,
     samples: mpsc::UnboundedSender<(String, Usage)>,
     gather: JoinHandle<()>,
@@ -97,13 +106,17 @@ impl Feeds {
             if let Some((_, task)) = self.log.take() {
                 task.abort();
             }
-            if let Some(key) = want {
-                let task = tokio::spawn(follow_log(
-                    self.clients.clone(),
-                    key.clone(),
-                    self.tx.clone(),
-                ));
-                self.log = Some((key, task));
+            if let Some(of) = want {
+                let (clients, tx) = (self.clients.clone(), self.tx.clone());
+                let task = match of.clone() {
+                    LogOf::Container { host, id } => {
+                        tokio::spawn(follow_log(clients, (host, id), tx))
+                    }
+                    LogOf::App { app, destination } => {
+                        tokio::spawn(follow_app_log(clients, app, destination, tx))
+                    }
+                };
+                self.log = Some((of, task));
             }
         }
         let want: HashSet<Key> = model.stats_targets().into_iter().collect();
@@ -147,10 +160,14 @@ impl Drop for Feeds {
 /// Follows one container's log from its last [`TAIL`] lines, sending lines
 /// in batches until the stream ends, then says why it ended.
 async fn follow_log(clients: Clients, (host, id): Key, tx: mpsc::UnboundedSender<Msg>) {
+    let of = LogOf::Container {
+        host: host.clone(),
+        id: id.clone(),
+    };
     let docker = match clients.get(&host).await {
         Ok(d) => d,
         Err(reason) => {
-            let _ = tx.send(Msg::LogEnded { host, id, reason });
+            let _ = tx.send(Msg::LogEnded { of, reason });
             return;
         }
     };
@@ -167,8 +184,7 @@ async fn follow_log(clients: Clients, (host, id): Key, tx: mpsc::UnboundedSender
     let mut flush_at: Option<Instant> = None;
     let send = |pending: &mut Vec<LogLine>| {
         tx.send(Msg::LogLines {
-            host: host.clone(),
-            id: id.clone(),
+            of: of.clone(),
             lines: std::mem::take(pending),
         })
         .is_ok()
@@ -204,7 +220,134 @@ async fn follow_log(clients: Clients, (host, id): Key, tx: mpsc::UnboundedSender
     if !pending.is_empty() && !send(&mut pending) {
         return;
     }
-    let _ = tx.send(Msg::LogEnded { host, id, reason });
+    let _ = tx.send(Msg::LogEnded { of, reason });
+}
+
+/// Follows an app's running containers on all its hosts (the last
+/// [`APP_TAIL`] lines of each, then new lines), merged by Docker's
+/// timestamps, attaching to containers as they start (a restart, a
+/// deploy's new version). The first lines are held until the tails
+/// stop arriving, so they are merged whole; after that each line waits
+/// [`REORDER`] for older lines from slower hosts.
+async fn follow_app_log(
+    clients: Clients,
+    app: String,
+    destination: String,
+    tx: mpsc::UnboundedSender<Msg>,
+) {
+    use crate::inventory::logs::{self, Item, Merge, Request};
+    let of = LogOf::App {
+        app: app.clone(),
+        destination: destination.clone(),
+    };
+    let request = (|| {
+        Ok::<_, String>(Request {
+            app: crate::config::AppName::new(&app)?,
+            destination: match destination.as_str() {
+                "" => None,
+                d => Some(crate::config::DestinationName::new(d)?),
+            },
+            role: None,
+            host: None,
+            range: LogRange {
+                follow: true,
+                tail: Some(APP_TAIL),
+                since: None,
+                timestamps: true,
+            },
+        })
+    })();
+    let opened = match request {
+        Ok(r) => logs::open(&clients.config, &clients.gateway, r)
+            .await
+            .map_err(|e| e.to_string()),
+        Err(e) => Err(e),
+    };
+    let mut logs = match opened {
+        Ok(l) => l,
+        Err(reason) => {
+            let _ = tx.send(Msg::LogEnded { of, reason });
+            return;
+        }
+    };
+    let note = |text: String| LogLine::note(&text);
+    let mut pending: Vec<LogLine> = logs.problems.iter().map(|p| note(p.clone())).collect();
+    if logs.found == 0 {
+        pending.push(note(
+            "no running container yet; waiting for one to start".into(),
+        ));
+    }
+    let mut sources: HashMap<String, Source> = HashMap::new();
+    let mut source = |host: &str, container: &str| {
+        let label = format!("{host}/{container}");
+        let next = sources.len();
+        sources
+            .entry(label.clone())
+            .or_insert_with(|| Source {
+                label: label.into(),
+                colour: (next % 256) as u8,
+            })
+            .clone()
+    };
+    let mut merge = Merge::new(REORDER);
+    // The opening hold: until no line came for OPENING_QUIET, or at most
+    // OPENING_MOST.
+    let opened_at = Instant::now();
+    let mut settle_at = Some(opened_at + OPENING_QUIET);
+    let mut last_sent = opened_at;
+    loop {
+        let wake = match settle_at {
+            Some(at) => Some(at.min(opened_at + OPENING_MOST)),
+            None => merge
+                .next_ripe(chrono::Utc::now())
+                .map(|d| (Instant::now() + d).max(last_sent + LOG_FLUSH)),
+        };
+        let wake = match (wake, pending.is_empty()) {
+            (Some(w), _) => Some(w),
+            (None, false) => Some(last_sent + LOG_FLUSH),
+            (None, true) => None,
+        };
+        tokio::select! {
+            item = logs.rx.recv() => match item {
+                Some(Item::Line(l)) => {
+                    merge.push(l);
+                    if settle_at.is_some() {
+                        settle_at = Some(Instant::now() + OPENING_QUIET);
+                    }
+                }
+                Some(Item::Attached { host, container }) => {
+                    pending.push(note(format!("{host}/{container}: started; following its log")));
+                }
+                Some(Item::Ended { host, container }) => {
+                    pending.push(note(format!("{host}/{container}: its log ended (the container stopped)")));
+                }
+                None => break,
+            },
+            _ = tokio::time::sleep_until(wake.unwrap_or_else(Instant::now)), if wake.is_some() => {
+                let ripe = if settle_at.take().is_some() {
+                    merge.drain()
+                } else {
+                    merge.ripe(chrono::Utc::now())
+                };
+                let mut lines: Vec<LogLine> = ripe
+                    .into_iter()
+                    .map(|l| {
+                        let from = source(&l.host, &l.container);
+                        LogLine::cleaned(l.text, l.stderr).with_source(from)
+                    })
+                    .collect();
+                lines.append(&mut pending);
+                last_sent = Instant::now();
+                if !lines.is_empty() && tx.send(Msg::LogLines { of: of.clone(), lines }).is_err() {
+                    return;
+                }
+            }
+        }
+    }
+    let _ = tx.send(Msg::LogEnded {
+        of,
+        reason: "every container's log ended".into(),
+    });
 }
 
 /// One container's CPU and memory: a one-shot sample every

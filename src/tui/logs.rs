@@ -16,10 +16,31 @@ pub const CAPACITY: usize = 5_000;
 /// Lines asked of the engine when the view opens.
 pub const TAIL: usize = 1_000;
 
+/// Which log a view holds: one container's, or an app's merged.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum LogOf {
+    Container { host: String, id: String },
+    App { app: String, destination: String },
+}
+
+/// Where a line of a merged log came from: `host/container`, and the
+/// colour its prefix is drawn in (one per container, in turn).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Source {
+    pub label: std::sync::Arc<str>,
+    pub colour: u8,
+}
+
 #[derive(Clone, Debug, PartialEq)]
 pub struct LogLine {
     pub text: String,
     pub stderr: bool,
+    /// In a merged log, its container; `None` for a container's own log
+    /// and for berth's notes.
+    pub from: Option<Source>,
+    /// berth's own words in a log (a container attached, a log ended, a
+    /// host not reached), not a container's.
+    pub note: bool,
 }
 
 impl LogLine {
@@ -37,14 +58,32 @@ impl LogLine {
         } else {
             text
         };
-        LogLine { text, stderr }
+        LogLine {
+            text,
+            stderr,
+            from: None,
+            note: false,
+        }
+    }
+
+    /// berth's note in a log (cleaned of control sequences).
+    pub fn note(text: &str) -> LogLine {
+        LogLine {
+            note: true,
+            ..LogLine::new(&format!("── {text}"), false)
+        }
+    }
+
+    /// A line of a merged log, from `from`.
+    pub fn with_source(mut self, from: Source) -> LogLine {
+        self.from = Some(from);
+        self
     }
 }
 
 #[derive(Debug)]
 pub struct LogView {
-    pub host: String,
-    pub id: String,
+    pub of: LogOf,
     lines: VecDeque<LogLine>,
     /// The number of the first line in `lines` (lines dropped before it).
     first: u64,
@@ -61,10 +100,17 @@ pub struct LogView {
 }
 
 impl LogView {
+    /// A container's log.
     pub fn new(host: &str, id: &str) -> LogView {
-        LogView {
+        LogView::of(LogOf::Container {
             host: host.into(),
             id: id.into(),
+        })
+    }
+
+    pub fn of(of: LogOf) -> LogView {
+        LogView {
+            of,
             lines: VecDeque::new(),
             first: 0,
             follow: true,
@@ -124,6 +170,11 @@ impl LogView {
             self.bottom.clamp(self.first, self.end() - 1)
         };
         Some((b - self.first) as usize)
+    }
+
+    /// Line `i` of the buffer.
+    pub fn line(&self, i: usize) -> Option<&LogLine> {
+        self.lines.get(i)
     }
 
     /// The text of line `i` of the buffer ("" past its end).

@@ -12,7 +12,7 @@ use chrono::{DateTime, Utc};
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
 use super::command::{self, Command};
-use super::logs::{LogLine, LogView};
+use super::logs::{LogLine, LogOf, LogView};
 use super::rows::{self, AppRow, ContainerRow, HostRow, LockCell, RowFilter};
 use super::runs::{RunView, StageState};
 use super::theme::{BUILT_IN, Palette, Theme};
@@ -66,15 +66,13 @@ pub enum Msg {
     Log,
     /// New lines of the log being followed.
     LogLines {
-        host: String,
-        id: String,
+        of: LogOf,
         lines: Vec<LogLine>,
     },
     /// The followed log stream ended (the container stopped, the host went
     /// away).
     LogEnded {
-        host: String,
-        id: String,
+        of: LogOf,
         reason: String,
     },
     /// CPU and memory of containers on screen: (container id, usage).
@@ -232,6 +230,11 @@ pub enum Screen {
     Host {
         host: String,
     },
+    /// An app's running containers' logs, merged by time.
+    AppLog {
+        app: String,
+        destination: String,
+    },
 }
 
 /// A run in the Runs list: started here (by id) or read from history.
@@ -304,6 +307,8 @@ pub struct Model {
     pub heights: PerTab<Cell<usize>>,
     /// The log of the container screen, while it is open.
     pub logs: Option<LogView>,
+    /// Where Esc goes from an app's log (the app screen or the list).
+    log_back: Option<Screen>,
     /// The container screen's inspect section: (container id, what was
     /// read; `None` while it is read), and whether it is shown instead of
     /// the log (`i`).
@@ -364,6 +369,7 @@ impl Model {
             offsets: Default::default(),
             heights: Default::default(),
             logs: None,
+            log_back: None,
             inspect: None,
             inspect_shown: false,
             stats: Default::default(),
@@ -520,15 +526,15 @@ impl Model {
                 true
             }
             Msg::Log => self.show_log,
-            Msg::LogLines { host, id, lines } => match &mut self.logs {
-                Some(v) if v.host == host && v.id == id => {
+            Msg::LogLines { of, lines } => match &mut self.logs {
+                Some(v) if v.of == of => {
                     v.push(lines);
                     true
                 }
                 _ => false,
             },
-            Msg::LogEnded { host, id, reason } => match &mut self.logs {
-                Some(v) if v.host == host && v.id == id => {
+            Msg::LogEnded { of, reason } => match &mut self.logs {
+                Some(v) if v.of == of => {
                     v.ended = Some(reason);
                     true
                 }
@@ -552,10 +558,18 @@ impl Model {
         }
     }
 
-    /// The container whose log the console should follow now.
-    pub fn log_target(&self) -> Option<(String, String)> {
+    /// The log the console should follow now: the container's on its
+    /// screen, the app's on its log screen.
+    pub fn log_target(&self) -> Option<LogOf> {
         match &self.screen {
-            Screen::Container { host, id } => Some((host.clone(), id.clone())),
+            Screen::Container { host, id } => Some(LogOf::Container {
+                host: host.clone(),
+                id: id.clone(),
+            }),
+            Screen::AppLog { app, destination } => Some(LogOf::App {
+                app: app.clone(),
+                destination: destination.clone(),
+            }),
             _ => None,
         }
     }

@@ -949,3 +949,61 @@ async fn a_shell_in_a_container_from_the_console_and_exec_i_on_local_and_ssh_hos
         );
     }
 }
+
+/// `o` on an app: its containers on hosts a and b in one log, each line
+/// behind its host and container; a container restarted in place is
+/// followed again, with berth's notes saying so.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_apps_merged_log_in_the_console_follows_both_hosts_and_a_restart() {
+    let Some(scope) = common::scope().await else {
+        return;
+    };
+    let roles = "      web: {hosts: [a, b], healthcheck: false, command: [sh, -c, 'i=0; while true; do echo tick $i; i=$((i+1)); sleep 0.2; done']}\n";
+    let app = App::with_v1(scope, "tml", roles).await;
+    let name = app.name.clone();
+    let (on_a, on_b) = (container_on(&app, "a").await, container_on(&app, "b").await);
+    let mut console = Console::spawn(&app.config.path, &[], 120, 30);
+    console.wait_for("the app", Duration::from_secs(20), |s| {
+        s.lines()
+            .any(|l| l.contains(&name) && l.contains("web 2/2"))
+    });
+    console.keys("2");
+    console.filter(&name);
+    console.keys("o");
+    console.wait_for("both containers' lines", Duration::from_secs(20), |s| {
+        s.contains(&format!("{name} logs · 2 running · following"))
+            && s.contains(&format!("a/{on_a} | tick"))
+            && s.contains(&format!("b/{on_b} | tick"))
+    });
+
+    // Restarted in place (same id): its stream ends, and it is attached
+    // again from the engine's start event.
+    let out = std::process::Command::new("docker")
+        .args(["restart", "-t", "0", &on_b])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    console.wait_for("the restart followed", Duration::from_secs(20), |s| {
+        s.contains(&format!("── b/{on_b}: its log ended"))
+            && s.contains(&format!("── b/{on_b}: started; following its log"))
+    });
+    // Its new lines come after the note (it counts from 0 again).
+    console.wait_for("its new lines", Duration::from_secs(20), |s| {
+        let after = s
+            .split(&format!("── b/{on_b}: started; following its log"))
+            .nth(1)
+            .unwrap_or_default();
+        after.contains(&format!("b/{on_b} | tick"))
+    });
+    console.keys("\x1b");
+    console.wait_for("the Apps view again", Duration::from_secs(10), |s| {
+        !s.contains("› logs")
+    });
+    console.keys("q");
+    let status = console.wait_exit(Duration::from_secs(10));
+    assert!(status.success(), "berth exited with {status:?}");
+}

@@ -239,7 +239,7 @@ impl Model {
 
     /// The app the operator is on: the app screen's, or the Apps view's
     /// selected row.
-    fn app_in_view(&self) -> Option<(String, String, Source)> {
+    pub(super) fn app_in_view(&self) -> Option<(String, String, Source)> {
         match &self.screen {
             Screen::App { app, destination } => {
                 let source = self

@@ -72,8 +72,10 @@ impl Model {
                 KeyCode::Char('l') => self.start_lock(None, None),
                 KeyCode::Char('U') => self.start_unlock(None),
                 KeyCode::Char('s' | 'e' | 'E') => self.start_shell(),
+                KeyCode::Char('o') => self.open_app_log(),
                 _ => {}
             },
+            Screen::AppLog { .. } => self.app_log_key(key),
             Screen::Host { .. } => {
                 if matches!(
                     key.code,
@@ -106,19 +108,61 @@ impl Model {
             self.inspect_shown = !self.inspect_shown;
             return;
         }
+        if !self.log_key(key)
+            && matches!(
+                key.code,
+                KeyCode::Esc | KeyCode::Backspace | KeyCode::Char('h')
+            )
+        {
+            self.screen = Screen::Main;
+            self.logs = None;
+        }
+    }
+
+    /// An app's merged log: the log keys; Esc back where it was opened.
+    pub(super) fn app_log_key(&mut self, key: KeyEvent) {
+        if !self.log_key(key)
+            && matches!(
+                key.code,
+                KeyCode::Esc | KeyCode::Backspace | KeyCode::Char('h')
+            )
+        {
+            self.screen = self.log_back.take().unwrap_or(Screen::Main);
+            self.logs = None;
+        }
+    }
+
+    /// `o` on an app (the Apps view, the app screen): its running
+    /// containers' logs across hosts, merged by time.
+    pub(super) fn open_app_log(&mut self) {
+        let Some((app, destination, source)) = self.app_in_view() else {
+            return self.say("logs: select an app first", true);
+        };
+        if source != Source::Berth || !self.config.fleet.apps.keys().any(|a| a.as_str() == app) {
+            return self.say(
+                format!("logs: {app} is not declared in {}; its containers' logs are on their screens (3, Enter)", self.config.path.display()),
+                true,
+            );
+        }
+        let of = crate::tui::logs::LogOf::App {
+            app: app.clone(),
+            destination: destination.clone(),
+        };
+        self.logs = Some(LogView::of(of));
+        self.log_back = Some(self.screen.clone());
+        self.screen = Screen::AppLog { app, destination };
+    }
+
+    /// The keys of a log (a container's, an app's); false when `key` is
+    /// not one of them.
+    fn log_key(&mut self, key: KeyEvent) -> bool {
+        let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
         let Some(v) = self.logs.as_mut() else {
-            if matches!(key.code, KeyCode::Esc | KeyCode::Char('h')) {
-                self.screen = Screen::Main;
-            }
-            return;
+            return false;
         };
         match key.code {
             KeyCode::Esc if v.search.is_some() => {
                 v.search = None;
-            }
-            KeyCode::Esc | KeyCode::Backspace | KeyCode::Char('h') => {
-                self.screen = Screen::Main;
-                self.logs = None;
             }
             KeyCode::Down | KeyCode::Char('j') => v.scroll(1),
             KeyCode::Up | KeyCode::Char('k') => v.scroll(-1),
@@ -140,8 +184,9 @@ impl Model {
                     .unwrap_or_default();
                 self.input = Input::Search(current);
             }
-            _ => {}
+            _ => return false,
         }
+        true
     }
 
     pub(super) fn search_key(&mut self, key: KeyEvent, mut text: String) {
@@ -212,6 +257,7 @@ impl Model {
             KeyCode::Char('s' | 'e' | 'E') if matches!(tab, Tab::Apps | Tab::Containers) => {
                 self.start_shell()
             }
+            KeyCode::Char('o') if tab == Tab::Apps => self.open_app_log(),
             KeyCode::Char('d') => self.start_deploy(None, None),
             KeyCode::Char('r') => self.start_restart(None, None),
             KeyCode::Char('R') => self.start_rollback(None, None),

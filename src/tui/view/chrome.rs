@@ -73,6 +73,7 @@ pub fn header(frame: &mut Frame, area: Rect, model: &Model) {
         Screen::Container { .. } => spans.push(Span::styled("  › container", t.accent)),
         Screen::App { app, .. } => spans.push(Span::styled(format!("  › app {app}"), t.accent)),
         Screen::Host { host } => spans.push(Span::styled(format!("  › host {host}"), t.accent)),
+        Screen::AppLog { app, .. } => spans.push(Span::styled(format!("  › logs {app}"), t.accent)),
         Screen::Main => {}
     }
     frame.render_widget(Paragraph::new(Line::from(spans)), tabs);
@@ -142,6 +143,9 @@ fn hints(model: &Model) -> String {
         .to_string(),
         Screen::App { .. } => format!("⏎ its runs ·{shell}{actions} Esc back"),
         Screen::Host { .. } => "Esc back".into(),
+        Screen::AppLog { .. } => {
+            "j/k PgUp/PgDn scroll · g/G top/end · p pause · / search n/N · w wrap · Esc back".into()
+        }
     }
 }
 

@@ -5,12 +5,10 @@ use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Paragraph, Wrap};
-use unicode_width::UnicodeWidthStr;
 
-use super::super::logs::LogView;
+use super::super::logs::LogOf;
 use super::super::model::Model;
-use super::super::theme::Theme;
-use super::{age, container_symbol};
+use super::{age, container_symbol, logpane};
 
 pub fn draw(frame: &mut Frame, area: Rect, model: &Model, host: &str, id: &str) {
     let t = &model.theme;
@@ -129,8 +127,12 @@ pub fn draw(frame: &mut Frame, area: Rect, model: &Model, host: &str, id: &str) 
     );
     if model.inspect_shown {
         inspect_pane(frame, bottom, model, id);
-    } else if let Some(v) = model.logs.as_ref().filter(|v| v.id == id) {
-        log_pane(frame, bottom, model, v);
+    } else if let Some(v) = model
+        .logs
+        .as_ref()
+        .filter(|v| matches!(&v.of, LogOf::Container { id: i, .. } if i == id))
+    {
+        logpane::draw(frame, bottom, model, v, " log ");
     }
 }
 
@@ -240,102 +242,11 @@ fn inspect_pane(frame: &mut Frame, area: Rect, model: &Model, id: &str) {
 /// Health checks shown; Docker keeps the last five.
 const HEALTH_SHOWN: usize = 3;
 
-/// The log pane: the lines that end at the view's bottom line, the search
-/// matches marked, and where the view is (following or paused).
-fn log_pane(frame: &mut Frame, area: Rect, model: &Model, v: &LogView) {
-    let t = &model.theme;
-    let mut title = vec![Span::styled(" log ", t.title)];
-    if v.follow {
-        title.push(Span::styled("following ", t.ok));
-    } else {
-        title.push(Span::styled("PAUSED ", t.warn));
-        let new = v.new_below();
-        if new > 0 {
-            title.push(Span::styled(format!("{new} new below (G) "), t.warn));
-        }
-    }
-    if let Some(re) = &v.search {
-        title.push(Span::styled(
-            format!("/{} ", re.as_str().trim_start_matches("(?i)")),
-            t.accent,
-        ));
-    }
-    if v.wrap {
-        title.push(Span::styled("wrap ", t.dim));
-    }
-    if v.dropped() > 0 {
-        title.push(Span::styled(
-            format!("{} older lines dropped ", v.dropped()),
-            t.dim,
-        ));
-    }
-    let block = Block::bordered()
-        .border_style(t.border)
-        .title(Line::from(title));
-    let inner = block.inner(area);
-    frame.render_widget(block, area);
-    let height = inner.height as usize;
-    v.height.set(height);
-    let Some(bottom) = v.bottom_index() else {
-        let text = match &v.ended {
-            Some(why) => format!("no output · {why}"),
-            None => "no output yet".to_string(),
-        };
-        frame.render_widget(Paragraph::new(text).style(t.dim), inner);
-        return;
-    };
-    // The lines on screen, counted in rows when wrapping.
-    let width = (inner.width as usize).max(1);
-    let rows_of = |i: usize| {
-        if v.wrap {
-            UnicodeWidthStr::width(v.text(i)).div_ceil(width).max(1)
-        } else {
-            1
-        }
-    };
-    let mut first = bottom + 1;
-    let mut rows = 0;
-    while first > 0 && rows < height {
-        first -= 1;
-        rows += rows_of(first);
-    }
-    let mut lines: Vec<Line> = (first..=bottom)
-        .map(|i| marked(v.text(i), v.search.as_ref(), t))
-        .collect();
-    if v.follow
-        && let Some(why) = &v.ended
-    {
-        lines.push(Line::from(Span::styled(format!("— {why} —"), t.dim)));
-        rows += 1;
-    }
-    let mut p = Paragraph::new(lines).style(t.base);
-    if v.wrap {
-        p = p.wrap(Wrap { trim: false });
-    }
-    frame.render_widget(p.scroll((rows.saturating_sub(height) as u16, 0)), inner);
-}
-
-/// A log line with the search's matches in the selection style.
-fn marked<'a>(text: &'a str, search: Option<&regex::Regex>, t: &Theme) -> Line<'a> {
-    let Some(re) = search else {
-        return Line::from(text);
-    };
-    let mut spans = Vec::new();
-    let mut at = 0;
-    for m in re.find_iter(text) {
-        if m.start() > at {
-            spans.push(Span::raw(&text[at..m.start()]));
-        }
-        spans.push(Span::styled(m.as_str(), t.selected));
-        at = m.end();
-    }
-    spans.push(Span::raw(&text[at..]));
-    Line::from(spans)
-}
-
 #[cfg(test)]
 mod tests {
     use crossterm::event::KeyCode;
+
+    use super::LogOf;
 
     use super::super::testing::*;
 
@@ -413,8 +324,10 @@ mod tests {
 
     fn lines(m: &mut Model, host: &str, id: &str, texts: &[&str]) {
         m.update(Msg::LogLines {
-            host: host.into(),
-            id: id.into(),
+            of: LogOf::Container {
+                host: host.into(),
+                id: id.into(),
+            },
             lines: texts.iter().map(|t| LogLine::new(t, false)).collect(),
         });
     }
@@ -423,10 +336,7 @@ mod tests {
     fn container_details_with_failing_health_checks() {
         let mut m = loaded();
         open_first(&mut m);
-        assert_eq!(
-            m.log_target(),
-            m.logs.as_ref().map(|v| (v.host.clone(), v.id.clone()))
-        );
+        assert_eq!(m.log_target(), m.logs.as_ref().map(|v| v.of.clone()));
         insta::assert_snapshot!(render(&m, 80, 24));
     }
 
@@ -518,8 +428,10 @@ mod tests {
         assert!(m.logs.as_ref().unwrap().is_empty());
         lines(&mut m, &host, &id, &["last words"]);
         m.update(Msg::LogEnded {
-            host: host.clone(),
-            id: id.clone(),
+            of: LogOf::Container {
+                host: host.clone(),
+                id: id.clone(),
+            },
             reason: "the log stream ended: the container stopped".into(),
         });
         let out = render(&m, 80, 24);

@@ -12,6 +12,7 @@ mod events;
 mod help;
 mod host;
 mod hosts;
+mod logpane;
 mod run;
 mod runs;
 
@@ -70,6 +71,7 @@ pub fn draw(frame: &mut Frame, model: &Model) {
         Screen::Container { host, id } => container::draw(frame, body, model, host, id),
         Screen::App { app, destination } => app::draw(frame, body, model, app, destination),
         Screen::Host { host } => host::draw(frame, body, model, host),
+        Screen::AppLog { app, destination } => app_log(frame, body, model, app, destination),
     }
     if model.show_log {
         chrome::log_pane(frame, log, theme, model.log_level);
@@ -247,6 +249,28 @@ pub(crate) fn table<'a>(
         inner,
         &mut state,
     );
+}
+
+/// `o` on an app: its running containers' logs, merged, over the body.
+fn app_log(frame: &mut Frame, body: Rect, model: &Model, app: &str, destination: &str) {
+    let Some(v) = model.logs.as_ref() else {
+        return;
+    };
+    let running = model
+        .container_rows
+        .iter()
+        .filter(|c| {
+            c.app == app
+                && c.destination == destination
+                && c.source == crate::labels::Source::Berth
+                && c.state == crate::domain::State::Running
+        })
+        .count();
+    let name = match destination {
+        "" => format!(" {app} logs · {running} running · "),
+        d => format!(" {app}@{d} logs · {running} running · "),
+    };
+    logpane::draw(frame, body, model, v, &name);
 }
 
 #[cfg(test)]
