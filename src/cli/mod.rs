@@ -103,6 +103,11 @@ pub struct Cli {
     #[arg(long, global = true)]
     pub read_only: bool,
 
+    /// The console takes the mouse: click tabs, rows and stages, the wheel
+    /// scrolls (`M` in the console toggles it; also `mouse: true`)
+    #[arg(long)]
+    pub mouse: bool,
+
     #[command(subcommand)]
     pub command: Option<Command>,
 }
@@ -297,6 +302,7 @@ fn run(cli: Cli, gateway: &crate::docker::Gateway) -> anyhow::Result<u8> {
             let opts = crate::tui::Options {
                 theme: cli.theme,
                 read_only: cli.read_only,
+                mouse: cli.mouse,
             };
             crate::tui::run(config, gateway.clone(), opts)
         }

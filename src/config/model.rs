@@ -30,6 +30,11 @@ pub struct FleetFile {
     /// Console theme: a name from `themes/` or a path to a YAML theme.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub theme: Option<String>,
+    /// The console takes the mouse (click tabs, rows, stages; the wheel
+    /// scrolls), as `--mouse` or `M` does. Off by default, so the terminal's
+    /// own selection works.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub mouse: bool,
     /// Hosts connected to and worked on at once: each stage's per-host
     /// work, the engine's and the inventory's connections, `hosts check`.
     #[serde(default = "default_parallel_hosts", deserialize_with = "at_least_one")]

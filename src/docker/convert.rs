@@ -210,8 +210,60 @@ pub fn inspect(c: &ContainerInspectResponse) -> crate::domain::Inspect {
         restart_policy,
         memory_limit: host.memory.filter(|&m| m > 0).map(|m| m as u64),
         cpus: host.nano_cpus.filter(|&n| n > 0).map(|n| n as f64 / 1e9),
+        image: one_line(config.image.as_deref().unwrap_or_default()),
         image_id: one_line(c.image.as_deref().unwrap_or_default()),
+        digests: Vec::new(),
+        ports: ports(c),
+        created: one_line(
+            &c.created
+                .as_ref()
+                .map(ToString::to_string)
+                .unwrap_or_default(),
+        ),
+        started: one_line(
+            c.state
+                .as_ref()
+                .and_then(|s| s.started_at.as_deref())
+                .unwrap_or_default(),
+        ),
+        finished: one_line(
+            c.state
+                .as_ref()
+                .and_then(|s| s.finished_at.as_deref())
+                .unwrap_or_default(),
+        ),
     }
+}
+
+/// Published ports as `docker port` words them, sorted; a port exposed
+/// but not published as itself.
+fn ports(c: &ContainerInspectResponse) -> Vec<String> {
+    let map = c
+        .network_settings
+        .as_ref()
+        .and_then(|n| n.ports.clone())
+        .unwrap_or_default();
+    let mut out: Vec<String> = map
+        .into_iter()
+        .flat_map(|(port, bindings)| {
+            let port = one_line(&port);
+            match bindings.filter(|b| !b.is_empty()) {
+                None => vec![port],
+                Some(bindings) => bindings
+                    .into_iter()
+                    .map(|b| {
+                        format!(
+                            "{}:{}->{port}",
+                            one_line(b.host_ip.as_deref().unwrap_or_default()),
+                            one_line(b.host_port.as_deref().unwrap_or_default())
+                        )
+                    })
+                    .collect(),
+            }
+        })
+        .collect();
+    out.sort();
+    out
 }
 
 /// A container from the engine's list, before it is inspected: enough for

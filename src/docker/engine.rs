@@ -294,7 +294,22 @@ impl Engine {
         id: &str,
     ) -> Result<Option<crate::domain::Inspect>, DockerError> {
         match self.docker.inspect_container(id, None).await {
-            Ok(c) => Ok(Some(convert::inspect(&c))),
+            Ok(c) => {
+                let mut found = convert::inspect(&c);
+                // The image's registry digests; an image removed since (or
+                // one built here) has none to tell.
+                if !found.image_id.is_empty()
+                    && let Ok(image) = self.docker.inspect_image(&found.image_id).await
+                {
+                    found.digests = image
+                        .repo_digests
+                        .unwrap_or_default()
+                        .iter()
+                        .map(|d| crate::sanitize::one_line(d))
+                        .collect();
+                }
+                Ok(Some(found))
+            }
             Err(e) if is_not_found(&e) => Ok(None),
             Err(e) => Err(DockerError::of(format!("inspecting {id:.12}"), &e)),
         }

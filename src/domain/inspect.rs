@@ -22,7 +22,17 @@ pub struct Inspect {
     pub memory_limit: Option<u64>,
     /// CPUs; `None`: unlimited.
     pub cpus: Option<f64>,
+    /// The image reference it was created from, its id, and the registry
+    /// digests of that image (none for an image built on the host).
+    pub image: String,
     pub image_id: String,
+    pub digests: Vec<String>,
+    /// Published ports: `0.0.0.0:8080->80/tcp`, or `80/tcp` exposed only.
+    pub ports: Vec<String>,
+    /// As the engine says them (RFC 3339); empty when it says none.
+    pub created: String,
+    pub started: String,
+    pub finished: String,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]

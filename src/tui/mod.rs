@@ -52,6 +52,8 @@ pub struct Options {
     pub theme: Option<String>,
     /// `--read-only`: no mutating action, whatever the config says.
     pub read_only: bool,
+    /// `--mouse`: take the mouse from the start (also `mouse: true`).
+    pub mouse: bool,
 }
 
 /// A resize is drawn once the terminal stops changing size for this long.
@@ -91,7 +93,8 @@ pub fn run(config: Config, gateway: Gateway, opts: Options) -> anyhow::Result<u8
         .enable_all()
         .build()?;
     let config = Arc::new(config);
-    let model = Model::new(config, theme, palette, opts.read_only);
+    let mut model = Model::new(config, theme, palette, opts.read_only);
+    model.mouse |= opts.mouse;
     let result = runtime.block_on(console(model, gateway.clone(), log_wake));
     gateway.close();
     // Watchers and tunnels end with the runtime, not after a grace period.
@@ -106,7 +109,7 @@ struct Screen {
 }
 
 impl Screen {
-    fn enter() -> anyhow::Result<Screen> {
+    fn enter(mouse: bool) -> anyhow::Result<Screen> {
         let hook = std::panic::take_hook();
         // A panic anywhere (a worker task included) puts the terminal back,
         // says what happened on stderr and ends berth: never a console that
@@ -126,7 +129,19 @@ impl Screen {
             crossterm::cursor::Hide
         )?;
         let terminal = Terminal::new(CrosstermBackend::new(std::io::stdout()))?;
-        Ok(Screen { terminal })
+        let mut screen = Screen { terminal };
+        screen.mouse(mouse)?;
+        Ok(screen)
+    }
+
+    /// Takes the mouse (clicks and the wheel come as events), or gives it
+    /// back to the terminal (its own text selection).
+    fn mouse(&mut self, on: bool) -> std::io::Result<()> {
+        if on {
+            crossterm::execute!(std::io::stdout(), crossterm::event::EnableMouseCapture)
+        } else {
+            crossterm::execute!(std::io::stdout(), crossterm::event::DisableMouseCapture)
+        }
     }
 
     /// Gives the terminal to something else (a shell): the normal screen
@@ -134,19 +149,21 @@ impl Screen {
     fn suspend(&mut self) -> std::io::Result<()> {
         crossterm::execute!(
             std::io::stdout(),
+            crossterm::event::DisableMouseCapture,
             crossterm::terminal::LeaveAlternateScreen,
             crossterm::cursor::Show
         )
     }
 
     /// Takes the terminal back; the next draw repaints all of it.
-    fn resume(&mut self) -> std::io::Result<()> {
+    fn resume(&mut self, mouse: bool) -> std::io::Result<()> {
         crossterm::terminal::enable_raw_mode()?;
         crossterm::execute!(
             std::io::stdout(),
             crossterm::terminal::EnterAlternateScreen,
             crossterm::cursor::Hide
         )?;
+        self.mouse(mouse)?;
         // Cleared and the back buffer forgotten, at today's size. Not
         // `Terminal::clear`: it asks the terminal where its cursor is,
         // and a terminal that does not answer would stall the console.
@@ -172,6 +189,7 @@ impl Drop for Screen {
 fn restore_terminal() {
     let _ = crossterm::execute!(
         std::io::stdout(),
+        crossterm::event::DisableMouseCapture,
         crossterm::terminal::LeaveAlternateScreen,
         crossterm::cursor::Show
     );
@@ -230,7 +248,7 @@ async fn console(mut model: Model, gateway: Gateway, log_wake: Arc<Notify>) -> a
     let mut keys = EventStream::new();
     let mut running: HashMap<u64, Running> = HashMap::new();
     let mut feeds = feeds::Feeds::new(config.clone(), gateway.clone(), tx.clone());
-    let mut screen = Screen::enter()?;
+    let mut screen = Screen::enter(model.mouse)?;
     // A failpoint for the test of the panic hook: a background task that
     // panics, as a bug in any worker would.
     if std::env::var("BERTH_FAILPOINT").as_deref() == Ok("console-task-panic") {
@@ -262,6 +280,9 @@ async fn console(mut model: Model, gateway: Gateway, log_wake: Arc<Notify>) -> a
             ev = keys.next() => match ev {
                 Some(Ok(Event::Key(k))) if k.kind != KeyEventKind::Release => {
                     dirty |= model.update(Msg::Key(k));
+                }
+                Some(Ok(Event::Mouse(m))) => {
+                    dirty |= model.update(Msg::Mouse(m));
                 }
                 Some(Ok(Event::Resize(..))) => {
                     resize_at = Some(Instant::now() + RESIZE_DEBOUNCE);
@@ -424,7 +445,11 @@ async fn console(mut model: Model, gateway: Gateway, log_wake: Arc<Notify>) -> a
                     let (config, tx, gateway) = (config.clone(), tx.clone(), gateway.clone());
                     tokio::spawn(async move {
                         let inspect = inspect(&config, &gateway, &host, &id).await;
-                        let _ = tx.send(Msg::Inspected { host, id, inspect });
+                        let _ = tx.send(Msg::Inspected {
+                            host,
+                            id,
+                            inspect: Box::new(inspect),
+                        });
                     });
                 }
                 Effect::Shell(at) => {
@@ -436,7 +461,8 @@ async fn console(mut model: Model, gateway: Gateway, log_wake: Arc<Notify>) -> a
                             _ = terminate.recv() => {}
                         }
                     };
-                    match shell_session(&config, &gateway, &mut screen, at, until).await {
+                    let mouse = model.mouse;
+                    match shell_session(&config, &gateway, &mut screen, at, mouse, until).await {
                         Some((text, error)) => {
                             model.update(Msg::Notice { text, error });
                         }
@@ -445,6 +471,11 @@ async fn console(mut model: Model, gateway: Gateway, log_wake: Arc<Notify>) -> a
                     // Everything is drawn again, at the terminal's size now.
                     model.update(Msg::Resize);
                     dirty = true;
+                }
+                Effect::Mouse(on) => {
+                    if let Err(e) = screen.mouse(on) {
+                        tracing::warn!("the mouse: {e}");
+                    }
                 }
                 Effect::Quit => {}
             }
@@ -470,6 +501,7 @@ async fn shell_session(
     gateway: &Gateway,
     screen: &mut Screen,
     at: model::ShellAt,
+    mouse: bool,
     until: impl std::future::Future<Output = ()>,
 ) -> Option<(String, bool)> {
     use engine::shell::{Ended, Owner, Place};
@@ -500,7 +532,7 @@ async fn shell_session(
                 let _ = out.flush();
             }
             let ended = shell::connect(attached, true, until).await;
-            if let Err(e) = screen.resume() {
+            if let Err(e) = screen.resume(mouse) {
                 tracing::warn!("taking the terminal back: {e}");
             }
             let ended = match ended {

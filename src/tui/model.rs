@@ -32,6 +32,8 @@ mod keys;
 #[derive(Debug)]
 pub enum Msg {
     Key(KeyEvent),
+    /// A click or the wheel (only while the console has the mouse).
+    Mouse(crossterm::event::MouseEvent),
     /// The terminal changed size (after debouncing).
     Resize,
     Fleet(Fleet),
@@ -81,7 +83,7 @@ pub enum Msg {
     Inspected {
         host: String,
         id: String,
-        inspect: InspectRead,
+        inspect: Box<InspectRead>,
     },
 }
 
@@ -116,7 +118,32 @@ pub enum Effect {
     },
     /// Suspend the console for a shell in a container (`s`).
     Shell(ShellAt),
+    /// Take the mouse, or give it back to the terminal (`M`).
+    Mouse(bool),
     Quit,
+}
+
+/// Where the last frame drew what a click can land on (the view writes
+/// it as it draws; the mouse reads it).
+#[derive(Debug, Default)]
+pub struct Hits {
+    /// The view tabs in the header.
+    pub tabs: Vec<(ratatui::layout::Rect, Tab)>,
+    /// A table's rows below its header: its tab, and the position (in the
+    /// visible rows) of the first row drawn.
+    pub rows: Option<(ratatui::layout::Rect, Tab, usize)>,
+    /// The run screen's stage list, and the index of its first line.
+    pub stages: Option<(ratatui::layout::Rect, usize)>,
+}
+
+impl Hits {
+    pub fn clear(&mut self) {
+        *self = Hits::default();
+    }
+}
+
+fn inside(r: ratatui::layout::Rect, column: u16, row: u16) -> bool {
+    column >= r.x && column < r.x + r.width && row >= r.y && row < r.y + r.height
 }
 
 /// The container a shell opens in, and what it is for the history.
@@ -314,11 +341,19 @@ pub struct Model {
     /// the log (`i`).
     pub inspect: Option<(String, Option<InspectRead>)>,
     pub inspect_shown: bool,
+    /// Lines the inspect section is scrolled by, and the most it can be
+    /// (the view sets that as it draws).
+    pub inspect_scroll: usize,
+    pub inspect_most: Cell<usize>,
     /// The latest CPU and memory of the containers on screen, by id.
     pub stats: std::collections::HashMap<String, Usage>,
     pub cursor: RunCursor,
     pub notice: Option<Notice>,
     pub help: bool,
+    /// The console has the mouse (`--mouse`, `mouse: true`, `M`).
+    pub mouse: bool,
+    /// Where the last frame drew what a click can land on.
+    pub hits: std::cell::RefCell<Hits>,
     pub show_log: bool,
     /// The least severe level the log pane shows (`+`/`-` while it is up).
     pub log_level: tui_logger::LevelFilter,
@@ -338,6 +373,7 @@ pub struct Model {
 
 impl Model {
     pub fn new(config: Arc<Config>, theme: Theme, palette: Palette, read_only: bool) -> Model {
+        let mouse = config.fleet.mouse;
         let fleet = Fleet::new(
             config
                 .fleet
@@ -372,10 +408,14 @@ impl Model {
             log_back: None,
             inspect: None,
             inspect_shown: false,
+            inspect_scroll: 0,
+            inspect_most: Cell::new(0),
             stats: Default::default(),
             cursor: RunCursor::default(),
             notice: None,
             help: false,
+            mouse,
+            hits: Default::default(),
             show_log: false,
             log_level: tui_logger::LevelFilter::Info,
             quitting: false,
@@ -429,6 +469,7 @@ impl Model {
                 self.key(key);
                 true
             }
+            Msg::Mouse(ev) => self.mouse_event(ev),
             Msg::Resize => true,
             Msg::Fleet(fleet) => {
                 if fleet.revision == self.fleet.revision && fleet.revision != 0 {
@@ -543,7 +584,7 @@ impl Model {
             Msg::Inspected { host, id, inspect } => {
                 let on_it = matches!(&self.screen, Screen::Container { host: h, id: i } if *h == host && *i == id);
                 if on_it {
-                    self.inspect = Some((id, Some(inspect)));
+                    self.inspect = Some((id, Some(*inspect)));
                 }
                 on_it
             }
@@ -735,3 +776,89 @@ fn log_level_step(level: tui_logger::LevelFilter, more: bool) -> tui_logger::Lev
 
 #[cfg(test)]
 mod tests;
+
+impl Model {
+    /// A click selects a tab, a row (a second click on it opens it) or a
+    /// stage; the wheel moves the selection, or scrolls a log or a stage's
+    /// output. Nothing while a prompt or the help is up.
+    fn mouse_event(&mut self, ev: crossterm::event::MouseEvent) -> bool {
+        use crossterm::event::{MouseButton, MouseEventKind};
+        if !self.mouse || self.input != Input::None || self.help {
+            return false;
+        }
+        let (column, row) = (ev.column, ev.row);
+        match ev.kind {
+            MouseEventKind::Down(MouseButton::Left) => {
+                let hits = self.hits.borrow();
+                if let Some(&(_, tab)) = hits.tabs.iter().find(|(r, _)| inside(*r, column, row)) {
+                    drop(hits);
+                    self.tab = tab;
+                    self.screen = Screen::Main;
+                    self.logs = None;
+                    return true;
+                }
+                if let Some((r, tab, first)) = hits.rows.filter(|(r, ..)| inside(*r, column, row)) {
+                    drop(hits);
+                    let pos = first + usize::from(row - r.y);
+                    if pos >= self.visible.of(tab).len() {
+                        return false;
+                    }
+                    if *self.selected.of(tab) == pos {
+                        self.open();
+                    } else {
+                        *self.selected.of_mut(tab) = pos;
+                    }
+                    return true;
+                }
+                if let Some((r, first)) = hits.stages.filter(|(r, _)| inside(*r, column, row)) {
+                    drop(hits);
+                    self.cursor.stage = first + usize::from(row - r.y);
+                    self.cursor.follow = false;
+                    self.cursor.scroll = 0;
+                    return true;
+                }
+                false
+            }
+            MouseEventKind::ScrollDown | MouseEventKind::ScrollUp => {
+                let down = ev.kind == MouseEventKind::ScrollDown;
+                match &self.screen {
+                    Screen::Container { .. } if self.inspect_shown => {
+                        let most = self.inspect_most.get();
+                        let at = self.inspect_scroll.min(most);
+                        self.inspect_scroll = if down {
+                            (at + 3).min(most)
+                        } else {
+                            at.saturating_sub(3)
+                        };
+                    }
+                    Screen::Container { .. } | Screen::AppLog { .. } => {
+                        if let Some(v) = self.logs.as_mut() {
+                            v.scroll(if down { 3 } else { -3 });
+                        }
+                    }
+                    Screen::Run(_) => {
+                        let c = &mut self.cursor;
+                        c.scroll = if down {
+                            c.scroll.saturating_sub(3)
+                        } else {
+                            c.scroll + 3
+                        };
+                    }
+                    Screen::Main => {
+                        let tab = self.tab;
+                        let n = self.visible.of(tab).len();
+                        let sel = self.selected.of_mut(tab);
+                        *sel = if down {
+                            (*sel + 1).min(n.saturating_sub(1))
+                        } else {
+                            sel.saturating_sub(1)
+                        };
+                    }
+                    Screen::App { .. } | Screen::Host { .. } => return false,
+                }
+                true
+            }
+            _ => false,
+        }
+    }
+}

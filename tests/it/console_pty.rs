@@ -1007,3 +1007,46 @@ async fn an_apps_merged_log_in_the_console_follows_both_hosts_and_a_restart() {
     let status = console.wait_exit(Duration::from_secs(10));
     assert!(status.success(), "berth exited with {status:?}");
 }
+
+/// `--mouse`: the console takes the mouse (the terminal is told), a click
+/// on a tab switches to it, `M` gives the mouse back, and quitting leaves
+/// the terminal with no mouse reporting on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_mouse_a_click_switches_views_and_m_gives_the_mouse_back() {
+    let Some(scope) = common::scope().await else {
+        return;
+    };
+    let app = App::new(scope, "tms", WEB, "").await;
+    let mut console = Console::spawn(&app.config.path, &["--mouse"], 100, 30);
+    console.wait_for("the Apps view", Duration::from_secs(15), |s| {
+        s.contains(&app.name)
+    });
+    let raw = |c: &Console| c.raw.lock().unwrap().clone();
+    let on = b"\x1b[?1000h";
+    assert!(
+        raw(&console).windows(on.len()).any(|w| w == on),
+        "mouse reporting asked for"
+    );
+    // A left click (SGR encoding, 1-based) on "3 Containers" in the tab row.
+    console.keys("\x1b[<0;20;2M\x1b[<0;20;2m");
+    console.wait_for("the Containers view", Duration::from_secs(10), |s| {
+        s.contains("containers [")
+    });
+    console.keys("M");
+    console.wait_for("the mouse given back", Duration::from_secs(10), |s| {
+        s.contains("mouse off")
+    });
+    let off = b"\x1b[?1000l";
+    assert!(raw(&console).windows(off.len()).any(|w| w == off));
+    // Now a click is the terminal's: berth does not move.
+    console.keys("\x1b[<0;12;2M\x1b[<0;12;2m");
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(
+        console.contents().contains("containers ["),
+        "{}",
+        console.contents()
+    );
+    console.keys("q");
+    let status = console.wait_exit(Duration::from_secs(10));
+    assert!(status.success(), "berth exited with {status:?}");
+}

@@ -427,6 +427,17 @@ async fn inspect_reads_how_a_container_was_started_and_masks_secrets() {
         i.labels
     );
     assert!(!i.networks.is_empty(), "{:?}", i.networks);
+    // The image it came from, and when it was created and started (an
+    // image built on this engine has no registry digest to show).
+    assert!(
+        !i.image.is_empty() && i.image_id.starts_with("sha256:"),
+        "{i:?}"
+    );
+    assert!(i.digests.is_empty(), "{:?}", i.digests);
+    assert!(
+        i.created.starts_with("20") && i.started.starts_with("20"),
+        "{i:?}"
+    );
     i.mask(&[], &[]);
     let env = |name: &str| {
         i.env

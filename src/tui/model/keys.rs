@@ -39,6 +39,19 @@ impl Model {
                 self.show_log = !self.show_log;
                 return;
             }
+            KeyCode::Char('M') => {
+                self.mouse = !self.mouse;
+                self.effects.push(Effect::Mouse(self.mouse));
+                self.say(
+                    if self.mouse {
+                        "mouse on: click tabs, rows and stages; the wheel scrolls (M gives it back to the terminal)"
+                    } else {
+                        "mouse off: the terminal selects text again (M takes it)"
+                    },
+                    false,
+                );
+                return;
+            }
             KeyCode::Char('+') if self.show_log => {
                 self.log_level = log_level_step(self.log_level, true);
                 return;
@@ -106,7 +119,35 @@ impl Model {
         }
         if key.code == KeyCode::Char('i') {
             self.inspect_shown = !self.inspect_shown;
+            self.inspect_scroll = 0;
             return;
+        }
+        if self.inspect_shown {
+            let (at, most) = (
+                self.inspect_scroll.min(self.inspect_most.get()),
+                self.inspect_most.get(),
+            );
+            self.inspect_scroll = match key.code {
+                KeyCode::Down | KeyCode::Char('j') => (at + 1).min(most),
+                KeyCode::Up | KeyCode::Char('k') => at.saturating_sub(1),
+                KeyCode::PageDown | KeyCode::Char(' ') => (at + 10).min(most),
+                KeyCode::PageUp | KeyCode::Char('b') => at.saturating_sub(10),
+                KeyCode::Home | KeyCode::Char('g') => 0,
+                KeyCode::End | KeyCode::Char('G') => most,
+                _ => at,
+            };
+            if matches!(
+                key.code,
+                KeyCode::Down
+                    | KeyCode::Up
+                    | KeyCode::PageDown
+                    | KeyCode::PageUp
+                    | KeyCode::Home
+                    | KeyCode::End
+                    | KeyCode::Char('j' | 'k' | ' ' | 'b' | 'g' | 'G')
+            ) {
+                return;
+            }
         }
         if !self.log_key(key)
             && matches!(

@@ -334,3 +334,77 @@ fn s_opens_a_shell_in_the_container_or_the_apps_best_one_and_refuses_what_cannot
         .unwrap_or_default();
     assert!(said.contains("read-only console: shell refused"), "{said}");
 }
+
+fn mouse(kind: crossterm::event::MouseEventKind, column: u16, row: u16) -> Msg {
+    Msg::Mouse(crossterm::event::MouseEvent {
+        kind,
+        column,
+        row,
+        modifiers: KeyModifiers::NONE,
+    })
+}
+
+#[test]
+fn with_the_mouse_a_click_picks_a_tab_and_a_row_and_the_wheel_scrolls() {
+    use crate::tui::view::testing::render;
+    use crossterm::event::{MouseButton, MouseEventKind};
+    let click = MouseEventKind::Down(MouseButton::Left);
+    let mut m = loaded();
+    render(&m, 100, 30);
+    let tab = |m: &Model, t: Tab| {
+        let hits = m.hits.borrow();
+        let (r, _) = hits.tabs.iter().find(|(_, x)| *x == t).copied().unwrap();
+        (r.x + 1, r.y)
+    };
+    // Off (the default): the terminal keeps the mouse; berth ignores clicks.
+    let (x, y) = tab(&m, Tab::Containers);
+    assert!(!m.update(mouse(click, x, y)));
+    assert_eq!(m.tab, Tab::Apps);
+
+    m.update(key('M'));
+    assert!(m.mouse);
+    assert!(matches!(m.take_effects()[..], [Effect::Mouse(true)]));
+    m.update(mouse(click, x, y));
+    assert_eq!(m.tab, Tab::Containers);
+    render(&m, 100, 30);
+    let (rows, shown_tab, first) = m.hits.borrow().rows.unwrap();
+    assert_eq!((shown_tab, first), (Tab::Containers, 0));
+    // The third row: selected; clicked again: opened.
+    m.update(mouse(click, rows.x + 2, rows.y + 2));
+    assert_eq!(*m.selected.of(Tab::Containers), 2);
+    assert_eq!(m.screen, Screen::Main);
+    m.update(mouse(click, rows.x + 2, rows.y + 2));
+    assert!(
+        matches!(m.screen, Screen::Container { .. }),
+        "{:?}",
+        m.screen
+    );
+    // The wheel scrolls the log (and so pauses it).
+    let of = m.log_target().unwrap();
+    m.update(Msg::LogLines {
+        of,
+        lines: (0..100)
+            .map(|i| crate::tui::logs::LogLine::new(&format!("line {i}"), false))
+            .collect(),
+    });
+    render(&m, 100, 30);
+    m.update(mouse(MouseEventKind::ScrollUp, 10, 20));
+    assert!(!m.logs.as_ref().unwrap().follow);
+    // A click below the last row selects nothing new.
+    m.update(code(KeyCode::Esc));
+    render(&m, 100, 30);
+    let (rows, ..) = m.hits.borrow().rows.unwrap();
+    let n = m.visible.of(Tab::Containers).len() as u16;
+    m.update(mouse(click, rows.x + 2, rows.y + n + 1));
+    assert_eq!(*m.selected.of(Tab::Containers), 2);
+    // The wheel on a list moves the selection.
+    m.update(mouse(MouseEventKind::ScrollDown, rows.x + 2, rows.y));
+    assert_eq!(*m.selected.of(Tab::Containers), 3);
+    // M again: the terminal has it back.
+    m.update(key('M'));
+    assert!(!m.mouse);
+    assert!(matches!(
+        m.take_effects().last(),
+        Some(Effect::Mouse(false))
+    ));
+}

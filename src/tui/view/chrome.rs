@@ -58,9 +58,17 @@ pub fn header(frame: &mut Frame, area: Rect, model: &Model) {
     frame.render_widget(Paragraph::new(Line::from(right)), r);
 
     let mut spans = Vec::new();
+    let mut x = tabs.x;
     for (i, tab) in Tab::ALL.into_iter().enumerate() {
         let name = tab.title();
         let label = format!(" {} {name} ", i + 1);
+        let width = (label.chars().count() as u16).min((tabs.x + tabs.width).saturating_sub(x));
+        model
+            .hits
+            .borrow_mut()
+            .tabs
+            .push((Rect { x, width, ..tabs }, tab));
+        x += width;
         let style = if tab == model.tab && model.screen == Screen::Main {
             t.selected
         } else {

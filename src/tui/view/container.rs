@@ -139,28 +139,27 @@ pub fn draw(frame: &mut Frame, area: Rect, model: &Model, host: &str, id: &str) 
 /// `i`: how the container was started, secrets masked, in place of the log.
 fn inspect_pane(frame: &mut Frame, area: Rect, model: &Model, id: &str) {
     let t = &model.theme;
-    let block = Block::bordered()
-        .border_style(t.border)
-        .title(Span::styled(" inspect (i: back to the log) ", t.title));
+    let block = Block::bordered().border_style(t.border).title(Span::styled(
+        " inspect (j/k PgUp/PgDn scroll · i: back to the log) ",
+        t.title,
+    ));
     let found = model
         .inspect
         .as_ref()
         .filter(|(i, _)| i == id)
         .and_then(|(_, r)| r.as_ref());
+    let said = |text: String, style| {
+        Paragraph::new(Span::styled(text, style))
+            .block(block.clone())
+            .wrap(Wrap { trim: false })
+    };
     let i = match found {
-        None => {
-            let text = Paragraph::new(Span::styled("reading…", t.dim)).block(block);
-            return frame.render_widget(text, area);
-        }
+        None => return frame.render_widget(said("reading…".into(), t.dim), area),
         Some(Err(e)) => {
-            let text = Paragraph::new(Span::styled(format!("cannot inspect: {e}"), t.error))
-                .block(block)
-                .wrap(Wrap { trim: false });
-            return frame.render_widget(text, area);
+            return frame.render_widget(said(format!("cannot inspect: {e}"), t.error), area);
         }
         Some(Ok(None)) => {
-            let text = Paragraph::new(Span::styled("the container is gone", t.warn)).block(block);
-            return frame.render_widget(text, area);
+            return frame.render_widget(said("the container is gone".into(), t.warn), area);
         }
         Some(Ok(Some(i))) => i,
     };
@@ -208,9 +207,27 @@ fn inspect_pane(frame: &mut Frame, area: Rect, model: &Model, id: &str) {
                 i.cpus.map_or("unlimited".into(), |c| format!("{c:.2}"))
             ),
         ),
-        field("image id", i.image_id.clone()),
-        head("env (secrets masked)"),
+        head("image"),
+        field("reference", dash(&i.image)),
+        field("id", dash(&i.image_id)),
     ];
+    if i.digests.is_empty() {
+        lines.push(field(
+            "digest",
+            "- (none: built here, or never pulled)".into(),
+        ));
+    }
+    lines.extend(i.digests.iter().map(|d| field("digest", d.clone())));
+    lines.push(head("times"));
+    lines.push(field("created", dash(&i.created)));
+    lines.push(field("started", dash(&i.started)));
+    lines.push(field("finished", dash(&i.finished)));
+    lines.push(head("ports"));
+    if i.ports.is_empty() {
+        lines.push(field("-", "none published".into()));
+    }
+    lines.extend(i.ports.iter().map(|p| field("", p.clone())));
+    lines.push(head("env (secrets masked)"));
     lines.extend(i.env.iter().map(|(k, v)| field(k, v.clone())));
     lines.push(head("mounts"));
     if i.mounts.is_empty() {
@@ -231,12 +248,26 @@ fn inspect_pane(frame: &mut Frame, area: Rect, model: &Model, id: &str) {
     lines.extend(i.networks.iter().map(|(n, ip)| field(n, ip.clone())));
     lines.push(head("labels"));
     lines.extend(i.labels.iter().map(|(k, v)| field(k, v.clone())));
+    // j/k, PgUp/PgDn, g/G scroll it; kept within what there is to show.
+    let height = block.inner(area).height as usize;
+    let most = lines.len().saturating_sub(height);
+    model.inspect_most.set(most);
+    let scroll = model.inspect_scroll.min(most);
     frame.render_widget(
         Paragraph::new(lines)
             .block(block)
-            .wrap(Wrap { trim: false }),
+            .wrap(Wrap { trim: false })
+            .scroll((scroll as u16, 0)),
         area,
     );
+}
+
+fn dash(s: &str) -> String {
+    if s.is_empty() {
+        "-".into()
+    } else {
+        s.to_string()
+    }
 }
 
 /// Health checks shown; Docker keeps the last five.
@@ -290,13 +321,21 @@ mod tests {
                 destination: "/var/lib/postgresql".into(),
                 read_only: false,
             }],
+            image: "registry.example.com/demo:v7".into(),
+            digests: vec!["registry.example.com/demo@sha256:4f1c".into()],
+            ports: vec!["0.0.0.0:8080->80/tcp".into()],
+            started: "2026-11-27T10:00:00Z".into(),
+            // Enough labels to scroll.
+            labels: (0..40)
+                .map(|i| (format!("label.{i:02}"), "x".into()))
+                .collect(),
             ..Default::default()
         };
         inspect.mask(&[], &[]);
         m.update(Msg::Inspected {
             host: host.clone(),
             id: id.clone(),
-            inspect: Ok(Some(inspect)),
+            inspect: Box::new(Ok(Some(inspect))),
         });
         let screen = render(&m, 100, 40);
         for want in [
@@ -307,15 +346,27 @@ mod tests {
             "pgdata → /var/lib/postgresql",
             "GREETING",
             "hello",
+            "registry.example.com/demo:v7",
+            "registry.example.com/demo@sha256:4f1c",
+            "0.0.0.0:8080->80/tcp",
+            "2026-11-27T10:00:00Z",
         ] {
             assert!(screen.contains(want), "{want}: {screen}");
         }
         assert!(!screen.contains("hunter2"), "{screen}");
+        // It scrolls: the last labels come into view, the first lines go.
+        assert!(!screen.contains("label.39"), "{screen}");
+        m.update(key('G'));
+        let screen = render(&m, 100, 40);
+        assert!(screen.contains("label.39"), "{screen}");
+        assert!(!screen.contains("sleep 3600"), "{screen}");
+        m.update(key('g'));
+        assert!(render(&m, 100, 40).contains("sleep 3600"));
         // Another container's answer does not land on this screen.
         m.update(Msg::Inspected {
             host,
             id: "other".into(),
-            inspect: Err("boom".into()),
+            inspect: Box::new(Err("boom".into())),
         });
         assert!(!render(&m, 100, 40).contains("boom"));
         m.update(key('i'));

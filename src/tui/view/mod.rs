@@ -34,6 +34,7 @@ pub const MIN_WIDTH: u16 = 60;
 pub const MIN_HEIGHT: u16 = 12;
 
 pub fn draw(frame: &mut Frame, model: &Model) {
+    model.hits.borrow_mut().clear();
     let area = frame.area();
     let theme = &model.theme;
     frame.render_widget(Block::new().style(theme.base), area);
@@ -236,6 +237,16 @@ pub(crate) fn table<'a>(
         .filter_map(|pos| model.visible.of(tab).get(pos).copied())
         .map(row)
         .collect();
+    // The rows below the header, for a click.
+    model.hits.borrow_mut().rows = Some((
+        Rect {
+            y: inner.y + 1,
+            height: inner.height.saturating_sub(1),
+            ..inner
+        },
+        tab,
+        range.start,
+    ));
     let head = Row::new(header.iter().copied()).style(t.header);
     // The highlight is laid over the drawn row, so the selection reads as
     // one bar whatever colours its cells have.

@@ -101,6 +101,13 @@ fn stage_list(frame: &mut Frame, area: Rect, model: &Model, run: &RunView) {
     let first = sel
         .saturating_sub(height.saturating_sub(1) / 2)
         .min(n.saturating_sub(height));
+    model.hits.borrow_mut().stages = Some((
+        Rect {
+            height: inner.height.min((n - first) as u16),
+            ..inner
+        },
+        first,
+    ));
     let name_width = 26.min(inner.width as usize / 2);
     let lines: Vec<Line> = run
         .stages
