@@ -35,6 +35,25 @@ pub struct Owner {
     pub destination: Option<DestinationName>,
 }
 
+impl Owner {
+    /// The destination as labels and history records have it ("" for none).
+    fn destination(&self) -> String {
+        self.destination
+            .as_ref()
+            .map(ToString::to_string)
+            .unwrap_or_default()
+    }
+}
+
+/// The engine of one of the config's hosts.
+async fn reach(config: &Config, gateway: &Gateway, host: &HostName) -> Result<Engine, Failure> {
+    let cfg = config.host(host).map_err(Failure::on(host))?;
+    gateway
+        .engine_of(cfg, REACH)
+        .await
+        .map_err(Failure::on(host))
+}
+
 /// The container a shell goes to when the operator named an app (`berth
 /// exec -i`, `s` on an app): checked as an exec's plan is (read-only
 /// mode, role, host), then the first running container of the role on its
@@ -52,18 +71,10 @@ pub async fn pick(
             .map_err(|e| Failure::from(e.to_string()))?;
     let mut found = Vec::new();
     for host in &hosts {
-        let cfg = config.host(host).map_err(Failure::on(host))?;
-        let engine = gateway
-            .engine_of(cfg, REACH)
-            .await
-            .map_err(Failure::on(host))?;
+        let engine = reach(config, gateway, host).await?;
         let selector = Selector {
             app: owner.app.to_string(),
-            destination: owner
-                .destination
-                .as_ref()
-                .map(ToString::to_string)
-                .unwrap_or_default(),
+            destination: owner.destination(),
             role: Some(role.to_string()),
             version: None,
             host: Some(host.to_string()),
@@ -144,11 +155,7 @@ pub async fn open(
     tty: Option<(u16, u16)>,
 ) -> Result<(Vec<String>, Attached), Failure> {
     let host = &place.host;
-    let cfg = config.host(host).map_err(Failure::on(host))?;
-    let engine = gateway
-        .engine_of(cfg, REACH)
-        .await
-        .map_err(Failure::on(host))?;
+    let engine = reach(config, gateway, host).await?;
     let argv = program(&engine, place, asked, configured).await;
     // The operator's terminal type, so the shell draws as it should.
     let term = std::env::var("TERM")
@@ -194,11 +201,7 @@ pub async fn record(
         performer: performer.clone(),
         action: "exec".into(),
         app: owner.app.to_string(),
-        destination: owner
-            .destination
-            .as_ref()
-            .map(ToString::to_string)
-            .unwrap_or_default(),
+        destination: owner.destination(),
         version: None,
         result: result.into(),
         failed_stage: None,

@@ -9,6 +9,21 @@ fn type_text(m: &mut Model, text: &str) {
     }
 }
 
+/// `/text` Enter: the view narrowed to `text`.
+fn filter(m: &mut Model, text: &str) {
+    m.update(key('/'));
+    type_text(m, text);
+    m.update(code(KeyCode::Enter));
+}
+
+/// What the status line says now.
+fn notice(m: &Model) -> String {
+    m.notice
+        .as_ref()
+        .map(|n| n.text.clone())
+        .unwrap_or_default()
+}
+
 fn prompt_question(m: &Model) -> String {
     match &m.input {
         Input::Prompt(p) => match &p.kind {
@@ -103,9 +118,7 @@ fn notices_go_after_a_while_errors_later() {
 fn slash_starts_a_new_filter() {
     let mut m = loaded();
     m.update(key('3'));
-    m.update(key('/'));
-    type_text(&mut m, "web");
-    m.update(code(KeyCode::Enter));
+    filter(&mut m, "web");
     m.update(key('/'));
     assert_eq!(m.input, Input::Filter(String::new()));
 }
@@ -152,9 +165,7 @@ fn container_keys_act_on_that_container_and_say_what_to_run_for_others() {
     use crate::engine::ContainerOp;
     let mut m = loaded();
     m.update(key('3'));
-    m.update(key('/'));
-    type_text(&mut m, "worker");
-    m.update(code(KeyCode::Enter));
+    filter(&mut m, "worker");
     for (k, op) in [
         ('r', ContainerOp::Restart),
         ('t', ContainerOp::Stop),
@@ -179,16 +190,10 @@ fn container_keys_act_on_that_container_and_say_what_to_run_for_others() {
     }
     // Another tool's container: nothing starts, and berth says what to run.
     m.update(code(KeyCode::Esc));
-    m.update(key('/'));
-    type_text(&mut m, "stray");
-    m.update(code(KeyCode::Enter));
+    filter(&mut m, "stray");
     m.update(key('r'));
     assert!(m.take_effects().is_empty());
-    let said = m
-        .notice
-        .as_ref()
-        .map(|n| n.text.clone())
-        .unwrap_or_default();
+    let said = notice(&m);
     assert!(said.contains("docker restart"), "{said}");
 }
 
@@ -196,9 +201,7 @@ fn container_keys_act_on_that_container_and_say_what_to_run_for_others() {
 fn kamal_and_stray_containers_are_not_berths_to_change() {
     let mut m = loaded();
     m.update(key('3'));
-    m.update(key('/'));
-    type_text(&mut m, "stray");
-    m.update(code(KeyCode::Enter));
+    filter(&mut m, "stray");
     m.update(key('d'));
     assert!(m.take_effects().is_empty());
     assert_eq!(m.input, Input::None, "no version prompt");
@@ -281,9 +284,7 @@ fn s_opens_a_shell_in_the_container_or_the_apps_best_one_and_refuses_what_cannot
     // one or the worker; a berth app's, so it goes in its history.
     let mut m = loaded();
     m.update(key('2'));
-    m.update(key('/'));
-    type_text(&mut m, "demo");
-    m.update(code(KeyCode::Enter));
+    filter(&mut m, "demo");
     m.update(key('s'));
     let at = shell_of(m.take_effects());
     assert_eq!(
@@ -294,9 +295,7 @@ fn s_opens_a_shell_in_the_container_or_the_apps_best_one_and_refuses_what_cannot
 
     // On a container, with `s`, `e` or `E`: that one, anyone's.
     m.update(key('3'));
-    m.update(key('/'));
-    type_text(&mut m, "stray");
-    m.update(code(KeyCode::Enter));
+    filter(&mut m, "stray");
     for k in ['s', 'e', 'E'] {
         m.update(key(k));
         let at = shell_of(m.take_effects());
@@ -306,16 +305,10 @@ fn s_opens_a_shell_in_the_container_or_the_apps_best_one_and_refuses_what_cannot
 
     // A stopped container has no shell to give.
     m.update(code(KeyCode::Esc));
-    m.update(key('/'));
-    type_text(&mut m, "v6");
-    m.update(code(KeyCode::Enter));
+    filter(&mut m, "v6");
     m.update(key('s'));
     assert!(m.take_effects().is_empty());
-    let said = m
-        .notice
-        .as_ref()
-        .map(|n| n.text.clone())
-        .unwrap_or_default();
+    let said = notice(&m);
     assert!(
         said.contains("demo-web-v6-9f is exited, not running"),
         "{said}"
@@ -327,11 +320,7 @@ fn s_opens_a_shell_in_the_container_or_the_apps_best_one_and_refuses_what_cannot
     m.update(key('3'));
     m.update(key('s'));
     assert!(m.take_effects().is_empty());
-    let said = m
-        .notice
-        .as_ref()
-        .map(|n| n.text.clone())
-        .unwrap_or_default();
+    let said = notice(&m);
     assert!(said.contains("read-only console: shell refused"), "{said}");
 }
 
