@@ -206,7 +206,9 @@ fn detail(step: &Step) -> String {
         Step::StartRetained { version: None, .. } => {
             "  (newest retained version not running)".into()
         }
-        Step::Prune { retain } => format!("  (keep {retain} stopped versions per role)"),
+        Step::Prune { retain } => {
+            format!("  (keep {retain} stopped versions per role, and their images)")
+        }
         Step::Traffic { .. } => {
             "  (point the proxy at the new containers; proven by a request through it)".into()
         }

@@ -49,14 +49,56 @@ impl Config {
                         format!("app `{app_name}` needs `image:` (to pull or use) or `build:` (to build on each host)"),
                     ));
                 }
-                (Some(_), Some(_)) => {
+                (Some(_), Some(_)) if self.registry(app_name).is_none() => {
                     return Err(self.error_at(
                         &at(&[k("build")]),
                         true,
-                        format!("app `{app_name}` sets both `image:` and `build:`; keep one"),
+                        format!("app `{app_name}` sets both `image:` and `build:`: that builds once and pushes to a registry, which needs `registry:` (at the top, or in the app); else keep one"),
+                    ));
+                }
+                (None, Some(b)) if b.builder.is_some() => {
+                    return Err(self.error_at(
+                        &at(&[k("build"), k("builder")]),
+                        false,
+                        format!("app `{app_name}`: a `builder:` builds once for a registry; it needs `image:` (the repository to push to) and `registry:`"),
                     ));
                 }
                 _ => {}
+            }
+            if let Some(b) = app.build.as_ref().and_then(|b| b.builder.as_ref())
+                && !self.fleet.hosts.contains_key(b)
+            {
+                return Err(self.error_at(
+                    &at(&[k("build"), k("builder")]),
+                    false,
+                    unknown_host(b),
+                ));
+            }
+            for (registry, path) in [
+                (self.fleet.registry.as_ref(), vec![k("registry")]),
+                (app.registry.as_ref(), at(&[k("registry")])),
+            ] {
+                let Some(r) = registry else { continue };
+                if let Credential::Plain(_) = r.password {
+                    let mut p = path.clone();
+                    p.push(k("password"));
+                    return Err(self.error_at(
+                        &p,
+                        false,
+                        "a registry password is never written in the config: name the secret that holds it, `password: [REGISTRY_PASSWORD]`, and put `REGISTRY_PASSWORD=...` in the secrets file".into(),
+                    ));
+                }
+                if let Some(server) = &r.server
+                    && (server.contains('/') || check_image(server).is_err())
+                {
+                    let mut p = path.clone();
+                    p.push(k("server"));
+                    return Err(self.error_at(
+                        &p,
+                        false,
+                        format!("{server:?} is not a registry server (a host name with an optional port, as in `ghcr.io` or `registry.example.com:5000`)"),
+                    ));
+                }
             }
             if app.roles.is_empty() {
                 return Err(self.error_at(

@@ -566,6 +566,55 @@ impl Config {
         Ok(out)
     }
 
+    /// The registry an app is pushed to and pulled from: its own
+    /// `registry:`, else the fleet's.
+    pub fn registry(&self, app: &AppName) -> Option<&RegistryConfig> {
+        self.fleet
+            .apps
+            .get(app)
+            .and_then(|a| a.registry.as_ref())
+            .or(self.fleet.registry.as_ref())
+    }
+
+    /// An app's registry with its credentials read from the secrets file;
+    /// `None` when it has no registry. A secret named but absent is an
+    /// error pointing at where it is named.
+    pub fn registry_auth(
+        &self,
+        app: &AppName,
+        secrets: &BTreeMap<String, Secret>,
+    ) -> Result<Option<RegistryAuth>, ConfigError> {
+        let k = |s: &str| Seg::Key(s.to_string());
+        let own = self.fleet.apps.get(app).and_then(|a| a.registry.as_ref());
+        let (r, mut path) = match (own, &self.fleet.registry) {
+            (Some(r), _) => (r, vec![k("apps"), k(app.as_str()), k("registry")]),
+            (None, Some(r)) => (r, vec![k("registry")]),
+            (None, None) => return Ok(None),
+        };
+        let mut value = |field: &str, c: &Credential| match c {
+            Credential::Plain(v) => Ok(Secret::new(v.clone())),
+            Credential::Secret(name) => secrets.get(name).cloned().ok_or_else(|| {
+                path.push(k(field));
+                let file = self
+                    .secrets_path()
+                    .map(|p| p.display().to_string())
+                    .unwrap_or_else(|| "no `secrets_file:` is set".into());
+                self.error_at(
+                    &path,
+                    false,
+                    format!("secret `{name}` is not in the secrets file ({file})"),
+                )
+            }),
+        };
+        let username = value("username", &r.username)?;
+        let password = value("password", &r.password)?;
+        Ok(Some(RegistryAuth {
+            server: r.server.clone(),
+            username,
+            password,
+        }))
+    }
+
     /// Hosts of a role, with a destination's override applied.
     pub fn role_hosts<'a>(
         &'a self,
@@ -591,6 +640,40 @@ impl Config {
             Some(over) => Some(&over.hosts),
             None => cfg.roles.get(role).map(|r| &r.hosts),
         }
+    }
+}
+
+/// A registry and the credentials to log in to it, read from the secrets
+/// file. Its `Debug` masks both.
+#[derive(Clone, Debug)]
+pub struct RegistryAuth {
+    /// `None`: Docker Hub.
+    pub server: Option<String>,
+    pub username: Secret,
+    pub password: Secret,
+}
+
+impl RegistryAuth {
+    /// The full reference of `image` in this registry: prefixed with the
+    /// server unless it already names it.
+    pub fn reference(&self, image: &str) -> String {
+        in_registry(self.server.as_deref(), image)
+    }
+
+    /// Where it is, in words (`registry 127.0.0.1:5000`, `Docker Hub`).
+    pub fn name(&self) -> String {
+        self.server
+            .as_ref()
+            .map_or("Docker Hub".to_string(), |s| format!("registry {s}"))
+    }
+}
+
+/// `image` in the registry at `server`: prefixed with the server unless
+/// it already names it (Docker Hub, `None`: as it is).
+pub fn in_registry(server: Option<&str>, image: &str) -> String {
+    match server {
+        Some(server) if !image.starts_with(&format!("{server}/")) => format!("{server}/{image}"),
+        _ => image.to_string(),
     }
 }
 

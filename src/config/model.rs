@@ -35,6 +35,10 @@ pub struct FleetFile {
     /// own selection works.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub mouse: bool,
+    /// The registry apps are pushed to and pulled from (an app's own
+    /// `registry:` replaces it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub registry: Option<RegistryConfig>,
     /// Hosts connected to and worked on at once: each stage's per-host
     /// work, the engine's and the inventory's connections, `hosts check`.
     #[serde(default = "default_parallel_hosts", deserialize_with = "at_least_one")]
@@ -215,6 +219,9 @@ pub struct AppConfig {
     /// How many old versions to keep (stopped) for rollback.
     #[serde(default = "default_retain")]
     pub retain: u32,
+    /// Its registry, in place of the fleet's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub registry: Option<RegistryConfig>,
     /// The shell `s` and `berth exec -i` open in its containers
     /// [default: `/bin/bash` where the container has it, else `/bin/sh`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -252,6 +259,52 @@ pub struct BuildConfig {
     pub dockerfile: Option<String>,
     #[serde(default, skip_serializing_if = "Map::is_empty")]
     pub args: Map<String, String>,
+    /// With a registry: the host whose engine builds the image once (it is
+    /// then pushed, and every host pulls it) [default: this machine's
+    /// engine].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub builder: Option<HostName>,
+}
+
+/// A registry, as Kamal's `registry:` has it: the server, and credentials
+/// that are names of secrets in the secrets file (`password:
+/// [REGISTRY_PASSWORD]`), never values written here.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegistryConfig {
+    /// `ghcr.io`, `registry.example.com:5000` [default: Docker Hub].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server: Option<String>,
+    /// A user name, or `[NAME]`: the secret holding it.
+    pub username: Credential,
+    /// `[NAME]`: the secret holding the password (or token).
+    pub password: Credential,
+}
+
+/// A credential: written as it is (a user name only), or a secret's name.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub enum Credential {
+    Plain(String),
+    Secret(String),
+}
+
+impl<'de> Deserialize<'de> for Credential {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Secret([String; 1]),
+            Plain(String),
+        }
+        match Raw::deserialize(d).map_err(|_| {
+            serde::de::Error::custom(
+                "expected a user name, or `[NAME]`: the name of a secret in the secrets file",
+            )
+        })? {
+            Raw::Secret([name]) => Ok(Credential::Secret(name)),
+            Raw::Plain(text) => Ok(Credential::Plain(text)),
+        }
+    }
 }
 
 #[derive(Clone, Debug, Deserialize, Serialize)]

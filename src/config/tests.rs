@@ -408,3 +408,80 @@ apps:
         assert!(crate::sanitize::is_clean(&e), "{e:?}");
     }
 }
+
+#[test]
+fn registries_take_credentials_from_secrets_only_and_build_with_image_needs_one() {
+    let with = |top: &str, app: &str| {
+        format!(
+            "version: 2\nsecrets_file: secrets.env\n{top}hosts:\n  local: {{}}\napps:\n  demo:\n    image: team/demo\n    build: {{context: .}}\n{app}    roles:\n      web: {{hosts: [local]}}\n"
+        )
+    };
+    // Build and image together need a registry.
+    let e = parse_err(&with("", ""));
+    assert!(
+        e.contains("fleet.yaml:8:5:") && e.contains("needs `registry:`"),
+        "{e}"
+    );
+    // A password written in the config is refused where it is written.
+    let e = parse_err(&with(
+        "registry: {server: ghcr.io, username: me, password: hunter2}\n",
+        "",
+    ));
+    assert!(e.contains("fleet.yaml:3:"), "{e}");
+    assert!(e.contains("never written in the config"), "{e}");
+    assert!(!e.contains("hunter2"), "the error does not repeat it: {e}");
+    // A server that is not one.
+    let e = parse_err(&with(
+        "",
+        "    registry: {server: \"ghcr.io/team\", username: me, password: [TOKEN]}\n",
+    ));
+    assert!(e.contains("is not a registry server"), "{e}");
+    // An unknown builder.
+    let e = parse_err(
+        &with("registry: {username: me, password: [TOKEN]}\n", "").replace(
+            "build: {context: .}",
+            "build: {context: ., builder: nowhere}",
+        ),
+    );
+    assert!(e.contains("host `nowhere` is not declared"), "{e}");
+
+    // Resolved from the secrets file; the app's own registry wins; a secret
+    // that is missing is located; Debug shows neither value.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("berth.yaml");
+    std::fs::write(
+        &path,
+        with(
+            "registry: {server: \"registry.example.com:5000\", username: [REG_USER], password: [REG_PASSWORD]}\n",
+            "",
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("secrets.env"),
+        "REG_USER=bot\nREG_PASSWORD=s3cret\n",
+    )
+    .unwrap();
+    let c = load(&path).unwrap();
+    let demo = AppName::new("demo").unwrap();
+    let secrets = c.load_secrets().unwrap();
+    let auth = c.registry_auth(&demo, &secrets).unwrap().unwrap();
+    assert_eq!(auth.username.expose(), "bot");
+    assert_eq!(auth.password.expose(), "s3cret");
+    assert_eq!(
+        auth.reference("team/demo:v2"),
+        "registry.example.com:5000/team/demo:v2"
+    );
+    assert_eq!(
+        auth.reference("registry.example.com:5000/team/demo:v2"),
+        "registry.example.com:5000/team/demo:v2"
+    );
+    assert!(!format!("{auth:?}").contains("s3cret"));
+    std::fs::write(dir.path().join("secrets.env"), "REG_USER=bot\n").unwrap();
+    let secrets = c.load_secrets().unwrap();
+    let e = c.registry_auth(&demo, &secrets).unwrap_err().to_string();
+    assert!(
+        e.contains(":3:") && e.contains("secret `REG_PASSWORD` is not in the secrets file"),
+        "{e}"
+    );
+}

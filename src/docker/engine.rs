@@ -394,39 +394,6 @@ impl Engine {
         }
     }
 
-    /// Whether the engine has `image`.
-    pub async fn has_image(&self, image: &str) -> bool {
-        self.docker.inspect_image(image).await.is_ok()
-    }
-
-    /// Pulls `image`, calling `on_status` with the engine's status lines
-    /// (not the per-layer progress); fails with the registry's own error.
-    pub async fn pull(
-        &self,
-        image: &str,
-        mut on_status: impl FnMut(String),
-    ) -> Result<(), DockerError> {
-        use bollard::query_parameters::CreateImageOptions;
-        let (repo, tag) = image.rsplit_once(':').unwrap_or((image, "latest"));
-        let opts = CreateImageOptions {
-            from_image: Some(repo.into()),
-            tag: Some(tag.into()),
-            ..Default::default()
-        };
-        let what = || format!("pulling {image}");
-        let mut stream = self.docker.create_image(Some(opts), None, None);
-        while let Some(item) = stream.next().await {
-            let info = item.map_err(|e| failed(what(), &describe(&e)))?;
-            if let Some(detail) = info.error_detail {
-                return Err(failed(what(), &detail.message.unwrap_or_default()));
-            }
-            if let (Some(status), None) = (info.status, info.progress_detail) {
-                on_status(crate::sanitize::one_line(&status));
-            }
-        }
-        Ok(())
-    }
-
     /// Builds `tag` from a tar context, calling `on_line` for each output
     /// line (cleaned). Fails with the engine's own error message.
     pub async fn build(
@@ -561,7 +528,7 @@ impl Sampler {
 
 /// A streamed request that failed on the way or with the engine's own
 /// error (`errorDetail`), in its words, cleaned.
-fn failed(what: String, reason: &str) -> DockerError {
+pub(super) fn failed(what: String, reason: &str) -> DockerError {
     DockerError::Request {
         what,
         reason: crate::sanitize::one_line(reason),

@@ -21,6 +21,7 @@ pub mod convert;
 mod engine;
 mod exec;
 mod gateway;
+mod image;
 mod logs;
 
 pub use containers::{ContainerSpec, Listed, NETWORK};

@@ -11,3 +11,14 @@ pub fn age(seconds: i64) -> String {
         _ => format!("{}d{}h", s / 86400, s % 86400 / 3600),
     }
 }
+
+/// `1.2 GB`, `340 MB`, `12 kB`.
+pub fn bytes(n: u64) -> String {
+    let n = n as f64;
+    match n {
+        n if n >= 1e9 => format!("{:.1} GB", n / 1e9),
+        n if n >= 1e6 => format!("{:.0} MB", n / 1e6),
+        n if n >= 1e3 => format!("{:.0} kB", n / 1e3),
+        n => format!("{n} B"),
+    }
+}

@@ -74,6 +74,14 @@ pub struct Record {
     pub destination: String,
     #[serde(default, deserialize_with = "opt_line")]
     pub version: Option<String>,
+    /// The registry digest every host ran the version as (deploys through
+    /// a registry).
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "opt_line"
+    )]
+    pub digest: Option<String>,
     /// `ok`, `failed` or `cancelled`.
     #[serde(deserialize_with = "line")]
     pub result: String,
@@ -188,6 +196,7 @@ mod tests {
             app: "demo".into(),
             destination: String::new(),
             version: Some("v2".into()),
+            digest: None,
             result: "failed".into(),
             failed_stage: Some("health gate web [1/1]".into()),
             error: Some("unhealthy".into()),

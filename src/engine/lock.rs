@@ -600,6 +600,7 @@ pub async fn release_manual(
         app: app.to_string(),
         destination: destination.map(|d| d.to_string()).unwrap_or_default(),
         version: None,
+        digest: None,
         result: "ok".into(),
         failed_stage: None,
         error: None,

@@ -491,6 +491,13 @@ impl<'a> Planner<'a> {
         let roles = self.roles.clone();
         let hosts = self.all_hosts(&roles);
         let image = image_for(self.app_name, self.app, version);
+        // Through a registry: its server in front (`ghcr.io/team/shop:v2`).
+        let image = match self.config.registry(self.app_name) {
+            Some(r) if self.app.image.is_some() => {
+                crate::config::in_registry(r.server.as_deref(), &image)
+            }
+            _ => image,
+        };
         self.trigger("pre-deploy", &hosts);
         self.optional("pre-build", &hosts, false);
         self.stages.push(stage(

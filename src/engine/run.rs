@@ -30,6 +30,7 @@ use crate::hosts::{self, Endpoint};
 use crate::labels::{self, BerthLabels, Selector};
 
 mod boot;
+mod image;
 mod locking;
 mod restore;
 mod traffic;
@@ -162,6 +163,9 @@ struct Runner<'a> {
     lock: Option<HeldLock>,
     /// `host: container (exit N)` of each container an exec ran in.
     exec_ran: Vec<String>,
+    /// The registry digest every host holds of the version (with a
+    /// registry), for the history.
+    digest: Option<String>,
 }
 
 /// Runs `plan`, reporting on `ctx.events`, and returns how it ended. The
@@ -200,6 +204,7 @@ pub async fn run(ctx: RunContext<'_>, plan: &Plan) -> RunResult {
         proxy: ctx.config.proxy(&plan.app, plan.destination.as_ref()),
         lock: None,
         exec_ran: Vec::new(),
+        digest: None,
         ctx,
     };
     runner.run().await
@@ -455,15 +460,7 @@ impl Runner<'_> {
                 self.drain(i, group, &stage.hosts, timeout.get()).await
             }
             Step::RemoveRoute => self.remove_routes(i, &stage.hosts).await,
-            Step::Image { image } => {
-                let work = bounded(
-                    self.parallel(),
-                    stage.hosts.iter().map(|h| self.ensure_image(i, h, image)),
-                );
-                let results = self.cancellable(work).await?;
-                first_error(results)?;
-                Ok(Done::Ok)
-            }
+            Step::Image { image } => self.image(i, &stage.hosts, image).await,
             Step::ReleaseTask { image, command } => {
                 self.release_task(i, first(&stage.hosts)?, image, command)
                     .await?;

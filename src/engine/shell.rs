@@ -203,6 +203,7 @@ pub async fn record(
         app: owner.app.to_string(),
         destination: owner.destination(),
         version: None,
+        digest: None,
         result: result.into(),
         failed_stage: None,
         error,

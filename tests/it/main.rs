@@ -13,6 +13,7 @@ mod demo;
 mod engine_live;
 mod lock_live;
 mod proxy_live;
+mod registry_live;
 mod ssh_live;
 mod status_live;
 mod watcher_live;

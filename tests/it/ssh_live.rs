@@ -405,6 +405,7 @@ async fn locks_and_history_on_an_ssh_host_follow_the_local_rules() {
         app: "demo".into(),
         destination: String::new(),
         version: Some("v2".into()),
+        digest: None,
         result: "failed".into(),
         failed_stage: Some("boot web [1/1]".into()),
         error: Some(format!("line one\nline two {hostile}")),

@@ -36,47 +36,6 @@ impl Runner<'_> {
         first.map_or(Ok(()), |e| Err(e.into()))
     }
 
-    pub(super) async fn ensure_image(
-        &self,
-        i: usize,
-        host: &HostName,
-        image: &str,
-    ) -> Result<(), Failure> {
-        let docker = self.dock(host)?;
-        if docker.has_image(image).await {
-            self.out(i, Some(host), format!("{image} is present"));
-            return Ok(());
-        }
-        if let Some(build) = &self.app.build {
-            let dir = self.ctx.config.dir().join(&build.context);
-            self.out(
-                i,
-                Some(host),
-                format!("building {image} from {}", dir.display()),
-            );
-            let tar = tokio::task::spawn_blocking(move || docker::build::context_tar(&dir))
-                .await
-                .map_err(|e| e.to_string())?
-                .map_err(|e| Failure::at(host, format!("reading build context: {e}")))?;
-            let dockerfile = build.dockerfile.as_deref().unwrap_or("Dockerfile");
-            return docker
-                .build(image, tar, dockerfile, &build.args, |line| {
-                    self.out(i, Some(host), line)
-                })
-                .await
-                .map_err(Failure::on(host));
-        }
-        self.out(
-            i,
-            Some(host),
-            format!("{image} is not on the host; pulling"),
-        );
-        docker
-            .pull(image, |status| self.out(i, Some(host), status))
-            .await
-            .map_err(Failure::on(host))
-    }
-
     pub(super) fn env(
         &self,
         role: &RoleName,
@@ -446,6 +405,7 @@ impl Runner<'_> {
         retain: u32,
     ) -> Result<(), Failure> {
         let docker = self.dock(host)?;
+        let mut images: Vec<String> = Vec::new();
         for role in self.app.roles.keys() {
             let all = docker
                 .list(&self.selector(Some(role), None, Some(host)), true)
@@ -462,7 +422,30 @@ impl Runner<'_> {
                     Some(host),
                     format!("removed {} (beyond retain: {retain})", c.name.clone()),
                 );
+                if !images.contains(&c.image) {
+                    images.push(c.image.clone());
+                }
             }
+        }
+        // Their images too, unless a container (running or retained, this
+        // app's or any other's) still uses one: the engine refuses those.
+        let mut freed = 0;
+        for image in &images {
+            match docker.remove_unused_image(image).await {
+                Ok(Some(size)) => {
+                    freed += size;
+                    self.out(i, Some(host), format!("removed image {image}"));
+                }
+                Ok(None) => {}
+                Err(e) => self.out(i, Some(host), format!("kept image {image}: {}", e.reason())),
+            }
+        }
+        if freed > 0 {
+            self.progress(
+                i,
+                host,
+                format!("freed {}", crate::domain::format::bytes(freed)),
+            );
         }
         Ok(())
     }

@@ -96,6 +96,7 @@ impl Runner<'_> {
             app: self.plan.app.to_string(),
             destination: self.destination.clone(),
             version,
+            digest: self.digest.clone(),
             result: result.word().into(),
             failed_stage,
             error,

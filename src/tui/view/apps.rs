@@ -301,6 +301,7 @@ mod tests {
                 app: "shop".into(),
                 destination: String::new(),
                 version: Some("v3".into()),
+                digest: None,
                 result: "failed".into(),
                 failed_stage: Some("health gate web [1/1]".into()),
                 error: Some("unhealthy".into()),

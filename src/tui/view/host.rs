@@ -1,6 +1,7 @@
 //! The host screen (Enter on a host): its engine, its containers by state,
 //! the apps it runs, and its connection with the last error in full.
 
+use crate::domain::format::bytes;
 use ratatui::Frame;
 use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
@@ -152,17 +153,6 @@ pub fn draw(frame: &mut Frame, area: Rect, model: &Model, name: &str) {
         ),
     ]));
     frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }), inner);
-}
-
-/// `1.2 GB`, `340 MB`, `12 kB`.
-fn bytes(n: u64) -> String {
-    let n = n as f64;
-    match n {
-        n if n >= 1e9 => format!("{:.1} GB", n / 1e9),
-        n if n >= 1e6 => format!("{:.0} MB", n / 1e6),
-        n if n >= 1e3 => format!("{:.0} kB", n / 1e3),
-        n => format!("{n} B"),
-    }
 }
 
 #[cfg(test)]

@@ -12,6 +12,7 @@
 pub mod app;
 pub mod load;
 pub mod nginx;
+pub mod registry;
 pub mod sshd;
 
 use std::collections::HashMap;
