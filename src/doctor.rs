@@ -268,6 +268,72 @@ pub fn fleet_checks(
     out
 }
 
+/// Each app shipped through a registry: can every one of its hosts log in
+/// to it (through the host's own engine and network), with the secrets
+/// file's credentials?
+pub async fn registry_checks(config: &Config, gateway: &Gateway) -> Vec<Finding> {
+    let mut out = Vec::new();
+    let secrets = config.read_secrets().await;
+    let mut tried: Vec<(String, String)> = Vec::new();
+    for (app_name, app) in &config.fleet.apps {
+        let (Some(image), Some(_)) = (&app.image, config.registry(app_name)) else {
+            continue;
+        };
+        let finding = |subject: String, message: String| Finding {
+            severity: Severity::Error,
+            check: "registry",
+            subject,
+            message,
+            fix: None,
+        };
+        let auth = match secrets
+            .as_ref()
+            .map_err(ToString::to_string)
+            .and_then(|s| config.registry_auth(app_name, s).map_err(|e| e.to_string()))
+        {
+            Ok(Some(auth)) => auth,
+            Ok(None) => continue,
+            Err(e) => {
+                out.push(finding(app_name.to_string(), e));
+                continue;
+            }
+        };
+        let repo = auth.reference(image.split(['@']).next().unwrap_or(image));
+        let repo = match repo.rfind(':') {
+            Some(i) if !repo[i..].contains('/') => repo[..i].to_string(),
+            _ => repo,
+        };
+        let mut hosts: Vec<&crate::config::HostName> =
+            app.roles.values().flat_map(|r| r.hosts.iter()).collect();
+        hosts.sort();
+        hosts.dedup();
+        for host in hosts {
+            if tried.contains(&(host.to_string(), repo.clone())) {
+                continue;
+            }
+            tried.push((host.to_string(), repo.clone()));
+            let Ok(cfg) = config.host(host) else { continue };
+            let engine = match gateway.engine_of(cfg, Duration::from_secs(10)).await {
+                Ok(e) => e,
+                // An unreachable host is the hosts check's finding.
+                Err(_) => continue,
+            };
+            match engine.registry_login(&repo, &auth).await {
+                crate::docker::Login::Ok => {}
+                crate::docker::Login::Refused(why) => out.push(finding(
+                    format!("{app_name} on {host}"),
+                    format!("{} refused the credentials: {why}", auth.name()),
+                )),
+                crate::docker::Login::Failed(why) => out.push(finding(
+                    format!("{app_name} on {host}"),
+                    format!("cannot log in to {}: {why}", auth.name()),
+                )),
+            }
+        }
+    }
+    out
+}
+
 /// Stopped berth containers whose image reference no longer resolves.
 pub async fn missing_images(
     config: &Config,

@@ -21,6 +21,7 @@ pub async fn run(config: &Config, gateway: &Gateway, json: bool, fix: bool) -> a
     let missing = doctor::missing_images(config, gateway, &fleet).await;
     findings.extend(doctor::fleet_checks(config, &fleet, &missing));
     findings.extend(doctor::proxy_checks(config, gateway).await);
+    findings.extend(doctor::registry_checks(config, gateway).await);
     findings.extend(doctor::orphan_checks(config, gateway, fix).await);
     findings.sort_by(|a, b| (a.severity, a.check).cmp(&(b.severity, b.check)));
     let errors = findings

@@ -69,7 +69,42 @@ impl Layers {
     }
 }
 
+/// What a registry told a host's engine when it logged in.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Login {
+    /// It took the credentials.
+    Ok,
+    /// It refused them: its own words.
+    Refused(String),
+    /// The host could not reach it, or it answered something else.
+    Failed(String),
+}
+
 impl Engine {
+    /// Logs in to the registry of `repo` from this engine (so through the
+    /// host's own network path), as a pull would: by asking for a tag
+    /// that does not exist. "Not found" means the credentials were taken.
+    pub async fn registry_login(&self, repo: &str, auth: &RegistryAuth) -> Login {
+        let probe = format!("{repo}:berth-login-check");
+        match self.pull(&probe, Some(auth), |_| {}).await {
+            Ok(()) => Login::Ok,
+            Err(e) => {
+                let reason = e.reason();
+                let said = reason.to_ascii_lowercase();
+                if said.contains("unauthorized")
+                    || said.contains("authentication required")
+                    || said.contains("denied")
+                {
+                    Login::Refused(reason)
+                } else if said.contains("manifest unknown") || said.contains("not found") {
+                    Login::Ok
+                } else {
+                    Login::Failed(reason)
+                }
+            }
+        }
+    }
+
     /// Whether the engine has `image`.
     pub async fn has_image(&self, image: &str) -> bool {
         self.docker.inspect_image(image).await.is_ok()

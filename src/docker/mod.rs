@@ -28,6 +28,7 @@ pub use containers::{ContainerSpec, Listed, NETWORK};
 pub use engine::{Engine, ProxyFacts, Sampler, Snapshot};
 pub use exec::Attached;
 pub use gateway::Gateway;
+pub use image::Login;
 pub use logs::{LineSplitter, LogChunk, LogRange, Stream as LogStream, split_timestamp};
 
 use std::path::Path;

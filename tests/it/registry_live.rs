@@ -160,6 +160,11 @@ async fn built_once_pushed_and_pulled_by_every_host_as_one_digest_with_the_passw
         !said.contains(&registry.password),
         "the password was printed"
     );
+    let doctor = cli(&["doctor"]);
+    assert!(
+        !doctor.contains("[registry]"),
+        "every host logs in: {doctor}"
+    );
     for (path, text) in written(app.dir.path()) {
         assert!(
             !text.contains(&registry.password),
@@ -200,4 +205,23 @@ async fn a_wrong_password_fails_the_image_stage_with_the_registrys_word_and_boot
     );
     let said = serde_json::to_string(&events).unwrap();
     assert!(!said.contains(&wrong), "the (wrong) password was printed");
+    // `berth doctor` tries the login from each host, and says who refused.
+    let out = common::berth()
+        .args(["-c", app.config.path.to_str().unwrap(), "doctor"])
+        .output()
+        .unwrap();
+    let doctor = String::from_utf8_lossy(&out.stdout);
+    for host in ["a", "b"] {
+        assert!(
+            doctor.contains(&format!(
+                "error [registry] {} on {host}: registry {} refused the credentials",
+                app.name,
+                registry.server()
+            )),
+            "{doctor}"
+        );
+    }
+    assert!(doctor.contains("unauthorized"), "{doctor}");
+    assert!(!doctor.contains(&wrong), "{doctor}");
+    assert_eq!(out.status.code(), Some(1));
 }
