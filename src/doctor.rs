@@ -268,23 +268,35 @@ pub fn fleet_checks(
     out
 }
 
+/// One host's login to one app's registry.
+#[derive(Clone, Debug, Serialize)]
+pub struct RegistryLogin {
+    pub app: String,
+    pub host: String,
+    /// `registry 127.0.0.1:5000`, `Docker Hub`.
+    pub registry: String,
+    /// `None`: the registry took the credentials; else why not.
+    pub problem: Option<String>,
+}
+
 /// Each app shipped through a registry: can every one of its hosts log in
 /// to it (through the host's own engine and network), with the secrets
-/// file's credentials?
-pub async fn registry_checks(config: &Config, gateway: &Gateway) -> Vec<Finding> {
+/// file's credentials? Hosts that cannot be reached are left out (that is
+/// the hosts check's finding); one try per host and repository.
+pub async fn registry_logins(config: &Config, gateway: &Gateway) -> Vec<RegistryLogin> {
     let mut out = Vec::new();
     let secrets = config.read_secrets().await;
     let mut tried: Vec<(String, String)> = Vec::new();
     for (app_name, app) in &config.fleet.apps {
-        let (Some(image), Some(_)) = (&app.image, config.registry(app_name)) else {
+        let (Some(image), Some(r)) = (&app.image, config.registry(app_name)) else {
             continue;
         };
-        let finding = |subject: String, message: String| Finding {
-            severity: Severity::Error,
-            check: "registry",
-            subject,
-            message,
-            fix: None,
+        let hosts = {
+            let mut h: Vec<&crate::config::HostName> =
+                app.roles.values().flat_map(|r| r.hosts.iter()).collect();
+            h.sort();
+            h.dedup();
+            h
         };
         let auth = match secrets
             .as_ref()
@@ -294,44 +306,70 @@ pub async fn registry_checks(config: &Config, gateway: &Gateway) -> Vec<Finding>
             Ok(Some(auth)) => auth,
             Ok(None) => continue,
             Err(e) => {
-                out.push(finding(app_name.to_string(), e));
+                let registry = r
+                    .server
+                    .as_ref()
+                    .map_or("Docker Hub".to_string(), |s| format!("registry {s}"));
+                out.extend(hosts.iter().map(|h| RegistryLogin {
+                    app: app_name.to_string(),
+                    host: h.to_string(),
+                    registry: registry.clone(),
+                    problem: Some(e.clone()),
+                }));
                 continue;
             }
         };
-        let repo = auth.reference(image.split(['@']).next().unwrap_or(image));
+        let repo = auth.reference(image.split('@').next().unwrap_or(image));
         let repo = match repo.rfind(':') {
-            Some(i) if !repo[i..].contains('/') => repo[..i].to_string(),
+            Some(i) if !repo.get(i..).unwrap_or_default().contains('/') => {
+                repo.get(..i).unwrap_or_default().to_string()
+            }
             _ => repo,
         };
-        let mut hosts: Vec<&crate::config::HostName> =
-            app.roles.values().flat_map(|r| r.hosts.iter()).collect();
-        hosts.sort();
-        hosts.dedup();
         for host in hosts {
             if tried.contains(&(host.to_string(), repo.clone())) {
                 continue;
             }
             tried.push((host.to_string(), repo.clone()));
             let Ok(cfg) = config.host(host) else { continue };
-            let engine = match gateway.engine_of(cfg, Duration::from_secs(10)).await {
-                Ok(e) => e,
-                // An unreachable host is the hosts check's finding.
-                Err(_) => continue,
+            let Ok(engine) = gateway.engine_of(cfg, Duration::from_secs(10)).await else {
+                continue;
             };
-            match engine.registry_login(&repo, &auth).await {
-                crate::docker::Login::Ok => {}
-                crate::docker::Login::Refused(why) => out.push(finding(
-                    format!("{app_name} on {host}"),
-                    format!("{} refused the credentials: {why}", auth.name()),
-                )),
-                crate::docker::Login::Failed(why) => out.push(finding(
-                    format!("{app_name} on {host}"),
-                    format!("cannot log in to {}: {why}", auth.name()),
-                )),
-            }
+            let problem = match engine.registry_login(&repo, &auth).await {
+                crate::docker::Login::Ok => None,
+                crate::docker::Login::Refused(why) => {
+                    Some(format!("{} refused the credentials: {why}", auth.name()))
+                }
+                crate::docker::Login::Failed(why) => {
+                    Some(format!("cannot log in to {}: {why}", auth.name()))
+                }
+            };
+            out.push(RegistryLogin {
+                app: app_name.to_string(),
+                host: host.to_string(),
+                registry: auth.name(),
+                problem,
+            });
         }
     }
     out
+}
+
+/// [`registry_logins`] that failed, as findings.
+pub async fn registry_checks(config: &Config, gateway: &Gateway) -> Vec<Finding> {
+    registry_logins(config, gateway)
+        .await
+        .into_iter()
+        .filter_map(|l| {
+            Some(Finding {
+                severity: Severity::Error,
+                check: "registry",
+                subject: format!("{} on {}", l.app, l.host),
+                message: l.problem?,
+                fix: None,
+            })
+        })
+        .collect()
 }
 
 /// Stopped berth containers whose image reference no longer resolves.

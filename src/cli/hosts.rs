@@ -51,6 +51,8 @@ pub struct HostCheck {
     pub state_dir_note: Option<String>,
     /// The engine's clock minus this machine's, at the middle of the request.
     pub clock_skew_ms: Option<i64>,
+    /// Its logins to the registries of the apps it runs.
+    pub registries: Vec<crate::doctor::RegistryLogin>,
 }
 
 impl HostCheck {
@@ -59,17 +61,24 @@ impl HostCheck {
             && self.error.is_none()
             && self.state_dir_writable != Some(false)
             && self.clock_skew_ms.is_none_or(|s| s.abs() <= SKEW_LIMIT_MS)
+            && self.registries.iter().all(|r| r.problem.is_none())
     }
 }
 
 pub async fn run(config: &Config, gateway: &Gateway, command: HostsCommand) -> anyhow::Result<u8> {
     let HostsCommand::Check { json, timeout } = command;
     let timeout = timeout.get();
-    let checks: Vec<HostCheck> = futures_util::stream::iter(&config.fleet.hosts)
+    let mut checks: Vec<HostCheck> = futures_util::stream::iter(&config.fleet.hosts)
         .map(|(name, cfg)| check(gateway, name.as_str(), cfg, timeout))
         .buffered(config.fleet.parallel_hosts.get())
         .collect()
         .await;
+    // Each host's login to the registries of its apps, from its own engine.
+    for login in crate::doctor::registry_logins(config, gateway).await {
+        if let Some(c) = checks.iter_mut().find(|c| c.host == login.host) {
+            c.registries.push(login);
+        }
+    }
     gateway.close();
     if json {
         outln!("{}", serde_json::to_string_pretty(&checks)?);
@@ -93,6 +102,7 @@ fn table(checks: &[HostCheck]) -> String {
             "SOCKET",
             "STATE DIR",
             "CLOCK",
+            "REGISTRY",
         ]
         .iter()
         .map(|s| s.to_string())
@@ -120,7 +130,17 @@ fn table(checks: &[HostCheck]) -> String {
                 let mark = if s.abs() > SKEW_LIMIT_MS { "✗ " } else { "" };
                 format!("{mark}{s:+} ms")
             }),
+            match c.registries.iter().filter(|r| r.problem.is_some()).count() {
+                _ if c.registries.is_empty() => "-".into(),
+                0 => format!("✓ {} login(s)", c.registries.len()),
+                n => format!("✗ {n} of {} refused or failed", c.registries.len()),
+            },
         ]);
+        for r in &c.registries {
+            if let Some(p) = &r.problem {
+                notes.push(format!("{} ({}): {p}", c.host, r.app));
+            }
+        }
         if let Some(e) = &c.error {
             notes.push(format!("{}: {e}", c.host));
         }

@@ -13,7 +13,7 @@ use common::registry::Registry;
 
 /// An app on hosts a and b (one engine) whose image is built once and
 /// shipped through `registry`, with `password` in its secrets file.
-async fn app_through(registry: &Registry, base: &str, password: &str) -> App {
+async fn app_through(registry: &Registry, base: &str, password: &str, build: &str) -> App {
     let scope = common::scope().await.expect("Docker");
     let name = scope.app(base);
     let dir = tempfile::tempdir().unwrap();
@@ -33,7 +33,7 @@ async fn app_through(registry: &Registry, base: &str, password: &str) -> App {
     )
     .unwrap();
     let yaml = format!(
-        "version: 2\nsecrets_file: secrets.env\nregistry: {{server: \"{server}\", username: {user}, password: [REGISTRY_PASSWORD]}}\nhosts:\n  a: {{state_dir: {d}/a}}\n  b: {{state_dir: {d}/b}}\napps:\n  {name}:\n    image: {name}\n    build: {{context: ctx}}\n    roles:\n      web: {{hosts: [a, b], port: 8080}}\n    stop_timeout: 1s\n    deploy_timeout: 20s\n    min_uptime: 1s\n    retain: 1\n",
+        "version: 2\nsecrets_file: secrets.env\nregistry: {{server: \"{server}\", username: {user}, password: [REGISTRY_PASSWORD]}}\nhosts:\n  a: {{state_dir: {d}/a}}\n  b: {{state_dir: {d}/b}}\napps:\n  {name}:\n    image: {name}\n    build: {build}\n    roles:\n      web: {{hosts: [a, b], port: 8080}}\n    stop_timeout: 1s\n    deploy_timeout: 20s\n    min_uptime: 1s\n    retain: 1\n",
         server = registry.server(),
         user = registry.user,
         d = dir.path().display()
@@ -73,7 +73,7 @@ async fn built_once_pushed_and_pulled_by_every_host_as_one_digest_with_the_passw
         return;
     }
     let registry = Registry::start();
-    let app = app_through(&registry, "reg", &registry.password).await;
+    let app = app_through(&registry, "reg", &registry.password, "{context: ctx}").await;
     let image = |v: &str| format!("{}/{}:{v}", registry.server(), app.name);
 
     let (r, events) = app.run(app.deploy("v1"), None).await;
@@ -165,6 +165,11 @@ async fn built_once_pushed_and_pulled_by_every_host_as_one_digest_with_the_passw
         !doctor.contains("[registry]"),
         "every host logs in: {doctor}"
     );
+    let hosts = cli(&["hosts", "check"]);
+    assert!(
+        hosts.contains("REGISTRY") && hosts.contains("✓ 1 login(s)"),
+        "{hosts}"
+    );
     for (path, text) in written(app.dir.path()) {
         assert!(
             !text.contains(&registry.password),
@@ -185,7 +190,8 @@ async fn a_wrong_password_fails_the_image_stage_with_the_registrys_word_and_boot
     }
     let registry = Registry::start();
     let wrong = format!("not-{}", registry.password);
-    let app = app_through(&registry, "regbad", &wrong).await;
+    // Built on a named builder host this time.
+    let app = app_through(&registry, "regbad", &wrong, "{context: ctx, builder: b}").await;
     let (r, events) = app.run(app.deploy("v1"), None).await;
     let RunResult::Failed { stage, error } = &r else {
         panic!("the deploy failed: {r:?} {events:#?}");
@@ -198,6 +204,10 @@ async fn a_wrong_password_fails_the_image_stage_with_the_registrys_word_and_boot
     assert!(
         error.contains(&registry.server()),
         "names the registry: {error}"
+    );
+    assert!(
+        error.starts_with("builder b: pushing"),
+        "names the builder: {error}"
     );
     assert!(
         app.containers(None, None).await.is_empty(),
@@ -223,5 +233,21 @@ async fn a_wrong_password_fails_the_image_stage_with_the_registrys_word_and_boot
     }
     assert!(doctor.contains("unauthorized"), "{doctor}");
     assert!(!doctor.contains(&wrong), "{doctor}");
+    assert_eq!(out.status.code(), Some(1));
+    // `berth hosts check` too, per host.
+    let out = common::berth()
+        .args(["-c", app.config.path.to_str().unwrap(), "hosts", "check"])
+        .output()
+        .unwrap();
+    let hosts = String::from_utf8_lossy(&out.stdout);
+    assert!(hosts.contains("✗ 1 of 1 refused or failed"), "{hosts}");
+    assert!(
+        hosts.contains(&format!(
+            "a ({}): registry {} refused",
+            app.name,
+            registry.server()
+        )),
+        "{hosts}"
+    );
     assert_eq!(out.status.code(), Some(1));
 }
