@@ -25,6 +25,10 @@ pub struct Args {
     /// How long to wait for each host to answer
     #[arg(long, default_value = "10s", value_name = "DURATION", value_parser = super::parse_duration)]
     timeout: HumanDuration,
+    /// Also ask each host for the registry digest of each container's
+    /// image (one request per image and host)
+    #[arg(long)]
+    digests: bool,
 }
 
 /// Said when no config file was found.
@@ -65,7 +69,10 @@ pub async fn run(
         app: args.app.clone(),
         destination: args.destination.clone(),
     };
-    let report = status::report(config, &fleet, &filter, Utc::now());
+    let mut report = status::report(config, &fleet, &filter, Utc::now());
+    if args.digests {
+        fill_digests(config, gateway, &mut report).await;
+    }
     if args.json {
         outln!("{}", serde_json::to_string_pretty(&report)?);
     } else {
@@ -87,6 +94,41 @@ pub async fn run(
     } else {
         EXIT_UNHEALTHY
     })
+}
+
+/// Each app container's image digest, asked of its host's engine once per
+/// image (`-` when the image has none: built there, never pulled).
+async fn fill_digests(
+    config: &Config,
+    gateway: &crate::docker::Gateway,
+    report: &mut StatusReport,
+) {
+    for host in report.hosts.iter_mut().filter(|h| h.reachable) {
+        let Some(cfg) = config
+            .fleet
+            .hosts
+            .iter()
+            .find(|(n, _)| n.as_str() == host.name)
+            .map(|(_, c)| c)
+        else {
+            continue;
+        };
+        let Ok(engine) = gateway.engine_of(cfg, Duration::from_secs(10)).await else {
+            continue;
+        };
+        let mut known: std::collections::HashMap<String, Option<String>> = Default::default();
+        for app in &mut host.apps {
+            for role in &mut app.roles {
+                for c in role.containers.iter_mut().chain(role.retained.iter_mut()) {
+                    if !known.contains_key(&c.image) {
+                        let d = engine.image_digest(&c.image).await.ok().flatten();
+                        known.insert(c.image.clone(), d);
+                    }
+                    c.digest = known.get(&c.image).cloned().flatten();
+                }
+            }
+        }
+    }
 }
 
 fn human(report: &StatusReport, filter: &Filter) -> String {
@@ -227,7 +269,14 @@ fn rows(list: &[ContainerStatus]) -> Vec<Vec<String>> {
             };
             vec![
                 format!("{} {}", symbol(c), c.name),
-                c.version.clone().unwrap_or_else(|| "-".into()),
+                match &c.digest {
+                    Some(d) => format!(
+                        "{} {}",
+                        c.version.as_deref().unwrap_or("-"),
+                        d.get(..19).unwrap_or(d)
+                    ),
+                    None => c.version.clone().unwrap_or_else(|| "-".into()),
+                },
                 state,
                 c.health.to_string(),
                 up,

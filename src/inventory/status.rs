@@ -97,6 +97,9 @@ pub struct ContainerStatus {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
     pub image: String,
+    /// The registry digest of its image on its host (`status --digests`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub digest: Option<String>,
     pub ports: Vec<String>,
     /// The last health-check results, oldest first.
     pub health_log: Vec<Probe>,
@@ -118,6 +121,7 @@ impl ContainerStatus {
             crash_loop: c.crash_loop(now),
             reason: c.reason(now),
             image: c.image.clone(),
+            digest: None,
             ports: c.ports.iter().map(ToString::to_string).collect(),
             health_log: c.health_log.clone(),
         }

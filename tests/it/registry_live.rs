@@ -123,6 +123,15 @@ async fn built_once_pushed_and_pulled_by_every_host_as_one_digest_with_the_passw
         "{history}"
     );
 
+    // `status --digests`: each container's image digest, from its host.
+    let status = cli(&["status", "--json", "--digests", "--app", &app.name]);
+    assert_eq!(
+        status.matches(&format!("\"digest\": \"{pushed}\"")).count(),
+        2,
+        "{status}"
+    );
+    assert!(!cli(&["status", "--json", "--app", &app.name]).contains("\"digest\""));
+
     // v2 and v3: with retain 1, v1's containers go, and so does its image.
     for v in ["v2", "v3"] {
         let (r, events) = app.run(app.deploy(v), None).await;
