@@ -32,12 +32,7 @@ const BURST: usize = 25;
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
-    let window = Duration::from_secs(
-        std::env::var("BENCH_SECS")
-            .ok()
-            .and_then(|s| s.parse().ok())
-            .unwrap_or(30),
-    );
+    let window = support::window();
     let Some(docker) = common::docker().await else {
         eprintln!("app_log: Docker is not reachable; nothing measured");
         return;

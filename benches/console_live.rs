@@ -104,12 +104,7 @@ fn measure(s: &Subject, needle: &str, window: Duration) {
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
     // `cargo bench` passes `--bench`; this harness takes no arguments.
-    let window = Duration::from_secs(
-        std::env::var("BENCH_SECS")
-            .ok()
-            .and_then(|s| s.parse().ok())
-            .unwrap_or(30),
-    );
+    let window = support::window();
     let Some(docker) = common::docker().await else {
         eprintln!("console_live: Docker is not reachable; nothing measured");
         return;

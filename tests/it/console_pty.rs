@@ -161,6 +161,13 @@ impl Console {
         self.writer.flush().unwrap();
     }
 
+    /// `q`: berth quits at once (nothing running) and exits 0.
+    fn quit(&mut self) {
+        self.keys("q");
+        let status = self.wait_exit(Duration::from_secs(10));
+        assert!(status.success(), "berth exited with {status:?}");
+    }
+
     /// Waits for the process to exit, killing it after the deadline.
     fn wait_exit(&mut self, timeout: Duration) -> portable_pty::ExitStatus {
         let deadline = Instant::now() + timeout;
@@ -269,9 +276,7 @@ async fn restart_from_the_keyboard_reaches_ok_and_quits_cleanly() {
         s.lines()
             .any(|l| l.contains(&format!("restart {name}")) && l.contains("ok"))
     });
-    console.keys("q");
-    let status = console.wait_exit(Duration::from_secs(10));
-    assert!(status.success(), "berth exited with {status:?}");
+    console.quit();
     let screen = console.screen.lock().unwrap();
     assert!(
         !screen.screen().alternate_screen(),
@@ -406,9 +411,7 @@ async fn container_log_follows_pauses_searches_and_stats_fill_the_columns() {
 
     console.keys("\x1b");
     console.keys("\x1b");
-    console.keys("q");
-    let status = console.wait_exit(Duration::from_secs(10));
-    assert!(status.success(), "berth exited with {status:?}");
+    console.quit();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -899,9 +902,7 @@ async fn a_shell_in_a_container_from_the_console_and_exec_i_on_local_and_ssh_hos
                 .any(|l| l.contains(&name) && l.contains("web 2/2"))
         });
     }
-    console.keys("q");
-    let status = console.wait_exit(Duration::from_secs(10));
-    assert!(status.success(), "berth exited with {status:?}");
+    console.quit();
 
     // Headless: `berth exec -i` on host b, in a pty of its own.
     let mut exec = Console::spawn(
@@ -1003,9 +1004,7 @@ async fn an_apps_merged_log_in_the_console_follows_both_hosts_and_a_restart() {
     console.wait_for("the Apps view again", Duration::from_secs(10), |s| {
         !s.contains("› logs")
     });
-    console.keys("q");
-    let status = console.wait_exit(Duration::from_secs(10));
-    assert!(status.success(), "berth exited with {status:?}");
+    console.quit();
 }
 
 /// `--mouse`: the console takes the mouse (the terminal is told), a click
@@ -1046,7 +1045,5 @@ async fn with_mouse_a_click_switches_views_and_m_gives_the_mouse_back() {
         "{}",
         console.contents()
     );
-    console.keys("q");
-    let status = console.wait_exit(Duration::from_secs(10));
-    assert!(status.success(), "berth exited with {status:?}");
+    console.quit();
 }
