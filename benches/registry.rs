@@ -34,6 +34,18 @@ impl Engine {
     fn start(root: &Path, n: usize) -> Engine {
         let dir = root.join(format!("e{n}"));
         std::fs::create_dir_all(&dir).unwrap();
+        // A default bridge of its own. Not `--bridge none`: a dockerd
+        // started so deletes the kernel's `docker0`, which this machine's
+        // own engine uses.
+        let bridge = Engine::bridge(n);
+        let ip = |args: &[&str]| {
+            let ok = Command::new("ip").args(args).status().unwrap().success();
+            assert!(ok, "ip {}", args.join(" "));
+        };
+        let _ = Command::new("ip").args(["link", "del", &bridge]).output();
+        ip(&["link", "add", &bridge, "type", "bridge"]);
+        ip(&["addr", "add", &format!("10.201.{n}.1/24"), "dev", &bridge]);
+        ip(&["link", "set", &bridge, "up"]);
         std::fs::write(dir.join("daemon.json"), "{}").unwrap();
         let child = Command::new("dockerd")
             .arg("--config-file")
@@ -46,7 +58,7 @@ impl Engine {
             .arg(dir.join("pid"))
             .arg("-H")
             .arg(format!("unix://{}", dir.join("sock").display()))
-            .args(["--bridge", "none", "--iptables=false", "--ip-masq=false"])
+            .args(["--bridge", &bridge, "--iptables=false", "--ip-masq=false"])
             .args(["--containerd-namespace", &format!("berth-bench-{n}")])
             .args([
                 "--containerd-plugins-namespace",
@@ -65,6 +77,10 @@ impl Engine {
         engine
     }
 
+    fn bridge(n: usize) -> String {
+        format!("berthbench{n}")
+    }
+
     fn socket(&self) -> PathBuf {
         self.dir.join("sock")
     }
@@ -78,19 +94,24 @@ impl Engine {
             .unwrap()
     }
 
-    /// Removes every container and image, so the next round starts cold.
+    /// Removes every container, image and network, so the next round
+    /// starts cold (and no bridge of theirs is left behind).
     fn wipe(&self) {
         let ids = self.docker(&["ps", "-aq"]);
         for id in String::from_utf8_lossy(&ids.stdout).split_whitespace() {
             self.docker(&["rm", "-f", id]);
         }
         self.docker(&["image", "prune", "-af"]);
+        self.docker(&["network", "prune", "-f"]);
     }
 
-    fn stop(mut self) {
+    fn stop(mut self, n: usize) {
         self.wipe();
         terminate(&self.child);
         let _ = self.child.wait();
+        let _ = Command::new("ip")
+            .args(["link", "del", &Engine::bridge(n)])
+            .output();
     }
 }
 
@@ -197,8 +218,8 @@ fn main() {
             println!("{hosts} hosts, {mode:<24} deploy {wall:>5.1} s (image stage {image:>5.1} s)");
         }
     }
-    for e in engines {
-        e.stop();
+    for (i, e) in engines.into_iter().enumerate() {
+        e.stop(i + 1);
     }
     drop(registry);
 }
