@@ -208,8 +208,9 @@ impl Engine {
         }))
     }
 
-    /// Removes `image` unless a container (running or not) uses it; the
-    /// bytes it held, `None` when it was in use or is gone.
+    /// Removes `image` unless a container (running or not) uses it: the
+    /// bytes that freed (0 when only the tag went: another tag holds the
+    /// same image); `None` when it was in use or is gone.
     pub async fn remove_unused_image(&self, image: &str) -> Result<Option<u64>, DockerError> {
         use bollard::query_parameters::RemoveImageOptions;
         let size = match self.docker.inspect_image(image).await {
@@ -230,7 +231,12 @@ impl Engine {
             )
             .await
         {
-            Ok(_) => Ok(Some(size)),
+            // Layers went only if the engine says it deleted the image.
+            Ok(items) => Ok(Some(if items.iter().any(|i| i.deleted.is_some()) {
+                size
+            } else {
+                0
+            })),
             // 409: a container uses it; 404: gone meanwhile.
             Err(bollard::errors::Error::DockerResponseServerError {
                 status_code: 409 | 404,

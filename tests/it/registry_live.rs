@@ -101,6 +101,21 @@ async fn built_once_pushed_and_pulled_by_every_host_as_one_digest_with_the_passw
     assert_eq!(running.len(), 2);
     for c in &running {
         assert_eq!(c.image.as_deref(), Some(image("v1").as_str()));
+        // The container screen's inspect shows the digest too.
+        let details = app
+            .scope
+            .engine
+            .inspect_details(c.id.as_deref().unwrap())
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(
+            details
+                .digests
+                .contains(&format!("{}/{}@{pushed}", registry.server(), app.name)),
+            "{:?}",
+            details.digests
+        );
     }
 
     // The history line names the digest.
@@ -132,8 +147,17 @@ async fn built_once_pushed_and_pulled_by_every_host_as_one_digest_with_the_passw
     );
     assert!(!cli(&["status", "--json", "--app", &app.name]).contains("\"digest\""));
 
-    // v2 and v3: with retain 1, v1's containers go, and so does its image.
+    // v2 and v3, each from a changed context (so an image of its own):
+    // with retain 1, v1's containers go, and so does its image.
+    let dockerfile = app.dir.path().join("ctx/Dockerfile");
     for v in ["v2", "v3"] {
+        // Changed before v1's last instruction: v1's image is no parent of
+        // this one, so removing it frees its layer.
+        let text = std::fs::read_to_string(&dockerfile).unwrap().replace(
+            "ENV APP_VERSION",
+            &format!("ENV RELEASE={v}\nENV APP_VERSION"),
+        );
+        std::fs::write(&dockerfile, text).unwrap();
         let (r, events) = app.run(app.deploy(v), None).await;
         assert_eq!(r, RunResult::Ok, "{v}: {events:#?}");
         if v == "v3" {

@@ -432,6 +432,13 @@ impl Runner<'_> {
         let mut freed = 0;
         for image in &images {
             match docker.remove_unused_image(image).await {
+                Ok(Some(0)) => {
+                    self.out(
+                        i,
+                        Some(host),
+                        format!("removed image {image} (its layers are another tag's)"),
+                    );
+                }
                 Ok(Some(size)) => {
                     freed += size;
                     self.out(i, Some(host), format!("removed image {image}"));
