@@ -367,13 +367,19 @@ impl Fleet {
                 .get_mut(&host)
                 .and_then(|h| h.containers.remove(&container.id))
                 .is_some(),
-            Msg::Upsert { host, container } => match self.hosts.get_mut(&host) {
-                Some(h) if h.containers.get(&container.id) != Some(&*container) => {
-                    h.containers.insert(container.id.clone(), *container);
-                    true
+            Msg::Upsert { host, container } => {
+                // Adopted before it is compared: an accessory seen again is
+                // no change.
+                let mut container = *container;
+                adopt(&self.kamal_services(), &mut container);
+                match self.hosts.get_mut(&host) {
+                    Some(h) if h.containers.get(&container.id) != Some(&container) => {
+                        h.containers.insert(container.id.clone(), container);
+                        true
+                    }
+                    _ => false,
                 }
-                _ => false,
-            },
+            }
             Msg::Remove { host, id } => self
                 .hosts
                 .get_mut(&host)
@@ -388,9 +394,50 @@ impl Fleet {
             }
         };
         if changed {
+            self.adopt_accessories();
             self.revision += 1;
         }
         changed
+    }
+
+    /// Kamal labels an accessory only `service=<service>-<name>`: once an
+    /// app `<service>` is seen (a Kamal container with a role, on any
+    /// host), its accessories are shown as its own (role
+    /// `accessory:<name>`), not as apps of their own. Containers whose
+    /// service is no app's stay as they are.
+    fn adopt_accessories(&mut self) {
+        let services = self.kamal_services();
+        if services.is_empty() {
+            return;
+        }
+        for c in self
+            .hosts
+            .values_mut()
+            .flat_map(|h| h.containers.values_mut())
+        {
+            adopt(&services, c);
+        }
+    }
+
+    /// The Kamal apps seen on any host, longest name first.
+    fn kamal_services(&self) -> Vec<String> {
+        use crate::labels::Source;
+        let mut services: Vec<String> = self
+            .hosts
+            .values()
+            .flat_map(|h| h.containers.values())
+            .filter(|c| c.owner.source == Source::Kamal)
+            .filter(|c| {
+                c.owner
+                    .role
+                    .as_deref()
+                    .is_some_and(|r| !r.starts_with("accessory:") && r != "proxy")
+            })
+            .filter_map(|c| c.owner.app.clone())
+            .collect();
+        services.sort_by_key(|s| (std::cmp::Reverse(s.len()), s.clone()));
+        services.dedup();
+        services
     }
 
     /// True once every host has either synced or failed to connect.
@@ -398,6 +445,29 @@ impl Fleet {
         self.hosts
             .values()
             .all(|h| h.synced && h.link == Link::Up || matches!(h.link, Link::Down { .. }))
+    }
+}
+
+/// A Kamal accessory (labelled `service=<service>-<name>`, no role) of one
+/// of `services` (longest first: `shop-api-db` goes to `shop-api` before
+/// `shop`) becomes that service's `accessory:<name>`.
+fn adopt(services: &[String], c: &mut Container) {
+    if c.owner.source != crate::labels::Source::Kamal || c.owner.role.is_some() {
+        return;
+    }
+    let Some(label) = c.owner.app.as_deref() else {
+        return;
+    };
+    let adopted = services.iter().find_map(|s| {
+        label
+            .strip_prefix(s.as_str())
+            .and_then(|rest| rest.strip_prefix('-'))
+            .filter(|name| !name.is_empty())
+            .map(|name| (s.clone(), format!("accessory:{name}")))
+    });
+    if let Some((app, role)) = adopted {
+        c.owner.app = Some(app);
+        c.owner.role = Some(role);
     }
 }
 
@@ -430,6 +500,90 @@ mod tests {
             api_version: "1.41".into(),
             os: "linux".into(),
             arch: "amd64".into(),
+        }
+    }
+
+    /// A container as Kamal 2 names and labels it.
+    fn kamal(id: &str, name: &str, labels: &[(&str, &str)]) -> Container {
+        let labels: std::collections::HashMap<String, String> = labels
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Container {
+            name: name.into(),
+            owner: Owner::classify(name, &labels),
+            ..container(id, State::Running, Health::None)
+        }
+    }
+
+    #[test]
+    fn kamal_accessories_belong_to_their_service_on_any_host_in_any_order() {
+        let app = |f: &Fleet, host: &str, id: &str| {
+            let c = &f.hosts[host].containers[id];
+            (
+                c.owner.app.clone().unwrap_or_default(),
+                c.owner.role.clone().unwrap_or_default(),
+            )
+        };
+        // The accessory's host answers before the app's.
+        for app_first in [false, true] {
+            let mut f = Fleet::new([("a", String::new()), ("b", String::new())]);
+            let web = Msg::Synced {
+                host: "a".into(),
+                engine: engine(),
+                containers: vec![
+                    kamal(
+                        "w",
+                        "shop-web-1a2b",
+                        &[("service", "shop"), ("role", "web"), ("destination", "")],
+                    ),
+                    // Another app whose name starts like an accessory's.
+                    kamal(
+                        "x",
+                        "shop-api-web-9f",
+                        &[
+                            ("service", "shop-api"),
+                            ("role", "web"),
+                            ("destination", ""),
+                        ],
+                    ),
+                ],
+            };
+            let db = Msg::Synced {
+                host: "b".into(),
+                engine: engine(),
+                containers: vec![
+                    kamal("d", "shop-db", &[("service", "shop-db")]),
+                    kamal("r", "shop-api-redis", &[("service", "shop-api-redis")]),
+                    kamal("o", "blog-db", &[("service", "blog-db")]),
+                ],
+            };
+            if app_first {
+                f.apply(web);
+                f.apply(db);
+            } else {
+                f.apply(db);
+                f.apply(web);
+            }
+            assert_eq!(app(&f, "b", "d"), ("shop".into(), "accessory:db".into()));
+            assert_eq!(
+                app(&f, "b", "r"),
+                ("shop-api".into(), "accessory:redis".into()),
+                "the longest service wins"
+            );
+            assert_eq!(
+                app(&f, "b", "o"),
+                ("blog-db".into(), String::new()),
+                "no app blog"
+            );
+            assert_eq!(app(&f, "a", "x"), ("shop-api".into(), "web".into()));
+            // Seen again (an event): adopted, and no change.
+            let again = kamal("d", "shop-db", &[("service", "shop-db")]);
+            assert!(!f.apply(Msg::Upsert {
+                host: "b".into(),
+                container: Box::new(again),
+            }));
+            assert_eq!(app(&f, "b", "d"), ("shop".into(), "accessory:db".into()));
         }
     }
 
