@@ -177,6 +177,14 @@ async fn other_tools_are_grouped_and_strangers_are_unmanaged() {
         )
         .await;
     let stranger = scope.start(Spec::named("stranger").sleeper()).await;
+    // Kamal labels an accessory with `service=<service>-<name>` only.
+    scope
+        .start(
+            Spec::named("kamal-db")
+                .sleeper()
+                .label("service", &format!("{kamal}-db")),
+        )
+        .await;
 
     let dir = tempfile::tempdir().unwrap();
     let (_, json, _) = status_json(dir.path(), &config(None, ""), None);
@@ -190,8 +198,28 @@ async fn other_tools_are_grouped_and_strangers_are_unmanaged() {
     assert_eq!(code, 0, "{stderr}");
     assert_eq!(k["source"], "kamal");
     assert_eq!(k["declared"], false);
-    assert_eq!(k["roles"][0]["role"], "web");
-    assert_eq!(k["roles"][0]["total"], 1);
+    let roles: Vec<&str> = k["roles"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|r| r["role"].as_str())
+        .collect();
+    assert!(roles.contains(&"web"), "{k:#}");
+    assert!(roles.contains(&"accessory:db"), "its accessory: {k:#}");
+    let web = k["roles"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["role"] == "web")
+        .unwrap();
+    assert_eq!(web["total"], 1);
+    let apps_named = json["hosts"][0]["apps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["app"] == format!("{kamal}-db"))
+        .count();
+    assert_eq!(apps_named, 0, "no app of its own");
     let d = app(&json, &dokku);
     assert_eq!(d["source"], "dokku");
     assert_eq!(d["roles"][0]["role"], "web");
