@@ -15,12 +15,15 @@ impl Model {
 
     /// The app the selection is about, in any view; with a role on the
     /// Containers view.
-    pub(super) fn selected_target(&self) -> Result<(Target, Option<String>), String> {
+    pub(super) fn selected_target(&self, verb: &str) -> Result<(Target, Option<String>), String> {
         let pick = |app: &str, dest: &str, source: Source| -> Result<Target, String> {
             if source != Source::Berth {
                 return Err(format!(
-                    "{app} is run by {}: berth shows it but does not change it",
-                    source.as_str()
+                    "{app} is run by {}: berth shows it but does not change it{}",
+                    source.as_str(),
+                    instead(source, verb, app, dest)
+                        .map(|what| format!("; {what}"))
+                        .unwrap_or_default()
                 ));
             }
             Target::parse(app).map(|mut t| {
@@ -83,7 +86,7 @@ impl Model {
         }
         let found = match given {
             Some(t) => Ok((t, None)),
-            None => self.selected_target(),
+            None => self.selected_target(verb),
         };
         match found {
             Ok((t, role)) if self.config.fleet.apps.contains_key(&t.app) => Some((t, role)),
@@ -517,4 +520,36 @@ fn capital(word: &str) -> String {
     c.next()
         .map(|f| f.to_uppercase().chain(c).collect())
         .unwrap_or_default()
+}
+
+/// What to run instead of berth's `verb` on another tool's app, in words.
+fn instead(source: Source, verb: &str, app: &str, dest: &str) -> Option<String> {
+    let d = if dest.is_empty() {
+        String::new()
+    } else {
+        format!(" -d {dest}")
+    };
+    let run = match (source, verb) {
+        (Source::Kamal, "deploy") => format!("kamal deploy{d}"),
+        (Source::Kamal, "restart") => format!("kamal app boot{d}"),
+        (Source::Kamal, "rollback") => format!("kamal rollback VERSION{d}"),
+        (Source::Kamal, "destroy") => format!("kamal remove{d}"),
+        (Source::Kamal, "lock") => format!("kamal lock acquire -m \"why\"{d}"),
+        (Source::Kamal, "unlock") => format!("kamal lock release{d}"),
+        (Source::Dokku, "deploy") => "git push dokku main".to_string(),
+        (Source::Dokku, "restart") => format!("dokku ps:restart {app}"),
+        (Source::Dokku, "rollback") => {
+            return Some(
+                "Dokku keeps no versions to roll back to: push the older commit (`git push dokku <commit>:main`)"
+                    .into(),
+            );
+        }
+        (Source::Dokku, "destroy") => format!("dokku apps:destroy {app}"),
+        (Source::Dokku, "lock") => format!("dokku apps:lock {app}"),
+        (Source::Dokku, "unlock") => format!("dokku apps:unlock {app}"),
+        (Source::Compose, "deploy" | "restart") => format!("docker compose -p {app} up -d"),
+        (Source::Compose, "destroy") => format!("docker compose -p {app} down"),
+        _ => return None,
+    };
+    Some(format!("run `{run}`"))
 }

@@ -397,3 +397,45 @@ fn with_the_mouse_a_click_picks_a_tab_and_a_row_and_the_wheel_scrolls() {
         Some(Effect::Mouse(false))
     ));
 }
+
+#[test]
+fn an_action_on_another_tools_app_says_what_to_run_instead() {
+    use crate::domain::{Health, State};
+    let mut m = loaded();
+    let mut fleet = m.fleet.clone();
+    let labels: std::collections::HashMap<String, String> = [
+        ("service", "blog"),
+        ("role", "web"),
+        ("destination", "staging"),
+    ]
+    .iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    let name = "blog-web-staging-0a1b2c";
+    let kamal = crate::domain::Container {
+        owner: crate::labels::Owner::classify(name, &labels),
+        ..container(name, "", "", "", State::Running, Health::Healthy)
+    };
+    fleet.apply(crate::domain::model::Msg::Upsert {
+        host: "edge-1".into(),
+        container: Box::new(kamal),
+    });
+    m.update(Msg::Fleet(fleet));
+    m.update(key('2'));
+    filter(&mut m, "blog");
+    for (k, run) in [
+        ('d', "run `kamal deploy -d staging`"),
+        ('r', "run `kamal app boot -d staging`"),
+        ('D', "run `kamal remove -d staging`"),
+        ('U', "run `kamal lock release -d staging`"),
+    ] {
+        m.update(key(k));
+        assert!(m.take_effects().is_empty(), "{k}: nothing starts");
+        assert_eq!(m.input, Input::None, "{k}: nothing is asked");
+        let said = notice(&m);
+        assert!(
+            said.contains("blog is run by kamal") && said.contains(run),
+            "{k}: {said}"
+        );
+    }
+}
