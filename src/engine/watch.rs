@@ -7,12 +7,15 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures_util::StreamExt;
+use futures_util::future::BoxFuture;
+use futures_util::stream::FuturesUnordered;
 use tokio::sync::{Notify, mpsc};
 
 use super::history::{self, Record};
 use super::lock::{self, Broken, Status};
 use crate::config::Config;
-use crate::hosts::{HostPath, Pool};
+use crate::hosts::Pool;
 
 /// How often lock files are re-read. They are small local files; the read
 /// sends a message only when something changed, so an idle console does not
@@ -42,9 +45,16 @@ pub enum Update {
     History(Vec<(String, Record)>),
 }
 
+/// How long a round waits before it sends what it has read so far: a
+/// host that is slow, hung or gone is reported when its deadline passes,
+/// and never holds back what the other hosts said.
+pub const FIRST_FLUSH: Duration = Duration::from_millis(300);
+
 /// Reads every app's lock and history: at start, every [`POLL`]
 /// ([`SSH_POLL`] with SSH hosts), and when an action or a lock command
-/// says something changed. Sends only what changed.
+/// says something changed. Sends only what changed. Each host is read on
+/// its own: what has come in after [`FIRST_FLUSH`] is sent then (a lock
+/// not read yet keeps what it was), the rest when it comes.
 pub async fn run(
     config: Arc<Config>,
     hosts: Pool,
@@ -56,30 +66,60 @@ pub async fn run(
     } else {
         POLL
     };
-    let mut last_locks = None;
-    // History files are appended to, never rewritten: when none changed
-    // size or time, there is nothing new to parse.
-    let mut last_stamp = None;
+    let mut locks: Locks = BTreeMap::new();
+    let mut sent_locks: Option<Locks> = None;
+    // Per (host, app): the history file's stamp, and its newest records.
+    // History files are appended to, never rewritten: when one did not
+    // change size or time, it is not parsed again.
+    let mut files: Files = BTreeMap::new();
+    let mut sent_history = false;
     loop {
-        let files = history_files(&config, &hosts).await;
-        let stamp = stamp(&files).await;
-        let history = if last_stamp.as_ref() != Some(&stamp) {
-            Some(read_history(&files).await)
-        } else {
-            None
-        };
-        let locks = read_locks(&config, &hosts).await;
-        if last_locks.as_ref() != Some(&locks) {
-            last_locks = Some(locks.clone());
-            if tx.send(Update::Locks(locks)).is_err() {
-                return;
+        let mut reads: FuturesUnordered<BoxFuture<'_, Read>> = FuturesUnordered::new();
+        for (key, read) in lock_reads(&config, &hosts) {
+            reads.push(Box::pin(async move { Read::Lock(key, read.await) }));
+        }
+        for (host, app) in history_places(&config) {
+            let known = files.get(&(host.clone(), app.clone())).map(|(s, _)| *s);
+            let (config, hosts) = (&config, &hosts);
+            reads.push(Box::pin(async move {
+                let got = read_history_of(config, hosts, &host, &app, known).await;
+                Read::History(host, app, got)
+            }));
+        }
+        let first = tokio::time::sleep(FIRST_FLUSH);
+        tokio::pin!(first);
+        let mut flushed = false;
+        let mut history_changed = false;
+        loop {
+            tokio::select! {
+                next = reads.next() => match next {
+                    Some(Read::Lock(key, cell)) => {
+                        locks.insert(key, cell);
+                    }
+                    Some(Read::History(host, app, Some((stamp, records)))) => {
+                        files.insert((host, app), (stamp, records));
+                        history_changed = true;
+                    }
+                    Some(Read::History(..)) => {}
+                    None => break,
+                },
+                _ = &mut first, if !flushed => {
+                    flushed = true;
+                    if !send(&tx, &locks, &mut sent_locks, &files, &mut history_changed, &mut sent_history) {
+                        return;
+                    }
+                }
             }
         }
-        if let Some(history) = history {
-            last_stamp = Some(stamp);
-            if tx.send(Update::History(history)).is_err() {
-                return;
-            }
+        if !send(
+            &tx,
+            &locks,
+            &mut sent_locks,
+            &files,
+            &mut history_changed,
+            &mut sent_history,
+        ) {
+            return;
         }
         tokio::select! {
             _ = tokio::time::sleep(poll) => {}
@@ -88,76 +128,123 @@ pub async fn run(
     }
 }
 
-/// Every app's lock, read from all hosts at once.
-async fn read_locks(config: &Config, hosts: &Pool) -> BTreeMap<(String, String), LockRead> {
-    let ttl = config.fleet.lock.ttl.get();
-    let targets = config.fleet.apps.iter().flat_map(|(app, app_cfg)| {
-        std::iter::once(None)
-            .chain(app_cfg.destinations.keys().map(Some))
-            .map(move |dest| (app, dest))
-    });
-    let cells = futures_util::future::join_all(targets.map(|(app, dest)| async move {
-        let cell = match lock::locate(config, hosts, app, dest).await {
-            Err(e) => LockRead::Error(e.to_string()),
-            Ok((_, dir)) => match lock::read(&dir, ttl).await {
-                Ok(None) => LockRead::Free,
-                Ok(Some(s)) => LockRead::Held(Box::new(s)),
-                Err(lock::LockError::Broken(b)) => LockRead::Broken(b),
-                Err(e) => LockRead::Error(e.to_string()),
-            },
-        };
-        let dest = dest.map(|d| d.to_string()).unwrap_or_default();
-        ((app.to_string(), dest), cell)
-    }))
-    .await;
-    cells.into_iter().collect()
+/// A history file's size and time (`None`: not there).
+type Stamp = Option<(u64, i64)>;
+/// Per (host, app): its history file's stamp, and its newest records.
+type Files = BTreeMap<(String, String), (Stamp, Vec<Record>)>;
+/// Every app's lock, keyed by app and destination.
+type Locks = BTreeMap<(String, String), LockRead>;
+
+/// One read of a round: an app's lock, or a host's history of an app
+/// (`None`: unchanged, or not reachable).
+enum Read {
+    Lock((String, String), LockRead),
+    History(String, String, Option<(Stamp, Vec<Record>)>),
 }
 
-/// Every (host, app, state directory) the console shows runs from.
-type HistoryFiles = Vec<(String, String, HostPath)>;
+/// Sends the locks if they changed, and the history if some of it did
+/// (or it never was); false when nobody listens any more.
+fn send(
+    tx: &mpsc::UnboundedSender<Update>,
+    locks: &Locks,
+    sent_locks: &mut Option<Locks>,
+    files: &Files,
+    history_changed: &mut bool,
+    sent_history: &mut bool,
+) -> bool {
+    if sent_locks.as_ref() != Some(locks) {
+        *sent_locks = Some(locks.clone());
+        if tx.send(Update::Locks(locks.clone())).is_err() {
+            return false;
+        }
+    }
+    if *history_changed || !*sent_history {
+        *history_changed = false;
+        *sent_history = true;
+        let all = files
+            .iter()
+            .flat_map(|((host, _), (_, records))| records.iter().map(|r| (host.clone(), r.clone())))
+            .collect();
+        if tx.send(Update::History(all)).is_err() {
+            return false;
+        }
+    }
+    true
+}
 
-/// The state directory of every app's host, for those that can be reached.
-async fn history_files(config: &Config, hosts: &Pool) -> HistoryFiles {
-    let pairs = config
+/// Every app's lock read, each on its own (an app's lock is on its primary
+/// host: a dead host delays only its own apps' cells).
+fn lock_reads<'a>(
+    config: &'a Config,
+    hosts: &'a Pool,
+) -> Vec<((String, String), BoxFuture<'a, LockRead>)> {
+    let ttl = config.fleet.lock.ttl.get();
+    config
         .fleet
         .apps
         .iter()
-        .flat_map(|(app, app_cfg)| app_cfg.hosts().into_iter().map(move |host| (host, app)));
-    let found = futures_util::future::join_all(pairs.map(|(host, app)| async move {
-        let dir = hosts
-            .state_dir(config.host(host).ok()?, lock::REACH_TIMEOUT)
-            .await
-            .ok()?;
-        Some((host.to_string(), app.to_string(), dir))
-    }))
-    .await;
-    found.into_iter().flatten().collect()
+        .flat_map(|(app, app_cfg)| {
+            std::iter::once(None)
+                .chain(app_cfg.destinations.keys().map(Some))
+                .map(move |dest| (app, dest))
+        })
+        .map(|(app, dest)| {
+            let key = (
+                app.to_string(),
+                dest.map(|d| d.to_string()).unwrap_or_default(),
+            );
+            let read: BoxFuture<'a, LockRead> = Box::pin(async move {
+                match lock::locate(config, hosts, app, dest).await {
+                    Err(e) => LockRead::Error(e.to_string()),
+                    Ok((_, dir)) => match lock::read(&dir, ttl).await {
+                        Ok(None) => LockRead::Free,
+                        Ok(Some(s)) => LockRead::Held(Box::new(s)),
+                        Err(lock::LockError::Broken(b)) => LockRead::Broken(b),
+                        Err(e) => LockRead::Error(e.to_string()),
+                    },
+                }
+            });
+            (key, read)
+        })
+        .collect()
 }
 
-type Stamp = Vec<Option<(u64, i64)>>;
-
-/// Size and modification time of each history file (`None`: not there, or
-/// not reachable).
-async fn stamp(files: &HistoryFiles) -> Stamp {
-    futures_util::future::join_all(files.iter().map(|(_, app, dir)| async move {
-        let file = history::path(dir, app);
-        file.stamp().await.ok().flatten()
-    }))
-    .await
+/// Every (host, app) whose history the console shows.
+fn history_places(config: &Config) -> Vec<(String, String)> {
+    config
+        .fleet
+        .apps
+        .iter()
+        .flat_map(|(app, app_cfg)| {
+            app_cfg
+                .hosts()
+                .into_iter()
+                .map(move |host| (host.to_string(), app.to_string()))
+        })
+        .collect()
 }
 
-/// The newest history records of every app, from every host that has them.
-async fn read_history(files: &HistoryFiles) -> Vec<(String, history::Record)> {
+/// The newest records of one app's history on one host, when its file
+/// changed since `known` (size and time); `None` when it did not, or the
+/// host cannot be reached.
+async fn read_history_of(
+    config: &Config,
+    hosts: &Pool,
+    host: &str,
+    app: &str,
+    known: Option<Stamp>,
+) -> Option<(Stamp, Vec<Record>)> {
     const PER_APP: usize = 50;
-    let read = futures_util::future::join_all(files.iter().map(|(host, app, dir)| async move {
-        let (records, _) = history::read(dir, app).await.unwrap_or_default();
-        let skip = records.len().saturating_sub(PER_APP);
-        records
-            .into_iter()
-            .skip(skip)
-            .map(|r| (host.clone(), r))
-            .collect::<Vec<_>>()
-    }))
-    .await;
-    read.into_iter().flatten().collect()
+    let name = crate::config::HostName::new(host).ok()?;
+    let dir = hosts
+        .state_dir(config.host(&name).ok()?, lock::REACH_TIMEOUT)
+        .await
+        .ok()?;
+    let stamp = history::path(&dir, app).stamp().await.ok().flatten();
+    if known == Some(stamp) {
+        return None;
+    }
+    let (records, _) = history::read(&dir, app).await.unwrap_or_default();
+    let skip = records.len().saturating_sub(PER_APP);
+    Some((stamp, records.into_iter().skip(skip).collect()))
 }

@@ -792,3 +792,73 @@ async fn nginx_on_an_ssh_host_switches_with_no_failed_request() {
     assert_eq!(r, RunResult::Ok, "{:#?}", output(&events));
     assert!(!file.exists(), "destroy removed berth's nginx file");
 }
+
+/// A host whose sshd accepts and then says nothing (hung) holds back only
+/// its own apps' locks: the other hosts' locks and history are sent within
+/// the watch's first flush, and the hung host's lock says why once its
+/// deadline passes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hung_host_never_holds_back_the_other_hosts_locks() {
+    use berth::engine::watch::{self, LockRead, Update};
+    let sshd = Sshd::start();
+    // Accepts connections (the kernel does, into the backlog) and never
+    // answers: ssh waits for a banner that does not come.
+    let hung = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let hung_port = hung.local_addr().unwrap().port();
+    let hung_yaml = sshd.host_yaml().replace(
+        &format!("port: {}", sshd.port),
+        &format!("port: {hung_port}"),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().display();
+    let path = config(
+        dir.path(),
+        &format!("  a: {{state_dir: {d}/a}}\n  hung: {{ssh: {hung_yaml}}}\n"),
+        "  fast:\n    image: x:v1\n    roles:\n      web: {hosts: [a]}\n  slow:\n    image: x:v1\n    roles:\n      web: {hosts: [hung]}\n",
+    );
+    let config = std::sync::Arc::new(berth::config::load(&path).unwrap());
+    let gateway = berth::docker::Gateway::new();
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let reload = std::sync::Arc::new(tokio::sync::Notify::new());
+    let started = std::time::Instant::now();
+    let task = tokio::spawn(watch::run(
+        config.clone(),
+        gateway.hosts().clone(),
+        tx,
+        reload,
+    ));
+    let key = |app: &str| (app.to_string(), String::new());
+    // The first locks: the fast host's, long before the hung one's 10 s.
+    let first = loop {
+        match tokio::time::timeout(Duration::from_secs(20), rx.recv()).await {
+            Ok(Some(Update::Locks(locks))) => break locks,
+            Ok(Some(Update::History(_))) => continue,
+            other => panic!("no locks: {other:?}"),
+        }
+    };
+    let took = started.elapsed();
+    assert_eq!(first.get(&key("fast")), Some(&LockRead::Free), "{first:?}");
+    assert!(
+        !first.contains_key(&key("slow")),
+        "the hung host is not waited for: {first:?}"
+    );
+    assert!(
+        took < watch::FIRST_FLUSH + Duration::from_secs(3),
+        "sent after {took:?}, not after the hung host's deadline"
+    );
+    // Then the hung host's lock, with why, once its deadline passed.
+    let later = loop {
+        match tokio::time::timeout(Duration::from_secs(30), rx.recv()).await {
+            Ok(Some(Update::Locks(locks))) if locks.contains_key(&key("slow")) => break locks,
+            Ok(Some(_)) => continue,
+            other => panic!("the hung host's lock never came: {other:?}"),
+        }
+    };
+    match later.get(&key("slow")) {
+        Some(LockRead::Error(why)) => assert!(why.contains("hung"), "{why}"),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(later.get(&key("fast")), Some(&LockRead::Free));
+    task.abort();
+    drop(hung);
+}
