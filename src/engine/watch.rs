@@ -3,7 +3,7 @@
 //! when something says it changed. Front ends subscribe; none reads lock or
 //! history files itself.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -14,7 +14,7 @@ use tokio::sync::{Notify, mpsc};
 
 use super::history::{self, Record};
 use super::lock::{self, Broken, Status};
-use crate::config::Config;
+use crate::config::{AppName, Config, DestinationName};
 use crate::hosts::Pool;
 
 /// How often lock files are re-read. They are small local files; the read
@@ -73,42 +73,76 @@ pub async fn run(
     // change size or time, it is not parsed again.
     let mut files: Files = BTreeMap::new();
     let mut sent_history = false;
+    let targets = lock_targets(&config);
+    let places = history_places(&config);
     loop {
-        let mut reads: FuturesUnordered<BoxFuture<'_, Read>> = FuturesUnordered::new();
-        for (key, read) in lock_reads(&config, &hosts) {
-            reads.push(Box::pin(async move { Read::Lock(key, read.await) }));
-        }
-        for (host, app) in history_places(&config) {
-            let known = files.get(&(host.clone(), app.clone())).map(|(s, _)| *s);
-            let (config, hosts) = (&config, &hosts);
-            reads.push(Box::pin(async move {
-                let got = read_history_of(config, hosts, &host, &app, known).await;
-                Read::History(host, app, got)
-            }));
-        }
+        // The reads of this round, and which are still out: a reload that
+        // comes meanwhile reads again every lock and history that is not
+        // (a slow host's stay out, and are not asked twice).
+        let mut reads: FuturesUnordered<BoxFuture<'static, Read>> = FuturesUnordered::new();
+        let mut out: HashSet<Key> = HashSet::new();
+        let ask = |reads: &mut FuturesUnordered<BoxFuture<'static, Read>>,
+                   out: &mut HashSet<Key>,
+                   files: &Files| {
+            for (key, app, dest) in &targets {
+                if out.insert(Key::Lock(key.clone())) {
+                    let (config, hosts, key) = (config.clone(), hosts.clone(), key.clone());
+                    let (app, dest) = (app.clone(), dest.clone());
+                    reads.push(Box::pin(async move {
+                        let cell = read_lock(&config, &hosts, &app, dest.as_ref()).await;
+                        Read::Lock(key, cell)
+                    }));
+                }
+            }
+            for (host, app) in &places {
+                if out.insert(Key::History(host.clone(), app.clone())) {
+                    let known = files.get(&(host.clone(), app.clone())).map(|(s, _)| *s);
+                    let (config, hosts) = (config.clone(), hosts.clone());
+                    let (host, app) = (host.clone(), app.clone());
+                    reads.push(Box::pin(async move {
+                        let got = read_history_of(&config, &hosts, &host, &app, known).await;
+                        Read::History(host, app, got)
+                    }));
+                }
+            }
+        };
+        ask(&mut reads, &mut out, &files);
         let first = tokio::time::sleep(FIRST_FLUSH);
         tokio::pin!(first);
         let mut flushed = false;
         let mut history_changed = false;
         loop {
             tokio::select! {
-                next = reads.next() => match next {
-                    Some(Read::Lock(key, cell)) => {
-                        locks.insert(key, cell);
+                next = reads.next() => {
+                    match next {
+                        Some(Read::Lock(key, cell)) => {
+                            out.remove(&Key::Lock(key.clone()));
+                            locks.insert(key, cell);
+                        }
+                        Some(Read::History(host, app, got)) => {
+                            out.remove(&Key::History(host.clone(), app.clone()));
+                            if let Some((stamp, records)) = got {
+                                files.insert((host, app), (stamp, records));
+                                history_changed = true;
+                            }
+                        }
+                        None => break,
                     }
-                    Some(Read::History(host, app, Some((stamp, records)))) => {
-                        files.insert((host, app), (stamp, records));
-                        history_changed = true;
+                    // After the first flush, what comes is sent as it
+                    // comes (only when it changed something).
+                    if flushed
+                        && !send(&tx, &locks, &mut sent_locks, &files, &mut history_changed, &mut sent_history)
+                    {
+                        return;
                     }
-                    Some(Read::History(..)) => {}
-                    None => break,
-                },
+                }
                 _ = &mut first, if !flushed => {
                     flushed = true;
                     if !send(&tx, &locks, &mut sent_locks, &files, &mut history_changed, &mut sent_history) {
                         return;
                     }
                 }
+                _ = reload.notified() => ask(&mut reads, &mut out, &files),
             }
         }
         if !send(
@@ -126,6 +160,13 @@ pub async fn run(
             _ = reload.notified() => {}
         }
     }
+}
+
+/// A read out in a round.
+#[derive(Clone, PartialEq, Eq, Hash)]
+enum Key {
+    Lock((String, String)),
+    History(String, String),
 }
 
 /// A history file's size and time (`None`: not there).
@@ -172,13 +213,10 @@ fn send(
     true
 }
 
-/// Every app's lock read, each on its own (an app's lock is on its primary
-/// host: a dead host delays only its own apps' cells).
-fn lock_reads<'a>(
-    config: &'a Config,
-    hosts: &'a Pool,
-) -> Vec<((String, String), BoxFuture<'a, LockRead>)> {
-    let ttl = config.fleet.lock.ttl.get();
+/// Every app's lock: its key (app, destination) and where it is. Each is
+/// read on its own: an app's lock is on its primary host, so a dead host
+/// delays only its own apps' cells.
+fn lock_targets(config: &Config) -> Vec<((String, String), AppName, Option<DestinationName>)> {
     config
         .fleet
         .apps
@@ -186,27 +224,33 @@ fn lock_reads<'a>(
         .flat_map(|(app, app_cfg)| {
             std::iter::once(None)
                 .chain(app_cfg.destinations.keys().map(Some))
-                .map(move |dest| (app, dest))
-        })
-        .map(|(app, dest)| {
-            let key = (
-                app.to_string(),
-                dest.map(|d| d.to_string()).unwrap_or_default(),
-            );
-            let read: BoxFuture<'a, LockRead> = Box::pin(async move {
-                match lock::locate(config, hosts, app, dest).await {
-                    Err(e) => LockRead::Error(e.to_string()),
-                    Ok((_, dir)) => match lock::read(&dir, ttl).await {
-                        Ok(None) => LockRead::Free,
-                        Ok(Some(s)) => LockRead::Held(Box::new(s)),
-                        Err(lock::LockError::Broken(b)) => LockRead::Broken(b),
-                        Err(e) => LockRead::Error(e.to_string()),
-                    },
-                }
-            });
-            (key, read)
+                .map(move |dest| {
+                    let key = (
+                        app.to_string(),
+                        dest.map(|d| d.to_string()).unwrap_or_default(),
+                    );
+                    (key, app.clone(), dest.cloned())
+                })
         })
         .collect()
+}
+
+async fn read_lock(
+    config: &Config,
+    hosts: &Pool,
+    app: &AppName,
+    dest: Option<&DestinationName>,
+) -> LockRead {
+    let ttl = config.fleet.lock.ttl.get();
+    match lock::locate(config, hosts, app, dest).await {
+        Err(e) => LockRead::Error(e.to_string()),
+        Ok((_, dir)) => match lock::read(&dir, ttl).await {
+            Ok(None) => LockRead::Free,
+            Ok(Some(s)) => LockRead::Held(Box::new(s)),
+            Err(lock::LockError::Broken(b)) => LockRead::Broken(b),
+            Err(e) => LockRead::Error(e.to_string()),
+        },
+    }
 }
 
 /// Every (host, app) whose history the console shows.
