@@ -40,7 +40,10 @@ pub async fn interactive(
         Ok((argv, attached)) => {
             errln!(
                 "berth: `{}` in {} on {}",
-                shlex::try_join(argv.iter().map(String::as_str)).unwrap_or_else(|_| argv.join(" ")),
+                crate::sanitize::one_line(
+                    &shlex::try_join(argv.iter().map(String::as_str))
+                        .unwrap_or_else(|_| argv.join(" ")),
+                ),
                 place.name,
                 place.host
             );

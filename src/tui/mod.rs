@@ -518,8 +518,10 @@ async fn shell_session(
     let opened = engine::shell::open(config, gateway, &place, &[], at.shell.as_deref(), tty).await;
     let (argv, ended) = match opened {
         Ok((argv, attached)) => {
-            let shown =
-                shlex::try_join(argv.iter().map(String::as_str)).unwrap_or_else(|_| argv.join(" "));
+            let shown = crate::sanitize::one_line(
+                &shlex::try_join(argv.iter().map(String::as_str))
+                    .unwrap_or_else(|_| argv.join(" ")),
+            );
             let _ = screen.suspend();
             {
                 use std::io::Write;
