@@ -319,13 +319,8 @@ pub async fn registry_logins(config: &Config, gateway: &Gateway) -> Vec<Registry
                 continue;
             }
         };
-        let repo = auth.reference(image.split('@').next().unwrap_or(image));
-        let repo = match repo.rfind(':') {
-            Some(i) if !repo.get(i..).unwrap_or_default().contains('/') => {
-                repo.get(..i).unwrap_or_default().to_string()
-            }
-            _ => repo,
-        };
+        let full = auth.reference(image);
+        let repo = crate::domain::reference::split_tag(&full).0.to_string();
         for host in hosts {
             if tried.contains(&(host.to_string(), repo.clone())) {
                 continue;

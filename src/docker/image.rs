@@ -22,13 +22,10 @@ fn credentials(auth: Option<&RegistryAuth>) -> Option<DockerCredentials> {
     })
 }
 
-/// `repo:tag` (minding a registry's port) → (`repo`, `tag`).
+/// `repo:tag` → (`repo`, `tag`), `latest` when it names none.
 fn split(image: &str) -> (&str, &str) {
-    let slash = image.rfind('/').map_or(0, |i| i + 1);
-    match image[slash..].rfind(':') {
-        Some(i) => (&image[..slash + i], &image[slash + i + 1..]),
-        None => (image, "latest"),
-    }
+    let (repo, tag) = crate::domain::reference::split_tag(image);
+    (repo, tag.unwrap_or("latest"))
 }
 
 /// Layer by layer progress of a pull or a push: a line when a layer is
@@ -53,7 +50,7 @@ impl Layers {
         }
         let done = matches!(
             status.as_str(),
-            "Pull complete" | "Already exists" | "Pushed" | "Layer already exists" | "Mounted from"
+            "Pull complete" | "Already exists" | "Pushed" | "Layer already exists"
         ) || status.starts_with("Mounted from");
         if done && !entry.0 {
             entry.0 = true;
@@ -250,19 +247,6 @@ impl Engine {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn references_split_at_the_tag_not_the_registry_port() {
-        assert_eq!(
-            split("127.0.0.1:5000/shop:v2"),
-            ("127.0.0.1:5000/shop", "v2")
-        );
-        assert_eq!(
-            split("127.0.0.1:5000/shop"),
-            ("127.0.0.1:5000/shop", "latest")
-        );
-        assert_eq!(split("shop:v1"), ("shop", "v1"));
-    }
 
     #[test]
     fn layers_count_what_is_done_and_the_bytes() {

@@ -9,6 +9,7 @@ pub mod exit;
 pub mod format;
 pub mod inspect;
 pub mod model;
+pub mod reference;
 mod usage;
 
 pub use inspect::{Inspect, Mount};

@@ -188,20 +188,10 @@ pub fn role_order(app: &AppConfig) -> Vec<RoleName> {
 pub fn image_for(app_name: &AppName, app: &AppConfig, version: &Version) -> String {
     match &app.image {
         Some(image) => {
-            let (repo, _tag) = split_tag(image);
+            let (repo, _tag) = crate::domain::reference::split_tag(image);
             format!("{repo}:{version}")
         }
         None => format!("{app_name}:{version}"),
-    }
-}
-
-/// Splits `repo[:tag]`, minding registry ports (`host:5000/repo`) and digests.
-fn split_tag(image: &str) -> (&str, Option<&str>) {
-    let image = image.split('@').next().unwrap_or(image);
-    let last_slash = image.rfind('/').map_or(0, |i| i + 1);
-    match image[last_slash..].rfind(':') {
-        Some(i) => (&image[..last_slash + i], Some(&image[last_slash + i + 1..])),
-        None => (image, None),
     }
 }
 

@@ -122,12 +122,7 @@ impl Screen {
             );
             std::process::exit(101);
         }));
-        crossterm::terminal::enable_raw_mode()?;
-        crossterm::execute!(
-            std::io::stdout(),
-            crossterm::terminal::EnterAlternateScreen,
-            crossterm::cursor::Hide
-        )?;
+        take_terminal()?;
         let terminal = Terminal::new(CrosstermBackend::new(std::io::stdout()))?;
         let mut screen = Screen { terminal };
         screen.mouse(mouse)?;
@@ -157,12 +152,7 @@ impl Screen {
 
     /// Takes the terminal back; the next draw repaints all of it.
     fn resume(&mut self, mouse: bool) -> std::io::Result<()> {
-        crossterm::terminal::enable_raw_mode()?;
-        crossterm::execute!(
-            std::io::stdout(),
-            crossterm::terminal::EnterAlternateScreen,
-            crossterm::cursor::Hide
-        )?;
+        take_terminal()?;
         self.mouse(mouse)?;
         // Cleared and the back buffer forgotten, at today's size. Not
         // `Terminal::clear`: it asks the terminal where its cursor is,
@@ -184,6 +174,16 @@ impl Drop for Screen {
     fn drop(&mut self) {
         restore_terminal();
     }
+}
+
+/// Raw mode, the alternate screen, no cursor: the console's terminal.
+fn take_terminal() -> std::io::Result<()> {
+    crossterm::terminal::enable_raw_mode()?;
+    crossterm::execute!(
+        std::io::stdout(),
+        crossterm::terminal::EnterAlternateScreen,
+        crossterm::cursor::Hide
+    )
 }
 
 fn restore_terminal() {

@@ -1,3 +1,4 @@
+use crate::domain::reference::split_tag;
 use std::path::Path;
 
 use super::*;
