@@ -170,25 +170,87 @@ pub fn history(bytes: &[u8]) {
     }
 }
 
-/// Bytes → a Kamal lock's `details` file → the line shown.
-pub fn kamal_lock(bytes: &[u8]) {
-    let line = crate::cli::lock::kamal_details(bytes);
-    assert_clean("a Kamal lock", &line);
+/// A Kamal app for the Kamal targets.
+fn kamal_app() -> crate::config::kamal::KamalApp {
+    use crate::config::kamal::{KamalApp, KamalRole, KamalSsh};
+    KamalApp {
+        file: "config/deploy.yml".into(),
+        destination: Some("staging".into()),
+        service: "shop".into(),
+        image: None,
+        primary_role: "web".into(),
+        roles: vec![KamalRole {
+            name: "web".into(),
+            hosts: vec!["h".into()],
+        }],
+        accessories: Vec::new(),
+        ssh: KamalSsh {
+            user: "root".into(),
+            port: 22,
+            jump: None,
+            keys: Vec::new(),
+            config: Vec::new(),
+        },
+        proxied: false,
+        names: Vec::new(),
+    }
 }
 
-/// Bytes → a Dokku lock file's content and a `/proc/locks` text → the
-/// line shown.
+/// Every text of another tool's lock, as shown.
+fn assert_clean_lock(what: &str, l: &crate::engine::foreign::ForeignLock) {
+    assert_clean(what, &l.describe(chrono::Utc::now()));
+    for text in [&l.app, &l.destination, &l.host, &l.path, &l.clear_with] {
+        assert_clean(what, text);
+    }
+    for text in [&l.holder, &l.version, &l.message].into_iter().flatten() {
+        assert_clean(what, text);
+    }
+}
+
+/// Every text of a history record, as shown.
+fn assert_clean_record(what: &str, r: &crate::engine::history::Record) {
+    for text in [
+        &r.action,
+        &r.app,
+        &r.destination,
+        &r.result,
+        &r.run,
+        &r.tool,
+    ] {
+        assert_clean(what, text);
+    }
+    for text in [&r.version, &r.failed_stage, &r.error, &r.note]
+        .into_iter()
+        .flatten()
+    {
+        assert_clean(what, text);
+    }
+    assert_clean(what, &r.performer.to_string());
+}
+
+/// Bytes → a Kamal lock's `details` file, and an audit log → what is shown.
+pub fn kamal_lock(bytes: &[u8]) {
+    let app = kamal_app();
+    let lock = crate::engine::foreign::kamal_details(&app, "h", "p".into(), Some(bytes));
+    assert_clean_lock("a Kamal lock", &lock);
+    for r in crate::engine::foreign::parse_audit(&app, "h", bytes) {
+        assert_clean_record("a Kamal audit line", &r);
+    }
+}
+
+/// Bytes → what the Dokku state script printed (app names, lock files and
+/// build records, /proc/locks lines) → what is shown.
 pub fn dokku_lock(bytes: &[u8]) {
-    let (content, locks) = match bytes.iter().position(|b| *b == 0) {
-        Some(at) => bytes.split_at(at),
-        None => (bytes, &[][..]),
-    };
-    let line = crate::cli::lock::dokku_detail(
-        &String::from_utf8_lossy(content),
-        &crate::cli::lock::held_inodes(&String::from_utf8_lossy(locks)),
-        42,
-    );
-    assert_clean("a Dokku lock", &line);
+    let state = crate::engine::foreign::parse_dokku("h", "p", bytes);
+    for l in &state.locks {
+        assert_clean_lock("a Dokku lock", l);
+    }
+    for a in &state.apps {
+        assert_clean("a Dokku app", a);
+    }
+    for r in &state.builds {
+        assert_clean_record("a Dokku build", r);
+    }
 }
 
 /// Bytes → a container name and labels (split on NUL: name, then key,

@@ -426,6 +426,75 @@ impl Render {
 /// `berth history <app>`: the audit lines from every host of the app.
 /// `berth history APP [--limit N] [--since D]`: the newest `limit` lines
 /// (all when `None`) started within `since` of now.
+/// Kamal's audit log of `app` on each of its hosts (every destination
+/// read), and Dokku's build records of `app` on each Dokku host: per
+/// place, its records with their host, or why it could not be read; and
+/// whether any Kamal app or Dokku host has the app.
+async fn their_history(
+    config: &Config,
+    gateway: &Gateway,
+    app: &str,
+) -> (
+    Vec<(
+        String,
+        Result<Vec<(String, engine::history::Record)>, String>,
+    )>,
+    bool,
+) {
+    use futures_util::future::join_all;
+    let hosts = gateway.hosts();
+    let kamal: Vec<_> = config
+        .kamal
+        .iter()
+        .filter(|k| k.service == app)
+        .flat_map(|k| k.names.iter().map(move |(_, h)| (k, h)))
+        .collect();
+    let mut found = !kamal.is_empty();
+    let kamal_reads = join_all(kamal.iter().map(|(k, h)| async move {
+        let place = format!("{}'s audit log on {h}", k.service_and_destination());
+        let read = engine::foreign::kamal_audit(config, hosts, k, h)
+            .await
+            .map(|rs| rs.into_iter().map(|r| (h.to_string(), r)).collect());
+        (place, read)
+    }));
+    let dokku_hosts: Vec<_> = config
+        .fleet
+        .hosts
+        .iter()
+        .filter(|(_, h)| h.dokku != Some(false))
+        .map(|(n, _)| n)
+        .collect();
+    let dokku_reads = join_all(
+        dokku_hosts
+            .iter()
+            .map(|h| async move { (h, engine::foreign::dokku(config, hosts, h).await) }),
+    );
+    let (mut out, dokku): (Vec<_>, Vec<_>) = futures_util::join!(kamal_reads, dokku_reads);
+    for (h, read) in dokku {
+        match read {
+            Ok(Some(state)) if state.apps.iter().any(|a| a == app) => {
+                found = true;
+                let records = state
+                    .builds
+                    .into_iter()
+                    .filter(|r| r.app == app)
+                    .map(|r| (h.to_string(), r))
+                    .collect();
+                out.push((format!("Dokku's builds on {h}"), Ok(records)));
+            }
+            Ok(_) => {}
+            // Said only when nothing else has the app: it may be there.
+            Err(e) => out.push((format!("Dokku host {h}"), Err(e))),
+        }
+    }
+    if found {
+        // A Dokku host that cannot be read matters only when nothing else
+        // has the app.
+        out.retain(|(place, r)| r.is_ok() || !place.starts_with("Dokku host "));
+    }
+    (out, found)
+}
+
 pub async fn history(
     config: &Config,
     gateway: &Gateway,
@@ -434,13 +503,44 @@ pub async fn history(
     limit: Option<usize>,
     since: Option<std::time::Duration>,
 ) -> anyhow::Result<u8> {
-    let app_name = AppName::new(app).map_err(anyhow::Error::msg)?;
-    let Some(app_cfg) = config.fleet.apps.get(&app_name) else {
-        anyhow::bail!("app `{app}` is not declared in {}", config.path.display());
-    };
     let mut rows = Vec::new();
     let mut code = EXIT_OK;
-    for host in app_cfg.hosts() {
+    let berth_app = AppName::new(app)
+        .ok()
+        .and_then(|n| config.fleet.apps.get(&n));
+    // Kamal's audit logs and Dokku's build records of an app of that name.
+    let (mut theirs, found) = their_history(config, gateway, app).await;
+    if berth_app.is_none() && !found {
+        let unreached: Vec<String> = theirs
+            .iter()
+            .filter_map(|(place, r)| Some(format!("{place}: {}", r.as_ref().err()?)))
+            .collect();
+        anyhow::bail!(
+            "app `{}` is not declared in {}, is no Kamal app read from a deploy file, and no Dokku host has it{}",
+            crate::sanitize::one_line(app),
+            config.path.display(),
+            if unreached.is_empty() {
+                String::new()
+            } else {
+                format!(" (not reached: {})", unreached.join("; "))
+            }
+        );
+    }
+    if berth_app.is_some() {
+        // A berth app's hosts are read below, and say so when unreachable.
+        theirs.retain(|(place, r)| r.is_ok() || !place.starts_with("Dokku host "));
+    }
+    for (place, read) in theirs {
+        match read {
+            Ok(records) => rows.extend(records),
+            Err(e) => {
+                errln!("berth: {place}: {e}");
+                code = EXIT_ERROR;
+            }
+        }
+    }
+    let berth_hosts = berth_app.map(|a| a.hosts()).unwrap_or_default();
+    for host in berth_hosts {
         let read = match gateway
             .hosts()
             .state_dir(
@@ -495,13 +595,18 @@ pub async fn history(
         .map(|(host, r)| {
             let why = match (&r.failed_stage, &r.error) {
                 (Some(s), Some(e)) => format!("at `{s}`: {}", e.lines().next().unwrap_or("")),
+                (None, Some(e)) => e.lines().next().unwrap_or("").to_string(),
                 _ => String::new(),
             };
             vec![
                 r.started_at.format("%Y-%m-%d %H:%M:%S").to_string(),
                 host.clone(),
                 r.performer.to_string(),
-                r.action.clone(),
+                if r.tool.is_empty() {
+                    r.action.clone()
+                } else {
+                    format!("[{}] {}", r.tool, r.action)
+                },
                 r.version.clone().unwrap_or_else(|| "-".into()),
                 r.result.clone(),
                 format!(

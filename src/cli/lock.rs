@@ -1,8 +1,7 @@
 //! `berth lock status|acquire|release`: who holds each app's deploy lock,
-//! and manual locks for incidents. Kamal's and Dokku's locks on this machine
-//! are shown read-only next to berth's.
-
-use std::path::{Path, PathBuf};
+//! and manual locks for incidents. Kamal's locks (on each Kamal app's
+//! primary host) and Dokku's (on each Dokku host) are shown read-only next
+//! to berth's.
 
 use chrono::Utc;
 use serde::Serialize;
@@ -10,6 +9,7 @@ use serde::Serialize;
 use super::{EXIT_ERROR, EXIT_OK, EXIT_UNHEALTHY};
 use crate::config::{AppName, Config, DestinationName};
 use crate::docker::Gateway;
+use crate::engine::foreign::{self, ForeignLock, ForeignRead};
 use crate::engine::history::Performer;
 use crate::engine::lock::{self, LockError, ManualError, Released, Status};
 use crate::hosts::HostPath;
@@ -87,10 +87,37 @@ pub async fn run(config: &Config, gateway: &Gateway, cmd: &LockCommand) -> anyho
             destination,
             json,
         } => {
+            let berth_app = |a: &str| config.fleet.apps.keys().any(|k| k.as_str() == a);
             let apps: Vec<String> = match app {
-                Some(a) => vec![a.clone()],
+                Some(a) if berth_app(a) => vec![a.clone()],
+                Some(_) => Vec::new(),
                 None => config.fleet.apps.keys().map(|a| a.to_string()).collect(),
             };
+            let (kamal, dokku) = foreign_locks(
+                config,
+                gateway,
+                app.as_deref().filter(|a| !berth_app(a)),
+                destination.as_deref(),
+            )
+            .await;
+            if let Some(a) = app
+                && !berth_app(a)
+                && kamal.is_empty()
+                && !dokku.iter().any(|v| &v.app == a)
+            {
+                let unreached: Vec<String> = dokku
+                    .iter()
+                    .filter_map(|v| Some(format!("{}: {}", v.host, v.error.as_ref()?)))
+                    .collect();
+                let mut why = format!(
+                    "app `{}` is not declared, is no Kamal app read from a deploy file, and no Dokku host has it",
+                    crate::sanitize::one_line(a)
+                );
+                if !unreached.is_empty() {
+                    why.push_str(&format!(" (not reached: {})", unreached.join("; ")));
+                }
+                anyhow::bail!(why);
+            }
             let mut views = Vec::new();
             let mut failed = false;
             for a in apps {
@@ -114,16 +141,14 @@ pub async fn run(config: &Config, gateway: &Gateway, cmd: &LockCommand) -> anyho
                     error,
                 });
             }
-            let foreign = foreign_locks();
+            failed |= kamal.iter().chain(&dokku).any(|v| v.error.is_some());
             if *json {
                 #[derive(Serialize)]
                 struct Out<'a> {
                     berth: &'a [LockView],
-                    kamal: &'a [ForeignLock],
-                    dokku: &'a [ForeignLock],
+                    kamal: &'a [ForeignView],
+                    dokku: &'a [ForeignView],
                 }
-                let (kamal, dokku): (Vec<ForeignLock>, Vec<ForeignLock>) =
-                    foreign.into_iter().partition(|f| f.tool == "kamal");
                 outln!(
                     "{}",
                     serde_json::to_string_pretty(&Out {
@@ -147,8 +172,20 @@ pub async fn run(config: &Config, gateway: &Gateway, cmd: &LockCommand) -> anyho
                         (None, None, None) => outln!("{name}: free"),
                     }
                 }
-                for f in &foreign {
-                    outln!("{} ({}, read-only): {}", f.app, f.tool, f.detail);
+                for (tool, list) in [("kamal", &kamal), ("dokku", &dokku)] {
+                    for v in list {
+                        let name = match (v.app.is_empty(), v.destination.is_empty()) {
+                            (true, _) => format!("host {}", v.host),
+                            (false, true) => v.app.clone(),
+                            (false, false) => format!("{} [{}]", v.app, v.destination),
+                        };
+                        let state = match (&v.lock, &v.error) {
+                            (_, Some(e)) => format!("cannot read its lock: {e}"),
+                            (Some(l), _) => l.describe(now),
+                            (None, None) => "free".into(),
+                        };
+                        outln!("{name} ({tool}, read-only, on {}): {state}", v.host);
+                    }
                 }
             }
             Ok(if failed { EXIT_ERROR } else { EXIT_OK })
@@ -158,6 +195,12 @@ pub async fn run(config: &Config, gateway: &Gateway, cmd: &LockCommand) -> anyho
             message,
             destination,
         } => {
+            refuse_kamal(
+                config,
+                app,
+                destination.as_deref(),
+                "lock acquire -m MESSAGE",
+            )?;
             let (app, dest, _, _) = target(config, gateway, app, destination.as_deref()).await?;
             match lock::acquire_manual(
                 config,
@@ -188,6 +231,7 @@ pub async fn run(config: &Config, gateway: &Gateway, cmd: &LockCommand) -> anyho
             force,
             destination,
         } => {
+            refuse_kamal(config, app, destination.as_deref(), "lock release")?;
             let (app, dest, _, _) = target(config, gateway, app, destination.as_deref()).await?;
             match lock::release_manual(
                 config,
@@ -215,187 +259,137 @@ pub async fn run(config: &Config, gateway: &Gateway, cmd: &LockCommand) -> anyho
     }
 }
 
-/// A lock of another tool, found on this machine.
-#[derive(Debug, Serialize)]
-pub struct ForeignLock {
-    pub tool: &'static str,
-    pub app: String,
-    pub path: PathBuf,
-    pub detail: String,
-}
-
-/// Kamal's locks under `~/.kamal/` and Dokku's under its data directory.
-fn foreign_locks() -> Vec<ForeignLock> {
-    let mut out = Vec::new();
-    if let Some(home) = std::env::var_os("HOME").map(PathBuf::from) {
-        out.extend(kamal_locks(&home.join(".kamal")));
+/// berth never changes a Kamal app's lock: it says what to run instead.
+fn refuse_kamal(
+    config: &Config,
+    app: &str,
+    destination: Option<&str>,
+    args: &str,
+) -> anyhow::Result<()> {
+    if config.fleet.apps.keys().any(|k| k.as_str() == app) {
+        return Ok(());
     }
-    out.extend(dokku_locks(
-        Path::new("/var/lib/dokku/data/apps"),
-        Path::new("/proc/locks"),
-    ));
-    out
-}
-
-/// `.kamal/lock-<service>[-<dest>]/details`: base64 of "Locked by: ... at
-/// ...", "Version: ...", "Message: ...".
-pub fn kamal_locks(dir: &Path) -> Vec<ForeignLock> {
-    let mut out = Vec::new();
-    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-        let name = entry.file_name().to_string_lossy().into_owned();
-        let Some(service) = name.strip_prefix("lock-") else {
-            continue;
-        };
-        let details = std::fs::read(entry.path().join("details")).unwrap_or_default();
-        let detail = kamal_details(&details);
-        out.push(ForeignLock {
-            tool: "kamal",
-            app: crate::sanitize::one_line(service),
-            path: entry.path(),
-            detail: format!("locked: {detail}"),
-        });
-    }
-    out.sort_by(|a, b| a.app.cmp(&b.app));
-    out
-}
-
-/// The `details` file of a Kamal lock as one clean line: Ruby's
-/// `Base64.encode64` of "Locked by: …", "Version: …", "Message: …" lines.
-/// Pure, for any bytes.
-pub fn kamal_details(details: &[u8]) -> String {
-    let Some(decoded) = base64_decode(&String::from_utf8_lossy(details)) else {
-        return "(unreadable details)".into();
-    };
-    crate::sanitize::strip_controls(&String::from_utf8_lossy(&decoded))
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty())
-        .collect::<Vec<_>>()
-        .join("; ")
-}
-
-/// `<apps>/<app>/.deploy.lock`; the file can outlive its flock, so whether a
-/// process still holds it is read from /proc/locks, never by locking it.
-pub fn dokku_locks(apps: &Path, proc_locks: &Path) -> Vec<ForeignLock> {
-    use std::os::unix::fs::MetadataExt;
-    let held = held_inodes(&std::fs::read_to_string(proc_locks).unwrap_or_default());
-    let mut out = Vec::new();
-    for entry in std::fs::read_dir(apps).into_iter().flatten().flatten() {
-        let path = entry.path().join(".deploy.lock");
-        let Ok(meta) = std::fs::metadata(&path) else {
-            continue;
-        };
-        let content =
-            String::from_utf8_lossy(&std::fs::read(&path).unwrap_or_default()).into_owned();
-        out.push(ForeignLock {
-            tool: "dokku",
-            app: crate::sanitize::one_line(&entry.file_name().to_string_lossy()),
-            path,
-            detail: dokku_detail(&content, &held, meta.ino()),
-        });
-    }
-    out.sort_by(|a, b| a.app.cmp(&b.app));
-    out
-}
-
-/// The inodes of files held by a flock, from `/proc/locks` text.
-pub fn held_inodes(proc_locks: &str) -> Vec<u64> {
-    proc_locks
-        .lines()
-        .filter(|l| l.contains("FLOCK"))
-        .filter_map(|l| {
-            l.split_whitespace()
-                .nth(5)?
-                .rsplit(':')
-                .next()?
-                .parse()
-                .ok()
-        })
-        .collect()
-}
-
-/// A Dokku lock file's line: held or left over, with what it records (a
-/// build id, `pid-N` or a bare pid; anyone's text, so cleaned).
-pub fn dokku_detail(content: &str, held: &[u64], inode: u64) -> String {
-    let pid = crate::sanitize::one_line(content.trim());
-    if held.contains(&inode) {
-        format!("deploy in progress (lock file held; pid {pid})")
-    } else {
-        format!("lock file present but no process holds it (left over; pid {pid} recorded)")
+    let theirs = config.kamal.iter().find(|a| {
+        a.service == app && destination.is_none_or(|d| a.destination.as_deref() == Some(d))
+    });
+    match theirs {
+        Some(k) => anyhow::bail!(
+            "{} is a Kamal app, which berth reads and never changes: run `{}`",
+            k.service_and_destination(),
+            k.command(args)
+        ),
+        None => Ok(()),
     }
 }
 
-/// Ruby's `Base64.encode64` text (line-wrapped), as Kamal writes it.
-fn base64_decode(text: &str) -> Option<Vec<u8>> {
-    use base64::Engine;
-    let joined: String = text.split_whitespace().collect();
-    base64::engine::general_purpose::STANDARD
-        .decode(joined)
-        .ok()
+/// A Kamal or Dokku app's lock, as `lock status` shows it.
+#[derive(Serialize)]
+struct ForeignView {
+    app: String,
+    destination: String,
+    /// The host it was read on (Dokku: every Dokku host with the app).
+    host: String,
+    held: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    lock: Option<ForeignLock>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<String>,
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn decodes_base64() {
-        assert_eq!(base64_decode("aGVsbG8=").unwrap(), b"hello");
-        assert_eq!(base64_decode("aGk=").unwrap(), b"hi");
-        assert_eq!(base64_decode("YWJj").unwrap(), b"abc");
-        assert!(base64_decode("!!").is_none());
-    }
-
-    #[test]
-    fn reads_kamal_lock_details() {
-        let t = tempfile::tempdir().unwrap();
-        let d = t.path().join("lock-shop-staging");
-        std::fs::create_dir_all(&d).unwrap();
-        // base64 of "Locked by: Ana at 2026-11-22T10:00:00Z\nVersion: abc123\nMessage: Automatic deploy lock\n", line-wrapped as Kamal does.
-        std::fs::write(
-            d.join("details"),
-            "TG9ja2VkIGJ5OiBBbmEgYXQgMjAyNi0xMS0yMlQxMDowMDowMFoKVmVyc2lv\nbjogYWJjMTIzCk1lc3NhZ2U6IEF1dG9tYXRpYyBkZXBsb3kgbG9jawo=\n",
+/// Kamal's locks (each app's, on its primary host) and Dokku's (on every
+/// host that runs Dokku), of `only` app or all; read-only, each host on
+/// its own and at once.
+async fn foreign_locks(
+    config: &Config,
+    gateway: &Gateway,
+    only: Option<&str>,
+    destination: Option<&str>,
+) -> (Vec<ForeignView>, Vec<ForeignView>) {
+    use futures_util::future::join_all;
+    let hosts = gateway.hosts();
+    let kamal_apps: Vec<_> = config
+        .kamal
+        .iter()
+        .filter(|a| only.is_none_or(|o| o == a.service))
+        .filter(|a| destination.is_none_or(|d| a.destination.as_deref() == Some(d)))
+        .collect();
+    let kamal = join_all(kamal_apps.iter().map(|app| async move {
+        let read = foreign::kamal_lock(config, hosts, app).await;
+        let host = app
+            .primary_host()
+            .and_then(|a| app.host_name(a))
+            .map(|h| h.to_string())
+            .unwrap_or_default();
+        view(
+            app.service.clone(),
+            app.destination.clone().unwrap_or_default(),
+            host,
+            read,
         )
-        .unwrap();
-        let locks = kamal_locks(t.path());
-        assert_eq!(locks.len(), 1);
-        assert_eq!(locks[0].app, "shop-staging");
-        assert_eq!(
-            locks[0].detail,
-            "locked: Locked by: Ana at 2026-11-22T10:00:00Z; Version: abc123; Message: Automatic deploy lock"
-        );
-    }
-
-    #[test]
-    fn dokku_lock_held_or_left_over() {
-        use std::os::unix::fs::MetadataExt;
-        let t = tempfile::tempdir().unwrap();
-        for app in ["blog", "shop"] {
-            std::fs::create_dir_all(t.path().join(app)).unwrap();
-            std::fs::write(t.path().join(app).join(".deploy.lock"), "4242\n").unwrap();
+    }));
+    let dokku_hosts: Vec<_> = config
+        .fleet
+        .hosts
+        .iter()
+        .filter(|(_, h)| h.dokku != Some(false))
+        .map(|(n, h)| (n, h.dokku == Some(true)))
+        .collect();
+    let dokku = join_all(dokku_hosts.iter().map(|(name, declared)| async move {
+        match foreign::dokku(config, hosts, name).await {
+            Ok(Some(state)) => state
+                .apps
+                .iter()
+                .map(|app| {
+                    let read = match state.locks.iter().find(|l| &l.app == app) {
+                        Some(l) => ForeignRead::Held(Box::new(l.clone())),
+                        None => ForeignRead::Free,
+                    };
+                    view(app.clone(), String::new(), name.to_string(), read)
+                })
+                .collect(),
+            Ok(None) if *declared => vec![view(
+                String::new(),
+                String::new(),
+                name.to_string(),
+                ForeignRead::Error(format!(
+                    "the host says `dokku: true`, but {} is not there",
+                    foreign::DOKKU_DATA
+                )),
+            )],
+            Ok(None) => Vec::new(),
+            // A host that cannot be reached is said once, as no app.
+            Err(e) => vec![view(
+                String::new(),
+                String::new(),
+                name.to_string(),
+                ForeignRead::Error(e),
+            )],
         }
-        let ino = std::fs::metadata(t.path().join("blog/.deploy.lock"))
-            .unwrap()
-            .ino();
-        let proc_locks = t.path().join("locks");
-        std::fs::write(
-            &proc_locks,
-            format!("1: FLOCK  ADVISORY  WRITE 4242 fd:01:{ino} 0 EOF\n"),
-        )
-        .unwrap();
-        let locks = dokku_locks(t.path(), &proc_locks);
-        assert_eq!(locks[0].app, "blog");
-        assert!(
-            locks[0].detail.starts_with("deploy in progress"),
-            "{:?}",
-            locks[0]
-        );
-        assert!(
-            locks[1]
-                .detail
-                .starts_with("lock file present but no process holds it"),
-            "{:?}",
-            locks[1]
-        );
+    }));
+    let (kamal, dokku) = futures_util::join!(kamal, dokku);
+    let dokku: Vec<ForeignView> = dokku
+        .into_iter()
+        .flatten()
+        // An unreachable host is only news when no app was asked for, or
+        // when it might hold the app asked for.
+        .filter(|v| only.is_none_or(|o| v.app == o || v.app.is_empty()))
+        .filter(|_| destination.is_none())
+        .collect();
+    (kamal, dokku)
+}
+
+fn view(app: String, destination: String, host: String, read: ForeignRead) -> ForeignView {
+    let (held, lock, error) = match read {
+        ForeignRead::Free => (false, None, None),
+        ForeignRead::Held(l) => (true, Some(*l), None),
+        ForeignRead::Error(e) => (false, None, Some(e)),
+    };
+    ForeignView {
+        app,
+        destination,
+        host,
+        held,
+        lock,
+        error,
     }
 }

@@ -108,6 +108,16 @@ pub struct Cli {
     #[arg(long)]
     pub mouse: bool,
 
+    /// A Kamal app's deploy file to show beside berth's apps (repeatable);
+    /// with no berth.yaml, `config/deploy.yml` here is read by itself
+    #[arg(long, value_name = "FILE")]
+    pub kamal: Vec<PathBuf>,
+
+    /// The Kamal destination to read (`config/deploy.<NAME>.yml` merged
+    /// over the file) [default: every destination with a file]
+    #[arg(short = 'd', long = "destination", value_name = "NAME")]
+    pub kamal_destination: Option<String>,
+
     #[command(subcommand)]
     pub command: Option<Command>,
 }
@@ -290,10 +300,16 @@ pub fn main() -> ExitCode {
 }
 
 fn run(cli: Cli, gateway: &crate::docker::Gateway) -> anyhow::Result<u8> {
+    let load = Load {
+        explicit: cli.config.clone(),
+        read_only: cli.read_only,
+        kamal: cli.kamal.clone(),
+        destination: cli.kamal_destination.clone(),
+    };
     match cli.command {
         None => {
             use std::io::IsTerminal;
-            let config = load_config_or_zero(cli.config.as_deref(), cli.read_only)?;
+            let config = load.or_zero()?;
             if !std::io::stdout().is_terminal() || !std::io::stdin().is_terminal() {
                 anyhow::bail!(
                     "the console needs a terminal (stdin and stdout); for scripts use `berth status --json` (see `berth --help`)"
@@ -307,11 +323,11 @@ fn run(cli: Cli, gateway: &crate::docker::Gateway) -> anyhow::Result<u8> {
             crate::tui::run(config, gateway.clone(), opts)
         }
         Some(Command::Config(ConfigCommand::Check)) => {
-            let config = load_config(cli.config.as_deref(), cli.read_only)?;
+            let config = load.config()?;
             config_cmd::check(&config)
         }
         Some(Command::Hosts(command)) => {
-            let config = load_config(cli.config.as_deref(), cli.read_only)?;
+            let config = load.config()?;
             runtime()?.block_on(hosts::run(&config, gateway, command))
         }
         Some(Command::Completions { shell }) => {
@@ -336,15 +352,15 @@ fn run(cli: Cli, gateway: &crate::docker::Gateway) -> anyhow::Result<u8> {
             runtime()?.block_on(init::run(gateway, &path))
         }
         Some(Command::Logs(args)) => {
-            let config = load_config(cli.config.as_deref(), cli.read_only)?;
+            let config = load.config()?;
             runtime()?.block_on(logs::run(&config, gateway, args))
         }
         Some(Command::Status(args)) => {
-            let config = load_config_or_zero(cli.config.as_deref(), cli.read_only)?;
+            let config = load.or_zero()?;
             runtime()?.block_on(status::run(&config, gateway, args))
         }
         Some(Command::Plan { json, action }) => {
-            let config = load_config(cli.config.as_deref(), cli.read_only)?;
+            let config = load.config()?;
             runtime()?.block_on(actions::print_plan(
                 &config,
                 gateway,
@@ -353,14 +369,14 @@ fn run(cli: Cli, gateway: &crate::docker::Gateway) -> anyhow::Result<u8> {
             ))
         }
         Some(Command::Doctor { json, fix }) => {
-            let config = load_config(cli.config.as_deref(), cli.read_only)?;
+            let config = load.config()?;
             if fix && let Some(why) = config.read_only() {
                 anyhow::bail!("{why}: doctor --fix refused");
             }
             runtime()?.block_on(doctor::run(&config, gateway, json, fix))
         }
         Some(Command::Proxy(proxy::ProxyCommand::Show { target, json })) => {
-            let config = load_config(cli.config.as_deref(), cli.read_only)?;
+            let config = load.config()?;
             runtime()?.block_on(proxy::show(&config, gateway, &target, json))
         }
         Some(Command::History {
@@ -369,7 +385,7 @@ fn run(cli: Cli, gateway: &crate::docker::Gateway) -> anyhow::Result<u8> {
             limit,
             since,
         }) => {
-            let config = load_config(cli.config.as_deref(), cli.read_only)?;
+            let config = load.config()?;
             runtime()?.block_on(actions::history(
                 &config,
                 gateway,
@@ -380,7 +396,7 @@ fn run(cli: Cli, gateway: &crate::docker::Gateway) -> anyhow::Result<u8> {
             ))
         }
         Some(cmd) => {
-            let config = load_config(cli.config.as_deref(), cli.read_only)?;
+            let config = load.config()?;
             let (action, json, wait) = match &cmd {
                 Command::Lock(lock) => {
                     let mutating = !matches!(lock, lock::LockCommand::Status { .. });
@@ -464,36 +480,88 @@ fn run(cli: Cli, gateway: &crate::docker::Gateway) -> anyhow::Result<u8> {
     }
 }
 
-/// Loads the config and prints its warnings to stderr.
-/// [`load_config`], or with no config file anywhere (and none named), the
-/// zero config: the local engine and everything it runs, as the console and
-/// `status` show it.
-fn load_config_or_zero(
-    explicit: Option<&std::path::Path>,
+/// How the config is found: `-c`/`BERTH_CONFIG`, berth.yaml where berth
+/// looks, Kamal deploy files (`--kamal`, or `config/deploy.yml` here when
+/// there is no berth.yaml), and `--read-only`.
+struct Load {
+    explicit: Option<PathBuf>,
     read_only: bool,
-) -> anyhow::Result<Config> {
-    if explicit.is_none() && config::discover(None).is_err() {
-        let mut config = Config::zero()?;
-        if read_only {
-            config.set_read_only();
-        }
-        return Ok(config);
-    }
-    load_config(explicit, read_only)
+    kamal: Vec<PathBuf>,
+    destination: Option<String>,
 }
 
-/// With `--read-only`, the config says so, and the engine refuses every
-/// action planned from it.
-fn load_config(explicit: Option<&std::path::Path>, read_only: bool) -> anyhow::Result<Config> {
-    let path = config::discover(explicit)?;
-    let mut config = config::load(&path)?;
-    if read_only {
-        config.set_read_only();
+impl Load {
+    /// [`Load::config`], or with no config file anywhere (and none named)
+    /// and no Kamal app, the zero config: the local engine and everything
+    /// it runs, as the console and `status` show it.
+    fn or_zero(&self) -> anyhow::Result<Config> {
+        match self.found()? {
+            Some(config) => Ok(config),
+            None => {
+                let mut config = Config::zero()?;
+                if self.read_only {
+                    config.set_read_only();
+                }
+                Ok(config)
+            }
+        }
     }
-    for w in &config.warnings {
-        errln!("berth: warning: {w}");
+
+    /// The config; an error saying where berth looked when there is none.
+    fn config(&self) -> anyhow::Result<Config> {
+        match self.found()? {
+            Some(config) => Ok(config),
+            None => Err(config::discover(None)
+                .err()
+                .map(anyhow::Error::from)
+                .unwrap_or_else(|| anyhow::anyhow!("no config found"))),
+        }
     }
-    Ok(config)
+
+    /// berth.yaml (with any `--kamal` files added), or the Kamal apps
+    /// alone; `None` when there is neither. Warnings go to stderr; with
+    /// `--read-only` the engine refuses every action planned from it.
+    fn found(&self) -> anyhow::Result<Option<Config>> {
+        use crate::config::kamal;
+        let files = if self.kamal.is_empty() {
+            let here = PathBuf::from(kamal::DEFAULT_FILE);
+            // A Kamal app's repository is read when berth.yaml is not there.
+            let berth = self.explicit.is_some() || config::discover(None).is_ok();
+            if !berth && here.is_file() {
+                vec![here]
+            } else {
+                Vec::new()
+            }
+        } else {
+            self.kamal.clone()
+        };
+        let destinations: Vec<String> = self.destination.iter().cloned().collect();
+        if self.destination.is_some() && files.is_empty() {
+            anyhow::bail!(
+                "-d/--destination names a Kamal destination: give the deploy file with --kamal FILE (or start berth where config/deploy.yml is)"
+            );
+        }
+        let sources: Vec<kamal::KamalSource> = files
+            .iter()
+            .flat_map(|f| kamal::sources(f, &destinations))
+            .collect();
+        let mut config = match config::discover(self.explicit.as_deref()) {
+            Ok(path) if self.explicit.is_some() || path.is_file() => {
+                let mut config = config::load(&path)?;
+                config.add_kamal(&sources, &|n| std::env::var(n).ok())?;
+                config
+            }
+            _ if !sources.is_empty() => Config::kamal_only(&sources)?,
+            _ => return Ok(None),
+        };
+        if self.read_only {
+            config.set_read_only();
+        }
+        for w in &config.warnings {
+            errln!("berth: warning: {w}");
+        }
+        Ok(Some(config))
+    }
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {

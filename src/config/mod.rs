@@ -13,6 +13,7 @@
 mod check;
 pub mod duration;
 pub mod error;
+pub mod kamal;
 pub mod locate;
 pub mod map;
 pub mod migrate;
@@ -59,6 +60,10 @@ pub struct Config {
     read_only_flag: bool,
     /// No file was found: this is [`Config::zero`].
     zero: bool,
+    /// Kamal apps, read from their own deploy files (berth.yaml's `kamal:`,
+    /// `--kamal`, or `config/deploy.yml` where berth was started); their
+    /// hosts are in `fleet.hosts`.
+    pub kamal: Vec<kamal::KamalApp>,
 }
 
 /// Finds the config file: the explicit path, else the first default that exists.
@@ -143,9 +148,10 @@ fn parse_owned(path: &Path, mut text: String) -> Result<Config, ConfigError> {
             moved: Vec::new(),
             read_only_flag: false,
             zero: false,
+            kamal: Vec::new(),
         };
         config.check()?;
-        return Ok(config);
+        return config.with_kamal_entries();
     }
     parse_full(path, text, positions)
 }
@@ -248,9 +254,10 @@ fn parse_full(path: &Path, text: &str, positions: Positions) -> Result<Config, C
         moved,
         read_only_flag: false,
         zero: false,
+        kamal: Vec::new(),
     };
     config.check()?;
-    Ok(config)
+    config.with_kamal_entries()
 }
 
 fn schema_version(doc: &Value) -> Result<u32, String> {
@@ -321,7 +328,7 @@ fn written_twice(positions: &Positions, message: &str) -> Option<(locate::Pos, S
     ))
 }
 
-fn strip_location(msg: &str) -> String {
+pub(super) fn strip_location(msg: &str) -> String {
     let mut out = msg.to_string();
     while let Some(i) = out.find(" at line ") {
         let rest = &out[i + " at line ".len()..];

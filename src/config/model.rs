@@ -51,6 +51,10 @@ pub struct FleetFile {
     pub hosts: Map<HostName, HostConfig>,
     #[serde(default)]
     pub apps: Map<AppName, Box<AppConfig>>,
+    /// Kamal apps shown beside berth's, read from their own deploy files
+    /// (relative to this file), read-only.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub kamal: Vec<super::kamal::KamalEntry>,
 }
 
 fn default_parallel_hosts() -> std::num::NonZeroUsize {
@@ -126,6 +130,11 @@ pub struct HostConfig {
     /// The host's nginx, for apps with a `proxy:`.
     #[serde(default)]
     pub nginx: NginxConfig,
+    /// Whether the host runs Dokku, whose app locks and builds berth then
+    /// reads (never changes). Default: found out, by whether
+    /// `/var/lib/dokku/data/apps` is there.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dokku: Option<bool>,
 }
 
 /// How berth drives the nginx of a host. berth writes only its own files
@@ -175,6 +184,10 @@ pub struct SshConfig {
     /// A known_hosts file to check host keys against (default: the user's).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub known_hosts: Option<PathBuf>,
+    /// An OpenSSH config file read instead of `~/.ssh/config` (`ssh -F`):
+    /// for what berth has no key of its own (`ProxyCommand`, ...).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config_file: Option<PathBuf>,
 }
 
 /// One app: an image (or how to build it) and the roles that run it.

@@ -23,6 +23,10 @@ pub struct Fleet {
     pub hosts: BTreeMap<String, HostView>,
     /// Newest last; bounded by [`EVENT_HISTORY`].
     pub events: VecDeque<EventRecord>,
+    /// Kamal services known from their deploy files, with each one's
+    /// destination (`""` for none): their accessories are theirs even
+    /// before an app container of theirs is seen.
+    pub kamal_services: Vec<(String, String)>,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -319,7 +323,14 @@ impl Fleet {
                 })
                 .collect(),
             events: VecDeque::new(),
+            kamal_services: Vec::new(),
         }
+    }
+
+    /// The same, knowing these Kamal services (from their deploy files).
+    pub fn with_kamal_services(mut self, services: Vec<(String, String)>) -> Self {
+        self.kamal_services = services;
+        self
     }
 
     /// Applies one change; returns whether anything changed (so that
@@ -419,10 +430,13 @@ impl Fleet {
         }
     }
 
-    /// The Kamal apps seen on any host, longest name first.
-    fn kamal_services(&self) -> Vec<String> {
+    /// The Kamal apps seen on any host or known from their deploy files,
+    /// longest name first, each with its destination when it has exactly
+    /// one (an accessory, labelled with no destination, is shown with it).
+    fn kamal_services(&self) -> Vec<(String, Option<String>)> {
         use crate::labels::Source;
-        let mut services: Vec<String> = self
+        let mut seen: BTreeMap<String, std::collections::BTreeSet<String>> = BTreeMap::new();
+        let containers = self
             .hosts
             .values()
             .flat_map(|h| h.containers.values())
@@ -433,10 +447,20 @@ impl Fleet {
                     .as_deref()
                     .is_some_and(|r| !r.starts_with("accessory:") && r != "proxy")
             })
-            .filter_map(|c| c.owner.app.clone())
+            .filter_map(|c| Some((c.owner.app.clone()?, c.owner.destination.clone())));
+        for (service, dest) in containers.chain(self.kamal_services.iter().cloned()) {
+            seen.entry(service).or_default().insert(dest);
+        }
+        let mut services: Vec<(String, Option<String>)> = seen
+            .into_iter()
+            .map(|(s, dests)| {
+                let one = (dests.len() == 1)
+                    .then(|| dests.into_iter().next())
+                    .flatten();
+                (s, one)
+            })
             .collect();
-        services.sort_by_key(|s| (std::cmp::Reverse(s.len()), s.clone()));
-        services.dedup();
+        services.sort_by_key(|(s, _)| (std::cmp::Reverse(s.len()), s.clone()));
         services
     }
 
@@ -451,23 +475,28 @@ impl Fleet {
 /// A Kamal accessory (labelled `service=<service>-<name>`, no role) of one
 /// of `services` (longest first: `shop-api-db` goes to `shop-api` before
 /// `shop`) becomes that service's `accessory:<name>`.
-fn adopt(services: &[String], c: &mut Container) {
+fn adopt(services: &[(String, Option<String>)], c: &mut Container) {
     if c.owner.source != crate::labels::Source::Kamal || c.owner.role.is_some() {
         return;
     }
     let Some(label) = c.owner.app.as_deref() else {
         return;
     };
-    let adopted = services.iter().find_map(|s| {
+    let adopted = services.iter().find_map(|(s, dest)| {
         label
             .strip_prefix(s.as_str())
             .and_then(|rest| rest.strip_prefix('-'))
             .filter(|name| !name.is_empty())
-            .map(|name| (s.clone(), format!("accessory:{name}")))
+            .map(|name| (s.clone(), format!("accessory:{name}"), dest.clone()))
     });
-    if let Some((app, role)) = adopted {
+    if let Some((app, role, dest)) = adopted {
         c.owner.app = Some(app);
         c.owner.role = Some(role);
+        if c.owner.destination.is_empty()
+            && let Some(d) = dest
+        {
+            c.owner.destination = d;
+        }
     }
 }
 

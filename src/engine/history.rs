@@ -56,7 +56,12 @@ fn user_from_uid() -> Option<String> {
 }
 
 impl std::fmt::Display for Performer {
+    /// `ana@laptop`; a performer with no machine (Kamal records a git
+    /// email) as it is.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.machine.is_empty() {
+            return f.write_str(&self.user);
+        }
         write!(f, "{}@{}", self.user, self.machine)
     }
 }
@@ -104,6 +109,14 @@ pub struct Record {
         deserialize_with = "line"
     )]
     pub run: String,
+    /// The tool whose record this is, when not berth's: `kamal` (its audit
+    /// log) or `dokku` (its build records). Never written by berth.
+    #[serde(
+        default,
+        skip_serializing_if = "String::is_empty",
+        deserialize_with = "line"
+    )]
+    pub tool: String,
 }
 
 /// An app's own directory in a state directory (its history lives there).
@@ -202,6 +215,7 @@ mod tests {
             error: Some("unhealthy".into()),
             note: None,
             run: String::new(),
+            tool: String::new(),
         };
         append(&dir, &r).await.unwrap();
         append(&dir, &r).await.unwrap();

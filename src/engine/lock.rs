@@ -606,6 +606,7 @@ pub async fn release_manual(
         error: None,
         note: Some(note.clone()),
         run: String::new(),
+        tool: String::new(),
     };
     let state = hosts
         .state_dir(

@@ -11,6 +11,7 @@
 pub mod action;
 pub mod error;
 pub mod event;
+pub mod foreign;
 pub mod gate;
 pub mod history;
 pub mod lock;

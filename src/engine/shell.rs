@@ -213,6 +213,7 @@ pub async fn record(
             place.name
         )),
         run: String::new(),
+        tool: String::new(),
     };
     let cfg = config.host(host).map_err(Failure::on(host))?;
     let dir = gateway

@@ -12,9 +12,10 @@ use futures_util::future::BoxFuture;
 use futures_util::stream::FuturesUnordered;
 use tokio::sync::{Notify, mpsc};
 
+use super::foreign::{self, ForeignKey, ForeignRead};
 use super::history::{self, Record};
 use super::lock::{self, Broken, Status};
-use crate::config::{AppName, Config, DestinationName};
+use crate::config::{AppName, Config, DestinationName, HostName};
 use crate::hosts::Pool;
 
 /// How often lock files are re-read. They are small local files; the read
@@ -38,10 +39,13 @@ pub enum LockRead {
 }
 
 /// What changed: every app's lock (keyed by app and destination, `""` for
-/// none), or the newest history records (with the host they came from).
+/// none), Kamal's and Dokku's locks (keyed by tool, app and destination),
+/// or the newest history records, berth's and theirs (with the host they
+/// came from).
 #[derive(Clone, Debug)]
 pub enum Update {
     Locks(BTreeMap<(String, String), LockRead>),
+    Foreign(BTreeMap<ForeignKey, ForeignRead>),
     History(Vec<(String, Record)>),
 }
 
@@ -75,6 +79,23 @@ pub async fn run(
     let mut sent_history = false;
     let targets = lock_targets(&config);
     let places = history_places(&config);
+    // Kamal's and Dokku's state (see `foreign`): the locks, each Dokku
+    // host's apps (dropped when it says it has no Dokku: not asked again),
+    // and their records, per place read.
+    let mut theirs = Theirs::default();
+    let mut dokku_hosts: Vec<HostName> = config
+        .fleet
+        .hosts
+        .iter()
+        .filter(|(_, h)| h.dokku != Some(false))
+        .map(|(n, _)| n.clone())
+        .collect();
+    let audits: Vec<(usize, HostName)> = config
+        .kamal
+        .iter()
+        .enumerate()
+        .flat_map(|(i, app)| app.names.iter().map(move |(_, n)| (i, n.clone())))
+        .collect();
     loop {
         // The reads of this round, and which are still out: a reload that
         // comes meanwhile reads again every lock and history that is not
@@ -83,7 +104,53 @@ pub async fn run(
         let mut out: HashSet<Key> = HashSet::new();
         let ask = |reads: &mut FuturesUnordered<BoxFuture<'static, Read>>,
                    out: &mut HashSet<Key>,
-                   files: &Files| {
+                   files: &Files,
+                   dokku_hosts: &[HostName]| {
+            for (i, app) in config.kamal.iter().enumerate() {
+                if out.insert(Key::Kamal(i)) {
+                    let (config, hosts) = (config.clone(), hosts.clone());
+                    let key = (
+                        "kamal".to_string(),
+                        app.service.clone(),
+                        app.destination.clone().unwrap_or_default(),
+                    );
+                    reads.push(Box::pin(async move {
+                        let read = match config.kamal.get(i) {
+                            Some(app) => foreign::kamal_lock(&config, &hosts, app).await,
+                            None => ForeignRead::Error("no such Kamal app".into()),
+                        };
+                        Read::Foreign(i, key, read)
+                    }));
+                }
+            }
+            for (i, host) in &audits {
+                if out.insert(Key::Audit(*i, host.clone())) {
+                    let (config, hosts, i, host) =
+                        (config.clone(), hosts.clone(), *i, host.clone());
+                    reads.push(Box::pin(async move {
+                        let got = match config.kamal.get(i) {
+                            Some(app) => foreign::kamal_audit(&config, &hosts, app, &host).await,
+                            None => Err("no such Kamal app".into()),
+                        };
+                        let place = format!("kamal {i} {host}");
+                        Read::Theirs(
+                            Key::Audit(i, host.clone()),
+                            place,
+                            host.to_string(),
+                            got.ok(),
+                        )
+                    }));
+                }
+            }
+            for host in dokku_hosts {
+                if out.insert(Key::Dokku(host.clone())) {
+                    let (config, hosts, host) = (config.clone(), hosts.clone(), host.clone());
+                    reads.push(Box::pin(async move {
+                        let got = foreign::dokku(&config, &hosts, &host).await;
+                        Read::Dokku(host, got)
+                    }));
+                }
+            }
             for (key, app, dest) in &targets {
                 if out.insert(Key::Lock(key.clone())) {
                     let (config, hosts, key) = (config.clone(), hosts.clone(), key.clone());
@@ -106,7 +173,7 @@ pub async fn run(
                 }
             }
         };
-        ask(&mut reads, &mut out, &files);
+        ask(&mut reads, &mut out, &files, &dokku_hosts);
         let first = tokio::time::sleep(FIRST_FLUSH);
         tokio::pin!(first);
         let mut flushed = false;
@@ -126,23 +193,44 @@ pub async fn run(
                                 history_changed = true;
                             }
                         }
+                        Some(Read::Foreign(i, key, read)) => {
+                            out.remove(&Key::Kamal(i));
+                            theirs.locks.insert(key, read);
+                        }
+                        Some(Read::Theirs(key, place, host, got)) => {
+                            out.remove(&key);
+                            if let Some(records) = got {
+                                history_changed |= theirs.records(place, &host, records);
+                            }
+                        }
+                        Some(Read::Dokku(host, got)) => {
+                            out.remove(&Key::Dokku(host.clone()));
+                            match got {
+                                // No Dokku there: not asked again.
+                                Ok(None) => dokku_hosts.retain(|h| h != &host),
+                                Ok(Some(state)) => {
+                                    history_changed |= theirs.dokku(&host, state);
+                                }
+                                Err(e) => theirs.dokku_unreachable(&host, &e),
+                            }
+                        }
                         None => break,
                     }
                     // After the first flush, what comes is sent as it
                     // comes (only when it changed something).
                     if flushed
-                        && !send(&tx, &locks, &mut sent_locks, &files, &mut history_changed, &mut sent_history)
+                        && !send(&tx, &locks, &mut sent_locks, &files, &mut theirs, &mut history_changed, &mut sent_history)
                     {
                         return;
                     }
                 }
                 _ = &mut first, if !flushed => {
                     flushed = true;
-                    if !send(&tx, &locks, &mut sent_locks, &files, &mut history_changed, &mut sent_history) {
+                    if !send(&tx, &locks, &mut sent_locks, &files, &mut theirs, &mut history_changed, &mut sent_history) {
                         return;
                     }
                 }
-                _ = reload.notified() => ask(&mut reads, &mut out, &files),
+                _ = reload.notified() => ask(&mut reads, &mut out, &files, &dokku_hosts),
             }
         }
         if !send(
@@ -150,6 +238,7 @@ pub async fn run(
             &locks,
             &mut sent_locks,
             &files,
+            &mut theirs,
             &mut history_changed,
             &mut sent_history,
         ) {
@@ -167,6 +256,64 @@ pub async fn run(
 enum Key {
     Lock((String, String)),
     History(String, String),
+    /// A Kamal app's lock (its index in the config), its audit log on a host.
+    Kamal(usize),
+    Audit(usize, HostName),
+    Dokku(HostName),
+}
+
+/// Kamal's and Dokku's state as last read.
+#[derive(Default)]
+struct Theirs {
+    locks: BTreeMap<ForeignKey, ForeignRead>,
+    sent: Option<BTreeMap<ForeignKey, ForeignRead>>,
+    /// Each Dokku host's lock keys, replaced when it is read again.
+    dokku_keys: BTreeMap<HostName, Vec<ForeignKey>>,
+    /// Per place read (a Kamal audit log on a host, a Dokku host's
+    /// builds): its records, with the host.
+    records: BTreeMap<String, Vec<(String, Record)>>,
+}
+
+impl Theirs {
+    /// A place's records; whether they changed.
+    fn records(&mut self, place: String, host: &str, records: Vec<Record>) -> bool {
+        let records: Vec<(String, Record)> =
+            records.into_iter().map(|r| (host.to_string(), r)).collect();
+        if self.records.get(&place) == Some(&records) {
+            return false;
+        }
+        self.records.insert(place, records);
+        true
+    }
+
+    /// A Dokku host's apps, locks and builds; whether its builds changed.
+    fn dokku(&mut self, host: &HostName, state: foreign::DokkuState) -> bool {
+        for key in self.dokku_keys.remove(host).unwrap_or_default() {
+            self.locks.remove(&key);
+        }
+        let key = |app: &str| ("dokku".to_string(), app.to_string(), String::new());
+        let mut keys = Vec::new();
+        for app in &state.apps {
+            keys.push(key(app));
+            self.locks.entry(key(app)).or_insert(ForeignRead::Free);
+        }
+        for lock in state.locks {
+            let k = key(&lock.app);
+            keys.push(k.clone());
+            self.locks.insert(k, ForeignRead::Held(Box::new(lock)));
+        }
+        self.dokku_keys.insert(host.clone(), keys);
+        self.records(format!("dokku {host}"), host.as_str(), state.builds)
+    }
+
+    /// A Dokku host that was read before and cannot be now: its apps'
+    /// locks are unknown, said so (one never read stays unasked-for).
+    fn dokku_unreachable(&mut self, host: &HostName, why: &str) {
+        for key in self.dokku_keys.get(host).into_iter().flatten() {
+            self.locks
+                .insert(key.clone(), ForeignRead::Error(why.to_string()));
+        }
+    }
 }
 
 /// A history file's size and time (`None`: not there).
@@ -177,10 +324,14 @@ type Files = BTreeMap<(String, String), (Stamp, Vec<Record>)>;
 type Locks = BTreeMap<(String, String), LockRead>;
 
 /// One read of a round: an app's lock, or a host's history of an app
-/// (`None`: unchanged, or not reachable).
+/// (`None`: unchanged, or not reachable); Kamal's lock of an app, records
+/// of theirs from a place (on a host), or a Dokku host's state.
 enum Read {
     Lock((String, String), LockRead),
     History(String, String, Option<(Stamp, Vec<Record>)>),
+    Foreign(usize, ForeignKey, ForeignRead),
+    Theirs(Key, String, String, Option<Vec<Record>>),
+    Dokku(HostName, Result<Option<foreign::DokkuState>, String>),
 }
 
 /// Sends the locks if they changed, and the history if some of it did
@@ -190,6 +341,7 @@ fn send(
     locks: &Locks,
     sent_locks: &mut Option<Locks>,
     files: &Files,
+    theirs: &mut Theirs,
     history_changed: &mut bool,
     sent_history: &mut bool,
 ) -> bool {
@@ -199,12 +351,19 @@ fn send(
             return false;
         }
     }
+    if theirs.sent.as_ref() != Some(&theirs.locks) {
+        theirs.sent = Some(theirs.locks.clone());
+        if tx.send(Update::Foreign(theirs.locks.clone())).is_err() {
+            return false;
+        }
+    }
     if *history_changed || !*sent_history {
         *history_changed = false;
         *sent_history = true;
         let all = files
             .iter()
             .flat_map(|((host, _), (_, records))| records.iter().map(|r| (host.clone(), r.clone())))
+            .chain(theirs.records.values().flatten().cloned())
             .collect();
         if tx.send(Update::History(all)).is_err() {
             return false;

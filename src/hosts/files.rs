@@ -174,6 +174,75 @@ impl HostPath {
     }
 }
 
+/// Reads Dokku's state on a host (see the script); the same script here
+/// and over SSH, since it only reads.
+const DOKKU_STATE: &str = include_str!("files/scripts/dokku_state.sh");
+
+impl HostPath {
+    /// What the Dokku data directory at this path holds (the script's
+    /// framed lines), `None` when Dokku is not there. Reads only.
+    pub async fn dokku_state(&self, builds_per_app: usize) -> Result<Option<Vec<u8>>, FilesError> {
+        const WHAT: &str = "reading Dokku's state in";
+        let path = self
+            .path
+            .to_str()
+            .ok_or_else(|| self.fail(WHAT, "the path is not UTF-8"))?;
+        let per = builds_per_app.to_string();
+        let out = self
+            .files
+            .run(&["sh", "-c", DOKKU_STATE, "berth", path, &per], OP_TIMEOUT)
+            .await
+            .map_err(|e| self.fail(WHAT, e))?;
+        if out.code != Some(0) {
+            let why = crate::sanitize::one_line(&String::from_utf8_lossy(&out.stderr));
+            return Err(self.fail(
+                WHAT,
+                if why.is_empty() {
+                    format!("exit {:?}", out.code)
+                } else {
+                    why
+                },
+            ));
+        }
+        Ok(match out.stdout.split(|b| *b == b'\n').next() {
+            Some(b"dokku") => Some(out.stdout),
+            _ => None,
+        })
+    }
+
+    /// The last `lines` lines of the file (`tail`), `None` when it is not
+    /// there: for logs other tools append to, which may be long.
+    pub async fn tail(&self, lines: usize) -> Result<Option<Vec<u8>>, FilesError> {
+        const WHAT: &str = "reading the end of";
+        let path = self
+            .path
+            .to_str()
+            .ok_or_else(|| self.fail(WHAT, "the path is not UTF-8"))?;
+        let n = lines.to_string();
+        let script = "[ -e \"$2\" ] || exit 3; exec tail -n \"$1\" -- \"$2\"";
+        let out = self
+            .files
+            .run(&["sh", "-c", script, "berth", &n, path], OP_TIMEOUT)
+            .await
+            .map_err(|e| self.fail(WHAT, e))?;
+        match out.code {
+            Some(0) => Ok(Some(out.stdout)),
+            Some(3) => Ok(None),
+            code => {
+                let why = crate::sanitize::one_line(&String::from_utf8_lossy(&out.stderr));
+                Err(self.fail(
+                    WHAT,
+                    if why.is_empty() {
+                        format!("exit {code:?}")
+                    } else {
+                        why
+                    },
+                ))
+            }
+        }
+    }
+}
+
 /// One machine's files: the operations berth's own state needs. Errors
 /// name the operation and the place.
 pub(super) trait Backend {

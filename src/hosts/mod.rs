@@ -188,6 +188,7 @@ mod tests {
                 identity_file: None,
                 jump: None,
                 known_hosts: None,
+                config_file: None,
             }),
             ..Default::default()
         };
@@ -231,6 +232,7 @@ mod tests {
                 identity_file: None,
                 jump: None,
                 known_hosts: None,
+                config_file: None,
             }),
             ..Default::default()
         });

@@ -351,6 +351,9 @@ async fn open(
     if let Some(j) = &ssh.jump {
         b.jump_hosts([j]);
     }
+    if let Some(c) = &ssh.config_file {
+        b.config_file(expand(c));
+    }
     let session = b
         .connect_mux(&ssh.host)
         .await

@@ -46,7 +46,15 @@ impl Inventory {
             .iter()
             .map(|(name, h)| (name.to_string(), Endpoint::from_config(h)))
             .collect();
-        Self::start_hosts(hosts, gateway, opts)
+        let fleet = Fleet::new(hosts.iter().map(|(n, e)| (n.as_str(), e.describe())))
+            .with_kamal_services(
+                config
+                    .kamal
+                    .iter()
+                    .map(|a| (a.service.clone(), a.destination.clone().unwrap_or_default()))
+                    .collect(),
+            );
+        Self::start_with(fleet, hosts, gateway, opts)
     }
 
     /// Starts watchers for the given hosts, reaching them through `gateway`.
@@ -56,6 +64,15 @@ impl Inventory {
         opts: WatchOptions,
     ) -> Inventory {
         let fleet = Fleet::new(hosts.iter().map(|(n, e)| (n.as_str(), e.describe())));
+        Self::start_with(fleet, hosts, gateway, opts)
+    }
+
+    fn start_with(
+        fleet: Fleet,
+        hosts: Vec<(String, Endpoint)>,
+        gateway: &Gateway,
+        opts: WatchOptions,
+    ) -> Inventory {
         let (model_tx, model_rx) = tokio_watch::channel(fleet);
         let (tx, mut rx) = mpsc::channel::<Msg>(1024);
         let mut tasks = Vec::new();

@@ -168,6 +168,24 @@ pub fn report(config: &Config, fleet: &Fleet, filter: &Filter, now: DateTime<Utc
                 }
             }
         }
+        // Kamal apps read from their deploy files: each role on its hosts.
+        for app in &config.kamal {
+            if !wanted(&app.service) {
+                continue;
+            }
+            let dest = app.destination.clone().unwrap_or_default();
+            for role in &app.roles {
+                if role
+                    .hosts
+                    .iter()
+                    .any(|a| app.host_name(a).is_some_and(|n| n.as_str() == host.name))
+                {
+                    apps.entry((app.service.clone(), Source::Kamal, dest.clone()))
+                        .or_default()
+                        .insert(role.name.clone(), (true, Vec::new()));
+                }
+            }
+        }
         for c in host.containers.values() {
             let Some(app) = c.owner.app.clone() else {
                 if filter.app.is_none() {
@@ -197,14 +215,18 @@ pub fn report(config: &Config, fleet: &Fleet, filter: &Filter, now: DateTime<Utc
 
         let mut app_reports = Vec::new();
         for (key, roles) in apps {
-            let declared_app = key.1 == Source::Berth
-                && key.2 == dest_label
+            let declared_app = (key.1 != Source::Berth || key.2 == dest_label)
                 && roles.values().any(|(declared, _)| *declared);
-            let primary = config
-                .fleet
-                .apps
-                .get(key.0.as_str())
-                .map(|a| a.primary_role.to_string());
+            let primary = match key.1 {
+                Source::Kamal => config
+                    .kamal_app(&key.0, &key.2)
+                    .map(|a| a.primary_role.clone()),
+                _ => config
+                    .fleet
+                    .apps
+                    .get(key.0.as_str())
+                    .map(|a| a.primary_role.to_string()),
+            };
             let mut role_reports: Vec<RoleStatus> = roles
                 .into_iter()
                 .map(|(role, (declared, containers))| {

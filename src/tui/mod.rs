@@ -235,6 +235,12 @@ async fn console(mut model: Model, gateway: Gateway, log_wake: Arc<Notify>) -> a
                         .map(|(k, read)| (k, LockCell::from(read)))
                         .collect(),
                 ),
+                engine::watch::Update::Foreign(locks) => Msg::Foreign(
+                    locks
+                        .into_iter()
+                        .map(|(k, read)| (k, LockCell::from(read)))
+                        .collect(),
+                ),
                 engine::watch::Update::History(h) => Msg::History(h),
             };
             if forward.send(msg).is_err() {

@@ -38,6 +38,8 @@ pub enum Msg {
     Resize,
     Fleet(Fleet),
     Locks(BTreeMap<(String, String), LockCell>),
+    /// Kamal's and Dokku's locks, keyed by tool, app and destination.
+    Foreign(BTreeMap<crate::engine::foreign::ForeignKey, LockCell>),
     /// What a deploy of each app named lacks (preflight): every declared
     /// app at start, and an app again each time an action on it starts.
     Preflight(BTreeMap<String, Vec<String>>),
@@ -313,6 +315,8 @@ pub struct Model {
     pub fleet: Fleet,
     pub now: DateTime<Utc>,
     pub locks: BTreeMap<(String, String), LockCell>,
+    /// Kamal's and Dokku's locks, as read where those tools keep them.
+    pub foreign: BTreeMap<crate::engine::foreign::ForeignKey, LockCell>,
     /// What a deploy of each declared app lacks, by app (preflight).
     pub preflight: BTreeMap<String, Vec<String>>,
     /// Each host's clock skew, measured when its screen opens.
@@ -380,6 +384,13 @@ impl Model {
                 .hosts
                 .keys()
                 .map(|h| (h.as_str(), String::new())),
+        )
+        .with_kamal_services(
+            config
+                .kamal
+                .iter()
+                .map(|a| (a.service.clone(), a.destination.clone().unwrap_or_default()))
+                .collect(),
         );
         let report =
             crate::inventory::status::report(&config, &fleet, &Default::default(), Utc::now());
@@ -393,6 +404,7 @@ impl Model {
             fleet,
             now: Utc::now(),
             locks: BTreeMap::new(),
+            foreign: BTreeMap::new(),
             preflight: BTreeMap::new(),
             host_clock: BTreeMap::new(),
             host_disk: BTreeMap::new(),
@@ -484,6 +496,14 @@ impl Model {
                     return false;
                 }
                 self.locks = locks;
+                self.refresh();
+                true
+            }
+            Msg::Foreign(foreign) => {
+                if foreign == self.foreign {
+                    return false;
+                }
+                self.foreign = foreign;
                 self.refresh();
                 true
             }
@@ -678,7 +698,13 @@ impl Model {
             &Default::default(),
             self.now,
         );
-        self.app_rows = rows::apps(&self.config, &self.report, &self.locks, &runs);
+        self.app_rows = rows::apps(
+            &self.config,
+            &self.report,
+            &self.locks,
+            &self.foreign,
+            &runs,
+        );
         for row in &mut self.app_rows {
             if row.declared && row.destination.is_empty() {
                 row.lacks = self.preflight.get(&row.app).cloned().unwrap_or_default();

@@ -26,8 +26,22 @@ pub enum LockCell {
     Error(String),
     /// It is there, but nobody can take it until it is cleared.
     Broken(Box<crate::engine::lock::Broken>),
-    /// Kamal or Dokku apps: their locks are shown by `berth lock status`.
+    /// Kamal's or Dokku's lock, read where that tool keeps it.
+    Foreign(Box<crate::engine::foreign::ForeignLock>),
+    /// Another tool's app whose lock berth does not read (a Kamal app
+    /// with no deploy file given, a Compose project).
     NotBerth,
+}
+
+impl From<crate::engine::foreign::ForeignRead> for LockCell {
+    fn from(read: crate::engine::foreign::ForeignRead) -> Self {
+        use crate::engine::foreign::ForeignRead;
+        match read {
+            ForeignRead::Free => LockCell::Free,
+            ForeignRead::Held(l) => LockCell::Foreign(l),
+            ForeignRead::Error(e) => LockCell::Error(e),
+        }
+    }
 }
 
 impl From<crate::engine::watch::LockRead> for LockCell {
@@ -196,6 +210,7 @@ pub fn apps(
     config: &Config,
     report: &status::StatusReport,
     locks: &BTreeMap<(String, String), LockCell>,
+    foreign: &BTreeMap<crate::engine::foreign::ForeignKey, LockCell>,
     runs: &[&RunView],
 ) -> Vec<AppRow> {
     let mut rows: BTreeMap<(bool, String, String, Source), AppRow> = BTreeMap::new();
@@ -220,13 +235,19 @@ pub fn apps(
                 problem: None,
                 lacks: Vec::new(),
                 hosts: Vec::new(),
-                lock: if app.source == Source::Berth {
-                    locks
+                lock: match app.source {
+                    Source::Berth => locks
                         .get(&(app.app.clone(), app.destination.clone()))
                         .cloned()
-                        .unwrap_or(LockCell::Unknown)
-                } else {
-                    LockCell::NotBerth
+                        .unwrap_or(LockCell::Unknown),
+                    source => foreign
+                        .get(&(
+                            source.as_str().to_string(),
+                            app.app.clone(),
+                            app.destination.clone(),
+                        ))
+                        .cloned()
+                        .unwrap_or(LockCell::NotBerth),
                 },
                 last: None,
             });

@@ -89,18 +89,29 @@ impl RunView {
     /// A finished run known only from a host's history.
     pub fn from_history(host: &str, r: &Record) -> Self {
         let result = match r.result.as_str() {
-            "ok" => RunResult::Ok,
-            "cancelled" => RunResult::Cancelled {
+            "ok" => Some(RunResult::Ok),
+            "cancelled" => Some(RunResult::Cancelled {
                 stage: r.failed_stage.clone(),
-            },
-            _ => RunResult::Failed {
+            }),
+            // A Dokku build still going, as its record says.
+            "running" => None,
+            "abandoned" => Some(RunResult::Failed {
+                stage: r.failed_stage.clone().unwrap_or_default(),
+                error: "abandoned: the process that ran it is gone".into(),
+            }),
+            _ => Some(RunResult::Failed {
                 stage: r.failed_stage.clone().unwrap_or_default(),
                 error: strip_controls(r.error.as_deref().unwrap_or("")),
-            },
+            }),
         };
         RunView {
             id: None,
-            verb: r.action.clone(),
+            // Another tool's record says whose it is.
+            verb: if r.tool.is_empty() {
+                r.action.clone()
+            } else {
+                format!("{}: {}", r.tool, r.action)
+            },
             app: r.app.clone(),
             destination: r.destination.clone(),
             version: r.version.clone(),
@@ -108,7 +119,7 @@ impl RunView {
             started_at: r.started_at,
             stages: Vec::new(),
             warnings: Vec::new(),
-            result: Some(result),
+            result,
             elapsed_ms: Some((r.finished_at - r.started_at).num_milliseconds().max(0) as u64),
             host: Some(host.to_string()),
         }

@@ -411,6 +411,7 @@ async fn locks_and_history_on_an_ssh_host_follow_the_local_rules() {
         error: Some(format!("line one\nline two {hostile}")),
         note: None,
         run: String::new(),
+        tool: String::new(),
     };
     history::append(&root, &record).await.unwrap();
     history::append(&root, &record).await.unwrap();

@@ -102,6 +102,7 @@ impl Runner<'_> {
             error,
             note: self.note(),
             run: self.ctx.run_id.clone(),
+            tool: String::new(),
         };
         let mut hosts: Vec<&HostName> = self.plan.stages.iter().flat_map(|s| &s.hosts).collect();
         hosts.sort();

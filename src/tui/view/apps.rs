@@ -178,6 +178,23 @@ pub fn lock_text(
         LockCell::NotBerth => ("-".into(), t.dim),
         LockCell::Error(e) => (format!("? {e}"), t.warn),
         LockCell::Broken(b) => (format!("BROKEN {} (U clears)", b.problem), t.error),
+        LockCell::Foreign(l) => {
+            let by = l.holder.as_deref().unwrap_or("someone");
+            let msg = l
+                .message
+                .as_deref()
+                .map(|m| format!(" \"{m}\""))
+                .unwrap_or_default();
+            let age = l
+                .since
+                .map(|s| format!(" {}", crate::domain::format::age((now - s).num_seconds())))
+                .unwrap_or_default();
+            if l.left_over {
+                (format!("LEFT OVER {by}{age} ({})", l.tool), t.error)
+            } else {
+                (format!("{by}{msg}{age} ({})", l.tool), t.warn)
+            }
+        }
         LockCell::Held(s) => {
             let h = &s.holder;
             let what = match (h.action.as_str(), &h.version, &h.message) {
@@ -307,6 +324,7 @@ mod tests {
                 error: Some("unhealthy".into()),
                 note: None,
                 run: String::new(),
+                tool: String::new(),
             },
         )]));
         insta::assert_snapshot!(render(&m, 80, 24));

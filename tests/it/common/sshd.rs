@@ -9,12 +9,33 @@ use std::time::{Duration, Instant};
 
 pub struct Sshd {
     pub dir: tempfile::TempDir,
+    /// The address it listens on.
+    pub addr: String,
     pub port: u16,
     pub client_key: PathBuf,
     pub known_hosts: PathBuf,
     pub user: String,
     config: PathBuf,
+    /// Bind mounts its sessions see (a host of its own: its own home,
+    /// its own `/var/lib/dokku`), made in a mount namespace of its own.
+    binds: Vec<(PathBuf, PathBuf)>,
     child: Option<Child>,
+}
+
+/// How to start an sshd: where it listens, whose key it lets in, and what
+/// its sessions see in place of this machine's directories.
+#[derive(Default)]
+pub struct Opts {
+    /// Default 127.0.0.1 (any 127.0.0.0/8 address is this machine's).
+    pub addr: Option<String>,
+    /// Default a free one.
+    pub port: Option<u16>,
+    /// A client key (its `.pub` beside it) to let in, shared by several
+    /// hosts; default one made for this sshd.
+    pub client_key: Option<PathBuf>,
+    /// (directory, where its sessions see it): needs root (a mount
+    /// namespace).
+    pub binds: Vec<(PathBuf, PathBuf)>,
 }
 
 /// A new ed25519 key pair at `path` and `path.pub`, without a passphrase.
@@ -35,6 +56,10 @@ pub fn keygen(path: &std::path::Path) {
 
 impl Sshd {
     pub fn start() -> Sshd {
+        Sshd::start_with(Opts::default())
+    }
+
+    pub fn start_with(opts: Opts) -> Sshd {
         let sshd = PathBuf::from("/usr/sbin/sshd");
         assert!(
             sshd.exists(),
@@ -45,20 +70,28 @@ impl Sshd {
         let _ = std::fs::create_dir_all("/run/sshd");
         let dir = tempfile::tempdir().unwrap();
         let d = dir.path();
-        let (host_key, client_key) = (d.join("host_key"), d.join("client_key"));
+        let host_key = d.join("host_key");
         keygen(&host_key);
-        keygen(&client_key);
-        std::fs::copy(d.join("client_key.pub"), d.join("authorized_keys")).unwrap();
-        let port = super::nginx::free_port();
+        let client_key = match opts.client_key {
+            Some(k) => k,
+            None => {
+                let k = d.join("client_key");
+                keygen(&k);
+                k
+            }
+        };
+        std::fs::copy(client_key.with_extension("pub"), d.join("authorized_keys")).unwrap();
+        let addr = opts.addr.unwrap_or_else(|| "127.0.0.1".into());
+        let port = opts.port.unwrap_or_else(super::nginx::free_port);
         let host_pub = std::fs::read_to_string(d.join("host_key.pub")).unwrap();
         let known_hosts = d.join("known_hosts");
-        std::fs::write(&known_hosts, format!("[127.0.0.1]:{port} {host_pub}")).unwrap();
+        std::fs::write(&known_hosts, format!("[{addr}]:{port} {host_pub}")).unwrap();
         let config = d.join("sshd_config");
         std::fs::write(
             &config,
             format!(
                 "Port {port}
-ListenAddress 127.0.0.1
+ListenAddress {addr}
 HostKey {hk}
 PidFile {d}/sshd.pid
 AuthorizedKeysFile {d}/authorized_keys
@@ -82,11 +115,13 @@ LogLevel ERROR
             .to_string();
         let mut s = Sshd {
             dir,
+            addr,
             port,
             client_key,
             known_hosts,
             user,
             config,
+            binds: opts.binds,
             child: None,
         };
         s.restart();
@@ -95,7 +130,24 @@ LogLevel ERROR
 
     /// Starts sshd (again, on the same port with the same keys).
     pub fn restart(&mut self) {
-        let child = Command::new("/usr/sbin/sshd")
+        let mut cmd = if self.binds.is_empty() {
+            Command::new("/usr/sbin/sshd")
+        } else {
+            // unshare execs sh, which mounts and execs sshd: the child is
+            // sshd itself, as without binds.
+            let mut c = Command::new("unshare");
+            c.args(["--mount", "--propagation", "private", "--", "sh", "-c"]);
+            c.arg(
+                "set -e; while [ \"$1\" != -- ]; do mount --bind \"$1\" \"$2\"; shift 2; done; shift; exec \"$@\"",
+            );
+            c.arg("sh");
+            for (from, to) in &self.binds {
+                c.arg(from).arg(to);
+            }
+            c.args(["--", "/usr/sbin/sshd"]);
+            c
+        };
+        let child = cmd
             .args(["-D", "-e", "-f"])
             .arg(&self.config)
             .stdin(Stdio::null())
@@ -105,7 +157,7 @@ LogLevel ERROR
             .unwrap();
         self.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(10);
-        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+        while std::net::TcpStream::connect((self.addr.as_str(), self.port)).is_err() {
             assert!(Instant::now() < deadline, "sshd did not listen within 10s");
             std::thread::sleep(Duration::from_millis(20));
         }
@@ -124,7 +176,8 @@ LogLevel ERROR
     /// The `ssh:` block of a berth host reaching this sshd.
     pub fn host_yaml(&self) -> String {
         format!(
-            "{{host: 127.0.0.1, port: {}, user: {}, identity_file: {}, known_hosts: {}}}",
+            "{{host: {}, port: {}, user: {}, identity_file: {}, known_hosts: {}}}",
+            self.addr,
             self.port,
             self.user,
             self.client_key.display(),
