@@ -311,6 +311,38 @@ pub fn apps(
             last: None,
         });
     }
+    // Another tool's app known only by its lock (a Dokku app with no
+    // container running): its lock is still news.
+    for ((tool, app, dest), cell) in foreign {
+        let source = match tool.as_str() {
+            "kamal" => Source::Kamal,
+            "dokku" => Source::Dokku,
+            _ => continue,
+        };
+        if rows
+            .keys()
+            .any(|(_, a, d, s)| a == app && d == dest && *s == source)
+        {
+            continue;
+        }
+        let key = (true, app.clone(), dest.clone(), source);
+        rows.entry(key).or_insert_with(|| AppRow {
+            app: app.clone(),
+            destination: dest.clone(),
+            source,
+            declared: false,
+            // Nothing says it should run: no container is no failure.
+            ok: true,
+            roles: Vec::new(),
+            versions: Vec::new(),
+            retained: Vec::new(),
+            problem: None,
+            lacks: Vec::new(),
+            hosts: Vec::new(),
+            lock: cell.clone(),
+            last: None,
+        });
+    }
     let mut out: Vec<AppRow> = rows.into_values().collect();
     for row in &mut out {
         row.versions.sort();

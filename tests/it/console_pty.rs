@@ -1047,3 +1047,52 @@ async fn with_mouse_a_click_switches_views_and_m_gives_the_mouse_back() {
     );
     console.quit();
 }
+
+/// A Kamal app (from its deploy file, named in berth.yaml) and a Dokku
+/// host beside berth's own: their locks in the Apps view, Kamal's audit
+/// log in the Runs view, and a mutating key says what to run instead.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kamal_and_dokku_locks_and_history_show_in_the_console() {
+    use crate::kamal_live::{BUILD_ID, DokkuHost, HOLDER, KamalFleet};
+    let Some(scope) = common::scope().await else {
+        return;
+    };
+    let fleet = KamalFleet::start(&scope).await;
+    let dokku = DokkuHost::start();
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("berth.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "version: 2\nhosts:\n  dokku-1: {{ssh: {}}}\nkamal:\n  - {{file: {}, destinations: [staging]}}\n",
+            dokku.sshd.host_yaml(),
+            fleet.repo.path().join("config/deploy.yml").display()
+        ),
+    )
+    .unwrap();
+    let env = fleet.env();
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let mut console = Console::spawn_with_env(&config, &env, 200, 40);
+    console.keys("2");
+    console.wait_for(
+        "Kamal's lock and Dokku's, read on their hosts",
+        Duration::from_secs(30),
+        |s| {
+            s.contains(&format!("{HOLDER} \"Hotfix"))
+                && s.contains("LEFT OVER pid 4242")
+                && s.contains(&format!("build {BUILD_ID}"))
+                && s.contains("dokku apps:lock")
+        },
+    );
+    console.keys("4");
+    console.wait_for("Kamal's audit log", Duration::from_secs(20), |s| {
+        s.contains("kamal: Deployed app version") && s.contains("dokku: build")
+    });
+    console.keys("2");
+    console.filter(&fleet.service);
+    console.keys("d");
+    console.wait_for("what to run instead", Duration::from_secs(10), |s| {
+        s.contains("kamal deploy -d staging")
+    });
+    console.quit();
+}

@@ -450,9 +450,14 @@ pub struct DokkuHost {
     pub sshd: Sshd,
     pub data: tempfile::TempDir,
     holder: Child,
-    /// `/var/lib/dokku` was made for the bind mount (removed after).
-    made_mount_point: bool,
 }
+
+/// `/var/lib/dokku` as the Dokku hosts' mount point: made for the first
+/// host of this process that needs it (when this machine has none), and
+/// removed when the last is gone (removing it earlier would unmount it
+/// in the other hosts' namespaces too).
+static MOUNT_POINT: std::sync::Mutex<(usize, bool)> = std::sync::Mutex::new((0, false));
+const DOKKU_DIR: &str = "/var/lib/dokku";
 
 pub const BUILD_ID: &str = "0lsx2k3q9abcde";
 
@@ -502,21 +507,20 @@ impl DokkuHost {
             ),
         )
         .unwrap();
-        let mount_point = Path::new("/var/lib/dokku");
-        let made_mount_point = !mount_point.exists();
-        if made_mount_point {
-            std::fs::create_dir_all(mount_point).unwrap();
+        let mount_point = Path::new(DOKKU_DIR);
+        {
+            let mut users = MOUNT_POINT.lock().unwrap_or_else(|e| e.into_inner());
+            if users.0 == 0 && !mount_point.exists() {
+                std::fs::create_dir_all(mount_point).unwrap();
+                users.1 = true;
+            }
+            users.0 += 1;
         }
         let sshd = Sshd::start_with(Opts {
             binds: vec![(data.path().to_path_buf(), mount_point.to_path_buf())],
             ..Default::default()
         });
-        DokkuHost {
-            sshd,
-            data,
-            holder,
-            made_mount_point,
-        }
+        DokkuHost { sshd, data, holder }
     }
 
     pub fn config(&self, dir: &Path) -> PathBuf {
@@ -538,8 +542,11 @@ impl Drop for DokkuHost {
         let _ = self.holder.kill();
         let _ = self.holder.wait();
         self.sshd.kill();
-        if self.made_mount_point {
-            let _ = std::fs::remove_dir("/var/lib/dokku");
+        let mut users = MOUNT_POINT.lock().unwrap_or_else(|e| e.into_inner());
+        users.0 -= 1;
+        if users.0 == 0 && users.1 {
+            let _ = std::fs::remove_dir(DOKKU_DIR);
+            users.1 = false;
         }
     }
 }
