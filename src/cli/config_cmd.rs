@@ -49,6 +49,36 @@ pub fn check(config: &Config) -> anyhow::Result<u8> {
         effective.push_str(&lines.join("\n"));
         effective.push('\n');
     }
+    if !config.kamal.is_empty() {
+        // Their hosts are in `hosts:` above, as berth reaches them.
+        effective.push_str("# Kamal apps (read-only, from their deploy files):\n");
+        for app in &config.kamal {
+            let roles: Vec<String> = app
+                .roles
+                .iter()
+                .map(|r| {
+                    let hosts: Vec<String> = r
+                        .hosts
+                        .iter()
+                        .map(|a| {
+                            app.host_name(a)
+                                .map_or_else(|| a.clone(), |n| n.to_string())
+                        })
+                        .collect();
+                    format!("{} on {}", r.name, hosts.join(", "))
+                })
+                .collect();
+            effective.push_str(&format!(
+                "#   {} from {}: {}; lock on {}\n",
+                app.service_and_destination(),
+                app.file.display(),
+                roles.join("; "),
+                app.primary_host()
+                    .and_then(|a| app.host_name(a))
+                    .map_or_else(|| "-".to_string(), |n| n.to_string()),
+            ));
+        }
+    }
     out!("{effective}");
     if code == EXIT_OK {
         errln!("berth: {} is valid", config.path.display());
