@@ -230,6 +230,9 @@ pub fn parse_audit(app: &KamalApp, host: &str, text: &[u8]) -> Vec<Record> {
     String::from_utf8_lossy(text)
         .lines()
         .filter_map(|line| {
+            // Cleaned whole first: a `]` inside an escape sequence must not
+            // split a tag and leave the sequence's text behind as words.
+            let line = one_line(line);
             let mut rest = line.trim_start();
             let mut tags = Vec::new();
             while let Some(r) = rest.strip_prefix('[') {

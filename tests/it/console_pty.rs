@@ -1051,6 +1051,9 @@ async fn with_mouse_a_click_switches_views_and_m_gives_the_mouse_back() {
 /// A Kamal app (from its deploy file, named in berth.yaml) and a Dokku
 /// host beside berth's own: their locks in the Apps view, Kamal's audit
 /// log in the Runs view, and a mutating key says what to run instead.
+/// Hostile text planted in every file of theirs berth reads (an audit
+/// line, a Dokku app's name and lock, a build record) never reaches the
+/// terminal, nor the CLI's output.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kamal_and_dokku_locks_and_history_show_in_the_console() {
     use crate::kamal_live::{BUILD_ID, DokkuHost, HOLDER, KamalFleet};
@@ -1059,6 +1062,30 @@ async fn kamal_and_dokku_locks_and_history_show_in_the_console() {
     };
     let fleet = KamalFleet::start(&scope).await;
     let dokku = DokkuHost::start();
+    let h = HOSTILE;
+    let log = fleet.homes[1]
+        .path()
+        .join(format!(".kamal/{}-staging-audit.log", fleet.service));
+    let mut audit = std::fs::read_to_string(&log).unwrap();
+    audit.push_str(&format!(
+        "[{}] [{h}] [staging] [{h}] Ran {h} evil\n",
+        chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ")
+    ));
+    std::fs::write(&log, audit).unwrap();
+    let data = dokku.data.path().join("data");
+    let evil = data.join(format!("apps/evil{h}"));
+    std::fs::create_dir_all(&evil).unwrap();
+    std::fs::write(evil.join(".deploy.lock"), h).unwrap();
+    std::fs::write(
+        data.join("builds/blog/0lsx2k1a0bbbbb.json"),
+        serde_json::json!({
+            "id": format!("0lsx2k1a0bbbbb{h}"), "app": "blog", "kind": format!("build{h}"),
+            "pid": 1, "started_at": "2026-11-20T10:30:00Z", "status": "failed",
+            "source": h, "exit_code": 2,
+        })
+        .to_string(),
+    )
+    .unwrap();
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("berth.yaml");
     std::fs::write(
@@ -1084,9 +1111,14 @@ async fn kamal_and_dokku_locks_and_history_show_in_the_console() {
                 && s.contains("dokku apps:lock")
         },
     );
+    console.wait_for("the planted Dokku app", Duration::from_secs(10), |s| {
+        s.contains("evil") && s.contains("LEFT OVER pid")
+    });
     console.keys("4");
     console.wait_for("Kamal's audit log", Duration::from_secs(20), |s| {
-        s.contains("kamal: Deployed app version") && s.contains("dokku: build")
+        s.contains("kamal: Deployed app version")
+            && s.contains("dokku: build")
+            && s.contains("kamal: Ran 31mevil evil")
     });
     console.keys("2");
     console.filter(&fleet.service);
@@ -1095,4 +1127,38 @@ async fn kamal_and_dokku_locks_and_history_show_in_the_console() {
         s.contains("kamal deploy -d staging")
     });
     console.quit();
+    let raw = console.raw.lock().unwrap().clone();
+    if let Some(what) = planted(&raw) {
+        panic!(
+            "{what} reached the terminal: {:?}",
+            String::from_utf8_lossy(&raw)
+        );
+    }
+    // The command line reads the same files.
+    for args in [
+        &["lock", "status"][..],
+        &["history", "blog"],
+        &["history", &fleet.service],
+        &["lock", "status", "--json"],
+    ] {
+        let out = common::berth()
+            .arg("-c")
+            .arg(&config)
+            .envs(fleet.env())
+            .args(args)
+            .output()
+            .unwrap();
+        let all = [out.stdout.clone(), out.stderr.clone()].concat();
+        assert!(
+            String::from_utf8_lossy(&out.stdout).contains("evil") || args[0] == "history",
+            "{args:?}: {}",
+            String::from_utf8_lossy(&all)
+        );
+        if let Some(what) = planted(&all) {
+            panic!(
+                "{what} in `berth {args:?}`: {:?}",
+                String::from_utf8_lossy(&all)
+            );
+        }
+    }
 }

@@ -56,10 +56,22 @@ pub fn draw(frame: &mut Frame, area: Rect, model: &Model) {
                     r.current_stage()
                         .and_then(|s| r.stages.get(s))
                         .map(|s| s.name.clone())
-                        .unwrap_or_else(|| "starting".into()),
+                        // A run known from another tool's record (a Dokku
+                        // build still going) has no stages to name.
+                        .unwrap_or_else(|| {
+                            if r.id.is_none() {
+                                "running"
+                            } else {
+                                "starting"
+                            }
+                            .into()
+                        }),
                     t.warn,
                 ),
                 Some(RunResult::Ok) => ("✓", "ok".to_string(), t.ok),
+                Some(RunResult::Failed { stage, .. }) if stage.is_empty() => {
+                    ("✗", "failed".to_string(), t.error)
+                }
                 Some(RunResult::Failed { stage, .. }) => ("✗", format!("failed: {stage}"), t.error),
                 Some(RunResult::Cancelled { .. }) => ("-", "cancelled".to_string(), t.warn),
             };
