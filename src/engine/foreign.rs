@@ -23,7 +23,7 @@ use serde::Serialize;
 use super::history::{Performer, Record};
 use crate::config::kamal::KamalApp;
 use crate::config::{Config, HostName};
-use crate::hosts::{Kind, Pool};
+use crate::hosts::Pool;
 use crate::sanitize::one_line;
 
 /// Deadline for reaching a host.
@@ -112,17 +112,16 @@ pub async fn kamal_lock(config: &Config, hosts: &Pool, app: &KamalApp) -> Foreig
         Ok(d) => d,
         Err(e) => return ForeignRead::Error(e),
     };
-    let details = match dir.join("details").read().await {
-        Ok(d) => d,
+    // One command: the directory's files, or that it is not there.
+    let files = match dir.read_dir_files().await {
+        Ok(Some(files)) => files,
+        Ok(None) => return ForeignRead::Free,
         Err(e) => return ForeignRead::Error(e.to_string()),
     };
-    if details.is_none() {
-        match dir.kind().await {
-            Ok(Some(Kind::Dir)) => {}
-            Ok(_) => return ForeignRead::Free,
-            Err(e) => return ForeignRead::Error(e.to_string()),
-        }
-    }
+    let details = files
+        .into_iter()
+        .find(|(name, _)| name == "details")
+        .map(|(_, bytes)| bytes);
     ForeignRead::Held(Box::new(kamal_details(
         app,
         name.as_str(),

@@ -380,6 +380,24 @@ async fn a_kamal_fleet_with_no_berth_config_shows_its_hosts_lock_and_history() {
     assert!(lines.iter().all(|l| l["tool"] == "kamal"
         && l["performer"]["user"] == "ana@example.com"
         && l["version"] == VERSION));
+
+    // Between Kamal's `mkdir` and its details: held; once removed: free.
+    let lock = fleet.homes[0]
+        .path()
+        .join(format!(".kamal/lock-{svc}-staging"));
+    std::fs::remove_file(lock.join("details")).unwrap();
+    let locks = json(&fleet.berth(&["-d", "staging", "lock", "status", "--json"]));
+    assert_eq!(locks["kamal"][0]["held"], true, "{locks:#}");
+    assert!(
+        locks["kamal"][0]["lock"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("not written yet")
+    );
+    std::fs::remove_dir(&lock).unwrap();
+    let locks = json(&fleet.berth(&["-d", "staging", "lock", "status", "--json"]));
+    assert_eq!(locks["kamal"][0]["held"], false, "{locks:#}");
+    assert!(locks["kamal"][0].get("error").is_none(), "{locks:#}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
