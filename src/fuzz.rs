@@ -172,28 +172,7 @@ pub fn history(bytes: &[u8]) {
 
 /// A Kamal app for the Kamal targets.
 fn kamal_app() -> crate::config::kamal::KamalApp {
-    use crate::config::kamal::{KamalApp, KamalRole, KamalSsh};
-    KamalApp {
-        file: "config/deploy.yml".into(),
-        destination: Some("staging".into()),
-        service: "shop".into(),
-        image: None,
-        primary_role: "web".into(),
-        roles: vec![KamalRole {
-            name: "web".into(),
-            hosts: vec!["h".into()],
-        }],
-        accessories: Vec::new(),
-        ssh: KamalSsh {
-            user: "root".into(),
-            port: 22,
-            jump: None,
-            keys: Vec::new(),
-            config: Vec::new(),
-        },
-        proxied: false,
-        names: Vec::new(),
-    }
+    crate::config::kamal::KamalApp::on_one_host("shop", Some("staging"), "h")
 }
 
 /// Every text of another tool's lock, as shown.

@@ -118,6 +118,32 @@ pub struct KamalSsh {
 }
 
 impl KamalApp {
+    /// An app of one role (`web`) on one host, reached as root on port 22:
+    /// the smallest Kamal config, for tests and fuzzing.
+    pub fn on_one_host(service: &str, destination: Option<&str>, host: &str) -> KamalApp {
+        KamalApp {
+            file: PathBuf::from(DEFAULT_FILE),
+            destination: destination.map(str::to_string),
+            service: service.to_string(),
+            image: None,
+            primary_role: "web".into(),
+            roles: vec![KamalRole {
+                name: "web".into(),
+                hosts: vec![host.to_string()],
+            }],
+            accessories: Vec::new(),
+            ssh: KamalSsh {
+                user: "root".into(),
+                port: 22,
+                jump: None,
+                keys: Vec::new(),
+                config: Vec::new(),
+            },
+            proxied: false,
+            names: Vec::new(),
+        }
+    }
+
     /// `shop` or `shop-staging`: how Kamal names the lock and the audit log.
     pub fn service_and_destination(&self) -> String {
         match &self.destination {
@@ -940,6 +966,14 @@ impl super::Config {
             },
         );
         name
+    }
+
+    /// Each Kamal app's service and destination (`""` for none).
+    pub fn kamal_services(&self) -> Vec<(String, String)> {
+        self.kamal
+            .iter()
+            .map(|a| (a.service.clone(), a.destination.clone().unwrap_or_default()))
+            .collect()
     }
 
     /// The Kamal app shown as `service` (and `destination`, `""` for none).

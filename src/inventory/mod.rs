@@ -47,13 +47,7 @@ impl Inventory {
             .map(|(name, h)| (name.to_string(), Endpoint::from_config(h)))
             .collect();
         let fleet = Fleet::new(hosts.iter().map(|(n, e)| (n.as_str(), e.describe())))
-            .with_kamal_services(
-                config
-                    .kamal
-                    .iter()
-                    .map(|a| (a.service.clone(), a.destination.clone().unwrap_or_default()))
-                    .collect(),
-            );
+            .with_kamal_services(config.kamal_services());
         Self::start_with(fleet, hosts, gateway, opts)
     }
 

@@ -385,13 +385,7 @@ impl Model {
                 .keys()
                 .map(|h| (h.as_str(), String::new())),
         )
-        .with_kamal_services(
-            config
-                .kamal
-                .iter()
-                .map(|a| (a.service.clone(), a.destination.clone().unwrap_or_default()))
-                .collect(),
-        );
+        .with_kamal_services(config.kamal_services());
         let report =
             crate::inventory::status::report(&config, &fleet, &Default::default(), Utc::now());
         let mut m = Model {

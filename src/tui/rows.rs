@@ -109,6 +109,25 @@ pub struct LastRun {
 }
 
 impl AppRow {
+    /// A row with nothing found on any host yet.
+    fn empty(app: &str, destination: &str, source: Source, declared: bool, lock: LockCell) -> Self {
+        AppRow {
+            app: app.to_string(),
+            destination: destination.to_string(),
+            source,
+            declared,
+            ok: true,
+            roles: Vec::new(),
+            versions: Vec::new(),
+            retained: Vec::new(),
+            problem: None,
+            lacks: Vec::new(),
+            hosts: Vec::new(),
+            lock,
+            last: None,
+        }
+    }
+
     /// Where `a`/`d`/`r` act: only berth apps are berth's to change.
     pub fn actionable(&self) -> bool {
         self.source == Source::Berth && self.declared
@@ -223,33 +242,22 @@ pub fn apps(
                 app.destination.clone(),
                 app.source,
             );
-            let row = rows.entry(key).or_insert_with(|| AppRow {
-                app: app.app.clone(),
-                destination: app.destination.clone(),
-                source: app.source,
-                declared: app.declared,
-                ok: true,
-                roles: Vec::new(),
-                versions: Vec::new(),
-                retained: Vec::new(),
-                problem: None,
-                lacks: Vec::new(),
-                hosts: Vec::new(),
-                lock: match app.source {
-                    Source::Berth => locks
-                        .get(&(app.app.clone(), app.destination.clone()))
-                        .cloned()
-                        .unwrap_or(LockCell::Unknown),
-                    source => foreign
-                        .get(&(
-                            source.as_str().to_string(),
-                            app.app.clone(),
-                            app.destination.clone(),
-                        ))
-                        .cloned()
-                        .unwrap_or(LockCell::NotBerth),
-                },
-                last: None,
+            let lock = match app.source {
+                Source::Berth => locks
+                    .get(&(app.app.clone(), app.destination.clone()))
+                    .cloned()
+                    .unwrap_or(LockCell::Unknown),
+                source => foreign
+                    .get(&(
+                        source.as_str().to_string(),
+                        app.app.clone(),
+                        app.destination.clone(),
+                    ))
+                    .cloned()
+                    .unwrap_or(LockCell::NotBerth),
+            };
+            let row = rows.entry(key).or_insert_with(|| {
+                AppRow::empty(&app.app, &app.destination, app.source, app.declared, lock)
             });
             row.ok &= app.ok && host.reachable;
             row.hosts.push(host.name.clone());
@@ -292,23 +300,14 @@ pub fn apps(
     // still get a row: an app that vanished is exactly what to see.
     for name in config.fleet.apps.keys() {
         let key = (false, name.to_string(), String::new(), Source::Berth);
+        let lock = locks
+            .get(&(name.to_string(), String::new()))
+            .cloned()
+            .unwrap_or(LockCell::Unknown);
         rows.entry(key).or_insert_with(|| AppRow {
-            app: name.to_string(),
-            destination: String::new(),
-            source: Source::Berth,
-            declared: true,
+            // Declared, and nothing of it found: not ok.
             ok: false,
-            roles: Vec::new(),
-            versions: Vec::new(),
-            retained: Vec::new(),
-            problem: None,
-            lacks: Vec::new(),
-            hosts: Vec::new(),
-            lock: locks
-                .get(&(name.to_string(), String::new()))
-                .cloned()
-                .unwrap_or(LockCell::Unknown),
-            last: None,
+            ..AppRow::empty(name.as_str(), "", Source::Berth, true, lock)
         });
     }
     // Another tool's app known only by its lock (a Dokku app with no
@@ -326,22 +325,9 @@ pub fn apps(
             continue;
         }
         let key = (true, app.clone(), dest.clone(), source);
-        rows.entry(key).or_insert_with(|| AppRow {
-            app: app.clone(),
-            destination: dest.clone(),
-            source,
-            declared: false,
-            // Nothing says it should run: no container is no failure.
-            ok: true,
-            roles: Vec::new(),
-            versions: Vec::new(),
-            retained: Vec::new(),
-            problem: None,
-            lacks: Vec::new(),
-            hosts: Vec::new(),
-            lock: cell.clone(),
-            last: None,
-        });
+        // Nothing says it should run: no container is no failure.
+        rows.entry(key)
+            .or_insert_with(|| AppRow::empty(app, dest, source, false, cell.clone()));
     }
     let mut out: Vec<AppRow> = rows.into_values().collect();
     for row in &mut out {

@@ -574,14 +574,7 @@ async fn a_dokku_host_shows_held_left_over_and_manual_locks_and_its_builds() {
     let host = DokkuHost::start();
     let dir = tempfile::tempdir().unwrap();
     let config = host.config(dir.path());
-    let berth = |args: &[&str]| {
-        common::berth()
-            .arg("-c")
-            .arg(&config)
-            .args(args)
-            .output()
-            .unwrap()
-    };
+    let berth = |args: &[&str]| common::berth_at(&config, args);
 
     let out = berth(&["lock", "status", "--json"]);
     let locks = json(&out);

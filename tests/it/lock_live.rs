@@ -894,14 +894,7 @@ fn an_action_that_lacks_what_it_needs_is_refused_before_the_lock_naming_all_of_i
     );
     let config = dir.path().join("berth.yaml");
     std::fs::write(&config, yaml).unwrap();
-    let run = |args: &[&str]| {
-        common::berth()
-            .arg("-c")
-            .arg(&config)
-            .args(args)
-            .output()
-            .unwrap()
-    };
+    let run = |args: &[&str]| common::berth_at(&config, args);
     for args in [
         &["plan", "deploy", "needy", "-V", "v1"][..],
         &["deploy", "needy", "-V", "v1"],

@@ -1,28 +1,8 @@
 use super::*;
-use crate::config::kamal::{KamalApp, KamalRole, KamalSsh};
+use crate::config::kamal::KamalApp;
 
 fn app(dest: Option<&str>) -> KamalApp {
-    KamalApp {
-        file: "config/deploy.yml".into(),
-        destination: dest.map(str::to_string),
-        service: "shop".into(),
-        image: None,
-        primary_role: "web".into(),
-        roles: vec![KamalRole {
-            name: "web".into(),
-            hosts: vec!["10.0.0.7".into()],
-        }],
-        accessories: Vec::new(),
-        ssh: KamalSsh {
-            user: "root".into(),
-            port: 22,
-            jump: None,
-            keys: Vec::new(),
-            config: Vec::new(),
-        },
-        proxied: false,
-        names: Vec::new(),
-    }
+    KamalApp::on_one_host("shop", dest, "10.0.0.7")
 }
 
 /// Ruby's `Base64.encode64`: a newline every 60 characters, and one at the end.

@@ -496,6 +496,11 @@ pub fn berth() -> Command {
     cmd
 }
 
+/// Runs berth with the config at `config`.
+pub fn berth_at(config: &Path, args: &[&str]) -> Output {
+    berth().arg("-c").arg(config).args(args).output().unwrap()
+}
+
 /// Runs berth with a config file written from `yaml`.
 pub fn berth_with_config(dir: &Path, yaml: &str, args: &[&str]) -> Output {
     let path = dir.join("berth.yaml");
