@@ -5,7 +5,10 @@
 //!
 //! Run: `OXKER=$(command -v oxker) cargo bench --bench console_live`
 //! (`BENCH_SECS` sets the idle window, default 30; `BENCH_ONLY=oxker`
-//! measures only the subjects whose name has that text). Needs what
+//! measures only the subjects whose name has that text;
+//! `BENCH_CONTAINERS=1000` runs that many, 20 apps of an equal share).
+//! First, `berth status --json` on the same fleet: wall time (median of 5)
+//! and peak RSS. Needs what
 //! `scripts/test` installs (Docker, Debian's busybox-static).
 //!
 //! For each program, in a 120x40 pseudo-terminal:
@@ -33,8 +36,14 @@ use futures_util::StreamExt;
 use support::{Pty, Ready, cpu_over, median, peak_rss_mib};
 
 const APPS: usize = 20;
-const PER_APP: usize = 10;
 const LAUNCHES: usize = 5;
+
+/// Containers per app (`BENCH_CONTAINERS` / 20; default 10).
+static PER_APP: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(10);
+
+fn per_app() -> usize {
+    PER_APP.load(std::sync::atomic::Ordering::Relaxed)
+}
 
 /// Lines of the screen that show one of the bench's containers or apps.
 fn rows_with(screen: &vt100::Screen, needle: &str) -> usize {
@@ -101,6 +110,58 @@ fn measure(s: &Subject, needle: &str, window: Duration) {
     );
 }
 
+/// The engine's own answer to one full container list (what any client's
+/// first frame waits for): median of 5.
+async fn engine_list_figure(docker: &bollard::Docker) {
+    let mut took = Vec::new();
+    for _ in 0..5 {
+        let start = std::time::Instant::now();
+        let list = docker
+            .list_containers(Some(bollard::query_parameters::ListContainersOptions {
+                all: true,
+                ..Default::default()
+            }))
+            .await
+            .unwrap();
+        took.push(start.elapsed().as_secs_f64() * 1000.0);
+        assert!(!list.is_empty());
+    }
+    println!(
+        "the engine's container list alone: median {:.0} ms",
+        median(took)
+    );
+}
+
+/// `berth status --json` on the bench's fleet: wall time (median of 5)
+/// and the peak RSS of the largest run (measured before any console runs,
+/// so the children's peak is status's own).
+fn status_figures(berth: &str, cfg: &str) {
+    let mut took = Vec::new();
+    for _ in 0..5 {
+        let start = std::time::Instant::now();
+        let out = std::process::Command::new(berth)
+            .args(["-c", cfg, "status", "--json"])
+            .output()
+            .unwrap();
+        took.push(start.elapsed().as_secs_f64() * 1000.0);
+        assert!(
+            !out.stdout.is_empty(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let rss_kib = nix::sys::resource::getrusage(nix::sys::resource::UsageWho::RUSAGE_CHILDREN)
+        .map(|u| u.max_rss())
+        .unwrap_or_default();
+    println!(
+        "status --json: median {:.0} ms (min {:.0}, max {:.0}), peak RSS {:.1} MiB",
+        median(took.clone()),
+        took.iter().copied().fold(f64::MAX, f64::min),
+        took.iter().copied().fold(0.0, f64::max),
+        rss_kib as f64 / 1024.0
+    );
+}
+
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
     // `cargo bench` passes `--bench`; this harness takes no arguments.
@@ -110,16 +171,22 @@ async fn main() {
         return;
     };
     let scope = Scope::new(docker).await;
+    if let Some(n) = std::env::var("BENCH_CONTAINERS")
+        .ok()
+        .and_then(|n| n.parse::<usize>().ok())
+    {
+        PER_APP.store((n / APPS).max(1), std::sync::atomic::Ordering::Relaxed);
+    }
     let apps: Vec<String> = (0..APPS).map(|a| scope.app(&format!("b{a:02}"))).collect();
     println!(
         "starting {} sleep containers (no health check)…",
-        APPS * PER_APP
+        APPS * per_app()
     );
     let specs: Vec<Spec> = apps
         .iter()
         .enumerate()
         .flat_map(|(a, app)| {
-            (0..PER_APP).map(move |i| {
+            (0..per_app()).map(move |i| {
                 Spec::named(&format!("b{a:02}-{i}"))
                     .sleeper()
                     .berth(app, "web", "v1")
@@ -151,7 +218,9 @@ async fn main() {
 
     let berth = env!("CARGO_BIN_EXE_berth").to_string();
     let cfg = config.display().to_string();
-    // berth is ready when every app's row shows its 10 containers serving
+    engine_list_figure(&scope.docker).await;
+    status_figures(&berth, &cfg);
+    // berth is ready when every app's row shows its containers serving
     // (app rows exist from the config before any data); oxker when its
     // table (5 rows at this size, above its log pane) shows them.
     let all_apps: fn(&str) -> Ready = |needle| {
@@ -159,7 +228,7 @@ async fn main() {
         Box::new(move |s| {
             s.contents()
                 .lines()
-                .filter(|l| l.contains(&needle) && l.contains("web 10/10"))
+                .filter(|l| l.contains(&needle) && l.contains(&format!("web {0}/{0}", per_app())))
                 .count()
                 >= APPS
         })

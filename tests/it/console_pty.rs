@@ -1134,6 +1134,23 @@ async fn kamal_and_dokku_locks_and_history_show_in_the_console() {
             String::from_utf8_lossy(&raw)
         );
     }
+    // With no berth.yaml at all, in the app's repository: Kamal's config
+    // alone gives the console its two hosts, the app and its lock.
+    let mut alone = Console::start(
+        None,
+        Some(fleet.repo.path()),
+        &["-d", "staging"],
+        &env,
+        200,
+        40,
+    );
+    alone.keys("2");
+    alone.wait_for("the Kamal app and its lock", Duration::from_secs(30), |s| {
+        s.contains("berth 2 hosts")
+            && s.contains(&fleet.service)
+            && s.contains(&format!("{HOLDER} \"Hotfix"))
+    });
+    alone.quit();
     // The command line reads the same files.
     for args in [
         &["lock", "status"][..],
