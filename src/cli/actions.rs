@@ -434,6 +434,7 @@ async fn their_history(
     config: &Config,
     gateway: &Gateway,
     app: &str,
+    declared_dokku_only: bool,
 ) -> (
     Vec<(
         String,
@@ -461,7 +462,10 @@ async fn their_history(
         .fleet
         .hosts
         .iter()
-        .filter(|(_, h)| h.dokku != Some(false))
+        .filter(|(_, h)| match h.dokku {
+            Some(d) => d,
+            None => !declared_dokku_only,
+        })
         .map(|(n, _)| n)
         .collect();
     let dokku_reads = join_all(
@@ -509,7 +513,9 @@ pub async fn history(
         .ok()
         .and_then(|n| config.fleet.apps.get(&n));
     // Kamal's audit logs and Dokku's build records of an app of that name.
-    let (mut theirs, found) = their_history(config, gateway, app).await;
+    // A berth app's history asks only the hosts that say `dokku: true` for
+    // Dokku's builds: the others would cost a command each for nothing.
+    let (mut theirs, found) = their_history(config, gateway, app, berth_app.is_some()).await;
     if berth_app.is_none() && !found {
         let unreached: Vec<String> = theirs
             .iter()

@@ -93,13 +93,11 @@ pub async fn run(config: &Config, gateway: &Gateway, cmd: &LockCommand) -> anyho
                 Some(_) => Vec::new(),
                 None => config.fleet.apps.keys().map(|a| a.to_string()).collect(),
             };
-            let (kamal, dokku) = foreign_locks(
-                config,
-                gateway,
-                app.as_deref().filter(|a| !berth_app(a)),
-                destination.as_deref(),
-            )
-            .await;
+            // A berth app named: its lock alone, no other tool's.
+            let (kamal, dokku) = match app {
+                Some(a) if berth_app(a) => (Vec::new(), Vec::new()),
+                _ => foreign_locks(config, gateway, app.as_deref(), destination.as_deref()).await,
+            };
             if let Some(a) = app
                 && !berth_app(a)
                 && kamal.is_empty()

@@ -641,4 +641,20 @@ async fn a_dokku_host_shows_held_left_over_and_manual_locks_and_its_builds() {
         "{}",
         text(&out)
     );
+    // A berth app named is asked about alone: no other tool's lock.
+    let app = format!("t{}-web", std::process::id());
+    std::fs::write(
+        &config,
+        format!(
+            "{}apps:\n  {app}:\n    image: x\n    roles: {{web: {{hosts: [dokku-1]}}}}\n",
+            std::fs::read_to_string(&config).unwrap()
+        ),
+    )
+    .unwrap();
+    let out = berth(&["lock", "status", &app]);
+    let said = text(&out);
+    assert!(
+        said.contains(&format!("{app}: ")) && !said.contains("blog"),
+        "{said}"
+    );
 }
