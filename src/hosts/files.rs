@@ -179,59 +179,33 @@ impl HostPath {
 const DOKKU_STATE: &str = include_str!("files/scripts/dokku_state.sh");
 
 impl HostPath {
-    /// What the Dokku data directory at this path holds (the script's
-    /// framed lines), `None` when Dokku is not there. Reads only.
-    pub async fn dokku_state(&self, builds_per_app: usize) -> Result<Option<Vec<u8>>, FilesError> {
-        const WHAT: &str = "reading Dokku's state in";
+    /// Runs a fixed read-only `script` here or over SSH alike, `$1` being
+    /// this path and `args` after it: its output on exit 0, `None` on exit
+    /// 3 (not there), else an error with its (cleaned) stderr.
+    async fn read_script(
+        &self,
+        what: &'static str,
+        script: &str,
+        args: &[&str],
+    ) -> Result<Option<Vec<u8>>, FilesError> {
         let path = self
             .path
             .to_str()
-            .ok_or_else(|| self.fail(WHAT, "the path is not UTF-8"))?;
-        let per = builds_per_app.to_string();
+            .ok_or_else(|| self.fail(what, "the path is not UTF-8"))?;
+        let mut argv = vec!["sh", "-c", script, "berth", path];
+        argv.extend_from_slice(args);
         let out = self
             .files
-            .run(&["sh", "-c", DOKKU_STATE, "berth", path, &per], OP_TIMEOUT)
+            .run(&argv, OP_TIMEOUT)
             .await
-            .map_err(|e| self.fail(WHAT, e))?;
-        if out.code != Some(0) {
-            let why = crate::sanitize::one_line(&String::from_utf8_lossy(&out.stderr));
-            return Err(self.fail(
-                WHAT,
-                if why.is_empty() {
-                    format!("exit {:?}", out.code)
-                } else {
-                    why
-                },
-            ));
-        }
-        Ok(match out.stdout.split(|b| *b == b'\n').next() {
-            Some(b"dokku") => Some(out.stdout),
-            _ => None,
-        })
-    }
-
-    /// The last `lines` lines of the file (`tail`), `None` when it is not
-    /// there: for logs other tools append to, which may be long.
-    pub async fn tail(&self, lines: usize) -> Result<Option<Vec<u8>>, FilesError> {
-        const WHAT: &str = "reading the end of";
-        let path = self
-            .path
-            .to_str()
-            .ok_or_else(|| self.fail(WHAT, "the path is not UTF-8"))?;
-        let n = lines.to_string();
-        let script = "[ -e \"$2\" ] || exit 3; exec tail -n \"$1\" -- \"$2\"";
-        let out = self
-            .files
-            .run(&["sh", "-c", script, "berth", &n, path], OP_TIMEOUT)
-            .await
-            .map_err(|e| self.fail(WHAT, e))?;
+            .map_err(|e| self.fail(what, e))?;
         match out.code {
             Some(0) => Ok(Some(out.stdout)),
             Some(3) => Ok(None),
             code => {
                 let why = crate::sanitize::one_line(&String::from_utf8_lossy(&out.stderr));
                 Err(self.fail(
-                    WHAT,
+                    what,
                     if why.is_empty() {
                         format!("exit {code:?}")
                     } else {
@@ -240,6 +214,28 @@ impl HostPath {
                 ))
             }
         }
+    }
+
+    /// What the Dokku data directory at this path holds (the script's
+    /// framed lines), `None` when Dokku is not there. Reads only.
+    pub async fn dokku_state(&self, builds_per_app: usize) -> Result<Option<Vec<u8>>, FilesError> {
+        let per = builds_per_app.to_string();
+        let out = self
+            .read_script("reading Dokku's state in", DOKKU_STATE, &[&per])
+            .await?
+            .unwrap_or_default();
+        Ok(match out.split(|b| *b == b'\n').next() {
+            Some(b"dokku") => Some(out),
+            _ => None,
+        })
+    }
+
+    /// The last `lines` lines of the file (`tail`), `None` when it is not
+    /// there: for logs other tools append to, which may be long.
+    pub async fn tail(&self, lines: usize) -> Result<Option<Vec<u8>>, FilesError> {
+        const TAIL: &str = "[ -e \"$1\" ] || exit 3; exec tail -n \"$2\" -- \"$1\"";
+        self.read_script("reading the end of", TAIL, &[&lines.to_string()])
+            .await
     }
 }
 
