@@ -17,6 +17,8 @@ use openssh::{ControlPersist, ForwardType, KnownHosts, Session, SessionBuilder, 
 use super::HostError;
 use crate::config::SshConfig;
 
+mod helper;
+
 /// A live connection to a host and its forwarded Docker socket. Dropping
 /// the last reference closes the master connection and removes the socket.
 pub struct Tunnel {
@@ -24,6 +26,8 @@ pub struct Tunnel {
     /// Commands running at once on the connection: sshd refuses sessions
     /// beyond its MaxSessions (10 by default) on one connection.
     sessions: Arc<tokio::sync::Semaphore>,
+    /// Long-lived shells that run commands without a login shell's start.
+    helpers: helper::Helpers,
     /// Remote TCP ports forwarded to local sockets (for proxy probes).
     forwarded: Mutex<std::collections::HashSet<u16>>,
     /// The local end of the forwarded Docker socket.
@@ -39,14 +43,38 @@ impl Tunnel {
         self.session.check().await.is_ok()
     }
 
-    /// Runs `argv` on the host over the master connection within `timeout`
-    /// and collects what it wrote. Each argument is quoted for the remote
-    /// shell by openssh (never joined from data), so it reaches the remote
-    /// program as one argument, whatever it holds.
+    /// Runs `argv` on the host within `timeout` and collects what it
+    /// wrote: through one of the connection's helpers (a round trip), or,
+    /// where none can start, as a command of its own (a login shell's
+    /// start too). Either way each argument reaches the remote program as
+    /// one argument, whatever it holds; nothing is ever joined into
+    /// command text.
     pub async fn output(&self, argv: &[&str], timeout: Duration) -> Result<Output, HostError> {
         let (program, args) = argv
             .split_first()
             .ok_or_else(|| HostError::Local("an empty command".into()))?;
+        match self
+            .helpers
+            .run(&self.session, &self.sessions, argv, timeout)
+            .await
+        {
+            Ok(out) => return Ok(out),
+            Err(helper::Failure::TimedOut) => {
+                return Err(HostError::RunTimeout {
+                    program: program.to_string(),
+                    timeout,
+                });
+            }
+            Err(helper::Failure::Broken(reason)) => {
+                return Err(HostError::Run {
+                    program: program.to_string(),
+                    reason: format!("{}: {reason}", self.destination),
+                });
+            }
+            Err(helper::Failure::NoHelper(why)) => {
+                tracing::debug!(host = %self.destination, why, "no helper; running the command on its own");
+            }
+        }
         let mut command = self.session.command(*program);
         command.args(args.iter().copied());
         let run = async {
@@ -379,6 +407,7 @@ async fn open(
     Ok(Tunnel {
         session: Arc::new(session),
         sessions: Arc::new(tokio::sync::Semaphore::new(MAX_SESSIONS)),
+        helpers: helper::Helpers::default(),
         forwarded: Mutex::default(),
         socket,
         destination: dest,
