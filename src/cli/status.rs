@@ -8,7 +8,10 @@ use chrono::Utc;
 use super::table::{age, render, render_groups};
 use super::{EXIT_ERROR, EXIT_OK, EXIT_UNHEALTHY};
 use crate::config::{Config, DestinationName, HumanDuration};
-use crate::inventory::status::{self, AppStatus, ContainerStatus, Filter, StatusReport};
+use crate::domain::Link;
+use crate::inventory::status::{
+    self, AppStatus, ContainerStatus, Filter, HostStatus, StatusReport,
+};
 use crate::inventory::{Inventory, WatchOptions};
 
 #[derive(Debug, clap::Args)]
@@ -56,19 +59,51 @@ pub async fn run(
         ..WatchOptions::default()
     };
     let inventory = Inventory::start(config, gateway, opts);
-    // Every host either answers with its containers or fails once; status
-    // reports the first attempt and does not wait for reconnects.
-    let fleet = match inventory
-        .wait_for(args.timeout.get() + Duration::from_secs(1), |f| f.settled())
-        .await
-    {
-        Ok(f) | Err(f) => f,
-    };
-    drop(inventory);
     let filter = Filter {
         app: args.app.clone(),
         destination: args.destination.clone(),
     };
+    // Every host either answers with its containers or fails once; status
+    // reports the first attempt and does not wait for reconnects. Without
+    // --json each host is printed as soon as it has answered: a dead or
+    // hung host costs its own deadline, never the others' lines.
+    let deadline = tokio::time::Instant::now() + args.timeout.get() + Duration::from_secs(1);
+    let mut shown = std::collections::HashSet::new();
+    // --digests asks the hosts again once all have answered: it prints at
+    // the end, as --json does.
+    let whole = args.json || args.digests;
+    let fleet = loop {
+        let fresh = |f: &crate::domain::Fleet| {
+            f.settled()
+                || (!whole
+                    && f.hosts
+                        .values()
+                        .any(|h| h.settled() && h.link == Link::Up && !shown.contains(&h.name)))
+        };
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        let (fleet, done) = match inventory.wait_for(left, fresh).await {
+            Ok(f) => {
+                let done = f.settled();
+                (f, done)
+            }
+            Err(f) => (f, true),
+        };
+        if done || whole {
+            break fleet;
+        }
+        // The hosts that answered since the last look, in config order;
+        // the rest (still connecting, or failed) come at the end.
+        let mut report = status::report(config, &fleet, &filter, Utc::now());
+        report.hosts.retain(|h| {
+            fleet
+                .hosts
+                .values()
+                .any(|v| v.name == h.name && v.settled() && v.link == Link::Up)
+                && shown.insert(h.name.clone())
+        });
+        out!("{}", human(&report.hosts, &filter));
+    };
+    drop(inventory);
     let mut report = status::report(config, &fleet, &filter, Utc::now());
     if args.digests {
         fill_digests(config, gateway, &mut report).await;
@@ -76,7 +111,8 @@ pub async fn run(
     if args.json {
         outln!("{}", serde_json::to_string_pretty(&report)?);
     } else {
-        out!("{}", human(&report, &filter));
+        let rest = report.hosts.iter().filter(|h| !shown.contains(&h.name));
+        out!("{}", human(rest, &filter));
     }
     let unreachable: Vec<&str> = report
         .hosts
@@ -131,9 +167,9 @@ async fn fill_digests(
     }
 }
 
-fn human(report: &StatusReport, filter: &Filter) -> String {
+fn human<'a>(hosts: impl IntoIterator<Item = &'a HostStatus>, filter: &Filter) -> String {
     let mut out = String::new();
-    for host in &report.hosts {
+    for host in hosts {
         let engine = match (&host.docker_version, &host.api_version) {
             (Some(v), Some(api)) => format!("docker {v} (API {api})"),
             _ => String::new(),

@@ -44,6 +44,14 @@ pub struct HostView {
     pub containers: BTreeMap<String, Container>,
 }
 
+impl HostView {
+    /// True once the host has either synced or failed to connect: what it
+    /// says will not change on its own before the next event.
+    pub fn settled(&self) -> bool {
+        self.synced && self.link == Link::Up || matches!(self.link, Link::Down { .. })
+    }
+}
+
 /// The state of the connection to a host's engine.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(tag = "state", rename_all = "snake_case")]
@@ -466,9 +474,7 @@ impl Fleet {
 
     /// True once every host has either synced or failed to connect.
     pub fn settled(&self) -> bool {
-        self.hosts
-            .values()
-            .all(|h| h.synced && h.link == Link::Up || matches!(h.link, Link::Down { .. }))
+        self.hosts.values().all(HostView::settled)
     }
 }
 

@@ -73,6 +73,7 @@ impl KamalFleet {
                 port: Some(port),
                 client_key: Some(key.clone()),
                 binds: vec![(h.path().to_path_buf(), home.clone())],
+                ..Default::default()
             }));
             homes.push(h);
         }

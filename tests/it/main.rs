@@ -11,6 +11,7 @@ mod config_errors;
 mod console_pty;
 mod demo;
 mod engine_live;
+mod fleet_live;
 mod kamal_live;
 mod lock_live;
 mod proxy_live;

@@ -10,6 +10,7 @@
 #![allow(dead_code)]
 
 pub mod app;
+pub mod fleet;
 pub mod load;
 pub mod nginx;
 pub mod registry;
@@ -222,6 +223,22 @@ impl Scope {
             image,
             id,
         }
+    }
+
+    /// Every container of `app` (by its `berth.app` label), on any host.
+    pub async fn containers_of(&self, app: &str) -> Vec<bollard::models::ContainerSummary> {
+        let filters = HashMap::from([(
+            "label".to_string(),
+            vec![format!("{}={app}", berth::labels::APP)],
+        )]);
+        self.docker
+            .list_containers(Some(ListContainersOptions {
+                all: true,
+                filters: Some(filters),
+                ..Default::default()
+            }))
+            .await
+            .unwrap()
     }
 
     /// An app name unique to this test: `t<id>-<base>`.

@@ -19,6 +19,8 @@ pub struct Sshd {
     /// Bind mounts its sessions see (a host of its own: its own home,
     /// its own `/var/lib/dokku`), made in a mount namespace of its own.
     binds: Vec<(PathBuf, PathBuf)>,
+    /// The network namespace it runs in (a host of the fleet rig).
+    netns: Option<String>,
     child: Option<Child>,
 }
 
@@ -36,6 +38,8 @@ pub struct Opts {
     /// (directory, where its sessions see it): needs root (a mount
     /// namespace).
     pub binds: Vec<(PathBuf, PathBuf)>,
+    /// A network namespace to run in (`ip netns`): needs root.
+    pub netns: Option<String>,
 }
 
 /// A new ed25519 key pair at `path` and `path.pub`, without a passphrase.
@@ -122,6 +126,7 @@ LogLevel ERROR
             user,
             config,
             binds: opts.binds,
+            netns: opts.netns,
             child: None,
         };
         s.restart();
@@ -130,13 +135,29 @@ LogLevel ERROR
 
     /// Starts sshd (again, on the same port with the same keys).
     pub fn restart(&mut self) {
-        let mut cmd = if self.binds.is_empty() {
-            Command::new("/usr/sbin/sshd")
+        // `ip netns exec` and unshare exec what follows, and sh execs sshd:
+        // the child is sshd itself, whatever wraps it.
+        let mut cmd = match &self.netns {
+            Some(ns) => {
+                let mut c = Command::new("ip");
+                c.args(["netns", "exec", ns]);
+                c
+            }
+            None => Command::new("env"),
+        };
+        if self.binds.is_empty() {
+            cmd.arg("/usr/sbin/sshd");
         } else {
-            // unshare execs sh, which mounts and execs sshd: the child is
-            // sshd itself, as without binds.
-            let mut c = Command::new("unshare");
-            c.args(["--mount", "--propagation", "private", "--", "sh", "-c"]);
+            let c = &mut cmd;
+            c.args([
+                "unshare",
+                "--mount",
+                "--propagation",
+                "private",
+                "--",
+                "sh",
+                "-c",
+            ]);
             c.arg(
                 "set -e; while [ \"$1\" != -- ]; do mount --bind \"$1\" \"$2\"; shift 2; done; shift; exec \"$@\"",
             );
@@ -145,8 +166,7 @@ LogLevel ERROR
                 c.arg(from).arg(to);
             }
             c.args(["--", "/usr/sbin/sshd"]);
-            c
-        };
+        }
         let child = cmd
             .args(["-D", "-e", "-f"])
             .arg(&self.config)
@@ -161,6 +181,12 @@ LogLevel ERROR
             assert!(Instant::now() < deadline, "sshd did not listen within 10s");
             std::thread::sleep(Duration::from_millis(20));
         }
+    }
+
+    /// The pid of the sshd listening (stop it to make a host that accepts
+    /// connections and never answers).
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
     }
 
     /// Kills sshd and every session it started, as a host going down does.

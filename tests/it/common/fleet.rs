@@ -1,0 +1,400 @@
+//! The fleet rig: N hosts that behave like machines on a network, for the
+//! tests and benchmarks of fleet scale. Needs root (`ip netns`, nft).
+//!
+//! - Each host is a Linux network namespace with its own address
+//!   (10.77.ID.N/24) on a veth pair joined to a bridge of the rig's own,
+//!   and its own real sshd (port 22, its own host key, its own home
+//!   bound over this user's, so no rc file of this machine runs there).
+//!   All share this machine's Docker engine through each sshd; berth
+//!   tells the hosts' containers apart by `berth.host`, as it always does.
+//! - This kernel has no `netem`, so latency and jitter come from a relay
+//!   inside each namespace (port 2222, where berth connects) that holds
+//!   every chunk for the host's one-way delay before passing it to sshd,
+//!   in order. Packet loss, and black holes, are nft rules inside the
+//!   host's namespace: a black-holed host drops every packet, SYN
+//!   included, as a dead machine on a real network does. A hung host is
+//!   its sshd stopped (SIGSTOP): the kernel still accepts, nothing answers.
+//! - Dropping the rig removes all of it; `scripts/fleet-rig teardown`
+//!   removes what a killed test left (every `berthfl*` namespace, bridge
+//!   and its processes).
+
+use std::net::SocketAddr;
+use std::os::fd::AsRawFd;
+use std::path::PathBuf;
+use std::process::Command;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::time::Instant;
+
+use super::sshd::{Opts, Sshd, keygen};
+
+/// Every name the rig makes starts with this (what teardown looks for).
+pub const PREFIX: &str = "berthfl";
+/// Where berth connects on each host: the delaying relay.
+pub const PORT: u16 = 2222;
+
+/// How a host's link behaves, changeable while the rig runs.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Link {
+    /// Round-trip time added (half each way).
+    pub rtt: Duration,
+    /// Up to this much more, at random, per chunk (order kept).
+    pub jitter: Duration,
+}
+
+pub struct RigHost {
+    /// `h01`, `h02`, ...: the name in berth's config.
+    pub name: String,
+    pub netns: String,
+    pub addr: String,
+    pub sshd: Sshd,
+    link: Arc<Mutex<Link>>,
+    _home: tempfile::TempDir,
+}
+
+pub struct Rig {
+    pub id: u8,
+    pub bridge: String,
+    pub dir: tempfile::TempDir,
+    pub client_key: PathBuf,
+    /// Every host's key at its relay's address.
+    pub known_hosts: PathBuf,
+    pub hosts: Vec<RigHost>,
+    relays: Option<tokio::runtime::Runtime>,
+}
+
+fn ip(args: &[&str]) {
+    run("ip", args);
+}
+
+fn run(program: &str, args: &[&str]) {
+    let out = Command::new(program)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| {
+            panic!("the fleet rig needs {program} ({e}): apt-get install iproute2 nftables")
+        });
+    assert!(
+        out.status.success(),
+        "{program} {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn in_ns(ns: &str, program: &str, args: &[&str]) {
+    let mut all = vec!["netns", "exec", ns, program];
+    all.extend_from_slice(args);
+    ip(&all);
+}
+
+impl Rig {
+    /// `n` hosts (at most 200), every link at `link`.
+    pub fn start(n: usize, link: Link) -> Rig {
+        assert!(n <= 200, "the rig has 200 addresses");
+        assert!(
+            nix_is_root(),
+            "the fleet rig needs root (network namespaces); CI runs as root"
+        );
+        let dir = tempfile::tempdir().unwrap();
+        // A bridge name (and subnet) no other rig on this machine holds.
+        let (id, bridge) = loop {
+            let id = fastrand::u8(1..=250);
+            let bridge = format!("{PREFIX}{id}");
+            let ok = Command::new("ip")
+                .args(["link", "add", &bridge, "type", "bridge"])
+                .output()
+                .unwrap()
+                .status
+                .success();
+            if ok {
+                break (id, bridge);
+            }
+        };
+        let mut rig = Rig {
+            id,
+            bridge: bridge.clone(),
+            client_key: dir.path().join("client_key"),
+            known_hosts: dir.path().join("known_hosts"),
+            dir,
+            hosts: Vec::new(),
+            relays: Some(
+                tokio::runtime::Builder::new_multi_thread()
+                    .worker_threads(1)
+                    .thread_name("rig-relay")
+                    .enable_all()
+                    .build()
+                    .unwrap(),
+            ),
+        };
+        ip(&["addr", "add", &format!("10.77.{id}.254/24"), "dev", &bridge]);
+        ip(&["link", "set", &bridge, "up"]);
+        keygen(&rig.client_key);
+        let home = std::env::var("HOME").unwrap_or_else(|_| "/root".into());
+        let mut known = String::new();
+        for i in 1..=n {
+            let name = format!("h{i:02}");
+            let netns = format!("{PREFIX}{id}-{i}");
+            let veth = format!("{PREFIX}{id}h{i}");
+            let addr = format!("10.77.{id}.{i}");
+            ip(&["netns", "add", &netns]);
+            ip(&[
+                "link", "add", &veth, "type", "veth", "peer", "name", "eth0", "netns", &netns,
+            ]);
+            ip(&["link", "set", &veth, "master", &bridge, "up"]);
+            in_ns(
+                &netns,
+                "ip",
+                &["addr", "add", &format!("{addr}/24"), "dev", "eth0"],
+            );
+            in_ns(&netns, "ip", &["link", "set", "eth0", "up"]);
+            in_ns(&netns, "ip", &["link", "set", "lo", "up"]);
+            let host_home = tempfile::tempdir().unwrap();
+            let sshd = Sshd::start_with(Opts {
+                addr: Some(addr.clone()),
+                port: Some(22),
+                client_key: Some(rig.client_key.clone()),
+                binds: vec![(host_home.path().to_path_buf(), PathBuf::from(&home))],
+                netns: Some(netns.clone()),
+            });
+            let host_pub = std::fs::read_to_string(sshd.dir.path().join("host_key.pub")).unwrap();
+            known.push_str(&format!("[{addr}]:{PORT} {host_pub}"));
+            let link = Arc::new(Mutex::new(link));
+            rig.relay(&netns, &addr, link.clone());
+            rig.hosts.push(RigHost {
+                name,
+                netns,
+                addr,
+                sshd,
+                link,
+                _home: host_home,
+            });
+        }
+        std::fs::write(&rig.known_hosts, known).unwrap();
+        rig
+    }
+
+    /// The relay of one host: listens inside its namespace, passes every
+    /// byte to its sshd after the link's delay.
+    fn relay(&self, netns: &str, addr: &str, link: Arc<Mutex<Link>>) {
+        let path = format!("/run/netns/{netns}");
+        let bind: SocketAddr = format!("{addr}:{PORT}").parse().unwrap();
+        // A socket belongs to the namespace it was made in: make it on a
+        // thread that entered the host's namespace (setns is per thread).
+        let listener = std::thread::spawn(move || {
+            let ns = std::fs::File::open(&path).unwrap();
+            // SAFETY: setns on a valid namespace fd affects this thread only.
+            let rc = unsafe { libc::setns(ns.as_raw_fd(), libc::CLONE_NEWNET) };
+            assert_eq!(rc, 0, "setns: {}", std::io::Error::last_os_error());
+            let l = std::net::TcpListener::bind(bind).unwrap();
+            l.set_nonblocking(true).unwrap();
+            l
+        })
+        .join()
+        .unwrap();
+        let upstream: SocketAddr = format!("{addr}:22").parse().unwrap();
+        self.relays.as_ref().unwrap().spawn(async move {
+            let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+            while let Ok((down, _)) = listener.accept().await {
+                let link = link.clone();
+                tokio::spawn(async move {
+                    let Ok(up) = tokio::net::TcpStream::connect(upstream).await else {
+                        return;
+                    };
+                    let _ = (down.set_nodelay(true), up.set_nodelay(true));
+                    let (dr, dw) = down.into_split();
+                    let (ur, uw) = up.into_split();
+                    tokio::spawn(pump(dr, uw, link.clone()));
+                    pump(ur, dw, link).await;
+                });
+            }
+        });
+    }
+
+    pub fn host(&self, name: &str) -> &RigHost {
+        self.hosts.iter().find(|h| h.name == name).unwrap()
+    }
+
+    /// The `ssh:` block of a berth host reaching `host`.
+    pub fn ssh_yaml(&self, host: &RigHost) -> String {
+        format!(
+            "{{host: {}, port: {PORT}, user: {}, identity_file: {}, known_hosts: {}}}",
+            host.addr,
+            host.sshd.user,
+            self.client_key.display(),
+            self.known_hosts.display()
+        )
+    }
+
+    /// `hosts:` entries for every host of the rig (state in each host's
+    /// own home, as on a real machine).
+    pub fn hosts_yaml(&self) -> String {
+        self.hosts
+            .iter()
+            .map(|h| format!("  {}: {{ssh: {}}}\n", h.name, self.ssh_yaml(h)))
+            .collect()
+    }
+}
+
+impl RigHost {
+    pub fn set_link(&self, link: Link) {
+        *self.link.lock().unwrap() = link;
+    }
+
+    /// Every packet to the host dropped, SYN included (undone by `heal`).
+    pub fn black_hole(&self) {
+        self.nft(&["add", "table", "inet", "berthbh"]);
+        self.nft(&[
+            "add", "chain", "inet", "berthbh", "in", "{", "type", "filter", "hook", "input",
+            "priority", "-300", ";", "policy", "drop", ";", "}",
+        ]);
+    }
+
+    /// `percent` of the packets to the host dropped at random.
+    pub fn lose(&self, percent: u8) {
+        self.nft(&["add", "table", "inet", "berthloss"]);
+        self.nft(&[
+            "add",
+            "chain",
+            "inet",
+            "berthloss",
+            "in",
+            "{",
+            "type",
+            "filter",
+            "hook",
+            "input",
+            "priority",
+            "-300",
+            ";",
+            "}",
+        ]);
+        self.nft(&[
+            "add",
+            "rule",
+            "inet",
+            "berthloss",
+            "in",
+            "numgen",
+            "random",
+            "mod",
+            "100",
+            "<",
+            &percent.to_string(),
+            "drop",
+        ]);
+    }
+
+    /// Undoes `black_hole` and `lose`.
+    pub fn heal(&self) {
+        for t in ["berthbh", "berthloss"] {
+            let _ = Command::new("ip")
+                .args([
+                    "netns",
+                    "exec",
+                    &self.netns,
+                    "nft",
+                    "delete",
+                    "table",
+                    "inet",
+                    t,
+                ])
+                .output();
+        }
+    }
+
+    /// sshd stopped: connections are accepted by the kernel and never
+    /// answered (undone by `wake`).
+    pub fn hang(&self) {
+        self.signal("-STOP");
+    }
+
+    pub fn wake(&self) {
+        self.signal("-CONT");
+    }
+
+    fn signal(&self, sig: &str) {
+        let pid = self.sshd.pid().unwrap().to_string();
+        run("kill", &[sig, &pid]);
+    }
+
+    fn nft(&self, args: &[&str]) {
+        in_ns(&self.netns, "nft", args);
+    }
+}
+
+/// One direction of a relayed connection: each chunk leaves `delay` after
+/// it came (plus jitter), never before the one before it.
+async fn pump(
+    mut from: tokio::net::tcp::OwnedReadHalf,
+    mut to: tokio::net::tcp::OwnedWriteHalf,
+    link: Arc<Mutex<Link>>,
+) {
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(Instant, Vec<u8>)>();
+    let writer = tokio::spawn(async move {
+        while let Some((at, bytes)) = rx.recv().await {
+            tokio::time::sleep_until(at).await;
+            if to.write_all(&bytes).await.is_err() {
+                break;
+            }
+        }
+        let _ = to.shutdown().await;
+    });
+    let mut last = Instant::now();
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        let n = match from.read(&mut buf).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => n,
+        };
+        let l = *link.lock().unwrap();
+        let jitter = if l.jitter.is_zero() {
+            Duration::ZERO
+        } else {
+            l.jitter.mul_f64(fastrand::f64())
+        };
+        let at = (Instant::now() + l.rtt / 2 + jitter).max(last);
+        last = at;
+        if tx.send((at, buf[..n].to_vec())).is_err() {
+            break;
+        }
+    }
+    drop(tx);
+    let _ = writer.await;
+}
+
+fn nix_is_root() -> bool {
+    // SAFETY: geteuid has no preconditions.
+    unsafe { libc::geteuid() == 0 }
+}
+
+impl Drop for Rig {
+    fn drop(&mut self) {
+        // Stopped sshds get killed stopped; wake them so they exit cleanly.
+        for h in &mut self.hosts {
+            let _ = Command::new("kill")
+                .args(["-CONT", &h.sshd.pid().unwrap_or(0).to_string()])
+                .output();
+            h.sshd.kill();
+        }
+        if let Some(rt) = self.relays.take() {
+            rt.shutdown_background();
+        }
+        for h in &self.hosts {
+            // Sessions still running in the namespace (none should be).
+            if let Ok(out) = Command::new("ip")
+                .args(["netns", "pids", &h.netns])
+                .output()
+            {
+                for pid in String::from_utf8_lossy(&out.stdout).split_whitespace() {
+                    let _ = Command::new("kill").args(["-KILL", pid]).output();
+                }
+            }
+            let _ = Command::new("ip").args(["netns", "del", &h.netns]).output();
+        }
+        let _ = Command::new("ip")
+            .args(["link", "del", &self.bridge])
+            .output();
+    }
+}
