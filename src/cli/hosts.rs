@@ -1,4 +1,4 @@
-//! `berth hosts check`: connect to every host, `parallel_hosts` at once
+//! `berth hosts check`: connect to every host, `parallel_connects` at once
 //! (default 8), and say what works: reachable (or why not), SSH round trip,
 //! Docker version, socket, state directory writable, clock skew against
 //! this machine.
@@ -70,7 +70,7 @@ pub async fn run(config: &Config, gateway: &Gateway, command: HostsCommand) -> a
     let timeout = timeout.get();
     let mut checks: Vec<HostCheck> = futures_util::stream::iter(&config.fleet.hosts)
         .map(|(name, cfg)| check(gateway, name.as_str(), cfg, timeout))
-        .buffered(config.fleet.parallel_hosts.get())
+        .buffered(config.fleet.parallel_connects.get())
         .collect()
         .await;
     // Each host's login to the registries of its apps, from its own engine.

@@ -43,6 +43,15 @@ pub struct FleetFile {
     /// work, the engine's and the inventory's connections, `hosts check`.
     #[serde(default = "default_parallel_hosts", deserialize_with = "at_least_one")]
     pub parallel_hosts: std::num::NonZeroUsize,
+    /// Connections being opened at once (the inventory's, a run's, `hosts
+    /// check`'s). Opening one is mostly waiting on the network, and a dead
+    /// host holds its attempt for the whole connect deadline, so this is
+    /// far above `parallel_hosts`: a few dead hosts never queue the rest.
+    #[serde(
+        default = "default_parallel_connects",
+        deserialize_with = "at_least_one"
+    )]
+    pub parallel_connects: std::num::NonZeroUsize,
     #[serde(default)]
     pub lock: LockConfig,
     #[serde(default)]
@@ -59,6 +68,10 @@ pub struct FleetFile {
 
 fn default_parallel_hosts() -> std::num::NonZeroUsize {
     std::num::NonZeroUsize::MIN.saturating_add(7)
+}
+
+fn default_parallel_connects() -> std::num::NonZeroUsize {
+    std::num::NonZeroUsize::MIN.saturating_add(63)
 }
 
 fn at_least_one<'de, D: Deserializer<'de>>(d: D) -> Result<std::num::NonZeroUsize, D::Error> {

@@ -19,7 +19,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::history::Performer;
-use crate::hosts::{FilesError, HostPath, Kind};
+use crate::hosts::{FilesError, HostPath, Kind, Removed};
 use crate::sanitize::{de_line as line, de_opt_line as opt_line, one_line};
 
 pub const HOLDER: &str = "holder.json";
@@ -235,6 +235,10 @@ pub fn new_token() -> String {
     format!("{:016x}{:016x}", fastrand::u64(..), fastrand::u64(..))
 }
 
+fn json_text<T: Serialize>(value: &T) -> Result<String, LockError> {
+    serde_json::to_string(value).map_err(|e| LockError::Io(e.to_string()))
+}
+
 fn json<T: Serialize>(value: &T) -> Result<Vec<u8>, LockError> {
     serde_json::to_vec(value).map_err(|e| LockError::Io(e.to_string()))
 }
@@ -392,8 +396,18 @@ pub async fn leave_nested(dir: &HostPath, pid: u32) -> Result<(), LockError> {
     Ok(nested_file(dir, pid).remove_file().await?)
 }
 
-/// Releases a lock held under `token`.
+/// Releases a lock held under `token`: one round trip when it is ours
+/// (removed only if its holder record names the token); otherwise a read
+/// says whose it is.
 pub async fn release(dir: &HostPath, token: &str) -> Result<(), LockError> {
+    let gone = format!(".released-{}-{}", std::process::id(), new_token());
+    // The record is serde_json's: `"token":"<hex>"` appears unescaped only
+    // as the field itself (a quote inside a string value is escaped).
+    let ours = format!("\"token\":{}", json_text(&token)?);
+    match dir.remove_dir_if(&gone, HOLDER, &ours).await? {
+        Removed::Gone | Removed::Absent => return Ok(()),
+        Removed::Kept => {}
+    }
     match read(dir, Duration::MAX).await? {
         Some(s) if s.holder.token == token => remove(dir).await.map(drop),
         Some(s) => Err(LockError::Held(Box::new(s))),

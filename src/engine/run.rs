@@ -336,14 +336,14 @@ impl Runner<'_> {
     }
 
     /// Connects to each host of a stage (once per run).
-    /// Connects to the hosts not yet connected, `parallel_hosts` at once:
-    /// one slow host delays only its own connection.
+    /// Connects to the hosts not yet connected, `parallel_connects` at
+    /// once: one slow host delays only its own connection.
     async fn connect(&mut self, hosts: &[HostName]) -> Result<(), StepError> {
         let config = self.ctx.config;
         let gateway = &self.ctx.gateway;
         let missing = hosts.iter().filter(|h| !self.docker.contains_key(*h));
         let connected = bounded(
-            self.parallel(),
+            config.fleet.parallel_connects.get(),
             missing.map(|host| async move {
                 let r = match config.host(host) {
                     Ok(cfg) => gateway
@@ -377,7 +377,7 @@ impl Runner<'_> {
             .map(Endpoint::from_config)
             .filter(|e| matches!(e, Endpoint::Ssh { .. }))
             .collect();
-        let limit = self.parallel();
+        let limit = self.ctx.config.fleet.parallel_connects.get();
         let pool = self.ctx.gateway.hosts().clone();
         tokio::spawn(async move {
             let reach = endpoints.iter().map(|e| pool.reach(e, lock::REACH_TIMEOUT));

@@ -3,7 +3,7 @@
 //! when something says it changed. Front ends subscribe; none reads lock or
 //! history files itself.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -96,18 +96,26 @@ pub async fn run(
         .enumerate()
         .flat_map(|(i, app)| app.names.iter().map(move |(_, n)| (i, n.clone())))
         .collect();
+    // Every read is on its own clock: due again `poll` after it came back
+    // (at once on a reload). A read still out is never asked twice, and a
+    // dead or hung host's reads, out until their deadline, hold back no
+    // other host's: there are no rounds to wait for.
+    let mut reads: FuturesUnordered<BoxFuture<'static, Read>> = FuturesUnordered::new();
+    let mut out: HashSet<Key> = HashSet::new();
+    let mut due: HashMap<Key, tokio::time::Instant> = HashMap::new();
+    let first = tokio::time::sleep(FIRST_FLUSH);
+    tokio::pin!(first);
+    let mut flushed = false;
+    let mut history_changed = false;
     loop {
-        // The reads of this round, and which are still out: a reload that
-        // comes meanwhile reads again every lock and history that is not
-        // (a slow host's stay out, and are not asked twice).
-        let mut reads: FuturesUnordered<BoxFuture<'static, Read>> = FuturesUnordered::new();
-        let mut out: HashSet<Key> = HashSet::new();
+        let now = tokio::time::Instant::now();
         let ask = |reads: &mut FuturesUnordered<BoxFuture<'static, Read>>,
                    out: &mut HashSet<Key>,
                    files: &Files,
                    dokku_hosts: &[HostName]| {
+            let mut take = |key: Key| due.get(&key).is_none_or(|t| *t <= now) && out.insert(key);
             for (i, app) in config.kamal.iter().enumerate() {
-                if out.insert(Key::Kamal(i)) {
+                if take(Key::Kamal(i)) {
                     let (config, hosts) = (config.clone(), hosts.clone());
                     let key = (
                         "kamal".to_string(),
@@ -124,7 +132,7 @@ pub async fn run(
                 }
             }
             for (i, host) in &audits {
-                if out.insert(Key::Audit(*i, host.clone())) {
+                if take(Key::Audit(*i, host.clone())) {
                     let (config, hosts, i, host) =
                         (config.clone(), hosts.clone(), *i, host.clone());
                     reads.push(Box::pin(async move {
@@ -143,7 +151,7 @@ pub async fn run(
                 }
             }
             for host in dokku_hosts {
-                if out.insert(Key::Dokku(host.clone())) {
+                if take(Key::Dokku(host.clone())) {
                     let (config, hosts, host) = (config.clone(), hosts.clone(), host.clone());
                     reads.push(Box::pin(async move {
                         let got = foreign::dokku(&config, &hosts, &host).await;
@@ -152,7 +160,7 @@ pub async fn run(
                 }
             }
             for (key, app, dest) in &targets {
-                if out.insert(Key::Lock(key.clone())) {
+                if take(Key::Lock(key.clone())) {
                     let (config, hosts, key) = (config.clone(), hosts.clone(), key.clone());
                     let (app, dest) = (app.clone(), dest.clone());
                     reads.push(Box::pin(async move {
@@ -162,7 +170,7 @@ pub async fn run(
                 }
             }
             for (host, app) in &places {
-                if out.insert(Key::History(host.clone(), app.clone())) {
+                if take(Key::History(host.clone(), app.clone())) {
                     let known = files.get(&(host.clone(), app.clone())).map(|(s, _)| *s);
                     let (config, hosts) = (config.clone(), hosts.clone());
                     let (host, app) = (host.clone(), app.clone());
@@ -174,79 +182,70 @@ pub async fn run(
             }
         };
         ask(&mut reads, &mut out, &files, &dokku_hosts);
-        let first = tokio::time::sleep(FIRST_FLUSH);
-        tokio::pin!(first);
-        let mut flushed = false;
-        let mut history_changed = false;
-        loop {
-            tokio::select! {
-                next = reads.next() => {
-                    match next {
-                        Some(Read::Lock(key, cell)) => {
-                            out.remove(&Key::Lock(key.clone()));
-                            locks.insert(key, cell);
-                        }
-                        Some(Read::History(host, app, got)) => {
-                            out.remove(&Key::History(host.clone(), app.clone()));
-                            if let Some((stamp, records)) = got {
-                                files.insert((host, app), (stamp, records));
-                                history_changed = true;
-                            }
-                        }
-                        Some(Read::Foreign(i, key, read)) => {
-                            out.remove(&Key::Kamal(i));
-                            theirs.locks.insert(key, read);
-                        }
-                        Some(Read::Theirs(key, place, host, got)) => {
-                            out.remove(&key);
-                            if let Some(records) = got {
-                                history_changed |= theirs.records(place, &host, records);
-                            }
-                        }
-                        Some(Read::Dokku(host, got)) => {
-                            out.remove(&Key::Dokku(host.clone()));
-                            match got {
-                                // No Dokku there: not asked again.
-                                Ok(None) => dokku_hosts.retain(|h| h != &host),
-                                Ok(Some(state)) => {
-                                    history_changed |= theirs.dokku(&host, state);
-                                }
-                                Err(e) => theirs.dokku_unreachable(&host, &e),
-                            }
-                        }
-                        None => break,
-                    }
-                    // After the first flush, what comes is sent as it
-                    // comes (only when it changed something).
-                    if flushed
-                        && !send(&tx, &locks, &mut sent_locks, &files, &mut theirs, &mut history_changed, &mut sent_history)
-                    {
-                        return;
-                    }
-                }
-                _ = &mut first, if !flushed => {
-                    flushed = true;
-                    if !send(&tx, &locks, &mut sent_locks, &files, &mut theirs, &mut history_changed, &mut sent_history) {
-                        return;
-                    }
-                }
-                _ = reload.notified() => ask(&mut reads, &mut out, &files, &dokku_hosts),
-            }
-        }
-        if !send(
-            &tx,
-            &locks,
-            &mut sent_locks,
-            &files,
-            &mut theirs,
-            &mut history_changed,
-            &mut sent_history,
-        ) {
-            return;
-        }
+        // What was due is out now (or no longer asked: a host with no
+        // Dokku); what is out gets its next time when it comes back.
+        due.retain(|_, t| *t > now);
+        let next = due.values().min().copied().unwrap_or(now + poll);
         tokio::select! {
-            _ = tokio::time::sleep(poll) => {}
-            _ = reload.notified() => {}
+            Some(read) = reads.next(), if !reads.is_empty() => {
+                let key = match read {
+                    Read::Lock(key, cell) => {
+                        locks.insert(key.clone(), cell);
+                        Key::Lock(key)
+                    }
+                    Read::History(host, app, got) => {
+                        let key = Key::History(host.clone(), app.clone());
+                        if let Some((stamp, records)) = got {
+                            files.insert((host, app), (stamp, records));
+                            history_changed = true;
+                        }
+                        key
+                    }
+                    Read::Foreign(i, key, read) => {
+                        theirs.locks.insert(key, read);
+                        Key::Kamal(i)
+                    }
+                    Read::Theirs(key, place, host, got) => {
+                        if let Some(records) = got {
+                            history_changed |= theirs.records(place, &host, records);
+                        }
+                        key
+                    }
+                    Read::Dokku(host, got) => {
+                        match got {
+                            // No Dokku there: not asked again.
+                            Ok(None) => dokku_hosts.retain(|h| h != &host),
+                            Ok(Some(state)) => {
+                                history_changed |= theirs.dokku(&host, state);
+                            }
+                            Err(e) => theirs.dokku_unreachable(&host, &e),
+                        }
+                        Key::Dokku(host)
+                    }
+                };
+                out.remove(&key);
+                due.insert(key, tokio::time::Instant::now() + poll);
+                // Before the first flush, the first reads are gathered (one
+                // redraw, not one per host); after it, or once all of them
+                // came, what comes is sent as it comes (when it changed).
+                if !flushed && reads.is_empty() {
+                    flushed = true;
+                }
+                if flushed
+                    && !send(&tx, &locks, &mut sent_locks, &files, &mut theirs, &mut history_changed, &mut sent_history)
+                {
+                    return;
+                }
+            }
+            _ = &mut first, if !flushed => {
+                flushed = true;
+                if !send(&tx, &locks, &mut sent_locks, &files, &mut theirs, &mut history_changed, &mut sent_history) {
+                    return;
+                }
+            }
+            _ = tokio::time::sleep_until(next) => {}
+            // Something said it changed: everything not out is read again.
+            _ = reload.notified() => due.clear(),
         }
     }
 }

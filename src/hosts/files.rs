@@ -67,6 +67,16 @@ pub struct FilesError {
     pub why: String,
 }
 
+/// What [`HostPath::remove_dir_if`] did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Removed {
+    Gone,
+    /// Nothing was there.
+    Absent,
+    /// It is there, and its file does not hold the text: left alone.
+    Kept,
+}
+
 /// What is at a path.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Kind {
@@ -262,6 +272,13 @@ pub(super) trait Backend {
         files: &[(&str, &[u8])],
     ) -> Result<bool, FilesError>;
     async fn remove_dir(&self, p: &HostPath, gone: &HostPath) -> Result<bool, FilesError>;
+    async fn remove_dir_if(
+        &self,
+        p: &HostPath,
+        gone: &HostPath,
+        file: &str,
+        holds: &str,
+    ) -> Result<Removed, FilesError>;
     async fn append_line(
         &self,
         p: &HostPath,
@@ -344,6 +361,19 @@ impl HostPath {
     pub async fn remove_dir(&self, gone: &str) -> Result<bool, FilesError> {
         let gone = self.with_file_name(gone);
         on!(self, remove_dir(&gone))
+    }
+
+    /// Removes this directory as [`HostPath::remove_dir`] does, but only
+    /// if its file `file` holds the text `holds` (one round trip on an SSH
+    /// host: a lock released by the holder its record names).
+    pub async fn remove_dir_if(
+        &self,
+        gone: &str,
+        file: &str,
+        holds: &str,
+    ) -> Result<Removed, FilesError> {
+        let gone = self.with_file_name(gone);
+        on!(self, remove_dir_if(&gone, file, holds))
     }
 
     /// Appends one line (which must hold no newline), creating the file

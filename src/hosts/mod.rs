@@ -21,7 +21,7 @@ use std::time::Duration;
 
 use crate::config::{HostConfig, SshConfig};
 pub use error::HostError;
-pub use files::{Files, FilesError, HostPath, Kind};
+pub use files::{Files, FilesError, HostPath, Kind, Removed};
 pub use ssh::Pool;
 
 /// The default Docker socket on a host.

@@ -32,12 +32,12 @@ pub struct Inventory {
 }
 
 impl Inventory {
-    /// Starts one watcher per host in the config; at most `parallel_hosts`
-    /// of them connect at once.
+    /// Starts one watcher per host in the config; at most
+    /// `parallel_connects` of them connect at once.
     pub fn start(config: &Config, gateway: &Gateway, mut opts: WatchOptions) -> Inventory {
         opts.connecting.get_or_insert_with(|| {
             std::sync::Arc::new(tokio::sync::Semaphore::new(
-                config.fleet.parallel_hosts.get(),
+                config.fleet.parallel_connects.get(),
             ))
         });
         let hosts: Vec<(String, Endpoint)> = config

@@ -26,7 +26,7 @@ pub struct WatchOptions {
     /// inspected (the console's first frame); the inspected containers
     /// follow. Off for `status`, which reports only complete data.
     pub list_first: bool,
-    /// Connection attempts in flight at once across hosts (`parallel_hosts`);
+    /// Connection attempts in flight at once across hosts (`parallel_connects`);
     /// a connected host holds no permit.
     pub connecting: Option<std::sync::Arc<tokio::sync::Semaphore>>,
 }

@@ -1179,3 +1179,82 @@ async fn kamal_and_dokku_locks_and_history_show_in_the_console() {
         }
     }
 }
+
+/// A dead host (every packet dropped) and a hung one (sshd stopped) in
+/// the fleet: the console answers keys at once the whole time, shows the
+/// live hosts' apps, and a lock taken on a live host reaches the screen
+/// on the next refresh, never held back by the dead hosts' deadlines.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_console_answers_keys_at_once_while_hosts_are_dead_or_hung() {
+    use crate::common::fleet::{Link, Rig};
+    let rig = Rig::start(
+        4,
+        Link {
+            rtt: Duration::from_millis(30),
+            jitter: Duration::ZERO,
+        },
+    );
+    rig.host("h03").black_hole();
+    rig.host("h04").hang();
+    let dir = tempfile::tempdir().unwrap();
+    let id = fastrand::u32(..);
+    let (live, dead) = (format!("live{id:x}"), format!("dead{id:x}"));
+    let mut yaml = "version: 2\nhosts:\n".to_string();
+    yaml.push_str(&rig.hosts_yaml());
+    yaml.push_str(&format!(
+        "apps:\n  {live}:\n    image: none:v1\n    roles:\n      web: {{hosts: [h01, h02]}}\n  {dead}:\n    image: none:v1\n    roles:\n      web: {{hosts: [h03, h04]}}\n"
+    ));
+    let config = dir.path().join("berth.yaml");
+    std::fs::write(&config, yaml).unwrap();
+
+    let mut console = Console::spawn(&config, &[], 120, 30);
+    console.wait_for("the apps", Duration::from_secs(10), |s| {
+        s.contains(&live) && s.contains(&dead)
+    });
+    // Keys while the bad hosts are still inside their connect deadline
+    // (and then retried): each view switch is on the screen at once.
+    let mut answers = Vec::new();
+    for _ in 0..6 {
+        for (key, shows) in [("1", "LINK"), ("2", "ROLES")] {
+            let start = Instant::now();
+            console.keys(key);
+            while !console.contents().contains(shows) {
+                assert!(
+                    start.elapsed() < Duration::from_secs(2),
+                    "key {key} unanswered:\n{}",
+                    console.contents()
+                );
+                std::thread::sleep(Duration::from_millis(2));
+            }
+            answers.push(start.elapsed());
+        }
+    }
+    answers.sort();
+    let median = answers[answers.len() / 2];
+    eprintln!(
+        "key answers: median {median:?}, slowest {:?}",
+        answers.last()
+    );
+    assert!(median < Duration::from_millis(100), "{answers:?}");
+    // The bad hosts are shown unreachable, with why.
+    console.keys("1");
+    console.wait_for("the dead hosts", Duration::from_secs(30), |s| {
+        s.contains("(2 unreachable)")
+    });
+    // A lock taken elsewhere on the live app shows on the next refresh.
+    let start = Instant::now();
+    let out = common::berth_at(&config, &["lock", "acquire", &live, "-m", "rig check"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    console.keys("2");
+    console.wait_for("the lock", Duration::from_secs(14), |s| {
+        s.lines().any(|l| {
+            l.contains(&live) && l.contains(&berth::engine::history::Performer::current().user)
+        })
+    });
+    eprintln!("lock on screen after {:?}", start.elapsed());
+    console.quit();
+}

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use super::{Backend, FileLock, FilesError, HostPath, Kind};
+use super::{Backend, FileLock, FilesError, HostPath, Kind, Removed};
 
 pub(super) struct Local;
 
@@ -182,6 +182,30 @@ impl Backend for Local {
             Ok(true)
         })
         .await
+    }
+
+    async fn remove_dir_if(
+        &self,
+        p: &HostPath,
+        gone: &HostPath,
+        file: &str,
+        holds: &str,
+    ) -> Result<Removed, FilesError> {
+        let record = p.join(file);
+        let text = match std::fs::symlink_metadata(&p.path) {
+            Err(e) if not_found(&e) => return Ok(Removed::Absent),
+            Err(e) => return Err(p.fail("removing", e)),
+            Ok(_) => tokio::fs::read(&record.path).await.unwrap_or_default(),
+        };
+        let needle = holds.as_bytes();
+        if needle.is_empty() || !text.windows(needle.len()).any(|w| w == needle) {
+            return Ok(Removed::Kept);
+        }
+        Ok(if self.remove_dir(p, gone).await? {
+            Removed::Gone
+        } else {
+            Removed::Absent
+        })
     }
 
     async fn append_line(

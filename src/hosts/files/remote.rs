@@ -7,7 +7,7 @@
 
 use std::time::Duration;
 
-use super::{Backend, FileLock, FilesError, HostPath, Kind, OP_TIMEOUT};
+use super::{Backend, FileLock, FilesError, HostPath, Kind, OP_TIMEOUT, Removed};
 use crate::hosts::ssh::Tunnel;
 
 pub(super) struct Remote<'a>(pub(super) &'a Tunnel);
@@ -34,6 +34,9 @@ const PUBLISH_DIR: &str = include_str!("scripts/publish_dir.sh");
 /// Renames `$1` out of the way to `$2`, then deletes it: nothing ever sees
 /// a half-deleted `$1`.
 const REMOVE_DIR: &str = include_str!("scripts/remove_dir.sh");
+
+/// `$1` removed as REMOVE_DIR does, only if its file `$3` holds `$4`.
+const REMOVE_DIR_IF: &str = include_str!("scripts/remove_dir_if.sh");
 
 /// One line appended (with `$3` created first): one write on an O_APPEND
 /// file, so lines of concurrent writers do not mix.
@@ -80,6 +83,20 @@ impl Remote<'_> {
         script: &str,
         args: &[&str],
     ) -> Result<Exit, FilesError> {
+        self.script_or_four(p, what, script, args)
+            .await?
+            .ok_or_else(|| p.fail(what, "exit 4"))
+    }
+
+    /// As `script`, for the scripts that may exit 4 ("there, but not as
+    /// asked"): `None` then.
+    async fn script_or_four(
+        &self,
+        p: &HostPath,
+        what: &'static str,
+        script: &str,
+        args: &[&str],
+    ) -> Result<Option<Exit>, FilesError> {
         let mut argv = vec!["sh", "-c", script, "berth", arg(p, what)?];
         argv.extend_from_slice(args);
         let out = self
@@ -88,8 +105,9 @@ impl Remote<'_> {
             .await
             .map_err(|e| p.fail(what, e))?;
         match out.code {
-            Some(0) => Ok(Exit::Done(out.stdout)),
-            Some(3) => Ok(Exit::Three),
+            Some(0) => Ok(Some(Exit::Done(out.stdout))),
+            Some(3) => Ok(Some(Exit::Three)),
+            Some(4) => Ok(None),
             code => {
                 let stderr = crate::sanitize::one_line(&String::from_utf8_lossy(&out.stderr));
                 Err(p.fail(
@@ -181,6 +199,29 @@ impl Backend for Remote<'_> {
             Exit::Done(_) => Ok(true),
             Exit::Three => Ok(false),
         }
+    }
+
+    async fn remove_dir_if(
+        &self,
+        p: &HostPath,
+        gone: &HostPath,
+        file: &str,
+        holds: &str,
+    ) -> Result<Removed, FilesError> {
+        const WHAT: &str = "removing";
+        if holds.is_empty() {
+            return Ok(Removed::Kept);
+        }
+        Ok(
+            match self
+                .script_or_four(p, WHAT, REMOVE_DIR_IF, &[arg(gone, WHAT)?, file, holds])
+                .await?
+            {
+                Some(Exit::Done(_)) => Removed::Gone,
+                Some(Exit::Three) => Removed::Absent,
+                None => Removed::Kept,
+            },
+        )
     }
 
     async fn append_line(

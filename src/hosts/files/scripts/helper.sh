@@ -23,6 +23,10 @@ while IFS= read -r n; do
   [ $# -gt 0 ] || exit 2
   "$@" </dev/null >"$d/o" 2>"$d/e"
   c=$?
-  printf '%s %s %s\n' "$c" "$(wc -c <"$d/o")" "$(wc -c <"$d/e")"
+  # Both byte counts from one wc ("N o", "M e", "T total"), split on
+  # purpose; the names are relative so no path is split.
+  # shellcheck disable=SC2046
+  set -- $(cd "$d" && wc -c o e)
+  printf '%s %s %s\n' "$c" "$1" "$3"
   cat -- "$d/o" "$d/e"
 done
