@@ -40,6 +40,8 @@ impl Inventory {
                 config.fleet.parallel_connects.get(),
             ))
         });
+        opts.configured =
+            std::sync::Arc::new(config.fleet.hosts.keys().map(|h| h.to_string()).collect());
         let hosts: Vec<(String, Endpoint)> = config
             .fleet
             .hosts

@@ -29,6 +29,10 @@ pub struct WatchOptions {
     /// Connection attempts in flight at once across hosts (`parallel_connects`);
     /// a connected host holds no permit.
     pub connecting: Option<std::sync::Arc<tokio::sync::Semaphore>>,
+    /// Every configured host's name: on an engine two configured hosts
+    /// share, the containers started for the other are not inspected (the
+    /// model shows each under its own host only).
+    pub configured: std::sync::Arc<std::collections::HashSet<String>>,
 }
 
 impl Default for WatchOptions {
@@ -40,6 +44,7 @@ impl Default for WatchOptions {
             inspect_concurrency: 8,
             list_first: false,
             connecting: None,
+            configured: Default::default(),
         }
     }
 }
@@ -134,12 +139,18 @@ async fn session(
     };
     let since = snapshot.now.map(|t| t - 1);
     let info = snapshot.info;
-    let ids: Vec<String> = snapshot.containers.iter().map(|c| c.id.clone()).collect();
+    let mut listed = snapshot.containers;
+    listed.retain(|c| {
+        !crate::labels::started_for_another(c.owner.host.as_deref(), host, |h| {
+            opts.configured.contains(h)
+        })
+    });
+    let ids: Vec<String> = listed.iter().map(|c| c.id.clone()).collect();
     if opts.list_first {
         let listed = Msg::Synced {
             host: host.to_string(),
             engine: info.clone(),
-            containers: snapshot.containers,
+            containers: listed,
         };
         if tx.send(listed).await.is_err() {
             return End::Closed;
