@@ -27,6 +27,9 @@
 //! 71 containers probed every second by one engine on 2 cores starve
 //! everything else here, sshd's keepalives included.
 //!
+//! A control table follows: the same deploys to N hosts that are not
+//! reached over SSH, on the same engine (what the shared engine costs).
+//!
 //! Run (root): `cargo bench --bench fleet`; `BENCH_SIZES=1,4`
 //! `BENCH_RTTS=0,30` `BENCH_ROUNDS=3` `BENCH_SECS=10` change what is run.
 
@@ -262,6 +265,53 @@ async fn main() {
         next_version += rounds;
     }
 
+    // The SSH apps go before the control runs, so that neither lists the
+    // other's containers.
+    for (_, app, path) in &configs {
+        berth_ok(path, &["destroy", app, "--confirm", app]);
+    }
+    // The control: the same app and deploys on N hosts without SSH, all on
+    // this machine's one engine: what the shared engine alone costs.
+    let mut controls: Vec<(usize, String, PathBuf)> = Vec::new();
+    for &n in &sizes {
+        let app = scope.app(&format!("ctrl{n}"));
+        for v in 0..=rounds {
+            scope.version_image(&app, &format!("v{v}"), &[]).await;
+        }
+        let names: Vec<String> = (1..=n).map(|i| format!("l{i:02}")).collect();
+        let mut yaml = format!("version: 2\nparallel_hosts: {n}\nhosts:\n");
+        for h in &names {
+            yaml.push_str(&format!(
+                "  {h}: {{state_dir: {}/{h}}}\n",
+                dir.path().join(format!("ctrl{n}")).display()
+            ));
+        }
+        yaml.push_str(&format!(
+            "apps:\n  {app}:\n    image: {app}:latest\n    roles:\n      web: {{hosts: [{}], port: 8080, healthcheck: false}}\n    boot: {{limit: {n}}}\n    stop_timeout: 1s\n    deploy_timeout: 120s\n    min_uptime: 1s\n    retain: 1\n",
+            names.join(", ")
+        ));
+        let path = dir.path().join(format!("ctrl{n}.yaml"));
+        std::fs::write(&path, yaml).unwrap();
+        berth_ok(&path, &["deploy", &app, "--version", "v0"]);
+        controls.push((n, app, path));
+    }
+    let mut control_rows = Vec::new();
+    for (n, app, path) in &controls {
+        let took: Vec<f64> = (1..=rounds)
+            .map(|v| {
+                ms(berth_ok(
+                    path,
+                    &["deploy", app, "--version", &format!("v{v}")],
+                ))
+            })
+            .collect();
+        control_rows.push((*n, median(took)));
+    }
+
+    for (_, app, path) in &controls {
+        berth_ok(path, &["destroy", app, "--confirm", app]);
+    }
+
     println!(
         "\n(medians of {rounds}; idle over {}s; ms unless said)\n",
         window.as_secs()
@@ -289,7 +339,14 @@ async fn main() {
             r.deploy / one
         );
     }
-    for (_, app, path) in &configs {
-        berth_ok(path, &["destroy", app, "--confirm", app]);
+    println!("\ncontrol: the same deploy to N hosts without SSH, on this one engine\n");
+    println!("| hosts | deploy | deploy / 1 host |");
+    println!("|---:|---:|---:|");
+    let one = control_rows
+        .iter()
+        .find(|(n, _)| *n == 1)
+        .map_or(f64::NAN, |(_, t)| *t);
+    for (n, t) in &control_rows {
+        println!("| {n} | {t:.0} | {:.2}x |", t / one);
     }
 }

@@ -41,7 +41,7 @@ impl Default for WatchOptions {
             connect_timeout: Duration::from_secs(5),
             backoff_min: Duration::from_millis(250),
             backoff_max: Duration::from_secs(10),
-            inspect_concurrency: 8,
+            inspect_concurrency: 32,
             list_first: false,
             connecting: None,
             configured: Default::default(),
