@@ -453,6 +453,21 @@ mod tests {
         assert!(root.join("nowhere").subdirs().await.unwrap().is_empty());
         assert!(dir.remove_dir(".gone-1").await.unwrap());
         assert!(!dir.remove_dir(".gone-2").await.unwrap());
+        // Removed only when its record holds the text asked for.
+        assert!(
+            dir.publish_dir(".staging-c", &[("holder.json", br#"{"token":"t1"}"#)])
+                .await
+                .unwrap()
+        );
+        let if_holds = |text: &'static str| {
+            let dir = dir.clone();
+            async move { dir.remove_dir_if(".gone-3", "holder.json", text).await }
+        };
+        assert_eq!(if_holds(r#""token":"t2""#).await.unwrap(), Removed::Kept);
+        assert_eq!(if_holds("").await.unwrap(), Removed::Kept);
+        assert!(dir.read_dir_files().await.unwrap().is_some(), "kept");
+        assert_eq!(if_holds(r#""token":"t1""#).await.unwrap(), Removed::Gone);
+        assert_eq!(if_holds(r#""token":"t1""#).await.unwrap(), Removed::Absent);
 
         let log = root.join("apps/demo/history.jsonl");
         assert!(log.stamp().await.unwrap().is_none());

@@ -1,6 +1,6 @@
 //! berth on the fleet rig (`common/fleet.rs`): hosts in their own network
 //! namespaces, each with its own sshd behind a delaying relay, some of
-//! them dead (every packet dropped) or hung (sshd stopped). What is
+//! them dead (every packet dropped), hung (sshd stopped) or far (500 ms). What is
 //! checked is that a bad host costs only its own deadline: the others are
 //! reported, deployed and shown as if it were not there. Times are
 //! compared with the same rig's own healthy figures, measured in the same
@@ -75,10 +75,10 @@ fn first_line(lines: &[(Duration, String)], starts: &str) -> Duration {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn status_shows_live_hosts_in_their_normal_time_beside_dead_and_hung_ones() {
-    let rig = fleet::Rig::start(4, link());
+    let rig = fleet::Rig::start(5, link());
     let dir = tempfile::tempdir().unwrap();
     let healthy = config(dir.path(), &rig, &["h01", "h02"], "");
-    let all = config(dir.path(), &rig, &["h01", "h02", "h03", "h04"], "");
+    let all = config(dir.path(), &rig, &["h01", "h02", "h03", "h04", "h05"], "");
     // The healthy hosts alone: their normal time, this machine, this run.
     let (lines, code) = status_lines(&healthy, &[]);
     assert_eq!(code, Some(0), "{lines:#?}");
@@ -86,6 +86,11 @@ async fn status_shows_live_hosts_in_their_normal_time_beside_dead_and_hung_ones(
 
     rig.host("h03").black_hole();
     rig.host("h04").hang();
+    // A host far away: slow, not dead.
+    rig.host("h05").set_link(fleet::Link {
+        rtt: Duration::from_millis(500),
+        jitter: Duration::ZERO,
+    });
     let deadline = Duration::from_secs(8);
     let (lines, code) = status_lines(&all, &["--timeout", "8s"]);
     let text: Vec<&str> = lines.iter().map(|(_, l)| l.as_str()).collect();
@@ -113,6 +118,8 @@ async fn status_shows_live_hosts_in_their_normal_time_beside_dead_and_hung_ones(
             "{text:#?}"
         );
     }
+    // The far host is there too, whenever it answered (or with why not).
+    first_line(&lines, "h05 ");
     let end = lines.last().unwrap().0;
     assert!(
         end < deadline + Duration::from_secs(5),

@@ -335,6 +335,13 @@ async fn locks_and_history_on_an_ssh_host_follow_the_local_rules() {
         panic!("a held lock was taken twice")
     };
     assert_eq!(s.holder, holder);
+    // Nobody releases a lock that is not theirs: the one-command release
+    // removes it only when its record names the token.
+    let Err(LockError::Held(s)) = lock::release(&lock_dir, &other.token).await else {
+        panic!("another's token released the lock")
+    };
+    assert_eq!(s.holder, holder);
+    assert!(state.join("locks/demo/holder.json").exists());
     lock::release(&lock_dir, &holder.token).await.unwrap();
     assert!(!state.join("locks/demo").exists());
 

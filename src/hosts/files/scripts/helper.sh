@@ -28,5 +28,5 @@ while IFS= read -r n; do
   # shellcheck disable=SC2046
   set -- $(cd "$d" && wc -c o e)
   printf '%s %s %s\n' "$c" "$1" "$3"
-  cat -- "$d/o" "$d/e"
+  [ "$1$3" = 00 ] || cat -- "$d/o" "$d/e"
 done

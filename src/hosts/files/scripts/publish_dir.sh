@@ -1,6 +1,6 @@
 d=$1 s=$2 p=$3
 shift 3
-mkdir -p -- "$p" && mkdir -- "$s" || exit 1
+{ [ -d "$p" ] || mkdir -p -- "$p"; } && mkdir -- "$s" || exit 1
 while [ $# -ge 2 ]; do
   printf '%s' "$2" > "$s/$1" || { rm -rf -- "$s"; exit 1; }
   shift 2

@@ -2,5 +2,9 @@
 # $4: a lock released by its holder in one round trip. Exit 3: not there;
 # exit 4: there, but $3 does not hold $4 (another's, or broken).
 [ -e "$1" ] || exit 3
-grep -qF -- "$4" "$1/$3" 2>/dev/null || exit 4
+# The record is one line (JSON): read with the shell's own `read`, no
+# process started; a last line without a newline is still read.
+r=
+IFS= read -r r 2>/dev/null <"$1/$3"
+case $r in *"$4"*) ;; *) exit 4 ;; esac
 mv -- "$1" "$2" && rm -rf -- "$2"
