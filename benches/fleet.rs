@@ -101,6 +101,22 @@ fn console_pids(console: u32, rig: &Rig, hosts: usize) -> Vec<u32> {
     pids
 }
 
+/// A config of `hosts` (name, YAML) and `app` on all of them, booted on
+/// all at once, with no HEALTHCHECK (see above).
+fn write_config(path: &Path, app: &str, hosts: &[(String, String)]) {
+    let n = hosts.len();
+    let mut yaml = format!("version: 2\nparallel_hosts: {n}\nhosts:\n");
+    for (name, host) in hosts {
+        yaml.push_str(&format!("  {name}: {host}\n"));
+    }
+    let names: Vec<&str> = hosts.iter().map(|(h, _)| h.as_str()).collect();
+    yaml.push_str(&format!(
+        "apps:\n  {app}:\n    image: {app}:latest\n    roles:\n      web: {{hosts: [{}], port: 8080, healthcheck: false}}\n    boot: {{limit: {n}}}\n    stop_timeout: 1s\n    deploy_timeout: 120s\n    min_uptime: 1s\n    retain: 1\n",
+        names.join(", ")
+    ));
+    std::fs::write(path, yaml).unwrap();
+}
+
 struct Row {
     hosts: usize,
     rtt: u64,
@@ -210,17 +226,14 @@ async fn main() {
         for v in 0..versions {
             scope.version_image(&app, &format!("v{v}"), &[]).await;
         }
-        let hosts: Vec<String> = rig.hosts.iter().take(n).map(|h| h.name.clone()).collect();
-        let mut yaml = format!("version: 2\nparallel_hosts: {n}\nhosts:\n");
-        for h in rig.hosts.iter().take(n) {
-            yaml.push_str(&format!("  {}: {{ssh: {}}}\n", h.name, rig.ssh_yaml(h)));
-        }
-        yaml.push_str(&format!(
-            "apps:\n  {app}:\n    image: {app}:latest\n    roles:\n      web: {{hosts: [{}], port: 8080, healthcheck: false}}\n    boot: {{limit: {n}}}\n    stop_timeout: 1s\n    deploy_timeout: 120s\n    min_uptime: 1s\n    retain: 1\n",
-            hosts.join(", ")
-        ));
+        let hosts = rig
+            .hosts
+            .iter()
+            .take(n)
+            .map(|h| (h.name.clone(), format!("{{ssh: {}}}", rig.ssh_yaml(h))))
+            .collect::<Vec<_>>();
         let path = dir.path().join(format!("fleet{n}.yaml"));
-        std::fs::write(&path, yaml).unwrap();
+        write_config(&path, &app, &hosts);
         berth_ok(&path, &["deploy", &app, "--version", "v0"]);
         configs.push((n, app, path));
     }
@@ -278,20 +291,16 @@ async fn main() {
         for v in 0..=rounds {
             scope.version_image(&app, &format!("v{v}"), &[]).await;
         }
-        let names: Vec<String> = (1..=n).map(|i| format!("l{i:02}")).collect();
-        let mut yaml = format!("version: 2\nparallel_hosts: {n}\nhosts:\n");
-        for h in &names {
-            yaml.push_str(&format!(
-                "  {h}: {{state_dir: {}/{h}}}\n",
-                dir.path().join(format!("ctrl{n}")).display()
-            ));
-        }
-        yaml.push_str(&format!(
-            "apps:\n  {app}:\n    image: {app}:latest\n    roles:\n      web: {{hosts: [{}], port: 8080, healthcheck: false}}\n    boot: {{limit: {n}}}\n    stop_timeout: 1s\n    deploy_timeout: 120s\n    min_uptime: 1s\n    retain: 1\n",
-            names.join(", ")
-        ));
+        let state = dir.path().join(format!("ctrl{n}"));
+        let hosts = (1..=n)
+            .map(|i| {
+                let h = format!("l{i:02}");
+                let yaml = format!("{{state_dir: {}/{h}}}", state.display());
+                (h, yaml)
+            })
+            .collect::<Vec<_>>();
         let path = dir.path().join(format!("ctrl{n}.yaml"));
-        std::fs::write(&path, yaml).unwrap();
+        write_config(&path, &app, &hosts);
         berth_ok(&path, &["deploy", &app, "--version", "v0"]);
         controls.push((n, app, path));
     }
