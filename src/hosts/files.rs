@@ -16,6 +16,8 @@ use super::ssh::Tunnel;
 mod local;
 mod remote;
 
+pub(super) use remote::{SCRIPTS, Script};
+
 use local::Local;
 use remote::Remote;
 

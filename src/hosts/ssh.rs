@@ -15,6 +15,7 @@ use std::time::Duration;
 use openssh::{ControlPersist, ForwardType, KnownHosts, Session, SessionBuilder, Socket};
 
 use super::HostError;
+use super::files::Script;
 use crate::config::SshConfig;
 
 mod helper;
@@ -50,12 +51,34 @@ impl Tunnel {
     /// one argument, whatever it holds; nothing is ever joined into
     /// command text.
     pub async fn output(&self, argv: &[&str], timeout: Duration) -> Result<Output, HostError> {
+        self.run(helper::Request::Command(argv), timeout).await
+    }
+
+    /// Runs one of berth's file scripts with `args` as its positional
+    /// arguments, as [`Tunnel::output`] runs a command: in a helper it is a
+    /// function already there, else `sh -c BODY berth ARGS…`.
+    pub(in crate::hosts) async fn script(
+        &self,
+        script: &Script,
+        args: &[&str],
+        timeout: Duration,
+    ) -> Result<Output, HostError> {
+        self.run(helper::Request::Script(script, args), timeout)
+            .await
+    }
+
+    async fn run(
+        &self,
+        request: helper::Request<'_>,
+        timeout: Duration,
+    ) -> Result<Output, HostError> {
+        let argv = request.argv();
         let (program, args) = argv
             .split_first()
             .ok_or_else(|| HostError::Local("an empty command".into()))?;
         match self
             .helpers
-            .run(&self.session, &self.sessions, argv, timeout)
+            .run(&self.session, &self.sessions, &request, timeout)
             .await
         {
             Ok(out) => return Ok(out),

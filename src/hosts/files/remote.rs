@@ -12,45 +12,100 @@ use crate::hosts::ssh::Tunnel;
 
 pub(super) struct Remote<'a>(pub(super) &'a Tunnel);
 
-// The scripts, run by `sh -c` on SSH hosts: POSIX sh, kept in
-// `scripts/*.sh` so shellcheck reads them (CI runs it). `$1` is always the
-// path operated on.
+/// One of berth's fixed scripts: POSIX sh, kept in `scripts/*.sh` so
+/// shellcheck reads them (CI runs it). `$1` is always the path operated
+/// on. The connection's helpers hold them all as functions (a script then
+/// costs a subshell, not an `sh` to start); without a helper one runs as
+/// `sh -c BODY berth ARGS…`.
+pub(in crate::hosts) struct Script {
+    /// `[a-z_]+`: the helper's function is `berth_NAME`.
+    pub name: &'static str,
+    pub body: &'static str,
+}
+
+/// Every script, for the helpers.
+pub(in crate::hosts) const SCRIPTS: [&Script; 11] = [
+    READ_DIR,
+    WRITE,
+    REMOVE_FILE,
+    PUBLISH_DIR,
+    REMOVE_DIR,
+    REMOVE_DIR_IF,
+    APPEND_LINE,
+    SUBDIRS,
+    READ,
+    KIND,
+    STAMP,
+];
 
 /// Every regular file directly in `$1`: name, byte count, bytes.
-const READ_DIR: &str = include_str!("scripts/read_dir.sh");
+const READ_DIR: &Script = &Script {
+    name: "read_dir",
+    body: include_str!("scripts/read_dir.sh"),
+};
 
 /// `$2` written to `$1` through `$1.$3` and a rename: readers see the old
 /// or the new text, never a part.
-const WRITE: &str = include_str!("scripts/write.sh");
+const WRITE: &Script = &Script {
+    name: "write",
+    body: include_str!("scripts/write.sh"),
+};
 
-const REMOVE_FILE: &str = include_str!("scripts/remove_file.sh");
+const REMOVE_FILE: &Script = &Script {
+    name: "remove_file",
+    body: include_str!("scripts/remove_file.sh"),
+};
 
 /// Fills the directory `$2` with the files named and held by the pairs
 /// after it, then renames it to `$1` (in the existing `$3`). rename(2) of a
 /// directory onto a non-empty one fails, so of several at once exactly one
 /// wins; the losers exit 3.
-const PUBLISH_DIR: &str = include_str!("scripts/publish_dir.sh");
+const PUBLISH_DIR: &Script = &Script {
+    name: "publish_dir",
+    body: include_str!("scripts/publish_dir.sh"),
+};
 
 /// Renames `$1` out of the way to `$2`, then deletes it: nothing ever sees
 /// a half-deleted `$1`.
-const REMOVE_DIR: &str = include_str!("scripts/remove_dir.sh");
+const REMOVE_DIR: &Script = &Script {
+    name: "remove_dir",
+    body: include_str!("scripts/remove_dir.sh"),
+};
 
 /// `$1` removed as REMOVE_DIR does, only if its file `$3` holds `$4`.
-const REMOVE_DIR_IF: &str = include_str!("scripts/remove_dir_if.sh");
+const REMOVE_DIR_IF: &Script = &Script {
+    name: "remove_dir_if",
+    body: include_str!("scripts/remove_dir_if.sh"),
+};
 
 /// One line appended (with `$3` created first): one write on an O_APPEND
 /// file, so lines of concurrent writers do not mix.
-const APPEND_LINE: &str = include_str!("scripts/append_line.sh");
+const APPEND_LINE: &Script = &Script {
+    name: "append_line",
+    body: include_str!("scripts/append_line.sh"),
+};
 
 /// The names of the directories directly in `$1`, one a line.
-const SUBDIRS: &str = include_str!("scripts/subdirs.sh");
+const SUBDIRS: &Script = &Script {
+    name: "subdirs",
+    body: include_str!("scripts/subdirs.sh"),
+};
 
-const READ: &str = include_str!("scripts/read.sh");
+const READ: &Script = &Script {
+    name: "read",
+    body: include_str!("scripts/read.sh"),
+};
 
 /// `d` for a directory, `o` for anything else.
-const KIND: &str = include_str!("scripts/kind.sh");
+const KIND: &Script = &Script {
+    name: "kind",
+    body: include_str!("scripts/kind.sh"),
+};
 
-const STAMP: &str = include_str!("scripts/stamp.sh");
+const STAMP: &Script = &Script {
+    name: "stamp",
+    body: include_str!("scripts/stamp.sh"),
+};
 
 /// What a remote script's exit meant.
 enum Exit {
@@ -80,7 +135,7 @@ impl Remote<'_> {
         &self,
         p: &HostPath,
         what: &'static str,
-        script: &str,
+        script: &Script,
         args: &[&str],
     ) -> Result<Exit, FilesError> {
         self.script_or_four(p, what, script, args)
@@ -94,14 +149,14 @@ impl Remote<'_> {
         &self,
         p: &HostPath,
         what: &'static str,
-        script: &str,
+        script: &Script,
         args: &[&str],
     ) -> Result<Option<Exit>, FilesError> {
-        let mut argv = vec!["sh", "-c", script, "berth", arg(p, what)?];
+        let mut argv = vec![arg(p, what)?];
         argv.extend_from_slice(args);
         let out = self
             .0
-            .output(&argv, OP_TIMEOUT)
+            .script(script, &argv, OP_TIMEOUT)
             .await
             .map_err(|e| p.fail(what, e))?;
         match out.code {

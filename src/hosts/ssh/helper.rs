@@ -19,8 +19,47 @@ use openssh::{Child, Session, Stdio};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 
 use super::Output;
+use crate::hosts::files::{SCRIPTS, Script};
 
 const SCRIPT: &str = include_str!("../files/scripts/helper.sh");
+
+/// What a helper runs: the helper script, after berth's file scripts as
+/// functions (`berth_NAME`) and their names in `berth_scripts`.
+fn text() -> &'static str {
+    static TEXT: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    TEXT.get_or_init(|| {
+        let mut text = String::new();
+        for s in SCRIPTS {
+            text.push_str(&format!("berth_{}() {{\n{}\n}}\n", s.name, s.body));
+        }
+        let names: Vec<&str> = SCRIPTS.iter().map(|s| s.name).collect();
+        text.push_str(&format!("berth_scripts='{}'\n", names.join(" ")));
+        text.push_str(SCRIPT);
+        text
+    })
+}
+
+/// What berth asks a helper to run.
+pub(super) enum Request<'a> {
+    /// A program and its arguments.
+    Command(&'a [&'a str]),
+    /// One of berth's file scripts and its positional arguments.
+    Script(&'a Script, &'a [&'a str]),
+}
+
+impl Request<'_> {
+    /// The same, as a command of its own (where no helper runs).
+    pub(super) fn argv(&self) -> Vec<&str> {
+        match self {
+            Request::Command(argv) => argv.to_vec(),
+            Request::Script(s, args) => {
+                let mut argv = vec!["sh", "-c", s.body, "berth"];
+                argv.extend_from_slice(args);
+                argv
+            }
+        }
+    }
+}
 
 /// What the helper says once it runs (anything an rc file printed before
 /// it is skipped).
@@ -72,10 +111,18 @@ impl Helpers {
         &self,
         session: &Arc<Session>,
         sessions: &Arc<tokio::sync::Semaphore>,
-        argv: &[&str],
+        request: &Request<'_>,
         timeout: Duration,
     ) -> Result<Output, Failure> {
-        let request = encode(argv).map_err(Failure::Broken)?;
+        let request = match request {
+            Request::Command(argv) => encode("", argv),
+            Request::Script(s, args) => {
+                let mut argv = vec![s.name];
+                argv.extend_from_slice(args);
+                encode("s", &argv)
+            }
+        }
+        .map_err(Failure::Broken)?;
         let work = async {
             let _busy = self.busy.acquire().await.ok();
             let idle = self
@@ -113,7 +160,7 @@ async fn start(
     let mut child = session
         .clone()
         .arc_command("sh")
-        .args(["-c", SCRIPT])
+        .args(["-c", text()])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -211,13 +258,14 @@ fn parse_head(head: &[u8]) -> Option<(i32, usize, usize)> {
     (words.next().is_none() && out.saturating_add(err) <= MAX_ANSWER).then_some((code, out, err))
 }
 
-/// The request for `argv`: its length, then each argument on a line of
-/// its own with `\` and newline escaped. NUL cannot be an argument.
-fn encode(argv: &[&str]) -> Result<Vec<u8>, String> {
+/// The request for `argv`: its length (after `kind`: `s` for a script),
+/// then each argument on a line of its own with `\` and newline escaped.
+/// NUL cannot be an argument.
+fn encode(kind: &str, argv: &[&str]) -> Result<Vec<u8>, String> {
     if argv.is_empty() {
         return Err("an empty command".into());
     }
-    let mut out = format!("{}\n", argv.len()).into_bytes();
+    let mut out = format!("{kind}{}\n", argv.len()).into_bytes();
     for a in argv {
         if a.contains('\0') {
             return Err("an argument holds a NUL byte".into());
@@ -237,6 +285,123 @@ fn encode(argv: &[&str]) -> Result<Vec<u8>, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    type Answer = (i32, Vec<u8>, Vec<u8>);
+
+    /// Feeds `request` to the helper (with the file scripts, as on a host)
+    /// under the real `sh`: its answers, and how it ended.
+    fn converse(request: &[u8]) -> (Vec<Answer>, std::process::ExitStatus) {
+        let mut child = std::process::Command::new("sh")
+            .args(["-c", text()])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        use std::io::Write;
+        child.stdin.take().unwrap().write_all(request).unwrap();
+        let out = child.wait_with_output().unwrap();
+        let mut rest = out.stdout.strip_prefix(READY).unwrap();
+        let mut answers = Vec::new();
+        while !rest.is_empty() {
+            let at = rest.iter().position(|&c| c == b'\n').unwrap();
+            let (code, o, e) = parse_head(&rest[..=at]).unwrap();
+            let body = &rest[at + 1..];
+            answers.push((code, body[..o].to_vec(), body[o..o + e].to_vec()));
+            rest = &body[o + e..];
+        }
+        (answers, out.status)
+    }
+
+    fn script(name: &str, args: &[&str]) -> Vec<u8> {
+        let mut argv = vec![name];
+        argv.extend_from_slice(args);
+        encode("s", &argv).unwrap()
+    }
+
+    /// berth's file scripts run inside the helper as functions, in a
+    /// subshell each: their arguments arrive whole, their `cd`, `export`
+    /// and `exit` stay theirs, and only the scripts berth sent are run.
+    #[test]
+    fn file_scripts_run_in_the_helper_and_keep_to_themselves() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().to_str().unwrap();
+        let lock = format!("{root}/locks/app");
+        let hostile = "{\"token\":\"t1\",\"note\":\"$(id) `id` \\n \u{1b}[2J\"}\nline two\\";
+        let mut request = Vec::new();
+        // Publish, lose the race, read the directory, release by token.
+        request.extend(script(
+            "publish_dir",
+            &[
+                &lock,
+                &format!("{root}/.s1"),
+                &format!("{root}/locks"),
+                "holder.json",
+                hostile,
+            ],
+        ));
+        request.extend(script(
+            "publish_dir",
+            &[
+                &lock,
+                &format!("{root}/.s2"),
+                &format!("{root}/locks"),
+                "holder.json",
+                "x",
+            ],
+        ));
+        request.extend(script("read_dir", &[&lock]));
+        // read_dir's `cd` did not move the helper: a relative path is
+        // still relative to where it started.
+        request.extend(encode("", &["pwd"]).unwrap());
+        request.extend(script(
+            "remove_dir_if",
+            &[
+                &lock,
+                &format!("{root}/.g"),
+                "holder.json",
+                "\"token\":\"t2\"",
+            ],
+        ));
+        request.extend(script(
+            "remove_dir_if",
+            &[
+                &lock,
+                &format!("{root}/.g"),
+                "holder.json",
+                "\"token\":\"t1\"",
+            ],
+        ));
+        request.extend(script("read", &[&format!("{lock}/holder.json")]));
+        // Not one of berth's scripts: the helper stops, running nothing.
+        request.extend(script("rm", &["-rf", root]));
+        request.extend(encode("", &["true"]).unwrap());
+        let (answers, status) = converse(&request);
+        let expected_pwd = format!("{}\n", std::env::current_dir().unwrap().display());
+        let want: Vec<Answer> = vec![
+            (0, vec![], vec![]),
+            (3, vec![], vec![]),
+            (
+                0,
+                format!("holder.json\n{}\n{hostile}", hostile.len()).into_bytes(),
+                vec![],
+            ),
+            (0, expected_pwd.into_bytes(), vec![]),
+            (4, vec![], vec![]),
+            (0, vec![], vec![]),
+            (3, vec![], vec![]),
+        ];
+        assert_eq!(answers, want);
+        assert_eq!(status.code(), Some(2));
+        assert!(dir.path().exists(), "the unknown script must not run");
+        let left: Vec<_> = std::fs::read_dir(dir.path().join("locks"))
+            .unwrap()
+            .collect();
+        assert!(left.is_empty(), "nothing left behind: {left:?}");
+        for bad in ["Read", "read;id", "", "../read"] {
+            let (answers, status) = converse(&script(bad, &["/"]));
+            assert!(answers.is_empty() && status.code() == Some(2), "{bad:?}");
+        }
+    }
 
     /// The real helper script under the real `sh`, fed what `encode`
     /// makes: every argument comes back byte for byte, whatever it holds.
@@ -258,35 +423,20 @@ mod tests {
         ];
         let mut request = Vec::new();
         for a in hostile {
-            request.extend(encode(&["printf", "%s", a]).unwrap());
+            request.extend(encode("", &["printf", "%s", a]).unwrap());
         }
-        request.extend(encode(&["sh", "-c", "echo out; echo err >&2; exit 7"]).unwrap());
-        request.extend(encode(&["sh", "-c", "kill -9 $$"]).unwrap());
-        let mut child = std::process::Command::new("sh")
-            .args(["-c", SCRIPT])
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
-        use std::io::Write;
-        child.stdin.take().unwrap().write_all(&request).unwrap();
-        let out = child.wait_with_output().unwrap();
-        assert!(out.status.success());
-        let mut rest = out.stdout.strip_prefix(READY).unwrap();
-        let mut answer = || {
-            let at = rest.iter().position(|&c| c == b'\n').unwrap();
-            let (code, o, e) = parse_head(&rest[..=at]).unwrap();
-            let body = &rest[at + 1..];
-            let got = (code, body[..o].to_vec(), body[o..o + e].to_vec());
-            rest = &body[o + e..];
-            got
-        };
+        request.extend(encode("", &["sh", "-c", "echo out; echo err >&2; exit 7"]).unwrap());
+        request.extend(encode("", &["sh", "-c", "kill -9 $$"]).unwrap());
+        let (answers, status) = converse(&request);
+        assert!(status.success());
+        let mut answers = answers.into_iter();
+        let mut answer = || answers.next().unwrap();
         for a in hostile {
             assert_eq!(answer(), (0, a.as_bytes().to_vec(), Vec::new()), "{a:?}");
         }
         assert_eq!(answer(), (7, b"out\n".to_vec(), b"err\n".to_vec()));
         assert_eq!(answer().0, 137);
-        assert!(rest.is_empty());
+        assert!(answers.next().is_none());
         assert!(!std::path::Path::new("/tmp/berth-helper-pwned").exists());
     }
 
@@ -298,8 +448,8 @@ mod tests {
         assert_eq!(parse_head(b"0 1 2 3\n"), None);
         assert_eq!(parse_head(b"x 1 2\n"), None);
         assert_eq!(parse_head(b"0 999999999999 0\n"), None);
-        assert!(encode(&[]).is_err());
-        assert!(encode(&["a\0b"]).is_err());
-        assert_eq!(encode(&["a\\b\nc"]).unwrap(), b"1\na\\\\b\\nc\n");
+        assert!(encode("", &[]).is_err());
+        assert!(encode("", &["a\0b"]).is_err());
+        assert_eq!(encode("", &["a\\b\nc"]).unwrap(), b"1\na\\\\b\\nc\n");
     }
 }

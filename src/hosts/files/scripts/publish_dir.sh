@@ -5,8 +5,10 @@ while [ $# -ge 2 ]; do
   printf '%s' "$2" > "$s/$1" || { rm -rf -- "$s"; exit 1; }
   shift 2
 done
-e=$(LC_ALL=C mv -T -- "$s" "$d" 2>&1) && exit 0
+# The rename, quietly first: no subshell to hold its message.
+mv -T -- "$s" "$d" 2>/dev/null && exit 0
+[ -d "$d" ] && { rm -rf -- "$s"; exit 3; }
+# Not the race: again, saying why (or done, if what stood in the way left).
+LC_ALL=C mv -T -- "$s" "$d" && exit 0
 rm -rf -- "$s"
-[ -d "$d" ] && exit 3
-printf '%s\n' "$e" >&2
 exit 1
