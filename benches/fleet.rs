@@ -7,7 +7,8 @@
 //! - `cmd`: one command on a host over its open connection (`true`),
 //!   median; `lock`: a lock acquire + release there, median (the
 //!   targets: one command within 1 RTT + 5 ms, the lock within 2 RTT +
-//!   10 ms);
+//!   10 ms); `read`: reading that lock while held, one command whose
+//!   answer has output (what the console's refresh does), median;
 //! - `status`: `berth status --json` on every host, the whole command
 //!   (connecting included), median;
 //! - `frame`: the console's first frame (its header, hosts still
@@ -121,6 +122,7 @@ struct Row {
     hosts: usize,
     rtt: u64,
     cmd: f64,
+    read: f64,
     lock: f64,
     status: f64,
     frame: f64,
@@ -129,7 +131,7 @@ struct Row {
     deploy: f64,
 }
 
-async fn command_and_lock(cfg: &berth::config::Config, rounds: usize) -> (f64, f64) {
+async fn command_and_lock(cfg: &berth::config::Config, rounds: usize) -> (f64, f64, f64) {
     let pool = berth::hosts::Pool::default();
     let host = cfg.fleet.hosts.get("h01").unwrap();
     let tunnel = pool
@@ -143,7 +145,7 @@ async fn command_and_lock(cfg: &berth::config::Config, rounds: usize) -> (f64, f
     let root = pool.state_dir(host, Duration::from_secs(10)).await.unwrap();
     let me = Performer::current();
     let dir = lock::lock_dir(&root, "bench", "");
-    let (mut cmd, mut lk) = (Vec::new(), Vec::new());
+    let (mut cmd, mut lk, mut rd) = (Vec::new(), Vec::new(), Vec::new());
     for i in 0..rounds + 2 {
         let t = Instant::now();
         let out = tunnel.output(&["true"], Duration::from_secs(10)).await;
@@ -152,16 +154,22 @@ async fn command_and_lock(cfg: &berth::config::Config, rounds: usize) -> (f64, f
         let holder = lock::holder_for(&me, "deploy", Some("v1".into()), None, false);
         let t = Instant::now();
         lock::acquire(&dir, &holder, Duration::MAX).await.unwrap();
+        let l = t.elapsed();
+        let read = Instant::now();
+        assert!(lock::read(&dir, Duration::MAX).await.unwrap().is_some());
+        let r = ms(read.elapsed());
+        let t = Instant::now() - l;
         lock::release(&dir, &holder.token).await.unwrap();
         // The first rounds start the connection's helpers.
         if i >= 2 {
             cmd.push(c);
+            rd.push(r);
             lk.push(ms(t.elapsed()));
         }
     }
     drop((tunnel, root));
     pool.close();
-    (median(cmd), median(lk))
+    (median(cmd), median(lk), median(rd))
 }
 
 fn console(config: &Path, rig: &Rig, hosts: usize, window: Duration) -> (f64, f64, f64) {
@@ -248,7 +256,7 @@ async fn main() {
             });
         }
         let first = berth::config::load(&configs[0].2).unwrap();
-        let (cmd, lock) = command_and_lock(&first, rounds * 5).await;
+        let (cmd, lock, read) = command_and_lock(&first, rounds * 5).await;
         for (n, app, path) in &configs {
             let status = median(
                 (0..rounds)
@@ -267,6 +275,7 @@ async fn main() {
                 hosts: *n,
                 rtt,
                 cmd,
+                read,
                 lock,
                 status,
                 frame,
@@ -326,20 +335,21 @@ async fn main() {
         window.as_secs()
     );
     println!(
-        "| hosts | RTT | one command | lock acquire+release | status --json | console first frame | all in | idle (% of a core) | deploy | deploy / 1 host |"
+        "| hosts | RTT | one command | lock acquire+release | lock read | status --json | console first frame | all in | idle (% of a core) | deploy | deploy / 1 host |"
     );
-    println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     for r in &rows {
         let one = rows
             .iter()
             .find(|o| o.rtt == r.rtt && o.hosts == 1)
             .map_or(f64::NAN, |o| o.deploy);
         println!(
-            "| {} | {} ms | {:.1} | {:.1} | {:.0} | {:.0} | {:.0} | {:.2} | {:.0} | {:.2}x |",
+            "| {} | {} ms | {:.1} | {:.1} | {:.1} | {:.0} | {:.0} | {:.0} | {:.2} | {:.0} | {:.2}x |",
             r.hosts,
             r.rtt,
             r.cmd,
             r.lock,
+            r.read,
             r.status,
             r.frame,
             r.all_in,

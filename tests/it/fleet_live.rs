@@ -1,5 +1,5 @@
 //! berth on the fleet rig (`common/fleet.rs`): hosts in their own network
-//! namespaces, each with its own sshd behind a delaying relay, some of
+//! namespaces, each with its own sshd behind a link that delays every packet, some of
 //! them dead (every packet dropped), hung (sshd stopped) or far (500 ms). What is
 //! checked is that a bad host costs only its own deadline: the others are
 //! reported, deployed and shown as if it were not there. Times are

@@ -2,45 +2,47 @@
 //! tests and benchmarks of fleet scale. Needs root (`ip netns`, nft).
 //!
 //! - Each host is a Linux network namespace with its own address
-//!   (10.77.ID.N/24) on a veth pair joined to a bridge of the rig's own,
-//!   and its own real sshd (port 22, its own host key, its own home
-//!   bound over this user's, so no rc file of this machine runs there).
-//!   All share this machine's Docker engine through each sshd; berth
-//!   tells the hosts' containers apart by `berth.host`, as it always does.
-//! - This kernel has no `netem`, so latency and jitter come from a relay
-//!   inside each namespace (port 2222, where berth connects) that holds
-//!   every chunk for the host's one-way delay before passing it to sshd,
-//!   in order. Packet loss, and black holes, are nft rules inside the
-//!   host's namespace: a black-holed host drops every packet, SYN
+//!   (10.77.ID.N) and its own real sshd (port 22, its own host key, its
+//!   own home bound over this user's, so no rc file of this machine runs
+//!   there). All share this machine's Docker engine through each sshd;
+//!   berth tells the hosts' containers apart by `berth.host`, as it always
+//!   does. The rig's ID is held by a bridge of that name (`berthflID`).
+//! - This kernel has no `netem`, so the link is a userspace one: a TUN
+//!   device in the host's namespace (`eth0`) and one here
+//!   (`berthflIDtN`, which this machine routes 10.77.ID.N to), joined by
+//!   the rig, which holds every IP packet for the one-way delay (plus
+//!   jitter) before passing it on, in order. TCP sees a real round trip:
+//!   its handshake, ACK timing, Nagle, retransmission timeouts and slow
+//!   start behave as over a WAN (a relay in front of sshd, the first rig,
+//!   hid all of them). Packet loss, and black holes, are nft rules inside
+//!   the host's namespace: a black-holed host drops every packet, SYN
 //!   included, as a dead machine on a real network does. A hung host is
 //!   its sshd stopped (SIGSTOP): the kernel still accepts, nothing answers.
-//! - Dropping the rig removes all of it; `scripts/fleet-rig teardown`
-//!   removes what a killed test left (every `berthfl*` namespace, bridge
-//!   and its processes).
+//! - Dropping the rig removes all of it (the TUN devices go with their
+//!   file descriptors); `scripts/fleet-rig teardown` removes what a killed
+//!   test left (every `berthfl*` namespace, bridge and its processes).
 
-use std::net::SocketAddr;
 use std::os::fd::AsRawFd;
 use std::path::PathBuf;
 use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::time::Instant;
 
 use super::sshd::{Opts, Sshd, keygen};
 
 /// Every name the rig makes starts with this (what teardown looks for).
 pub const PREFIX: &str = "berthfl";
-/// Where berth connects on each host: the delaying relay.
-pub const PORT: u16 = 2222;
+/// Where berth connects on each host: its sshd.
+pub const PORT: u16 = 22;
 
 /// How a host's link behaves, changeable while the rig runs.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Link {
     /// Round-trip time added (half each way).
     pub rtt: Duration,
-    /// Up to this much more, at random, per chunk (order kept).
+    /// Up to this much more, at random, per packet (order kept).
     pub jitter: Duration,
 }
 
@@ -59,10 +61,11 @@ pub struct Rig {
     pub bridge: String,
     pub dir: tempfile::TempDir,
     pub client_key: PathBuf,
-    /// Every host's key at its relay's address.
+    /// Every host's key at its address.
     pub known_hosts: PathBuf,
     pub hosts: Vec<RigHost>,
-    relays: Option<tokio::runtime::Runtime>,
+    /// Carries the links' packets.
+    links: Option<tokio::runtime::Runtime>,
 }
 
 fn ip(args: &[&str]) {
@@ -119,36 +122,25 @@ impl Rig {
             known_hosts: dir.path().join("known_hosts"),
             dir,
             hosts: Vec::new(),
-            relays: Some(
+            links: Some(
                 tokio::runtime::Builder::new_multi_thread()
                     .worker_threads(1)
-                    .thread_name("rig-relay")
+                    .thread_name("rig-link")
                     .enable_all()
                     .build()
                     .unwrap(),
             ),
         };
-        ip(&["addr", "add", &format!("10.77.{id}.254/24"), "dev", &bridge]);
-        ip(&["link", "set", &bridge, "up"]);
         keygen(&rig.client_key);
         let home = std::env::var("HOME").unwrap_or_else(|_| "/root".into());
         let mut known = String::new();
         for i in 1..=n {
             let name = format!("h{i:02}");
             let netns = format!("{PREFIX}{id}-{i}");
-            let veth = format!("{PREFIX}{id}h{i}");
             let addr = format!("10.77.{id}.{i}");
             ip(&["netns", "add", &netns]);
-            ip(&[
-                "link", "add", &veth, "type", "veth", "peer", "name", "eth0", "netns", &netns,
-            ]);
-            ip(&["link", "set", &veth, "master", &bridge, "up"]);
-            in_ns(
-                &netns,
-                "ip",
-                &["addr", "add", &format!("{addr}/24"), "dev", "eth0"],
-            );
-            in_ns(&netns, "ip", &["link", "set", "eth0", "up"]);
+            let link = Arc::new(Mutex::new(link));
+            rig.link(&netns, i, &addr, link.clone());
             in_ns(&netns, "ip", &["link", "set", "lo", "up"]);
             let host_home = tempfile::tempdir().unwrap();
             let sshd = Sshd::start_with(Opts {
@@ -159,9 +151,7 @@ impl Rig {
                 netns: Some(netns.clone()),
             });
             let host_pub = std::fs::read_to_string(sshd.dir.path().join("host_key.pub")).unwrap();
-            known.push_str(&format!("[{addr}]:{PORT} {host_pub}"));
-            let link = Arc::new(Mutex::new(link));
-            rig.relay(&netns, &addr, link.clone());
+            known.push_str(&format!("{addr} {host_pub}"));
             rig.hosts.push(RigHost {
                 name,
                 netns,
@@ -175,40 +165,42 @@ impl Rig {
         rig
     }
 
-    /// The relay of one host: listens inside its namespace, passes every
-    /// byte to its sshd after the link's delay.
-    fn relay(&self, netns: &str, addr: &str, link: Arc<Mutex<Link>>) {
+    /// The link of host `i`: a TUN device in its namespace holding its
+    /// address, one here routing that address to it, and the rig's
+    /// carrier between them, delaying each packet by the link's one-way
+    /// time.
+    fn link(&self, netns: &str, i: usize, addr: &str, link: Arc<Mutex<Link>>) {
+        let here_name = format!("{PREFIX}{}t{i}", self.id);
+        let here = tun(&here_name).unwrap_or_else(|e| panic!("TUN {here_name}: {e}"));
+        // A device belongs to the namespace of whoever made it: make the
+        // host's on a thread that entered its namespace (setns is per thread).
         let path = format!("/run/netns/{netns}");
-        let bind: SocketAddr = format!("{addr}:{PORT}").parse().unwrap();
-        // A socket belongs to the namespace it was made in: make it on a
-        // thread that entered the host's namespace (setns is per thread).
-        let listener = std::thread::spawn(move || {
+        let there = std::thread::spawn(move || {
             let ns = std::fs::File::open(&path).unwrap();
             // SAFETY: setns on a valid namespace fd affects this thread only.
             let rc = unsafe { libc::setns(ns.as_raw_fd(), libc::CLONE_NEWNET) };
             assert_eq!(rc, 0, "setns: {}", std::io::Error::last_os_error());
-            let l = std::net::TcpListener::bind(bind).unwrap();
-            l.set_nonblocking(true).unwrap();
-            l
+            tun("eth0")
         })
         .join()
-        .unwrap();
-        let upstream: SocketAddr = format!("{addr}:22").parse().unwrap();
-        self.relays.as_ref().unwrap().spawn(async move {
-            let listener = tokio::net::TcpListener::from_std(listener).unwrap();
-            while let Ok((down, _)) = listener.accept().await {
-                let link = link.clone();
-                tokio::spawn(async move {
-                    let Ok(up) = tokio::net::TcpStream::connect(upstream).await else {
-                        return;
-                    };
-                    let _ = (down.set_nodelay(true), up.set_nodelay(true));
-                    let (dr, dw) = down.into_split();
-                    let (ur, uw) = up.into_split();
-                    tokio::spawn(pump(dr, uw, link.clone()));
-                    pump(ur, dw, link).await;
-                });
-            }
+        .unwrap()
+        .unwrap_or_else(|e| panic!("TUN eth0 in {netns}: {e}"));
+        let gateway = format!("10.77.{}.254", self.id);
+        ip(&["addr", "add", &gateway, "peer", addr, "dev", &here_name]);
+        ip(&["link", "set", &here_name, "up"]);
+        in_ns(
+            netns,
+            "ip",
+            &["addr", "add", addr, "peer", &gateway, "dev", "eth0"],
+        );
+        in_ns(netns, "ip", &["link", "set", "eth0", "up"]);
+        self.links.as_ref().unwrap().spawn(async move {
+            let (here, there) = match (Packets::new(here), Packets::new(there)) {
+                (Ok(a), Ok(b)) => (Arc::new(a), Arc::new(b)),
+                _ => return,
+            };
+            tokio::spawn(carry(here.clone(), there.clone(), link.clone()));
+            carry(there, here, link).await;
         });
     }
 
@@ -324,33 +316,89 @@ impl RigHost {
     }
 }
 
-/// One direction of a relayed connection: each chunk leaves `delay` after
-/// it came (plus jitter), never before the one before it.
-async fn pump(
-    mut from: tokio::net::tcp::OwnedReadHalf,
-    mut to: tokio::net::tcp::OwnedWriteHalf,
-    link: Arc<Mutex<Link>>,
-) {
+/// A TUN device named `name` in this thread's network namespace, which
+/// lives as long as the descriptor: IP packets, one a read or write.
+fn tun(name: &str) -> std::io::Result<std::os::fd::OwnedFd> {
+    use std::os::fd::FromRawFd;
+    // SAFETY: plain open(2) of a constant path; the result is checked.
+    let fd = unsafe {
+        libc::open(
+            c"/dev/net/tun".as_ptr(),
+            libc::O_RDWR | libc::O_NONBLOCK | libc::O_CLOEXEC,
+        )
+    };
+    if fd < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: `fd` is new and owned from here on.
+    let fd = unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) };
+    // SAFETY: ifreq is plain data; all zeroes is a valid value.
+    let mut req: libc::ifreq = unsafe { std::mem::zeroed() };
+    assert!(
+        name.len() < req.ifr_name.len(),
+        "{name}: too long for a device"
+    );
+    for (d, s) in req.ifr_name.iter_mut().zip(name.bytes()) {
+        *d = s as libc::c_char;
+    }
+    req.ifr_ifru.ifru_flags = (libc::IFF_TUN | libc::IFF_NO_PI) as libc::c_short;
+    // SAFETY: TUNSETIFF on a TUN descriptor with a valid ifreq.
+    if unsafe { libc::ioctl(fd.as_raw_fd(), libc::TUNSETIFF, &req) } < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(fd)
+}
+
+/// A TUN device's packets, on the rig's runtime.
+struct Packets(tokio::io::unix::AsyncFd<std::os::fd::OwnedFd>);
+
+impl Packets {
+    fn new(fd: std::os::fd::OwnedFd) -> std::io::Result<Self> {
+        // SAFETY: the AsyncFd owns `fd`, which stays open as long as it.
+        let fd = unsafe {
+            tokio::io::unix::AsyncFd::register_with_interest(fd, tokio::io::Interest::READABLE)
+        };
+        Ok(Packets(fd.map_err(|e| e.into_parts().1)?))
+    }
+
+    async fn read(&self, buf: &mut [u8]) -> std::io::Result<usize> {
+        loop {
+            let mut ready = self.0.readable().await?;
+            // SAFETY: reads at most `buf.len()` bytes into `buf`.
+            let read = ready.try_io(|fd| {
+                let n = unsafe { libc::read(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
+                usize::try_from(n).map_err(|_| std::io::Error::last_os_error())
+            });
+            if let Ok(result) = read {
+                return result;
+            }
+        }
+    }
+
+    /// Hands a packet to the kernel; one it has no room for is dropped,
+    /// as a full queue on a real link drops it.
+    fn write(&self, packet: &[u8]) {
+        // SAFETY: writes `packet`, a valid slice, to a valid descriptor.
+        let _ = unsafe { libc::write(self.0.as_raw_fd(), packet.as_ptr().cast(), packet.len()) };
+    }
+}
+
+/// One direction of a link: each packet leaves the link's one-way delay
+/// (plus jitter) after it came, never before the one before it.
+async fn carry(from: Arc<Packets>, to: Arc<Packets>, link: Arc<Mutex<Link>>) {
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(Instant, Vec<u8>)>();
-    let writer = tokio::spawn(async move {
+    tokio::spawn(async move {
         let Ok(timer) = Timer::new() else { return };
-        while let Some((at, bytes)) = rx.recv().await {
+        while let Some((at, packet)) = rx.recv().await {
             if timer.sleep_until(at).await.is_err() {
                 break;
             }
-            if to.write_all(&bytes).await.is_err() {
-                break;
-            }
+            to.write(&packet);
         }
-        let _ = to.shutdown().await;
     });
     let mut last = Instant::now();
-    let mut buf = vec![0u8; 64 * 1024];
-    loop {
-        let n = match from.read(&mut buf).await {
-            Ok(0) | Err(_) => break,
-            Ok(n) => n,
-        };
+    let mut buf = vec![0u8; 65536];
+    while let Ok(n) = from.read(&mut buf).await {
         let l = *link.lock().unwrap();
         let jitter = if l.jitter.is_zero() {
             Duration::ZERO
@@ -363,8 +411,6 @@ async fn pump(
             break;
         }
     }
-    drop(tx);
-    let _ = writer.await;
 }
 
 /// A timer with the kernel's precision. tokio's timer ticks in whole
@@ -450,7 +496,7 @@ impl Drop for Rig {
                 .output();
             h.sshd.kill();
         }
-        if let Some(rt) = self.relays.take() {
+        if let Some(rt) = self.links.take() {
             rt.shutdown_background();
         }
         for h in &self.hosts {
