@@ -9,8 +9,9 @@
 //!   targets: one command within 1 RTT + 5 ms, the lock within 2 RTT +
 //!   10 ms); `read`: reading that lock while held, one command whose
 //!   answer has output (what the console's refresh does), median;
-//! - `status`: `berth status --json` on every host, the whole command
-//!   (connecting included), median;
+//! - `status`: `berth status --json` on every host, the whole command,
+//!   median: with new connections (`persist: 0s`: each run makes its SSH
+//!   handshakes), and with the masters the run before kept;
 //! - `frame`: the console's first frame (its header, hosts still
 //!   connecting); `all in`: until the Apps view shows the app's
 //!   container on every host;
@@ -124,6 +125,7 @@ struct Row {
     cmd: f64,
     read: f64,
     lock: f64,
+    status_cold: f64,
     status: f64,
     frame: f64,
     all_in: f64,
@@ -242,6 +244,13 @@ async fn main() {
             .collect::<Vec<_>>();
         let path = dir.path().join(format!("fleet{n}.yaml"));
         write_config(&path, &app, &hosts);
+        // The same, with no master kept for the next berth: each command
+        // opens its connections (the SSH handshake included).
+        let cold: Vec<(String, String)> = hosts
+            .iter()
+            .map(|(h, y)| (h.clone(), y.replacen("{ssh: {", "{ssh: {persist: 0s, ", 1)))
+            .collect();
+        write_config(&path.with_extension("cold.yaml"), &app, &cold);
         berth_ok(&path, &["deploy", &app, "--version", "v0"]);
         configs.push((n, app, path));
     }
@@ -258,6 +267,14 @@ async fn main() {
         let first = berth::config::load(&configs[0].2).unwrap();
         let (cmd, lock, read) = command_and_lock(&first, rounds * 5).await;
         for (n, app, path) in &configs {
+            let cold = path.with_extension("cold.yaml");
+            let status_cold = median(
+                (0..rounds)
+                    .map(|_| ms(berth_ok(&cold, &["status", "--json"])))
+                    .collect(),
+            );
+            // The first run leaves the masters the next ones use.
+            berth_ok(path, &["status", "--json"]);
             let status = median(
                 (0..rounds)
                     .map(|_| ms(berth_ok(path, &["status", "--json"])))
@@ -277,6 +294,7 @@ async fn main() {
                 cmd,
                 read,
                 lock,
+                status_cold,
                 status,
                 frame,
                 all_in,
@@ -335,21 +353,22 @@ async fn main() {
         window.as_secs()
     );
     println!(
-        "| hosts | RTT | one command | lock acquire+release | lock read | status --json | console first frame | all in | idle (% of a core) | deploy | deploy / 1 host |"
+        "| hosts | RTT | one command | lock acquire+release | lock read | status --json (new connections) | status --json (kept connections) | console first frame | all in | idle (% of a core) | deploy | deploy / 1 host |"
     );
-    println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     for r in &rows {
         let one = rows
             .iter()
             .find(|o| o.rtt == r.rtt && o.hosts == 1)
             .map_or(f64::NAN, |o| o.deploy);
         println!(
-            "| {} | {} ms | {:.1} | {:.1} | {:.1} | {:.0} | {:.0} | {:.0} | {:.2} | {:.0} | {:.2}x |",
+            "| {} | {} ms | {:.1} | {:.1} | {:.1} | {:.0} | {:.0} | {:.0} | {:.0} | {:.2} | {:.0} | {:.2}x |",
             r.hosts,
             r.rtt,
             r.cmd,
             r.lock,
             r.read,
+            r.status_cold,
             r.status,
             r.frame,
             r.all_in,

@@ -922,6 +922,7 @@ impl super::Config {
             jump: ssh.jump.clone(),
             known_hosts: None,
             config_file: ssh.config.first().cloned(),
+            persist: None,
         };
         let same = |s: &super::SshConfig| {
             s.host == wanted.host

@@ -201,6 +201,11 @@ pub struct SshConfig {
     /// for what berth has no key of its own (`ProxyCommand`, ...).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub config_file: Option<PathBuf>,
+    /// How long the master connection outlives an idle berth, for the
+    /// next berth command to use instead of a new SSH handshake (ssh's
+    /// `ControlPersist`; default 60s, `0s` closes it at exit).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub persist: Option<HumanDuration>,
 }
 
 /// One app: an image (or how to build it) and the roles that run it.

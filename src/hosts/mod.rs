@@ -189,6 +189,7 @@ mod tests {
                 jump: None,
                 known_hosts: None,
                 config_file: None,
+                persist: None,
             }),
             ..Default::default()
         };
@@ -233,6 +234,7 @@ mod tests {
                 jump: None,
                 known_hosts: None,
                 config_file: None,
+                persist: None,
             }),
             ..Default::default()
         });
