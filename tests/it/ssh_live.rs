@@ -902,3 +902,107 @@ async fn a_hung_host_never_holds_back_the_other_hosts_locks() {
     task.abort();
     drop(hung);
 }
+
+/// The pids of ssh masters checking host keys against `known_hosts`.
+fn masters(known_hosts: &std::path::Path) -> Vec<u32> {
+    let want = format!("UserKnownHostsFile={}", known_hosts.display());
+    let mut pids = Vec::new();
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Ok(cmd) = std::fs::read(e.path().join("cmdline")) else {
+            continue;
+        };
+        let args: Vec<String> = cmd
+            .split(|&b| b == 0)
+            .map(|a| String::from_utf8_lossy(a).into_owned())
+            .collect();
+        if args.first().is_some_and(|a| a.ends_with("ssh"))
+            && args.iter().any(|a| a == "-M")
+            && args.contains(&want)
+        {
+            pids.push(pid);
+        }
+    }
+    pids.sort_unstable();
+    pids
+}
+
+/// A master outlives its berth and serves the next one with the same host
+/// config; a changed list of trusted host keys never reuses it (ssh checks
+/// the key again on a master of its own); one that ended is replaced; and
+/// `persist: 0s` leaves nothing running.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kept_master_serves_the_next_berth_until_what_shaped_it_changes() {
+    let Some(_docker) = common::docker().await else {
+        return;
+    };
+    let sshd = Sshd::start();
+    let dir = tempfile::tempdir().unwrap();
+    let kh = sshd.known_hosts.clone();
+    let write = |extra: &str| {
+        config(
+            dir.path(),
+            &format!("  edge: {{ssh: {{{extra}{}}}\n", &sshd.host_yaml()[1..]),
+            "",
+        )
+    };
+    let check = |path: &std::path::Path| {
+        let out = common::berth()
+            .arg("-c")
+            .arg(path)
+            .args(["hosts", "check", "--timeout", "10s"])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    let kept = write("");
+    check(&kept);
+    let first = masters(&kh);
+    assert_eq!(first.len(), 1, "the master outlives berth: {first:?}");
+    check(&kept);
+    assert_eq!(masters(&kh), first, "the next berth used the same master");
+
+    // A host key list that changed gets a new master: the old one was
+    // verified against the old list.
+    let mut text = std::fs::read_to_string(&kh).unwrap();
+    text.push_str("# a key was added or removed\n");
+    std::fs::write(&kh, text).unwrap();
+    check(&kept);
+    let after = masters(&kh);
+    assert_eq!(after.len(), 2, "{after:?}");
+    assert!(after.contains(&first[0]));
+
+    // Masters that ended (idle, or killed) are replaced, and their names
+    // no longer lead anywhere.
+    for pid in &after {
+        let _ = std::process::Command::new("kill")
+            .arg(pid.to_string())
+            .status();
+    }
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !masters(&kh).is_empty() && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    check(&kept);
+    let fresh = masters(&kh);
+    assert_eq!(fresh.len(), 1, "{fresh:?}");
+    assert!(!after.contains(&fresh[0]));
+
+    // Not kept: berth closes its master as it exits.
+    let _ = std::process::Command::new("kill")
+        .arg(fresh[0].to_string())
+        .status();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !masters(&kh).is_empty() && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    check(&write("persist: 0s, "));
+    assert_eq!(masters(&kh), Vec::<u32>::new());
+}
