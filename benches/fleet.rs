@@ -1,6 +1,6 @@
 //! Benchmark (not a test): berth at fleet scale on the fleet rig
 //! (`tests/it/common/fleet.rs`): 1, 4, 16 and 50 hosts, each a network
-//! namespace with its own sshd behind a relay that adds the round-trip
+//! namespace with its own sshd behind a link that adds the round-trip
 //! time, at 0 ms and 30 ms. Prints one table; judges nothing.
 //!
 //! Columns, for each size and RTT:
@@ -225,7 +225,7 @@ async fn main() {
     let t = Instant::now();
     let rig = Rig::start(max, Link::default());
     println!(
-        "fleet rig: {max} hosts (network namespaces, sshd each, relays) up in {:.1} s",
+        "fleet rig: {max} hosts (network namespaces, sshd each, delaying links) up in {:.1} s",
         t.elapsed().as_secs_f64()
     );
     let dir = tempfile::tempdir().unwrap();

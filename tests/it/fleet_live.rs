@@ -75,7 +75,7 @@ fn first_line(lines: &[(Duration, String)], starts: &str) -> Duration {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn status_shows_live_hosts_in_their_normal_time_beside_dead_and_hung_ones() {
-    let rig = fleet::Rig::start(5, link());
+    let rig = fleet::Rig::start(6, link());
     let dir = tempfile::tempdir().unwrap();
     let healthy = config(dir.path(), &rig, &["h01", "h02"], "");
     let all = config(dir.path(), &rig, &["h01", "h02", "h03", "h04", "h05"], "");
@@ -125,6 +125,17 @@ async fn status_shows_live_hosts_in_their_normal_time_beside_dead_and_hung_ones(
         end < deadline + Duration::from_secs(5),
         "status ended at {end:?}"
     );
+
+    // A lossy link (a packet in 20 to the host dropped, TCP resending
+    // what was lost) is slower, never unreachable or garbled.
+    rig.host("h06").lose(5);
+    let lossy = config(dir.path(), &rig, &["h06"], "");
+    let (lines, code) = status_lines(&lossy, &["--json", "--timeout", "8s"]);
+    let json: String = lines.into_iter().map(|(_, l)| l).collect();
+    let json: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(code, Some(0), "{json:#}");
+    assert_eq!(json["hosts"][0]["name"], "h06", "{json:#}");
+    assert_eq!(json["hosts"][0]["reachable"], true, "{json:#}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

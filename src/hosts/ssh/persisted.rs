@@ -31,8 +31,7 @@ const MASTER_DIR: &str = ".ssh-connection";
 /// error says why none can be kept (it is not the user's own, or not
 /// private).
 pub(super) fn dir() -> Result<PathBuf, String> {
-    // SAFETY: geteuid has no preconditions.
-    let uid = unsafe { libc::geteuid() };
+    let uid = nix::unistd::geteuid().as_raw();
     let dir = match std::env::var_os("XDG_RUNTIME_DIR").map(PathBuf::from) {
         Some(run) if run.is_absolute() && run.is_dir() => run.join("berth"),
         _ => std::env::temp_dir().join(format!("berth-{uid}")),
@@ -208,8 +207,7 @@ mod tests {
 
     #[test]
     fn the_directory_is_private() {
-        // SAFETY: geteuid has no preconditions.
-        let uid = unsafe { libc::geteuid() };
+        let uid = nix::unistd::geteuid().as_raw();
         let base = tempfile::tempdir().unwrap();
         let fresh = base.path().join("berth");
         private(&fresh, uid).unwrap();
