@@ -929,6 +929,20 @@ fn masters(known_hosts: &std::path::Path) -> Vec<u32> {
     pids
 }
 
+/// Ends the masters of `known_hosts` and waits until they are gone.
+async fn end_masters(known_hosts: &std::path::Path) {
+    for pid in masters(known_hosts) {
+        let _ = std::process::Command::new("kill")
+            .arg(pid.to_string())
+            .status();
+    }
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !masters(known_hosts).is_empty() {
+        assert!(std::time::Instant::now() < deadline, "masters did not end");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 /// A master outlives its berth and serves the next one with the same host
 /// config; a changed list of trusted host keys never reuses it (ssh checks
 /// the key again on a master of its own); one that ended is replaced; and
@@ -981,28 +995,14 @@ async fn a_kept_master_serves_the_next_berth_until_what_shaped_it_changes() {
 
     // Masters that ended (idle, or killed) are replaced, and their names
     // no longer lead anywhere.
-    for pid in &after {
-        let _ = std::process::Command::new("kill")
-            .arg(pid.to_string())
-            .status();
-    }
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while !masters(&kh).is_empty() && std::time::Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    end_masters(&kh).await;
     check(&kept);
     let fresh = masters(&kh);
     assert_eq!(fresh.len(), 1, "{fresh:?}");
     assert!(!after.contains(&fresh[0]));
 
     // Not kept: berth closes its master as it exits.
-    let _ = std::process::Command::new("kill")
-        .arg(fresh[0].to_string())
-        .status();
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while !masters(&kh).is_empty() && std::time::Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    end_masters(&kh).await;
     check(&write("persist: 0s, "));
     assert_eq!(masters(&kh), Vec::<u32>::new());
 }
