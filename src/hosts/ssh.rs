@@ -22,7 +22,9 @@ mod helper;
 mod persisted;
 
 /// A live connection to a host and its forwarded Docker socket. Dropping
-/// the last reference closes the master connection and removes the socket.
+/// the last reference closes the master connection and removes the socket,
+/// unless the master is kept for the next berth (`persist`, `persisted.rs`):
+/// then both stay until it has been idle that long.
 pub struct Tunnel {
     session: Arc<Session>,
     /// Commands running at once on the connection: sshd refuses sessions

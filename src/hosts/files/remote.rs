@@ -1,8 +1,9 @@
 //! The files of an SSH host: each operation is one round trip through the
 //! host's master connection, one fixed POSIX `sh` script (in `scripts/`)
-//! whose data (paths, file contents) arrive as positional arguments, quoted
-//! one by one by openssh; no command text is ever built from data. The
-//! scripts need `sh`, `mkdir -p`, `mv -T` (GNU coreutils) and `stat -c`.
+//! whose data (paths, file contents) arrive as positional arguments: to a
+//! function of the connection's helper (`ssh/helper.rs`), or, without one,
+//! quoted one by one by openssh; no command text is ever built from data.
+//! The scripts need `sh`, `mkdir -p`, `mv -T` (GNU coreutils) and `stat -c`.
 //! Exit code 3 means "not there" (or "already there", for publishing).
 
 use std::time::Duration;

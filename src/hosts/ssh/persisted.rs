@@ -6,9 +6,9 @@
 //! under a name made of everything that shaped the connection; the next
 //! berth with the same host config finds it there and starts at once.
 //!
-//! - The directory is the user's own (`$XDG_RUNTIME_DIR/berth`, or
-//!   `/tmp/berth-UID`), 0700 and owned by the user, or nothing is kept:
-//!   whoever reaches a master's socket reaches the host.
+//! - The directory is the user's own (`$XDG_RUNTIME_DIR/berth` when that
+//!   is the user's, or `/tmp/berth-UID`), 0700 and owned by the user, or
+//!   nothing is kept: whoever reaches a master's socket reaches the host.
 //! - The name hashes the host's SSH config, the remote Docker socket and
 //!   the contents of the known_hosts and ssh config files in use: a
 //!   changed key file, host key list or config gets a new master, whose
@@ -32,8 +32,14 @@ const MASTER_DIR: &str = ".ssh-connection";
 /// private).
 pub(super) fn dir() -> Result<PathBuf, String> {
     let uid = nix::unistd::geteuid().as_raw();
+    // The runtime directory only when it is this user's own: under
+    // another's (`sudo` keeping the caller's), that user could swap ours
+    // for theirs. /tmp is sticky: nobody else can rename ours there.
+    let own = |p: &Path| {
+        p.is_absolute() && std::fs::symlink_metadata(p).is_ok_and(|m| m.is_dir() && m.uid() == uid)
+    };
     let dir = match std::env::var_os("XDG_RUNTIME_DIR").map(PathBuf::from) {
-        Some(run) if run.is_absolute() && run.is_dir() => run.join("berth"),
+        Some(run) if own(&run) => run.join("berth"),
         _ => std::env::temp_dir().join(format!("berth-{uid}")),
     };
     private(&dir, uid)?;
