@@ -76,9 +76,8 @@ impl Tunnel {
         request: helper::Request<'_>,
         timeout: Duration,
     ) -> Result<Output, HostError> {
-        let argv = request.argv();
-        let (program, args) = argv
-            .split_first()
+        let program = request
+            .program()
             .ok_or_else(|| HostError::Local("an empty command".into()))?;
         match self
             .helpers
@@ -102,8 +101,10 @@ impl Tunnel {
                 tracing::debug!(host = %self.destination, why, "no helper; running the command on its own");
             }
         }
-        let mut command = self.session.command(*program);
-        command.args(args.iter().copied());
+        // Built only now: a helper needs none of it.
+        let argv = request.argv();
+        let mut command = self.session.command(program);
+        command.args(argv.iter().skip(1).copied());
         let run = async {
             // The semaphore is never closed; if it were, run without it.
             let _session = self.sessions.acquire().await.ok();

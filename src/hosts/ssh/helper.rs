@@ -48,6 +48,15 @@ pub(super) enum Request<'a> {
 }
 
 impl Request<'_> {
+    /// The program it runs, for messages (`sh` for a script, as without
+    /// a helper); `None` for an empty command.
+    pub(super) fn program(&self) -> Option<&str> {
+        match self {
+            Request::Command(argv) => argv.first().copied(),
+            Request::Script(..) => Some("sh"),
+        }
+    }
+
     /// The same, as a command of its own (where no helper runs).
     pub(super) fn argv(&self) -> Vec<&str> {
         match self {
