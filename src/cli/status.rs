@@ -72,18 +72,25 @@ pub async fn run(
     // --digests asks the hosts again once all have answered: it prints at
     // the end, as --json does.
     let whole = args.json || args.digests;
+    // A host has answered when it has synced (or failed), and no crash
+    // loop it shows is up with its last exit code untold: that code is
+    // what an operator needs, so status waits for its next exit, within
+    // the same deadline.
+    let answered = |h: &crate::domain::HostView| {
+        h.settled() && !(h.link == Link::Up && status::exit_pending(h, &filter, Utc::now()))
+    };
     let fleet = loop {
         let fresh = |f: &crate::domain::Fleet| {
-            f.settled()
+            f.hosts.values().all(answered)
                 || (!whole
                     && f.hosts
                         .values()
-                        .any(|h| h.settled() && h.link == Link::Up && !shown.contains(&h.name)))
+                        .any(|h| answered(h) && h.link == Link::Up && !shown.contains(&h.name)))
         };
         let left = deadline.saturating_duration_since(tokio::time::Instant::now());
         let (fleet, done) = match inventory.wait_for(left, fresh).await {
             Ok(f) => {
-                let done = f.settled();
+                let done = f.hosts.values().all(answered);
                 (f, done)
             }
             Err(f) => (f, true),
@@ -98,7 +105,7 @@ pub async fn run(
             fleet
                 .hosts
                 .values()
-                .any(|v| v.name == h.name && v.settled() && v.link == Link::Up)
+                .any(|v| v.name == h.name && answered(v) && v.link == Link::Up)
                 && shown.insert(h.name.clone())
         });
         out!("{}", human(&report.hosts, &filter));
@@ -125,7 +132,7 @@ pub async fn run(
             errln!("berth: unreachable: {}", unreachable.join(", "));
         }
         EXIT_ERROR
-    } else if report.ok {
+    } else if report.declared_ok {
         EXIT_OK
     } else {
         EXIT_UNHEALTHY

@@ -367,6 +367,25 @@ pub struct Event {
     pub record: Option<EventRecord>,
     /// What it means for the model.
     pub effect: EventEffect,
+    /// A `die`'s exit code: an inspect made once the engine has restarted
+    /// the container says 0, so this is where a crash loop's code is kept.
+    pub exit: Option<i64>,
+}
+
+/// The exit code a `die` event carries (`None` for any other event).
+pub fn die_exit(ev: &EventMessage) -> Option<i64> {
+    let (action, _) = action_parts(ev.action.as_deref().unwrap_or(""));
+    (action == "die")
+        .then(|| {
+            ev.actor
+                .as_ref()?
+                .attributes
+                .as_ref()?
+                .get("exitCode")?
+                .parse()
+                .ok()
+        })
+        .flatten()
 }
 
 /// What a raw event means for the model.
@@ -569,6 +588,15 @@ mod tests {
             event_effect(&event("exec_start: wget -q", &[])),
             EventEffect::Ignore
         );
+    }
+
+    #[test]
+    fn a_die_event_gives_its_exit_code_and_no_other_event_does() {
+        assert_eq!(die_exit(&event("die", &[("exitCode", "137")])), Some(137));
+        assert_eq!(die_exit(&event("die", &[("exitCode", "x")])), None);
+        assert_eq!(die_exit(&event("die", &[])), None);
+        assert_eq!(die_exit(&event("kill", &[("exitCode", "1")])), None);
+        assert_eq!(die_exit(&event("diet", &[("exitCode", "1")])), None);
     }
 
     #[test]

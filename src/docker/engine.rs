@@ -235,55 +235,60 @@ impl Engine {
     /// A container as inspected; `None` when it does not exist.
     ///
     /// A container that restarted and is up again says exit code 0 to an
-    /// inspect (the engine resets it on start), so a crash loop caught
-    /// between two crashes would lose the code it keeps dying with: for
-    /// those, the code comes from its last `die` event.
+    /// inspect (the engine resets it on start): the code a crash loop keeps
+    /// dying with is not here. Its `die` events carry it; the inventory's
+    /// watchers keep it ([`Engine::recent_exits`], [`convert::Event::exit`]).
     pub async fn inspect(&self, id: &str) -> Result<Option<Container>, DockerError> {
-        let mut c = match self.docker.inspect_container(id, None).await {
-            Ok(c) => convert::container(c),
-            Err(e) if is_not_found(&e) => return Ok(None),
-            Err(e) => return Err(DockerError::of(format!("inspecting {id:.12}"), &e)),
-        };
-        if c.state == crate::domain::State::Running && c.restart_count > 0 && c.exit_code.is_none()
-        {
-            c.exit_code = self.last_exit(id, c.created_at).await;
+        match self.docker.inspect_container(id, None).await {
+            Ok(c) => Ok(Some(convert::container(c))),
+            Err(e) if is_not_found(&e) => Ok(None),
+            Err(e) => Err(DockerError::of(format!("inspecting {id:.12}"), &e)),
         }
-        Ok(Some(c))
     }
 
-    /// The exit code of a container's last `die` event since `since`, from
-    /// the engine's event history (read within 2 s).
-    async fn last_exit(
+    /// The exit code of each container's newest `die` event from `since`
+    /// to `until` (seconds since the epoch, the engine's clock), in one
+    /// read of the engine's event history, within `timeout`.
+    ///
+    /// That history is a ring of the engine's last 256 events of every
+    /// kind (Docker's `eventsLimit`): on a busy engine a die older than a
+    /// few seconds may be gone, and a container missing here has simply
+    /// no exit the engine still remembers.
+    pub async fn recent_exits(
         &self,
-        id: &str,
-        since: Option<chrono::DateTime<chrono::Utc>>,
-    ) -> Option<i64> {
+        since: i64,
+        until: i64,
+        timeout: Duration,
+    ) -> Result<HashMap<String, i64>, DockerError> {
         use bollard::query_parameters::EventsOptions;
-        let now = chrono::Utc::now();
-        let since = since.unwrap_or(now - chrono::Duration::hours(1));
         let mut events = self.docker.events(Some(EventsOptions {
-            since: Some(since.timestamp().to_string()),
-            until: Some((now.timestamp() + 1).to_string()),
+            since: Some(since.to_string()),
+            until: Some(until.max(since + 1).to_string()),
             filters: Some(HashMap::from([
                 ("type".to_string(), vec!["container".to_string()]),
-                ("container".to_string(), vec![id.to_string()]),
                 ("event".to_string(), vec!["die".to_string()]),
             ])),
         }));
-        let mut last = None;
+        let mut exits = HashMap::new();
         let read = async {
-            while let Some(Ok(ev)) = events.next().await {
-                if let Some(code) = ev
-                    .actor
-                    .and_then(|a| a.attributes)
-                    .and_then(|a| a.get("exitCode").and_then(|c| c.parse().ok()))
-                {
-                    last = Some(code);
+            while let Some(ev) = events.next().await {
+                let ev =
+                    ev.map_err(|e| DockerError::of("reading the engine's event history", &e))?;
+                if let (Some(id), Some(code)) = (
+                    ev.actor.as_ref().and_then(|a| a.id.clone()),
+                    convert::die_exit(&ev),
+                ) {
+                    exits.insert(id, code);
                 }
             }
+            Ok::<_, DockerError>(())
         };
-        let _ = tokio::time::timeout(Duration::from_secs(2), read).await;
-        last
+        tokio::time::timeout(timeout, read)
+            .await
+            .map_err(|_| DockerError::NoAnswer {
+                what: "reading the engine's event history".into(),
+            })??;
+        Ok(exits)
     }
 
     /// How a container was started (command, env, mounts, networks,
@@ -361,6 +366,7 @@ impl Engine {
                 item.map(|ev| convert::Event {
                     record: convert::event_record(&host, &ev),
                     effect: convert::event_effect(&ev),
+                    exit: convert::die_exit(&ev),
                 })
                 .map_err(|e| DockerError::of("event stream broke", &e))
             })

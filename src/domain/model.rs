@@ -166,7 +166,8 @@ pub struct Container {
     pub started_at: Option<DateTime<Utc>>,
     pub finished_at: Option<DateTime<Utc>>,
     pub restart_count: i64,
-    /// Exit code of the last run, when it has exited.
+    /// Exit code of the last run: when it has exited, or when it has
+    /// restarted since (the code it last died with, kept by the watcher).
     pub exit_code: Option<i64>,
     pub oom_killed: bool,
     /// Image reference as the container was created with.
@@ -208,6 +209,13 @@ impl Container {
                     .is_some_and(|u| u < chrono::Duration::minutes(2)))
     }
 
+    /// A crash loop caught while up, whose last exit code nobody has told:
+    /// the engine resets it on restart, and its event history (the last
+    /// 256 events) no longer holds the `die`. Its next exit will tell.
+    pub fn exit_unknown(&self, now: DateTime<Utc>) -> bool {
+        self.state == State::Running && self.exit_code.is_none() && self.crash_loop(now)
+    }
+
     /// Something went wrong with it: unhealthy, crash-looping, dead,
     /// OOM-killed, or exited with a non-zero code.
     pub fn failed(&self, now: DateTime<Utc>) -> bool {
@@ -234,8 +242,10 @@ impl Container {
                 })
                 .unwrap_or_default();
             parts.push(format!("{} restarts{since}", self.restart_count));
-            if let Some(code) = self.exit_code {
-                parts.push(format!("last exit {code}"));
+            match self.exit_code {
+                Some(code) => parts.push(format!("last exit {code}")),
+                None if self.exit_unknown(now) => parts.push("last exit unknown".into()),
+                None => {}
             }
         } else if let Some(code) = self.exit_code.filter(|c| *c != 0) {
             parts.push(format!("exit {code}"));

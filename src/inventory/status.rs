@@ -19,9 +19,13 @@ pub const SCHEMA: u32 = 2;
 pub struct StatusReport {
     pub schema: u32,
     pub generated_at: DateTime<Utc>,
-    /// Every declared role has a serving container on each of its hosts, and
-    /// every host was reachable.
+    /// Every app found is ok (whoever runs it), and every host was
+    /// reachable.
     pub ok: bool,
+    /// Every app the config declares (berth's, and Kamal's read from its
+    /// deploy files) is ok: what `berth status` exits 1 for. Other tools'
+    /// and strangers' containers on the same engine never change it.
+    pub declared_ok: bool,
     pub hosts: Vec<HostStatus>,
 }
 
@@ -87,8 +91,12 @@ pub struct ContainerStatus {
     /// When it was created (retained versions sort by it).
     pub created_at: Option<DateTime<Utc>>,
     pub restart_count: i64,
-    /// The code it last exited with (also while it restarts).
+    /// The code it last exited with (also while it restarts, and once it
+    /// is up again after a restart).
     pub exit_code: Option<i64>,
+    /// Why `exit_code` is null for a crash loop: the engine forgot it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub exit_code_unknown: Option<&'static str>,
     pub oom_killed: bool,
     /// Restarting, or restarted twice or more and up under two minutes.
     pub crash_loop: bool,
@@ -117,6 +125,7 @@ impl ContainerStatus {
             created_at: c.created_at,
             restart_count: c.restart_count,
             exit_code: c.exit_code,
+            exit_code_unknown: c.exit_unknown(now).then_some(EXIT_UNKNOWN),
             oom_killed: c.oom_killed,
             crash_loop: c.crash_loop(now),
             reason: c.reason(now),
@@ -127,6 +136,9 @@ impl ContainerStatus {
         }
     }
 }
+
+/// Said of a crash loop caught while up whose last exit nobody told.
+pub const EXIT_UNKNOWN: &str = "the engine resets a restarted container's exit code, its event history (its last 256 events) no longer holds the last exit, and it did not exit again while berth waited";
 
 /// What to report on.
 #[derive(Clone, Debug, Default)]
@@ -146,6 +158,7 @@ pub fn report(config: &Config, fleet: &Fleet, filter: &Filter, now: DateTime<Utc
 
     let mut hosts = Vec::new();
     let mut all_ok = true;
+    let mut declared_ok = true;
     for host in fleet.hosts.values() {
         // (app, source, destination) -> role -> (declared, containers)
         let mut apps: BTreeMap<AppKey, BTreeMap<String, (bool, Vec<&Container>)>> = BTreeMap::new();
@@ -267,6 +280,7 @@ pub fn report(config: &Config, fleet: &Fleet, filter: &Filter, now: DateTime<Utc
             role_reports.sort_by_key(|r| (Some(&r.role) != primary.as_ref(), r.role.clone()));
             let ok = role_reports.iter().all(|r| r.ok);
             all_ok &= ok;
+            declared_ok &= ok || !declared_app;
             let mut task_list = tasks.remove(&key).unwrap_or_default();
             task_list.sort_by_key(|c| c.name.clone());
             app_reports.push(AppStatus {
@@ -285,6 +299,7 @@ pub fn report(config: &Config, fleet: &Fleet, filter: &Filter, now: DateTime<Utc
         unmanaged.sort_by_key(|c| (triage_rank(c, now), c.name.clone()));
         let (reachable, error) = reachability(host);
         all_ok &= reachable;
+        declared_ok &= reachable;
         hosts.push(HostStatus {
             name: host.name.clone(),
             endpoint: host.endpoint.clone(),
@@ -303,8 +318,20 @@ pub fn report(config: &Config, fleet: &Fleet, filter: &Filter, now: DateTime<Utc
         schema: SCHEMA,
         generated_at: now,
         ok: all_ok,
+        declared_ok,
         hosts,
     }
+}
+
+/// The host has answered, but a crash loop the report shows is up with
+/// its last exit code untold: its next exit, soon, will tell it.
+pub fn exit_pending(host: &HostView, filter: &Filter, now: DateTime<Utc>) -> bool {
+    host.containers.values().any(|c| {
+        c.exit_unknown(now)
+            && c.owner.app.as_deref().map_or(filter.app.is_none(), |a| {
+                filter.app.as_deref().is_none_or(|f| f == a)
+            })
+    })
 }
 
 fn reachability(host: &HostView) -> (bool, Option<String>) {

@@ -101,6 +101,33 @@ pub async fn watch_host(
     }
 }
 
+/// Each container's last exit code, as its `die` events and inspects
+/// said: the engine forgets it when it restarts the container (and its
+/// event history keeps only 256 events), the watcher does not.
+#[derive(Default)]
+struct Exits {
+    codes: std::collections::HashMap<String, i64>,
+}
+
+impl Exits {
+    /// Up again after a restart, and no code said why it went down.
+    fn lost(c: &crate::domain::Container) -> bool {
+        c.state == crate::domain::State::Running && c.restart_count > 0 && c.exit_code.is_none()
+    }
+
+    /// Learns the code an inspect gives (a stopped or restarting container
+    /// has it), or gives a restarted one the code it last died with.
+    fn keep(&mut self, c: &mut crate::domain::Container) {
+        match c.exit_code {
+            Some(code) => {
+                self.codes.insert(c.id.clone(), code);
+            }
+            None if Self::lost(c) => c.exit_code = self.codes.get(&c.id).copied(),
+            None => {}
+        }
+    }
+}
+
 /// ±20% so that many watchers of one restarted engine do not retry in step.
 fn jitter(d: Duration) -> Duration {
     d.mul_f64(0.8 + 0.4 * fastrand::f64())
@@ -156,10 +183,27 @@ async fn session(
             return End::Closed;
         }
     }
-    let containers = match engine.inspect_all(ids, opts.inspect_concurrency).await {
+    let mut containers = match engine.inspect_all(ids, opts.inspect_concurrency).await {
         Ok(c) => c,
         Err(e) => return lost(e),
     };
+    // A crash loop caught while up says exit 0 to an inspect: its code is
+    // in its last `die` event, if the engine's short history still has it.
+    let mut exits = Exits::default();
+    let unknown = containers.iter().filter(|c| Exits::lost(c));
+    if let Some(oldest) = unknown.filter_map(|c| c.finished_at).min() {
+        let now = snapshot.now.unwrap_or_else(|| Utc::now().timestamp());
+        match engine
+            .recent_exits(oldest.timestamp() - 1, now + 1, opts.connect_timeout)
+            .await
+        {
+            Ok(found) => exits.codes = found,
+            Err(e) => tracing::warn!(host, "last exit codes not read: {e}"),
+        }
+    }
+    for c in &mut containers {
+        exits.keep(c);
+    }
     tracing::info!(host, containers = containers.len(), api = %info.api_version, "host synced");
     let synced = Msg::Synced {
         host: host.to_string(),
@@ -183,15 +227,24 @@ async fn session(
         }
         let msg = match ev.effect {
             convert::EventEffect::Ignore => continue,
-            convert::EventEffect::Removed(id) => Msg::Remove {
-                host: host.to_string(),
-                id,
-            },
-            convert::EventEffect::Refresh(id) => match engine.inspect(&id).await {
-                Ok(Some(c)) => Msg::Upsert {
+            convert::EventEffect::Removed(id) => {
+                exits.codes.remove(&id);
+                Msg::Remove {
                     host: host.to_string(),
-                    container: Box::new(c),
-                },
+                    id,
+                }
+            }
+            convert::EventEffect::Refresh(id) => match engine.inspect(&id).await {
+                Ok(Some(mut c)) => {
+                    if let Some(code) = ev.exit {
+                        exits.codes.insert(id, code);
+                    }
+                    exits.keep(&mut c);
+                    Msg::Upsert {
+                        host: host.to_string(),
+                        container: Box::new(c),
+                    }
+                }
                 Ok(None) => Msg::Remove {
                     host: host.to_string(),
                     id,
