@@ -11,6 +11,7 @@
 
 pub mod app;
 pub mod fleet;
+pub mod isolated;
 pub mod load;
 pub mod nginx;
 pub mod registry;
@@ -94,6 +95,11 @@ fn is_static_elf(path: &Path) -> std::io::Result<bool> {
 /// Builds (once per content) and returns the test image's tag.
 pub async fn test_image(docker: &Docker) -> String {
     let engine = engine().await.expect("the engine answered a moment ago");
+    test_image_on(docker, &engine).await
+}
+
+/// [`test_image`] on any engine (an isolated one).
+pub async fn test_image_on(docker: &Docker, engine: &berth::docker::Engine) -> String {
     let busybox = Path::new(BUSYBOX);
     match is_static_elf(busybox) {
         Ok(true) => {}
@@ -200,11 +206,24 @@ pub struct Scope {
     pub image: String,
     /// Unique per test run: in names, app names and the cleanup label.
     pub id: String,
+    /// Where its engine listens.
+    pub socket: PathBuf,
 }
 
 impl Scope {
     pub async fn new(docker: Docker) -> Scope {
-        let image = test_image(&docker).await;
+        let engine = engine().await.expect("the engine answered a moment ago");
+        Scope::with(docker, engine, socket()).await
+    }
+
+    /// A scope of an engine of the test's own.
+    pub async fn isolated(engine: &isolated::IsolatedEngine) -> Scope {
+        let socket = engine.socket.clone();
+        Scope::with(engine.docker().await, engine.engine().await, socket).await
+    }
+
+    async fn with(docker: Docker, engine: berth::docker::Engine, socket: PathBuf) -> Scope {
+        let image = test_image_on(&docker, &engine).await;
         let nanos = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .unwrap()
@@ -215,13 +234,13 @@ impl Scope {
             nanos % 0xffff,
             SEQ.fetch_add(1, Ordering::Relaxed)
         );
-        let engine = engine().await.expect("the engine answered a moment ago");
         Scope {
             docker,
             engine,
             gateway: berth::docker::Gateway::new(),
             image,
             id,
+            socket,
         }
     }
 
@@ -380,7 +399,7 @@ impl Drop for Scope {
         // Runs on panic too. A fresh runtime on its own thread: Drop may run
         // inside the test's runtime, which cannot be blocked on.
         let id = self.id.clone();
-        let socket = socket();
+        let socket = self.socket.clone();
         let joined =
             std::thread::spawn(move || {
                 let rt = tokio::runtime::Builder::new_current_thread()
