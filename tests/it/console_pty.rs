@@ -1110,7 +1110,13 @@ async fn kamal_and_dokku_locks_and_history_show_in_the_console() {
     let env = fleet.env();
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     let mut console = Console::spawn_with_env(&config, &env, 200, 40);
+    console.wait_for("the console", Duration::from_secs(30), |s| {
+        s.contains("1 Hosts")
+    });
     console.keys("2");
+    // This test's apps: the Kamal app and the Dokku host's (the engine
+    // they share may run many others).
+    console.filter(&format!("^({}|shop|blog|docs|evil)", fleet.service));
     console.wait_for(
         "Kamal's lock and Dokku's, read on their hosts",
         Duration::from_secs(30),
@@ -1154,7 +1160,11 @@ async fn kamal_and_dokku_locks_and_history_show_in_the_console() {
         200,
         40,
     );
+    alone.wait_for("the console", Duration::from_secs(30), |s| {
+        s.contains("1 Hosts")
+    });
     alone.keys("2");
+    alone.filter(&fleet.service);
     alone.wait_for("the Kamal app and its lock", Duration::from_secs(30), |s| {
         s.contains("berth 2 hosts")
             && s.contains(&fleet.service)
@@ -1267,4 +1277,187 @@ async fn the_console_answers_keys_at_once_while_hosts_are_dead_or_hung() {
     });
     eprintln!("lock on screen after {:?}", start.elapsed());
     console.quit();
+}
+
+/// Fills the engine's event history (a ring of its last 256 events) with
+/// `n` events of this test's own: tags of its image, each then removed.
+async fn flood_event_history(scope: &common::Scope, n: usize) {
+    use bollard::query_parameters::{RemoveImageOptions, TagImageOptions};
+    for i in 0..n / 2 {
+        let repo = format!("berth-t{}-flood", scope.id);
+        let tag = format!("e{i}");
+        scope
+            .docker
+            .tag_image(
+                &scope.image,
+                Some(TagImageOptions {
+                    repo: Some(repo.clone()),
+                    tag: Some(tag.clone()),
+                }),
+            )
+            .await
+            .unwrap();
+        scope
+            .docker
+            .remove_image(&format!("{repo}:{tag}"), None::<RemoveImageOptions>, None)
+            .await
+            .unwrap();
+    }
+}
+
+/// A crash loop among 200 restarting strangers, caught while it is up
+/// after its engine forgot why it last went down: an inspect then says
+/// exit 0 and the engine's event history no longer holds its `die`.
+/// `status --json` and the console still tell the code it keeps dying
+/// with, and the console keeps it once the container is up again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crash_loops_last_exit_is_told_after_the_engine_forgot_it() {
+    use futures_util::StreamExt;
+    let Some(scope) = common::scope().await else {
+        return;
+    };
+    // Other projects' services, each restarting every 45 s.
+    let strangers: Vec<String> = futures_util::stream::iter(0..200)
+        .map(|i| {
+            let scope = &scope;
+            async move {
+                scope
+                    .start(Spec {
+                        cmd: Some(vec!["sh".into(), "-c".into(), "sleep 45; exit 1".into()]),
+                        no_healthcheck: true,
+                        restart_always: true,
+                        ..Spec::named(&format!("stranger{i}"))
+                            .label("com.docker.compose.project", &format!("t{}-s{i}", scope.id))
+                            .label("com.docker.compose.service", "web")
+                    })
+                    .await
+            }
+        })
+        .buffer_unordered(8)
+        .collect()
+        .await;
+    assert_eq!(strangers.len(), 200);
+    let app = scope.app("loop");
+    let id = scope
+        .start(Spec {
+            cmd: Some(vec!["sh".into(), "-c".into(), "sleep 8; exit 7".into()]),
+            no_healthcheck: true,
+            restart_always: true,
+            ..Spec::named("loop").berth(&app, "web", "v1")
+        })
+        .await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("berth.yaml");
+    let apps = format!("  {app}:\n    image: x\n    roles:\n      web: {{hosts: [local]}}\n");
+    std::fs::write(&config, common::config(None, &apps)).unwrap();
+
+    // The hard case, made: up again after two or more restarts, and its
+    // last `die` pushed out of the engine's history by 300 newer events.
+    let up = || async {
+        let c = scope.engine.inspect(&id).await.unwrap().unwrap();
+        (c.state == berth::domain::State::Running && c.restart_count >= 2).then_some(c)
+    };
+    let deadline = Instant::now() + Duration::from_secs(180);
+    let mut seen = String::new();
+    loop {
+        assert!(
+            Instant::now() < deadline,
+            "the crash loop was never caught up with its last exit forgotten within 180s; last seen: {seen}"
+        );
+        let Some(c) = up().await else {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            continue;
+        };
+        assert_eq!(
+            c.exit_code, None,
+            "the engine says no exit code while it is up"
+        );
+        flood_event_history(&scope, 300).await;
+        let died = c.finished_at.unwrap().timestamp();
+        let remembered = scope
+            .engine
+            .recent_exits(
+                died - 1,
+                chrono::Utc::now().timestamp() + 1,
+                Duration::from_secs(30),
+            )
+            .await
+            .unwrap();
+        let still = up().await;
+        seen = format!(
+            "{c:?}, the history holds its die: {}",
+            remembered.contains_key(&id)
+        );
+        if !remembered.contains_key(&id) && still.is_some_and(|s| s.started_at == c.started_at) {
+            break;
+        }
+    }
+
+    // status waits, within its deadline, for the next exit: it is soon.
+    let out = common::berth_at(
+        &config,
+        &["status", "--json", "--app", &app, "--timeout", "30s"],
+    );
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+    let c = &json["hosts"][0]["apps"][0]["roles"][0]["containers"][0];
+    assert_eq!(
+        (c["crash_loop"].as_bool(), c["exit_code"].as_i64()),
+        (Some(true), Some(7)),
+        "{json:#}"
+    );
+    assert!(
+        c["reason"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("last exit 7"),
+        "{c:#}"
+    );
+    assert!(c["exit_code_unknown"].is_null(), "{c:#}");
+
+    // The console, started while it is up with its exit forgotten again.
+    let c = loop {
+        assert!(
+            Instant::now() < deadline + Duration::from_secs(120),
+            "never up again"
+        );
+        if let Some(c) = up().await {
+            break c;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    flood_event_history(&scope, 300).await;
+    let mut console = Console::spawn(&config, &[], 160, 40);
+    console.wait_for("the console", Duration::from_secs(30), |s| {
+        s.contains("1 Hosts")
+    });
+    console.keys("3");
+    console.wait_for("the Containers view", Duration::from_secs(10), |s| {
+        s.contains("containers [")
+    });
+    console.filter(&format!("berth-t{}-loop", scope.id));
+    console.wait_for("its last exit", Duration::from_secs(90), |s| {
+        s.contains("last exit 7")
+    });
+    // Up again after that exit: the engine says 0 again; the console
+    // still shows 7, with the newer restart count.
+    let after = loop {
+        assert!(
+            Instant::now() < deadline + Duration::from_secs(300),
+            "never up again"
+        );
+        match up().await {
+            Some(n) if n.restart_count > c.restart_count => break n,
+            _ => tokio::time::sleep(Duration::from_millis(100)).await,
+        }
+    };
+    let restarts = format!("{} restarts", after.restart_count);
+    let screen = console.wait_for(
+        "the restart, still with its exit",
+        Duration::from_secs(30),
+        |s| s.contains(&restarts),
+    );
+    assert!(screen.contains("last exit 7"), "{screen}");
+    console.keys("q");
+    console.wait_exit(Duration::from_secs(10));
 }
