@@ -12,6 +12,14 @@ impl Model {
         if ctrl && key.code == KeyCode::Char('c') && self.input == Input::None {
             return self.ask_quit();
         }
+        let key = if self.input == Input::None {
+            key
+        } else {
+            match typed(key) {
+                Some(key) => key,
+                None => return,
+            }
+        };
         match self.input.clone() {
             Input::Filter(text) => return self.filter_key(key, text),
             Input::Search(text) => return self.search_key(key, text),
@@ -599,5 +607,25 @@ impl Model {
             }
             _ => {}
         }
+    }
+}
+
+/// A key as a line of typed text takes it: Ctrl+J and Ctrl+M are Enter
+/// (as in readline; a line feed is what Enter sends through a terminal
+/// not yet in raw mode), Ctrl+C is Esc, and no other Ctrl or Alt chord
+/// types a letter (`None`: ignored).
+fn typed(key: KeyEvent) -> Option<KeyEvent> {
+    let chord = key
+        .modifiers
+        .intersects(KeyModifiers::CONTROL | KeyModifiers::ALT);
+    match key.code {
+        KeyCode::Char('j' | 'm') if key.modifiers == KeyModifiers::CONTROL => {
+            Some(KeyEvent::new(KeyCode::Enter, KeyModifiers::NONE))
+        }
+        KeyCode::Char('c') if key.modifiers == KeyModifiers::CONTROL => {
+            Some(KeyEvent::new(KeyCode::Esc, KeyModifiers::NONE))
+        }
+        KeyCode::Char(_) if chord => None,
+        _ => Some(key),
     }
 }

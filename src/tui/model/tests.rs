@@ -124,6 +124,31 @@ fn slash_starts_a_new_filter() {
 }
 
 #[test]
+fn in_a_line_of_text_ctrl_j_is_enter_ctrl_c_is_esc_and_no_chord_types_a_letter() {
+    use crossterm::event::{KeyEvent, KeyModifiers};
+    let chord = |c: char, m: KeyModifiers| Msg::Key(KeyEvent::new(KeyCode::Char(c), m));
+    let mut m = loaded();
+    m.update(key('3'));
+    m.update(key('/'));
+    type_text(&mut m, "web");
+    m.update(chord('x', KeyModifiers::ALT));
+    m.update(chord('u', KeyModifiers::CONTROL));
+    assert_eq!(m.input, Input::Filter("web".into()));
+    // Enter as a terminal still in cooked mode sends it: a line feed.
+    m.update(chord('j', KeyModifiers::CONTROL));
+    assert_eq!(m.input, Input::None);
+    assert_eq!(
+        m.filters.of(m.tab).as_ref().map(|f| f.text.as_str()),
+        Some("web")
+    );
+    m.update(key(':'));
+    type_text(&mut m, "dep");
+    m.update(chord('c', KeyModifiers::CONTROL));
+    assert_eq!(m.input, Input::None, "Ctrl+C leaves the line, not berth");
+    assert!(m.take_effects().is_empty());
+}
+
+#[test]
 fn destroy_runs_only_when_the_exact_name_is_typed() {
     let mut m = loaded();
     m.update(key('2'));
