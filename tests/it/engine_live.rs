@@ -4,7 +4,7 @@
 
 use crate::common;
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use berth::engine::{self, Action, EngineEvent, Outcome, Performer, RunResult};
 use berth::inventory::{Health, Inventory, State, WatchOptions};
@@ -330,6 +330,7 @@ async fn restart_keeps_a_healthy_container_at_every_moment() {
     inv.wait_for(Duration::from_secs(10), |f| healthy(f) == 1)
         .await
         .expect("inventory sees v1 healthy");
+    let healthy_now = healthy.clone();
     let mut rx = inv.subscribe();
     let watcher = tokio::spawn(async move {
         let mut min = usize::MAX;
@@ -343,8 +344,24 @@ async fn restart_keeps_a_healthy_container_at_every_moment() {
     });
     let (r, events) = app.run(app.restart(Some("web")), None).await;
     assert_eq!(r, RunResult::Ok, "{events:#?}");
-    // Let the last events reach the model, then stop watching.
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Until the model has seen the whole restart (the old container down,
+    // the new one healthy), then stop watching.
+    let done = {
+        let old = old.clone();
+        move |f: &berth::inventory::Fleet| {
+            healthy_now(f) == 1
+                && f.hosts["local"]
+                    .containers
+                    .get(&old)
+                    .is_none_or(|c| c.state != State::Running)
+        }
+    };
+    if let Err(f) = inv.wait_for(Duration::from_secs(30), done).await {
+        panic!(
+            "the model never showed the restart done within 30s: {:#?}",
+            f.hosts["local"].containers.get(&old)
+        );
+    }
     drop(inv);
     let (min, changes) = watcher.await.unwrap();
     assert!(
@@ -969,8 +986,6 @@ async fn logs_of_an_app_merge_its_hosts_in_time_order_and_follow_a_restart() {
     let app = App::with_v1(scope, "logs", roles).await;
     let names: Vec<String> = app.running("web").await.iter().map(common::name).collect();
     assert_eq!(names.len(), 2);
-    // Let each write a few lines.
-    tokio::time::sleep(Duration::from_millis(1500)).await;
     let logs = |args: &[&str]| {
         let out = common::berth()
             .args(["-c", app.config.path.to_str().unwrap(), "logs", &app.name])
@@ -986,6 +1001,19 @@ async fn logs_of_an_app_merge_its_hosts_in_time_order_and_follow_a_restart() {
         String::from_utf8_lossy(&out.stdout).to_string()
     };
 
+    // Until each has written a few lines.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let out = logs(&[]);
+        if out.matches("| tick 4\n").count() >= 2 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the containers never wrote 5 lines each within 60s:\n{out}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     // Merged: both containers, named by host, in time order.
     let out = logs(&["--timestamps"]);
     for (host, name) in [("a", &names), ("b", &names)] {
@@ -1034,7 +1062,39 @@ async fn logs_of_an_app_merge_its_hosts_in_time_order_and_follow_a_restart() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    tokio::time::sleep(Duration::from_millis(800)).await;
+    // What it prints, read as it comes; each step waits for what it needs.
+    let out = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let reader = {
+        let out = out.clone();
+        let stdout = follow.stdout.take().unwrap();
+        std::thread::spawn(move || {
+            use std::io::BufRead;
+            for line in std::io::BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                let mut out = out.lock().unwrap();
+                out.push_str(&line);
+                out.push('\n');
+            }
+        })
+    };
+    let wait_out = |what: &str, ready: &dyn Fn(&str) -> bool| {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let seen = out.lock().unwrap().clone();
+            if ready(&seen) {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "`logs -f` never printed {what} within 60s; it printed:\n{seen}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    };
+    let ticks_of = |n: &str| format!("/{n} | tick");
+    wait_out("the first containers' lines", &|o: &str| {
+        names.iter().all(|n| o.contains(&ticks_of(n)))
+    });
     assert_eq!(
         app.run(
             engine::Action::Restart {
@@ -1056,9 +1116,12 @@ async fn logs_of_an_app_merge_its_hosts_in_time_order_and_follow_a_restart() {
         .filter(|n| !names.contains(n))
         .collect();
     assert_eq!(fresh.len(), 2, "a restart boots new containers");
-    tokio::time::sleep(Duration::from_millis(1200)).await;
+    wait_out("the new containers' lines", &|o: &str| {
+        fresh.iter().all(|n| o.contains(&ticks_of(n)))
+    });
     // Started again in place (same id, as `docker restart` does): attached
-    // again.
+    // again, its loop beginning again at tick 0.
+    let zero = format!("/{} | tick 0\n", fresh[0]);
     let again = app.running("web").await;
     let again = again.iter().find(|c| common::name(c) == fresh[0]).unwrap();
     app.scope
@@ -1072,7 +1135,10 @@ async fn logs_of_an_app_merge_its_hosts_in_time_order_and_follow_a_restart() {
         )
         .await
         .unwrap();
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    wait_out(
+        "the restarted container's log from its start again",
+        &|o: &str| o.matches(&zero).count() >= 2,
+    );
     // SIGINT, as Ctrl-C: the stream ends and berth exits 0.
     let sent = std::process::Command::new("kill")
         .args(["-INT", &follow.id().to_string()])
@@ -1080,15 +1146,9 @@ async fn logs_of_an_app_merge_its_hosts_in_time_order_and_follow_a_restart() {
         .unwrap();
     assert!(sent.success());
     let status = follow.wait().unwrap();
-    let mut out = String::new();
+    reader.join().unwrap();
     let mut err = String::new();
     use std::io::Read;
-    follow
-        .stdout
-        .take()
-        .unwrap()
-        .read_to_string(&mut out)
-        .unwrap();
     follow
         .stderr
         .take()
@@ -1096,13 +1156,6 @@ async fn logs_of_an_app_merge_its_hosts_in_time_order_and_follow_a_restart() {
         .read_to_string(&mut err)
         .unwrap();
     assert_eq!(status.code(), Some(0), "{err}");
-    for n in names.iter().chain(&fresh) {
-        assert!(out.contains(&format!("/{n} | tick")), "{n}: {out}\n{err}");
-    }
-    // The container started again in place went on being read: its loop
-    // began again at tick 0, and that reached the output too.
-    let again_at_zero = out.matches(&format!("/{} | tick 0\n", fresh[0])).count();
-    assert!(again_at_zero >= 2, "{again_at_zero}: {out}\n{err}");
     assert!(
         err.contains(&format!("/{}: started; following its log", fresh[1])),
         "{err}"
