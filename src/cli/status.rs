@@ -32,6 +32,10 @@ pub struct Args {
     /// image (one request per image and host)
     #[arg(long)]
     digests: bool,
+    /// Exit 1 when any app found is not ok, not only those the config
+    /// declares (other tools' and strangers' apps included)
+    #[arg(long)]
+    all: bool,
 }
 
 /// Said when no config file was found.
@@ -121,6 +125,12 @@ pub async fn run(
         let rest = report.hosts.iter().filter(|h| !shown.contains(&h.name));
         out!("{}", human(rest, &filter));
     }
+    if let Some(app) = &args.app
+        && let Some(said) = unknown_app(config, &fleet, &report, app)
+    {
+        errln!("{said}");
+        return Ok(EXIT_ERROR);
+    }
     let unreachable: Vec<&str> = report
         .hosts
         .iter()
@@ -132,11 +142,51 @@ pub async fn run(
             errln!("berth: unreachable: {}", unreachable.join(", "));
         }
         EXIT_ERROR
-    } else if report.declared_ok {
+    } else if (args.all && report.ok) || (!args.all && report.declared_ok) {
         EXIT_OK
     } else {
         EXIT_UNHEALTHY
     })
+}
+
+/// What to say of `--app APP` when nothing has that name: not declared (by
+/// berth's config or a Kamal deploy file), and no host that answered runs
+/// it. `None` when it is known, or when a host that did not answer might.
+fn unknown_app(
+    config: &Config,
+    fleet: &crate::domain::Fleet,
+    report: &StatusReport,
+    app: &str,
+) -> Option<String> {
+    let declared =
+        |a: &str| config.fleet.apps.contains_key(a) || config.kamal.iter().any(|k| k.service == a);
+    let found = report
+        .hosts
+        .iter()
+        .any(|h| h.apps.iter().any(|a| a.app == app));
+    if declared(app) || found || report.hosts.iter().any(|h| !h.reachable) {
+        return None;
+    }
+    let running = fleet
+        .hosts
+        .values()
+        .flat_map(|h| h.containers.values())
+        .filter_map(|c| c.owner.app.as_deref());
+    let known = config
+        .fleet
+        .apps
+        .keys()
+        .map(|a| a.as_str())
+        .chain(config.kamal.iter().map(|k| k.service.as_str()))
+        .chain(running);
+    let hint = crate::config::names::did_you_mean(app, known)
+        .map(|m| format!("; did you mean `{m}`?"))
+        .unwrap_or_default();
+    Some(format!(
+        "berth: no app `{}`: not declared in {}, and no host runs it{hint}",
+        crate::sanitize::one_line(app),
+        crate::sanitize::one_line(&config.path.display().to_string())
+    ))
 }
 
 /// Each app container's image digest, asked of its host's engine once per

@@ -1001,16 +1001,17 @@ async fn logs_of_an_app_merge_its_hosts_in_time_order_and_follow_a_restart() {
         String::from_utf8_lossy(&out.stdout).to_string()
     };
 
-    // Until each has written a few lines.
+    // Until each has written lines over 3 s or more (one each 0.2 s), so
+    // that the last second's are fewer than all.
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         let out = logs(&[]);
-        if out.matches("| tick 4\n").count() >= 2 {
+        if out.matches("| tick 15\n").count() >= 2 {
             break;
         }
         assert!(
             Instant::now() < deadline,
-            "the containers never wrote 5 lines each within 60s:\n{out}"
+            "the containers never wrote 16 lines each within 60s:\n{out}"
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }

@@ -499,3 +499,76 @@ async fn inspect_reads_how_a_container_was_started_and_masks_secrets() {
         None
     );
 }
+
+/// The exit code follows what the config declares: a failing app of
+/// another project on the same engine is shown, not ok, and leaves the
+/// exit 0; `--all` counts it; an `--app` nobody has is a usage error with
+/// the likely name.
+#[tokio::test]
+async fn status_exits_for_what_the_config_declares_and_names_an_unknown_app() {
+    let Some(scope) = common::scope().await else {
+        return;
+    };
+    let good = scope.app("good");
+    let other = scope.app("other");
+    scope
+        .start(Spec::named("good").sleeper().berth(&good, "web", "v1"))
+        .await;
+    // Another project's service that exited 2 (not in this config).
+    scope
+        .start(Spec {
+            cmd: Some(vec!["sh".into(), "-c".into(), "exit 2".into()]),
+            no_healthcheck: true,
+            ..Spec::named("other")
+                .label("com.docker.compose.project", &other)
+                .label("com.docker.compose.service", "web")
+        })
+        .await;
+    let dir = tempfile::tempdir().unwrap();
+    let yaml = config(
+        None,
+        &format!("  {good}:\n    image: x\n    roles:\n      web: {{hosts: [local]}}\n"),
+    );
+    // Until the other project's container has exited.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let json = loop {
+        let (code, json, stderr) = status_json(dir.path(), &yaml, None);
+        let done = json["hosts"][0]["apps"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|a| a["app"] == other.as_str() && a["ok"] == false);
+        if done {
+            assert_eq!(code, 0, "only what the config declares counts: {json:#}");
+            break json;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{other} never showed as not ok: {stderr}\n{json:#}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert_eq!(app(&json, &good)["ok"], true, "{json:#}");
+    assert_eq!(json["declared_ok"], true, "{json:#}");
+    assert_eq!(json["ok"], false, "{json:#}");
+
+    let code = |args: &[&str]| {
+        let out = berth_with_config(dir.path(), &yaml, args);
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).to_string(),
+        )
+    };
+    assert_eq!(code(&["status"]).0, Some(0));
+    assert_eq!(code(&["status", "--all"]).0, Some(1));
+    assert_eq!(code(&["status", "--app", &other]).0, Some(0));
+    assert_eq!(code(&["status", "--app", &other, "--all"]).0, Some(1));
+    let typo = good.replace("good", "goood");
+    let (exit, said) = code(&["status", "--app", &typo]);
+    assert_eq!(exit, Some(2), "{said}");
+    assert!(
+        said.contains(&format!("no app `{typo}`"))
+            && said.contains(&format!("did you mean `{good}`?")),
+        "{said}"
+    );
+}
