@@ -77,11 +77,17 @@ pub async fn run(
     // the end, as --json does.
     let whole = args.json || args.digests;
     // A host has answered when it has synced (or failed), and no crash
-    // loop it shows is up with its last exit code untold: that code is
-    // what an operator needs, so status waits for its next exit, within
-    // the same deadline.
+    // loop the operator asked about (an app the config declares, or the
+    // --app named; with --all any) is up with its last exit code untold:
+    // that code is what they need, so status waits for its next exit,
+    // within the same deadline. Others' untold codes are said to be
+    // unknown, and why, without holding the report.
+    let asked = |c: &crate::domain::Container| match (&filter.app, c.owner.app.as_deref()) {
+        (Some(f), a) => a == Some(f.as_str()),
+        (None, a) => args.all || a.is_some_and(|a| declares(config, a)),
+    };
     let answered = |h: &crate::domain::HostView| {
-        h.settled() && !(h.link == Link::Up && status::exit_pending(h, &filter, Utc::now()))
+        h.settled() && !(h.link == Link::Up && status::exit_pending(h, Utc::now(), asked))
     };
     let fleet = loop {
         let fresh = |f: &crate::domain::Fleet| {
@@ -149,6 +155,12 @@ pub async fn run(
     })
 }
 
+/// The app is berth's, declared in the config, or a Kamal app read from
+/// a deploy file the config (or the working directory) names.
+fn declares(config: &Config, app: &str) -> bool {
+    config.fleet.apps.contains_key(app) || config.kamal.iter().any(|k| k.service == app)
+}
+
 /// What to say of `--app APP` when nothing has that name: not declared (by
 /// berth's config or a Kamal deploy file), and no host that answered runs
 /// it. `None` when it is known, or when a host that did not answer might.
@@ -158,13 +170,11 @@ fn unknown_app(
     report: &StatusReport,
     app: &str,
 ) -> Option<String> {
-    let declared =
-        |a: &str| config.fleet.apps.contains_key(a) || config.kamal.iter().any(|k| k.service == a);
     let found = report
         .hosts
         .iter()
         .any(|h| h.apps.iter().any(|a| a.app == app));
-    if declared(app) || found || report.hosts.iter().any(|h| !h.reachable) {
+    if declares(config, app) || found || report.hosts.iter().any(|h| !h.reachable) {
         return None;
     }
     let running = fleet

@@ -323,15 +323,16 @@ pub fn report(config: &Config, fleet: &Fleet, filter: &Filter, now: DateTime<Utc
     }
 }
 
-/// The host has answered, but a crash loop the report shows is up with
-/// its last exit code untold: its next exit, soon, will tell it.
-pub fn exit_pending(host: &HostView, filter: &Filter, now: DateTime<Utc>) -> bool {
-    host.containers.values().any(|c| {
-        c.exit_unknown(now)
-            && c.owner.app.as_deref().map_or(filter.app.is_none(), |a| {
-                filter.app.as_deref().is_none_or(|f| f == a)
-            })
-    })
+/// The host has answered, but a crash loop `wanted` picks is up with its
+/// last exit code untold: its next exit, soon, will tell it.
+pub fn exit_pending(
+    host: &HostView,
+    now: DateTime<Utc>,
+    wanted: impl Fn(&Container) -> bool,
+) -> bool {
+    host.containers
+        .values()
+        .any(|c| c.exit_unknown(now) && wanted(c))
 }
 
 fn reachability(host: &HostView) -> (bool, Option<String>) {

@@ -164,6 +164,7 @@ async fn session(
         Ok(s) => s,
         Err(e) => return lost(e),
     };
+    let snapped = Instant::now();
     let since = snapshot.now.map(|t| t - 1);
     let info = snapshot.info;
     let mut listed = snapshot.containers;
@@ -192,9 +193,12 @@ async fn session(
     let mut exits = Exits::default();
     let unknown = containers.iter().filter(|c| Exits::lost(c));
     if let Some(oldest) = unknown.filter_map(|c| c.finished_at).min() {
-        let now = snapshot.now.unwrap_or_else(|| Utc::now().timestamp());
+        // Up to now on the engine's clock: the inspects took a while, and a
+        // container may have died and restarted since the snapshot.
+        let now = snapshot.now.unwrap_or_else(|| Utc::now().timestamp())
+            + snapped.elapsed().as_secs() as i64;
         match engine
-            .recent_exits(oldest.timestamp() - 1, now + 1, opts.connect_timeout)
+            .recent_exits(oldest.timestamp() - 1, now + 2, opts.connect_timeout)
             .await
         {
             Ok(found) => exits.codes = found,

@@ -9,7 +9,8 @@ use common::{Scope, Spec, berth_with_config, config};
 use serde_json::Value;
 
 fn status_json(dir: &std::path::Path, yaml: &str, app: Option<&str>) -> (i32, Value, String) {
-    let mut args = vec!["status", "--json"];
+    // A deadline for hosts that do not answer, not for a busy engine.
+    let mut args = vec!["status", "--json", "--timeout", "30s"];
     if let Some(a) = app {
         args.extend(["--app", a]);
     }
