@@ -138,7 +138,7 @@ impl ContainerStatus {
 }
 
 /// Said of a crash loop caught while up whose last exit nobody told.
-pub const EXIT_UNKNOWN: &str = "the engine resets a restarted container's exit code, its event history (its last 256 events) no longer holds the last exit, and it did not exit again while berth waited";
+pub const EXIT_UNKNOWN: &str = "the engine resets a restarted container's exit code and its event history (its last 256 events) no longer holds the last exit; its next exit will tell (status waits for it, within --timeout, for the apps the config declares, the --app named, or all with --all)";
 
 /// What to report on.
 #[derive(Clone, Debug, Default)]
