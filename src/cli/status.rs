@@ -143,12 +143,18 @@ pub async fn run(
         .filter(|h| !h.reachable)
         .map(|h| h.name.as_str())
         .collect();
+    // What the exit code counts: the apps the config declares, or all.
+    let counted_ok = if args.all {
+        report.ok
+    } else {
+        report.declared_ok
+    };
     Ok(if !unreachable.is_empty() {
         if !args.json {
             errln!("berth: unreachable: {}", unreachable.join(", "));
         }
         EXIT_ERROR
-    } else if (args.all && report.ok) || (!args.all && report.declared_ok) {
+    } else if counted_ok {
         EXIT_OK
     } else {
         EXIT_UNHEALTHY
