@@ -1456,7 +1456,7 @@ async fn a_crash_loops_last_exit_is_told_after_the_engine_forgot_it() {
     let restarts = format!("{} restarts", after.restart_count);
     let screen = console.wait_for(
         "the restart, still with its exit",
-        Duration::from_secs(30),
+        Duration::from_secs(120),
         |s| s.contains(&restarts),
     );
     assert!(screen.contains("last exit 7"), "{screen}");
