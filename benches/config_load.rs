@@ -33,13 +33,17 @@ fn shrank(by: usize) {
     }
 }
 
+// SAFETY: every call is passed on to the system allocator unchanged; the
+// counting around it allocates nothing.
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, l: Layout) -> *mut u8 {
         grew(l.size());
+        // SAFETY: the caller's layout, as GlobalAlloc::alloc requires.
         unsafe { System.alloc(l) }
     }
     unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
         shrank(l.size());
+        // SAFETY: `p` came from System.alloc with layout `l`.
         unsafe { System.dealloc(p, l) }
     }
     unsafe fn realloc(&self, p: *mut u8, l: Layout, new: usize) -> *mut u8 {
@@ -48,6 +52,7 @@ unsafe impl GlobalAlloc for Counting {
         } else {
             shrank(l.size() - new);
         }
+        // SAFETY: `p` came from System.alloc with layout `l`.
         unsafe { System.realloc(p, l, new) }
     }
 }

@@ -8,7 +8,7 @@
 use std::hint::black_box;
 use std::sync::Arc;
 
-use berth::domain::{Container, EngineInfo, Fleet, Health, Msg as FleetMsg, Port, State};
+use berth::domain::{Change as FleetMsg, Container, EngineInfo, Fleet, Health, Port, State};
 use berth::labels::{BerthLabels, Owner};
 use berth::tui::model::{Model, Msg};
 use berth::tui::theme::{Palette, Theme};

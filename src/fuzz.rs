@@ -208,6 +208,22 @@ fn assert_clean_record(what: &str, r: &crate::engine::history::Record) {
 }
 
 /// Bytes → a Kamal lock's `details` file, and an audit log → what is shown.
+/// Bytes → a Kamal deploy file (ERB, YAML as Psych reads it, the reader):
+/// an app or an error, never a panic, and what it says is clean.
+pub fn kamal_config(bytes: &[u8]) {
+    let text = String::from_utf8_lossy(bytes);
+    let env = |n: &str| (n == "SET").then(|| "10.0.0.1\u{1b}]0;x\u{7}".to_string());
+    match crate::config::kamal::load_text(&text, &env) {
+        Ok(app) => {
+            for h in app.hosts() {
+                assert!(!h.starts_with('-'), "a host is never an option: {h:?}");
+            }
+            assert_clean("a Kamal service", &crate::sanitize::one_line(&app.service));
+        }
+        Err(e) => assert_clean("a Kamal config error", &e.to_string()),
+    }
+}
+
 pub fn kamal_lock(bytes: &[u8]) {
     let app = kamal_app();
     let lock = crate::engine::foreign::kamal_details(&app, "h", "p".into(), Some(bytes));
@@ -413,6 +429,10 @@ mod tests {
             b"holder.json", b"heartbeat", b"nested-1.json", b"\"2099-01-01T00:00:00Z\"",
             b"berth.managed", b"true", b"berth.app", b"service", b"com.dokku.app-name", b"role",
             b"TG9ja2VkIGJ5OiBBbmEgG10wO3gHCg==", b"1: FLOCK  ADVISORY  WRITE 1 fd:01:42 0 EOF",
+            b"service: s\n", b"servers:\n", b"  - ", b"<%= ", b" %>", b"<% ", b"ENV[\"SET\"]",
+            b"ENV.fetch('X') { 'd' }", b" || ", b"`x`", b"<% if x %>", b"<% else %>", b"<% end %>",
+            b"# ", b"'", b"\xef\xbb\xbf", b"\xe2\x9f\xa6erb1\xe2\x9f\xa7", b"accessories:\n  a:\n    host: ",
+            b"Dotenv.load('.env')", b"web: ", b"  ",
         ];
         let mut out = Vec::new();
         for _ in 0..rng.below(24) {
@@ -435,6 +455,7 @@ mod tests {
             super::lock_record(&bytes);
             super::history(&bytes);
             super::kamal_lock(&bytes);
+            super::kamal_config(&bytes);
             super::dokku_lock(&bytes);
             super::labels(&bytes);
         }

@@ -11,7 +11,7 @@ const LAYERS: &[&[&str]] = &[
     &["hosts"],
     &["docker"],
     &["inventory", "engine"],
-    &["doctor"],
+    &["ops"],
     &["tui"],
     &["cli"],
 ];
@@ -57,6 +57,25 @@ fn every_module_imports_only_the_layers_below_it() {
     assert!(wrong.is_empty(), "imports against the layering: {wrong:?}");
 }
 
+/// The front ends reach engines and hosts only through `ops`: what the
+/// console does and what the CLI does cannot drift apart.
+const FRONT_ENDS: &[&str] = &["tui", "cli"];
+const BEHIND_OPS: &[&str] = &["docker", "hosts"];
+
+#[test]
+fn front_ends_reach_docker_and_hosts_only_through_ops() {
+    let wrong: Vec<String> = FRONT_ENDS
+        .iter()
+        .flat_map(|m| {
+            imports(m)
+                .into_iter()
+                .filter(|n| BEHIND_OPS.contains(&n.as_str()))
+                .map(move |n| format!("{m} imports {n}"))
+        })
+        .collect();
+    assert!(wrong.is_empty(), "front ends past ops: {wrong:?}");
+}
+
 #[test]
 fn every_module_has_a_layer() {
     let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
@@ -66,7 +85,7 @@ fn every_module_has_a_layer() {
             .to_string_lossy()
             .trim_end_matches(".rs")
             .to_string();
-        if ["lib", "main", "fuzz", "layers"].contains(&name.as_str()) {
+        if ["lib", "main", "fuzz", "layers", "docs"].contains(&name.as_str()) {
             continue;
         }
         assert!(
@@ -130,7 +149,7 @@ fn no_process_wide_connection_pools() {
                     let l = l.trim_start();
                     (l.starts_with("static ") || l.starts_with("pub static "))
                         && [
-                            "Mutex", "Gateway", "Pool", "Tunnel", "Engine", "Docker", "HashMap",
+                            "Mutex", "Gateway", "Pool", "Tunnel", "Client", "Docker", "HashMap",
                         ]
                         .iter()
                         .any(|t| l.contains(t))
@@ -140,4 +159,114 @@ fn no_process_wide_connection_pools() {
         })
         .collect();
     assert!(found.is_empty(), "process-wide statics: {found:?}");
+}
+
+/// Inside each top-level module, which of its child modules each child
+/// names: `super::x` in `child.rs`, `super::super::x` below `child/`, and
+/// `crate::top::x` anywhere in it.
+fn sibling_edges(
+    top: &str,
+) -> std::collections::BTreeMap<String, std::collections::BTreeSet<String>> {
+    let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let dir = src.join(top);
+    let children: Vec<String> = std::fs::read_dir(&dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| {
+            let name = e
+                .file_name()
+                .to_string_lossy()
+                .trim_end_matches(".rs")
+                .to_string();
+            (name != "mod" && name != "tests").then_some(name)
+        })
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let named = |code: &str, prefix: &str| -> Vec<String> {
+        code.match_indices(prefix)
+            .map(|(i, _)| {
+                code[i + prefix.len()..]
+                    .chars()
+                    .take_while(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '_')
+                    .collect::<String>()
+            })
+            .filter(|n| children.contains(n))
+            .collect()
+    };
+    let mut edges = std::collections::BTreeMap::new();
+    for (path, code) in sources() {
+        let Ok(rel) = path.strip_prefix(&dir) else {
+            continue;
+        };
+        // A test may use any part of what it tests.
+        if path.file_name().is_some_and(|f| f == "tests.rs") {
+            continue;
+        }
+        let mut parts = rel
+            .components()
+            .map(|c| c.as_os_str().to_string_lossy().into_owned());
+        let Some(first) = parts.next() else { continue };
+        let child = first.trim_end_matches(".rs").to_string();
+        if !children.contains(&child) {
+            continue;
+        }
+        let nested = rel.components().count() > 1;
+        let mut found = named(&code, &format!("crate::{top}::"));
+        found.extend(named(
+            &code,
+            if nested { "super::super::" } else { "super::" },
+        ));
+        let set: &mut std::collections::BTreeSet<String> = edges.entry(child.clone()).or_default();
+        set.extend(found.into_iter().filter(|n| *n != child));
+    }
+    edges
+}
+
+/// No two modules inside a layer need each other (`config`'s kamal,
+/// migrate and model did; `hosts`'s files and ssh did): a circle means
+/// neither can be read, tested or moved alone.
+#[test]
+fn no_import_circle_inside_a_module() {
+    let mut circles = Vec::new();
+    for top in LAYERS.iter().flat_map(|l| l.iter()) {
+        let edges = sibling_edges(top);
+        for start in edges.keys() {
+            // Depth-first from `start`, looking for a way back to it.
+            let mut stack = vec![(start.clone(), vec![start.clone()])];
+            let mut seen = std::collections::BTreeSet::new();
+            while let Some((at, path)) = stack.pop() {
+                for next in edges.get(&at).into_iter().flatten() {
+                    if next == start {
+                        circles.push(format!("{top}: {} -> {start}", path.join(" -> ")));
+                    } else if seen.insert(next.clone()) {
+                        let mut p = path.clone();
+                        p.push(next.clone());
+                        stack.push((next.clone(), p));
+                    }
+                }
+            }
+        }
+    }
+    assert!(circles.is_empty(), "import circles: {circles:#?}");
+    // The scan sees what it must: config's kamal reads positions from locate.
+    let config = sibling_edges("config");
+    assert!(
+        config.get("kamal").is_some_and(|e| e.contains("locate")),
+        "{config:?}"
+    );
+}
+
+/// A file past 700 lines holds more than one concern: split it by them.
+#[test]
+fn no_source_file_is_over_700_lines() {
+    let long: Vec<String> = sources()
+        .into_iter()
+        .filter_map(|(p, _)| {
+            let n = std::fs::read_to_string(&p).ok()?.lines().count();
+            (n > 700).then(|| format!("{} ({n} lines)", p.display()))
+        })
+        .collect();
+    assert!(long.is_empty(), "split these by concern: {long:?}");
 }

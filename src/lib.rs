@@ -14,14 +14,17 @@ pub mod config;
 pub mod docker;
 pub mod domain;
 pub mod engine;
+#[cfg(any(test, fuzzing))]
 #[doc(hidden)]
 pub mod fuzz;
 pub mod hosts;
 pub mod inventory;
 pub mod labels;
+pub mod ops;
 pub mod sanitize;
 pub mod tui;
 
-pub mod doctor;
+#[cfg(test)]
+mod docs;
 #[cfg(test)]
 mod layers;

@@ -7,13 +7,12 @@
 
 use std::io::Write;
 
-use tokio::sync::mpsc;
-use tokio_util::sync::CancellationToken;
+use std::sync::Arc;
 
 use super::{EXIT_ERROR, EXIT_OK, EXIT_UNHEALTHY};
 use crate::config::{AppName, Config, DestinationName, RoleName};
-use crate::docker::Gateway;
 use crate::engine::{self, Action, EngineEvent, Outcome, Plan, RunResult, Step, Version};
+use crate::ops::{Session, act};
 
 #[derive(Debug, clap::Args)]
 pub struct Target {
@@ -118,36 +117,51 @@ pub fn plan_action(cmd: &PlanCommand) -> anyhow::Result<Action> {
     }
 }
 
-/// Says what `plan` needs and lacks (preflight); `Some(2)` when anything.
-pub async fn refused(config: &Config, gateway: &Gateway, plan: &engine::Plan) -> Option<u8> {
-    let lacks = engine::preflight::check(config, gateway, plan).await;
-    if lacks.is_empty() {
-        return None;
+/// Says why an action did not start, on stderr; the exit code for it.
+pub fn refused(action: &Action, why: &act::Refused) -> u8 {
+    match why {
+        act::Refused::Plan(e) => {
+            errln!("berth: {e}");
+            return EXIT_ERROR;
+        }
+        act::Refused::ReadOnly(e) => errln!("berth: {e}"),
+        act::Refused::Lacks(lacks) => {
+            errln!(
+                "berth: {} {} cannot run; it lacks:",
+                action.verb(),
+                action.app()
+            );
+            for l in lacks {
+                errln!("  - {l}");
+            }
+        }
     }
-    errln!(
-        "berth: {} {} cannot run; it lacks:",
-        plan.action.verb(),
-        plan.app
-    );
-    for l in &lacks {
-        errln!("  - {l}");
-    }
-    Some(EXIT_ERROR)
+    super::EXIT_REFUSED
 }
 
 /// Prints a plan without running it, then what it lacks (exit 2 if any).
 pub async fn print_plan(
-    config: &Config,
-    gateway: &Gateway,
+    config: &Arc<Config>,
+    session: &Session,
     action: &Action,
     json: bool,
 ) -> anyhow::Result<u8> {
-    let action = &name_rollback_version(config, gateway, action.clone()).await?;
-    // Finding hooks and plugins lists directories: off the async threads.
-    let plan = tokio::task::block_in_place(|| engine::plan(config, action))?;
+    let plan = match act::plan(config, session, action.clone()).await {
+        Ok(p) => p,
+        Err(why) => return Ok(refused(action, &why)),
+    };
+    // What it lacks is said after the plan: the plan is shown either way.
+    let lacks = |plan: engine::Plan| async move {
+        let lacks = act::lacks(config, session, &plan).await;
+        if lacks.is_empty() {
+            EXIT_OK
+        } else {
+            refused(&plan.action, &act::Refused::Lacks(lacks))
+        }
+    };
     if json {
         outln!("{}", serde_json::to_string_pretty(&plan)?);
-        return Ok(refused(config, gateway, &plan).await.unwrap_or(EXIT_OK));
+        return Ok(lacks(plan).await);
     }
     let dest = plan
         .destination
@@ -156,7 +170,7 @@ pub async fn print_plan(
         .unwrap_or_default();
     outln!(
         "plan: {}{dest} ({} stages)",
-        action.describe(),
+        plan.action.describe(),
         plan.stages.len()
     );
     for w in &plan.warnings {
@@ -173,7 +187,7 @@ pub async fn print_plan(
             detail(&s.step)
         );
     }
-    Ok(refused(config, gateway, &plan).await.unwrap_or(EXIT_OK))
+    Ok(lacks(plan).await)
 }
 
 fn detail(step: &Step) -> String {
@@ -220,103 +234,71 @@ fn detail(step: &Step) -> String {
 }
 
 /// Runs an action to the end, rendering its events; Ctrl-C cancels safely.
-/// A rollback with no version named gets the one it will start, read from
-/// the hosts now, so that the plan and the run's header name it (and the
-/// run starts exactly that one).
-pub async fn name_rollback_version(
-    config: &Config,
-    gateway: &Gateway,
-    action: Action,
-) -> anyhow::Result<Action> {
-    let Action::Rollback {
-        app,
-        version: None,
-        destination,
-    } = action
-    else {
-        return Ok(action);
-    };
-    let inventory = crate::inventory::Inventory::start(config, gateway, Default::default());
-    let fleet = match inventory
-        .wait_for(std::time::Duration::from_secs(10), |f| f.settled())
-        .await
-    {
-        Ok(f) | Err(f) => f,
-    };
-    drop(inventory);
-    let report = crate::inventory::status::report(
-        config,
-        &fleet,
-        &crate::inventory::status::Filter {
-            app: Some(app.to_string()),
-            destination: destination.clone(),
-        },
-        chrono::Utc::now(),
-    );
-    let dest = destination.as_ref().map(|d| d.as_str()).unwrap_or("");
-    let Some(v) = crate::inventory::status::rollback_version_of(&report, app.as_str(), dest) else {
-        anyhow::bail!(
-            "rollback {app}: no retained version to go back to (see `berth status --app {app}`)"
-        );
-    };
-    Ok(Action::Rollback {
-        app,
-        version: Some(Version::new(&v).map_err(anyhow::Error::msg)?),
-        destination,
-    })
-}
-
 pub async fn run_action(
-    config: &Config,
-    gateway: &Gateway,
+    config: &Arc<Config>,
+    session: &Session,
     action: Action,
     json: bool,
     lock_wait: Option<std::time::Duration>,
 ) -> anyhow::Result<u8> {
-    let action = name_rollback_version(config, gateway, action).await?;
-    let plan = tokio::task::block_in_place(|| engine::plan(config, &action))?;
-    // What it needs and lacks, before the lock: all of it, at once.
-    if let Some(code) = refused(config, gateway, &plan).await {
-        return Ok(code);
-    }
-    let (tx, mut rx) = mpsc::unbounded_channel();
-    let cancel = CancellationToken::new();
-    let interrupt = cancel.clone();
+    let plan = match act::prepare(config, session, action.clone()).await {
+        Ok(p) => p,
+        Err(why) => return Ok(refused(&action, &why)),
+    };
+    let mut started = act::run(
+        config.clone(),
+        session,
+        plan,
+        act::LockOptions::from_env(lock_wait),
+    );
+    // From here a closed stdout or stderr loses output, never the run.
+    let _acting = super::acting();
+    let interrupt = started.cancel.clone();
     tokio::spawn(async move {
+        // Ctrl-C, SIGTERM (a service manager, `kill`) and SIGHUP (the SSH
+        // session dropped) all cancel at the next safe point: the previous
+        // version keeps serving, the lock is released, the run recorded.
+        use tokio::signal::unix::{SignalKind, signal};
+        let (Ok(mut term), Ok(mut hup)) = (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::hangup()),
+        ) else {
+            return;
+        };
+        let why = tokio::select! {
+            r = tokio::signal::ctrl_c() => if r.is_ok() { "Ctrl-C" } else { return },
+            _ = term.recv() => "SIGTERM",
+            _ = hup.recv() => "SIGHUP",
+        };
+        tracing::warn!(signal = why, "cancelling the run");
+        errln!(
+            "\nberth: {why}: cancelling at the next safe point; the previous version keeps serving (Ctrl-C again to abandon)"
+        );
+        interrupt.cancel();
         if tokio::signal::ctrl_c().await.is_ok() {
             errln!(
-                "\nberth: cancelling at the next safe point; the previous version keeps serving (Ctrl-C again to abandon)"
+                "berth: abandoned; containers of this run may be left behind (see `berth status`)"
             );
-            interrupt.cancel();
-            if tokio::signal::ctrl_c().await.is_ok() {
-                errln!(
-                    "berth: abandoned; containers of this run may be left behind (see `berth status`)"
-                );
-                std::process::exit(130);
-            }
+            std::process::exit(130);
         }
     });
-    let mut ctx = engine::RunContext::new(config, gateway.clone(), tx, cancel);
-    ctx.lock_wait = lock_wait;
-    // Set by berth for its hooks: a nested call re-enters the caller's lock.
-    ctx.lock_token = std::env::var("BERTH_LOCK_TOKEN")
-        .ok()
-        .filter(|t| !t.is_empty());
-    let render = tokio::spawn(async move {
-        let mut view = Render::default();
-        while let Some(ev) = rx.recv().await {
-            if json {
-                outln!("{}", serde_json::to_string(&ev).unwrap_or_default());
-            } else {
-                view.event(&ev);
-            }
-            let _ = std::io::stdout().flush();
+    let mut view = Render::default();
+    while let Some(ev) = started.events.recv().await {
+        if json {
+            outln!("{}", serde_json::to_string(&ev).unwrap_or_default());
+        } else {
+            view.event(&ev);
         }
-    });
-    let result = engine::run(ctx, &plan).await;
-    let _ = render.await;
-    Ok(match result {
-        RunResult::Ok => EXIT_OK,
+        let _ = std::io::stdout().flush();
+    }
+    // The exit code says what kind of end it was (see the README's table).
+    Ok(match started.outcome.await {
+        Ok(RunResult::Ok) => EXIT_OK,
+        Ok(RunResult::Failed { kind, .. }) => match kind {
+            crate::engine::FailureKind::Refused => super::EXIT_REFUSED,
+            crate::engine::FailureKind::Unreachable => super::EXIT_UNREACHABLE,
+            crate::engine::FailureKind::Failed => EXIT_UNHEALTHY,
+        },
         _ => EXIT_UNHEALTHY,
     })
 }
@@ -325,6 +307,9 @@ pub async fn run_action(
 #[derive(Default)]
 struct Render {
     plan: Option<Plan>,
+    /// Skipped stages, held until the run's end: a refused run (the lock
+    /// held by someone else) is one line, not a list of what it skipped.
+    skipped: Vec<String>,
 }
 
 impl Render {
@@ -335,6 +320,18 @@ impl Render {
     fn event(&mut self, ev: &EngineEvent) {
         let n = self.total();
         let w = n.to_string().len();
+        let skipping = matches!(
+            ev,
+            EngineEvent::StageFinished {
+                outcome: Outcome::Skipped { .. },
+                ..
+            } | EngineEvent::Finished { .. }
+        );
+        if !skipping {
+            for line in self.skipped.drain(..) {
+                outln!("{line}");
+            }
+        }
         match ev {
             EngineEvent::PlanReady { plan } => {
                 for w in &plan.warnings {
@@ -383,9 +380,10 @@ impl Render {
                 let secs = *elapsed_ms as f64 / 1000.0;
                 match outcome {
                     Outcome::Ok => outln!("✓ [{:>w$}/{n}] {name}  {secs:.1}s", stage + 1),
-                    Outcome::Skipped { reason } => {
-                        outln!("- [{:>w$}/{n}] {name}  skipped: {reason}", stage + 1)
-                    }
+                    Outcome::Skipped { reason } => self.skipped.push(format!(
+                        "- [{:>w$}/{n}] {name}  skipped: {reason}",
+                        stage + 1
+                    )),
                     Outcome::Failed { error } => {
                         outln!("✗ [{:>w$}/{n}] {name}  {secs:.1}s", stage + 1);
                         for line in error.lines() {
@@ -401,8 +399,18 @@ impl Render {
                     self.plan.as_ref().map(|p| &p.action),
                     Some(Action::Exec { .. })
                 );
+                if result.is_refusal() {
+                    self.skipped.clear();
+                } else {
+                    for line in self.skipped.drain(..) {
+                        outln!("{line}");
+                    }
+                }
                 match result {
                     RunResult::Ok => outln!("ok in {secs:.1}s"),
+                    RunResult::Failed { stage, .. } if result.is_refusal() => {
+                        outln!("REFUSED at `{stage}`: nothing was changed")
+                    }
                     // An exec changes nothing: no version to fall back on.
                     RunResult::Failed { .. } if exec => {
                         outln!("FAILED after {secs:.1}s: see each container's exit above")
@@ -426,82 +434,9 @@ impl Render {
 /// `berth history <app>`: the audit lines from every host of the app.
 /// `berth history APP [--limit N] [--since D]`: the newest `limit` lines
 /// (all when `None`) started within `since` of now.
-/// Kamal's audit log of `app` on each of its hosts (every destination
-/// read), and Dokku's build records of `app` on each Dokku host: per
-/// place, its records with their host, or why it could not be read; and
-/// whether any Kamal app or Dokku host has the app.
-async fn their_history(
-    config: &Config,
-    gateway: &Gateway,
-    app: &str,
-    declared_dokku_only: bool,
-) -> (
-    Vec<(
-        String,
-        Result<Vec<(String, engine::history::Record)>, String>,
-    )>,
-    bool,
-) {
-    use futures_util::future::join_all;
-    let hosts = gateway.hosts();
-    let kamal: Vec<_> = config
-        .kamal
-        .iter()
-        .filter(|k| k.service == app)
-        .flat_map(|k| k.names.iter().map(move |(_, h)| (k, h)))
-        .collect();
-    let mut found = !kamal.is_empty();
-    let kamal_reads = join_all(kamal.iter().map(|(k, h)| async move {
-        let place = format!("{}'s audit log on {h}", k.service_and_destination());
-        let read = engine::foreign::kamal_audit(config, hosts, k, h)
-            .await
-            .map(|rs| rs.into_iter().map(|r| (h.to_string(), r)).collect());
-        (place, read)
-    }));
-    let dokku_hosts: Vec<_> = config
-        .fleet
-        .hosts
-        .iter()
-        .filter(|(_, h)| match h.dokku {
-            Some(d) => d,
-            None => !declared_dokku_only,
-        })
-        .map(|(n, _)| n)
-        .collect();
-    let dokku_reads = join_all(
-        dokku_hosts
-            .iter()
-            .map(|h| async move { (h, engine::foreign::dokku(config, hosts, h).await) }),
-    );
-    let (mut out, dokku): (Vec<_>, Vec<_>) = futures_util::join!(kamal_reads, dokku_reads);
-    for (h, read) in dokku {
-        match read {
-            Ok(Some(state)) if state.apps.iter().any(|a| a == app) => {
-                found = true;
-                let records = state
-                    .builds
-                    .into_iter()
-                    .filter(|r| r.app == app)
-                    .map(|r| (h.to_string(), r))
-                    .collect();
-                out.push((format!("Dokku's builds on {h}"), Ok(records)));
-            }
-            Ok(_) => {}
-            // Said only when nothing else has the app: it may be there.
-            Err(e) => out.push((format!("Dokku host {h}"), Err(e))),
-        }
-    }
-    if found {
-        // A Dokku host that cannot be read matters only when nothing else
-        // has the app.
-        out.retain(|(place, r)| r.is_ok() || !place.starts_with("Dokku host "));
-    }
-    (out, found)
-}
-
 pub async fn history(
     config: &Config,
-    gateway: &Gateway,
+    session: &Session,
     app: &str,
     json: bool,
     limit: Option<usize>,
@@ -515,7 +450,8 @@ pub async fn history(
     // Kamal's audit logs and Dokku's build records of an app of that name.
     // A berth app's history asks only the hosts that say `dokku: true` for
     // Dokku's builds: the others would cost a command each for nothing.
-    let (mut theirs, found) = their_history(config, gateway, app, berth_app.is_some()).await;
+    let (mut theirs, found) =
+        crate::ops::history::theirs(config, session, app, berth_app.is_some()).await;
     if berth_app.is_none() && !found {
         let unreached: Vec<String> = theirs
             .iter()
@@ -546,20 +482,7 @@ pub async fn history(
         }
     }
     let berth_hosts = berth_app.map(|a| a.hosts()).unwrap_or_default();
-    for host in berth_hosts {
-        let read = match gateway
-            .hosts()
-            .state_dir(
-                config.host(host).map_err(anyhow::Error::msg)?,
-                engine::lock::REACH_TIMEOUT,
-            )
-            .await
-        {
-            Ok(dir) => engine::history::read(&dir, app)
-                .await
-                .map_err(|e| e.to_string()),
-            Err(e) => Err(e.to_string()),
-        };
+    for (host, read) in crate::ops::history::berth(config, session, app, berth_hosts).await {
         let (records, problems) = match read {
             Ok(r) => r,
             Err(e) => {
@@ -571,7 +494,7 @@ pub async fn history(
         for p in problems {
             errln!("berth: warning: {p}");
         }
-        rows.extend(records.into_iter().map(|r| (host.to_string(), r)));
+        rows.extend(records.into_iter().map(|r| (host.clone(), r)));
     }
     rows.sort_by_key(|(_, r)| r.started_at);
     if let Some(since) = since {

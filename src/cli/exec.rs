@@ -7,15 +7,14 @@ use chrono::Utc;
 
 use super::EXIT_UNHEALTHY;
 use crate::config::{Config, HostName, RoleName};
-use crate::docker::Gateway;
-use crate::engine::Performer;
-use crate::engine::shell::{self, Ended, Owner};
+use crate::ops::Session;
+use crate::ops::shell::{self, Ended, Owner};
 
 /// Attaches, waits for the process to end, writes the history line; the
 /// process's exit code is berth's.
 pub async fn interactive(
     config: &Config,
-    gateway: &Gateway,
+    session: &Session,
     target: &super::actions::Target,
     role: Option<&RoleName>,
     host: Option<&HostName>,
@@ -25,7 +24,7 @@ pub async fn interactive(
         app: target.app.clone(),
         destination: target.destination.clone(),
     };
-    let place = shell::pick(config, gateway, &owner, role, host)
+    let place = shell::pick(config, session, &owner, role, host)
         .await
         .map_err(|e| anyhow::anyhow!("exec -i {}: {e}", owner.app))?;
     let configured = config
@@ -35,7 +34,7 @@ pub async fn interactive(
         .map(|s| s.0.as_slice());
     let tty = crate::tui::shell::terminal_size();
     let started_at = Utc::now();
-    let opened = shell::open(config, gateway, &place, command, configured, tty).await;
+    let opened = shell::open(config, session, &place, command, configured, tty).await;
     let (argv, ended) = match opened {
         Ok((argv, attached)) => {
             errln!(
@@ -58,17 +57,7 @@ pub async fn interactive(
         }
         Err(e) => (command.to_vec(), Ended::Failed(e.to_string())),
     };
-    if let Err(e) = shell::record(
-        config,
-        gateway,
-        &owner,
-        &place,
-        &argv,
-        started_at,
-        &ended,
-        &Performer::current(),
-    )
-    .await
+    if let Err(e) = shell::record(config, session, &owner, &place, &argv, started_at, &ended).await
     {
         errln!("berth: warning: could not write the history line: {e}");
     }

@@ -1,23 +1,12 @@
-//! `berth hosts check`: connect to every host, `parallel_connects` at once
-//! (default 8), and say what works: reachable (or why not), SSH round trip,
+//! `berth hosts check`: the table of [`crate::ops::host::check_all`]: reachable (or why not), SSH round trip,
 //! Docker version, socket, state directory writable, clock skew against
 //! this machine.
 
-use std::path::Path;
-use std::time::{Duration, Instant};
-
-use futures_util::StreamExt;
-use serde::Serialize;
-
 use super::table::render;
 use super::{EXIT_OK, EXIT_UNHEALTHY};
-use crate::config::{Config, HostConfig, HumanDuration};
-use crate::docker::Gateway;
-use crate::hosts::{self, Endpoint};
-
-/// Skew beyond this is reported as a problem: lock ages and history times
-/// compare clocks across machines.
-const SKEW_LIMIT_MS: i64 = 2_000;
+use crate::config::{Config, HumanDuration};
+use crate::ops::Session;
+use crate::ops::host::{HostCheck, SKEW_LIMIT_MS};
 
 #[derive(Debug, clap::Subcommand)]
 pub enum HostsCommand {
@@ -32,54 +21,10 @@ pub enum HostsCommand {
     },
 }
 
-#[derive(Debug, Default, Serialize)]
-pub struct HostCheck {
-    pub host: String,
-    pub endpoint: String,
-    pub reachable: bool,
-    /// Why the host is not reachable, or what failed.
-    pub error: Option<String>,
-    /// One no-op command over the SSH master connection.
-    pub ssh_round_trip_ms: Option<f64>,
-    pub docker_version: Option<String>,
-    pub api_version: Option<String>,
-    /// The Docker socket on the host.
-    pub socket: String,
-    pub state_dir: Option<String>,
-    /// `None` when it could not be checked.
-    pub state_dir_writable: Option<bool>,
-    pub state_dir_note: Option<String>,
-    /// The engine's clock minus this machine's, at the middle of the request.
-    pub clock_skew_ms: Option<i64>,
-    /// Its logins to the registries of the apps it runs.
-    pub registries: Vec<crate::doctor::RegistryLogin>,
-}
-
-impl HostCheck {
-    fn ok(&self) -> bool {
-        self.reachable
-            && self.error.is_none()
-            && self.state_dir_writable != Some(false)
-            && self.clock_skew_ms.is_none_or(|s| s.abs() <= SKEW_LIMIT_MS)
-            && self.registries.iter().all(|r| r.problem.is_none())
-    }
-}
-
-pub async fn run(config: &Config, gateway: &Gateway, command: HostsCommand) -> anyhow::Result<u8> {
+pub async fn run(config: &Config, session: &Session, command: HostsCommand) -> anyhow::Result<u8> {
     let HostsCommand::Check { json, timeout } = command;
-    let timeout = timeout.get();
-    let mut checks: Vec<HostCheck> = futures_util::stream::iter(&config.fleet.hosts)
-        .map(|(name, cfg)| check(gateway, name.as_str(), cfg, timeout))
-        .buffered(config.fleet.parallel_connects.get())
-        .collect()
-        .await;
-    // Each host's login to the registries of its apps, from its own engine.
-    for login in crate::doctor::registry_logins(config, gateway).await {
-        if let Some(c) = checks.iter_mut().find(|c| c.host == login.host) {
-            c.registries.push(login);
-        }
-    }
-    gateway.close();
+    let checks = crate::ops::host::check_all(config, session, timeout.get()).await;
+    session.close();
     if json {
         outln!("{}", serde_json::to_string_pretty(&checks)?);
     } else {
@@ -147,6 +92,9 @@ fn table(checks: &[HostCheck]) -> String {
         if let Some(n) = &c.state_dir_note {
             notes.push(format!("{}: {n}", c.host));
         }
+        for t in &c.missing_tools {
+            notes.push(format!("{}: ✗ {t}", c.host));
+        }
     }
     let mut out = render(&rows, 0);
     for n in notes {
@@ -156,171 +104,9 @@ fn table(checks: &[HostCheck]) -> String {
     out
 }
 
-async fn check(gateway: &Gateway, host: &str, cfg: &HostConfig, timeout: Duration) -> HostCheck {
-    let endpoint = Endpoint::from_config(cfg);
-    let mut c = HostCheck {
-        host: host.to_string(),
-        endpoint: endpoint.describe(),
-        ..Default::default()
-    };
-    c.socket = match &endpoint {
-        Endpoint::Local { socket } => socket.display().to_string(),
-        Endpoint::Ssh { remote_socket, .. } => remote_socket.display().to_string(),
-    };
-    let reach = match gateway.hosts().reach(&endpoint, timeout).await {
-        Ok(r) => r,
-        Err(e) => {
-            c.error = Some(e.to_string());
-            return c;
-        }
-    };
-    if let Some(t) = reach.tunnel() {
-        let start = Instant::now();
-        match t.output(&["true"], timeout).await.map(|o| o.success()) {
-            Ok(true) => c.ssh_round_trip_ms = Some(start.elapsed().as_secs_f64() * 1000.0),
-            Ok(false) => c.error = Some("`true` failed over ssh".into()),
-            Err(e) => c.error = Some(e.to_string()),
-        }
-    }
-    let engine = gateway.engine(&endpoint, timeout).await;
-    match async { engine?.version(timeout).await }.await {
-        Ok(info) => {
-            c.reachable = true;
-            c.docker_version = Some(info.version);
-            c.api_version = Some(info.api_version);
-        }
-        Err(e) => c.error = Some(e.to_string()),
-    }
-    if c.reachable
-        && let Ok(engine) = gateway.engine(&endpoint, timeout).await
-    {
-        c.clock_skew_ms = engine.clock_skew_ms(timeout).await;
-    }
-    let dir = match hosts::state_path(cfg) {
-        Ok(d) => d,
-        Err(e) => {
-            c.state_dir_note = Some(e.to_string());
-            return c;
-        }
-    };
-    match reach.tunnel() {
-        None => {
-            c.state_dir = Some(dir.display().to_string());
-            let (writable, note) = local_writable(&dir);
-            c.state_dir_writable = Some(writable);
-            c.state_dir_note = note;
-        }
-        Some(t) => {
-            // Shown as configured: `~/.berth`, relative to the login directory.
-            c.state_dir = Some(match dir.is_relative() {
-                true => format!("~/{}", dir.display()),
-                false => dir.display().to_string(),
-            });
-            let (writable, note) = remote_writable(t, &dir, timeout).await;
-            c.state_dir_writable = writable;
-            c.state_dir_note = note;
-        }
-    }
-    c
-}
-
-/// Whether berth can write its state under `dir`, or create it: a probe
-/// file made and removed in it, or in its nearest existing parent, which
-/// must be a directory.
-fn local_writable(dir: &Path) -> (bool, Option<String>) {
-    let Some(existing) = dir.ancestors().find(|p| p.exists()) else {
-        return (
-            false,
-            Some(format!("no parent of {} exists", dir.display())),
-        );
-    };
-    if !existing.is_dir() {
-        return (
-            false,
-            Some(format!("{} is not a directory", existing.display())),
-        );
-    }
-    let note = (existing != dir).then(|| {
-        format!(
-            "{} does not exist yet; berth creates it in {}",
-            dir.display(),
-            existing.display()
-        )
-    });
-    match tempfile::tempfile_in(existing) {
-        Ok(_) => (true, note),
-        Err(e) => (
-            false,
-            Some(format!("cannot write in {}: {e}", existing.display())),
-        ),
-    }
-}
-
-/// The same on an SSH host, with `test` run as an argument vector.
-async fn remote_writable(
-    t: &hosts::ssh::Tunnel,
-    dir: &Path,
-    timeout: Duration,
-) -> (Option<bool>, Option<String>) {
-    let test = |flag: &'static str, p: String| async move {
-        t.output(&["test", flag, &p], timeout)
-            .await
-            .map(|o| o.success())
-    };
-    for p in dir.ancestors() {
-        let p = if p.as_os_str().is_empty() {
-            ".".to_string()
-        } else {
-            p.to_string_lossy().to_string()
-        };
-        match test("-e", p.clone()).await {
-            Ok(false) => continue,
-            Ok(true) => {}
-            Err(e) => return (None, Some(e.to_string())),
-        }
-        let note = (p != dir.to_string_lossy()).then(|| {
-            format!(
-                "{} does not exist yet on the host; berth creates it in {p}",
-                dir.display()
-            )
-        });
-        return match (test("-d", p.clone()).await, test("-w", p.clone()).await) {
-            (Ok(false), _) => (
-                Some(false),
-                Some(format!("{p} is not a directory on the host")),
-            ),
-            (Ok(true), Ok(true)) => (Some(true), note),
-            (Ok(true), Ok(false)) => (
-                Some(false),
-                Some(format!("{p} is not writable on the host")),
-            ),
-            (Err(e), _) | (_, Err(e)) => (None, Some(e.to_string())),
-        };
-    }
-    (
-        Some(false),
-        Some(format!("no parent of {} exists on the host", dir.display())),
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn a_missing_state_dir_is_writable_when_its_parent_is() {
-        let tmp = tempfile::tempdir().unwrap();
-        let (ok, note) = local_writable(tmp.path());
-        assert!(ok && note.is_none());
-        let (ok, note) = local_writable(&tmp.path().join("a/b"));
-        assert!(ok);
-        assert!(note.unwrap().contains("does not exist yet"));
-        let file = tmp.path().join("f");
-        std::fs::write(&file, "").unwrap();
-        let (ok, note) = local_writable(&file.join("state"));
-        assert!(!ok);
-        assert!(note.unwrap().contains("is not a directory"));
-    }
 
     #[test]
     fn skew_and_unwritable_state_fail_the_check() {

@@ -5,26 +5,23 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::time::Duration;
 
-use crate::config::{self, Config};
+use crate::config;
 use crate::domain::Container;
 use crate::labels::Source;
-
-/// How long the local engine has to answer.
-const ENGINE_TIMEOUT: Duration = Duration::from_secs(5);
+use crate::ops::Session;
 
 /// The roles of one proposed app: role → (image, port inside).
 type Roles = BTreeMap<String, (String, Option<u16>)>;
 
-pub async fn run(gateway: &crate::docker::Gateway, path: &Path) -> anyhow::Result<u8> {
+pub async fn run(session: &Session, path: &Path) -> anyhow::Result<u8> {
     if path.exists() {
         anyhow::bail!(
             "{} already exists: berth init never overwrites a config (edit it, or move it away first)",
             path.display()
         );
     }
-    let found = what_runs(gateway).await;
+    let found = what_runs(session).await;
     let text = starter(&found);
     // Whatever it proposes, what it writes is a config berth accepts.
     config::parse(path, &text).map_err(|e| {
@@ -65,20 +62,10 @@ fn write_new(path: &Path, text: &str) -> anyhow::Result<()> {
 
 /// The apps that run on the local engine and could be berth's: Compose
 /// projects (service = role) and apps berth started (its labels), by name.
-async fn what_runs(gateway: &crate::docker::Gateway) -> Result<BTreeMap<String, Roles>, String> {
-    let zero = Config::zero().map_err(|e| e.to_string())?;
-    let host = zero
-        .host(&config::HostName::new("local")?)
-        .map_err(|e| e.to_string())?;
-    let engine = gateway
-        .engine_of(host, ENGINE_TIMEOUT)
-        .await
-        .map_err(|e| e.to_string())?;
-    let containers = engine
-        .list_all(ENGINE_TIMEOUT)
-        .await
-        .map_err(|e| e.to_string())?;
-    Ok(propose(&containers))
+async fn what_runs(session: &Session) -> Result<BTreeMap<String, Roles>, String> {
+    Ok(propose(
+        &crate::ops::survey::local_containers(session).await?,
+    ))
 }
 
 /// Groups containers into proposed apps, with names made valid.
@@ -119,7 +106,7 @@ fn label(name: &str) -> Option<String> {
 pub fn starter(found: &Result<BTreeMap<String, Roles>, String>) -> String {
     let mut y = String::from(
         "# berth fleet config, written by `berth init` for this machine.
-# Reference: README.md, \"Config\". Check it with `berth config check`.
+# Reference: docs/config.md. Check it with `berth config check`.
 version: 2
 
 # Secret values live in a dotenv file next to this one (NAME=value lines),

@@ -6,13 +6,11 @@
 use chrono::Utc;
 use serde::Serialize;
 
-use super::{EXIT_ERROR, EXIT_OK, EXIT_UNHEALTHY};
-use crate::config::{AppName, Config, DestinationName};
-use crate::docker::Gateway;
-use crate::engine::foreign::{self, ForeignLock, ForeignRead};
-use crate::engine::history::Performer;
+use super::{EXIT_ERROR, EXIT_OK, EXIT_REFUSED};
+use crate::config::Config;
 use crate::engine::lock::{self, LockError, ManualError, Released, Status};
-use crate::hosts::HostPath;
+use crate::ops::Session;
+use crate::ops::lock::{ForeignView, foreign_locks, target};
 
 #[derive(Debug, clap::Subcommand)]
 pub enum LockCommand {
@@ -62,24 +60,7 @@ struct LockView {
     error: Option<String>,
 }
 
-async fn target(
-    config: &Config,
-    gateway: &Gateway,
-    app: &str,
-    dest: Option<&str>,
-) -> anyhow::Result<(AppName, Option<DestinationName>, String, HostPath)> {
-    let app = AppName::new(app).map_err(anyhow::Error::msg)?;
-    let dest = dest
-        .map(DestinationName::new)
-        .transpose()
-        .map_err(anyhow::Error::msg)?;
-    let (host, dir) = lock::locate(config, gateway.hosts(), &app, dest.as_ref())
-        .await
-        .map_err(anyhow::Error::msg)?;
-    Ok((app, dest, host.to_string(), dir))
-}
-
-pub async fn run(config: &Config, gateway: &Gateway, cmd: &LockCommand) -> anyhow::Result<u8> {
+pub async fn run(config: &Config, session: &Session, cmd: &LockCommand) -> anyhow::Result<u8> {
     let ttl = config.fleet.lock.ttl.get();
     match cmd {
         LockCommand::Status {
@@ -96,7 +77,7 @@ pub async fn run(config: &Config, gateway: &Gateway, cmd: &LockCommand) -> anyho
             // A berth app named: its lock alone, no other tool's.
             let (kamal, dokku) = match app {
                 Some(a) if berth_app(a) => (Vec::new(), Vec::new()),
-                _ => foreign_locks(config, gateway, app.as_deref(), destination.as_deref()).await,
+                _ => foreign_locks(config, session, app.as_deref(), destination.as_deref()).await,
             };
             if let Some(a) = app
                 && !berth_app(a)
@@ -119,8 +100,9 @@ pub async fn run(config: &Config, gateway: &Gateway, cmd: &LockCommand) -> anyho
             let mut views = Vec::new();
             let mut failed = false;
             for a in apps {
-                let (app, dest, host, dir) =
-                    target(config, gateway, &a, destination.as_deref()).await?;
+                let (app, dest, host, dir) = target(config, session, &a, destination.as_deref())
+                    .await
+                    .map_err(anyhow::Error::msg)?;
                 // One broken or unreachable lock never hides the others.
                 let (status, broken, error) = match lock::read(&dir, ttl).await {
                     Ok(s) => (s, None, None),
@@ -193,23 +175,19 @@ pub async fn run(config: &Config, gateway: &Gateway, cmd: &LockCommand) -> anyho
             message,
             destination,
         } => {
-            refuse_kamal(
+            if let Some(why) = refuse_kamal(
                 config,
                 app,
                 destination.as_deref(),
                 "lock acquire -m MESSAGE",
-            )?;
-            let (app, dest, _, _) = target(config, gateway, app, destination.as_deref()).await?;
-            match lock::acquire_manual(
-                config,
-                gateway.hosts(),
-                &app,
-                dest.as_ref(),
-                message,
-                &Performer::current(),
-            )
-            .await
-            {
+            ) {
+                errln!("berth: {why}");
+                return Ok(EXIT_REFUSED);
+            }
+            let (app, dest, _, _) = target(config, session, app, destination.as_deref())
+                .await
+                .map_err(anyhow::Error::msg)?;
+            match crate::ops::lock::acquire(config, session, &app, dest.as_ref(), message).await {
                 Ok(holder) => {
                     outln!(
                         "locked {app}: manual lock \"{}\"; `berth lock release {app}` when done",
@@ -219,7 +197,7 @@ pub async fn run(config: &Config, gateway: &Gateway, cmd: &LockCommand) -> anyho
                 }
                 Err(ManualError::Lock(LockError::Held(s))) => {
                     errln!("berth: {app} is {}", s.describe(Utc::now()));
-                    Ok(EXIT_UNHEALTHY)
+                    Ok(EXIT_REFUSED)
                 }
                 Err(e) => Err(e.into()),
             }
@@ -229,18 +207,14 @@ pub async fn run(config: &Config, gateway: &Gateway, cmd: &LockCommand) -> anyho
             force,
             destination,
         } => {
-            refuse_kamal(config, app, destination.as_deref(), "lock release")?;
-            let (app, dest, _, _) = target(config, gateway, app, destination.as_deref()).await?;
-            match lock::release_manual(
-                config,
-                gateway.hosts(),
-                &app,
-                dest.as_ref(),
-                *force,
-                &Performer::current(),
-            )
-            .await
-            {
+            if let Some(why) = refuse_kamal(config, app, destination.as_deref(), "lock release") {
+                errln!("berth: {why}");
+                return Ok(EXIT_REFUSED);
+            }
+            let (app, dest, _, _) = target(config, session, app, destination.as_deref())
+                .await
+                .map_err(anyhow::Error::msg)?;
+            match crate::ops::lock::release(config, session, &app, dest.as_ref(), *force).await {
                 Ok(Released::NotLocked) => outln!("{app} is not locked"),
                 Ok(Released::Released(line)) => outln!("released {app} ({line})"),
                 Ok(Released::Forced(note)) => outln!("released {app}: {note}"),
@@ -248,7 +222,7 @@ pub async fn run(config: &Config, gateway: &Gateway, cmd: &LockCommand) -> anyho
                     errln!(
                         "berth: {app} is {line}; {why}: `berth lock release {app} --force` releases it anyway (recorded in the history)"
                     );
-                    return Ok(EXIT_ERROR);
+                    return Ok(EXIT_REFUSED);
                 }
                 Err(e) => return Err(e.into()),
             }
@@ -257,137 +231,23 @@ pub async fn run(config: &Config, gateway: &Gateway, cmd: &LockCommand) -> anyho
     }
 }
 
-/// berth never changes a Kamal app's lock: it says what to run instead.
+/// berth never changes a Kamal app's lock: it says what to run instead
+/// (a refusal, exit 3).
 fn refuse_kamal(
     config: &Config,
     app: &str,
     destination: Option<&str>,
     args: &str,
-) -> anyhow::Result<()> {
+) -> Option<String> {
     if config.fleet.apps.keys().any(|k| k.as_str() == app) {
-        return Ok(());
+        return None;
     }
     let theirs = config.kamal.iter().find(|a| {
         a.service == app && destination.is_none_or(|d| a.destination.as_deref() == Some(d))
-    });
-    match theirs {
-        Some(k) => anyhow::bail!(
-            "{} is a Kamal app, which berth reads and never changes: run `{}`",
-            k.service_and_destination(),
-            k.command(args)
-        ),
-        None => Ok(()),
-    }
-}
-
-/// A Kamal or Dokku app's lock, as `lock status` shows it.
-#[derive(Serialize)]
-struct ForeignView {
-    app: String,
-    destination: String,
-    /// The host it was read on (Dokku: every Dokku host with the app).
-    host: String,
-    held: bool,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    lock: Option<ForeignLock>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    error: Option<String>,
-}
-
-/// Kamal's locks (each app's, on its primary host) and Dokku's (on every
-/// host that runs Dokku), of `only` app or all; read-only, each host on
-/// its own and at once.
-async fn foreign_locks(
-    config: &Config,
-    gateway: &Gateway,
-    only: Option<&str>,
-    destination: Option<&str>,
-) -> (Vec<ForeignView>, Vec<ForeignView>) {
-    use futures_util::future::join_all;
-    let hosts = gateway.hosts();
-    let kamal_apps: Vec<_> = config
-        .kamal
-        .iter()
-        .filter(|a| only.is_none_or(|o| o == a.service))
-        .filter(|a| destination.is_none_or(|d| a.destination.as_deref() == Some(d)))
-        .collect();
-    let kamal = join_all(kamal_apps.iter().map(|app| async move {
-        let read = foreign::kamal_lock(config, hosts, app).await;
-        let host = app
-            .primary_host()
-            .and_then(|a| app.host_name(a))
-            .map(|h| h.to_string())
-            .unwrap_or_default();
-        view(
-            app.service.clone(),
-            app.destination.clone().unwrap_or_default(),
-            host,
-            read,
-        )
-    }));
-    let dokku_hosts: Vec<_> = config
-        .fleet
-        .hosts
-        .iter()
-        .filter(|(_, h)| h.dokku != Some(false))
-        .map(|(n, h)| (n, h.dokku == Some(true)))
-        .collect();
-    let dokku = join_all(dokku_hosts.iter().map(|(name, declared)| async move {
-        match foreign::dokku(config, hosts, name).await {
-            Ok(Some(state)) => state
-                .apps
-                .iter()
-                .map(|app| {
-                    let read = match state.locks.iter().find(|l| &l.app == app) {
-                        Some(l) => ForeignRead::Held(Box::new(l.clone())),
-                        None => ForeignRead::Free,
-                    };
-                    view(app.clone(), String::new(), name.to_string(), read)
-                })
-                .collect(),
-            Ok(None) if *declared => vec![view(
-                String::new(),
-                String::new(),
-                name.to_string(),
-                ForeignRead::Error(format!(
-                    "the host says `dokku: true`, but {} is not there",
-                    foreign::DOKKU_DATA
-                )),
-            )],
-            Ok(None) => Vec::new(),
-            // A host that cannot be reached is said once, as no app.
-            Err(e) => vec![view(
-                String::new(),
-                String::new(),
-                name.to_string(),
-                ForeignRead::Error(e),
-            )],
-        }
-    }));
-    let (kamal, dokku) = futures_util::join!(kamal, dokku);
-    let dokku: Vec<ForeignView> = dokku
-        .into_iter()
-        .flatten()
-        // An unreachable host is only news when no app was asked for, or
-        // when it might hold the app asked for.
-        .filter(|v| only.is_none_or(|o| v.app == o || v.app.is_empty()))
-        .filter(|_| destination.is_none())
-        .collect();
-    (kamal, dokku)
-}
-
-fn view(app: String, destination: String, host: String, read: ForeignRead) -> ForeignView {
-    let (held, lock, error) = match read {
-        ForeignRead::Free => (false, None, None),
-        ForeignRead::Held(l) => (true, Some(*l), None),
-        ForeignRead::Error(e) => (false, None, Some(e)),
-    };
-    ForeignView {
-        app,
-        destination,
-        host,
-        held,
-        lock,
-        error,
-    }
+    })?;
+    Some(format!(
+        "{} is a Kamal app, which berth reads and never changes: run `{}`",
+        theirs.service_and_destination(),
+        theirs.command(args)
+    ))
 }

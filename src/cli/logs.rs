@@ -12,8 +12,8 @@ use serde::Serialize;
 
 use super::{EXIT_OK, EXIT_UNHEALTHY};
 use crate::config::{Config, HostName, HumanDuration, RoleName};
-use crate::docker::{Gateway, LogRange};
 use crate::inventory::logs::{self, Item, Line, Merge};
+use crate::ops::{LogRange, Session};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -45,7 +45,7 @@ pub struct Args {
     json: bool,
 }
 
-pub async fn run(config: &Config, gateway: &Gateway, args: Args) -> anyhow::Result<u8> {
+pub async fn run(config: &Config, session: &Session, args: Args) -> anyhow::Result<u8> {
     let app = &args.target.app;
     let grep = args
         .grep
@@ -61,9 +61,9 @@ pub async fn run(config: &Config, gateway: &Gateway, args: Args) -> anyhow::Resu
             .map(|d| Utc::now().timestamp() - d.get().as_secs() as i64),
         timestamps: true,
     };
-    let mut logs = logs::open(
+    let mut logs = crate::ops::feeds::app_logs(
         config,
-        gateway,
+        session,
         logs::Request {
             app: app.clone(),
             destination: args.target.destination.clone(),

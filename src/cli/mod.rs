@@ -1,8 +1,11 @@
 //! The headless command line: `berth status`, `berth config check`, ...
 //! A renderer of library results; it decides wording and exit codes only.
 //!
-//! Exit codes: 0 fine, 1 the fleet is not as declared (unhealthy), 2 berth
-//! could not do what was asked (bad config, unreachable host, bad usage).
+//! Exit codes: 0 fine, 1 the fleet is not as declared (unhealthy) or an
+//! action failed, 2 berth could not do what was asked (bad config, bad
+//! usage, an unknown name), 3 refused before changing anything (a lock
+//! held, read-only, preflight), 4 a host or its engine could not be
+//! reached.
 //!
 //! Owns: argument parsing, wording and exit codes. The top: may import any
 //! layer (it starts the console).
@@ -39,13 +42,26 @@ macro_rules! out {
     }};
 }
 
+/// `eprint!` likewise (a question waiting for its answer).
+macro_rules! err {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        if let Err(e) = write!(std::io::stderr().lock(), $($arg)*) {
+            $crate::cli::output_failed(e);
+        }
+    }};
+}
+
 mod actions;
 mod config_cmd;
+mod container;
+mod container_logs;
 mod doctor;
 mod exec;
 mod hosts;
 mod init;
 pub(crate) mod lock;
+mod logging;
 mod logs;
 mod proxy;
 mod status;
@@ -55,13 +71,21 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use config_cmd::ConfigCommand;
+use logging::{init_logging, log_file};
 
 use crate::config::{self, Config, HumanDuration};
 
-/// A write to stdout or stderr failed. A closed pipe ends berth quietly
-/// with [`EXIT_PIPE`] (after closing its SSH connections); any other
-/// failure is said on stderr, if it can be, with exit 2.
-pub fn output_failed(e: std::io::Error) -> ! {
+/// A write to stdout or stderr failed. While an action runs, nothing else
+/// happens: its output is lost, never the action (it completes, or is
+/// cancelled safely, and is recorded; `berth deploy ... | head -2`).
+/// Otherwise a closed pipe ends berth quietly with [`EXIT_PIPE`] (after
+/// closing its SSH connections), and any other failure is said on stderr,
+/// if it can be, with exit 2.
+pub fn output_failed(e: std::io::Error) {
+    if ACTING.load(std::sync::atomic::Ordering::SeqCst) {
+        return;
+    }
     if let Some(g) = AT_EXIT.get() {
         g.close();
     }
@@ -73,12 +97,30 @@ pub fn output_failed(e: std::io::Error) -> ! {
     std::process::exit(i32::from(EXIT_ERROR));
 }
 
-pub use crate::domain::exit::{EXIT_ERROR, EXIT_OK, EXIT_PIPE, EXIT_UNHEALTHY};
+pub use crate::domain::exit::{
+    EXIT_ERROR, EXIT_OK, EXIT_PIPE, EXIT_REFUSED, EXIT_UNHEALTHY, EXIT_UNREACHABLE,
+};
 
-/// The process's gateway, for [`output_failed`] alone: a closed pipe ends
+/// The process's session, for [`output_failed`] alone: a closed pipe ends
 /// berth with `exit`, which runs no destructor, and ssh would keep idle
-/// master connections open. Everything else is handed the gateway.
-static AT_EXIT: std::sync::OnceLock<crate::docker::Gateway> = std::sync::OnceLock::new();
+/// master connections open. Everything else is handed the session.
+static AT_EXIT: std::sync::OnceLock<crate::ops::Session> = std::sync::OnceLock::new();
+
+/// An action is running: a failed write must not end the process (see
+/// [`output_failed`]).
+static ACTING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Marks the process as running an action until the guard drops.
+pub(crate) fn acting() -> impl Drop {
+    struct Acting;
+    impl Drop for Acting {
+        fn drop(&mut self) {
+            ACTING.store(false, std::sync::atomic::Ordering::SeqCst);
+        }
+    }
+    ACTING.store(true, std::sync::atomic::Ordering::SeqCst);
+    Acting
+}
 
 #[derive(Debug, Parser)]
 #[command(
@@ -88,7 +130,7 @@ static AT_EXIT: std::sync::OnceLock<crate::docker::Gateway> = std::sync::OnceLoc
     long_about = "berth shows every host, app and container of a Docker fleet with live health, \
 and runs deploy, restart, destroy and rollback through one staged engine.\n\n\
 With no command it opens the console; the commands below are for scripts, CI and hooks.",
-    after_help = "Exit codes: 0 ok, 1 unhealthy (the fleet is not as declared), 2 error (config, connection, usage)."
+    after_help = "Exit codes: 0 ok; 1 unhealthy (the fleet is not as declared), or an action failed; 2 error (config, usage, unknown name); 3 refused before anything changed (lock held, read-only, something an action needs missing, a Kamal app's lock); 4 a host or its engine could not be reached (an action, status)."
 )]
 pub struct Cli {
     /// Fleet config file [default: ./berth.yaml, ./config/berth.yaml, ~/.config/berth/berth.yaml]
@@ -108,15 +150,26 @@ pub struct Cli {
     #[arg(long)]
     pub mouse: bool,
 
+    /// Where berth's log goes [default: $XDG_STATE_HOME/berth/berth.log, for
+    /// the console and every command that changes something]
+    #[arg(long, env = "BERTH_LOG_FILE", global = true, value_name = "PATH")]
+    pub log_file: Option<PathBuf>,
+
     /// A Kamal app's deploy file to show beside berth's apps (repeatable);
     /// with no berth.yaml, `config/deploy.yml` here is read by itself
     #[arg(long, value_name = "FILE")]
     pub kamal: Vec<PathBuf>,
 
     /// The Kamal destination to read (`config/deploy.<NAME>.yml` merged
-    /// over the file) [default: every destination with a file]
+    /// over the file) [default: the file alone and every destination with a
+    /// file, as Kamal deploys them]
     #[arg(short = 'd', long = "destination", value_name = "NAME")]
     pub kamal_destination: Option<String>,
+
+    /// The Docker context this machine's engine is (`docker context ls`)
+    /// [default: DOCKER_HOST, then DOCKER_CONTEXT, then the current context]
+    #[arg(long, global = true, value_name = "NAME")]
+    pub context: Option<String>,
 
     #[command(subcommand)]
     pub command: Option<Command>,
@@ -137,6 +190,12 @@ pub enum Command {
     },
     /// Print berth's man page, in roff (e.g. `berth man > ~/.local/share/man/man1/berth.1`)
     Man,
+    /// Print the console's keys, with keys.yaml's rebindings (beside the config; BERTH_KEYS names another)
+    Keys {
+        /// As docs/keys.md writes them
+        #[arg(long)]
+        markdown: bool,
+    },
     /// Print what an action would do, stage by stage, without doing it
     Plan {
         /// Print the plan as JSON
@@ -263,6 +322,10 @@ pub enum Command {
     /// The hosts: `check` connects to each and says what works
     #[command(subcommand)]
     Hosts(hosts::HostsCommand),
+    /// Any container, whoever started it: restart, stop, start, kill,
+    /// pause, unpause, rm (asked first; recorded in the host's history)
+    #[command(subcommand)]
+    Container(container::ContainerCommand),
 }
 
 /// `--lock-wait`, shared by every mutating action.
@@ -273,33 +336,42 @@ pub struct LockWait {
     lock_wait: Option<HumanDuration>,
 }
 
-#[derive(Debug, Subcommand)]
-pub enum ConfigCommand {
-    /// Validate the config and print it as berth reads it (secrets masked)
-    Check,
-}
-
 /// Entry point of the binary.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    // The console logs to its own pane; everything else to stderr.
-    if cli.command.is_some() {
-        init_logging();
+    if let Some(name) = &cli.context {
+        crate::ops::use_docker_context(name);
     }
-    let gateway = crate::docker::Gateway::new();
-    let _ = AT_EXIT.set(gateway.clone());
-    let code = match run(cli, &gateway) {
+    let log = match log_file(&cli) {
+        Ok(log) => log,
+        Err(e) => {
+            errln!("berth: {e}");
+            return ExitCode::from(EXIT_ERROR);
+        }
+    };
+    // The console logs to its own pane; everything else to stderr; both to
+    // the log file when there is one.
+    if cli.command.is_some() {
+        init_logging(log.clone());
+    }
+    let session = crate::ops::Session::new();
+    let _ = AT_EXIT.set(session.clone());
+    let code = match run(cli, &session, log) {
         Ok(code) => code,
         Err(e) => {
             errln!("berth: {e:#}");
             EXIT_ERROR
         }
     };
-    gateway.close();
+    session.close();
     ExitCode::from(code)
 }
 
-fn run(cli: Cli, gateway: &crate::docker::Gateway) -> anyhow::Result<u8> {
+fn run(
+    cli: Cli,
+    session: &crate::ops::Session,
+    log: Option<crate::ops::logfile::LogFile>,
+) -> anyhow::Result<u8> {
     let load = Load {
         explicit: cli.config.clone(),
         read_only: cli.read_only,
@@ -316,19 +388,24 @@ fn run(cli: Cli, gateway: &crate::docker::Gateway) -> anyhow::Result<u8> {
                 );
             }
             let opts = crate::tui::Options {
+                log,
                 theme: cli.theme,
                 read_only: cli.read_only,
                 mouse: cli.mouse,
             };
-            crate::tui::run(config, gateway.clone(), opts)
+            crate::tui::run(config, session.clone(), opts)
         }
-        Some(Command::Config(ConfigCommand::Check)) => {
-            let config = load.config()?;
-            config_cmd::check(&config)
+        Some(Command::Config(ConfigCommand::Check { json })) => {
+            let config = std::sync::Arc::new(load.config()?);
+            config_cmd::check(&config, json)
         }
         Some(Command::Hosts(command)) => {
-            let config = load.config()?;
-            runtime()?.block_on(hosts::run(&config, gateway, command))
+            let config = std::sync::Arc::new(load.config()?);
+            runtime()?.block_on(hosts::run(&config, session, command))
+        }
+        Some(Command::Container(command)) => {
+            let config = std::sync::Arc::new(load.or_zero()?);
+            runtime()?.block_on(container::run(&config, session, &command))
         }
         Some(Command::Completions { shell }) => {
             use clap::CommandFactory;
@@ -342,6 +419,23 @@ fn run(cli: Cli, gateway: &crate::docker::Gateway) -> anyhow::Result<u8> {
             let mut page = Vec::new();
             clap_mangen::Man::new(Cli::command()).render(&mut page)?;
             out!("{}", String::from_utf8_lossy(&page));
+            // The console's keys, from the same table as `?` and docs/keys.md.
+            out!("{}", crate::tui::keymap::Keymap::default().roff());
+            Ok(EXIT_OK)
+        }
+        Some(Command::Keys { markdown }) => {
+            // The defaults when asked for the docs; else the keys in force.
+            let map = if markdown {
+                crate::tui::keymap::Keymap::default()
+            } else {
+                let config = load.or_zero()?;
+                crate::tui::keymap_for(&config)?
+            };
+            if markdown {
+                out!("{}", map.markdown());
+            } else {
+                out!("{}", keys_table(&map));
+            }
             Ok(EXIT_OK)
         }
         Some(Command::Init) => {
@@ -349,35 +443,35 @@ fn run(cli: Cli, gateway: &crate::docker::Gateway) -> anyhow::Result<u8> {
                 .config
                 .clone()
                 .unwrap_or_else(|| PathBuf::from("berth.yaml"));
-            runtime()?.block_on(init::run(gateway, &path))
+            runtime()?.block_on(init::run(session, &path))
         }
         Some(Command::Logs(args)) => {
-            let config = load.config()?;
-            runtime()?.block_on(logs::run(&config, gateway, args))
+            let config = std::sync::Arc::new(load.config()?);
+            runtime()?.block_on(logs::run(&config, session, args))
         }
         Some(Command::Status(args)) => {
-            let config = load.or_zero()?;
-            runtime()?.block_on(status::run(&config, gateway, args))
+            let config = std::sync::Arc::new(load.or_zero()?);
+            runtime()?.block_on(status::run(&config, session, args))
         }
         Some(Command::Plan { json, action }) => {
-            let config = load.config()?;
+            let config = std::sync::Arc::new(load.config()?);
             runtime()?.block_on(actions::print_plan(
                 &config,
-                gateway,
+                session,
                 &actions::plan_action(&action)?,
                 json,
             ))
         }
         Some(Command::Doctor { json, fix }) => {
-            let config = load.config()?;
+            let config = std::sync::Arc::new(load.config()?);
             if fix && let Some(why) = config.read_only() {
                 anyhow::bail!("{why}: doctor --fix refused");
             }
-            runtime()?.block_on(doctor::run(&config, gateway, json, fix))
+            runtime()?.block_on(doctor::run(&config, session, json, fix))
         }
         Some(Command::Proxy(proxy::ProxyCommand::Show { target, json })) => {
-            let config = load.config()?;
-            runtime()?.block_on(proxy::show(&config, gateway, &target, json))
+            let config = std::sync::Arc::new(load.config()?);
+            runtime()?.block_on(proxy::show(&config, session, &target, json))
         }
         Some(Command::History {
             app,
@@ -385,10 +479,10 @@ fn run(cli: Cli, gateway: &crate::docker::Gateway) -> anyhow::Result<u8> {
             limit,
             since,
         }) => {
-            let config = load.config()?;
+            let config = std::sync::Arc::new(load.config()?);
             runtime()?.block_on(actions::history(
                 &config,
-                gateway,
+                session,
                 &app,
                 json,
                 limit,
@@ -396,14 +490,14 @@ fn run(cli: Cli, gateway: &crate::docker::Gateway) -> anyhow::Result<u8> {
             ))
         }
         Some(cmd) => {
-            let config = load.config()?;
+            let config = std::sync::Arc::new(load.config()?);
             let (action, json, wait) = match &cmd {
                 Command::Lock(lock) => {
                     let mutating = !matches!(lock, lock::LockCommand::Status { .. });
                     if mutating && let Some(why) = config.read_only() {
                         anyhow::bail!("{why}: lock changes refused");
                     }
-                    return runtime()?.block_on(lock::run(&config, gateway, lock));
+                    return runtime()?.block_on(lock::run(&config, session, lock));
                 }
                 Command::Deploy {
                     target,
@@ -452,7 +546,7 @@ fn run(cli: Cli, gateway: &crate::docker::Gateway) -> anyhow::Result<u8> {
                     if *interactive {
                         return runtime()?.block_on(exec::interactive(
                             &config,
-                            gateway,
+                            session,
                             target,
                             role.as_ref(),
                             host.as_ref(),
@@ -468,16 +562,44 @@ fn run(cli: Cli, gateway: &crate::docker::Gateway) -> anyhow::Result<u8> {
                         command: command.clone(),
                     };
                     return runtime()?
-                        .block_on(actions::run_action(&config, gateway, action, *json, None));
+                        .block_on(actions::run_action(&config, session, action, *json, None));
                 }
                 _ => unreachable!("handled above"),
             };
             let lock_wait = wait.lock_wait.map(HumanDuration::get);
             runtime()?.block_on(actions::run_action(
-                &config, gateway, action, json, lock_wait,
+                &config, session, action, json, lock_wait,
             ))
         }
     }
+}
+
+/// The keys in force, a table per context, and where they came from.
+fn keys_table(map: &crate::tui::keymap::Keymap) -> String {
+    use crate::tui::keymap::{Keymap, TABLE};
+    let mut out = String::new();
+    if let Some(f) = &map.file {
+        out.push_str(&format!(
+            "# with the rebindings of {}\n",
+            crate::sanitize::one_line(&f.display().to_string())
+        ));
+    }
+    for ctx in Keymap::contexts() {
+        out.push_str(&format!("{}\n", ctx.title()));
+        let rows: Vec<Vec<String>> = TABLE
+            .iter()
+            .filter(|b| b.context == ctx)
+            .map(|b| {
+                vec![
+                    format!("  {}", map.shown(b.intent)),
+                    b.help.to_string(),
+                    b.intent.name(),
+                ]
+            })
+            .collect();
+        out.push_str(&table::render(&rows, 0));
+    }
+    out
 }
 
 /// How the config is found: `-c`/`BERTH_CONFIG`, berth.yaml where berth
@@ -569,18 +691,6 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
         .worker_threads(2)
         .enable_all()
         .build()?)
-}
-
-/// Logs go to stderr; `BERTH_LOG` sets the filter (e.g. `debug`,
-/// `berth=trace`). Quiet by default so that `--json` output stays clean.
-fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("BERTH_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("error"));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_target(false)
-        .try_init();
 }
 
 /// A deadline given on the command line (`--timeout 10s`).

@@ -5,7 +5,6 @@
 use super::actions::Target;
 use super::{EXIT_ERROR, EXIT_OK, EXIT_UNHEALTHY};
 use crate::config::Config;
-use crate::engine::proxy::live;
 
 #[derive(Debug, clap::Subcommand)]
 pub enum ProxyCommand {
@@ -29,7 +28,7 @@ pub enum ProxyCommand {
 
 pub async fn show(
     config: &Config,
-    gateway: &crate::docker::Gateway,
+    session: &crate::ops::Session,
     target: &Target,
     json: bool,
 ) -> anyhow::Result<u8> {
@@ -37,7 +36,8 @@ pub async fn show(
     if !config.fleet.apps.contains_key(&app) {
         anyhow::bail!("app `{app}` is not declared in {}", config.path.display());
     }
-    let Some(hosts) = live::read(config, gateway, &app, dest.as_ref()).await else {
+    let Some(hosts) = crate::ops::status::proxy_routes(config, session, &app, dest.as_ref()).await
+    else {
         errln!(
             "berth: app `{app}` has no `proxy:` in {}",
             config.path.display()
@@ -69,7 +69,12 @@ pub async fn show(
                 (None, None) => {}
             }
             match h.drift(app.as_str()) {
-                Some(d) => outln!("\nDRIFT: {}", d.message),
+                Some(d) => {
+                    outln!("\nDRIFT: {}", d.message);
+                    if let Some(fix) = d.fix {
+                        outln!("fix: {fix}");
+                    }
+                }
                 None => outln!("\nin sync with what runs"),
             }
         }

@@ -6,17 +6,17 @@ use std::time::Duration;
 use chrono::Utc;
 
 use super::table::{age, render, render_groups};
-use super::{EXIT_ERROR, EXIT_OK, EXIT_UNHEALTHY};
+use super::{EXIT_ERROR, EXIT_OK, EXIT_UNHEALTHY, EXIT_UNREACHABLE};
 use crate::config::{Config, DestinationName, HumanDuration};
 use crate::domain::Link;
+use crate::inventory::WatchOptions;
 use crate::inventory::status::{
     self, AppStatus, ContainerStatus, Filter, HostStatus, StatusReport,
 };
-use crate::inventory::{Inventory, WatchOptions};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Print JSON (stable field names; see the README)
+    /// Print JSON (stable field names; see docs/commands.md)
     #[arg(long)]
     json: bool,
     /// Only this app
@@ -41,11 +41,7 @@ pub struct Args {
 /// Said when no config file was found.
 pub const ZERO_NOTE: &str = "berth: no config file found (./berth.yaml, ./config/berth.yaml, ~/.config/berth/berth.yaml): showing the local engine and what it runs, read-only; `berth init` writes a starter berth.yaml for your own apps";
 
-pub async fn run(
-    config: &Config,
-    gateway: &crate::docker::Gateway,
-    args: Args,
-) -> anyhow::Result<u8> {
+pub async fn run(config: &Config, session: &crate::ops::Session, args: Args) -> anyhow::Result<u8> {
     if config.is_zero() && !args.json {
         errln!("{ZERO_NOTE}");
     }
@@ -62,7 +58,7 @@ pub async fn run(
         connect_timeout: args.timeout.get(),
         ..WatchOptions::default()
     };
-    let inventory = Inventory::start(config, gateway, opts);
+    let inventory = session.inventory(config, opts);
     let filter = Filter {
         app: args.app.clone(),
         destination: args.destination.clone(),
@@ -123,13 +119,22 @@ pub async fn run(
     drop(inventory);
     let mut report = status::report(config, &fleet, &filter, Utc::now());
     if args.digests {
-        fill_digests(config, gateway, &mut report).await;
+        crate::ops::status::fill_digests(config, session, &mut report).await;
     }
     if args.json {
         outln!("{}", serde_json::to_string_pretty(&report)?);
     } else {
         let rest = report.hosts.iter().filter(|h| !shown.contains(&h.name));
         out!("{}", human(rest, &filter));
+        for f in &report.kamal_failed {
+            outln!(
+                "✗ Kamal {} not read: {}",
+                f.destination
+                    .as_deref()
+                    .map_or_else(|| f.file.clone(), |d| format!("-d {d} ({})", f.file)),
+                f.error.lines().last().unwrap_or_default()
+            );
+        }
     }
     if let Some(app) = &args.app
         && let Some(said) = unknown_app(config, &fleet, &report, app)
@@ -153,7 +158,17 @@ pub async fn run(
         if !args.json {
             errln!("berth: unreachable: {}", unreachable.join(", "));
         }
-        EXIT_ERROR
+        // An address berth cannot use is the config's fault (2); a host
+        // that did not answer is the network's or the engine's (4).
+        let misaddressed = crate::ops::status::misaddressed(config);
+        if unreachable
+            .iter()
+            .any(|h| misaddressed.iter().any(|m| m == h))
+        {
+            EXIT_ERROR
+        } else {
+            EXIT_UNREACHABLE
+        }
     } else if counted_ok {
         EXIT_OK
     } else {
@@ -205,41 +220,6 @@ fn unknown_app(
     ))
 }
 
-/// Each app container's image digest, asked of its host's engine once per
-/// image (`-` when the image has none: built there, never pulled).
-async fn fill_digests(
-    config: &Config,
-    gateway: &crate::docker::Gateway,
-    report: &mut StatusReport,
-) {
-    for host in report.hosts.iter_mut().filter(|h| h.reachable) {
-        let Some(cfg) = config
-            .fleet
-            .hosts
-            .iter()
-            .find(|(n, _)| n.as_str() == host.name)
-            .map(|(_, c)| c)
-        else {
-            continue;
-        };
-        let Ok(engine) = gateway.engine_of(cfg, Duration::from_secs(10)).await else {
-            continue;
-        };
-        let mut known: std::collections::HashMap<String, Option<String>> = Default::default();
-        for app in &mut host.apps {
-            for role in &mut app.roles {
-                for c in role.containers.iter_mut().chain(role.retained.iter_mut()) {
-                    if !known.contains_key(&c.image) {
-                        let d = engine.image_digest(&c.image).await.ok().flatten();
-                        known.insert(c.image.clone(), d);
-                    }
-                    c.digest = known.get(&c.image).cloned().flatten();
-                }
-            }
-        }
-    }
-}
-
 fn human<'a>(hosts: impl IntoIterator<Item = &'a HostStatus>, filter: &Filter) -> String {
     let mut out = String::new();
     for host in hosts {
@@ -247,8 +227,15 @@ fn human<'a>(hosts: impl IntoIterator<Item = &'a HostStatus>, filter: &Filter) -
             (Some(v), Some(api)) => format!("docker {v} (API {api})"),
             _ => String::new(),
         };
+        // How the engine was found, when the config did not name it.
+        let from = match host.engine_from.as_str() {
+            "" | "berth.yaml" => String::new(),
+            f => format!("(from {f})"),
+        };
         out.push_str(
-            &format!("{}  {}  {}\n", host.name, host.endpoint, engine).replace("    ", "  "),
+            &format!("{}  {} {}  {}\n", host.name, host.endpoint, from, engine)
+                .replace("    ", "  ")
+                .replace("   ", "  "),
         );
         if let Some(e) = &host.error {
             out.push_str(&format!("  ✗ unreachable: {e}\n"));
@@ -296,11 +283,14 @@ fn human<'a>(hosts: impl IntoIterator<Item = &'a HostStatus>, filter: &Filter) -
             if !app.tasks.is_empty() {
                 out.push_str("    tasks\n");
                 out.push_str(&tables.next().unwrap_or_default());
+                out.push_str(&why_unhealthy(&app.tasks, 6));
             }
         }
         if !host.unmanaged.is_empty() {
             out.push_str("  unmanaged\n");
             out.push_str(&render(&rows(&host.unmanaged), 6));
+            // The same reason the JSON gives, for every container in trouble.
+            out.push_str(&why_unhealthy(&host.unmanaged, 6));
         }
     }
     out

@@ -29,6 +29,51 @@ impl Config {
             };
             format!("host `{host}` is not declared under `hosts:`; {hint}")
         };
+        for (host, h) in &self.fleet.hosts {
+            let named: Vec<&str> = [
+                ("ssh", h.ssh.is_some()),
+                ("socket", h.socket.is_some() && h.ssh.is_none()),
+                ("docker", h.docker.is_some()),
+                ("context", h.context.is_some()),
+            ]
+            .into_iter()
+            .filter_map(|(k, set)| set.then_some(k))
+            .collect();
+            if named.len() > 1 {
+                return Err(self.error_at(
+                    &[k("hosts"), k(host.as_str())],
+                    true,
+                    format!(
+                        "host `{host}` names its engine {} ways ({}): keep one (`socket:` may go with `ssh:`)",
+                        named.len(),
+                        named.join(", ")
+                    ),
+                ));
+            }
+            if let Some(addr) = &h.docker
+                && !["unix://", "tcp://", "http://", "https://", "ssh://"]
+                    .iter()
+                    .any(|s| addr.starts_with(s) && addr.len() > s.len())
+            {
+                return Err(self.error_at(
+                    &[k("hosts"), k(host.as_str()), k("docker")],
+                    false,
+                    format!(
+                        "`docker: {}` is not an engine address berth reaches: unix:///PATH, tcp://HOST:PORT or ssh://[USER@]HOST[:PORT]",
+                        crate::sanitize::one_line(addr)
+                    ),
+                ));
+            }
+            if let Some(c) = h.ssh.as_ref().and_then(|s| s.proxy_command.as_ref())
+                && c.chars().any(char::is_control)
+            {
+                return Err(self.error_at(
+                    &[k("hosts"), k(host.as_str()), k("ssh"), k("proxy_command")],
+                    false,
+                    "`proxy_command` is one command on one line".into(),
+                ));
+            }
+        }
         for (app_name, app) in &self.fleet.apps {
             let app_path = vec![k("apps"), k(app_name.as_str())];
             let at = |rest: &[Seg]| {

@@ -21,9 +21,20 @@ pub enum ConfigError {
         file: PathBuf,
         error: std::io::Error,
     },
+    /// Several things wrong, found together: one line each.
+    #[error("{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"))]
+    Several(Vec<ConfigError>),
 }
 
 impl ConfigError {
+    /// One error for `all`: none, the one, or several together.
+    pub fn all(all: Vec<ConfigError>) -> Option<ConfigError> {
+        if all.len() > 1 {
+            return Some(ConfigError::Several(all));
+        }
+        all.into_iter().next()
+    }
+
     pub fn at(file: impl Into<PathBuf>, pos: Option<Pos>, message: impl Into<String>) -> Self {
         Self::At {
             file: file.into(),

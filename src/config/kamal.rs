@@ -1,74 +1,66 @@
 //! Kamal's own config, read the way Kamal reads it, so a Kamal fleet needs
 //! no berth.yaml: `config/deploy.yml`, with `config/deploy.<destination>.yml`
 //! deep-merged over it (maps merge key by key; any other value, lists
-//! included, is replaced), after ERB.
+//! included, is replaced), after ERB, as Ruby's YAML reads it (a key
+//! written twice: the last one wins).
 //!
-//! ERB is Ruby, and berth runs no Ruby: `<%= ENV["NAME"] %>`,
-//! `<%= ENV['NAME'] %>`, `<%= ENV.fetch("NAME") %>` and
-//! `<%= ENV.fetch("NAME", "default") %>` are evaluated from the
-//! environment, `<%# comments %>` and `<%%` are as in ERB, and anything
-//! else is refused with its file, line and column.
+//! ERB is Ruby, and berth runs no Ruby: `erb.rs` evaluates the idioms
+//! files use for values (`ENV[...]`, `ENV.fetch`, `||` defaults,
+//! `Dotenv.load`, `if ENV[...]`) and leaves the rest as markers. A marker
+//! is refused only where berth needs the value, naming the key and every
+//! expression in its way.
 //!
 //! What berth takes from the file: `service`, `image`, `servers` (a list,
 //! or roles with `hosts:` or a list; a host may be `{host: [tags]}`),
-//! `primary_role`, `ssh` (`user`, `port`, `proxy`, `keys`, `config`),
-//! `proxy`, `accessories` (`host`, `hosts`, `role`, `roles`, `tag`,
-//! `tags`). The rest is Kamal's business and is not checked here.
+//! `primary_role`, `require_destination`, `ssh` (`user`, `port`, `proxy`,
+//! `proxy_command`, `keys`, `keys_only`, `config`), `proxy` (`host`, `hosts`),
+//! `accessories` (`image`, `host`, `hosts`, `role`, `roles`, `tag`,
+//! `tags`), `aliases`. The rest is Kamal's business and is not checked
+//! here.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-use serde::Deserialize;
 use serde_yaml::Value;
 
 use super::error::ConfigError;
-use super::locate::{Pos, Positions, Seg};
+
+mod dotenv;
+mod erb;
+mod files;
+mod fleet;
+mod psych;
+mod read;
+
+pub use erb::{Ruby, Why, render_erb};
+use files::{Doc, NOT_DESTINATIONS, deep_merge};
+pub use files::{destination_file, destination_or_base, destinations_beside, sources};
+use read::App;
+
+/// Where berth finds a Kamal app's deploy file by itself: in the
+/// directory it was started in, as `kamal` does.
+pub const DEFAULT_FILE: &str = "config/deploy.yml";
 
 /// Which Kamal config to read: a deploy file and a destination.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct KamalSource {
     pub file: PathBuf,
     pub destination: Option<String>,
+    /// Found by looking beside the file (no `-d` given), rather than
+    /// named: one that is not Kamal's to deploy is skipped with a note, and
+    /// one that fails to read is an error row beside the others.
+    pub listed: bool,
 }
 
-/// A `kamal:` entry of berth.yaml: a deploy file, alone or with the
-/// destinations to read (each its own app instance, as `kamal -d`).
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
-pub struct KamalEntry {
+/// A Kamal app instance berth could not read: shown as an error row, the
+/// others unaffected.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KamalFailed {
     pub file: PathBuf,
-    pub destinations: Vec<String>,
+    pub destination: Option<String>,
+    pub error: String,
 }
 
-impl<'de> Deserialize<'de> for KamalEntry {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        #[derive(Deserialize)]
-        #[serde(untagged)]
-        enum Raw {
-            File(PathBuf),
-            Full(Full),
-        }
-        #[derive(Deserialize)]
-        #[serde(deny_unknown_fields)]
-        struct Full {
-            file: PathBuf,
-            #[serde(default)]
-            destinations: Vec<String>,
-        }
-        match Raw::deserialize(d).map_err(|_| {
-            serde::de::Error::custom(
-                "a `kamal:` entry is a deploy file's path, or `{file: PATH, destinations: [NAME, ...]}`",
-            )
-        })? {
-            Raw::File(file) => Ok(KamalEntry {
-                file,
-                destinations: Vec::new(),
-            }),
-            Raw::Full(f) => Ok(KamalEntry {
-                file: f.file,
-                destinations: f.destinations,
-            }),
-        }
-    }
-}
+pub use super::model::KamalEntry;
 
 /// One Kamal app instance (a service, and a destination or none), as its
 /// config declares it.
@@ -86,6 +78,12 @@ pub struct KamalApp {
     pub ssh: KamalSsh,
     /// Whether the app declares `proxy:` (kamal-proxy routes to it).
     pub proxied: bool,
+    /// `proxy.host`/`proxy.hosts`: the app's public names.
+    pub proxy_hosts: Vec<String>,
+    /// `aliases`: commands operators run (`console: app exec -i ...`).
+    pub aliases: Vec<(String, String)>,
+    /// `require_destination: true`: Kamal deploys it only with `-d`.
+    pub require_destination: bool,
     /// Each host's address and the fleet host that reaches it (filled in
     /// when the app joins a config).
     pub names: Vec<(String, super::HostName)>,
@@ -100,7 +98,15 @@ pub struct KamalRole {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct KamalAccessory {
     pub name: String,
+    pub image: Option<String>,
     pub hosts: Vec<String>,
+}
+
+impl KamalAccessory {
+    /// Its container's name, as Kamal names it: `<service>-<accessory>`.
+    pub fn container(&self, service: &str) -> String {
+        format!("{service}-{}", self.name)
+    }
 }
 
 /// How Kamal reaches its hosts: one user, port, jump host and key set for
@@ -115,6 +121,10 @@ pub struct KamalSsh {
     pub keys: Vec<PathBuf>,
     /// `ssh.config`: OpenSSH config files to read instead of ~/.ssh/config.
     pub config: Vec<PathBuf>,
+    /// `ssh.keys_only`: only the keys named (`IdentitiesOnly`).
+    pub keys_only: bool,
+    /// `ssh.proxy_command`: what ssh runs to reach a host (`ProxyCommand`).
+    pub proxy_command: Option<String>,
 }
 
 impl KamalApp {
@@ -138,8 +148,13 @@ impl KamalApp {
                 jump: None,
                 keys: Vec::new(),
                 config: Vec::new(),
+                keys_only: false,
+                proxy_command: None,
             },
             proxied: false,
+            proxy_hosts: Vec::new(),
+            aliases: Vec::new(),
+            require_destination: false,
             names: Vec::new(),
         }
     }
@@ -198,12 +213,14 @@ impl KamalApp {
 }
 
 /// Reads a Kamal app from its deploy file (and the destination's file
-/// beside it), with `env` for ERB's `ENV`.
+/// beside it), with `env` for ERB's `ENV`; with the notes about it (keys
+/// written twice).
 pub fn load(
     source: &KamalSource,
     env: &dyn Fn(&str) -> Option<String>,
-) -> Result<KamalApp, ConfigError> {
-    let base = Doc::read(&source.file, env)?;
+) -> Result<(KamalApp, Vec<crate::config::ConfigWarning>), ConfigError> {
+    let mut vars = erb::Vars::new(env, &app_root(&source.file));
+    let base = Doc::read(&source.file, &mut vars)?;
     let mut docs = vec![base];
     if let Some(d) = &source.destination {
         let file = destination_file(&source.file, d);
@@ -217,773 +234,138 @@ pub fn load(
                 ),
             ));
         }
-        docs.push(Doc::read(&file, env)?);
+        docs.push(Doc::read(&file, &mut vars)?);
     }
     let mut merged = Value::Mapping(Default::default());
     for doc in &docs {
         deep_merge(&mut merged, doc.value.clone());
     }
-    App {
-        docs: &docs,
-        root: &merged,
-    }
-    .read(source)
+    let app = App::new(&docs, &merged).read(source)?;
+    let warnings = docs.iter().flat_map(|d| d.warnings.clone()).collect();
+    Ok((app, warnings))
 }
 
-/// `config/deploy.yml` → `config/deploy.staging.yml`.
-pub fn destination_file(base: &Path, destination: &str) -> PathBuf {
-    let stem = base
-        .file_stem()
-        .map(|s| s.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "deploy".into());
-    base.with_file_name(format!("{stem}.{destination}.yml"))
-}
-
-/// The destinations that have a file beside `base` (`deploy.<d>.yml`),
-/// sorted.
-pub fn destinations_beside(base: &Path) -> Vec<String> {
-    let stem = base
-        .file_stem()
-        .map(|s| s.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let dir = match base.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
-    let mut out: Vec<String> = std::fs::read_dir(dir)
-        .into_iter()
-        .flatten()
-        .flatten()
-        .filter_map(|e| {
-            let name = e.file_name().to_string_lossy().into_owned();
-            let d = name
-                .strip_prefix(&format!("{stem}."))?
-                .strip_suffix(".yml")?
-                .to_string();
-            (!d.is_empty() && !d.contains('.')).then_some(d)
-        })
-        .collect();
-    out.sort();
-    out
-}
-
-/// Maps merge key by key, as ActiveSupport's `deep_merge`; anything else
-/// (lists included) is replaced.
-fn deep_merge(into: &mut Value, over: Value) {
-    match (into, over) {
-        (Value::Mapping(a), Value::Mapping(b)) => {
-            for (k, v) in b {
-                match a.get_mut(&k) {
-                    Some(slot) => deep_merge(slot, v),
-                    None => {
-                        a.insert(k, v);
-                    }
-                }
-            }
-        }
-        (slot, v) => *slot = v,
-    }
-}
-
-/// One file, rendered and parsed, with where its values are written.
-struct Doc {
-    file: PathBuf,
-    value: Value,
-    positions: Positions,
-}
-
-impl Doc {
-    fn read(file: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<Doc, ConfigError> {
-        let text = std::fs::read_to_string(file).map_err(|error| ConfigError::Read {
-            file: file.to_path_buf(),
-            error,
-        })?;
-        let rendered = render_erb(file, &text, env)?;
-        let mut value: Value = serde_yaml::from_str(&rendered).map_err(|e| {
-            let pos = e.location().map(|l| Pos {
-                line: l.line(),
-                column: l.column(),
-            });
-            ConfigError::at(
-                file,
-                pos,
-                format!("invalid YAML: {}", super::strip_location(&e.to_string())),
-            )
-        })?;
-        if value.is_null() {
-            value = Value::Mapping(Default::default());
-        }
-        value
-            .apply_merge()
-            .map_err(|e| ConfigError::at(file, None, format!("invalid YAML merge key: {e}")))?;
-        if !value.is_mapping() {
-            return Err(ConfigError::at(
-                file,
-                Some(Pos { line: 1, column: 1 }),
-                "a Kamal deploy file is a map (`service:`, `image:`, `servers:`, ...)",
-            ));
-        }
-        Ok(Doc {
-            file: file.to_path_buf(),
-            value,
-            positions: Positions::index(&rendered),
-        })
-    }
-}
-
-/// The merged document, and the files it came from (for positions: the
-/// last file that writes a path is where its value is).
-struct App<'a> {
-    docs: &'a [Doc],
-    root: &'a Value,
-}
-
-fn key(s: &str) -> Seg {
-    Seg::Key(s.to_string())
-}
-
-impl App<'_> {
-    fn error(&self, path: &[Seg], message: impl Into<String>) -> ConfigError {
-        let doc = self
-            .docs
-            .iter()
-            .rev()
-            .find(|d| get(&d.value, path).is_some())
-            .or_else(|| self.docs.first());
-        match doc {
-            Some(d) => ConfigError::at(&d.file, d.positions.value(path), message),
-            None => ConfigError::at("(kamal)", None, message),
-        }
-    }
-
-    fn get(&self, path: &[Seg]) -> Option<&Value> {
-        get(self.root, path).filter(|v| !v.is_null())
-    }
-
-    fn string(&self, path: &[Seg]) -> Result<Option<String>, ConfigError> {
-        match self.get(path) {
-            None => Ok(None),
-            Some(v) => scalar(v).map(Some).ok_or_else(|| {
-                self.error(
-                    path,
-                    format!("`{}` must be a string", super::migrate::dotted(path)),
-                )
-            }),
-        }
-    }
-
-    fn strings(&self, path: &[Seg]) -> Result<Vec<String>, ConfigError> {
-        match self.get(path) {
-            None => Ok(Vec::new()),
-            Some(Value::Sequence(items)) => items
-                .iter()
-                .enumerate()
-                .map(|(i, v)| {
-                    scalar(v).ok_or_else(|| {
-                        let mut p = path.to_vec();
-                        p.push(Seg::Index(i));
-                        self.error(&p, "must be a string")
-                    })
-                })
-                .collect(),
-            Some(v) => scalar(v).map(|s| vec![s]).ok_or_else(|| {
-                self.error(
-                    path,
-                    format!(
-                        "`{}` must be a list of strings",
-                        super::migrate::dotted(path)
-                    ),
-                )
-            }),
-        }
-    }
-
-    fn read(&self, source: &KamalSource) -> Result<KamalApp, ConfigError> {
-        let service = self
-            .string(&[key("service")])?
-            .ok_or_else(|| self.error(&[], "missing `service:` (the app's name)"))?;
-        if service.is_empty()
-            || !service
-                .chars()
-                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
-        {
-            return Err(self.error(
-                &[key("service")],
-                format!(
-                    "service `{}` is not a Kamal service name (lowercase letters, digits, `-` and `_`)",
-                    crate::sanitize::one_line(&service)
-                ),
-            ));
-        }
-        let (roles, tagged) = self.roles()?;
-        let primary_role = self
-            .string(&[key("primary_role")])?
-            .unwrap_or_else(|| "web".into());
-        match roles.iter().find(|r| r.name == primary_role) {
-            None if roles.is_empty() => {
-                return Err(self.error(
-                    &[key("servers")],
-                    "no `servers:`: Kamal needs at least the primary role's hosts",
-                ));
-            }
-            None => {
-                return Err(self.error(
-                    &[key("primary_role")],
-                    format!(
-                        "the primary role `{primary_role}` is not under `servers:` (roles: {}); Kamal refuses this file too",
-                        roles.iter().map(|r| r.name.as_str()).collect::<Vec<_>>().join(", ")
-                    ),
-                ));
-            }
-            Some(r) if r.hosts.is_empty() => {
-                return Err(self.error(
-                    &[key("servers"), key(&primary_role)],
-                    format!("the primary role `{primary_role}` has no hosts"),
-                ));
-            }
-            Some(_) => {}
-        }
-        let accessories = self.accessories(&roles, &tagged)?;
-        let port = match self.get(&[key("ssh"), key("port")]) {
-            None => 22,
-            Some(v) => scalar(v)
-                .and_then(|s| s.parse::<u16>().ok())
-                .ok_or_else(|| {
-                    self.error(
-                        &[key("ssh"), key("port")],
-                        "`ssh.port` must be a port number",
-                    )
-                })?,
-        };
-        if self.get(&[key("ssh"), key("proxy_command")]).is_some() {
-            return Err(self.error(
-                &[key("ssh"), key("proxy_command")],
-                "berth cannot use `ssh.proxy_command`: put a `ProxyCommand` in an OpenSSH config file and name it under `ssh.config`, or use `ssh.proxy` (a jump host)",
-            ));
-        }
-        let config = match self.get(&[key("ssh"), key("config")]) {
-            Some(Value::Bool(_)) | None => Vec::new(),
-            Some(_) => self.strings(&[key("ssh"), key("config")])?,
-        };
-        let dir = source
-            .file
-            .parent()
-            .and_then(Path::parent)
-            .map(Path::to_path_buf)
-            .unwrap_or_default();
-        // Kamal runs from the app's repository (the parent of `config/`):
-        // relative key and config paths are relative to it.
-        let resolve = |p: String| {
-            let p = PathBuf::from(p);
-            if p.is_relative() && !p.starts_with("~") {
-                dir.join(p)
-            } else {
-                p
-            }
-        };
-        Ok(KamalApp {
-            file: source.file.clone(),
-            destination: source.destination.clone(),
-            image: self.string(&[key("image")])?,
-            primary_role,
-            roles,
-            accessories,
-            ssh: KamalSsh {
-                user: self
-                    .string(&[key("ssh"), key("user")])?
-                    .unwrap_or_else(|| "root".into()),
-                port,
-                jump: self.string(&[key("ssh"), key("proxy")])?.map(|p| {
-                    if p.contains('@') {
-                        p
-                    } else {
-                        format!("root@{p}")
-                    }
-                }),
-                keys: self
-                    .strings(&[key("ssh"), key("keys")])?
-                    .into_iter()
-                    .map(resolve)
-                    .collect(),
-                config: config.into_iter().map(resolve).collect(),
-            },
-            proxied: self.get(&[key("proxy")]).is_some(),
-            names: Vec::new(),
-            service,
-        })
-    }
-
-    /// The roles, by name, and each host's tags.
-    #[allow(clippy::type_complexity)]
-    fn roles(&self) -> Result<(Vec<KamalRole>, Vec<(String, Vec<String>)>), ConfigError> {
-        let mut tagged = Vec::new();
-        let servers = [key("servers")];
-        let mut roles = match self.get(&servers) {
-            None => Vec::new(),
-            Some(Value::Sequence(_)) => vec![KamalRole {
-                name: "web".into(),
-                hosts: self.hosts(&servers, &mut tagged)?,
-            }],
-            Some(Value::Mapping(m)) => {
-                let mut roles = Vec::new();
-                for (name, spec) in m {
-                    let Some(name) = scalar(name) else {
-                        return Err(self.error(&servers, "role names must be strings"));
-                    };
-                    let path = [key("servers"), key(&name)];
-                    let hosts = match spec {
-                        Value::Sequence(_) => self.hosts(&path, &mut tagged)?,
-                        Value::Mapping(_) => {
-                            let mut p = path.to_vec();
-                            p.push(key("hosts"));
-                            self.hosts(&p, &mut tagged)?
-                        }
-                        Value::Null => Vec::new(),
-                        _ => {
-                            return Err(self.error(
-                                &path,
-                                format!(
-                                    "role `{name}` must be a list of hosts, or a map with `hosts:`"
-                                ),
-                            ));
-                        }
-                    };
-                    roles.push(KamalRole { name, hosts });
-                }
-                roles
-            }
-            Some(_) => {
-                return Err(self.error(
-                    &servers,
-                    "`servers` must be a list of hosts, or roles (`web: [host, ...]`)",
-                ));
-            }
-        };
-        roles.sort_by(|a, b| a.name.cmp(&b.name));
-        Ok((roles, tagged))
-    }
-
-    /// A role's hosts: strings, or `{host: tag}` / `{host: [tags]}`.
-    fn hosts(
-        &self,
-        path: &[Seg],
-        tagged: &mut Vec<(String, Vec<String>)>,
-    ) -> Result<Vec<String>, ConfigError> {
-        let items = match self.get(path) {
-            None => return Ok(Vec::new()),
-            Some(Value::Sequence(items)) => items,
-            Some(_) => return Err(self.error(path, "must be a list of hosts")),
-        };
-        let mut out = Vec::new();
-        for (i, item) in items.iter().enumerate() {
-            let mut at = path.to_vec();
-            at.push(Seg::Index(i));
-            let (host, tags) = match item {
-                Value::Mapping(m) if m.len() == 1 => {
-                    let (h, t) = m.iter().next().ok_or_else(|| self.error(&at, "empty"))?;
-                    let tags = match t {
-                        Value::Sequence(ts) => ts.iter().filter_map(scalar).collect(),
-                        v => scalar(v).into_iter().collect(),
-                    };
-                    (scalar(h), tags)
-                }
-                v => (scalar(v), Vec::new()),
-            };
-            let host = host
-                .filter(|h| valid_host(h))
-                .ok_or_else(|| self.error(&at, "a host is a name or an address (`192.168.0.1`, `web-1.example.com`), or `{host: [tags]}`"))?;
-            tagged.push((host.clone(), tags));
-            if !out.contains(&host) {
-                out.push(host);
-            }
-        }
-        Ok(out)
-    }
-
-    fn accessories(
-        &self,
-        roles: &[KamalRole],
-        tagged: &[(String, Vec<String>)],
-    ) -> Result<Vec<KamalAccessory>, ConfigError> {
-        let Some(Value::Mapping(m)) = self.get(&[key("accessories")]) else {
-            return Ok(Vec::new());
-        };
-        let mut out = Vec::new();
-        for name in m.keys() {
-            let Some(name) = scalar(name) else { continue };
-            let at = |k: &str| [key("accessories"), key(&name), key(k)];
-            let mut hosts = Vec::new();
-            if let Some(h) = self.string(&at("host"))? {
-                hosts.push(h);
-            } else if self.get(&at("hosts")).is_some() {
-                hosts = self.strings(&at("hosts"))?;
-            } else if self.get(&at("role")).is_some() || self.get(&at("roles")).is_some() {
-                let names = [self.strings(&at("role"))?, self.strings(&at("roles"))?].concat();
-                for n in names {
-                    let role = roles.iter().find(|r| r.name == n).ok_or_else(|| {
-                        self.error(
-                            &at(if self.get(&at("role")).is_some() {
-                                "role"
-                            } else {
-                                "roles"
-                            }),
-                            format!(
-                                "accessory `{name}` names role `{n}`, which is not under `servers:`"
-                            ),
-                        )
-                    })?;
-                    hosts.extend(role.hosts.iter().cloned());
-                }
-            } else {
-                let wanted = [self.strings(&at("tag"))?, self.strings(&at("tags"))?].concat();
-                for (h, tags) in tagged {
-                    if tags.iter().any(|t| wanted.contains(t)) && !hosts.contains(h) {
-                        hosts.push(h.clone());
-                    }
-                }
-            }
-            if let Some(bad) = hosts.iter().find(|h| !valid_host(h)) {
-                return Err(self.error(
-                    &[key("accessories"), key(&name)],
-                    format!(
-                        "`{}` is not a host name or address",
-                        crate::sanitize::one_line(bad)
-                    ),
-                ));
-            }
-            out.push(KamalAccessory { name, hosts });
-        }
-        Ok(out)
-    }
-}
-
-fn get<'v>(root: &'v Value, path: &[Seg]) -> Option<&'v Value> {
-    let mut v = root;
-    for seg in path {
-        v = match seg {
-            Seg::Key(k) => v.as_mapping()?.get(k.as_str())?,
-            Seg::Index(i) => v.as_sequence()?.get(*i)?,
-        };
-    }
-    Some(v)
-}
-
-/// A YAML scalar as text (`port: 22` and `port: "22"` alike).
-fn scalar(v: &Value) -> Option<String> {
-    match v {
-        Value::String(s) => Some(s.clone()),
-        Value::Number(n) => Some(n.to_string()),
-        Value::Bool(b) => Some(b.to_string()),
-        _ => None,
-    }
-}
-
-/// A host berth can hand to ssh as one argument: a name or an address,
-/// never an option (`-oProxyCommand=…`) or anything with spaces.
-fn valid_host(h: &str) -> bool {
-    !h.is_empty()
-        && !h.starts_with('-')
-        && h.len() <= 253
-        && h.chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | ':' | '[' | ']'))
-}
-
-/// ERB, as far as a deploy file may use it without running Ruby: see the
-/// module's opening comment. `file` is for messages.
-pub fn render_erb(
-    file: &Path,
+/// A deploy file's text read as an app with no destination, for the
+/// fuzzer: whatever the bytes, an app or an error, never a panic.
+#[cfg(any(test, fuzzing))]
+pub fn load_text(
     text: &str,
     env: &dyn Fn(&str) -> Option<String>,
-) -> Result<String, ConfigError> {
-    let mut out = String::with_capacity(text.len());
-    let mut rest = text;
-    let mut offset = 0;
-    while let Some(i) = rest.find("<%") {
-        let (before, tag) = rest.split_at(i);
-        let start = offset + i;
-        let at = |msg: String| ConfigError::at(file, Some(pos_of(text, start)), msg);
-        // `<%%` is a literal `<%`.
-        if let Some(after) = tag.strip_prefix("<%%") {
-            out.push_str(before);
-            out.push_str("<%");
-            offset += i + 3;
-            rest = after;
-            continue;
-        }
-        let Some(end) = tag.find("%>") else {
-            return Err(at("an ERB tag `<%` is not closed with `%>`".into()));
-        };
-        let inner = &tag[2..end];
-        let mut consumed = end + 2;
-        // `<%-` drops the indentation before the tag; `-%>` the newline after.
-        let (inner, before) = match inner.strip_prefix('-') {
-            Some(i) => (i, before.trim_end_matches([' ', '\t'])),
-            None => (inner, before),
-        };
-        let (inner, trim_after) = match inner.strip_suffix('-') {
-            Some(i) => (i, true),
-            None => (inner, false),
-        };
-        out.push_str(before);
-        if let Some(expr) = inner.strip_prefix('=') {
-            out.push_str(&evaluate(expr.trim(), env).map_err(&at)?);
-        } else if inner.starts_with('#')
-            || (inner.trim_start().starts_with('#') && !inner.contains('\n'))
-        {
-            // An ERB comment, or a tag holding only a Ruby comment: nothing.
-        } else {
-            return Err(at(format!(
-                "ERB `<%{}%>` runs Ruby, which berth does not: only `<%= ENV[\"NAME\"] %>` and `<%= ENV.fetch(\"NAME\") %>` are read. Write the value into the file, or take it from the environment that way",
-                crate::sanitize::one_line(inner.trim_end())
-            )));
-        }
-        if trim_after && tag[consumed..].starts_with('\n') {
-            consumed += 1;
-        }
-        offset += i + consumed;
-        rest = &tag[consumed..];
-    }
-    out.push_str(rest);
-    Ok(out)
-}
-
-/// `ENV["N"]`, `ENV['N']`, `ENV.fetch("N")`, `ENV.fetch("N", "default")`.
-fn evaluate(expr: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<String, String> {
-    let refuse = || {
-        format!(
-            "ERB `<%= {} %>` is Ruby berth does not run: only `<%= ENV[\"NAME\"] %>`, `<%= ENV.fetch(\"NAME\") %>` and `<%= ENV.fetch(\"NAME\", \"default\") %>` are read. Write the value into the file, or take it from the environment that way",
-            crate::sanitize::one_line(expr)
-        )
+) -> Result<KamalApp, ConfigError> {
+    let file = std::path::Path::new("config/deploy.yml");
+    let mut vars = erb::Vars::new(env, std::path::Path::new("/nonexistent"));
+    let docs = vec![Doc::parse(file, text, &mut vars)?];
+    let source = KamalSource {
+        file: file.to_path_buf(),
+        destination: None,
+        listed: false,
     };
-    if let Some(inside) = expr.strip_prefix("ENV[").and_then(|r| r.strip_suffix(']')) {
-        let (name, tail) = string_literal(inside.trim()).ok_or_else(refuse)?;
-        if !tail.trim().is_empty() {
-            return Err(refuse());
+    App::new(&docs, &docs[0].value).read(&source)
+}
+
+/// Why a listed source is not Kamal's to deploy, if it is not: a file kept
+/// to copy from, a whole config of its own, or a base file that requires a
+/// destination. `base` is the base file's `service`, when it reads.
+fn skipped(
+    source: &KamalSource,
+    base: Option<&Value>,
+    destinations: bool,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Option<(PathBuf, String)> {
+    let Some(d) = &source.destination else {
+        let required = base
+            .and_then(|b| b.get("require_destination"))
+            .and_then(Value::as_bool)
+            .unwrap_or(false);
+        if required {
+            return Some((
+                source.file.clone(),
+                "skipped by itself: it has `require_destination: true`, so Kamal deploys it only with -d (its destinations are read)".into(),
+            ));
         }
-        // Ruby's `ENV["X"]` is nil when unset, and nil renders as "".
-        return Ok(env(&name).unwrap_or_default());
-    }
-    if let Some(inside) = expr
-        .strip_prefix("ENV.fetch(")
-        .and_then(|r| r.strip_suffix(')'))
-    {
-        let (name, tail) = string_literal(inside.trim()).ok_or_else(refuse)?;
-        let tail = tail.trim();
-        let default = if tail.is_empty() {
-            None
-        } else {
-            let (d, rest) = tail
-                .strip_prefix(',')
-                .and_then(|t| string_literal(t.trim()))
-                .ok_or_else(refuse)?;
-            if !rest.trim().is_empty() {
-                return Err(refuse());
-            }
-            Some(d)
-        };
-        return match (env(&name), default) {
-            (Some(v), _) => Ok(v),
-            (None, Some(d)) => Ok(d),
-            (None, None) => Err(format!(
-                "`ENV.fetch(\"{}\")`: {} is not set in the environment (Kamal would stop here too); set it, or give a default: `ENV.fetch(\"{0}\", \"value\")`",
-                crate::sanitize::one_line(&name),
-                crate::sanitize::one_line(&name)
-            )),
-        };
-    }
-    Err(refuse())
-}
-
-/// A Ruby string literal at the start of `s` ("…" or '…', without
-/// interpolation): its text and what follows it.
-fn string_literal(s: &str) -> Option<(String, &str)> {
-    let quote = s.chars().next().filter(|c| *c == '"' || *c == '\'')?;
-    let body = &s[1..];
-    let end = body.find(quote)?;
-    let text = &body[..end];
-    if text.contains('\\') || (quote == '"' && text.contains("#{")) {
-        return None;
-    }
-    Some((text.to_string(), &body[end + 1..]))
-}
-
-/// The 1-based line and column of byte `offset` in `text`.
-fn pos_of(text: &str, offset: usize) -> Pos {
-    let before = &text[..offset.min(text.len())];
-    let line = before.matches('\n').count() + 1;
-    let column = before
-        .rsplit('\n')
-        .next()
-        .map(|l| l.chars().count())
-        .unwrap_or(0)
-        + 1;
-    Pos { line, column }
-}
-
-/// Where berth finds a Kamal app's deploy file by itself: in the
-/// directory it was started in, as `kamal` does.
-pub const DEFAULT_FILE: &str = "config/deploy.yml";
-
-/// What to read of one deploy file: the destinations named, or with none
-/// named, each destination that has a file beside it (every destination
-/// of the app, each its own instance), or the file alone when none has.
-pub fn sources(file: &Path, destinations: &[String]) -> Vec<KamalSource> {
-    let named: Vec<String> = if destinations.is_empty() {
-        destinations_beside(file)
-    } else {
-        destinations.to_vec()
+        // A base file that is only a base (its destinations add the
+        // hosts): Kamal cannot deploy it alone either.
+        let lacks = base.and_then(incomplete)?;
+        return destinations.then(|| {
+            (
+                source.file.clone(),
+                format!(
+                    "skipped by itself: alone it has {lacks}, so Kamal deploys it only with -d (its destinations are read)"
+                ),
+            )
+        });
     };
-    if named.is_empty() {
-        return vec![KamalSource {
-            file: file.to_path_buf(),
-            destination: None,
-        }];
+    let file = destination_file(&source.file, d);
+    if NOT_DESTINATIONS.contains(&d.to_ascii_lowercase().as_str()) {
+        return Some((
+            file,
+            format!("skipped: an example to copy from, not a destination (read it with -d {d})"),
+        ));
     }
-    named
-        .into_iter()
-        .map(|d| KamalSource {
-            file: file.to_path_buf(),
-            destination: Some(d),
-        })
-        .collect()
-}
-
-impl super::Config {
-    /// The config of no berth.yaml, for Kamal apps alone (`berth` in a
-    /// Kamal app's repository, or `--kamal` with no berth.yaml): no host of
-    /// its own, no app of its own.
-    pub fn kamal_only(sources: &[KamalSource]) -> Result<super::Config, ConfigError> {
-        let path = sources
-            .first()
-            .map(|s| s.file.clone())
-            .unwrap_or_else(|| PathBuf::from(DEFAULT_FILE));
-        let mut config = super::parse(&path, "version: 2\n")?;
-        config.add_kamal(sources, &|n| std::env::var(n).ok())?;
-        Ok(config)
-    }
-
-    /// Reads berth.yaml's `kamal:` entries (paths relative to berth.yaml).
-    pub(super) fn with_kamal_entries(mut self) -> Result<super::Config, ConfigError> {
-        let sources: Vec<KamalSource> = self
-            .fleet
-            .kamal
-            .iter()
-            .flat_map(|e| sources(&self.dir.join(&e.file), &e.destinations))
-            .collect();
-        if !sources.is_empty() {
-            self.add_kamal(&sources, &|n| std::env::var(n).ok())?;
-        }
-        Ok(self)
-    }
-
-    /// Adds Kamal apps and their hosts: each host as Kamal reaches it (its
-    /// `ssh:` user, port, jump host, first key and config file), or the
-    /// berth host already reaching that address the same way.
-    pub fn add_kamal(
-        &mut self,
-        sources: &[KamalSource],
-        env: &dyn Fn(&str) -> Option<String>,
-    ) -> Result<(), ConfigError> {
-        for source in sources {
-            let mut app = load(source, env)?;
-            if let Some(same) = self
-                .kamal
-                .iter()
-                .find(|a| a.service == app.service && a.destination == app.destination)
-            {
-                return Err(ConfigError::at(
-                    &source.file,
-                    None,
-                    format!(
-                        "Kamal app `{}` is read twice (also from {}); name each deploy file and destination once",
-                        app.service_and_destination(),
-                        same.file.display()
-                    ),
-                ));
-            }
-            let addrs: Vec<String> = app.hosts().into_iter().map(str::to_string).collect();
-            for addr in addrs {
-                let name = self.kamal_host(&app.ssh, &addr);
-                app.names.push((addr, name));
-            }
-            self.kamal.push(app);
-        }
-        Ok(())
-    }
-
-    /// The host reaching `addr` as `ssh` says: a declared one, or a new one
-    /// named after the address (`10.0.0.7` → `10-0-0-7`).
-    fn kamal_host(&mut self, ssh: &KamalSsh, addr: &str) -> super::HostName {
-        let wanted = super::SshConfig {
-            host: addr.to_string(),
-            user: Some(ssh.user.clone()),
-            port: Some(ssh.port),
-            identity_file: ssh.keys.first().cloned(),
-            jump: ssh.jump.clone(),
-            known_hosts: None,
-            config_file: ssh.config.first().cloned(),
-            persist: None,
-        };
-        let same = |s: &super::SshConfig| {
-            s.host == wanted.host
-                && s.port.unwrap_or(22) == ssh.port
-                && s.user.as_deref().unwrap_or("root") == ssh.user
-                && s.jump == wanted.jump
-        };
-        if let Some((name, _)) = self
-            .fleet
-            .hosts
-            .iter()
-            .find(|(_, h)| h.ssh.as_ref().is_some_and(same))
-        {
-            return name.clone();
-        }
-        let base = if super::names::check_label("host", addr).is_ok() {
-            addr.to_string()
-        } else {
-            super::names::suggest_label(addr).unwrap_or_else(|| "kamal-host".into())
-        };
-        let mut n = 1;
-        let name = loop {
-            let candidate = if n == 1 {
-                base.clone()
+    // A file that is a base of its own (used with `-c`): it requires a
+    // destination, or has destination files of its own beside it. A
+    // destination naming another service (`shop-staging`) is still a
+    // destination: Kamal merges it over the base for `-d`.
+    let own_destinations = !destinations_beside(&file).is_empty();
+    let mut vars = erb::Vars::new(env, &app_root(&source.file));
+    let own = Doc::read(&file, &mut vars).ok()?;
+    let requires = own
+        .value
+        .get("require_destination")
+        .and_then(Value::as_bool)
+        == Some(true);
+    let service = own.value.get("service").and_then(Value::as_str)?;
+    let base_service = base.and_then(|b| b.get("service")).and_then(Value::as_str);
+    (base_service != Some(service) && (requires || own_destinations)).then(|| {
+        let note = format!(
+            "skipped: a config of its own (service `{}`, with {}); read it with --kamal {}",
+            crate::sanitize::one_line(service),
+            if requires {
+                "`require_destination: true`"
             } else {
-                format!("{base}-{n}")
-            };
-            if let Ok(name) = super::HostName::new(&candidate)
-                && !self.fleet.hosts.contains_key(&name)
-            {
-                break name;
-            }
-            n += 1;
-        };
-        self.fleet.hosts.insert(
-            name.clone(),
-            super::HostConfig {
-                ssh: Some(wanted),
-                // A Kamal host is not a Dokku host: not asked.
-                dokku: Some(false),
-                ..Default::default()
+                "destination files of its own"
             },
+            file.display()
         );
-        name
-    }
-
-    /// Each Kamal app's service and destination (`""` for none).
-    pub fn kamal_services(&self) -> Vec<(String, String)> {
-        self.kamal
-            .iter()
-            .map(|a| (a.service.clone(), a.destination.clone().unwrap_or_default()))
-            .collect()
-    }
-
-    /// The Kamal app shown as `service` (and `destination`, `""` for none).
-    pub fn kamal_app(&self, service: &str, destination: &str) -> Option<&KamalApp> {
-        self.kamal
-            .iter()
-            .find(|a| a.service == service && a.destination.as_deref().unwrap_or("") == destination)
-    }
+        (file, note)
+    })
 }
 
+/// What a deploy file alone lacks to be deployed by Kamal, if anything:
+/// its service, or hosts for its primary role.
+fn incomplete(doc: &Value) -> Option<String> {
+    if doc.get("service").is_none_or(Value::is_null) {
+        return Some("no `service:`".into());
+    }
+    let primary = doc
+        .get("primary_role")
+        .and_then(Value::as_str)
+        .unwrap_or("web");
+    let hosts = match doc.get("servers") {
+        None | Some(Value::Null) => return Some("no `servers:`".into()),
+        Some(Value::Sequence(list)) => Some(list),
+        Some(Value::Mapping(roles)) => match roles.get(primary) {
+            Some(Value::Sequence(list)) => Some(list),
+            Some(Value::Mapping(role)) => role.get("hosts").and_then(Value::as_sequence),
+            _ => None,
+        },
+        Some(_) => return None,
+    };
+    hosts
+        .is_none_or(Vec::is_empty)
+        .then(|| format!("no hosts for its primary role `{primary}`"))
+}
+
+/// The directory Kamal runs in for `file`: the parent of its `config/`.
+fn app_root(file: &std::path::Path) -> PathBuf {
+    file.parent()
+        .and_then(std::path::Path::parent)
+        .map(std::path::Path::to_path_buf)
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or_else(|| PathBuf::from("."))
+}
+
+#[cfg(test)]
+mod patterns;
 #[cfg(test)]
 mod tests;

@@ -9,6 +9,7 @@
 use serde_yaml::{Mapping, Value};
 
 use super::locate::Seg;
+pub use super::locate::dotted;
 use super::model::CURRENT_VERSION;
 
 /// A key that moved between two schema versions.
@@ -169,23 +170,6 @@ pub fn original_path(path: &[Seg], moved: &[Moved]) -> Vec<Seg> {
         }
     }
     path.to_vec()
-}
-
-/// `apps.demo.servers` for messages.
-pub fn dotted(path: &[Seg]) -> String {
-    let mut out = String::new();
-    for seg in path {
-        match seg {
-            Seg::Key(k) => {
-                if !out.is_empty() {
-                    out.push('.');
-                }
-                out.push_str(k);
-            }
-            Seg::Index(i) => out.push_str(&format!("[{i}]")),
-        }
-    }
-    out
 }
 
 #[cfg(test)]

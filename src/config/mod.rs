@@ -20,10 +20,10 @@ pub mod migrate;
 pub mod model;
 pub mod names;
 mod proxy;
+mod resolve;
 pub mod secrets;
 pub(crate) mod split;
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use serde_yaml::Value;
@@ -33,6 +33,7 @@ pub use error::{ConfigError, ConfigWarning, NotDeclared};
 pub use map::Map;
 pub use model::*;
 pub use names::{AppName, DestinationName, HostName, RoleName};
+pub use resolve::{EnvValue, RegistryAuth, in_registry};
 pub use secrets::Secret;
 
 use locate::{Positions, Seg};
@@ -64,6 +65,9 @@ pub struct Config {
     /// `--kamal`, or `config/deploy.yml` where berth was started); their
     /// hosts are in `fleet.hosts`.
     pub kamal: Vec<kamal::KamalApp>,
+    /// Kamal app instances that failed to read (a broken destination file
+    /// beside good ones): error rows, the others unaffected.
+    pub kamal_failed: Vec<kamal::KamalFailed>,
 }
 
 /// Finds the config file: the explicit path, else the first default that exists.
@@ -101,9 +105,44 @@ pub fn discover(explicit: Option<&Path>) -> Result<PathBuf, ConfigError> {
 /// read-only, as found.
 pub const ZERO: &str = "version: 2\nhosts:\n  local: {}\n";
 
+/// The most berth reads of a config file (a deploy file, a dotenv file):
+/// far past any real one, so a wrong path (`/dev/zero`) is an error, not a
+/// read that never ends.
+pub const MAX_FILE: u64 = 16 * 1024 * 1024;
+
+/// Reads a file berth takes text from: a regular file (a FIFO, a device or
+/// a directory is refused at once, never waited on) of at most
+/// [`MAX_FILE`] bytes.
+pub fn read_bounded(path: &Path) -> std::io::Result<String> {
+    use std::io::Read;
+    let meta = std::fs::metadata(path)?;
+    if !meta.is_file() {
+        let what = if meta.is_dir() {
+            "a directory"
+        } else {
+            "not a regular file (a FIFO, socket or device)"
+        };
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            format!("{what}; berth reads configs from regular files"),
+        ));
+    }
+    let mut text = String::new();
+    std::fs::File::open(path)?
+        .take(MAX_FILE + 1)
+        .read_to_string(&mut text)?;
+    if text.len() as u64 > MAX_FILE {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("larger than {} MiB", MAX_FILE / 1024 / 1024),
+        ));
+    }
+    Ok(text)
+}
+
 /// Reads and validates the config at `path`.
 pub fn load(path: &Path) -> Result<Config, ConfigError> {
-    let text = std::fs::read_to_string(path).map_err(|error| ConfigError::Read {
+    let text = read_bounded(path).map_err(|error| ConfigError::Read {
         file: path.to_path_buf(),
         error,
     })?;
@@ -149,6 +188,7 @@ fn parse_owned(path: &Path, mut text: String) -> Result<Config, ConfigError> {
             read_only_flag: false,
             zero: false,
             kamal: Vec::new(),
+            kamal_failed: Vec::new(),
         };
         config.check()?;
         return config.with_kamal_entries();
@@ -255,6 +295,7 @@ fn parse_full(path: &Path, text: &str, positions: Positions) -> Result<Config, C
         read_only_flag: false,
         zero: false,
         kamal: Vec::new(),
+        kamal_failed: Vec::new(),
     };
     config.check()?;
     config.with_kamal_entries()
@@ -344,17 +385,6 @@ pub(super) fn strip_location(msg: &str) -> String {
         out.replace_range(i..end, "");
     }
     out
-}
-
-#[cfg(test)]
-#[test]
-fn strips_serde_yaml_positions_anywhere() {
-    assert_eq!(
-        strip_location("did not find expected ',' at line 10 column 19, while parsing"),
-        "did not find expected ',', while parsing"
-    );
-    assert_eq!(strip_location("bad at line 3 column 4"), "bad");
-    assert_eq!(strip_location("at line nothing"), "at line nothing");
 }
 
 /// The absolute directory of a config file named `berth.yaml`,
@@ -485,143 +515,6 @@ impl Config {
         )
     }
 
-    /// The secrets file, resolved against the config's directory.
-    pub fn secrets_path(&self) -> Option<PathBuf> {
-        self.fleet.secrets_file.as_ref().map(|p| self.dir().join(p))
-    }
-
-    /// Reads the secrets file. Absent file with no `secrets_file:` set means
-    /// no secrets.
-    pub fn load_secrets(&self) -> Result<BTreeMap<String, Secret>, ConfigError> {
-        let Some(path) = self.secrets_path() else {
-            return Ok(BTreeMap::new());
-        };
-        let text = std::fs::read_to_string(&path);
-        Self::secrets_from(&path, text)
-    }
-
-    /// [`Config::load_secrets`] for async code: the file is read without
-    /// blocking the runtime's thread.
-    pub async fn read_secrets(&self) -> Result<BTreeMap<String, Secret>, ConfigError> {
-        let Some(path) = self.secrets_path() else {
-            return Ok(BTreeMap::new());
-        };
-        let text = tokio::fs::read_to_string(&path).await;
-        Self::secrets_from(&path, text)
-    }
-
-    fn secrets_from(
-        path: &Path,
-        text: std::io::Result<String>,
-    ) -> Result<BTreeMap<String, Secret>, ConfigError> {
-        let text = text.map_err(|error| ConfigError::Read {
-            file: path.to_path_buf(),
-            error,
-        })?;
-        secrets::parse(path, &text).map_err(|m| ConfigError::at(path, None, m))
-    }
-
-    /// The environment of one role of an app (for a destination), with secret
-    /// values filled in. A secret named but absent from the file is an error
-    /// pointing at where it is named.
-    pub fn resolve_env(
-        &self,
-        app: &AppName,
-        role: &RoleName,
-        destination: Option<&DestinationName>,
-        secrets: &BTreeMap<String, Secret>,
-    ) -> Result<BTreeMap<String, EnvValue>, ConfigError> {
-        let k = |s: &str| Seg::Key(s.to_string());
-        let cfg = self
-            .fleet
-            .apps
-            .get(app)
-            .ok_or_else(|| self.error_at(&[], false, format!("app `{app}` is not declared")))?;
-        let mut out = BTreeMap::new();
-        for (rel, env) in cfg.env_sources() {
-            let applies = match rel.get(1).zip(rel.first()) {
-                Some((Seg::Key(name), Seg::Key(kind))) if kind == "roles" => name == role.as_str(),
-                Some((Seg::Key(name), Seg::Key(kind))) if kind == "destinations" => {
-                    destination.is_some_and(|d| d.as_str() == name)
-                }
-                _ => true,
-            };
-            if !applies {
-                continue;
-            }
-            for (name, value) in &env.clear {
-                out.insert(name.clone(), EnvValue::Clear(value.clone()));
-            }
-            for (i, name) in env.secret.iter().enumerate() {
-                let Some(secret) = secrets.get(name) else {
-                    let mut p = vec![k("apps"), k(app.as_str())];
-                    p.extend(rel.iter().cloned());
-                    p.extend([k("secret"), Seg::Index(i)]);
-                    let file = self
-                        .secrets_path()
-                        .map(|p| p.display().to_string())
-                        .unwrap_or_else(|| "no `secrets_file:` is set".into());
-                    return Err(self.error_at(
-                        &p,
-                        false,
-                        format!("secret `{name}` is not in the secrets file ({file})"),
-                    ));
-                };
-                out.insert(name.clone(), EnvValue::Secret(secret.clone()));
-            }
-        }
-        Ok(out)
-    }
-
-    /// The registry an app is pushed to and pulled from: its own
-    /// `registry:`, else the fleet's.
-    pub fn registry(&self, app: &AppName) -> Option<&RegistryConfig> {
-        self.fleet
-            .apps
-            .get(app)
-            .and_then(|a| a.registry.as_ref())
-            .or(self.fleet.registry.as_ref())
-    }
-
-    /// An app's registry with its credentials read from the secrets file;
-    /// `None` when it has no registry. A secret named but absent is an
-    /// error pointing at where it is named.
-    pub fn registry_auth(
-        &self,
-        app: &AppName,
-        secrets: &BTreeMap<String, Secret>,
-    ) -> Result<Option<RegistryAuth>, ConfigError> {
-        let k = |s: &str| Seg::Key(s.to_string());
-        let own = self.fleet.apps.get(app).and_then(|a| a.registry.as_ref());
-        let (r, mut path) = match (own, &self.fleet.registry) {
-            (Some(r), _) => (r, vec![k("apps"), k(app.as_str()), k("registry")]),
-            (None, Some(r)) => (r, vec![k("registry")]),
-            (None, None) => return Ok(None),
-        };
-        let mut value = |field: &str, c: &Credential| match c {
-            Credential::Plain(v) => Ok(Secret::new(v.clone())),
-            Credential::Secret(name) => secrets.get(name).cloned().ok_or_else(|| {
-                path.push(k(field));
-                let file = self
-                    .secrets_path()
-                    .map(|p| p.display().to_string())
-                    .unwrap_or_else(|| "no `secrets_file:` is set".into());
-                self.error_at(
-                    &path,
-                    false,
-                    format!("secret `{name}` is not in the secrets file ({file})"),
-                )
-            }),
-        };
-        let username = value("username", &r.username)?;
-        let password = value("password", &r.password)?;
-        Ok(Some(RegistryAuth {
-            server: r.server.clone(),
-            username,
-            password,
-        }))
-    }
-
     /// Hosts of a role, with a destination's override applied.
     pub fn role_hosts<'a>(
         &'a self,
@@ -647,84 +540,6 @@ impl Config {
             Some(over) => Some(&over.hosts),
             None => cfg.roles.get(role).map(|r| &r.hosts),
         }
-    }
-}
-
-/// A registry and the credentials to log in to it, read from the secrets
-/// file. Its `Debug` masks both.
-#[derive(Clone, Debug)]
-pub struct RegistryAuth {
-    /// `None`: Docker Hub.
-    pub server: Option<String>,
-    pub username: Secret,
-    pub password: Secret,
-}
-
-impl RegistryAuth {
-    /// The full reference of `image` in this registry: prefixed with the
-    /// server unless it already names it.
-    pub fn reference(&self, image: &str) -> String {
-        in_registry(self.server.as_deref(), image)
-    }
-
-    /// Where it is, in words (`registry 127.0.0.1:5000`, `Docker Hub`).
-    pub fn name(&self) -> String {
-        self.server
-            .as_ref()
-            .map_or("Docker Hub".to_string(), |s| format!("registry {s}"))
-    }
-}
-
-/// `image` in the registry at `server`: prefixed with the server unless
-/// it already names it (Docker Hub, `None`: as it is).
-pub fn in_registry(server: Option<&str>, image: &str) -> String {
-    match server {
-        Some(server) if !image.starts_with(&format!("{server}/")) => format!("{server}/{image}"),
-        _ => image.to_string(),
-    }
-}
-
-/// An environment value: shown as is, or masked.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum EnvValue {
-    Clear(String),
-    Secret(Secret),
-}
-
-impl EnvValue {
-    /// The value for the container. Never display it.
-    pub fn expose(&self) -> &str {
-        match self {
-            EnvValue::Clear(v) => v,
-            EnvValue::Secret(s) => s.expose(),
-        }
-    }
-
-    /// The value as it may be shown to a person.
-    pub fn display(&self) -> &str {
-        match self {
-            EnvValue::Clear(v) => v,
-            EnvValue::Secret(_) => secrets::MASK,
-        }
-    }
-}
-
-impl AppConfig {
-    /// Every env block of the app with its path relative to the app, in the
-    /// order they apply: app, role, destination.
-    fn env_sources(&self) -> Vec<(Vec<Seg>, &EnvConfig)> {
-        let k = |s: &str| Seg::Key(s.to_string());
-        let mut out = vec![(vec![k("env")], &self.env)];
-        for (name, role) in &self.roles {
-            out.push((vec![k("roles"), k(name.as_str()), k("env")], &role.env));
-        }
-        for (name, dest) in &self.destinations {
-            out.push((
-                vec![k("destinations"), k(name.as_str()), k("env")],
-                &dest.env,
-            ));
-        }
-        out
     }
 }
 

@@ -63,7 +63,7 @@ pub struct FleetFile {
     /// Kamal apps shown beside berth's, read from their own deploy files
     /// (relative to this file), read-only.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub kamal: Vec<super::kamal::KamalEntry>,
+    pub kamal: Vec<KamalEntry>,
 }
 
 fn default_parallel_hosts() -> std::num::NonZeroUsize {
@@ -132,10 +132,20 @@ pub struct HostConfig {
     /// Reach the host over SSH; absent means the engine on this machine.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ssh: Option<SshConfig>,
-    /// Path of the Docker socket on that host. Default: `DOCKER_HOST` (when it
-    /// is a `unix://` address) for the local host, else `/var/run/docker.sock`.
+    /// Path of the Docker socket on that host. Default for a host with
+    /// neither `ssh:`, `docker:` nor `context:`: this machine's engine as the
+    /// docker CLI finds it (`DOCKER_HOST`, the Docker context); else
+    /// `/var/run/docker.sock`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub socket: Option<PathBuf>,
+    /// The engine's address, as `DOCKER_HOST` takes one: `unix:///path`,
+    /// `tcp://host:port` (TLS as `DOCKER_TLS_VERIFY`/`DOCKER_CERT_PATH` say),
+    /// `ssh://user@host:port`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub docker: Option<String>,
+    /// A Docker context (`docker context ls`) naming the engine.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub context: Option<String>,
     /// Where berth keeps its state on that host (locks, history).
     /// Default: `~/.berth` of the user berth runs Docker commands as.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -181,7 +191,7 @@ fn default_nginx_dir() -> PathBuf {
     PathBuf::from("/etc/nginx/conf.d")
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Hash, Deserialize, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct SshConfig {
     pub host: String,
@@ -191,6 +201,15 @@ pub struct SshConfig {
     pub port: Option<u16>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub identity_file: Option<PathBuf>,
+    /// Offer only `identity_file`, never every key of the agent (ssh's
+    /// `IdentitiesOnly`; Kamal's `ssh.keys_only`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub identities_only: bool,
+    /// A command ssh runs to reach the host instead of a TCP connection
+    /// (ssh's `ProxyCommand`, with `%h` and `%p`; Kamal's
+    /// `ssh.proxy_command`), e.g. `aws ssm start-session --target %h ...`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proxy_command: Option<String>,
     /// A jump host (`user@bastion:22`), as for `ssh -J`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub jump: Option<String>,
@@ -633,59 +652,45 @@ impl<'de> Deserialize<'de> for BootLimit {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+/// A `kamal:` entry of berth.yaml: a deploy file, alone or with the
+/// destinations to read (each its own app instance, as `kamal -d`).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct KamalEntry {
+    pub file: PathBuf,
+    pub destinations: Vec<String>,
+}
 
-    #[test]
-    fn boot_limit_group_sizes() {
-        assert_eq!(BootLimit::Count(1).group_size(4), 1);
-        assert_eq!(BootLimit::Count(10).group_size(4), 4);
-        assert_eq!(BootLimit::Percent(25).group_size(4), 1);
-        assert_eq!(BootLimit::Percent(25).group_size(5), 2);
-        assert_eq!(BootLimit::Percent(1).group_size(3), 1);
-        assert_eq!(BootLimit::Percent(100).group_size(3), 3);
-    }
-
-    #[test]
-    fn boot_limit_parses_counts_and_percentages() {
-        let p = |s: &str| serde_yaml::from_str::<BootLimit>(s);
-        assert_eq!(p("2").unwrap(), BootLimit::Count(2));
-        assert_eq!(p("\"25%\"").unwrap(), BootLimit::Percent(25));
-        assert!(p("0").is_err());
-        assert!(p("\"150%\"").is_err());
-        assert!(p("lots").is_err());
-    }
-
-    #[test]
-    fn role_healthcheck_off_override_or_inherited() {
-        let app: AppConfig = serde_yaml::from_str(
-            "image: x\nroles:\n  web: {hosts: [a]}\n  worker: {hosts: [a], healthcheck: false}\n  cron: {hosts: [a], healthcheck: {command: [\"true\"]}}\nhealthcheck: {command: [wget]}\n",
-        )
-        .unwrap();
-        let r = |n: &str| app.role_healthcheck(&RoleName::new(n).unwrap());
-        assert_eq!(r("web").unwrap().unwrap().command.0, vec!["wget"]);
-        assert!(r("worker").unwrap().is_none());
-        assert_eq!(r("cron").unwrap().unwrap().command.0, vec!["true"]);
-        let e = serde_yaml::from_str::<AppConfig>(
-            "image: x\nroles: {w: {hosts: [a], healthcheck: true}}\n",
-        )
-        .unwrap_err();
-        assert!(
-            e.to_string().contains("write `false` to turn it off"),
-            "{e}"
-        );
-    }
-
-    #[test]
-    fn argv_refuses_shell_strings() {
-        let e = serde_yaml::from_str::<Argv>("bin/migrate --yes")
-            .unwrap_err()
-            .to_string();
-        assert!(e.contains("[\"bin/migrate\", \"--yes\"]"), "{e}");
-        assert_eq!(
-            serde_yaml::from_str::<Argv>("[a, b]").unwrap(),
-            Argv(vec!["a".into(), "b".into()])
-        );
+impl<'de> Deserialize<'de> for KamalEntry {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            File(PathBuf),
+            Full(Full),
+        }
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Full {
+            file: PathBuf,
+            #[serde(default)]
+            destinations: Vec<String>,
+        }
+        match Raw::deserialize(d).map_err(|_| {
+            serde::de::Error::custom(
+                "a `kamal:` entry is a deploy file's path, or `{file: PATH, destinations: [NAME, ...]}`",
+            )
+        })? {
+            Raw::File(file) => Ok(KamalEntry {
+                file,
+                destinations: Vec::new(),
+            }),
+            Raw::Full(f) => Ok(KamalEntry {
+                file: f.file,
+                destinations: f.destinations,
+            }),
+        }
     }
 }
+
+#[cfg(test)]
+mod tests;

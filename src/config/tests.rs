@@ -485,3 +485,40 @@ fn registries_take_credentials_from_secrets_only_and_build_with_image_needs_one(
         "{e}"
     );
 }
+
+#[test]
+fn strips_serde_yaml_positions_anywhere() {
+    assert_eq!(
+        strip_location("did not find expected ',' at line 10 column 19, while parsing"),
+        "did not find expected ',', while parsing"
+    );
+    assert_eq!(strip_location("bad at line 3 column 4"), "bad");
+    assert_eq!(strip_location("at line nothing"), "at line nothing");
+}
+
+#[test]
+fn a_host_names_its_engine_one_way_as_docker_takes_addresses() {
+    let host = |h: &str| format!("version: 2\nhosts:\n  edge:\n{h}\n");
+    let ok = crate::config::parse(
+        Path::new("berth.yaml"),
+        &host("    docker: tcp://10.0.0.5:2376"),
+    );
+    assert!(ok.is_ok(), "{ok:?}");
+    let e = parse_err(&host(
+        "    docker: tcp://10.0.0.5\n    ssh: {host: 10.0.0.5}",
+    ));
+    assert!(e.contains("names its engine 2 ways (ssh, docker)"), "{e}");
+    let e = parse_err(&host("    docker: tcp://x\n    context: prod"));
+    assert!(e.contains("(docker, context)"), "{e}");
+    let e = parse_err(&host("    docker: npipe:////./pipe/docker_engine"));
+    assert!(
+        e.contains(":4:13:") && e.contains("not an engine address"),
+        "{e}"
+    );
+    // `socket:` goes with `ssh:`.
+    let ok = crate::config::parse(
+        Path::new("berth.yaml"),
+        &host("    ssh: {host: h}\n    socket: /run/docker.sock"),
+    );
+    assert!(ok.is_ok(), "{ok:?}");
+}

@@ -1,5 +1,5 @@
 //! Build contexts: a local directory packed as the tar stream the engine's
-//! build API takes ([`super::Engine::build`]).
+//! build API takes ([`super::Client::build`]).
 
 use std::path::Path;
 

@@ -14,7 +14,7 @@ use bollard::query_parameters::{
     StopContainerOptions,
 };
 
-use super::{DockerError, Engine, describe, is_not_found};
+use super::{Client, DockerError, describe, is_not_found};
 use crate::config::{EnvValue, HealthcheckConfig};
 use crate::labels::{BerthLabels, Selector};
 
@@ -37,6 +37,10 @@ pub struct ContainerSpec {
     pub stop_timeout: Duration,
     /// App containers come back after a host reboot; tasks do not.
     pub restart: bool,
+    /// The network it joins, by id ([`Client::ensure_network`]'s answer):
+    /// by name, an engine with two networks of that name for a moment
+    /// could put it on the one about to be removed.
+    pub network: String,
 }
 
 /// A short random suffix, so a version can be booted again (restart, a
@@ -98,7 +102,11 @@ pub fn create_body(spec: &ContainerSpec) -> ContainerCreateBody {
         healthcheck,
         stop_timeout: Some(spec.stop_timeout.as_secs() as i64),
         host_config: Some(HostConfig {
-            network_mode: Some(NETWORK.into()),
+            network_mode: Some(if spec.network.is_empty() {
+                NETWORK.to_string()
+            } else {
+                spec.network.clone()
+            }),
             binds: (!spec.volumes.is_empty()).then(|| spec.volumes.clone()),
             restart_policy: spec.restart.then_some(RestartPolicy {
                 name: Some(RestartPolicyNameEnum::UNLESS_STOPPED),
@@ -165,7 +173,7 @@ impl Listed {
     }
 }
 
-impl Engine {
+impl Client {
     /// Creates the `berth` network on the host if it is not there.
     ///
     /// Engines before API 1.44 accept a second network of the same name
@@ -173,13 +181,14 @@ impl Engine {
     /// actions starting at once on a fresh host would each create one, and
     /// every later container start would fail as "ambiguous". So after
     /// creating, every caller converges on the same network (the oldest)
-    /// and removes the empty extras.
-    pub async fn ensure_network(&self) -> Result<(), DockerError> {
+    /// and removes the empty extras. Returns that network's id: containers
+    /// join it by id, never by a name that may be ambiguous for a moment.
+    pub async fn ensure_network(&self) -> Result<String, DockerError> {
         self.ensure_named_network(NETWORK).await
     }
 
-    /// [`Engine::ensure_network`] for any name (tests use their own).
-    pub async fn ensure_named_network(&self, name: &str) -> Result<(), DockerError> {
+    /// [`Client::ensure_network`] for any name (tests use their own).
+    pub async fn ensure_named_network(&self, name: &str) -> Result<String, DockerError> {
         let docker = &self.docker;
         if self.named_networks(name).await?.is_empty() {
             let req = NetworkCreateRequest {
@@ -197,6 +206,12 @@ impl Engine {
         }
         let mut found = self.named_networks(name).await?;
         found.sort();
+        let Some((_, oldest)) = found.first().cloned() else {
+            return Err(DockerError::Request {
+                what: format!("creating network `{name}`"),
+                reason: "the engine created it, then listed no network of that name".into(),
+            });
+        };
         for (_, id) in found.iter().skip(1) {
             // The engine refuses to remove a network with containers on it.
             match docker.remove_network(id).await {
@@ -214,7 +229,7 @@ impl Engine {
                 }
             }
         }
-        Ok(())
+        Ok(oldest)
     }
 
     /// Networks named exactly `name`: (created, id).
@@ -323,6 +338,27 @@ impl Engine {
             .restart_container(id, Some(opts))
             .await
             .map_err(|e| DockerError::of(format!("restarting {id:.12}"), &e))
+    }
+
+    /// Sends a container SIGKILL (Docker's `kill`).
+    pub async fn kill(&self, id: &str) -> Result<(), DockerError> {
+        self.docker
+            .kill_container(id, None::<bollard::query_parameters::KillContainerOptions>)
+            .await
+            .map_err(|e| DockerError::of(format!("killing {id:.12}"), &e))
+    }
+
+    /// Freezes a container's processes (`pause`), or thaws them.
+    pub async fn pause(&self, id: &str, pause: bool) -> Result<(), DockerError> {
+        let done = if pause {
+            self.docker.pause_container(id).await
+        } else {
+            self.docker.unpause_container(id).await
+        };
+        done.map_err(|e| {
+            let what = if pause { "pausing" } else { "unpausing" };
+            DockerError::of(format!("{what} {id:.12}"), &e)
+        })
     }
 
     /// Force-removes a container (and its anonymous volumes when

@@ -13,7 +13,7 @@ use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
 use tokio::io::AsyncWrite;
 
-use super::{DockerError, Engine};
+use super::{Client, DockerError};
 
 /// How long the exit code of a process whose output ended may take to be
 /// known to the engine.
@@ -21,7 +21,7 @@ const EXIT_DEADLINE: Duration = Duration::from_secs(10);
 
 /// A process started in a container with its stdin attached.
 pub struct Attached {
-    engine: Engine,
+    engine: Client,
     id: String,
     what: String,
     /// What it writes, as the engine sends it: raw bytes, a terminal's
@@ -54,7 +54,7 @@ impl Attached {
     }
 }
 
-async fn exit_code(engine: &Engine, id: &str, what: &str) -> Result<Option<i64>, DockerError> {
+async fn exit_code(engine: &Client, id: &str, what: &str) -> Result<Option<i64>, DockerError> {
     let deadline = tokio::time::Instant::now() + EXIT_DEADLINE;
     loop {
         let found = engine
@@ -69,7 +69,7 @@ async fn exit_code(engine: &Engine, id: &str, what: &str) -> Result<Option<i64>,
     }
 }
 
-impl Engine {
+impl Client {
     /// Runs `argv` in a running container (no TTY, no input), calling
     /// `on_line` with each line it writes (cleaned); its exit code.
     pub async fn exec(

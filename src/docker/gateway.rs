@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use super::{DockerError, Engine};
+use super::{Client, DockerError};
 use crate::config::HostConfig;
 use crate::hosts::{Endpoint, Pool};
 
@@ -13,7 +13,7 @@ use crate::hosts::{Endpoint, Pool};
 #[derive(Clone, Default)]
 pub struct Gateway {
     pool: Pool,
-    engines: Arc<Mutex<HashMap<Endpoint, Engine>>>,
+    engines: Arc<Mutex<HashMap<Endpoint, Client>>>,
 }
 
 impl Gateway {
@@ -31,7 +31,7 @@ impl Gateway {
         &self,
         host: &HostConfig,
         timeout: Duration,
-    ) -> Result<Engine, DockerError> {
+    ) -> Result<Client, DockerError> {
         self.engine(&Endpoint::from_config(host), timeout).await
     }
 
@@ -42,24 +42,25 @@ impl Gateway {
         &self,
         endpoint: &Endpoint,
         timeout: Duration,
-    ) -> Result<Engine, DockerError> {
+    ) -> Result<Client, DockerError> {
         let reach = self.pool.reach(endpoint, timeout).await?;
         if let Some(e) = self.cached(endpoint)
-            && e.socket() == reach.socket
+            && *e.target() == reach.target
         {
             return Ok(e);
         }
-        let docker = super::open(&reach.socket, timeout)
-            .await
-            .map_err(|e| match endpoint {
-                Endpoint::Local { .. } => e,
-                Endpoint::Ssh { remote_socket, .. } => DockerError::Tunnel {
-                    endpoint: endpoint.describe(),
-                    socket: remote_socket.display().to_string(),
-                    source: Box::new(e),
-                },
-            })?;
-        let engine = Engine::new(docker, reach, endpoint.describe());
+        let docker =
+            super::open_target(&reach.target, timeout)
+                .await
+                .map_err(|e| match endpoint {
+                    Endpoint::Local { .. } | Endpoint::Tcp { .. } | Endpoint::Invalid { .. } => e,
+                    Endpoint::Ssh { remote_socket, .. } => DockerError::Tunnel {
+                        endpoint: endpoint.describe(),
+                        socket: remote_socket.display().to_string(),
+                        source: Box::new(e),
+                    },
+                })?;
+        let engine = Client::new(docker, reach, endpoint.describe());
         self.engines
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -67,7 +68,7 @@ impl Gateway {
         Ok(engine)
     }
 
-    fn cached(&self, endpoint: &Endpoint) -> Option<Engine> {
+    fn cached(&self, endpoint: &Endpoint) -> Option<Client> {
         self.engines
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)

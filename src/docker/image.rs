@@ -8,8 +8,8 @@ use std::collections::HashMap;
 use bollard::auth::DockerCredentials;
 use futures_util::StreamExt;
 
-use super::engine::failed;
-use super::{DockerError, Engine, describe};
+use super::client::failed;
+use super::{Client, DockerError, describe};
 use crate::config::RegistryAuth;
 
 /// The engine's credentials for one request.
@@ -77,7 +77,7 @@ pub enum Login {
     Failed(String),
 }
 
-impl Engine {
+impl Client {
     /// Logs in to the registry of `repo` from this engine (so through the
     /// host's own network path), as a pull would: by asking for a tag
     /// that does not exist. "Not found" means the credentials were taken.

@@ -4,7 +4,7 @@ use bollard::container::LogOutput;
 use bollard::query_parameters::{LogsOptions, WaitContainerOptions};
 use futures_util::StreamExt;
 
-use super::{DockerError, Engine};
+use super::{Client, DockerError};
 
 /// Which of a container's streams a chunk came from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -48,7 +48,7 @@ pub fn split_timestamp(line: &str) -> (Option<chrono::DateTime<chrono::Utc>>, &s
     }
 }
 
-impl Engine {
+impl Client {
     /// A container's output from `range`, as chunks; the stream ends when
     /// the log does (the container stopped, when following).
     pub fn logs(

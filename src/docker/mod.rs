@@ -6,7 +6,7 @@
 //!
 //! The one door to Docker: every bollard call in berth is in this module.
 //! A [`Gateway`] (made once per process and passed down) reaches each
-//! host through `hosts` and keeps one client per engine; an [`Engine`] is
+//! host through `hosts` and keeps one client per engine; a [`Client`] is
 //! one engine's client with an operation per thing berth asks of Docker,
 //! answering in `domain` types and [`DockerError`].
 //!
@@ -16,16 +16,16 @@
 //! The layering is checked by a test (`src/layers.rs`).
 
 pub mod build;
+mod client;
 pub mod containers;
 pub mod convert;
-mod engine;
 mod exec;
 mod gateway;
 mod image;
 mod logs;
 
+pub use client::{Client, ProxyFacts, Sampler, Snapshot};
 pub use containers::{ContainerSpec, Listed, NETWORK};
-pub use engine::{Engine, ProxyFacts, Sampler, Snapshot};
 pub use exec::Attached;
 pub use gateway::Gateway;
 pub use image::Login;
@@ -37,7 +37,7 @@ use std::time::Duration;
 use bollard::Docker;
 
 use crate::domain::EngineInfo;
-pub use engine::DiskUse;
+pub use client::DiskUse;
 
 /// Why an engine, or one request to it, failed: one type for the layer,
 /// with the operation and the engine's own answer as fields.
@@ -163,6 +163,54 @@ pub(crate) async fn connect(
         })?
 }
 
+/// Opens a client for a reached engine: a unix socket (see [`open`]) or a
+/// TCP address, plain or TLS (the API version negotiated with one
+/// `/version`), within `timeout`.
+pub(crate) async fn open_target(
+    target: &crate::hosts::Target,
+    timeout: Duration,
+) -> Result<Docker, DockerError> {
+    use crate::hosts::Target;
+    let (addr, tls) = match target {
+        Target::Unix(socket) => return open(socket, timeout).await,
+        Target::Tcp { addr, tls } => (addr, tls),
+    };
+    let endpoint = format!("tcp://{addr}");
+    let unreachable = |reason: String| DockerError::Unreachable {
+        endpoint: endpoint.clone(),
+        reason,
+    };
+    let client = |version: &bollard::ClientVersion| match tls {
+        None => Docker::connect_with_http(addr, REQUEST_TIMEOUT.as_secs(), version),
+        Some(t) => Docker::connect_with_ssl(
+            addr,
+            &t.key,
+            &t.cert,
+            &t.ca,
+            REQUEST_TIMEOUT.as_secs(),
+            version,
+        ),
+    };
+    let work = async {
+        let ours = *bollard::API_DEFAULT_VERSION;
+        let docker = client(&ours).map_err(|e| unreachable(describe(&e)))?;
+        let v = docker
+            .version()
+            .await
+            .map_err(|e| unreachable(describe(&e)))?;
+        let theirs = v
+            .api_version
+            .as_deref()
+            .and_then(parse_api_version)
+            .filter(|t| *t < ours)
+            .unwrap_or(ours);
+        client(&theirs).map_err(|e| unreachable(describe(&e)))
+    };
+    tokio::time::timeout(timeout, work)
+        .await
+        .map_err(|_| DockerError::Timeout { endpoint, timeout })?
+}
+
 /// Connects to the engine at a unix socket and settles the API version with
 /// one cheap `/_ping` (its `Api-Version` header), within `timeout`. For the
 /// inventory's watchers, which read the engine's details from `/info`
@@ -261,6 +309,14 @@ pub(crate) fn describe(e: &bollard::errors::Error) -> String {
                     text.push_str(&s_text);
                 }
                 source = s.source();
+            }
+            // What the operator acts on is the last cause (`tcp connect
+            // error: Connection refused`), not hyper's wrappers around it.
+            for wrapper in [
+                "Error in the hyper legacy client: ",
+                "client error (Connect): ",
+            ] {
+                text = text.replace(wrapper, "");
             }
             text
         }

@@ -14,6 +14,6 @@ mod usage;
 
 pub use inspect::{Inspect, Mount};
 pub use model::{
-    Container, EngineInfo, EventRecord, Fleet, Health, HostView, Link, Msg, Port, Probe, State,
+    Change, Container, EngineInfo, EventRecord, Fleet, Health, HostView, Link, Port, Probe, State,
 };
 pub use usage::Usage;

@@ -42,6 +42,11 @@ pub enum Cause {
     /// a proxy's answer), in words.
     #[error("{0}")]
     Said(String),
+    /// Something that stops the action before it changes anything, in
+    /// words: the app's lock held by someone else (a refusal, not a
+    /// failure).
+    #[error("{0}")]
+    Refused(String),
 }
 
 fn lines(all: &[Failure]) -> String {
@@ -90,6 +95,27 @@ impl Failure {
         }
     }
 
+    /// What kind of failure this is, for the run's result.
+    pub fn kind(&self) -> super::event::FailureKind {
+        use super::event::FailureKind;
+        let held = |c: &Cause| {
+            matches!(
+                c,
+                Cause::Lock(super::lock::LockError::Held(_)) | Cause::Refused(_)
+            )
+        };
+        if self.is_connection() {
+            FailureKind::Unreachable
+        } else if match self {
+            Failure::OnHost { cause, .. } | Failure::Run(cause) => held(cause),
+            Failure::Several(all) => all.iter().all(|f| f.kind() == FailureKind::Refused),
+        } {
+            FailureKind::Refused
+        } else {
+            FailureKind::Failed
+        }
+    }
+
     /// True when a host's connection failed under the step (the next
     /// action reconnects), as opposed to something the host answered.
     pub fn is_connection(&self) -> bool {
@@ -125,6 +151,7 @@ mod tests {
             "host web-1: ssh://deploy@web-1: no SSH connection within 10s"
         );
         assert!(lost.is_connection());
+        assert_eq!(lost.kind(), crate::engine::FailureKind::Unreachable);
         assert_eq!(lost.hosts(), [&web]);
         let refused = Failure::on(&web)(DockerError::Api {
             what: "creating shop-web-v2".into(),
@@ -132,6 +159,7 @@ mod tests {
             message: "Conflict".into(),
         });
         assert!(!refused.is_connection());
+        assert_eq!(refused.kind(), crate::engine::FailureKind::Failed);
         assert_eq!(
             refused.to_string(),
             "host web-1: creating shop-web-v2: engine answered 409: Conflict"
@@ -142,5 +170,21 @@ mod tests {
         ]);
         assert!(both.is_connection());
         assert_eq!(both.to_string().lines().count(), 2);
+    }
+
+    #[test]
+    fn a_lock_held_by_someone_else_is_a_refusal_alone_or_on_every_host() {
+        use crate::engine::FailureKind;
+        let a = HostName::new("a").unwrap();
+        let held = || Failure::Run(Cause::Refused("shop is locked by ann".into()));
+        assert_eq!(held().kind(), FailureKind::Refused);
+        assert_eq!(held().to_string(), "shop is locked by ann");
+        assert_eq!(
+            Failure::Several(vec![held(), held()]).kind(),
+            FailureKind::Refused
+        );
+        // One host refusing while another failed is a failure.
+        let mixed = Failure::Several(vec![held(), Failure::at(&a, "exited 1")]);
+        assert_eq!(mixed.kind(), FailureKind::Failed);
     }
 }

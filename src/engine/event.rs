@@ -62,6 +62,21 @@ pub enum Outcome {
     Skipped { reason: String },
 }
 
+/// What kind of failure ended a run.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FailureKind {
+    /// A stage ran and failed (a health gate, a release task, a build).
+    #[default]
+    Failed,
+    /// Refused before it changed anything: no plan, something missing,
+    /// the lock held by someone else.
+    Refused,
+    /// A host or engine it needed could not be reached, or its connection
+    /// dropped under the stage.
+    Unreachable,
+}
+
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(tag = "status", rename_all = "snake_case")]
 pub enum RunResult {
@@ -70,6 +85,9 @@ pub enum RunResult {
     Failed {
         stage: String,
         error: String,
+        /// What kind of failure, for a front end to act on (an exit code)
+        /// without reading the words.
+        kind: FailureKind,
     },
     /// The operator cancelled; the previous version keeps serving.
     Cancelled {
@@ -82,12 +100,28 @@ impl RunResult {
         matches!(self, RunResult::Ok)
     }
 
-    /// `ok`, `failed`, `cancelled`: for history and summaries.
+    /// `ok`, `failed`, `refused`, `cancelled`: for history and summaries.
     pub fn word(&self) -> &'static str {
         match self {
             RunResult::Ok => "ok",
+            RunResult::Failed {
+                kind: FailureKind::Refused,
+                ..
+            } => "refused",
             RunResult::Failed { .. } => "failed",
             RunResult::Cancelled { .. } => "cancelled",
         }
+    }
+
+    /// A run that changed nothing because something refused it (a lock
+    /// held by someone else): no failure of the app.
+    pub fn is_refusal(&self) -> bool {
+        matches!(
+            self,
+            RunResult::Failed {
+                kind: FailureKind::Refused,
+                ..
+            }
+        )
     }
 }

@@ -10,7 +10,7 @@ use futures_util::StreamExt;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use crate::docker::Engine;
+use crate::docker::Client;
 use crate::domain::{Container, Health, State};
 use crate::labels::Selector;
 
@@ -19,7 +19,7 @@ use crate::labels::Selector;
 const PROBE_REFRESH: Duration = Duration::from_secs(2);
 
 pub struct Gate<'a> {
-    pub docker: &'a Engine,
+    pub docker: &'a Client,
     pub host: &'a str,
     pub container_id: &'a str,
     pub container_name: &'a str,

@@ -87,7 +87,8 @@ pub struct Record {
         deserialize_with = "opt_line"
     )]
     pub digest: Option<String>,
-    /// `ok`, `failed` or `cancelled`.
+    /// `ok`, `failed`, `refused` (the lock held by someone else: nothing
+    /// changed) or `cancelled`.
     #[serde(deserialize_with = "line")]
     pub result: String,
     #[serde(default, deserialize_with = "opt_line")]
@@ -131,10 +132,23 @@ pub fn path(state_dir: &HostPath, app: &str) -> HostPath {
     app_dir(state_dir, app).join(FILE)
 }
 
+/// The per-host history of hand operations on containers berth did not
+/// deploy (or did, outside an action): a directory no app can have (an app
+/// name is a DNS label), read beside the apps' histories.
+pub const HOST_LOG: &str = "_containers";
+
+/// Appends one record to the host's [`HOST_LOG`].
+pub async fn append_host(state_dir: &HostPath, record: &Record) -> Result<(), FilesError> {
+    append_to(path(state_dir, HOST_LOG), record).await
+}
+
 /// Appends one record: one line, written at once on an append-mode file,
 /// so concurrent writers do not interleave within a line.
 pub async fn append(state_dir: &HostPath, record: &Record) -> Result<(), FilesError> {
-    let path = path(state_dir, &record.app);
+    append_to(path(state_dir, &record.app), record).await
+}
+
+async fn append_to(path: HostPath, record: &Record) -> Result<(), FilesError> {
     // serde_json escapes newlines inside strings: a record is one line.
     let line = serde_json::to_string(record).map_err(|e| FilesError {
         what: "appending to",

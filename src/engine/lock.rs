@@ -98,56 +98,6 @@ fn holder_shown<S: serde::Serializer>(holder: &Holder, s: S) -> Result<S::Ok, S:
     .serialize(s)
 }
 
-impl Status {
-    /// The runs holding the lock: the holder's and its nested calls'.
-    pub fn runs(&self) -> impl Iterator<Item = &str> {
-        std::iter::once(self.holder.run.as_str())
-            .chain(self.nested.iter().map(|n| n.run.as_str()))
-            .filter(|r| !r.is_empty())
-    }
-
-    /// One line: who, from where, doing what, since when, and staleness.
-    pub fn describe(&self, now: DateTime<Utc>) -> String {
-        let h = &self.holder;
-        let what = match (&h.action[..], &h.version, &h.message) {
-            ("manual", _, Some(m)) => format!("manual lock: \"{}\"", clip(m, MESSAGE_SHOWN)),
-            ("manual", _, None) => "manual lock".to_string(),
-            (a, Some(v), _) => format!("{a} {v}"),
-            (a, None, _) => a.to_string(),
-        };
-        let mut line = format!(
-            "locked by {}@{} (pid {}) for {what} since {} ({} ago)",
-            h.user,
-            h.machine,
-            h.pid,
-            h.acquired_at.format("%Y-%m-%d %H:%M:%S UTC"),
-            ago(now - h.acquired_at)
-        );
-        if !self.nested.is_empty() {
-            let n: Vec<String> = self
-                .nested
-                .iter()
-                .map(|n| format!("{} (pid {})", n.action, n.pid))
-                .collect();
-            line.push_str(&format!("; nested: {}", n.join(", ")));
-        }
-        if let Some(ahead) = self.skew_secs {
-            line.push_str(&format!(
-                "; STALE: its heartbeat is {} in the future (the holder's clock is ahead of this machine's; berth does not trust it): `{}` clears it",
-                crate::domain::format::age(ahead),
-                self.clear_with
-            ));
-        } else if self.stale {
-            line.push_str(&format!(
-                "; STALE: no heartbeat for {} (its process is probably gone): `{}` clears it",
-                ago(now - self.heartbeat_at),
-                self.clear_with
-            ));
-        }
-        line
-    }
-}
-
 /// At most this many characters of a message are kept in a holder record.
 pub const MESSAGE_KEPT: usize = 1000;
 
@@ -195,10 +145,6 @@ impl std::fmt::Display for Broken {
             self.path, self.problem, self.fix
         )
     }
-}
-
-fn ago(d: chrono::Duration) -> String {
-    crate::domain::format::age(d.num_seconds())
 }
 
 /// The lock directory of an app (and destination) under a state directory.
@@ -275,7 +221,8 @@ pub async fn acquire(dir: &HostPath, holder: &Holder, ttl: Duration) -> Result<(
 
 /// Reads a lock. `None` when it is free. A lock that is there but cannot
 /// be understood is [`LockError::Broken`], saying what is wrong and how to
-/// clear it; a heartbeat in the future beyond `ttl` counts as stale.
+/// clear it; a heartbeat in the future beyond `ttl` counts as stale, and
+/// so does a run's lock whose process is gone from this machine.
 pub async fn read(dir: &HostPath, ttl: Duration) -> Result<Option<Status>, LockError> {
     let broken = |problem: String| {
         LockError::Broken(Box::new(Broken {
@@ -296,7 +243,13 @@ pub async fn read(dir: &HostPath, ttl: Duration) -> Result<Option<Status>, LockE
             };
         }
     };
-    parse(&files, ttl, Utc::now(), &clear_command(dir)).map_err(broken)
+    let mut status = parse(&files, ttl, Utc::now(), &clear_command(dir)).map_err(broken)?;
+    // A run whose process is gone from this machine is over now, not once
+    // its heartbeat ages past the TTL.
+    if let Some(s) = status.as_mut() {
+        s.stale |= s.holder_dead_here();
+    }
+    Ok(status)
 }
 
 /// What the files of a lock directory say, at `now`: `Ok(None)` when it
@@ -560,10 +513,68 @@ pub async fn acquire_manual(
     message: &str,
     performer: &Performer,
 ) -> Result<Holder, ManualError> {
-    let (_, dir) = locate(config, hosts, app, destination).await?;
+    let (host, dir) = locate(config, hosts, app, destination).await?;
     let holder = holder_for(performer, "manual", None, Some(message.to_string()), true);
     acquire(&dir, &holder, config.fleet.lock.ttl.get()).await?;
+    let hand = Hand {
+        config,
+        hosts,
+        host: &host,
+        app,
+        destination,
+        performer,
+    };
+    // The message as the lock keeps it (bounded), not as it was typed.
+    let kept = holder.message.clone().unwrap_or_default();
+    hand.record("lock acquire", format!("\"{kept}\"")).await?;
     Ok(holder)
+}
+
+/// A lock taken or given back by hand, for its record in the history of
+/// the lock's host (beside the runs it held back).
+struct Hand<'a> {
+    config: &'a crate::config::Config,
+    hosts: &'a crate::hosts::Pool,
+    host: &'a crate::config::HostName,
+    app: &'a crate::config::AppName,
+    destination: Option<&'a crate::config::DestinationName>,
+    performer: &'a Performer,
+}
+
+impl Hand<'_> {
+    async fn record(&self, action: &str, note: String) -> Result<(), ManualError> {
+        let now = Utc::now();
+        let record = super::history::Record {
+            started_at: now,
+            finished_at: now,
+            performer: self.performer.clone(),
+            action: action.into(),
+            app: self.app.to_string(),
+            destination: self.destination.map(|d| d.to_string()).unwrap_or_default(),
+            version: None,
+            digest: None,
+            result: "ok".into(),
+            failed_stage: None,
+            error: None,
+            note: Some(note),
+            run: String::new(),
+            tool: String::new(),
+        };
+        let state = self
+            .hosts
+            .state_dir(
+                self.config.host(self.host).map_err(LocateError::from)?,
+                REACH_TIMEOUT,
+            )
+            .await
+            .map_err(|source| LocateError::Unreachable {
+                host: self.host.clone(),
+                source,
+            })?;
+        super::history::append(&state, &record)
+            .await
+            .map_err(ManualError::History)
+    }
 }
 
 /// `berth lock release` / the console's `U`. Without `force`, only the
@@ -578,6 +589,14 @@ pub async fn release_manual(
     performer: &Performer,
 ) -> Result<Released, ManualError> {
     let (host, dir) = locate(config, hosts, app, destination).await?;
+    let hand = Hand {
+        config,
+        hosts,
+        host: &host,
+        app,
+        destination,
+        performer,
+    };
     if !force {
         // A broken lock is an error here that names the forced release.
         let Some(status) = read(&dir, config.fleet.lock.ttl.get()).await? else {
@@ -588,6 +607,8 @@ pub async fn release_manual(
         let line = status.describe(Utc::now());
         if mine && (status.holder.manual || status.stale) {
             release(&dir, &status.holder.token).await?;
+            hand.record("lock release", format!("released: {line}"))
+                .await?;
             return Ok(Released::Released(line));
         }
         return Err(ManualError::Refused {
@@ -605,38 +626,11 @@ pub async fn release_manual(
         Found::Held(s) => format!("forced release of: {}", s.describe(Utc::now())),
         Found::Broken(b) => format!("forced release of a broken lock ({})", b.problem),
     };
-    let now = Utc::now();
-    let record = super::history::Record {
-        started_at: now,
-        finished_at: now,
-        performer: performer.clone(),
-        action: "lock release --force".into(),
-        app: app.to_string(),
-        destination: destination.map(|d| d.to_string()).unwrap_or_default(),
-        version: None,
-        digest: None,
-        result: "ok".into(),
-        failed_stage: None,
-        error: None,
-        note: Some(note.clone()),
-        run: String::new(),
-        tool: String::new(),
-    };
-    let state = hosts
-        .state_dir(
-            config.host(&host).map_err(LocateError::from)?,
-            REACH_TIMEOUT,
-        )
-        .await
-        .map_err(|source| LocateError::Unreachable {
-            host: host.clone(),
-            source,
-        })?;
-    super::history::append(&state, &record)
-        .await
-        .map_err(ManualError::History)?;
+    hand.record("lock release --force", note.clone()).await?;
     Ok(Released::Forced(note))
 }
+
+mod status;
 
 #[cfg(test)]
 mod tests;

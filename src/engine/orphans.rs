@@ -7,14 +7,19 @@
 //! finished (whatever the result). A container whose run is in neither is
 //! an orphan. `berth doctor` reports them, and the app's next action (or
 //! `berth doctor --fix`) removes them: every stopped one, and a running one
-//! while another container of its role that is not an orphan runs beside
-//! it. A running orphan that is the only one of its role left running (the
-//! run died after stopping the old version) is serving: it is reported and
-//! kept, and the next deploy replaces it like any running container.
+//! that nothing sends traffic to.
+//!
+//! What serves is read, never guessed: the proxy's live routing is the
+//! truth. A running orphan the proxy routes the app to (the run died after
+//! switching traffic) is kept, as the version that serves now, and the next
+//! deploy replaces it after its own switch; when the proxy cannot be read,
+//! every running orphan of the proxied role is kept. A running orphan of a
+//! role no proxy fronts is kept while it is the only one of its role
+//! running.
 
 use std::collections::HashSet;
 
-use crate::docker::{Engine, Listed};
+use crate::docker::{Client, Listed};
 use crate::hosts::HostPath;
 use crate::labels::{self, Selector};
 use crate::sanitize::one_line;
@@ -43,6 +48,27 @@ impl Candidate {
     }
 }
 
+/// Where a host's proxy sends an app's traffic now.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Routing {
+    /// The containers it sends to, each by id or by name (nginx's route
+    /// records both; kamal-proxy names its target).
+    To(HashSet<String>),
+    /// It could not be read (why): any running container may serve.
+    Unread(String),
+}
+
+/// Why a running orphan is kept.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Kept {
+    /// The proxy sends the app's traffic to it.
+    Routed,
+    /// The proxy could not be read (why), so it may serve.
+    ProxyUnread(String),
+    /// No proxy fronts its role and nothing else of the role runs.
+    Lone,
+}
+
 /// A container left by a run that no longer exists.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Orphan {
@@ -51,19 +77,24 @@ pub struct Orphan {
     pub role: String,
     pub run: String,
     pub running: bool,
-    /// Running, and no container of its role that is not an orphan runs:
-    /// it serves, so it is kept.
-    pub serving: bool,
+    /// Why it may serve, so stays; `None`: removable.
+    pub kept: Option<Kept>,
 }
 
 impl Orphan {
+    /// It may serve: kept.
+    pub fn serving(&self) -> bool {
+        self.kept.is_some()
+    }
+
     /// One line: what it is and what will become of it.
     pub fn describe(&self) -> String {
         let state = if self.running { "running" } else { "stopped" };
-        let fate = if self.serving {
-            "kept: it is the only running container of its role (the next deploy replaces it)"
-        } else {
-            "removable"
+        let fate = match &self.kept {
+            Some(Kept::Routed) => "kept: the proxy sends the app's traffic to it, so it serves (the next deploy replaces it after switching traffic away)".to_string(),
+            Some(Kept::ProxyUnread(why)) => format!("kept: the proxy could not be read ({why}), so it may serve"),
+            Some(Kept::Lone) => "kept: it is the only running container of its role (the next deploy replaces it)".to_string(),
+            None => "removable".to_string(),
         };
         format!(
             "{} ({state}, role {}) was created by run {}, which neither finished nor holds the lock (killed?); {fate}",
@@ -72,9 +103,37 @@ impl Orphan {
     }
 }
 
+/// The role a proxy fronts on the host, and where it sends traffic; read
+/// only when a running orphan of that role needs it.
+pub struct Proxied<'a> {
+    pub role: &'a str,
+    pub routing: Routing,
+}
+
+impl Orphan {
+    /// Whether what it becomes depends on the proxy of `role`.
+    pub fn asks_proxy(&self, role: &str) -> bool {
+        self.running && self.role == role
+    }
+}
+
+/// Decides the running orphans of the proxied role by where the proxy sends
+/// traffic: kept when it routes to them (or cannot be read); otherwise as
+/// [`find`] decided (kept only while nothing else of the role runs).
+pub fn judge(orphans: &mut [Orphan], proxied: &Proxied<'_>) {
+    for o in orphans.iter_mut().filter(|o| o.asks_proxy(proxied.role)) {
+        o.kept = match &proxied.routing {
+            Routing::To(to) if to.contains(&o.id) || to.contains(&o.name) => Some(Kept::Routed),
+            Routing::To(_) => o.kept.take(),
+            Routing::Unread(why) => Some(Kept::ProxyUnread(why.clone())),
+        };
+    }
+}
+
 /// The orphans among `containers` (one app on one host): those whose run
 /// is neither `finished` (in the host's history) nor `live` (holds the
-/// app's lock).
+/// app's lock). A running one is kept while nothing else of its role runs;
+/// [`judge`] then decides the proxied role's by the proxy.
 pub fn find(
     containers: &[Candidate],
     finished: &HashSet<String>,
@@ -98,7 +157,7 @@ pub fn find(
                 role: c.role.clone(),
                 run: c.run.clone().unwrap_or_default(),
                 running: c.running,
-                serving: c.running && !other_runs,
+                kept: (c.running && !other_runs).then_some(Kept::Lone),
             }
         })
         .collect()
@@ -118,7 +177,7 @@ pub async fn finished_runs(state_dir: &HostPath, app: &str) -> Result<HashSet<St
 
 /// The orphans of one app (and destination) on one host's engine.
 pub async fn scan(
-    docker: &Engine,
+    docker: &Client,
     selector: &Selector,
     state_dir: &HostPath,
     live: &HashSet<String>,
@@ -136,9 +195,9 @@ pub async fn scan(
 }
 
 /// Removes the orphans that are not serving; returns what it removed.
-pub async fn remove(docker: &Engine, orphans: &[Orphan]) -> Result<Vec<String>, String> {
+pub async fn remove(docker: &Client, orphans: &[Orphan]) -> Result<Vec<String>, String> {
     let mut removed = Vec::new();
-    for o in orphans.iter().filter(|o| !o.serving) {
+    for o in orphans.iter().filter(|o| !o.serving()) {
         docker
             .remove(&o.id, true)
             .await
@@ -177,7 +236,10 @@ mod tests {
             c("task-v2", "web", Some("r2"), false),
         ];
         let found = find(&all, &set(&["r1", "r0"]), &set(&[]));
-        let names: Vec<(&str, bool)> = found.iter().map(|o| (o.name.as_str(), o.serving)).collect();
+        let names: Vec<(&str, bool)> = found
+            .iter()
+            .map(|o| (o.name.as_str(), o.serving()))
+            .collect();
         assert_eq!(
             names,
             [("web-v2", false), ("worker-v2", true), ("task-v2", false)],
@@ -192,5 +254,71 @@ mod tests {
         assert!(find(&all, &set(&["r1", "r0"]), &set(&["r2"])).is_empty());
         // Containers from before runs had ids are never orphans.
         assert!(find(&[c("x", "web", None, true)], &set(&[]), &set(&[])).is_empty());
+    }
+
+    #[test]
+    fn the_proxys_routing_decides_the_proxied_roles_running_orphans() {
+        // Killed right after the switch: the dead run's web-v2 gets the
+        // traffic, web-v1 (finished) still runs beside it.
+        let all = [
+            c("web-v1", "web", Some("r1"), true),
+            c("web-v2", "web", Some("r2"), true),
+            c("web-v2b", "web", Some("r2"), true),
+            c("web-v2c", "web", Some("r2"), false),
+            c("worker-v2", "worker", Some("r2"), true),
+        ];
+        let routed = |to: &[&str]| Proxied {
+            role: "web",
+            routing: Routing::To(set(to)),
+        };
+        let fates = |proxied: &Proxied<'_>| {
+            let mut found = find(&all, &set(&["r1"]), &set(&[]));
+            judge(&mut found, proxied);
+            found
+                .into_iter()
+                .map(|o| (o.name, o.kept))
+                .collect::<Vec<_>>()
+        };
+        // By id (nginx's route) or by name (kamal-proxy's target).
+        for to in [["id-web-v2"], ["web-v2"]] {
+            assert_eq!(
+                fates(&routed(&to)),
+                [
+                    ("web-v2".to_string(), Some(Kept::Routed)),
+                    ("web-v2b".to_string(), None),
+                    ("web-v2c".to_string(), None),
+                    ("worker-v2".to_string(), Some(Kept::Lone)),
+                ],
+                "{to:?}"
+            );
+        }
+        // Routed elsewhere: every web orphan goes; the worker is no proxy's.
+        let elsewhere = fates(&routed(&["id-web-v1"]));
+        assert!(
+            elsewhere
+                .iter()
+                .all(|(n, k)| (n == "worker-v2") == k.is_some()),
+            "{elsewhere:?}"
+        );
+        // Unread: every running web orphan is kept, the stopped one is not.
+        let unread = fates(&Proxied {
+            role: "web",
+            routing: Routing::Unread("nginx did not answer".into()),
+        });
+        let kept: Vec<&str> = unread
+            .iter()
+            .filter(|(_, k)| k.is_some())
+            .map(|(n, _)| n.as_str())
+            .collect();
+        assert_eq!(kept, ["web-v2", "web-v2b", "worker-v2"]);
+        let mut one = find(&all, &set(&["r1"]), &set(&[]));
+        judge(&mut one, &routed(&["web-v2"]));
+        assert!(
+            one[0]
+                .describe()
+                .contains("the proxy sends the app's traffic to it"),
+            "{}",
+            one[0].describe()
+        );
     }
 }

@@ -66,9 +66,19 @@ pub enum Step {
     /// Make the image present on each host: use it, pull it, or build it.
     Image { image: String },
     /// A throw-away container from the new image runs the release command.
-    ReleaseTask { image: String, command: Vec<String> },
+    ReleaseTask {
+        image: String,
+        command: Vec<String>,
+        /// The version deployed: the task's container is named for it.
+        version: Version,
+    },
     /// Start one new container of the role on each host of the group.
-    Boot { group: Group, image: String },
+    Boot {
+        group: Group,
+        image: String,
+        /// The version it boots, labelled on each container.
+        version: Version,
+    },
     /// Re-create each running container of the group with its own version.
     Reboot { group: Group },
     /// Start the retained container of the wanted version on each host.
@@ -503,6 +513,7 @@ impl<'a> Planner<'a> {
             let step = Step::ReleaseTask {
                 image: image.clone(),
                 command: release.command.0.clone(),
+                version: version.clone(),
             };
             self.stages.push(stage(
                 "release task",
@@ -517,6 +528,7 @@ impl<'a> Planner<'a> {
                 Step::Boot {
                     group,
                     image: image.clone(),
+                    version: version.clone(),
                 },
             )
         });
@@ -581,77 +593,6 @@ impl<'a> Planner<'a> {
         Ok(())
     }
 
-    fn container(
-        &mut self,
-        host: &HostName,
-        container: &str,
-        op: super::action::ContainerOp,
-    ) -> Result<(), PlanError> {
-        if !self.all_hosts(&self.roles.clone()).contains(host) {
-            return Err(PlanError::NotOnHost {
-                app: self.app_name.to_string(),
-                host: host.to_string(),
-            });
-        }
-        self.stages.push(stage(
-            &format!("{op} {container}"),
-            Step::Container {
-                container: container.to_string(),
-                op,
-            },
-            std::slice::from_ref(host),
-        ));
-        Ok(())
-    }
-
-    fn exec(
-        &mut self,
-        role: Option<&RoleName>,
-        host: Option<&HostName>,
-        command: &[String],
-    ) -> Result<(), PlanError> {
-        let (role, hosts) = self.exec_hosts(role, host)?;
-        if command.is_empty() {
-            return Err(PlanError::NoCommand);
-        }
-        self.stages.push(stage(
-            &format!("exec {role}"),
-            Step::Exec {
-                role,
-                command: command.to_vec(),
-            },
-            &hosts,
-        ));
-        Ok(())
-    }
-
-    /// The role (the primary one unless named) and its hosts (or the one
-    /// named) a command runs on.
-    fn exec_hosts(
-        &self,
-        role: Option<&RoleName>,
-        host: Option<&HostName>,
-    ) -> Result<(RoleName, Vec<HostName>), PlanError> {
-        let role = role.unwrap_or(&self.app.primary_role).clone();
-        if !self.app.roles.contains_key(&role) {
-            return Err(unknown_role(self.app_name, &role, &self.roles));
-        }
-        let mut hosts = self
-            .config
-            .role_hosts(self.app_name, &role, self.dest)
-            .to_vec();
-        if let Some(h) = host {
-            if !hosts.contains(h) {
-                return Err(PlanError::NotOnHost {
-                    app: format!("{}'s role {role}", self.app_name),
-                    host: h.to_string(),
-                });
-            }
-            hosts = vec![h.clone()];
-        }
-        Ok((role, hosts))
-    }
-
     fn proxy_sync(&mut self) -> Result<(), PlanError> {
         let Some(p) = &self.proxy else {
             return Err(PlanError::NoProxy {
@@ -690,6 +631,8 @@ fn unknown_role(app: &AppName, role: &RoleName, roles: &[RoleName]) -> PlanError
             .join(", "),
     }
 }
+
+mod one;
 
 #[cfg(test)]
 mod tests;

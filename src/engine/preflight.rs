@@ -198,10 +198,10 @@ async fn listen_port(
 ) -> Vec<Lack> {
     use super::proxy::probe::{self, Via};
     let via = match Endpoint::from_config(cfg) {
-        Endpoint::Local { .. } => Via::Tcp(std::net::SocketAddr::from((
-            std::net::Ipv4Addr::LOCALHOST,
-            port,
-        ))),
+        // Not an SSH host: nginx runs on this machine.
+        Endpoint::Local { .. } | Endpoint::Tcp { .. } | Endpoint::Invalid { .. } => Via::Tcp(
+            std::net::SocketAddr::from((std::net::Ipv4Addr::LOCALHOST, port)),
+        ),
         Endpoint::Ssh { ssh, remote_socket } => {
             let Ok(tunnel) = hosts.tunnel(&ssh, &remote_socket, TIMEOUT).await else {
                 return Vec::new(); // the reach check says why
@@ -220,7 +220,9 @@ async fn listen_port(
         what,
         fix: format!("free port {port} or set the app's `proxy.listen` to a free one"),
     };
-    match probe::once(&via, "localhost", "/", Duration::from_secs(3)).await {
+    // Asked so that nginx answers itself: an nginx whose upstream is dead
+    // (a removed container) is still nginx, and repair must reach it.
+    match probe::identify(&via, Duration::from_secs(5)).await {
         Ok(a) if a.server.as_deref().is_some_and(|s| s.starts_with("nginx")) => Vec::new(),
         Ok(a) => vec![taken(format!(
             "port {port} is answered by {}, not nginx",
@@ -268,6 +270,24 @@ async fn nginx(hosts: &Pool, cfg: &crate::config::HostConfig, host: &str) -> Vec
             format!("`{}` cannot run: {e}", argv.join(" ")),
             "install nginx (Debian: nginx-light) or set the host's `nginx.command`",
         )),
+    }
+    // On an SSH host the switch holds nginx's file lock with the host's own
+    // `flock` (util-linux): without it the traffic stage could not start.
+    if matches!(dir.files, crate::hosts::Files::Ssh(..)) {
+        let flock = match dir.files.run(&["flock", "--version"], TIMEOUT).await {
+            Ok(o) if o.code == Some(0) => None,
+            Ok(o) => Some(format!(
+                "`flock --version` fails: {}",
+                crate::sanitize::one_line(&String::from_utf8_lossy(&o.stderr))
+            )),
+            Err(e) => Some(format!("`flock` cannot run: {e}")),
+        };
+        if let Some(what) = flock {
+            out.push(lack(
+                what,
+                "install util-linux's flock on the host (Debian: util-linux; Alpine: apk add util-linux)",
+            ));
+        }
     }
     let probe = dir.join(".berth-preflight");
     let written = probe.write(b"").await;

@@ -16,20 +16,22 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::error::Failure;
-use super::event::{EngineEvent, Outcome, RunResult};
+use super::event::{EngineEvent, FailureKind, Outcome, RunResult};
 use super::gate::{Gate, GateError};
 use super::history::{self, Performer, Record};
 use super::lock::{self, LockError, Nested};
 use super::orphans;
 use super::plan::{Group, Plan, Stage, Step};
+use super::proxy::routing;
 use super::trigger::Implementation;
 use super::{Action, Version};
 use crate::config::{AppConfig, Config, ConfigError, HostName, RoleName, Secret};
-use crate::docker::{self, ContainerSpec, Engine, Gateway};
+use crate::docker::{self, Client, ContainerSpec, Gateway};
 use crate::hosts::{self, Endpoint};
 use crate::labels::{self, BerthLabels, Selector};
 
 mod boot;
+mod connect;
 mod image;
 mod locking;
 mod restore;
@@ -152,7 +154,7 @@ struct Runner<'a> {
     destination: String,
     secrets: Result<BTreeMap<String, Secret>, ConfigError>,
     /// Each connected host's engine (which keeps an SSH host's tunnel open).
-    docker: HashMap<HostName, Engine>,
+    docker: HashMap<HostName, Client>,
     fresh: HashMap<(RoleName, HostName), Fresh>,
     booted: Vec<Touched>,
     started_retained: Vec<Touched>,
@@ -177,6 +179,7 @@ pub async fn run(ctx: RunContext<'_>, plan: &Plan) -> RunResult {
             let result = RunResult::Failed {
                 stage: "plan".into(),
                 error: error.to_string(),
+                kind: FailureKind::Refused,
             };
             let _ = ctx.events.send(EngineEvent::Finished {
                 result: result.clone(),
@@ -207,7 +210,15 @@ pub async fn run(ctx: RunContext<'_>, plan: &Plan) -> RunResult {
         digest: None,
         ctx,
     };
-    runner.run().await
+    // Every line logged while it runs says which run, app and action.
+    let span = tracing::info_span!(
+        "run",
+        id = %runner.ctx.run_id,
+        app = %plan.app,
+        action = %plan.action.verb(),
+        destination = %runner.destination,
+    );
+    tracing::Instrument::instrument(runner.run(), span).await
 }
 
 impl Runner<'_> {
@@ -217,10 +228,15 @@ impl Runner<'_> {
     }
 
     fn out(&self, stage: usize, host: Option<&HostName>, line: impl Into<String>) {
+        let line = line.into();
+        match host {
+            Some(h) => tracing::info!(host = %h, "{line}"),
+            None => tracing::info!("{line}"),
+        }
         self.emit(EngineEvent::Output {
             stage,
             host: host.map(|h| h.to_string()),
-            line: line.into(),
+            line,
         });
     }
 
@@ -235,6 +251,12 @@ impl Runner<'_> {
     async fn run(mut self) -> RunResult {
         let started = Instant::now();
         let started_at = Utc::now();
+        tracing::info!(
+            stages = self.plan.stages.len(),
+            by = %self.ctx.performer,
+            "{} started",
+            self.plan.action.describe()
+        );
         self.emit(EngineEvent::PlanReady {
             plan: self.plan.clone(),
         });
@@ -242,7 +264,17 @@ impl Runner<'_> {
         let mut result = RunResult::Ok;
         for (i, stage) in self.plan.stages.iter().enumerate() {
             let t = Instant::now();
+            let hosts: Vec<&str> = stage.hosts.iter().map(|h| h.as_str()).collect();
+            let span = tracing::info_span!("stage", n = i + 1, name = %stage.name, hosts = %hosts.join(","));
             let finish = |runner: &Self, outcome: Outcome| {
+                let _in = span.enter();
+                match &outcome {
+                    Outcome::Ok => tracing::info!(ms = t.elapsed().as_millis() as u64, "ok"),
+                    Outcome::Skipped { reason } => tracing::info!("skipped: {reason}"),
+                    Outcome::Failed { error } => {
+                        tracing::warn!(ms = t.elapsed().as_millis() as u64, "failed: {error}")
+                    }
+                }
                 runner.emit(EngineEvent::StageFinished {
                     stage: i,
                     name: stage.name.clone(),
@@ -259,7 +291,8 @@ impl Runner<'_> {
                 name: stage.name.clone(),
                 at: Utc::now(),
             });
-            let outcome = match self.step(i, stage).await {
+            let step = tracing::Instrument::instrument(self.step(i, stage), span.clone());
+            let outcome = match step.await {
                 Ok(Done::Ok) => Outcome::Ok,
                 Ok(Done::Skipped(reason)) => Outcome::Skipped { reason },
                 Err(e) => {
@@ -274,9 +307,10 @@ impl Runner<'_> {
                     // result stays what made it fail in the first place.
                     if !stage.step.is_finally() {
                         result = match e {
-                            StepError::Failed(_) => RunResult::Failed {
+                            StepError::Failed(failure) => RunResult::Failed {
                                 stage: stage.name.clone(),
                                 error: error.clone(),
+                                kind: failure.kind(),
                             },
                             StepError::Cancelled => RunResult::Cancelled {
                                 stage: Some(stage.name.clone()),
@@ -290,6 +324,15 @@ impl Runner<'_> {
         }
         self.write_history(started_at, &result).await;
         warming.abort();
+        match &result {
+            RunResult::Ok => tracing::info!(ms = started.elapsed().as_millis() as u64, "ok"),
+            RunResult::Failed { stage, error, .. } => {
+                tracing::warn!("failed at `{stage}`: {error}; the previous version keeps serving")
+            }
+            RunResult::Cancelled { .. } => {
+                tracing::warn!("cancelled; the previous version keeps serving")
+            }
+        }
         self.emit(EngineEvent::Finished {
             result: result.clone(),
             elapsed_ms: started.elapsed().as_millis() as u64,
@@ -335,90 +378,6 @@ impl Runner<'_> {
             && self.switched.is_empty())
     }
 
-    /// Connects to each host of a stage (once per run).
-    /// Connects to the hosts not yet connected, `parallel_connects` at
-    /// once: one slow host delays only its own connection.
-    async fn connect(&mut self, hosts: &[HostName]) -> Result<(), StepError> {
-        let config = self.ctx.config;
-        let gateway = &self.ctx.gateway;
-        let missing = hosts.iter().filter(|h| !self.docker.contains_key(*h));
-        let connected = bounded(
-            config.fleet.parallel_connects.get(),
-            missing.map(|host| async move {
-                let r = match config.host(host) {
-                    Ok(cfg) => gateway
-                        .engine_of(cfg, Duration::from_secs(10))
-                        .await
-                        .map_err(Failure::on(host)),
-                    Err(e) => Err(Failure::on(host)(e)),
-                };
-                (host, r)
-            }),
-        )
-        .await;
-        for (host, r) in connected {
-            self.docker.insert(host.clone(), r?);
-        }
-        Ok(())
-    }
-
-    /// Opens the connections of every SSH host of the plan at once, in the
-    /// background, while the first stages (the lock, on the primary host
-    /// alone) run: each later stage then finds its hosts' connections open
-    /// in the shared pool instead of opening them one stage at a time.
-    /// Failures are left for the stage that needs the host to report.
-    fn warm_up_ssh_hosts(&self) -> tokio::task::JoinHandle<()> {
-        let mut hosts: Vec<&HostName> = self.plan.stages.iter().flat_map(|s| &s.hosts).collect();
-        hosts.sort();
-        hosts.dedup();
-        let endpoints: Vec<Endpoint> = hosts
-            .into_iter()
-            .filter_map(|h| self.ctx.config.host(h).ok())
-            .map(Endpoint::from_config)
-            .filter(|e| matches!(e, Endpoint::Ssh { .. }))
-            .collect();
-        let limit = self.ctx.config.fleet.parallel_connects.get();
-        let pool = self.ctx.gateway.hosts().clone();
-        tokio::spawn(async move {
-            let reach = endpoints.iter().map(|e| pool.reach(e, lock::REACH_TIMEOUT));
-            bounded(limit, reach).await;
-        })
-    }
-
-    /// A failed stage's error, with a line for each of its SSH hosts whose
-    /// connection is gone: "connection closed" from Docker alone does not
-    /// say that the host dropped.
-    async fn with_dropped_hosts(&self, stage_hosts: &[HostName], mut error: String) -> String {
-        for host in stage_hosts {
-            let Some(tunnel) = self.docker.get(host).and_then(|e| e.tunnel()) else {
-                continue;
-            };
-            let Ok(cfg) = self.ctx.config.host(host) else {
-                continue;
-            };
-            if !tunnel.alive().await {
-                error.push_str(&format!(
-                    "\nhost {host}: its SSH connection ({}) dropped; berth did not finish its work there, and reconnects on the next action",
-                    Endpoint::from_config(cfg).describe()
-                ));
-            }
-        }
-        error
-    }
-
-    /// berth's state directory on a host (through its SSH connection).
-    async fn state_dir(&self, host: &HostName) -> Result<hosts::HostPath, StepError> {
-        self.ctx
-            .gateway
-            .hosts()
-            .state_dir(
-                self.ctx.config.host(host).map_err(Failure::on(host))?,
-                lock::REACH_TIMEOUT,
-            )
-            .await
-            .map_err(|e| Failure::on(host)(e).into())
-    }
-
     /// Hosts worked on at once (`parallel_hosts`).
     fn parallel(&self) -> usize {
         self.ctx.config.fleet.parallel_hosts.get()
@@ -426,7 +385,7 @@ impl Runner<'_> {
 
     /// The engine of a host of the current stage (`step` connects them
     /// first); `Err` guards against a bug, and says so.
-    fn dock(&self, host: &HostName) -> Result<&Engine, Failure> {
+    fn dock(&self, host: &HostName) -> Result<&Client, Failure> {
         self.docker
             .get(host)
             .ok_or_else(|| Failure::at(host, "not connected (a berth bug: please report it)"))
@@ -461,16 +420,21 @@ impl Runner<'_> {
             }
             Step::RemoveRoute => self.remove_routes(i, &stage.hosts).await,
             Step::Image { image } => self.image(i, &stage.hosts, image).await,
-            Step::ReleaseTask { image, command } => {
-                self.release_task(i, first(&stage.hosts)?, image, command)
+            Step::ReleaseTask {
+                image,
+                command,
+                version,
+            } => {
+                self.release_task(i, first(&stage.hosts)?, image, command, version)
                     .await?;
                 Ok(Done::Ok)
             }
-            Step::Boot { group, image } => {
-                let version = match &self.plan.action {
-                    Action::Deploy { version, .. } => version.to_string(),
-                    _ => unreachable!("boot stages belong to deploys"),
-                };
+            Step::Boot {
+                group,
+                image,
+                version,
+            } => {
+                let version = version.to_string();
                 let results = bounded(
                     self.parallel(),
                     stage
@@ -659,26 +623,4 @@ fn first_error<T>(results: Vec<Result<T, Failure>>) -> Result<Vec<T>, StepError>
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use std::sync::atomic::{AtomicUsize, Ordering};
-
-    #[tokio::test]
-    async fn bounded_keeps_order_and_never_exceeds_its_limit() {
-        let (now, most) = (AtomicUsize::new(0), AtomicUsize::new(0));
-        let work = (0..20u64).map(|i| {
-            let (now, most) = (&now, &most);
-            async move {
-                let n = now.fetch_add(1, Ordering::SeqCst) + 1;
-                most.fetch_max(n, Ordering::SeqCst);
-                // Later ones finish first: order must come from the input.
-                tokio::time::sleep(Duration::from_millis(20 - i)).await;
-                now.fetch_sub(1, Ordering::SeqCst);
-                i
-            }
-        });
-        let out = bounded(3, work).await;
-        assert_eq!(out, (0..20).collect::<Vec<_>>());
-        assert_eq!(most.load(Ordering::SeqCst), 3);
-    }
-}
+mod tests;

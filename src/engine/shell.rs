@@ -14,7 +14,7 @@ use super::history::{self, Performer, Record};
 use super::plan;
 use super::{Failure, lock};
 use crate::config::{AppName, Config, DestinationName, HostName, RoleName};
-use crate::docker::{Attached, Engine, Gateway};
+use crate::docker::{Attached, Client, Gateway};
 use crate::labels::Selector;
 
 /// How long reaching a host's engine may take.
@@ -46,7 +46,7 @@ impl Owner {
 }
 
 /// The engine of one of the config's hosts.
-async fn reach(config: &Config, gateway: &Gateway, host: &HostName) -> Result<Engine, Failure> {
+async fn reach(config: &Config, gateway: &Gateway, host: &HostName) -> Result<Client, Failure> {
     let cfg = config.host(host).map_err(Failure::on(host))?;
     gateway
         .engine_of(cfg, REACH)
@@ -125,7 +125,7 @@ fn rank(status: &str) -> u8 {
 /// What to run: the command asked for; else the app's `shell:`; else
 /// `/bin/bash` where the container has it; else `/bin/sh`.
 async fn program(
-    engine: &Engine,
+    engine: &Client,
     place: &Place,
     asked: &[String],
     configured: Option<&[String]>,

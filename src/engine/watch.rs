@@ -7,9 +7,9 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures_util::StreamExt;
 use futures_util::future::BoxFuture;
 use futures_util::stream::FuturesUnordered;
+use futures_util::{FutureExt, StreamExt};
 use tokio::sync::{Notify, mpsc};
 
 use super::foreign::{self, ForeignKey, ForeignRead};
@@ -27,6 +27,9 @@ pub const POLL: Duration = Duration::from_secs(2);
 /// open should not run every 2 s. The console's own actions and lock
 /// commands still refresh at once.
 pub const SSH_POLL: Duration = Duration::from_secs(10);
+/// The poll's share per read: a big fleet is read less often, never more
+/// than about a thousand reads a second.
+const PER_READ: Duration = Duration::from_millis(1);
 /// An app's lock as read.
 #[derive(Clone, Debug, PartialEq)]
 pub enum LockRead {
@@ -99,132 +102,158 @@ pub async fn run(
     // Every read is on its own clock: due again `poll` after it came back
     // (at once on a reload). A read still out is never asked twice, and a
     // dead or hung host's reads, out until their deadline, hold back no
-    // other host's: there are no rounds to wait for.
+    // other host's: there are no rounds to wait for. What is due is kept
+    // in time order, so a turn touches only the reads it starts (a fleet
+    // of 10,000 apps has 20,000 of them).
+    let locks_of: HashMap<(String, String), (AppName, Option<DestinationName>)> = targets
+        .into_iter()
+        .map(|(key, app, dest)| (key, (app, dest)))
+        .collect();
+    let every = |dokku_hosts: &[HostName]| -> Vec<Key> {
+        (0..config.kamal.len())
+            .map(Key::Kamal)
+            .chain(audits.iter().map(|(i, h)| Key::Audit(*i, h.clone())))
+            .chain(dokku_hosts.iter().cloned().map(Key::Dokku))
+            .chain(locks_of.keys().cloned().map(Key::Lock))
+            .chain(
+                places
+                    .iter()
+                    .map(|(h, a)| Key::History(h.clone(), a.clone())),
+            )
+            .collect()
+    };
+    let start = |key: &Key, files: &Files| -> BoxFuture<'static, Read> {
+        let (config, hosts) = (config.clone(), hosts.clone());
+        match key.clone() {
+            Key::Kamal(i) => Box::pin(async move {
+                let (read, key) = match config.kamal.get(i) {
+                    Some(app) => (
+                        foreign::kamal_lock(&config, &hosts, app).await,
+                        (
+                            "kamal".to_string(),
+                            app.service.clone(),
+                            app.destination.clone().unwrap_or_default(),
+                        ),
+                    ),
+                    None => (
+                        ForeignRead::Error("no such Kamal app".into()),
+                        ("kamal".to_string(), String::new(), String::new()),
+                    ),
+                };
+                Read::Foreign(i, key, read)
+            }),
+            Key::Audit(i, host) => Box::pin(async move {
+                let got = match config.kamal.get(i) {
+                    Some(app) => foreign::kamal_audit(&config, &hosts, app, &host).await,
+                    None => Err("no such Kamal app".into()),
+                };
+                let place = format!("kamal {i} {host}");
+                Read::Theirs(
+                    Key::Audit(i, host.clone()),
+                    place,
+                    host.to_string(),
+                    got.ok(),
+                )
+            }),
+            Key::Dokku(host) => Box::pin(async move {
+                let got = foreign::dokku(&config, &hosts, &host).await;
+                Read::Dokku(host, got)
+            }),
+            Key::Lock(key) => {
+                let target = locks_of.get(&key).cloned();
+                Box::pin(async move {
+                    let cell = match target {
+                        Some((app, dest)) => read_lock(&config, &hosts, &app, dest.as_ref()).await,
+                        None => LockRead::Error("no such app".into()),
+                    };
+                    Read::Lock(key, cell)
+                })
+            }
+            Key::History(host, app) => {
+                let known = files.get(&(host.clone(), app.clone())).map(|(s, _)| *s);
+                Box::pin(async move {
+                    let got = read_history_of(&config, &hosts, &host, &app, known).await;
+                    Read::History(host, app, got)
+                })
+            }
+        }
+    };
+    // A fleet too big to read every `poll` is read at a pace it can keep:
+    // at most one read per millisecond on average (20,000 reads: every 20 s).
+    let poll = poll.max(PER_READ * u32::try_from(every(&dokku_hosts).len()).unwrap_or(u32::MAX));
     let mut reads: FuturesUnordered<BoxFuture<'static, Read>> = FuturesUnordered::new();
     let mut out: HashSet<Key> = HashSet::new();
-    let mut due: HashMap<Key, tokio::time::Instant> = HashMap::new();
+    let mut schedule: BTreeMap<tokio::time::Instant, Vec<Key>> = BTreeMap::new();
+    let mut now_due: Vec<Key> = every(&dokku_hosts);
     let first = tokio::time::sleep(FIRST_FLUSH);
     tokio::pin!(first);
     let mut flushed = false;
     let mut history_changed = false;
     loop {
         let now = tokio::time::Instant::now();
-        let ask = |reads: &mut FuturesUnordered<BoxFuture<'static, Read>>,
-                   out: &mut HashSet<Key>,
-                   files: &Files,
-                   dokku_hosts: &[HostName]| {
-            let mut take = |key: Key| due.get(&key).is_none_or(|t| *t <= now) && out.insert(key);
-            for (i, app) in config.kamal.iter().enumerate() {
-                if take(Key::Kamal(i)) {
-                    let (config, hosts) = (config.clone(), hosts.clone());
-                    let key = (
-                        "kamal".to_string(),
-                        app.service.clone(),
-                        app.destination.clone().unwrap_or_default(),
-                    );
-                    reads.push(Box::pin(async move {
-                        let read = match config.kamal.get(i) {
-                            Some(app) => foreign::kamal_lock(&config, &hosts, app).await,
-                            None => ForeignRead::Error("no such Kamal app".into()),
-                        };
-                        Read::Foreign(i, key, read)
-                    }));
-                }
+        while let Some(entry) = schedule.first_entry() {
+            if *entry.key() > now {
+                break;
             }
-            for (i, host) in &audits {
-                if take(Key::Audit(*i, host.clone())) {
-                    let (config, hosts, i, host) =
-                        (config.clone(), hosts.clone(), *i, host.clone());
-                    reads.push(Box::pin(async move {
-                        let got = match config.kamal.get(i) {
-                            Some(app) => foreign::kamal_audit(&config, &hosts, app, &host).await,
-                            None => Err("no such Kamal app".into()),
-                        };
-                        let place = format!("kamal {i} {host}");
-                        Read::Theirs(
-                            Key::Audit(i, host.clone()),
-                            place,
-                            host.to_string(),
-                            got.ok(),
-                        )
-                    }));
-                }
+            now_due.extend(entry.remove());
+        }
+        for key in now_due.drain(..) {
+            if out.insert(key.clone()) {
+                reads.push(start(&key, &files));
             }
-            for host in dokku_hosts {
-                if take(Key::Dokku(host.clone())) {
-                    let (config, hosts, host) = (config.clone(), hosts.clone(), host.clone());
-                    reads.push(Box::pin(async move {
-                        let got = foreign::dokku(&config, &hosts, &host).await;
-                        Read::Dokku(host, got)
-                    }));
-                }
-            }
-            for (key, app, dest) in &targets {
-                if take(Key::Lock(key.clone())) {
-                    let (config, hosts, key) = (config.clone(), hosts.clone(), key.clone());
-                    let (app, dest) = (app.clone(), dest.clone());
-                    reads.push(Box::pin(async move {
-                        let cell = read_lock(&config, &hosts, &app, dest.as_ref()).await;
-                        Read::Lock(key, cell)
-                    }));
-                }
-            }
-            for (host, app) in &places {
-                if take(Key::History(host.clone(), app.clone())) {
-                    let known = files.get(&(host.clone(), app.clone())).map(|(s, _)| *s);
-                    let (config, hosts) = (config.clone(), hosts.clone());
-                    let (host, app) = (host.clone(), app.clone());
-                    reads.push(Box::pin(async move {
-                        let got = read_history_of(&config, &hosts, &host, &app, known).await;
-                        Read::History(host, app, got)
-                    }));
-                }
-            }
-        };
-        ask(&mut reads, &mut out, &files, &dokku_hosts);
-        // What was due is out now (or no longer asked: a host with no
-        // Dokku); what is out gets its next time when it comes back.
-        due.retain(|_, t| *t > now);
-        let next = due.values().min().copied().unwrap_or(now + poll);
+        }
+        let next = schedule.first_key_value().map_or(now + poll, |(t, _)| *t);
         tokio::select! {
             Some(read) = reads.next(), if !reads.is_empty() => {
-                let key = match read {
-                    Read::Lock(key, cell) => {
-                        locks.insert(key.clone(), cell);
-                        Key::Lock(key)
-                    }
-                    Read::History(host, app, got) => {
-                        let key = Key::History(host.clone(), app.clone());
-                        if let Some((stamp, records)) = got {
-                            files.insert((host, app), (stamp, records));
-                            history_changed = true;
+                // Every read that is in by now, then one send.
+                let mut came = vec![read];
+                while let Some(Some(read)) = reads.next().now_or_never() {
+                    came.push(read);
+                }
+                let back = tokio::time::Instant::now() + poll;
+                for read in came {
+                    let key = match read {
+                        Read::Lock(key, cell) => {
+                            locks.insert(key.clone(), cell);
+                            Key::Lock(key)
                         }
-                        key
-                    }
-                    Read::Foreign(i, key, read) => {
-                        theirs.locks.insert(key, read);
-                        Key::Kamal(i)
-                    }
-                    Read::Theirs(key, place, host, got) => {
-                        if let Some(records) = got {
-                            history_changed |= theirs.records(place, &host, records);
-                        }
-                        key
-                    }
-                    Read::Dokku(host, got) => {
-                        match got {
-                            // No Dokku there: not asked again.
-                            Ok(None) => dokku_hosts.retain(|h| h != &host),
-                            Ok(Some(state)) => {
-                                history_changed |= theirs.dokku(&host, state);
+                        Read::History(host, app, got) => {
+                            let key = Key::History(host.clone(), app.clone());
+                            if let Some((stamp, records)) = got {
+                                files.insert((host, app), (stamp, records));
+                                history_changed = true;
                             }
-                            Err(e) => theirs.dokku_unreachable(&host, &e),
+                            key
                         }
-                        Key::Dokku(host)
-                    }
-                };
-                out.remove(&key);
-                due.insert(key, tokio::time::Instant::now() + poll);
+                        Read::Foreign(i, key, read) => {
+                            theirs.locks.insert(key, read);
+                            Key::Kamal(i)
+                        }
+                        Read::Theirs(key, place, host, got) => {
+                            if let Some(records) = got {
+                                history_changed |= theirs.records(place, &host, records);
+                            }
+                            key
+                        }
+                        Read::Dokku(host, got) => {
+                            match got {
+                                // No Dokku there: not asked again.
+                                Ok(None) => {
+                                    dokku_hosts.retain(|h| h != &host);
+                                    out.remove(&Key::Dokku(host));
+                                    continue;
+                                }
+                                Ok(Some(state)) => {
+                                    history_changed |= theirs.dokku(&host, state);
+                                }
+                                Err(e) => theirs.dokku_unreachable(&host, &e),
+                            }
+                            Key::Dokku(host)
+                        }
+                    };
+                    out.remove(&key);
+                    schedule.entry(back).or_default().push(key);
+                }
                 // Before the first flush, the first reads are gathered (one
                 // redraw, not one per host); after it, or once all of them
                 // came, what comes is sent as it comes (when it changed).
@@ -245,7 +274,10 @@ pub async fn run(
             }
             _ = tokio::time::sleep_until(next) => {}
             // Something said it changed: everything not out is read again.
-            _ = reload.notified() => due.clear(),
+            _ = reload.notified() => {
+                schedule.clear();
+                now_due = every(&dokku_hosts);
+            }
         }
     }
 }
@@ -413,17 +445,19 @@ async fn read_lock(
 
 /// Every (host, app) whose history the console shows.
 fn history_places(config: &Config) -> Vec<(String, String)> {
-    config
+    let apps = config.fleet.apps.iter().flat_map(|(app, app_cfg)| {
+        app_cfg
+            .hosts()
+            .into_iter()
+            .map(move |host| (host.to_string(), app.to_string()))
+    });
+    // And each host's record of hand operations on its containers.
+    let hosts = config
         .fleet
-        .apps
-        .iter()
-        .flat_map(|(app, app_cfg)| {
-            app_cfg
-                .hosts()
-                .into_iter()
-                .map(move |host| (host.to_string(), app.to_string()))
-        })
-        .collect()
+        .hosts
+        .keys()
+        .map(|h| (h.to_string(), history::HOST_LOG.to_string()));
+    apps.chain(hosts).collect()
 }
 
 /// The newest records of one app's history on one host, when its file

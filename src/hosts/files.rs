@@ -16,8 +16,6 @@ use super::ssh::Tunnel;
 mod local;
 mod remote;
 
-pub(super) use remote::{SCRIPTS, Script};
-
 use local::Local;
 use remote::Remote;
 

@@ -11,8 +11,10 @@
 //! host is `docker`'s, a layer above.
 //! The layering is checked by a test (`src/layers.rs`).
 
+pub mod address;
 mod error;
 pub mod files;
+mod scripts;
 pub mod ssh;
 
 use std::path::PathBuf;
@@ -30,55 +32,105 @@ pub const DEFAULT_SOCKET: &str = "/var/run/docker.sock";
 /// Where a host's Docker engine is.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum Endpoint {
-    /// The engine on this machine, at a unix socket.
+    /// An engine at a unix socket on this machine.
     Local { socket: PathBuf },
     /// An engine on another machine, reached over SSH.
     Ssh {
         ssh: SshConfig,
         remote_socket: PathBuf,
     },
+    /// An engine at a TCP address (`tcp://`), with TLS when it asks.
+    Tcp { addr: String, tls: Option<Tls> },
+    /// An address berth cannot use (an unknown scheme, a context that is
+    /// not there, TLS files missing): reaching it is an error naming it.
+    Invalid { given: String, why: String },
+}
+
+/// The client certificate and the CA a TLS engine is checked against
+/// (`ca.pem`, `cert.pem`, `key.pem`, as `DOCKER_CERT_PATH` holds them).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Tls {
+    pub ca: PathBuf,
+    pub cert: PathBuf,
+    pub key: PathBuf,
 }
 
 impl Endpoint {
-    /// The endpoint a host's config describes. For the local engine, an
-    /// unset socket follows `DOCKER_HOST` when it names a unix socket, as the
-    /// docker CLI does.
+    /// The endpoint a host's config describes: `ssh:` (with `socket:`),
+    /// `socket:`, `docker:` (an address as `DOCKER_HOST` takes it) or
+    /// `context:`; a host with none of them is this machine's engine as the
+    /// docker CLI finds it (`--context`, `DOCKER_HOST`, `DOCKER_CONTEXT`,
+    /// the current context, the default socket).
     pub fn from_config(host: &HostConfig) -> Self {
-        match &host.ssh {
-            Some(ssh) => Endpoint::Ssh {
+        let env = address::Process;
+        if let Some(ssh) = &host.ssh {
+            return Endpoint::Ssh {
                 ssh: ssh.clone(),
                 remote_socket: host
                     .socket
                     .clone()
                     .unwrap_or_else(|| PathBuf::from(DEFAULT_SOCKET)),
-            },
-            None => Endpoint::Local {
-                socket: host.socket.clone().unwrap_or_else(default_local_socket),
-            },
+            };
+        }
+        if let Some(socket) = &host.socket {
+            return Endpoint::Local {
+                socket: socket.clone(),
+            };
+        }
+        if let Some(addr) = &host.docker {
+            return address::parse(addr, &env);
+        }
+        if let Some(name) = &host.context {
+            return address::context(name, &env);
+        }
+        local().0
+    }
+
+    /// How the host's engine is found (for the header and `status`):
+    /// `berth.yaml`, `DOCKER_HOST`, `docker context prod`, `the default
+    /// socket`; without finding it (no file is read:
+    /// a status report asks on every change the console sees).
+    pub fn origin(host: &HostConfig) -> String {
+        match (&host.ssh, &host.socket, &host.docker, &host.context) {
+            (None, None, None, Some(name)) => format!("berth.yaml (docker context {name})"),
+            (None, None, None, None) => local().1,
+            _ => "berth.yaml".into(),
         }
     }
 
     /// How the endpoint is shown to people: `unix:///var/run/docker.sock`,
-    /// `ssh://deploy@web-1:22`.
+    /// `ssh://deploy@web-1:22`, `tcp://10.0.0.5:2376`.
     pub fn describe(&self) -> String {
         match self {
             Endpoint::Local { socket } => format!("unix://{}", socket.display()),
             Endpoint::Ssh { ssh, .. } => ssh::destination(ssh),
+            Endpoint::Tcp { addr, .. } => format!("tcp://{addr}"),
+            Endpoint::Invalid { given, .. } => given.clone(),
         }
     }
 }
 
-fn default_local_socket() -> PathBuf {
-    std::env::var("DOCKER_HOST")
-        .ok()
-        .and_then(|h| h.strip_prefix("unix://").map(PathBuf::from))
-        .unwrap_or_else(|| PathBuf::from(DEFAULT_SOCKET))
+/// This machine's engine, found once a process: the environment and the
+/// docker config do not change under a running berth.
+fn local() -> (Endpoint, String) {
+    static LOCAL: std::sync::OnceLock<(Endpoint, String)> = std::sync::OnceLock::new();
+    LOCAL
+        .get_or_init(|| address::local(&address::Process))
+        .clone()
 }
 
-/// A host's engine as a local socket bollard can talk to, and what keeps
-/// that socket open (the SSH tunnel, for SSH hosts).
+/// What berth talks to for a reached engine: a unix socket (this
+/// machine's, or an SSH host's forwarded here), or a TCP address.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Target {
+    Unix(PathBuf),
+    Tcp { addr: String, tls: Option<Tls> },
+}
+
+/// A host's engine as bollard can talk to it, and what keeps it open (the
+/// SSH tunnel, for SSH hosts).
 pub struct Reach {
-    pub socket: PathBuf,
+    pub target: Target,
     tunnel: Option<Arc<ssh::Tunnel>>,
 }
 
@@ -86,7 +138,7 @@ impl Reach {
     /// The engine on this machine at `socket`.
     pub fn local(socket: PathBuf) -> Self {
         Reach {
-            socket,
+            target: Target::Unix(socket),
             tunnel: None,
         }
     }
@@ -127,14 +179,21 @@ impl Pool {
     /// the SSH host's socket forwarded over its (shared) master connection.
     pub async fn reach(&self, endpoint: &Endpoint, timeout: Duration) -> Result<Reach, HostError> {
         match endpoint {
-            Endpoint::Local { socket } => Ok(Reach {
-                socket: socket.clone(),
+            Endpoint::Local { socket } => Ok(Reach::local(socket.clone())),
+            Endpoint::Tcp { addr, tls } => Ok(Reach {
+                target: Target::Tcp {
+                    addr: addr.clone(),
+                    tls: tls.clone(),
+                },
                 tunnel: None,
             }),
+            Endpoint::Invalid { given, why } => {
+                Err(HostError::Local(format!("the engine {given}: {why}")))
+            }
             Endpoint::Ssh { ssh, remote_socket } => {
                 let t = self.tunnel(ssh, remote_socket, timeout).await?;
                 Ok(Reach {
-                    socket: t.socket.clone(),
+                    target: Target::Unix(t.socket.clone()),
                     tunnel: Some(t),
                 })
             }
@@ -160,15 +219,17 @@ impl Pool {
         path: PathBuf,
         timeout: Duration,
     ) -> Result<HostPath, HostError> {
-        match Endpoint::from_config(host) {
-            Endpoint::Local { .. } => Ok(HostPath::local(path)),
-            Endpoint::Ssh { ssh, remote_socket } => {
+        // Files are where the host's config says: over SSH for an `ssh:`
+        // host; on this machine otherwise, whichever engine it talks to.
+        match (&host.ssh, Endpoint::from_config(host)) {
+            (Some(_), Endpoint::Ssh { ssh, remote_socket }) => {
                 let tunnel = self.tunnel(&ssh, &remote_socket, timeout).await?;
                 Ok(HostPath {
                     files: Files::Ssh(tunnel, ssh::destination(&ssh)),
                     path,
                 })
             }
+            _ => Ok(HostPath::local(path)),
         }
     }
 }
@@ -186,6 +247,8 @@ mod tests {
                 user: None,
                 port: None,
                 identity_file: None,
+                identities_only: false,
+                proxy_command: None,
                 jump: None,
                 known_hosts: None,
                 config_file: None,
@@ -231,6 +294,8 @@ mod tests {
                 user: Some("deploy".into()),
                 port: Some(2222),
                 identity_file: None,
+                identities_only: false,
+                proxy_command: None,
                 jump: None,
                 known_hosts: None,
                 config_file: None,

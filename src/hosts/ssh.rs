@@ -15,7 +15,7 @@ use std::time::Duration;
 use openssh::{ControlPersist, ForwardType, KnownHosts, Session, SessionBuilder, Socket};
 
 use super::HostError;
-use super::files::Script;
+use super::scripts::Script;
 use crate::config::SshConfig;
 
 mod helper;
@@ -481,10 +481,57 @@ async fn connect(
     if let Some(j) = &ssh.jump {
         b.jump_hosts([j]);
     }
-    if let Some(c) = &ssh.config_file {
+    if ssh.identities_only || ssh.proxy_command.is_some() {
+        let file = own_config(control_dir, ssh).map_err(|reason| HostError::Connect {
+            destination: destination(ssh),
+            reason,
+        })?;
+        b.config_file(file);
+    } else if let Some(c) = &ssh.config_file {
         b.config_file(expand(c));
     }
     b.connect_mux(&ssh.host).await.map_err(|e| explain(ssh, &e))
+}
+
+/// An OpenSSH config for what berth's ssh options cannot say: `IdentitiesOnly
+/// yes` (only the keys named are offered, Kamal's `ssh.keys_only`) and a
+/// `ProxyCommand` (Kamal's `ssh.proxy_command`), then the configs ssh would
+/// have read (`config_file`, else `~/.ssh/config`; then the system's, which
+/// `-F` would otherwise skip). Written in the control directory, which only
+/// this user can read, under a name made of its text.
+fn own_config(control_dir: &Path, ssh: &SshConfig) -> Result<PathBuf, String> {
+    use sha2::{Digest, Sha256};
+    let mut text = String::new();
+    if ssh.identities_only {
+        text.push_str("IdentitiesOnly yes\n");
+    }
+    if let Some(command) = &ssh.proxy_command {
+        // One line: a line break would start a directive of its own.
+        if command.chars().any(char::is_control) {
+            return Err("ssh proxy_command holds a control character or line break".into());
+        }
+        text.push_str(&format!("ProxyCommand {command}\n"));
+    }
+    let user = std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".ssh/config"));
+    let own = ssh.config_file.as_deref().map(expand).or(user);
+    for p in [own, Some(PathBuf::from("/etc/ssh/ssh_config"))]
+        .into_iter()
+        .flatten()
+        .filter(|p| p.is_file())
+    {
+        // OpenSSH reads an `Include` path with spaces only quoted.
+        text.push_str(&format!("Include \"{}\"\n", p.display()));
+    }
+    let digest: String = Sha256::digest(text.as_bytes())
+        .iter()
+        .take(8)
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let file = control_dir.join(format!("ssh-config-{digest}"));
+    if std::fs::read_to_string(&file).ok().as_deref() != Some(text.as_str()) {
+        std::fs::write(&file, &text).map_err(|e| format!("writing {}: {e}", file.display()))?;
+    }
+    Ok(file)
 }
 
 /// The host's Docker socket forwarded to `socket` here.

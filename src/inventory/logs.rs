@@ -15,7 +15,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{AppName, Config, DestinationName, HostName, NotDeclared, RoleName};
-use crate::docker::{Engine, Gateway, LineSplitter, Listed, LogRange, LogStream, split_timestamp};
+use crate::docker::{Client, Gateway, LineSplitter, Listed, LogRange, LogStream, split_timestamp};
 use crate::labels::Selector;
 
 /// How long reaching a host's engine may take.
@@ -237,7 +237,7 @@ pub async fn open(config: &Config, gateway: &Gateway, req: Request) -> Result<Ap
 /// timestamps; says when a followed log ends.
 async fn read(
     host: HostName,
-    engine: Engine,
+    engine: Client,
     container: Listed,
     range: LogRange,
     tx: mpsc::Sender<Item>,
@@ -304,7 +304,7 @@ async fn read(
 /// one started again in place).
 async fn attach_new(
     host: HostName,
-    engine: Engine,
+    engine: Client,
     selector: Selector,
     range: LogRange,
     tx: mpsc::Sender<Item>,

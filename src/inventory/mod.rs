@@ -8,6 +8,7 @@
 //! The layering is checked by a test (`src/layers.rs`).
 
 pub mod logs;
+pub mod stats;
 pub mod status;
 mod watch;
 
@@ -17,7 +18,7 @@ use tokio::sync::{mpsc, watch as tokio_watch};
 use tokio::task::JoinHandle;
 
 pub use crate::domain::model::{
-    Container, EngineInfo, EventRecord, Fleet, Health, HostView, Link, Msg, Port, Probe, State,
+    Change, Container, EngineInfo, EventRecord, Fleet, Health, HostView, Link, Port, Probe, State,
 };
 pub use watch::WatchOptions;
 
@@ -70,7 +71,7 @@ impl Inventory {
         opts: WatchOptions,
     ) -> Inventory {
         let (model_tx, model_rx) = tokio_watch::channel(fleet);
-        let (tx, mut rx) = mpsc::channel::<Msg>(1024);
+        let (tx, mut rx) = mpsc::channel::<Change>(1024);
         let mut tasks = Vec::new();
         tasks.push(tokio::spawn(async move {
             // Drain whatever is queued before notifying readers once: a burst

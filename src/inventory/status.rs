@@ -1,7 +1,7 @@
 //! The status report: the fleet grouped as hosts → apps → roles →
 //! containers, checked against what the config declares. Pure data; `berth
 //! status` prints it as a table or as JSON (field names are a stable
-//! interface, documented in the README).
+//! interface, documented in docs/commands.md).
 
 use std::collections::BTreeMap;
 
@@ -27,12 +27,27 @@ pub struct StatusReport {
     /// and strangers' containers on the same engine never change it.
     pub declared_ok: bool,
     pub hosts: Vec<HostStatus>,
+    /// Kamal app instances whose deploy files berth could not read (the
+    /// others are reported as usual).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub kamal_failed: Vec<KamalFailedRow>,
+}
+
+/// A Kamal instance that could not be read: an error row.
+#[derive(Debug, Serialize)]
+pub struct KamalFailedRow {
+    pub file: String,
+    pub destination: Option<String>,
+    pub error: String,
 }
 
 #[derive(Debug, Serialize)]
 pub struct HostStatus {
     pub name: String,
     pub endpoint: String,
+    /// How berth found the engine: `berth.yaml`, `DOCKER_HOST`, `docker
+    /// context prod`, `the default socket`.
+    pub engine_from: String,
     pub reachable: bool,
     /// Why the host is unreachable.
     pub error: Option<String>,
@@ -181,24 +196,47 @@ pub fn report(config: &Config, fleet: &Fleet, filter: &Filter, now: DateTime<Utc
                 }
             }
         }
-        // Kamal apps read from their deploy files: each role on its hosts.
+        // Kamal apps read from their deploy files: each role and accessory
+        // on its hosts (an accessory as role `accessory:<name>`, as its
+        // container is shown).
+        let here = |app: &crate::config::kamal::KamalApp, hosts: &[String]| {
+            hosts
+                .iter()
+                .any(|a| app.host_name(a).is_some_and(|n| n.as_str() == host.name))
+        };
         for app in &config.kamal {
             if !wanted(&app.service) {
                 continue;
             }
             let dest = app.destination.clone().unwrap_or_default();
-            for role in &app.roles {
-                if role
-                    .hosts
-                    .iter()
-                    .any(|a| app.host_name(a).is_some_and(|n| n.as_str() == host.name))
-                {
+            let roles = app.roles.iter().map(|r| (r.name.clone(), &r.hosts));
+            let accessories = app
+                .accessories
+                .iter()
+                .map(|a| (format!("accessory:{}", a.name), &a.hosts));
+            for (role, hosts) in roles.chain(accessories) {
+                if here(app, hosts) {
                     apps.entry((app.service.clone(), Source::Kamal, dest.clone()))
                         .or_default()
-                        .insert(role.name.clone(), (true, Vec::new()));
+                        .insert(role, (true, Vec::new()));
                 }
             }
         }
+        // An accessory is labelled with no destination: on this host it is
+        // the one instance's that declares it here, when only one does.
+        let accessory_of = |app: &str, role: &str| -> Option<String> {
+            let name = role.strip_prefix("accessory:")?;
+            let mut of = config.kamal.iter().filter(|k| {
+                k.service == app
+                    && k.accessories
+                        .iter()
+                        .any(|a| a.name == name && here(k, &a.hosts))
+            });
+            let one = of.next()?;
+            of.next()
+                .is_none()
+                .then(|| one.destination.clone().unwrap_or_default())
+        };
         for c in host.containers.values() {
             let Some(app) = c.owner.app.clone() else {
                 if filter.app.is_none() {
@@ -209,7 +247,14 @@ pub fn report(config: &Config, fleet: &Fleet, filter: &Filter, now: DateTime<Utc
             if !wanted(&app) {
                 continue;
             }
-            let key = (app, c.owner.source, c.owner.destination.clone());
+            let mut dest = c.owner.destination.clone();
+            if dest.is_empty()
+                && c.owner.source == Source::Kamal
+                && let Some(d) = c.owner.role.as_deref().and_then(|r| accessory_of(&app, r))
+            {
+                dest = d;
+            }
+            let key = (app, c.owner.source, dest);
             if c.owner.phase.is_some() {
                 tasks.entry(key).or_default().push(c);
                 continue;
@@ -300,9 +345,15 @@ pub fn report(config: &Config, fleet: &Fleet, filter: &Filter, now: DateTime<Utc
         let (reachable, error) = reachability(host);
         all_ok &= reachable;
         declared_ok &= reachable;
+        let engine_from = crate::config::HostName::new(&host.name)
+            .ok()
+            .and_then(|n| config.fleet.hosts.get(&n))
+            .map(crate::hosts::Endpoint::origin)
+            .unwrap_or_default();
         hosts.push(HostStatus {
             name: host.name.clone(),
             endpoint: host.endpoint.clone(),
+            engine_from,
             reachable,
             error,
             docker_version: host.engine.as_ref().map(|e| e.version.clone()),
@@ -320,6 +371,23 @@ pub fn report(config: &Config, fleet: &Fleet, filter: &Filter, now: DateTime<Utc
         ok: all_ok,
         declared_ok,
         hosts,
+        kamal_failed: config
+            .kamal_failed
+            .iter()
+            .filter(|f| {
+                filter
+                    .destination
+                    .as_ref()
+                    .is_none_or(|d| f.destination.as_deref() == Some(d.as_str()))
+            })
+            .map(|f| KamalFailedRow {
+                file: crate::config::kamal::destination_or_base(&f.file, f.destination.as_deref())
+                    .display()
+                    .to_string(),
+                destination: f.destination.clone(),
+                error: f.error.clone(),
+            })
+            .collect(),
     }
 }
 
@@ -417,7 +485,7 @@ mod tests {
     use std::path::Path;
 
     use super::*;
-    use crate::domain::{EngineInfo, Health, Msg, State};
+    use crate::domain::{Change, EngineInfo, Health, State};
     use crate::labels::{BerthLabels, Owner};
 
     const CFG: &str = "version: 2\nhosts:\n  a: {}\n  b: {}\napps:\n  demo:\n    image: demo\n    roles:\n      web: {hosts: [a, b]}\n      worker: {hosts: [b]}\n";
@@ -458,12 +526,12 @@ mod tests {
             os: String::new(),
             arch: String::new(),
         };
-        f.apply(Msg::Synced {
+        f.apply(Change::Synced {
             host: "a".into(),
             engine: engine.clone(),
             containers: a,
         });
-        f.apply(Msg::Synced {
+        f.apply(Change::Synced {
             host: "b".into(),
             engine,
             containers: b,

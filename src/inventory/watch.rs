@@ -10,7 +10,7 @@ use futures_util::StreamExt;
 use tokio::sync::mpsc;
 
 use crate::docker::{Gateway, convert};
-use crate::domain::model::{Link, Msg};
+use crate::domain::model::{Change, Link};
 use crate::hosts::Endpoint;
 
 /// Tunables for host watchers.
@@ -62,7 +62,7 @@ pub async fn watch_host(
     gateway: Gateway,
     host: String,
     endpoint: Endpoint,
-    tx: mpsc::Sender<Msg>,
+    tx: mpsc::Sender<Change>,
     opts: WatchOptions,
 ) {
     let mut backoff = opts.backoff_min;
@@ -87,7 +87,7 @@ pub async fn watch_host(
             retry_at: chrono::Duration::from_std(wait).ok().map(|w| now + w),
         };
         if tx
-            .send(Msg::Link {
+            .send(Change::Link {
                 host: host.clone(),
                 link: down,
             })
@@ -137,7 +137,7 @@ async fn session(
     gateway: &Gateway,
     host: &str,
     endpoint: &Endpoint,
-    tx: &mpsc::Sender<Msg>,
+    tx: &mpsc::Sender<Change>,
     opts: &WatchOptions,
 ) -> End {
     let permit = match &opts.connecting {
@@ -175,7 +175,7 @@ async fn session(
     });
     let ids: Vec<String> = listed.iter().map(|c| c.id.clone()).collect();
     if opts.list_first {
-        let listed = Msg::Synced {
+        let listed = Change::Synced {
             host: host.to_string(),
             engine: info.clone(),
             containers: listed,
@@ -209,7 +209,7 @@ async fn session(
         exits.keep(c);
     }
     tracing::info!(host, containers = containers.len(), api = %info.api_version, "host synced");
-    let synced = Msg::Synced {
+    let synced = Change::Synced {
         host: host.to_string(),
         engine: info,
         containers,
@@ -225,7 +225,7 @@ async fn session(
             Err(e) => return lost(e),
         };
         if let Some(record) = ev.record
-            && tx.send(Msg::Event(record)).await.is_err()
+            && tx.send(Change::Event(record)).await.is_err()
         {
             return End::Closed;
         }
@@ -233,7 +233,7 @@ async fn session(
             convert::EventEffect::Ignore => continue,
             convert::EventEffect::Removed(id) => {
                 exits.codes.remove(&id);
-                Msg::Remove {
+                Change::Remove {
                     host: host.to_string(),
                     id,
                 }
@@ -244,12 +244,12 @@ async fn session(
                         exits.codes.insert(id, code);
                     }
                     exits.keep(&mut c);
-                    Msg::Upsert {
+                    Change::Upsert {
                         host: host.to_string(),
                         container: Box::new(c),
                     }
                 }
-                Ok(None) => Msg::Remove {
+                Ok(None) => Change::Remove {
                     host: host.to_string(),
                     id,
                 },

@@ -9,7 +9,6 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures_util::StreamExt;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
@@ -17,9 +16,8 @@ use tokio::time::Instant;
 use super::logs::{LogLine, LogOf, Source, TAIL};
 use super::model::{Model, Msg};
 use crate::config::Config;
-use crate::docker::{Engine, Gateway, LineSplitter, LogRange, LogStream};
 use crate::domain::Usage;
-use crate::hosts::Endpoint;
+use crate::ops::{self, LogRange, Session};
 
 /// Log lines are sent to the model at most this often: a chatty container
 /// costs a frame per interval, not a frame per line.
@@ -38,42 +36,14 @@ const STATS_EVERY: Duration = Duration::from_secs(2);
 /// Samples are gathered for this long and sent as one message, so 40
 /// containers on screen cost one frame, not 40.
 const STATS_BATCH: Duration = Duration::from_secs(1);
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
 type Key = (String, String);
 
-/// The engines of the config's hosts, through the console's gateway.
+/// What every feed needs: the config and the console's session.
 #[derive(Clone)]
 struct Clients {
     config: Arc<Config>,
-    gateway: Gateway,
-}
-
-impl Clients {
-    fn endpoint(&self, host: &str) -> Result<Endpoint, String> {
-        self.config
-            .fleet
-            .hosts
-            .iter()
-            .find(|(name, _)| name.as_str() == host)
-            .map(|(_, c)| Endpoint::from_config(c))
-            .ok_or_else(|| format!("host {host} is not in the config"))
-    }
-
-    async fn get(&self, host: &str) -> Result<Engine, String> {
-        let endpoint = self.endpoint(host)?;
-        self.gateway
-            .engine(&endpoint, CONNECT_TIMEOUT)
-            .await
-            .map_err(|e| e.to_string())
-    }
-
-    /// Forgets a host's client after an error, so the next feed reconnects.
-    fn forget(&self, host: &str) {
-        if let Ok(endpoint) = self.endpoint(host) {
-            self.gateway.forget(&endpoint);
-        }
-    }
+    session: Session,
 }
 
 pub struct Feeds {
@@ -86,11 +56,11 @@ pub struct Feeds {
 }
 
 impl Feeds {
-    pub fn new(config: Arc<Config>, gateway: Gateway, tx: mpsc::UnboundedSender<Msg>) -> Feeds {
+    pub fn new(config: Arc<Config>, session: Session, tx: mpsc::UnboundedSender<Msg>) -> Feeds {
         let (samples, rx) = mpsc::unbounded_channel();
         let gather = tokio::spawn(gather(rx, tx.clone()));
         Feeds {
-            clients: Clients { config, gateway },
+            clients: Clients { config, session },
             tx,
             log: None,
             stats: HashMap::new(),
@@ -158,54 +128,79 @@ impl Drop for Feeds {
 }
 
 /// Follows one container's log from its last [`TAIL`] lines, sending lines
-/// in batches until the stream ends, then says why it ended.
+/// in batches, through the container's restarts (each marked with the exit
+/// code and time), until it stops for good or is removed; then says why.
 async fn follow_log(clients: Clients, (host, id): Key, tx: mpsc::UnboundedSender<Msg>) {
+    use ops::feeds::{AfterEnd, Followed};
     let of = LogOf::Container {
         host: host.clone(),
         id: id.clone(),
     };
-    let docker = match clients.get(&host).await {
-        Ok(d) => d,
-        Err(reason) => {
-            let _ = tx.send(Msg::LogEnded { of, reason });
-            return;
-        }
+    let (feed_tx, mut feed) = mpsc::unbounded_channel();
+    let first = LogRange {
+        follow: true,
+        tail: Some(TAIL),
+        timestamps: true,
+        ..Default::default()
     };
-    let mut stream = docker.logs(
-        &id,
-        LogRange {
-            follow: true,
-            tail: Some(TAIL),
-            ..Default::default()
-        },
-    );
-    let (mut out, mut err) = (LineSplitter::default(), LineSplitter::default());
+    let follower = {
+        let (clients, host, id) = (clients.clone(), host.clone(), id.clone());
+        tokio::spawn(async move {
+            ops::feeds::follow_container(
+                &clients.config,
+                &clients.session,
+                &host,
+                &id,
+                first,
+                &feed_tx,
+            )
+            .await;
+        })
+    };
+    // Ends the follower with this task (the console left the screen).
+    let _stop = AbortOnDrop(follower);
     let mut pending: Vec<LogLine> = Vec::new();
     let mut flush_at: Option<Instant> = None;
     let send = |pending: &mut Vec<LogLine>| {
-        tx.send(Msg::LogLines {
-            of: of.clone(),
-            lines: std::mem::take(pending),
-        })
-        .is_ok()
+        pending.is_empty()
+            || tx
+                .send(Msg::LogLines {
+                    of: of.clone(),
+                    lines: std::mem::take(pending),
+                })
+                .is_ok()
     };
+    let code = |c: Option<i64>| c.map_or_else(|| "an unknown code".to_string(), |c| c.to_string());
     let reason = loop {
         tokio::select! {
-            chunk = stream.next() => match chunk {
-                Some(Ok(chunk)) => {
-                    let stderr = chunk.stream == LogStream::Stderr;
-                    let split = if stderr { &mut err } else { &mut out };
-                    // The splitter strips control sequences.
-                    pending.extend(split.push(&chunk.bytes).into_iter().map(|l| LogLine::cleaned(l, stderr)));
-                    if !pending.is_empty() {
-                        flush_at.get_or_insert_with(|| Instant::now() + LOG_FLUSH);
+            got = feed.recv() => match got {
+                Some(Followed::Lines(lines)) => {
+                    // Control sequences are stripped as lines are split.
+                    pending.extend(lines.into_iter().map(|(_, text, stderr)| LogLine::cleaned(text, stderr)));
+                    flush_at.get_or_insert_with(|| Instant::now() + LOG_FLUSH);
+                }
+                Some(Followed::Restarted { exit_code, restarts }) => {
+                    let at = chrono::Local::now().format("%H:%M:%S");
+                    pending.push(LogLine::note(&format!(
+                        "exited with {} at {at}; restarted (restart {restarts}) ──",
+                        code(exit_code)
+                    )));
+                    if !send(&mut pending) {
+                        return;
                     }
                 }
-                Some(Err(e)) => {
-                    clients.forget(&host);
-                    break format!("reading the log failed: {}", e.reason());
+                Some(Followed::Ended(end)) => {
+                    let at = chrono::Local::now().format("%H:%M:%S");
+                    break match end {
+                        AfterEnd::Gone => format!("the log stream ended: the container was removed at {at}"),
+                        AfterEnd::Stopped { exit_code } | AfterEnd::Restarted { exit_code, .. } => format!(
+                            "the log stream ended: the container stopped (exit {}) at {at}",
+                            code(exit_code)
+                        ),
+                    };
                 }
-                None => break "the log stream ended: the container stopped".to_string(),
+                Some(Followed::Failed(why)) => break why,
+                None => break "the log stream ended".to_string(),
             },
             _ = tokio::time::sleep_until(flush_at.unwrap_or_else(Instant::now)), if flush_at.is_some() => {
                 flush_at = None;
@@ -215,12 +210,18 @@ async fn follow_log(clients: Clients, (host, id): Key, tx: mpsc::UnboundedSender
             }
         }
     };
-    pending.extend(out.finish().map(|l| LogLine::cleaned(l, false)));
-    pending.extend(err.finish().map(|l| LogLine::cleaned(l, true)));
-    if !pending.is_empty() && !send(&mut pending) {
-        return;
+    if send(&mut pending) {
+        let _ = tx.send(Msg::LogEnded { of, reason });
     }
-    let _ = tx.send(Msg::LogEnded { of, reason });
+}
+
+/// Aborts the task when dropped.
+struct AbortOnDrop(JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 /// Follows an app's running containers on all its hosts (the last
@@ -235,7 +236,7 @@ async fn follow_app_log(
     destination: String,
     tx: mpsc::UnboundedSender<Msg>,
 ) {
-    use crate::inventory::logs::{self, Item, Merge, Request};
+    use crate::inventory::logs::{Item, Merge, Request};
     let of = LogOf::App {
         app: app.clone(),
         destination: destination.clone(),
@@ -258,7 +259,7 @@ async fn follow_app_log(
         })
     })();
     let opened = match request {
-        Ok(r) => logs::open(&clients.config, &clients.gateway, r)
+        Ok(r) => ops::feeds::app_logs(&clients.config, &clients.session, r)
             .await
             .map_err(|e| e.to_string()),
         Err(e) => Err(e),
@@ -350,35 +351,21 @@ async fn follow_app_log(
     });
 }
 
-/// One container's CPU and memory: a one-shot sample every
-/// [`STATS_EVERY`], CPU worked out between consecutive samples. Cheaper
-/// for the engine than its stats stream, which samples every second.
+/// One container's CPU and memory, sampled every [`STATS_EVERY`].
 async fn poll_stats(
     clients: Clients,
     (host, id): Key,
     samples: mpsc::UnboundedSender<(String, Usage)>,
 ) {
-    let Ok(docker) = clients.get(&host).await else {
-        return;
-    };
-    let mut every = tokio::time::interval(STATS_EVERY);
-    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut sampler = docker.sampler(&id);
-    loop {
-        every.tick().await;
-        match sampler.sample().await {
-            Ok(Some(u)) => {
-                if samples.send((id.clone(), u)).is_err() {
-                    return;
-                }
-            }
-            Ok(None) => {}
-            Err(e) => {
-                tracing::debug!(host = %host, container = %id, "stats: {e}");
-                return;
-            }
-        }
-    }
+    ops::feeds::stats(
+        &clients.config,
+        &clients.session,
+        &host,
+        &id,
+        STATS_EVERY,
+        samples,
+    )
+    .await;
 }
 
 /// Gathers samples for [`STATS_BATCH`] after the first one arrives, then

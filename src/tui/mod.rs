@@ -14,7 +14,9 @@
 //! The layering is checked by a test (`src/layers.rs`).
 
 pub mod command;
+mod effects;
 pub mod feeds;
+pub mod keymap;
 pub mod logs;
 pub mod model;
 pub mod rows;
@@ -24,7 +26,6 @@ pub mod tab;
 pub mod theme;
 pub mod view;
 
-use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -35,13 +36,13 @@ use ratatui::Terminal;
 use ratatui::backend::CrosstermBackend;
 use tokio::sync::{Notify, mpsc};
 use tokio::time::Instant;
-use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
-use crate::docker::Gateway;
-use crate::engine::{self, EngineEvent, Performer, RunResult};
-use crate::inventory::{Inventory, WatchOptions};
-use model::{Effect, Model, Msg};
+use crate::engine;
+use crate::inventory::WatchOptions;
+use crate::ops::{self, Session};
+use effects::Local;
+use model::{Model, Msg};
 use rows::LockCell;
 use theme::{Palette, Theme};
 
@@ -54,12 +55,16 @@ pub struct Options {
     pub read_only: bool,
     /// `--mouse`: take the mouse from the start (also `mouse: true`).
     pub mouse: bool,
+    /// berth's log file, beside the log pane.
+    pub log: Option<crate::ops::logfile::LogFile>,
 }
 
 /// A resize is drawn once the terminal stops changing size for this long.
 const RESIZE_DEBOUNCE: Duration = Duration::from_millis(30);
-/// How long quitting waits for cancelled actions to put the old version back.
-const CANCEL_DEADLINE: Duration = Duration::from_secs(120);
+
+/// At most this many messages are applied between two looks at the keys
+/// and signals.
+const BATCH: usize = 512;
 
 /// The theme the options and config ask for, checked before the screen
 /// changes (a broken theme file is an error on the normal terminal).
@@ -83,11 +88,25 @@ pub fn choose_theme(
     Ok((Theme::load(&spec, palette)?, palette))
 }
 
+/// The key table with the operator's `keys.yaml` (beside the config file,
+/// or `BERTH_KEYS`), checked before the screen changes.
+pub fn keymap_for(config: &Config) -> Result<keymap::Keymap, keymap::KeymapError> {
+    let file = (!config.is_zero()).then_some(config.path.as_path());
+    match keymap::path_for(file) {
+        Some(path) => keymap::Keymap::load(&path),
+        None => Ok(keymap::Keymap::default()),
+    }
+}
+
 /// Runs the console until the operator quits or the terminal goes away.
-pub fn run(config: Config, gateway: Gateway, opts: Options) -> anyhow::Result<u8> {
+pub fn run(config: Config, session: Session, opts: Options) -> anyhow::Result<u8> {
     let (theme, palette) = choose_theme(&config, &opts)?;
+    let keys = keymap_for(&config)?;
     let log_wake = Arc::new(Notify::new());
-    init_logging(log_wake.clone());
+    init_logging(log_wake.clone(), opts.log.clone());
+    if let Some(log) = &opts.log {
+        tracing::info!(file = %log.path.display(), "the console starts; berth's log is here");
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -95,8 +114,9 @@ pub fn run(config: Config, gateway: Gateway, opts: Options) -> anyhow::Result<u8
     let config = Arc::new(config);
     let mut model = Model::new(config, theme, palette, opts.read_only);
     model.mouse |= opts.mouse;
-    let result = runtime.block_on(console(model, gateway.clone(), log_wake));
-    gateway.close();
+    model.keymap = Arc::new(keys);
+    let result = runtime.block_on(console(model, session.clone(), log_wake));
+    session.close();
     // Watchers and tunnels end with the runtime, not after a grace period.
     runtime.shutdown_timeout(Duration::from_millis(200));
     result
@@ -104,12 +124,16 @@ pub fn run(config: Config, gateway: Gateway, opts: Options) -> anyhow::Result<u8
 
 /// The terminal in raw mode on the alternate screen; put back on drop, on
 /// panic, and on the way out after SIGHUP/SIGTERM.
-struct Screen {
-    terminal: Terminal<CrosstermBackend<std::io::Stdout>>,
+struct Tty {
+    /// Never dropped: ratatui's drop shows the cursor again and, when the
+    /// terminal is gone (a closed SSH session), prints its failure with
+    /// `eprintln!`, which panics on the dead terminal. [`restore_terminal`]
+    /// shows the cursor instead, ignoring a terminal that is gone.
+    terminal: std::mem::ManuallyDrop<Terminal<CrosstermBackend<std::io::Stdout>>>,
 }
 
-impl Screen {
-    fn enter(mouse: bool) -> anyhow::Result<Screen> {
+impl Tty {
+    fn enter(mouse: bool) -> anyhow::Result<Tty> {
         let hook = std::panic::take_hook();
         // A panic anywhere (a worker task included) puts the terminal back,
         // says what happened on stderr and ends berth: never a console that
@@ -124,7 +148,9 @@ impl Screen {
         }));
         take_terminal()?;
         let terminal = Terminal::new(CrosstermBackend::new(std::io::stdout()))?;
-        let mut screen = Screen { terminal };
+        let mut screen = Tty {
+            terminal: std::mem::ManuallyDrop::new(terminal),
+        };
         screen.mouse(mouse)?;
         Ok(screen)
     }
@@ -170,7 +196,7 @@ impl Screen {
     }
 }
 
-impl Drop for Screen {
+impl Drop for Tty {
     fn drop(&mut self) {
         restore_terminal();
     }
@@ -196,19 +222,12 @@ fn restore_terminal() {
     let _ = crossterm::terminal::disable_raw_mode();
 }
 
-/// An action running in the background.
-struct Running {
-    cancel: CancellationToken,
-    task: tokio::task::JoinHandle<()>,
-}
-
-async fn console(mut model: Model, gateway: Gateway, log_wake: Arc<Notify>) -> anyhow::Result<u8> {
+async fn console(mut model: Model, session: Session, log_wake: Arc<Notify>) -> anyhow::Result<u8> {
     use tokio::signal::unix::{SignalKind, signal};
     let config = model.config.clone();
     // The first frame from the engines' lists; inspected details follow.
-    let inventory = Inventory::start(
+    let inventory = session.inventory(
         &config,
-        &gateway,
         WatchOptions {
             list_first: true,
             ..WatchOptions::default()
@@ -219,12 +238,10 @@ async fn console(mut model: Model, gateway: Gateway, log_wake: Arc<Notify>) -> a
     let reload = Arc::new(Notify::new());
     // Locks and history: the engine's watch, forwarded as messages.
     let (wtx, mut wrx) = mpsc::unbounded_channel();
-    tokio::spawn(engine::watch::run(
-        config.clone(),
-        gateway.hosts().clone(),
-        wtx,
-        reload.clone(),
-    ));
+    {
+        let (config, session, reload) = (config.clone(), session.clone(), reload.clone());
+        tokio::spawn(async move { ops::lock::watch(config, &session, wtx, reload).await });
+    }
     let forward = tx.clone();
     tokio::spawn(async move {
         while let Some(update) = wrx.recv().await {
@@ -248,13 +265,26 @@ async fn console(mut model: Model, gateway: Gateway, log_wake: Arc<Notify>) -> a
             }
         }
     });
-    tokio::spawn(preflight(config.clone(), gateway.clone(), tx.clone()));
+    {
+        // What a deploy of each declared app lacks, checked once at start.
+        let (config, session, tx) = (config.clone(), session.clone(), tx.clone());
+        tokio::spawn(async move {
+            let lacks = ops::act::lacks_of_every_app(&config, &session).await;
+            let _ = tx.send(Msg::Preflight(lacks.into_iter().collect()));
+        });
+    }
     let mut hangup = signal(SignalKind::hangup())?;
     let mut terminate = signal(SignalKind::terminate())?;
     let mut keys = EventStream::new();
-    let mut running: HashMap<u64, Running> = HashMap::new();
-    let mut feeds = feeds::Feeds::new(config.clone(), gateway.clone(), tx.clone());
-    let mut screen = Screen::enter(model.mouse)?;
+    let mut effects = effects::Effects::new(
+        config.clone(),
+        session.clone(),
+        tx.clone(),
+        reload.clone(),
+        model.palette,
+    );
+    let mut feeds = feeds::Feeds::new(config.clone(), session.clone(), tx.clone());
+    let mut screen = Tty::enter(model.mouse)?;
     // A failpoint for the test of the panic hook: a background task that
     // panics, as a bug in any worker would.
     if std::env::var("BERTH_FAILPOINT").as_deref() == Ok("console-task-panic") {
@@ -283,6 +313,11 @@ async fn console(mut model: Model, gateway: Gateway, log_wake: Arc<Notify>) -> a
         }
         let tick = model.tick_every();
         tokio::select! {
+            // Signals first, then keys: however busy the fleet, a closed
+            // terminal or a `kill` is answered at the next turn.
+            biased;
+            _ = hangup.recv() => { gone = true; break; }
+            _ = terminate.recv() => { gone = true; break; }
             ev = keys.next() => match ev {
                 Some(Ok(Event::Key(k))) if k.kind != KeyEventKind::Release => {
                     dirty |= model.update(Msg::Key(k));
@@ -299,6 +334,10 @@ async fn console(mut model: Model, gateway: Gateway, log_wake: Arc<Notify>) -> a
                     break;
                 }
             },
+            _ = tokio::time::sleep_until(resize_at.unwrap_or_else(Instant::now)), if resize_at.is_some() => {
+                resize_at = None;
+                dirty |= model.update(Msg::Resize);
+            }
             changed = fleet_rx.changed() => {
                 if changed.is_ok() {
                     let fleet = fleet_rx.borrow_and_update().clone();
@@ -306,159 +345,29 @@ async fn console(mut model: Model, gateway: Gateway, log_wake: Arc<Notify>) -> a
                 }
             }
             Some(msg) = rx.recv() => {
-                dirty |= model.update(msg);
-                // A burst of engine output becomes one frame.
-                while let Ok(msg) = rx.try_recv() {
-                    dirty |= model.update(msg);
+                // A burst of messages becomes one rebuild of the rows and
+                // one frame; bounded, so keys and signals wait one turn at
+                // most.
+                let mut batch = vec![msg];
+                while batch.len() < BATCH {
+                    match rx.try_recv() {
+                        Ok(msg) => batch.push(msg),
+                        Err(_) => break,
+                    }
                 }
+                dirty |= model.update_all(batch);
             }
             _ = tokio::time::sleep(tick.unwrap_or(Duration::ZERO)), if tick.is_some() => {
                 dirty = true;
             }
-            _ = tokio::time::sleep_until(resize_at.unwrap_or_else(Instant::now)), if resize_at.is_some() => {
-                resize_at = None;
-                dirty |= model.update(Msg::Resize);
-            }
             _ = log_wake.notified() => {
                 dirty |= model.update(Msg::Log);
             }
-            _ = hangup.recv() => { gone = true; break; }
-            _ = terminate.recv() => { gone = true; break; }
         }
         for effect in model.take_effects() {
-            match effect {
-                Effect::Start { run, action } => {
-                    let cancel = CancellationToken::new();
-                    let task = tokio::spawn(start_run(
-                        config.clone(),
-                        gateway.clone(),
-                        run,
-                        action,
-                        cancel.clone(),
-                        tx.clone(),
-                        reload.clone(),
-                    ));
-                    running.insert(run, Running { cancel, task });
-                }
-                Effect::Cancel { run } => {
-                    if let Some(r) = running.get(&run) {
-                        r.cancel.cancel();
-                    }
-                }
-                Effect::Lock { target, message } => {
-                    let (config, tx, reload) = (config.clone(), tx.clone(), reload.clone());
-                    let hosts = gateway.hosts().clone();
-                    tokio::spawn(async move {
-                        let r = engine::lock::acquire_manual(
-                            &config,
-                            &hosts,
-                            &target.app,
-                            target.destination.as_ref(),
-                            &message,
-                            &Performer::current(),
-                        )
-                        .await;
-                        let (text, error) = match r {
-                            Ok(h) => (
-                                format!("locked {target}: \"{}\"", h.message.unwrap_or_default()),
-                                false,
-                            ),
-                            Err(e) => (format!("lock {target}: {}", lock_error(&e)), true),
-                        };
-                        reload.notify_one();
-                        let _ = tx.send(Msg::Notice { text, error });
-                    });
-                }
-                Effect::Unlock { target, force } => {
-                    let (config, tx, reload) = (config.clone(), tx.clone(), reload.clone());
-                    let hosts = gateway.hosts().clone();
-                    tokio::spawn(async move {
-                        let r = engine::lock::release_manual(
-                            &config,
-                            &hosts,
-                            &target.app,
-                            target.destination.as_ref(),
-                            force,
-                            &Performer::current(),
-                        )
-                        .await;
-                        let (text, error) = match r {
-                            Ok(engine::lock::Released::NotLocked) => {
-                                (format!("{target} is not locked"), false)
-                            }
-                            Ok(engine::lock::Released::Released(_)) => {
-                                (format!("released {target}"), false)
-                            }
-                            Ok(engine::lock::Released::Forced(note)) => {
-                                (format!("released {target}: {note}"), false)
-                            }
-                            Err(e) => (format!("unlock {target}: {}", lock_error(&e)), true),
-                        };
-                        reload.notify_one();
-                        let _ = tx.send(Msg::Notice { text, error });
-                    });
-                }
-                Effect::LoadTheme(name) => {
-                    // A theme file is read off the loop's thread.
-                    let (palette, tx) = (model.palette, tx.clone());
-                    tokio::task::spawn_blocking(move || {
-                        let _ = tx.send(Msg::Theme(
-                            Theme::load(&name, palette).map_err(|e| e.to_string()),
-                        ));
-                    });
-                }
-                Effect::HostClock(host) => {
-                    let (config, tx, gateway) = (config.clone(), tx.clone(), gateway.clone());
-                    tokio::spawn(async move {
-                        let connected = async {
-                            let name = crate::config::HostName::new(&host)?;
-                            let cfg = config.host(&name).map_err(|e| e.to_string())?;
-                            gateway
-                                .engine_of(cfg, Duration::from_secs(5))
-                                .await
-                                .map_err(|e| e.to_string())
-                        }
-                        .await;
-                        let docker = match connected {
-                            Ok(docker) => docker,
-                            Err(e) => {
-                                let _ = tx.send(Msg::HostClock {
-                                    host: host.clone(),
-                                    skew: Err(e.clone()),
-                                });
-                                let _ = tx.send(Msg::HostDisk { host, disk: Err(e) });
-                                return;
-                            }
-                        };
-                        let skew = docker
-                            .clock_skew_ms(Duration::from_secs(5))
-                            .await
-                            .ok_or_else(|| "the engine did not say its time".to_string());
-                        let _ = tx.send(Msg::HostClock {
-                            host: host.clone(),
-                            skew,
-                        });
-                        // Sizing containers makes the engine walk their layers:
-                        // asked for once, when the screen opens.
-                        let disk = docker
-                            .disk_use(Duration::from_secs(30))
-                            .await
-                            .map_err(|e| e.to_string());
-                        let _ = tx.send(Msg::HostDisk { host, disk });
-                    });
-                }
-                Effect::Inspect { host, id } => {
-                    let (config, tx, gateway) = (config.clone(), tx.clone(), gateway.clone());
-                    tokio::spawn(async move {
-                        let inspect = inspect(&config, &gateway, &host, &id).await;
-                        let _ = tx.send(Msg::Inspected {
-                            host,
-                            id,
-                            inspect: Box::new(inspect),
-                        });
-                    });
-                }
-                Effect::Shell(at) => {
+            match effects.apply(effect) {
+                Local::Done => {}
+                Local::Shell(at) => {
                     // The console stops reading keys: the shell has them.
                     drop(std::mem::replace(&mut keys, EventStream::new()));
                     let until = async {
@@ -468,7 +377,7 @@ async fn console(mut model: Model, gateway: Gateway, log_wake: Arc<Notify>) -> a
                         }
                     };
                     let mouse = model.mouse;
-                    match shell_session(&config, &gateway, &mut screen, at, mouse, until).await {
+                    match shell_session(&config, &session, &mut screen, at, mouse, until).await {
                         Some((text, error)) => {
                             model.update(Msg::Notice { text, error });
                         }
@@ -478,24 +387,20 @@ async fn console(mut model: Model, gateway: Gateway, log_wake: Arc<Notify>) -> a
                     model.update(Msg::Resize);
                     dirty = true;
                 }
-                Effect::Mouse(on) => {
+                Local::Mouse(on) => {
                     if let Err(e) = screen.mouse(on) {
                         tracing::warn!("the mouse: {e}");
                     }
                 }
-                Effect::Quit => {}
             }
         }
-        running.retain(|_, r| !r.task.is_finished());
         if model.quitting || gone {
             break;
         }
     }
     drop(screen);
     drop(feeds);
-    if !running.is_empty() {
-        finish_running(running, gone).await;
-    }
+    effects.finish(gone).await;
     Ok(crate::domain::exit::EXIT_OK)
 }
 
@@ -504,13 +409,13 @@ async fn console(mut model: Model, gateway: Gateway, log_wake: Arc<Notify>) -> a
 /// What to say of how it ended; `None`: the terminal went away.
 async fn shell_session(
     config: &Config,
-    gateway: &Gateway,
-    screen: &mut Screen,
+    session: &Session,
+    screen: &mut Tty,
     at: model::ShellAt,
     mouse: bool,
     until: impl std::future::Future<Output = ()>,
 ) -> Option<(String, bool)> {
-    use engine::shell::{Ended, Owner, Place};
+    use ops::shell::{Ended, Owner, Place};
     let place = match crate::config::HostName::new(&at.host) {
         Ok(host) => Place {
             host,
@@ -521,7 +426,7 @@ async fn shell_session(
     };
     let tty = shell::terminal_size().or(Some((80, 24)));
     let started_at = Utc::now();
-    let opened = engine::shell::open(config, gateway, &place, &[], at.shell.as_deref(), tty).await;
+    let opened = ops::shell::open(config, session, &place, &[], at.shell.as_deref(), tty).await;
     let (argv, ended) = match opened {
         Ok((argv, attached)) => {
             let shown = crate::sanitize::one_line(
@@ -557,11 +462,8 @@ async fn shell_session(
             app: t.app.clone(),
             destination: t.destination.clone(),
         };
-        let performer = engine::Performer::current();
-        if let Err(e) = engine::shell::record(
-            config, gateway, &owner, &place, &argv, started_at, &ended, &performer,
-        )
-        .await
+        if let Err(e) =
+            ops::shell::record(config, session, &owner, &place, &argv, started_at, &ended).await
         {
             tracing::warn!(
                 "shell in {}: could not write the history line: {e}",
@@ -583,187 +485,10 @@ async fn shell_session(
     })
 }
 
-/// A container's configuration for its screen, every secret masked: names
-/// that are secrets by convention, the names the config fills from the
-/// secrets file, and any value equal to one of those secrets.
-async fn inspect(
-    config: &Config,
-    gateway: &Gateway,
-    host: &str,
-    id: &str,
-) -> Result<Option<crate::domain::Inspect>, String> {
-    let name = crate::config::HostName::new(host)?;
-    let cfg = config.host(&name).map_err(|e| e.to_string())?;
-    let engine = gateway
-        .engine_of(cfg, Duration::from_secs(5))
-        .await
-        .map_err(|e| e.to_string())?;
-    let Some(mut found) = engine
-        .inspect_details(id)
-        .await
-        .map_err(|e| e.to_string())?
-    else {
-        return Ok(None);
-    };
-    let names: Vec<String> = config
-        .fleet
-        .apps
-        .values()
-        .flat_map(|app| {
-            app.env
-                .secret
-                .iter()
-                .chain(app.roles.values().flat_map(|r| r.env.secret.iter()))
-                .cloned()
-                .collect::<Vec<_>>()
-        })
-        .collect();
-    let values: Vec<String> = config
-        .read_secrets()
-        .await
-        .map(|s| s.values().map(|v| v.expose().to_string()).collect())
-        .unwrap_or_default();
-    found.mask(&names, &values);
-    Ok(Some(found))
-}
-
-/// Cancels what still runs and waits (bounded) for each run to put the old
-/// version back and release its lock.
-async fn finish_running(running: HashMap<u64, Running>, quiet: bool) {
-    if !quiet {
-        eprintln!(
-            "berth: cancelling {} running action(s); the previous version keeps serving. Waiting for them to finish (up to {}s)…",
-            running.len(),
-            CANCEL_DEADLINE.as_secs()
-        );
-    }
-    for r in running.values() {
-        r.cancel.cancel();
-    }
-    let all = futures_util::future::join_all(running.into_values().map(|r| r.task));
-    if tokio::time::timeout(CANCEL_DEADLINE, all).await.is_err() && !quiet {
-        eprintln!(
-            "berth: some actions did not finish in time; see `berth lock status` and `berth status`"
-        );
-    }
-}
-
-fn lock_error(e: &engine::lock::ManualError) -> String {
-    match e {
-        engine::lock::ManualError::Lock(engine::lock::LockError::Held(s)) => {
-            format!("already {}", s.describe(Utc::now()))
-        }
-        other => other.to_string(),
-    }
-}
-
-/// Plans and runs one action, forwarding its events to the console.
-async fn start_run(
-    config: Arc<Config>,
-    gateway: Gateway,
-    run: u64,
-    action: engine::Action,
-    cancel: CancellationToken,
-    tx: mpsc::UnboundedSender<Msg>,
-    reload: Arc<Notify>,
-) {
-    // Refused before anything is taken: what a plan cannot be made for,
-    // and what the action lacks (preflight, as the CLI does it).
-    let refuse = |stage: &str, error: String| {
-        let _ = tx.send(Msg::Engine {
-            run,
-            event: EngineEvent::Finished {
-                result: RunResult::Failed {
-                    stage: stage.into(),
-                    error: error.clone(),
-                },
-                elapsed_ms: 0,
-            },
-        });
-        let _ = tx.send(Msg::Notice {
-            text: format!("{} {}: {error}", action.verb(), action.app()),
-            error: true,
-        });
-    };
-    let plan = match off_thread_plan(&config, &action).await {
-        Ok(p) => p,
-        Err(e) => return refuse("plan", e),
-    };
-    let lacks: Vec<String> = engine::preflight::check(&config, &gateway, &plan)
-        .await
-        .iter()
-        .map(ToString::to_string)
-        .collect();
-    // The app's row shows what was found now (and forgets what was fixed).
-    let _ = tx.send(Msg::Preflight(
-        [(plan.app.to_string(), lacks.clone())]
-            .into_iter()
-            .collect(),
-    ));
-    if !lacks.is_empty() {
-        return refuse("preflight", format!("it lacks: {}", lacks.join("; ")));
-    }
-    let (etx, mut erx) = mpsc::unbounded_channel();
-    let forward = {
-        let tx = tx.clone();
-        tokio::spawn(async move {
-            while let Some(event) = erx.recv().await {
-                if tx.send(Msg::Engine { run, event }).is_err() {
-                    break;
-                }
-            }
-        })
-    };
-    // Lock changes are worth seeing at once, not at the next poll.
-    reload.notify_one();
-    let ctx = engine::RunContext::new(&config, gateway, etx, cancel);
-    engine::run(ctx, &plan).await;
-    let _ = forward.await;
-    reload.notify_one();
-}
-
-/// A plan, made on a blocking thread: finding hooks and plugins lists
-/// directories, which the console's async threads must not wait on.
-async fn off_thread_plan(
-    config: &Arc<Config>,
-    action: &engine::Action,
-) -> Result<engine::Plan, String> {
-    let (config, action) = (config.clone(), action.clone());
-    match tokio::task::spawn_blocking(move || engine::plan(&config, &action)).await {
-        Ok(planned) => planned.map_err(|e| e.to_string()),
-        Err(e) => Err(format!("planning stopped: {e}")),
-    }
-}
-
-/// What a deploy of each declared app lacks, checked once at start.
-async fn preflight(config: Arc<Config>, gateway: Gateway, tx: mpsc::UnboundedSender<Msg>) {
-    let mut out = BTreeMap::new();
-    let Ok(version) = engine::Version::new("next") else {
-        return;
-    };
-    for app in config.fleet.apps.keys() {
-        let action = engine::Action::Deploy {
-            app: app.clone(),
-            version: version.clone(),
-            destination: None,
-        };
-        let lacks = match off_thread_plan(&config, &action).await {
-            Ok(plan) => engine::preflight::check(&config, &gateway, &plan)
-                .await
-                .iter()
-                .map(ToString::to_string)
-                .collect(),
-            Err(e) => vec![e],
-        };
-        out.insert(app.to_string(), lacks);
-    }
-    let _ = tx.send(Msg::Preflight(out));
-}
-
-/// In the console, logs go to the `L` pane, never to the terminal. A small
-/// layer wakes the loop when a line arrives, so the pane redraws for new
-/// lines without a timer.
-fn init_logging(wake: Arc<Notify>) {
+/// In the console, logs go to the `L` pane, never to the terminal, and to
+/// the log file. A small layer wakes the loop when a line arrives, so the
+/// pane redraws for new lines without a timer.
+fn init_logging(wake: Arc<Notify>, log: Option<crate::ops::logfile::LogFile>) {
     use tracing_subscriber::prelude::*;
     struct Wake(Arc<Notify>);
     impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for Wake {
@@ -777,9 +502,13 @@ fn init_logging(wake: Arc<Notify>) {
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,berth=debug"));
     // Not tui_logger::init_logger: it starts a thread that wakes every 10 ms.
     tui_logger::set_default_level(tui_logger::LevelFilter::Trace);
+    // The pane and the file each with their own filter: BERTH_LOG quiets
+    // the pane, never the record kept for afterwards.
+    let pane = tui_logger::TuiTracingSubscriberLayer
+        .and_then(Wake(wake))
+        .with_filter(filter);
     let _ = tracing_subscriber::registry()
-        .with(filter)
-        .with(tui_logger::TuiTracingSubscriberLayer)
-        .with(Wake(wake))
+        .with(pane)
+        .with(log.map(crate::ops::logfile::layer))
         .try_init();
 }

@@ -26,6 +26,12 @@ use crate::labels::Source;
 pub use super::tab::{PerTab, Tab};
 
 mod actions;
+mod derive;
+mod mouse;
+mod prompt;
+
+pub use mouse::Hits;
+pub use prompt::{Input, Prompt, PromptKind, ShellAt, Target};
 mod keys;
 
 /// A message: something happened.
@@ -51,7 +57,7 @@ pub enum Msg {
     /// What a host's engine uses on disk, or why unknown.
     HostDisk {
         host: String,
-        disk: Result<crate::docker::DiskUse, String>,
+        disk: Result<crate::ops::DiskUse, String>,
     },
     /// Every app's history records, with the host each came from.
     History(Vec<(String, Record)>),
@@ -110,6 +116,13 @@ pub enum Effect {
         target: Target,
         force: bool,
     },
+    /// Restart, stop, start or remove a container that is not a berth
+    /// app's, confirmed (it is recorded in its host's history).
+    ContainerOp {
+        host: String,
+        name: String,
+        op: crate::ops::container::Op,
+    },
     LoadTheme(String),
     /// Measure a host's clock and disk use (its screen opened).
     HostClock(String),
@@ -123,122 +136,6 @@ pub enum Effect {
     /// Take the mouse, or give it back to the terminal (`M`).
     Mouse(bool),
     Quit,
-}
-
-/// Where the last frame drew what a click can land on (the view writes
-/// it as it draws; the mouse reads it).
-#[derive(Debug, Default)]
-pub struct Hits {
-    /// The view tabs in the header.
-    pub tabs: Vec<(ratatui::layout::Rect, Tab)>,
-    /// A table's rows below its header: its tab, and the position (in the
-    /// visible rows) of the first row drawn.
-    pub rows: Option<(ratatui::layout::Rect, Tab, usize)>,
-    /// The run screen's stage list, and the index of its first line.
-    pub stages: Option<(ratatui::layout::Rect, usize)>,
-}
-
-impl Hits {
-    pub fn clear(&mut self) {
-        *self = Hits::default();
-    }
-}
-
-fn inside(r: ratatui::layout::Rect, column: u16, row: u16) -> bool {
-    column >= r.x && column < r.x + r.width && row >= r.y && row < r.y + r.height
-}
-
-/// The container a shell opens in, and what it is for the history.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ShellAt {
-    pub host: String,
-    pub id: String,
-    pub name: String,
-    /// A declared berth app's container: its exec goes in the app's history.
-    pub owner: Option<Target>,
-    /// The app's `shell:`, if it sets one.
-    pub shell: Option<Vec<String>>,
-}
-
-/// An app and destination an action is about.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Target {
-    pub app: AppName,
-    pub destination: Option<DestinationName>,
-}
-
-impl Target {
-    /// `demo` or `demo@staging`.
-    pub fn parse(s: &str) -> Result<Target, String> {
-        let (app, dest) = match s.split_once('@') {
-            Some((a, d)) => (a, Some(d)),
-            None => (s, None),
-        };
-        Ok(Target {
-            app: AppName::new(app)?,
-            destination: dest.map(DestinationName::new).transpose()?,
-        })
-    }
-
-    pub fn dest_str(&self) -> &str {
-        self.destination.as_ref().map(|d| d.as_str()).unwrap_or("")
-    }
-}
-
-impl std::fmt::Display for Target {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match &self.destination {
-            Some(d) => write!(f, "{}@{d}", self.app),
-            None => write!(f, "{}", self.app),
-        }
-    }
-}
-
-/// What the keyboard is typing into.
-#[derive(Clone, Debug, PartialEq)]
-pub enum Input {
-    None,
-    Filter(String),
-    /// `/` in a container's log.
-    Search(String),
-    Command(String),
-    Prompt(Prompt),
-}
-
-#[derive(Clone, Debug, PartialEq)]
-pub struct Prompt {
-    pub kind: PromptKind,
-    pub text: String,
-}
-
-#[derive(Clone, Debug, PartialEq)]
-pub enum PromptKind {
-    DeployVersion(Target),
-    /// The app's name must be typed.
-    Destroy(Target),
-    LockMessage(Target),
-    /// y/N before an action that touches running containers.
-    Confirm {
-        question: String,
-        action: Action,
-    },
-    ForceUnlock {
-        target: Target,
-        holder: String,
-    },
-    Quit {
-        running: usize,
-    },
-}
-
-impl PromptKind {
-    /// Answered with one key (y or anything else), not a line of text.
-    pub fn yes_no(&self) -> bool {
-        matches!(
-            self,
-            PromptKind::Confirm { .. } | PromptKind::ForceUnlock { .. } | PromptKind::Quit { .. }
-        )
-    }
 }
 
 /// Which full screen is up over the tabs.
@@ -322,7 +219,7 @@ pub struct Model {
     /// Each host's clock skew, measured when its screen opens.
     pub host_clock: BTreeMap<String, Result<i64, String>>,
     /// Each host's disk use, read when its screen opens.
-    pub host_disk: BTreeMap<String, Result<crate::docker::DiskUse, String>>,
+    pub host_disk: BTreeMap<String, Result<crate::ops::DiskUse, String>>,
     /// Runs started from this console, oldest first, never reordered.
     pub live: Vec<RunView>,
     /// Runs read from the hosts' history, without this console's own.
@@ -354,6 +251,8 @@ pub struct Model {
     pub cursor: RunCursor,
     pub notice: Option<Notice>,
     pub help: bool,
+    /// The key table, with the operator's `keys.yaml` in force.
+    pub keymap: Arc<crate::tui::keymap::Keymap>,
     /// The console has the mouse (`--mouse`, `mouse: true`, `M`).
     pub mouse: bool,
     /// Where the last frame drew what a click can land on.
@@ -373,6 +272,10 @@ pub struct Model {
     pub visible: PerTab<Vec<usize>>,
     effects: Vec<Effect>,
     next_run: u64,
+    /// Inside [`Model::update_all`]: rows are rebuilt once, at its end.
+    batching: bool,
+    /// A message changed what the rows derive from.
+    rows_stale: bool,
 }
 
 impl Model {
@@ -420,6 +323,7 @@ impl Model {
             cursor: RunCursor::default(),
             notice: None,
             help: false,
+            keymap: Default::default(),
             mouse,
             hits: Default::default(),
             show_log: false,
@@ -433,6 +337,8 @@ impl Model {
             visible: Default::default(),
             effects: Vec::new(),
             next_run: 1,
+            batching: false,
+            rows_stale: false,
         };
         m.refresh();
         m
@@ -482,7 +388,7 @@ impl Model {
                     return false;
                 }
                 self.fleet = fleet;
-                self.refresh();
+                self.refresh_later();
                 true
             }
             Msg::Locks(locks) => {
@@ -490,7 +396,7 @@ impl Model {
                     return false;
                 }
                 self.locks = locks;
-                self.refresh();
+                self.refresh_later();
                 true
             }
             Msg::Foreign(foreign) => {
@@ -498,13 +404,13 @@ impl Model {
                     return false;
                 }
                 self.foreign = foreign;
-                self.refresh();
+                self.refresh_later();
                 true
             }
             // Per app: the start-up check, then each action's own.
             Msg::Preflight(lacks) => {
                 self.preflight.extend(lacks);
-                self.refresh();
+                self.refresh_later();
                 true
             }
             Msg::HostClock { host, skew } => {
@@ -521,7 +427,7 @@ impl Model {
                     .filter(|(_, r)| !self.live.iter().any(|l| l.same_as(r, &self.performer)))
                     .map(|(host, r)| RunView::from_history(host, r))
                     .collect();
-                self.refresh();
+                self.refresh_later();
                 true
             }
             Msg::Engine { run, event } => {
@@ -552,7 +458,7 @@ impl Model {
                     self.cursor.scroll = 0;
                 }
                 if rows_change {
-                    self.refresh();
+                    self.refresh_later();
                 }
                 true
             }
@@ -664,88 +570,6 @@ impl Model {
         }
     }
 
-    /// Recomputes the derived rows and what each filter keeps.
-    pub fn refresh(&mut self) {
-        self.host_rows = rows::hosts(&self.fleet);
-        let mut all_runs: Vec<(DateTime<Utc>, RunRef)> = self
-            .live
-            .iter()
-            .filter_map(|r| Some((r.started_at, RunRef::Live(r.id?))))
-            .chain(self.past.iter().map(|r| {
-                (
-                    r.started_at,
-                    RunRef::Past {
-                        host: r.host.clone().unwrap_or_default(),
-                        started_at: r.started_at,
-                        app: r.app.clone(),
-                    },
-                )
-            }))
-            .collect();
-        all_runs.sort_by_key(|r| std::cmp::Reverse(r.0));
-        self.run_order = all_runs.into_iter().map(|(_, r)| r).collect();
-        let runs: Vec<&RunView> = self.live.iter().chain(&self.past).collect();
-        // One report a change: the Apps rows and the app screen read it.
-        self.report = crate::inventory::status::report(
-            &self.config,
-            &self.fleet,
-            &Default::default(),
-            self.now,
-        );
-        self.app_rows = rows::apps(
-            &self.config,
-            &self.report,
-            &self.locks,
-            &self.foreign,
-            &runs,
-        );
-        for row in &mut self.app_rows {
-            if row.declared && row.destination.is_empty() {
-                row.lacks = self.preflight.get(&row.app).cloned().unwrap_or_default();
-            }
-        }
-        self.container_rows = rows::containers(&self.fleet, self.now);
-        for tab in Tab::ALL {
-            self.refilter(tab);
-        }
-    }
-
-    fn refilter(&mut self, tab: Tab) {
-        let f = self.filters.of(tab).as_ref();
-        let keep = |text: String| f.is_none_or(|f| f.keeps(&text));
-        *self.visible.of_mut(tab) = match tab {
-            Tab::Hosts => kept(&self.host_rows, |r| keep(rows::host_text(r))),
-            Tab::Apps => kept(&self.app_rows, |r| keep(rows::app_text(r))),
-            Tab::Containers => kept(&self.container_rows, |r| keep(rows::container_text(r))),
-            Tab::Runs => kept(&self.run_order, |r| {
-                keep(
-                    self.run(r)
-                        .map_or(String::new(), |r| format!("{} {}", r.title(), r.performer)),
-                )
-            }),
-            Tab::Events => self
-                .fleet
-                .events
-                .iter()
-                .enumerate()
-                .rev()
-                .filter(|(_, e)| {
-                    keep(format!(
-                        "{} {} {} {}",
-                        e.host,
-                        e.container_name,
-                        e.action,
-                        e.detail.as_deref().unwrap_or("")
-                    ))
-                })
-                .map(|(i, _)| i)
-                .collect(),
-        };
-        let n = self.visible.of(tab).len();
-        let sel = self.selected.of_mut(tab);
-        *sel = (*sel).min(n.saturating_sub(1));
-    }
-
     fn say(&mut self, text: impl Into<String>, error: bool) {
         self.notice = Some(Notice {
             text: text.into(),
@@ -761,16 +585,6 @@ impl Model {
     }
 }
 
-/// The indices of the `rows` that `keep` keeps.
-fn kept<T>(rows: &[T], keep: impl Fn(&T) -> bool) -> Vec<usize> {
-    rows.iter()
-        .enumerate()
-        .filter(|(_, r)| keep(r))
-        .map(|(i, _)| i)
-        .collect()
-}
-
-/// A stage state as one symbol; the same in colour and monochrome.
 pub fn stage_symbol(s: &StageState, now: DateTime<Utc>) -> &'static str {
     const SPIN: [&str; 4] = ["◐", "◓", "◑", "◒"];
     match s {
@@ -796,89 +610,3 @@ fn log_level_step(level: tui_logger::LevelFilter, more: bool) -> tui_logger::Lev
 
 #[cfg(test)]
 mod tests;
-
-impl Model {
-    /// A click selects a tab, a row (a second click on it opens it) or a
-    /// stage; the wheel moves the selection, or scrolls a log or a stage's
-    /// output. Nothing while a prompt or the help is up.
-    fn mouse_event(&mut self, ev: crossterm::event::MouseEvent) -> bool {
-        use crossterm::event::{MouseButton, MouseEventKind};
-        if !self.mouse || self.input != Input::None || self.help {
-            return false;
-        }
-        let (column, row) = (ev.column, ev.row);
-        match ev.kind {
-            MouseEventKind::Down(MouseButton::Left) => {
-                let hits = self.hits.borrow();
-                if let Some(&(_, tab)) = hits.tabs.iter().find(|(r, _)| inside(*r, column, row)) {
-                    drop(hits);
-                    self.tab = tab;
-                    self.screen = Screen::Main;
-                    self.logs = None;
-                    return true;
-                }
-                if let Some((r, tab, first)) = hits.rows.filter(|(r, ..)| inside(*r, column, row)) {
-                    drop(hits);
-                    let pos = first + usize::from(row - r.y);
-                    if pos >= self.visible.of(tab).len() {
-                        return false;
-                    }
-                    if *self.selected.of(tab) == pos {
-                        self.open();
-                    } else {
-                        *self.selected.of_mut(tab) = pos;
-                    }
-                    return true;
-                }
-                if let Some((r, first)) = hits.stages.filter(|(r, _)| inside(*r, column, row)) {
-                    drop(hits);
-                    self.cursor.stage = first + usize::from(row - r.y);
-                    self.cursor.follow = false;
-                    self.cursor.scroll = 0;
-                    return true;
-                }
-                false
-            }
-            MouseEventKind::ScrollDown | MouseEventKind::ScrollUp => {
-                let down = ev.kind == MouseEventKind::ScrollDown;
-                match &self.screen {
-                    Screen::Container { .. } if self.inspect_shown => {
-                        let most = self.inspect_most.get();
-                        let at = self.inspect_scroll.min(most);
-                        self.inspect_scroll = if down {
-                            (at + 3).min(most)
-                        } else {
-                            at.saturating_sub(3)
-                        };
-                    }
-                    Screen::Container { .. } | Screen::AppLog { .. } => {
-                        if let Some(v) = self.logs.as_mut() {
-                            v.scroll(if down { 3 } else { -3 });
-                        }
-                    }
-                    Screen::Run(_) => {
-                        let c = &mut self.cursor;
-                        c.scroll = if down {
-                            c.scroll.saturating_sub(3)
-                        } else {
-                            c.scroll + 3
-                        };
-                    }
-                    Screen::Main => {
-                        let tab = self.tab;
-                        let n = self.visible.of(tab).len();
-                        let sel = self.selected.of_mut(tab);
-                        *sel = if down {
-                            (*sel + 1).min(n.saturating_sub(1))
-                        } else {
-                            sel.saturating_sub(1)
-                        };
-                    }
-                    Screen::App { .. } | Screen::Host { .. } => return false,
-                }
-                true
-            }
-            _ => false,
-        }
-    }
-}

@@ -102,7 +102,7 @@ pub struct AppRow {
 #[derive(Clone, Debug, PartialEq)]
 pub struct LastRun {
     pub verb: String,
-    /// `running`, `ok`, `failed`, `cancelled`.
+    /// `running`, `ok`, `failed`, `refused`, `cancelled`.
     pub word: &'static str,
     pub ok: bool,
     pub started_at: DateTime<Utc>,
@@ -110,7 +110,13 @@ pub struct LastRun {
 
 impl AppRow {
     /// A row with nothing found on any host yet.
-    fn empty(app: &str, destination: &str, source: Source, declared: bool, lock: LockCell) -> Self {
+    pub(super) fn empty(
+        app: &str,
+        destination: &str,
+        source: Source,
+        declared: bool,
+        lock: LockCell,
+    ) -> Self {
         AppRow {
             app: app.to_string(),
             destination: destination.to_string(),
@@ -310,6 +316,25 @@ pub fn apps(
             ..AppRow::empty(name.as_str(), "", Source::Berth, true, lock)
         });
     }
+    // A Kamal destination whose file berth could not read: a row saying
+    // why, named by its file (its service is what failed to read).
+    for f in &config.kamal_failed {
+        let file = crate::config::kamal::destination_or_base(&f.file, f.destination.as_deref());
+        let name = file.file_name().map_or_else(
+            || file.display().to_string(),
+            |n| n.to_string_lossy().into_owned(),
+        );
+        let dest = f.destination.clone().unwrap_or_default();
+        let key = (false, name.clone(), dest.clone(), Source::Kamal);
+        rows.entry(key).or_insert_with(|| AppRow {
+            ok: false,
+            problem: Some(format!(
+                "not read: {}",
+                f.error.lines().last().unwrap_or_default()
+            )),
+            ..AppRow::empty(&name, &dest, Source::Kamal, true, LockCell::NotBerth)
+        });
+    }
     // Another tool's app known only by its lock (a Dokku app with no
     // container running): its lock is still news.
     for ((tool, app, dest), cell) in foreign {
@@ -339,7 +364,8 @@ pub fn apps(
         {
             let (word, ok) = match &run.result {
                 None => ("running", true),
-                Some(res) => (res.word(), res.is_ok()),
+                // A refusal changed nothing: no failure in LAST.
+                Some(res) => (res.word(), res.is_ok() || res.is_refusal()),
             };
             row.last = Some(LastRun {
                 verb: run.verb.clone(),

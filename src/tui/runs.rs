@@ -95,13 +95,20 @@ impl RunView {
             }),
             // A Dokku build still going, as its record says.
             "running" => None,
+            "refused" => Some(RunResult::Failed {
+                stage: r.failed_stage.clone().unwrap_or_default(),
+                error: strip_controls(r.error.as_deref().unwrap_or("")),
+                kind: crate::engine::FailureKind::Refused,
+            }),
             "abandoned" => Some(RunResult::Failed {
                 stage: r.failed_stage.clone().unwrap_or_default(),
                 error: "abandoned: the process that ran it is gone".into(),
+                kind: crate::engine::FailureKind::Failed,
             }),
             _ => Some(RunResult::Failed {
                 stage: r.failed_stage.clone().unwrap_or_default(),
                 error: strip_controls(r.error.as_deref().unwrap_or("")),
+                kind: crate::engine::FailureKind::Failed,
             }),
         };
         RunView {

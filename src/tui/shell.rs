@@ -16,7 +16,7 @@ use tokio::io::Interest;
 use tokio::io::unix::AsyncFd;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::docker::{Attached, DockerError};
+use crate::ops::{Attached, DockerError};
 
 /// The terminal's size (columns, rows) when both stdin and stdout are
 /// terminals: then the process gets a TTY of its own.

@@ -318,6 +318,13 @@ fn the_man_page_renders() {
     assert!(out.status.success());
     let page = String::from_utf8(out.stdout).unwrap();
     assert!(page.contains(".TH berth 1"), "{page}");
+    // The console's keys, from the key table the help and docs/keys.md
+    // come from.
+    assert!(page.contains(".SH \"CONSOLE KEYS\""), "{page}");
+    assert!(
+        page.contains("deploy (asks version) (\\fIdeploy\\fR)"),
+        "{page}"
+    );
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("berth.1");
     std::fs::write(&file, &page).unwrap();

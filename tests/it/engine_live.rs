@@ -55,6 +55,8 @@ async fn deploy_v1_then_v2_keeps_v1_retained() {
             app.config.path.to_str().unwrap(),
             "status",
             "--json",
+            "--timeout",
+            "60s",
             "--app",
             &app.name,
         ])
@@ -84,6 +86,99 @@ async fn deploy_v1_then_v2_keeps_v1_retained() {
     assert_eq!(records[0].performer, Performer::current());
 }
 
+/// `--log-file` keeps what a run did, line by line, each in its run's
+/// span (id, app, action) and its stage's (name, hosts); with no flag a
+/// deploy writes `$XDG_STATE_HOME/berth/berth.log` and `status` writes
+/// nothing; a log path that cannot be opened is refused before anything
+/// runs.
+#[tokio::test]
+async fn a_runs_log_says_each_stage_in_its_span_and_a_bad_log_path_is_refused() {
+    let Some(scope) = common::scope().await else {
+        return;
+    };
+    let app = App::new(scope, "logf", WEB, "").await;
+    app.image("v1", &[]).await;
+    let config = app.config.path.to_str().unwrap().to_string();
+    let log = app.dir.path().join("logs/berth.log");
+    let out = common::berth()
+        .arg("--log-file")
+        .arg(&log)
+        .args(["-c", &config, "deploy", &app.name, "-V", "v1"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = std::fs::read_to_string(&log).unwrap();
+    let run = format!("app={} action=deploy", app.name);
+    for want in [
+        format!("deploy {} v1 started", app.name),
+        "stage{n=1 name=lock hosts=a}".to_string(),
+        "name=boot web [1/1] hosts=a}".to_string(),
+        "name=health gate web [1/1]".to_string(),
+    ] {
+        assert!(text.contains(&want), "{want} not in:\n{text}");
+    }
+    // Every line of the run is in its span; none carries a terminal escape.
+    let lines: Vec<&str> = text.lines().filter(|l| l.contains(&run)).collect();
+    assert!(lines.len() >= 10, "{text}");
+    assert!(lines.iter().any(|l| l.contains("run{id=")), "{text}");
+    assert!(!text.contains('\x1b'), "{text:?}");
+
+    // No flag: a deploy writes the default log; status writes none.
+    let state = app.dir.path().join("state-home");
+    let default = |args: &[&str]| {
+        common::berth()
+            .env_remove("BERTH_LOG_FILE")
+            .env("XDG_STATE_HOME", &state)
+            .args(["-c", &config])
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let out = default(&["status", "--timeout", "60s", "--app", &app.name]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!state.exists(), "status wrote a log");
+    let out = default(&["restart", &app.name]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = std::fs::read_to_string(state.join("berth/berth.log")).unwrap();
+    assert!(
+        text.contains(&format!("app={} action=restart", app.name)),
+        "{text}"
+    );
+
+    // A log that cannot be opened: said, and nothing runs.
+    let file = app.dir.path().join("a-file");
+    std::fs::write(&file, "").unwrap();
+    let bad = file.join("berth.log");
+    let out = common::berth()
+        .arg("--log-file")
+        .arg(&bad)
+        .args(["-c", &config, "destroy", &app.name, "--confirm", &app.name])
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{said}");
+    assert!(
+        said.contains(&format!("the log file {}", bad.display())),
+        "{said}"
+    );
+    assert_eq!(app.running("web").await.len(), 1, "the destroy never ran");
+}
+
 #[tokio::test]
 async fn failing_health_gate_leaves_the_old_version_serving() {
     let Some(docker) = common::docker().await else {
@@ -96,10 +191,11 @@ async fn failing_health_gate_leaves_the_old_version_serving() {
     let v2 = app.running("web").await[0].id.clone().unwrap();
 
     let (r, events) = app.run(app.deploy("v3"), None).await;
-    let RunResult::Failed { stage, error } = &r else {
+    let RunResult::Failed { stage, error, kind } = &r else {
         panic!("v3 should fail: {r:?}")
     };
     assert_eq!(stage, "health gate web [1/1]");
+    assert_eq!(*kind, berth::engine::FailureKind::Failed);
     assert!(error.starts_with("host a: "), "{error}");
     assert!(error.contains("is unhealthy"), "{error}");
     assert!(error.contains(&format!("looked for: berth.managed=true berth.app={} berth.destination= berth.role=web berth.version=v3 berth.host=a", app.name)), "{error}");
@@ -140,7 +236,8 @@ async fn failing_release_task_starts_nothing_and_leaves_no_task() {
         r,
         RunResult::Failed {
             stage: "release task".into(),
-            error: "host a: release task exited with code 3".into()
+            error: "host a: release task exited with code 3".into(),
+            kind: berth::engine::FailureKind::Failed,
         }
     );
     let out = output(&events);
@@ -727,9 +824,11 @@ async fn duplicate_networks_converge_to_one() {
         return;
     }
     let racers = (0..4).map(|_| scope.engine.ensure_named_network(&name));
-    for r in futures_util::future::join_all(racers).await {
-        r.unwrap();
-    }
+    let chosen: Vec<String> = futures_util::future::join_all(racers)
+        .await
+        .into_iter()
+        .map(Result::unwrap)
+        .collect();
     let left: Vec<_> = docker
         .list_networks(None::<bollard::query_parameters::ListNetworksOptions>)
         .await
@@ -738,6 +837,9 @@ async fn duplicate_networks_converge_to_one() {
         .filter(|n| n.name.as_deref() == Some(name.as_str()))
         .collect();
     assert_eq!(left.len(), 1, "exactly one network named {name} is left");
+    // Every racer joins its containers to that one, by id.
+    let kept = left[0].id.clone().unwrap();
+    assert!(chosen.iter().all(|id| *id == kept), "{chosen:?} vs {kept}");
     docker.remove_network(&name).await.unwrap();
 }
 
@@ -848,8 +950,8 @@ async fn one_container_restarts_stops_starts_and_goes_under_the_lock() {
     app.lock_by_hand("maintenance").await;
     let (r, _) = app.run(act(engine::ContainerOp::Remove), None).await;
     assert!(
-        matches!(&r, RunResult::Failed { stage, .. } if stage == "lock"),
-        "{r:?}"
+        matches!(&r, RunResult::Failed { stage, kind: engine::FailureKind::Refused, .. } if stage == "lock"),
+        "a refusal, as data: {r:?}"
     );
     assert!(started_at(id.clone()).await.0, "still there and running");
     app.unlock_by_hand().await;
@@ -893,7 +995,11 @@ async fn one_container_restarts_stops_starts_and_goes_under_the_lock() {
             ("container-restart", "ok"),
             ("container-stop", "ok"),
             ("container-start", "ok"),
-            ("container-remove", "failed"),
+            // Behind the manual lock: refused, not failed; the lock taken
+            // and given back by hand are records too.
+            ("lock acquire", "ok"),
+            ("container-remove", "refused"),
+            ("lock release", "ok"),
             ("container-remove", "ok"),
             ("container-stop", "failed"),
         ],

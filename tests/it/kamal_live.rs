@@ -264,7 +264,16 @@ async fn a_kamal_fleet_with_no_berth_config_shows_its_hosts_lock_and_history() {
     let svc = fleet.service.as_str();
 
     // The fleet: both hosts, found from deploy.yml and its destination file.
-    let out = fleet.berth(&["-d", "staging", "status", "--json", "--app", svc]);
+    let out = fleet.berth(&[
+        "-d",
+        "staging",
+        "status",
+        "--json",
+        "--timeout",
+        "60s",
+        "--app",
+        svc,
+    ]);
     let status = json(&out);
     let hosts = status["hosts"].as_array().unwrap();
     let names: Vec<&str> = hosts.iter().map(|h| h["name"].as_str().unwrap()).collect();
@@ -302,10 +311,11 @@ async fn a_kamal_fleet_with_no_berth_config_shows_its_hosts_lock_and_history() {
     assert_eq!(primary["source"], "kamal");
     assert_eq!(primary["declared"], true);
     let primary_roles = roles(&primary);
-    // The primary role first; the accessory is the app's, not an app.
+    // The primary role first; the accessory is the app's, not an app, and
+    // declared where the deploy file puts it.
     assert_eq!(primary_roles[0], ("web".to_string(), true), "{primary:#}");
     assert!(
-        primary_roles.contains(&("accessory:db".to_string(), false)),
+        primary_roles.contains(&("accessory:db".to_string(), true)),
         "{primary:#}"
     );
     assert!(
@@ -343,7 +353,7 @@ async fn a_kamal_fleet_with_no_berth_config_shows_its_hosts_lock_and_history() {
 
     // Read-only: berth says what to run instead, and leaves the lock.
     let out = fleet.berth(&["-d", "staging", "lock", "release", svc]);
-    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(out.status.code(), Some(3), "a refusal");
     assert!(
         text(&out).contains("run `kamal lock release -d staging`"),
         "{}",
@@ -399,6 +409,50 @@ async fn a_kamal_fleet_with_no_berth_config_shows_its_hosts_lock_and_history() {
     let locks = json(&fleet.berth(&["-d", "staging", "lock", "status", "--json"]));
     assert_eq!(locks["kamal"][0]["held"], false, "{locks:#}");
     assert!(locks["kamal"][0].get("error").is_none(), "{locks:#}");
+
+    // An accessory declared on a host where nothing of it runs yet: shown
+    // there, missing, and the app is not as declared.
+    std::fs::write(
+        fleet.repo.path().join("config/deploy.staging.yml"),
+        "servers:\n  job:\n    hosts:\n      - <%= ENV[\"BERTH_TEST_JOB_HOST\"] %>\naccessories:\n  cache:\n    image: redis:7\n    host: 127.0.0.3\n",
+    )
+    .unwrap();
+    let out = fleet.berth(&[
+        "-d",
+        "staging",
+        "status",
+        "--json",
+        "--timeout",
+        "60s",
+        "--app",
+        svc,
+    ]);
+    let status = json(&out);
+    let second = status["hosts"][1]["apps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["app"] == svc)
+        .unwrap_or_else(|| panic!("{status:#}"))
+        .clone();
+    let cache = second["roles"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["role"] == "accessory:cache")
+        .unwrap_or_else(|| panic!("{second:#}"));
+    assert_eq!(cache["declared"], true, "{cache:#}");
+    assert_eq!(cache["serving"], 0, "{cache:#}");
+    assert_eq!(cache["ok"], false, "{cache:#}");
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    // config check lists it with its image and host.
+    let out = fleet.berth(&["-d", "staging", "config", "check"]);
+    assert!(
+        text(&out)
+            .contains("accessories: db (postgres:16) on 127-0-0-2; cache (redis:7) on 127-0-0-3"),
+        "{}",
+        text(&out)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -421,7 +475,7 @@ async fn ruby_in_a_kamal_file_is_refused_with_its_place() {
         assert_eq!(out.status.code(), Some(2), "{said}");
         assert!(
             said.contains(
-                "config/deploy.yml:4:5: ERB `<%= `hostname`.strip %>` is Ruby berth does not run"
+                "config/deploy.yml:4:5: berth needs `servers[0]` and cannot read it without running Ruby: `<%= `hostname`.strip %>` at config/deploy.yml:4:5 is Ruby"
             ),
             "{said}"
         );
@@ -434,13 +488,85 @@ async fn ruby_in_a_kamal_file_is_refused_with_its_place() {
         .arg("status")
         .output()
         .unwrap();
-    assert!(text(&out).contains("deploy.yml:4:5: ERB"), "{}", text(&out));
+    assert!(
+        text(&out).contains("deploy.yml:4:5: berth needs"),
+        "{}",
+        text(&out)
+    );
     let out = common::berth_with_config(
         dir.path(),
         "version: 2\nkamal:\n  - config/deploy.yml\n",
         &["config", "check"],
     );
-    assert!(text(&out).contains("deploy.yml:4:5: ERB"), "{}", text(&out));
+    assert!(
+        text(&out).contains("deploy.yml:4:5: berth needs"),
+        "{}",
+        text(&out)
+    );
+    // Beside a destination that reads, one that does not is an error row
+    // naming its file; the good one is read; the example is skipped.
+    std::fs::write(
+        dir.path().join("config/deploy.yml"),
+        "service: shop\nimage: acme/shop\nservers: [10.0.0.1]\nregistry:\n  password: <%= %x(aws ecr get-login-password) %>\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("config/deploy.staging.yml"),
+        "servers: [10.0.1.1]\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("config/deploy.example.yml"),
+        "servers: [192.0.2.1]\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("config/deploy.prod.yml"),
+        "servers:\n  - <%= `terraform output -raw host` %>\n",
+    )
+    .unwrap();
+    let out = common::berth()
+        .current_dir(dir.path())
+        .env("XDG_CONFIG_HOME", dir.path().join("xdg"))
+        .args(["config", "check", "--json"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    let checked: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let read: Vec<String> = checked["kamal"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| format!("{}:{}", a["service"], a["destination"]))
+        .collect();
+    assert_eq!(
+        read,
+        ["\"shop\":null", "\"shop\":\"staging\""],
+        "{checked:#}"
+    );
+    let failed = &checked["kamal_failed"][0];
+    assert!(
+        failed["file"]
+            .as_str()
+            .unwrap()
+            .ends_with("config/deploy.prod.yml"),
+        "{checked:#}"
+    );
+    assert!(
+        failed["error"]
+            .as_str()
+            .unwrap()
+            .contains("deploy.prod.yml:2:5: berth needs `servers[0]`"),
+        "{checked:#}"
+    );
+    assert!(
+        text(&out).contains("deploy.example.yml: skipped: an example"),
+        "{}",
+        text(&out)
+    );
+    for f in ["staging", "example", "prod"] {
+        std::fs::remove_file(dir.path().join(format!("config/deploy.{f}.yml"))).unwrap();
+    }
     // An unset ENV.fetch says which variable.
     std::fs::write(
         dir.path().join("config/deploy.yml"),
@@ -456,7 +582,7 @@ async fn ruby_in_a_kamal_file_is_refused_with_its_place() {
         .unwrap();
     assert!(
         text(&out).contains("deploy.yml:2:11:")
-            && text(&out).contains("BERTH_TEST_UNSET_HOST is not set"),
+            && text(&out).contains("needs BERTH_TEST_UNSET_HOST, which is not set"),
         "{}",
         text(&out)
     );

@@ -108,8 +108,8 @@ fn fifty_concurrent_acquires_have_exactly_one_winner_in_every_trial() {
         for (i, o) in outs.iter().enumerate().filter(|(i, _)| *i != winners[0]) {
             assert_eq!(
                 o.status.code(),
-                Some(1),
-                "trial {trial} contender {i}: {}",
+                Some(3),
+                "trial {trial} contender {i}, refused: {}",
                 text(o)
             );
             let msg = String::from_utf8_lossy(&o.stderr);
@@ -163,9 +163,16 @@ fn a_killed_deploy_leaves_a_stale_lock_that_force_release_clears_and_records() {
     child.kill().unwrap(); // SIGKILL: no cleanup runs
     child.wait().unwrap();
 
-    std::thread::sleep(Duration::from_millis(2600)); // ttl is 2s
+    // Stale at once, before its 2s TTL: its process is gone from this
+    // machine, and berth checks the pid.
     let status = text(&p.run(&["lock", "status", &p.app]));
-    assert!(status.contains("STALE: no heartbeat for"), "{status}");
+    assert!(
+        status.contains(&format!(
+            "STALE: its process (pid {}) is not running on this machine",
+            child.id()
+        )),
+        "{status}"
+    );
     let json: serde_json::Value =
         serde_json::from_slice(&p.run(&["lock", "status", &p.app, "--json"]).stdout).unwrap();
     assert_eq!(json["berth"][0]["stale"], true);
@@ -173,7 +180,7 @@ fn a_killed_deploy_leaves_a_stale_lock_that_force_release_clears_and_records() {
 
     // A stale lock is shown, never taken over silently.
     let out = p.run(&["lock", "acquire", &p.app, "-m", "mine now"]);
-    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert_eq!(out.status.code(), Some(3), "refused: {}", text(&out));
 
     let out = p.run(&["lock", "release", &p.app, "--force"]);
     assert!(out.status.success(), "{}", text(&out));
@@ -211,13 +218,15 @@ fn manual_lock_refuses_actions_and_lock_wait_will_not_wait_behind_it() {
     );
     let out = p.run(&["deploy", &p.app, "-V", "v1", "--lock-wait", "5s"]);
     let t = text(&out);
-    assert_eq!(out.status.code(), Some(1), "{t}");
+    assert_eq!(out.status.code(), Some(3), "refused: {t}");
     assert!(t.contains("for manual lock: \"db migration\""), "{t}");
     assert!(
         t.contains("--lock-wait does not wait behind a manual lock"),
         "{t}"
     );
-    assert!(t.contains("FAILED at `lock`"), "{t}");
+    assert!(t.contains("REFUSED at `lock`: nothing was changed"), "{t}");
+    // One line, not a list of the stages it skipped.
+    assert!(!t.contains("skipped"), "{t}");
     // Someone else's manual lock is not released without --force.
     let out = p
         .berth()
@@ -225,9 +234,30 @@ fn manual_lock_refuses_actions_and_lock_wait_will_not_wait_behind_it() {
         .args(["lock", "release", &p.app])
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert_eq!(out.status.code(), Some(3), "refused: {}", text(&out));
     assert!(text(&out).contains("it is not yours"), "{}", text(&out));
     assert!(p.run(&["lock", "release", &p.app]).status.success());
+    // The lock taken and given back by hand, and the refused deploy
+    // between, are in the history, in order.
+    let out = p.run(&["history", &p.app, "--json"]);
+    let records: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let seen: Vec<(&str, &str)> = records
+        .iter()
+        .map(|r| (r["action"].as_str().unwrap(), r["result"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            ("lock acquire", "ok"),
+            ("deploy", "refused"),
+            ("lock release", "ok")
+        ],
+        "{records:#?}"
+    );
+    assert_eq!(records[0]["note"], "\"db migration\"");
 }
 
 #[test]
@@ -423,8 +453,8 @@ async fn lock_wait_waits_for_a_running_action_then_proceeds() {
     let t = text(&out);
     assert_eq!(
         out.status.code(),
-        Some(1),
-        "fails at once without --lock-wait: {t}"
+        Some(3),
+        "refused at once without --lock-wait: {t}"
     );
     assert!(
         t.contains(&format!("{app} is locked by ")) && t.contains("for deploy slow"),
@@ -902,7 +932,7 @@ fn an_action_that_lacks_what_it_needs_is_refused_before_the_lock_naming_all_of_i
     ] {
         let o = run(args);
         let t = text(&o);
-        assert_eq!(o.status.code(), Some(2), "{args:?}: {t}");
+        assert_eq!(o.status.code(), Some(3), "refused: {args:?}: {t}");
         assert!(t.contains("cannot run; it lacks:"), "{args:?}: {t}");
         assert!(
             t.contains("the secrets file cannot be read"),

@@ -9,13 +9,16 @@ mod common;
 
 mod config_errors;
 mod console_pty;
+mod containers_live;
 mod demo;
 mod engine_live;
+mod engines_live;
 mod fleet_live;
 mod kamal_live;
 mod lock_live;
 mod proxy_live;
 mod registry_live;
+mod signals_live;
 mod ssh_live;
 mod status_live;
 mod watcher_live;

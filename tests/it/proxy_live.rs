@@ -208,7 +208,7 @@ async fn nginx_test_failure_aborts_the_switch_with_nginx_own_message() {
     let broken = nginx.confd.join("other-tool.conf");
     std::fs::write(&broken, "this_is_not_a_directive on;\n").unwrap();
     let (r, events) = app.run(app.deploy("v2"), None).await;
-    let RunResult::Failed { stage, error } = &r else {
+    let RunResult::Failed { stage, error, .. } = &r else {
         panic!("deploy must fail: {r:?}");
     };
     assert_eq!(stage, "traffic web [1/1]");
@@ -327,9 +327,11 @@ async fn doctor_finds_a_deleted_file_and_sync_or_deploy_puts_it_back() {
 
 /// A stand-in `kamal-proxy` container (the real image cannot be pulled
 /// here): its `kamal-proxy` executable records each call's arguments, so
-/// the test sees exactly what berth ran through `docker exec`.
+/// the test sees exactly what berth ran through `docker exec`, and its
+/// `list` prints the routes as kamal-proxy does (a header, then `SERVICE
+/// HOST PATH TARGET STATE TLS` per service, from its last deploy).
 async fn fake_kamal_proxy(scope: &Scope) -> String {
-    let script = "#!/bin/sh\necho \"$*\" >> /tmp/calls\nif [ \"$1\" = list ]; then cat /tmp/calls; fi\necho \"fake kamal-proxy: $1 done\"\n";
+    let script = "#!/bin/sh\necho \"$*\" >> /tmp/calls\nif [ \"$1\" = deploy ]; then echo \"$2 * / ${3#--target=} running no\" > \"/tmp/route-$2\"; fi\nif [ \"$1\" = list ]; then echo \"Service Host Path Target State TLS\"; cat /tmp/route-* 2>/dev/null; fi\necho \"fake kamal-proxy: $1 done\"\n";
     let tag = scope
         .derived_image(
             &format!("t{}-kamal-proxy:fake", scope.id),
@@ -430,6 +432,13 @@ async fn kamal_proxy_is_driven_through_docker_exec_when_it_runs() {
     let shown = String::from_utf8_lossy(&out.stdout);
     assert!(
         shown.contains("(kamal-proxy)") && shown.contains("in sync with what runs"),
+        "{shown}"
+    );
+    // What recovery reads: kamal-proxy's own list names v2 for the service.
+    let routing = berth::engine::proxy::routing::kamal_routing(&app.scope.engine, &service).await;
+    assert_eq!(
+        routing,
+        berth::engine::orphans::Routing::To([v2.clone()].into()),
         "{shown}"
     );
 }
@@ -535,6 +544,13 @@ async fn a_deploy_killed_in_any_stage_leaves_the_old_version_serving_and_a_rerun
     fn progress_in(at: &'static str) -> When {
         Box::new(move |stage, e| e["event"] == "host_progress" && stage == at)
     }
+    fn said_in(at: &'static str, what: &'static str) -> When {
+        Box::new(move |stage, e| {
+            e["event"] == "output"
+                && stage == at
+                && e["line"].as_str().is_some_and(|l| l.contains(what))
+        })
+    }
     let kills: Vec<(&str, bool, bool, When)> = vec![
         ("lock", true, false, started("lock")),
         ("image", true, false, started("image")),
@@ -551,11 +567,21 @@ async fn a_deploy_killed_in_any_stage_leaves_the_old_version_serving_and_a_rerun
         ("boot (started)", true, true, progress_in("boot web [1/1]")),
         ("health gate", true, true, started("health gate web [1/1]")),
         ("traffic", false, true, started("traffic web [1/1]")),
+        // nginx already sends traffic to the dead run's container, and the
+        // old one still runs: the recovery must not remove what serves.
+        (
+            "traffic (nginx reloaded)",
+            false,
+            true,
+            said_in("traffic web [1/1]", "nginx reloaded"),
+        ),
         ("drain", false, true, started("drain web [1/1]")),
         ("stop old", false, true, started("stop old web [1/1]")),
     ];
     let (mut old, mut new) = ("v1", "v2");
-    for (stage, before_traffic, leaves_one, when) in kills {
+    for (n, (stage, before_traffic, leaves_one, when)) in kills.into_iter().enumerate() {
+        // Requests all along, from the kill through the recovery.
+        let load = load::Load::start(nginx.addr(), HOST, "/version", 2, Duration::from_millis(20));
         let before: Vec<Option<String>> = app
             .containers(None, None)
             .await
@@ -579,9 +605,9 @@ async fn a_deploy_killed_in_any_stage_leaves_the_old_version_serving_and_a_rerun
                 "{stage}: the old version {old} serves: {got:?}"
             );
         }
-        // doctor names what the dead run left: its lock (stale after 1s),
-        // and every container it made.
-        tokio::time::sleep(Duration::from_millis(1300)).await;
+        // doctor names what the dead run left: its lock (stale at once:
+        // its process is gone from this machine, no TTL to wait for), and
+        // every container it made.
         let locks = findings(&config, "locks");
         let left_locked = app
             .dir
@@ -617,16 +643,45 @@ async fn a_deploy_killed_in_any_stage_leaves_the_old_version_serving_and_a_rerun
                 "{stage}: doctor names {name}: {orphans:#?}"
             );
         }
-        // The rerun: clear the dead run's lock, deploy again, converge.
+        // The recovery an operator takes: clear the dead run's lock, then
+        // (every other time) `doctor --fix` first, then deploy again.
         cli(&["lock", "release", &app.name, "--force"]);
+        if n % 2 == 1 {
+            // It fixes what it can (the orphans it may remove) and exits 1
+            // while it still names a problem (a route to sync).
+            let fixed = common::berth()
+                .arg("-c")
+                .arg(&config)
+                .args(["doctor", "--fix"])
+                .output()
+                .unwrap();
+            assert!(
+                matches!(fixed.status.code(), Some(0 | 1)),
+                "{stage}: doctor --fix: {}",
+                String::from_utf8_lossy(&fixed.stderr)
+            );
+        }
         let out = cli(&["deploy", &app.name, "-V", new]);
         for name in &made {
             assert!(
                 out.contains(&format!("removed orphan {name}"))
-                    || out.contains(&format!("orphan {name}")),
+                    || out.contains(&format!("orphan {name}"))
+                    || n % 2 == 1,
                 "{stage}: the rerun removes (or names, while it serves) {name}: {out}"
             );
         }
+        if stage == "traffic (nginx reloaded)" {
+            // Read from nginx itself (its generation matched its file),
+            // not kept for want of knowing.
+            assert!(
+                out.contains("the proxy sends the app's traffic to it"),
+                "{stage}: the rerun adopts what nginx routes to: {out}"
+            );
+        }
+        load::assert_no_failures(
+            &load.stop().await,
+            &format!("{stage}: from the kill through the recovery"),
+        );
         let got = answers(&nginx, 5).await;
         assert!(
             got.iter().all(|a| a.as_deref() == Ok(new)),
@@ -655,4 +710,165 @@ async fn a_deploy_killed_in_any_stage_leaves_the_old_version_serving_and_a_rerun
         // The next kill deploys the other version over this one.
         (old, new) = (new, old);
     }
+}
+
+/// Repair works on a broken proxy: with the serving container gone from
+/// under nginx (its upstream dead, so requests hang and fail), nginx still
+/// says what it runs at once, preflight still knows it for nginx, and a
+/// deploy puts a healthy upstream back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_proxy_whose_upstream_died_is_still_known_and_repaired() {
+    use berth::engine::proxy::probe;
+    let Some(scope) = common::scope().await else {
+        return;
+    };
+    let nginx = NginxServer::start();
+    let app = proxied_app(scope, "dead", &nginx, "1s", "").await;
+    deploy_ok(&app, "v1").await;
+    let text = std::fs::read_to_string(berth_file(&app, &nginx)).unwrap();
+    let route = nginx::parse_route(&text).unwrap();
+    for c in app.running("web").await {
+        app.scope
+            .docker
+            .remove_container(
+                c.id.as_deref().unwrap(),
+                Some(bollard::query_parameters::RemoveContainerOptions {
+                    force: true,
+                    ..Default::default()
+                }),
+            )
+            .await
+            .unwrap();
+    }
+    // Requests through nginx now fail (or, on a busy engine that gave the
+    // address to another container, reach a stranger): not asserted, it is
+    // the engine's doing; what berth reads of nginx is.
+    let via = probe::Via::Tcp(nginx.addr());
+    // nginx answers these itself, whatever its upstream does.
+    let asked = probe::generation(&via, HOST, Duration::from_secs(2))
+        .await
+        .unwrap();
+    assert_eq!(
+        (asked.status, asked.generation.as_deref()),
+        (204, Some(route.generation.as_str()))
+    );
+    let who = probe::identify(&via, Duration::from_secs(2)).await.unwrap();
+    assert!(
+        who.server
+            .as_deref()
+            .is_some_and(|s| s.starts_with("nginx")),
+        "{who:?}"
+    );
+    // The repair: a deploy (its preflight asks who holds the port).
+    deploy_ok(&app, "v2").await;
+    let got = answers(&nginx, 5).await;
+    assert!(
+        got.iter().all(|a| a.as_deref() == Ok("v2")),
+        "v2 serves again: {got:?}"
+    );
+}
+
+/// A rollback killed right after it started the retained version leaves
+/// that version running beside what nginx serves: doctor names it, with a
+/// fix that stops it (never `proxy sync`, which would send traffic to both
+/// versions), and the requests keep going to the serving version.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retained_version_started_again_beside_the_serving_one_is_named() {
+    let Some(scope) = common::scope().await else {
+        return;
+    };
+    let nginx = NginxServer::start();
+    let app = proxied_app(scope, "beside", &nginx, "0s", "").await;
+    deploy_ok(&app, "v1").await;
+    deploy_ok(&app, "v2").await;
+    // What the killed rollback did: the retained v1 started again.
+    let retained = app.containers(Some("web"), Some("v1")).await;
+    let v1 = retained.first().expect("v1 is retained");
+    app.scope
+        .docker
+        .start_container(v1.id.as_deref().unwrap(), None)
+        .await
+        .unwrap();
+    let name = common::name(v1);
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let finding = loop {
+        let found = findings(&app.dir.path().join("berth.yaml"), "proxy");
+        if let Some(f) = found.into_iter().find(|f| {
+            f["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("v1 and v2 run at once"))
+        }) {
+            break f;
+        }
+        // v1 is named once its health check passes (a healthy container
+        // nginx does not send to).
+        assert!(
+            std::time::Instant::now() < deadline,
+            "doctor never named {name}"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    assert!(
+        finding["message"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("and {name} also run beside it")),
+        "{finding:#}"
+    );
+    assert!(
+        finding["fix"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("`berth container stop {name}`")),
+        "{finding:#}"
+    );
+    let got = answers(&nginx, 5).await;
+    assert!(got.iter().all(|a| a.as_deref() == Ok("v2")), "{got:?}");
+}
+
+/// Ctrl-C right after nginx was reloaded onto the new version: the run is
+/// cancelled, nginx goes back to the old one, proven by a request through
+/// it, and the new containers are removed only after the drain, so no
+/// request fails, from the cancel through the way back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancel_in_the_traffic_stage_loses_no_request() {
+    let Some(scope) = common::scope().await else {
+        return;
+    };
+    let nginx = NginxServer::start();
+    let app = proxied_app(scope, "cnl", &nginx, "1s", "").await;
+    deploy_ok(&app, "v1").await;
+    let load = Load::start(nginx.addr(), HOST, "/version", 4, Duration::from_millis(5));
+    let cancel = tokio_util::sync::CancellationToken::new();
+    let on_event = {
+        let cancel = cancel.clone();
+        move |e: &EngineEvent| {
+            if let EngineEvent::Output { line, .. } = e
+                && line == "nginx reloaded"
+            {
+                cancel.cancel();
+            }
+        }
+    };
+    let (r, events) = app.run_observed(app.deploy("v2"), cancel, on_event).await;
+    let samples = load.stop().await;
+    assert!(
+        matches!(r, RunResult::Cancelled { .. }),
+        "{r:?}: {:#?}",
+        output(&events)
+    );
+    load::assert_no_failures(&samples, "a cancel in the traffic stage");
+    assert!(samples.len() >= 50, "the load ran: {}", samples.len());
+    let said = output(&events);
+    assert!(
+        said.iter().any(|l| l.contains("from the restored config")),
+        "{said:#?}"
+    );
+    assert_eq!(route_versions(&app, &nginx), "v1");
+    let got = answers(&nginx, 5).await;
+    assert!(got.iter().all(|a| a.as_deref() == Ok("v1")), "{got:?}");
+    assert!(
+        app.containers(None, Some("v2")).await.is_empty(),
+        "no v2 container is left"
+    );
 }

@@ -226,7 +226,7 @@ async fn a_wrong_password_fails_the_image_stage_with_the_registrys_word_and_boot
     // Built on a named builder host this time.
     let app = app_through(&registry, "regbad", &wrong, "{context: ctx, builder: b}").await;
     let (r, events) = app.run(app.deploy("v1"), None).await;
-    let RunResult::Failed { stage, error } = &r else {
+    let RunResult::Failed { stage, error, .. } = &r else {
         panic!("the deploy failed: {r:?} {events:#?}");
     };
     assert_eq!(stage, "image", "{error}");

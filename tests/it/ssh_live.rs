@@ -71,6 +71,70 @@ async fn status_reaches_docker_through_ssh() {
     assert_eq!(out.status.code(), Some(0), "{json:#}");
 }
 
+/// A host reached through a `proxy_command` (Kamal's `ssh.proxy_command`,
+/// e.g. AWS SSM) offering only its own key (`identities_only`, Kamal's
+/// `ssh.keys_only`): ssh runs the command, and still checks the host key.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_host_behind_a_proxy_command_is_reached_through_it() {
+    let sshd = Sshd::start();
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("proxied");
+    let proxy = dir.path().join("proxy.sh");
+    std::fs::write(
+        &proxy,
+        format!(
+            "#!/bin/sh\necho \"$1 $2\" >> {}\nexec busybox nc \"$1\" \"$2\"\n",
+            log.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&proxy, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let host = sshd.host_yaml().replace(
+        "}",
+        &format!(
+            ", identities_only: true, proxy_command: {} %h %p}}",
+            proxy.display()
+        ),
+    );
+    let path = config(dir.path(), &format!("  edge: {{ssh: {host}}}\n"), "  {}\n");
+    let out = common::berth()
+        .arg("-c")
+        .arg(&path)
+        .env("XDG_RUNTIME_DIR", dir.path())
+        .args(["hosts", "check", "--json"])
+        .output()
+        .unwrap();
+    let said =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{said}");
+    let proxied = std::fs::read_to_string(&log).unwrap_or_default();
+    assert!(
+        proxied.contains(&format!("{} {}", sshd.addr, sshd.port)),
+        "the proxy command carried the connection: {proxied:?}\n{said}"
+    );
+    // A proxy command over two lines would be a directive of its own.
+    let bad = config(
+        dir.path(),
+        &format!(
+            "  edge: {{ssh: {}}}\n",
+            sshd.host_yaml()
+                .replace("}", ", proxy_command: \"nc %h\\nProxyJump evil\"}")
+        ),
+        "  {}\n",
+    );
+    let out = common::berth()
+        .arg("-c")
+        .arg(&bad)
+        .args(["config", "check"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("one command on one line"),
+        "{out:?}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unknown_host_key_is_refused_with_what_to_do() {
     let sshd = Sshd::start();
@@ -95,7 +159,7 @@ async fn an_unknown_host_key_is_refused_with_what_to_do() {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
-    assert_eq!(out.status.code(), Some(2), "{text}");
+    assert_eq!(out.status.code(), Some(4), "not reached: {text}");
     assert!(
         text.contains("the host key of 127.0.0.1 is not in")
             && text.contains(&wrong.display().to_string())
@@ -588,10 +652,11 @@ async fn two_ssh_hosts_deploy_restart_and_destroy_with_boot_limit_one() {
         "{json:#}"
     );
     let (r, _) = app.run(app.restart(None), None).await;
-    let RunResult::Failed { stage, error } = &r else {
+    let RunResult::Failed { stage, error, kind } = &r else {
         panic!("a restart behind a manual lock: {r:?}")
     };
     assert_eq!(stage, "lock");
+    assert_eq!(*kind, berth::engine::FailureKind::Refused);
     assert!(error.contains("manual lock: \"db migration\""), "{error}");
     let out = berth(&["lock", "release", &app.name]);
     assert_eq!(out.status.code(), Some(0), "{out:?}");
@@ -643,7 +708,7 @@ async fn a_host_dropped_mid_deploy_fails_its_stage_naming_the_host() {
     )
     .await
     .expect("a dead host does not hang the deploy");
-    let RunResult::Failed { stage, error } = &r else {
+    let RunResult::Failed { stage, error, .. } = &r else {
         panic!("the deploy cannot succeed without host b: {r:?}")
     };
     assert!(stage.ends_with("web [2/2]"), "{stage}: {error}");
@@ -1005,4 +1070,73 @@ async fn a_kept_master_serves_the_next_berth_until_what_shaped_it_changes() {
     end_masters(&kh).await;
     check(&write("persist: 0s, "));
     assert_eq!(masters(&kh), Vec::<u32>::new());
+}
+
+/// An SSH host where `flock` does not run (util-linux not installed: here a
+/// stand-in bound over the host's /usr/bin/flock that fails as a missing
+/// command does): the deploy is refused before its lock, naming the host,
+/// the tool and what to install, instead of failing at its traffic stage.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_ssh_host_without_flock_is_named_by_preflight() {
+    use common::nginx::NginxServer;
+    let Some(scope) = common::scope().await else {
+        return;
+    };
+    let tools = tempfile::tempdir().unwrap();
+    let missing = tools.path().join("flock");
+    std::fs::write(
+        &missing,
+        "#!/bin/sh\necho \"sh: 1: flock: not found\" >&2\nexit 127\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(
+        &missing,
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    let sshd = Sshd::start_with(common::sshd::Opts {
+        binds: vec![(missing, "/usr/bin/flock".into())],
+        ..Default::default()
+    });
+    let nginx = NginxServer::start();
+    let proxy = format!(
+        "    proxy:\n      domains: [app.test]\n      listen: {}\n      driver: nginx\n",
+        nginx.port
+    );
+    let app = App::with_host_a(
+        scope,
+        "nofl",
+        &format!(", ssh: {}, nginx: {}", sshd.host_yaml(), nginx.host_yaml()),
+        "      web: {hosts: [a], port: 8080}\n",
+        &proxy,
+    )
+    .await;
+    app.image("v1", &[]).await;
+    let out = common::berth()
+        .arg("-c")
+        .arg(&app.config.path)
+        .args(["deploy", &app.name, "-V", "v1"])
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stderr).to_string();
+    assert_eq!(out.status.code(), Some(3), "refused: {said}");
+    assert!(
+        said.contains("host a: `flock --version` fails")
+            && said.contains("install util-linux's flock on the host"),
+        "{said}"
+    );
+    assert!(app.running("web").await.is_empty(), "nothing started");
+    // `hosts check` says so too, and fails.
+    let out = common::berth()
+        .arg("-c")
+        .arg(&app.config.path)
+        .args(["hosts", "check"])
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stdout).to_string();
+    assert_eq!(out.status.code(), Some(1), "{said}");
+    assert!(
+        said.contains("a: ✗ `flock` does not run (util-linux)"),
+        "{said}"
+    );
 }

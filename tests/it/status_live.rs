@@ -178,6 +178,29 @@ async fn other_tools_are_grouped_and_strangers_are_unmanaged() {
         )
         .await;
     let stranger = scope.start(Spec::named("stranger").sleeper()).await;
+    // A stranger in trouble: the text says why, as the JSON does.
+    let quitter = scope
+        .start(Spec {
+            cmd: Some(vec!["sh".into(), "-c".into(), "exit 3".into()]),
+            no_healthcheck: true,
+            ..Spec::named("quitter")
+        })
+        .await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while scope
+        .docker
+        .inspect_container(&quitter, None)
+        .await
+        .ok()
+        .and_then(|c| c.state?.running)
+        != Some(false)
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the quitter never exited"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
     // Kamal labels an accessory with `service=<service>-<name>` only.
     scope
         .start(
@@ -230,6 +253,23 @@ async fn other_tools_are_grouped_and_strangers_are_unmanaged() {
         "{unmanaged:#?}"
     );
     assert!(!unmanaged.iter().any(|c| c["name"] == kamal_name));
+    let quit = unmanaged
+        .iter()
+        .find(|c| c["id"] == quitter[..12])
+        .unwrap_or_else(|| panic!("{unmanaged:#?}"));
+    assert_eq!(quit["reason"], "exit 3", "{quit:#}");
+    let out = berth_with_config(
+        dir.path(),
+        &config(None, ""),
+        &["status", "--timeout", "30s"],
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    let name = quit["name"].as_str().unwrap();
+    assert!(
+        text.lines()
+            .any(|l| l.trim() == format!("└ {name}: exit 3")),
+        "{text}"
+    );
 }
 
 #[tokio::test]
@@ -257,13 +297,13 @@ async fn kamal_version_comes_from_the_container_name() {
 }
 
 #[test]
-fn missing_socket_is_exit_2_with_reason() {
+fn missing_socket_is_exit_4_with_reason() {
     let dir = tempfile::tempdir().unwrap();
     let socket = dir.path().join("no-docker.sock");
     let out = berth_with_config(dir.path(), &config(Some(&socket), ""), &["status"]);
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{stdout}{stderr}");
+    assert_eq!(out.status.code(), Some(4), "{stdout}{stderr}");
     assert!(
         stdout.contains(&format!(
             "✗ unreachable: cannot reach Docker at unix://{}: {} does not exist",
@@ -279,7 +319,7 @@ fn missing_socket_is_exit_2_with_reason() {
         &config(Some(&socket), ""),
         &["status", "--json"],
     );
-    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(out.status.code(), Some(4));
     let json: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(json["hosts"][0]["reachable"], false);
     assert!(

@@ -1,3 +1,5 @@
+use std::path::Path;
+
 use super::*;
 
 fn env(name: &str) -> Option<String> {
@@ -20,50 +22,106 @@ fn load_dest(file: &Path, d: Option<&str>) -> Result<KamalApp, ConfigError> {
         &KamalSource {
             file: file.to_path_buf(),
             destination: d.map(str::to_string),
+            listed: false,
         },
         &env,
     )
+    .map(|(app, _)| app)
 }
 
 #[test]
-fn erb_reads_env_and_refuses_ruby() {
+fn erb_reads_env_and_leaves_other_ruby_as_markers() {
     let f = Path::new("deploy.yml");
-    let r = |t: &str| render_erb(f, t, &env);
-    assert_eq!(r("a: <%= ENV[\"WEB_HOST\"] %>").unwrap(), "a: 10.0.0.7");
-    assert_eq!(r("a: <%= ENV['WEB_HOST'] %>").unwrap(), "a: 10.0.0.7");
+    let r = |t: &str| render_erb(f, t, &env).unwrap();
+    let text = |t: &str| r(t).text;
+    assert_eq!(text("a: <%= ENV[\"WEB_HOST\"] %>"), "a: 10.0.0.7");
+    assert_eq!(text("a: <%= ENV['WEB_HOST'] %>"), "a: 10.0.0.7");
+    assert_eq!(text("a: <%= ENV.fetch(\"WEB_HOST\") %>"), "a: 10.0.0.7");
+    assert_eq!(text("a: <%= ENV.fetch('NOPE', 'x1') %>"), "a: x1");
+    assert_eq!(text("a: <%= ENV.fetch('NOPE') { 'x2' } %>"), "a: x2");
+    assert_eq!(text("a: <%= ENV['NOPE'] || ENV['EMPTY'] || 'd' %>"), "a: ");
+    assert_eq!(text("a: <%= ENV['NOPE'] || 'd' %>"), "a: d");
+    assert_eq!(text("a: <%= ENV['NOPE'].presence || \"d\" %>"), "a: d");
+    assert_eq!(text("a: <%# a note %>1"), "a: 1");
+    assert_eq!(text("a: <%%= b %>"), "a: <%= b %>");
+    assert_eq!(text("  <%- # x -%>\nb: 1"), "b: 1");
+    assert_eq!(text("\u{feff}plain: yes\n"), "plain: yes\n");
+    // ERB in a YAML comment is inert, whatever it holds.
     assert_eq!(
-        r("a: <%= ENV.fetch(\"WEB_HOST\") %>").unwrap(),
-        "a: 10.0.0.7"
+        text(
+            "a: 1 # <%= `whoami` %>\n#   RUBY: <%= ENV[\"X\"] || RUBY_VERSION %>\nb: '#<%= ENV[\"WEB_HOST\"] %>'"
+        ),
+        "a: 1 # \n#   RUBY: \nb: '#10.0.0.7'"
     );
-    assert_eq!(r("a: <%= ENV.fetch('NOPE', 'x1') %>").unwrap(), "a: x1");
-    assert_eq!(r("a: '<%= ENV[\"NOPE\"] %>'").unwrap(), "a: ''");
-    assert_eq!(r("a: <%# a note %>1").unwrap(), "a: 1");
-    assert_eq!(r("a: <%%= b %>").unwrap(), "a: <%= b %>");
-    assert_eq!(r("  <%- # x -%>\nb: 1").unwrap(), "b: 1");
-    // No ERB at all: the text as it is.
-    assert_eq!(r("plain: yes\n").unwrap(), "plain: yes\n");
-
-    let e = r("a: 1\nb: <%= `whoami` %>").unwrap_err().to_string();
+    // An unset variable renders as nothing, and is remembered.
+    let got = r("a: '<%= ENV[\"NOPE\"] %>'");
+    assert_eq!(got.ruby.len(), 1);
+    assert_eq!(got.ruby[0].why, Why::Unset("NOPE".into()));
+    assert_eq!(got.ruby[0].shown(), "");
+    // Ruby berth does not run: a marker, with where it is written.
+    for code in [
+        "`whoami`",
+        "%x(aws ecr get-login-password)",
+        "File.read('.ruby-version').strip",
+        "ENV[\"A#{1}\"]",
+        "ENV[\"A\"].upcase",
+        "ENV.fetch(\"NOPE\")",
+    ] {
+        let got = r(&format!("a: 1\nb: <%= {code} %>"));
+        assert_eq!(got.ruby.len(), 1, "{code}");
+        let ruby = &got.ruby[0];
+        assert_eq!(got.text, format!("a: 1\nb: {}", ruby.marker), "{code}");
+        assert_eq!(ruby.place(), "deploy.yml:2:4", "{code}");
+        assert_eq!(ruby.shown(), "(set by Ruby at deploy.yml:2:4)");
+    }
+    // `if` on what berth can read picks the branch; on what it cannot,
+    // the first branch is shown and its lines marked.
+    assert_eq!(
+        text("<% if ENV['WEB_HOST'] %>\nx: 1\n<% else %>\nx: 2\n<% end %>\n"),
+        "\nx: 1\n\n"
+    );
+    assert_eq!(
+        text("<% unless ENV['NOPE'] == 'y' %>x: 1<% else %>x: 2<% end %>"),
+        "x: 1"
+    );
+    let got = r("a: 1\n<% if local %>\nb: 2\n<% else %>\nb: 3\n<% end %>\nc: 4");
+    assert_eq!(got.text, "a: 1\n\nb: 2\n\nc: 4");
+    assert_eq!(got.blocks.len(), 1);
+    assert_eq!(got.blocks[0].lines, 2..=4);
+    // Dotenv.load and ENV assignments set what later tags read.
+    let t = tempfile::tempdir().unwrap();
+    std::fs::write(
+        t.path().join(".env.prod"),
+        "HOST_X=10.9.9.9\nTOKEN=$(op read x)\n",
+    )
+    .unwrap();
+    let mut vars = erb::Vars::new(&env, t.path());
+    let got = erb::render(
+        f,
+        "<% require 'dotenv'; Dotenv.load('.env.prod') %>\n<% ENV['Y'] = 'y1' %>\nh: <%= ENV['HOST_X'] %>\ny: <%= ENV['Y'] %>\nt: <%= ENV['TOKEN'] %>",
+        &mut vars,
+    )
+    .unwrap();
     assert!(
-        e.starts_with("deploy.yml:2:4: ERB `<%= `whoami` %>`"),
-        "{e}"
+        got.text.contains("h: 10.9.9.9\ny: y1\nt: ⟦"),
+        "{}",
+        got.text
     );
-    assert!(e.contains("berth does not run"), "{e}");
-    let e = r("x: 1\n<% if true %>\ny: 2\n<% end %>")
+    assert!(
+        matches!(&got.ruby[0].why, Why::Command { var, at } if var == "TOKEN" && at == ".env.prod:2")
+    );
+    // Only an open tag is an error.
+    let e = render_erb(f, "a: <%= ENV[\"A\"] ", &env)
         .unwrap_err()
         .to_string();
-    assert!(e.starts_with("deploy.yml:2:1:"), "{e}");
-    let e = r("a: <%= ENV.fetch(\"NOPE\") %>").unwrap_err().to_string();
-    assert!(e.contains("NOPE is not set"), "{e}");
-    let e = r("a: <%= ENV[\"A#{1}\"] %>").unwrap_err().to_string();
-    assert!(e.contains("berth does not run"), "{e}");
-    let e = r("a: <%= ENV[\"A\"].upcase %>").unwrap_err().to_string();
-    assert!(e.contains("berth does not run"), "{e}");
-    let e = r("a: <%= ENV[\"A\"] ").unwrap_err().to_string();
     assert!(e.contains("not closed"), "{e}");
-    // Terminal escapes in the refused text are not echoed.
-    let e = r("a: <%= \u{1b}[31m %>").unwrap_err().to_string();
-    assert!(!e.contains('\u{1b}'), "{e:?}");
+    // Terminal escapes in the code are not kept.
+    let got = r("a: <%= \u{1b}[31m %>");
+    assert!(
+        !got.ruby[0].code.contains('\u{1b}'),
+        "{:?}",
+        got.ruby[0].code
+    );
 }
 
 #[test]
@@ -215,7 +273,7 @@ fn errors_name_the_file_line_and_column() {
         "service: shop\nservers:\n  web: [h]\nssh:\n  port: many\n",
     );
     assert!(e.contains(":5:9:") && e.contains("port number"), "{e}");
-    let e = case("e.yml", "service: Shop!\nservers: [h]\n");
+    let e = case("e.yml", "service: shop!\nservers: [h]\n");
     assert!(
         e.contains(":1:10:") && e.contains("not a Kamal service name"),
         "{e}"
@@ -227,9 +285,12 @@ fn errors_name_the_file_line_and_column() {
     assert!(e.contains(":5:11:") && e.contains("role `nope`"), "{e}");
     let e = case(
         "g.yml",
-        "service: shop\nservers: [h]\nssh:\n  proxy_command: nc %h %p\n",
+        "service: shop\nservers: [h]\nssh:\n  proxy_command: \"nc %h\\n%p\"\n",
     );
-    assert!(e.contains("proxy_command"), "{e}");
+    assert!(
+        e.contains(":4:18:") && e.contains("one command on one line"),
+        "{e}"
+    );
     let e = case("h.yml", "- just\n- a list\n");
     assert!(e.contains(":1:1:"), "{e}");
     let e = case("i.yml", "service: shop\nservers: [h\n");

@@ -128,3 +128,54 @@ fn concurrent_acquires_have_one_winner() {
     });
     assert_eq!(wins.iter().filter(|w| **w).count(), 1);
 }
+
+#[test]
+fn a_run_whose_process_is_gone_from_this_machine_holds_a_dead_lock() {
+    let here = Performer::current();
+    let mut gone = std::process::Command::new("true").spawn().unwrap();
+    let gone_pid = gone.id();
+    gone.wait().unwrap();
+    let status = |machine: &str, pid: u32, manual: bool| {
+        let mut h = holder_for(
+            &Performer {
+                user: "ana".into(),
+                machine: machine.into(),
+            },
+            "deploy",
+            Some("v2".into()),
+            None,
+            manual,
+        );
+        h.pid = pid;
+        let files = [
+            (HOLDER.to_string(), serde_json::to_vec(&h).unwrap()),
+            (
+                HEARTBEAT.to_string(),
+                serde_json::to_vec(&Utc::now()).unwrap(),
+            ),
+        ];
+        parse(
+            &files,
+            Duration::from_secs(60),
+            Utc::now(),
+            "berth lock release demo --force",
+        )
+        .unwrap()
+        .unwrap()
+    };
+    let dead = status(&here.machine, gone_pid, false);
+    assert!(!dead.stale, "its heartbeat is fresh");
+    assert!(dead.holder_dead_here());
+    let said = dead.describe(Utc::now());
+    assert!(
+        said.contains(&format!(
+            "STALE: its process (pid {gone_pid}) is not running on this machine"
+        )) && said.contains("`berth lock release demo --force` clears it"),
+        "{said}"
+    );
+    // This process runs; another machine's pid means nothing here; a
+    // manual lock's process ends by design.
+    assert!(!status(&here.machine, std::process::id(), false).holder_dead_here());
+    assert!(!status("elsewhere-not-this-one", gone_pid, false).holder_dead_here());
+    assert!(!status(&here.machine, gone_pid, true).holder_dead_here());
+}

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use super::{ProxyError, Target};
 use crate::config::ProxySettings;
-use crate::docker::Engine;
+use crate::docker::Client;
 
 pub const CONTAINER: &str = "kamal-proxy";
 
@@ -65,7 +65,7 @@ fn seconds(d: Duration) -> String {
 }
 
 /// Connects the kamal-proxy container to the `berth` network (once).
-pub async fn ensure_network(docker: &Engine) -> Result<(), ProxyError> {
+pub async fn ensure_network(docker: &Client) -> Result<(), ProxyError> {
     let c = docker
         .proxy_facts(CONTAINER)
         .await?
@@ -76,10 +76,41 @@ pub async fn ensure_network(docker: &Engine) -> Result<(), ProxyError> {
     Ok(docker.join_network(CONTAINER, super::NETWORK).await?)
 }
 
+/// `kamal-proxy list`: its lines as it prints them (`Service Host Path
+/// Target State TLS`, then a row per service).
+pub async fn list(docker: &Client, deadline: Duration) -> Result<Vec<String>, ProxyError> {
+    let lines = std::sync::Mutex::new(Vec::new());
+    let log = |l: String| {
+        lines
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push(l)
+    };
+    exec(
+        docker,
+        &["kamal-proxy".into(), "list".into()],
+        deadline,
+        &log,
+    )
+    .await?;
+    Ok(lines
+        .into_inner()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .into_iter()
+        .map(|l| match l.strip_prefix(LOGGED) {
+            Some(raw) => raw.to_string(),
+            None => l,
+        })
+        .collect())
+}
+
+/// What [`exec`] puts before each line it logs.
+const LOGGED: &str = "kamal-proxy: ";
+
 /// Runs `argv` in the kamal-proxy container; its output lines go to `log`.
 /// Bounded by `deadline` (kamal-proxy's own deploy timeout plus slack).
 pub async fn exec(
-    docker: &Engine,
+    docker: &Client,
     argv: &[String],
     deadline: Duration,
     log: &(dyn Fn(String) + Sync),
@@ -90,7 +121,7 @@ pub async fn exec(
         let code = docker
             .exec(CONTAINER, argv, |l| {
                 if !l.is_empty() {
-                    log(format!("kamal-proxy: {l}"));
+                    log(format!("{LOGGED}{l}"));
                     lines.push(l);
                 }
             })

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use super::nginx::{self, Nginx};
+use super::nginx;
 use super::{Driver, Route, Target, kamal};
 use crate::config::{AppName, Config, DestinationName, HostName};
 use crate::docker::Gateway;
@@ -34,6 +34,8 @@ pub struct HostRoute {
 pub struct Drift {
     pub subject: String,
     pub message: String,
+    /// Its fix, when it is not `berth proxy sync`.
+    pub fix: Option<String>,
 }
 
 impl HostRoute {
@@ -81,6 +83,9 @@ impl HostRoute {
                         if want == have {
                             return None;
                         }
+                        if let Some(d) = self.versions_beside(app, route, &subject) {
+                            return Some(d);
+                        }
                         let versions_now = Route {
                             targets: self.running.clone(),
                             ..route.clone()
@@ -117,7 +122,44 @@ impl HostRoute {
                 }
             }
         };
-        Some(Drift { subject, message })
+        Some(Drift {
+            subject,
+            message,
+            fix: None,
+        })
+    }
+
+    /// Several versions of the role run and nginx sends to some of them:
+    /// the others run beside what serves (a rollback or restart killed
+    /// after starting them). `proxy sync` would send traffic to every
+    /// version, so the fix says to stop them or deploy again.
+    fn versions_beside(&self, app: &str, route: &Route, subject: &str) -> Option<Drift> {
+        let mut versions: Vec<&str> = self.running.iter().map(|t| t.version.as_str()).collect();
+        versions.sort();
+        versions.dedup();
+        if versions.len() < 2 {
+            return None;
+        }
+        let beside: Vec<&str> = self
+            .running
+            .iter()
+            .filter(|t| !route.targets.iter().any(|r| r.id == t.id))
+            .map(|t| t.container.as_str())
+            .collect();
+        let first = beside.first()?;
+        Some(Drift {
+            subject: subject.to_string(),
+            message: format!(
+                "{} run at once on host {}: nginx sends `{app}` to {}, and {} also run beside it (started by a rollback or restart that was killed?)",
+                versions.join(" and "),
+                self.host,
+                route.describe(),
+                beside.join(", ")
+            ),
+            fix: Some(format!(
+                "stop what should not serve (`berth container stop {first}`), or deploy again; `berth proxy sync` would send traffic to every version"
+            )),
+        })
     }
 }
 
@@ -184,41 +226,17 @@ async fn read_host(
     out.driver = Some(driver);
     match driver {
         Driver::Nginx => {
-            let n = Nginx {
-                command: &cfg.nginx.command.0,
-                dir: gateway
-                    .hosts()
-                    .on_host(cfg, cfg.nginx.dir.clone(), Duration::from_secs(10))
-                    .await
-                    .map_err(|e| e.to_string())?,
-            };
+            let n = super::routing::nginx_of(gateway.hosts(), cfg, Duration::from_secs(10)).await?;
             let path = n.path(app.as_str(), dest);
             out.path = Some(path.to_string());
             out.text = n.read(&path).await.map_err(|e| e.to_string())?;
             out.route = out.text.as_deref().and_then(nginx::parse_route);
         }
         Driver::KamalProxy => {
-            let lines = std::sync::Mutex::new(Vec::new());
-            let log = |l: String| {
-                lines
-                    .lock()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner)
-                    .push(l)
-            };
-            kamal::exec(
-                &docker,
-                &["kamal-proxy".into(), "list".into()],
-                Duration::from_secs(15),
-                &log,
-            )
-            .await
-            .map_err(|e| e.to_string())?;
-            out.text = Some(
-                lines
-                    .into_inner()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner)
-                    .join("\n"),
-            );
+            let lines = kamal::list(&docker, Duration::from_secs(15))
+                .await
+                .map_err(|e| e.to_string())?;
+            out.text = Some(lines.join("\n"));
         }
     }
     Ok(())
@@ -287,5 +305,27 @@ mod tests {
             .drift("demo")
             .unwrap();
         assert!(stale.message.starts_with("stale address"), "{stale:?}");
+    }
+
+    #[test]
+    fn a_version_running_beside_what_nginx_serves_is_named_with_its_own_fix() {
+        // A rollback killed after starting the retained v1: v1 and v2 run,
+        // nginx sends to v2.
+        let (v1, v2) = (t("a", "10.0.0.2:80", "v1"), t("b", "10.0.0.3:80", "v2"));
+        let d = host_route(Some(vec![v2.clone()]), vec![v1, v2])
+            .drift("demo")
+            .unwrap();
+        assert!(
+            d.message
+                .starts_with("v1 and v2 run at once on host local: nginx sends `demo` to v2")
+                && d.message.contains("and demo-web-v1-a also run beside it"),
+            "{d:?}"
+        );
+        let fix = d.fix.unwrap();
+        assert!(
+            fix.contains("`berth container stop demo-web-v1-a`")
+                && fix.contains("`berth proxy sync` would send traffic to every version"),
+            "{fix}"
+        );
     }
 }

@@ -13,12 +13,13 @@ pub mod kamal;
 pub mod live;
 pub mod nginx;
 pub mod probe;
+pub mod routing;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::config::{ProxyDriver, ProxySettings};
-use crate::docker::{Engine, NETWORK};
+use crate::docker::{Client, NETWORK};
 use crate::labels;
 
 /// A container the proxy sends requests to.
@@ -159,7 +160,7 @@ pub enum ProxyError {
 
 /// The driver for a host: as configured, or for `auto`, kamal-proxy when
 /// its container runs there and nginx otherwise.
-pub async fn driver_for(docker: &Engine, setting: ProxyDriver) -> Result<Driver, ProxyError> {
+pub async fn driver_for(docker: &Client, setting: ProxyDriver) -> Result<Driver, ProxyError> {
     match setting {
         ProxyDriver::Nginx => Ok(Driver::Nginx),
         ProxyDriver::KamalProxy => Ok(Driver::KamalProxy),
@@ -172,7 +173,7 @@ pub async fn driver_for(docker: &Engine, setting: ProxyDriver) -> Result<Driver,
 
 /// A running container as a proxy target: its address on the `berth`
 /// network and its version label.
-pub async fn target_of(docker: &Engine, id: &str, port: u16) -> Result<Target, ProxyError> {
+pub async fn target_of(docker: &Client, id: &str, port: u16) -> Result<Target, ProxyError> {
     let c = docker
         .proxy_facts(id)
         .await?
@@ -208,7 +209,7 @@ pub async fn target_of(docker: &Engine, id: &str, port: u16) -> Result<Target, P
 /// The running containers `selector` finds that Docker does not call sick
 /// (unhealthy, or still starting), as targets; and how many run in all.
 pub async fn healthy_targets(
-    docker: &Engine,
+    docker: &Client,
     selector: &labels::Selector,
     port: u16,
 ) -> Result<(Vec<Target>, usize), ProxyError> {

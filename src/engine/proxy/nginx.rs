@@ -103,6 +103,9 @@ pub fn render(route: &Route) -> String {
     server_name {names};
 
     location / {{
+        if ($http_{probe} = \"{ask}\") {{
+            return 204;
+        }}
         proxy_pass http://{id};
         proxy_http_version 1.1;
         proxy_set_header Connection \"\";
@@ -114,7 +117,9 @@ pub fn render(route: &Route) -> String {
     }}
 }}
 ",
-        listen = route.listen
+        listen = route.listen,
+        probe = PROBE_HEADER.to_ascii_lowercase().replace('-', "_"),
+        ask = super::probe::GENERATION_ASK,
     ));
     out
 }

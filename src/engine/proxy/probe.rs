@@ -100,14 +100,49 @@ impl ProbeError {
     }
 }
 
-/// One request; fails on a connection error, a timeout or a response that
-/// is not HTTP.
+/// One request through the proxy to the app (`GET path` with the probe
+/// header); fails on a connection error, a timeout or a response that is
+/// not HTTP.
 pub async fn once(
     addr: &Via,
     host: &str,
     path: &str,
     deadline: Duration,
 ) -> Result<Answer, ProbeError> {
+    let req = format!(
+        "GET {path} HTTP/1.1\r\nHost: {host}\r\n{PROBE_HEADER}: 1\r\nUser-Agent: berth\r\nConnection: close\r\n\r\n"
+    );
+    ask(addr, &req, deadline).await
+}
+
+/// The generation the proxy runs for the names `host` answers, asked of
+/// nginx itself: berth's config answers `X-Berth-Probe: generation` with
+/// 204 and the generation without asking the app, so a dead upstream does
+/// not slow the answer (a config written before that passes the request on
+/// and still says its generation).
+pub async fn generation(addr: &Via, host: &str, deadline: Duration) -> Result<Answer, ProbeError> {
+    let req = format!(
+        "GET / HTTP/1.1\r\nHost: {host}\r\n{PROBE_HEADER}: {GENERATION_ASK}\r\nUser-Agent: berth\r\nConnection: close\r\n\r\n"
+    );
+    ask(addr, &req, deadline).await
+}
+
+/// What server holds the port, asked with a request no HTTP server passes
+/// on (HTTP/1.1 without a Host): it answers 400 itself, with its name,
+/// however slow or dead whatever it fronts is.
+pub async fn identify(addr: &Via, deadline: Duration) -> Result<Answer, ProbeError> {
+    ask(
+        addr,
+        "GET / HTTP/1.1\r\nUser-Agent: berth\r\nConnection: close\r\n\r\n",
+        deadline,
+    )
+    .await
+}
+
+/// The probe header's value that asks for the generation alone.
+pub const GENERATION_ASK: &str = "generation";
+
+async fn ask(addr: &Via, req: &str, deadline: Duration) -> Result<Answer, ProbeError> {
     let work = async {
         let connecting = |source: std::io::Error| ProbeError::Connect {
             addr: addr.to_string(),
@@ -115,19 +150,13 @@ pub async fn once(
         };
         match addr {
             Via::Tcp(a) => {
-                exchange(
-                    TcpStream::connect(a).await.map_err(connecting)?,
-                    addr,
-                    host,
-                    path,
-                )
-                .await
+                exchange(TcpStream::connect(a).await.map_err(connecting)?, addr, req).await
             }
             Via::Unix { socket, .. } => {
                 let s = tokio::net::UnixStream::connect(socket)
                     .await
                     .map_err(connecting)?;
-                exchange(s, addr, host, path).await
+                exchange(s, addr, req).await
             }
         }
     };
@@ -144,41 +173,33 @@ pub async fn once(
 async fn exchange(
     mut s: impl AsyncReadExt + AsyncWriteExt + Unpin,
     addr: &Via,
-    host: &str,
-    path: &str,
+    req: &str,
 ) -> Result<Answer, ProbeError> {
-    {
-        let req = format!(
-            "GET {path} HTTP/1.1\r\nHost: {host}\r\n{PROBE_HEADER}: 1\r\nUser-Agent: berth\r\nConnection: close\r\n\r\n"
-        );
-        s.write_all(req.as_bytes())
-            .await
-            .map_err(|source| ProbeError::Io {
-                doing: "sending to",
-                addr: addr.to_string(),
-                source,
-            })?;
-        let mut head = Vec::new();
-        let mut buf = [0u8; 4096];
-        // The head is all we need; bodies are not read.
-        while !head.windows(4).any(|w| w == b"\r\n\r\n") && head.len() < 64 * 1024 {
-            let n = s.read(&mut buf).await.map_err(|source| ProbeError::Io {
-                doing: "reading from",
-                addr: addr.to_string(),
-                source,
-            })?;
-            if n == 0 {
-                break;
-            }
-            head.extend_from_slice(buf.get(..n).unwrap_or_default());
-        }
-        parse_head(&head).ok_or_else(|| ProbeError::NotHttp {
+    s.write_all(req.as_bytes())
+        .await
+        .map_err(|source| ProbeError::Io {
+            doing: "sending to",
             addr: addr.to_string(),
-            said: crate::sanitize::one_line(&String::from_utf8_lossy(
-                head.get(..80).unwrap_or(&head),
-            )),
-        })
+            source,
+        })?;
+    let mut head = Vec::new();
+    let mut buf = [0u8; 4096];
+    // The head is all we need; bodies are not read.
+    while !head.windows(4).any(|w| w == b"\r\n\r\n") && head.len() < 64 * 1024 {
+        let n = s.read(&mut buf).await.map_err(|source| ProbeError::Io {
+            doing: "reading from",
+            addr: addr.to_string(),
+            source,
+        })?;
+        if n == 0 {
+            break;
+        }
+        head.extend_from_slice(buf.get(..n).unwrap_or_default());
     }
+    parse_head(&head).ok_or_else(|| ProbeError::NotHttp {
+        addr: addr.to_string(),
+        said: crate::sanitize::one_line(&String::from_utf8_lossy(head.get(..80).unwrap_or(&head))),
+    })
 }
 
 fn parse_head(head: &[u8]) -> Option<Answer> {

@@ -79,21 +79,19 @@ impl Runner<'_> {
         host: &HostName,
         image: &str,
         command: &[String],
+        version: &Version,
     ) -> Result<(), StepError> {
         let docker = self.dock(host)?;
-        let version = match &self.plan.action {
-            Action::Deploy { version, .. } => version.to_string(),
-            _ => unreachable!("release tasks belong to deploys"),
-        };
-        docker.ensure_network().await.map_err(Failure::on(host))?;
+        let network = docker.ensure_network().await.map_err(Failure::on(host))?;
         let spec = ContainerSpec {
+            network,
             name: format!(
                 "{}-release-{version}-{}",
                 self.plan.app,
                 docker::containers::suffix()
             ),
             image: image.to_string(),
-            labels: self.labels("release", &version, host, Some("release")),
+            labels: self.labels("release", version.as_str(), host, Some("release")),
             env: self.env(&self.app.primary_role)?,
             cmd: Some(command.to_vec()),
             port: None,
@@ -137,7 +135,7 @@ impl Runner<'_> {
         &self,
         i: usize,
         host: &HostName,
-        docker: &Engine,
+        docker: &Client,
         id: &str,
     ) -> Result<(), Failure> {
         let mut logs = docker.logs(
@@ -188,13 +186,14 @@ impl Runner<'_> {
         image: &str,
     ) -> Result<Fresh, Failure> {
         let docker = self.dock(host)?;
-        docker.ensure_network().await.map_err(Failure::on(host))?;
+        let network = docker.ensure_network().await.map_err(Failure::on(host))?;
         let role_cfg = self
             .app
             .roles
             .get(role)
             .ok_or_else(|| format!("app {} has no role {role}", self.plan.app))?;
         let spec = ContainerSpec {
+            network,
             name: docker::containers::container_name(
                 self.plan.app.as_str(),
                 role.as_str(),

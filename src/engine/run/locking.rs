@@ -52,17 +52,19 @@ impl Runner<'_> {
                 Ok(()) => break,
                 Err(LockError::Held(held)) => {
                     let line = format!("{app} is {}", held.describe(Utc::now()));
+                    let refused = |why: String| {
+                        StepError::Failed(Failure::Run(super::super::error::Cause::Refused(why)))
+                    };
                     let Some(deadline) = deadline else {
-                        return Err(line.into());
+                        return Err(refused(line));
                     };
                     if held.holder.manual {
-                        return Err(format!(
+                        return Err(refused(format!(
                             "{line}; --lock-wait does not wait behind a manual lock: ask its holder, or release it if it is yours"
-                        )
-                        .into());
+                        )));
                     }
                     if Instant::now() >= deadline {
-                        return Err(format!("gave up waiting for the lock: {line}").into());
+                        return Err(refused(format!("gave up waiting for the lock: {line}")));
                     }
                     if noted.is_none_or(|t| t.elapsed() >= Duration::from_secs(5)) {
                         self.out(i, Some(host), format!("waiting for the lock: {line}"));
@@ -121,6 +123,27 @@ impl Runner<'_> {
         .await
     }
 
+    /// Decides the running orphans of the proxied role by where the host's
+    /// proxy sends the app's traffic now (read only when one is there).
+    async fn judge_by_proxy(&self, host: &HostName, found: &mut [orphans::Orphan]) {
+        let Some(settings) = self.proxy.as_ref() else {
+            return;
+        };
+        // Both are there for a host whose orphans were just listed.
+        let (Ok(docker), Ok(cfg)) = (self.dock(host), self.ctx.config.host(host)) else {
+            return;
+        };
+        let of = routing::Orphans {
+            hosts: self.ctx.gateway.hosts(),
+            cfg,
+            docker,
+            host,
+            app: self.plan.app.as_str(),
+            destination: &self.destination,
+        };
+        routing::judge(&of, settings, found).await;
+    }
+
     /// Removes what runs of this app that died left on the plan's hosts
     /// (see `orphans`); a serving one is named and kept. Never fails the
     /// stage: a host that cannot be read here fails the stage that needs it.
@@ -147,14 +170,15 @@ impl Runner<'_> {
                 continue;
             };
             let selector = self.selector(None, None, Some(&host));
-            let found = match self.scan_orphans(&host, &selector, &state, &live).await {
+            let mut found = match self.scan_orphans(&host, &selector, &state, &live).await {
                 Ok(found) => found,
                 Err(e) => {
                     self.out(i, Some(&host), format!("could not look for orphans: {e}"));
                     continue;
                 }
             };
-            for o in found.iter().filter(|o| o.serving) {
+            self.judge_by_proxy(&host, &mut found).await;
+            for o in found.iter().filter(|o| o.serving()) {
                 self.out(i, Some(&host), format!("orphan {}", o.describe()));
             }
             let removed = match self.dock(&host) {

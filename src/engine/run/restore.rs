@@ -21,10 +21,30 @@ impl Runner<'_> {
             }
         }
         // Traffic goes back before the new containers go away.
+        let mut back = false;
         for s in std::mem::take(&mut self.switched) {
-            if let Err(e) = self.switch_back(i, &s).await {
-                errors.push(e);
+            match self.switch_back(i, &s).await {
+                Ok(()) => back |= s.driver == crate::engine::proxy::Driver::Nginx,
+                Err(e) => errors.push(e),
             }
+        }
+        // Requests nginx sent to the new containers before it went back
+        // finish first: the drain a switch gives the old ones (kamal-proxy
+        // drains by itself).
+        if back
+            && !self.booted.is_empty()
+            && let Some(drain) = self.proxy.as_ref().map(|p| p.drain_timeout)
+            && !drain.is_zero()
+        {
+            self.out(
+                i,
+                None,
+                format!(
+                    "the new containers finish the requests they hold; removed in {}",
+                    crate::config::duration::format(drain)
+                ),
+            );
+            tokio::time::sleep(drain).await;
         }
         for t in std::mem::take(&mut self.started_retained) {
             let stopped = match self.dock(&t.host) {
@@ -83,7 +103,7 @@ impl Runner<'_> {
         let version = self.version_label();
         let (failed_stage, error) = match result {
             RunResult::Ok => (None, None),
-            RunResult::Failed { stage, error } => (Some(stage.clone()), Some(error.clone())),
+            RunResult::Failed { stage, error, .. } => (Some(stage.clone()), Some(error.clone())),
             RunResult::Cancelled { stage } => {
                 (stage.clone(), Some("cancelled by the operator".into()))
             }

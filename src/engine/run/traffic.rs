@@ -1,7 +1,6 @@
 //! The runner's traffic stages: switch, drain, switch back, remove. The
 //! drivers themselves are in `engine::proxy`.
 
-use std::net::{Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
 use futures_util::future::join_all;
@@ -12,12 +11,12 @@ use crate::config::duration::format;
 use crate::engine::lock;
 use crate::engine::plan::Group;
 use crate::engine::proxy::nginx::{self, Nginx};
-use crate::engine::proxy::{self, Driver, Route, Target, kamal, probe};
+use crate::engine::proxy::{self, Driver, Route, Target, kamal, probe, routing};
 
 /// A proxy this run switched, and what it served before.
 pub(super) struct Switched {
     pub host: HostName,
-    driver: Driver,
+    pub driver: Driver,
     /// nginx: berth's file as it was (`None`: there was none).
     previous_file: Option<String>,
     /// The targets before the switch (re-resolved on the way back: an old
@@ -39,34 +38,17 @@ impl Runner<'_> {
     /// the host's connection.
     async fn nginx(&self, host: &HostName) -> Result<Nginx<'_>, Failure> {
         let cfg = self.ctx.config.host(host).map_err(Failure::on(host))?;
-        let dir = self
-            .ctx
-            .gateway
-            .hosts()
-            .on_host(cfg, cfg.nginx.dir.clone(), lock::REACH_TIMEOUT)
+        routing::nginx_of(self.ctx.gateway.hosts(), cfg, lock::REACH_TIMEOUT)
             .await
-            .map_err(Failure::on(host))?;
-        Ok(Nginx {
-            command: &cfg.nginx.command.0,
-            dir,
-        })
+            .map_err(|e| Failure::at(host, e))
     }
 
-    /// Where berth reaches a host's proxy for the proof request: its
-    /// listening port on this machine, or on an SSH host that port
-    /// forwarded through the host's connection.
+    /// Where the probe reaches the proxy's port on the host.
     async fn proxy_addr(&self, host: &HostName) -> Result<probe::Via, Failure> {
         let listen = self.settings()?.listen;
-        match self.docker.get(host).and_then(|e| e.tunnel()) {
-            None => Ok(probe::Via::Tcp(SocketAddr::from((
-                Ipv4Addr::LOCALHOST,
-                listen,
-            )))),
-            Some(t) => Ok(probe::Via::Unix {
-                socket: t.forward_tcp(listen).await.map_err(Failure::on(host))?,
-                shown: format!("127.0.0.1:{listen} on host {host} (through ssh)"),
-            }),
-        }
+        routing::via(self.dock(host)?, host, listen)
+            .await
+            .map_err(|e| Failure::at(host, e))
     }
 
     pub(super) async fn traffic(
@@ -250,6 +232,20 @@ impl Runner<'_> {
     /// The switch is real once a request through the proxy is answered from
     /// the new config (its generation) with 2xx/3xx.
     async fn prove(&self, i: usize, host: &HostName, route: &Route) -> Result<(), StepError> {
+        self.prove_until(i, host, route, &self.ctx.cancel, "the new config")
+            .await
+    }
+
+    /// [`Runner::prove`], until `cancel`; `what` names the config in the
+    /// stage's output.
+    async fn prove_until(
+        &self,
+        i: usize,
+        host: &HostName,
+        route: &Route,
+        cancel: &tokio_util::sync::CancellationToken,
+        what: &str,
+    ) -> Result<(), StepError> {
         let settings = self.settings()?;
         let addr = self.proxy_addr(host).await?;
         let host_header = probe::host_header(&settings.domains);
@@ -261,13 +257,13 @@ impl Runner<'_> {
             per_try: settings.health_timeout,
             deadline: self.app.deploy_timeout.get(),
         };
-        match probe::until_switched(&proof, &route.generation, &self.ctx.cancel).await {
+        match probe::until_switched(&proof, &route.generation, cancel).await {
             Ok(a) => {
                 self.out(
                     i,
                     Some(host),
                     format!(
-                        "GET {} (Host: {host_header}) through {addr}: {} from the new config",
+                        "GET {} (Host: {host_header}) through {addr}: {} from {what}",
                         settings.health_path, a.status
                     ),
                 );
@@ -372,11 +368,34 @@ impl Runner<'_> {
                     .apply(&path, text.as_deref(), current.as_deref(), &|_| {})
                     .await
                     .map_err(Failure::on(&s.host))?;
-                let what = match text.as_deref().and_then(nginx::parse_route) {
+                let route = text.as_deref().and_then(nginx::parse_route);
+                let what = match &route {
                     Some(r) => r.describe(),
                     None => "no config (as before)".into(),
                 };
                 self.out(i, Some(&s.host), format!("nginx back to {what}"));
+                // Back only once nginx answers from the restored config:
+                // until then its workers may still send requests to the
+                // new containers, which restore removes next. The run was
+                // cancelled already: this wait has its own deadline only.
+                if let Some(route) = &route
+                    && let Err(e) = self
+                        .prove_until(
+                            i,
+                            &s.host,
+                            route,
+                            &tokio_util::sync::CancellationToken::new(),
+                            "the restored config",
+                        )
+                        .await
+                {
+                    return Err(match e {
+                        StepError::Failed(f) => f,
+                        StepError::Cancelled => {
+                            Failure::at(&s.host, "proving the way back was cancelled")
+                        }
+                    });
+                }
             }
             Driver::KamalProxy => {
                 let Some(target) = targets.first() else {

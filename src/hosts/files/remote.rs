@@ -9,104 +9,10 @@
 use std::time::Duration;
 
 use super::{Backend, FileLock, FilesError, HostPath, Kind, OP_TIMEOUT, Removed};
+use crate::hosts::scripts::{self as sh, Script};
 use crate::hosts::ssh::Tunnel;
 
 pub(super) struct Remote<'a>(pub(super) &'a Tunnel);
-
-/// One of berth's fixed scripts: POSIX sh, kept in `scripts/*.sh` so
-/// shellcheck reads them (CI runs it). `$1` is always the path operated
-/// on. The connection's helpers hold them all as functions (a script then
-/// costs a subshell, not an `sh` to start); without a helper one runs as
-/// `sh -c BODY berth ARGS…`.
-pub(in crate::hosts) struct Script {
-    /// `[a-z_]+`: the helper's function is `berth_NAME`.
-    pub name: &'static str,
-    pub body: &'static str,
-}
-
-/// Every script, for the helpers.
-pub(in crate::hosts) const SCRIPTS: [&Script; 11] = [
-    READ_DIR,
-    WRITE,
-    REMOVE_FILE,
-    PUBLISH_DIR,
-    REMOVE_DIR,
-    REMOVE_DIR_IF,
-    APPEND_LINE,
-    SUBDIRS,
-    READ,
-    KIND,
-    STAMP,
-];
-
-/// Every regular file directly in `$1`: name, byte count, bytes.
-const READ_DIR: &Script = &Script {
-    name: "read_dir",
-    body: include_str!("scripts/read_dir.sh"),
-};
-
-/// `$2` written to `$1` through `$1.$3` and a rename: readers see the old
-/// or the new text, never a part.
-const WRITE: &Script = &Script {
-    name: "write",
-    body: include_str!("scripts/write.sh"),
-};
-
-const REMOVE_FILE: &Script = &Script {
-    name: "remove_file",
-    body: include_str!("scripts/remove_file.sh"),
-};
-
-/// Fills the directory `$2` with the files named and held by the pairs
-/// after it, then renames it to `$1` (in the existing `$3`). rename(2) of a
-/// directory onto a non-empty one fails, so of several at once exactly one
-/// wins; the losers exit 3.
-const PUBLISH_DIR: &Script = &Script {
-    name: "publish_dir",
-    body: include_str!("scripts/publish_dir.sh"),
-};
-
-/// Renames `$1` out of the way to `$2`, then deletes it: nothing ever sees
-/// a half-deleted `$1`.
-const REMOVE_DIR: &Script = &Script {
-    name: "remove_dir",
-    body: include_str!("scripts/remove_dir.sh"),
-};
-
-/// `$1` removed as REMOVE_DIR does, only if its file `$3` holds `$4`.
-const REMOVE_DIR_IF: &Script = &Script {
-    name: "remove_dir_if",
-    body: include_str!("scripts/remove_dir_if.sh"),
-};
-
-/// One line appended (with `$3` created first): one write on an O_APPEND
-/// file, so lines of concurrent writers do not mix.
-const APPEND_LINE: &Script = &Script {
-    name: "append_line",
-    body: include_str!("scripts/append_line.sh"),
-};
-
-/// The names of the directories directly in `$1`, one a line.
-const SUBDIRS: &Script = &Script {
-    name: "subdirs",
-    body: include_str!("scripts/subdirs.sh"),
-};
-
-const READ: &Script = &Script {
-    name: "read",
-    body: include_str!("scripts/read.sh"),
-};
-
-/// `d` for a directory, `o` for anything else.
-const KIND: &Script = &Script {
-    name: "kind",
-    body: include_str!("scripts/kind.sh"),
-};
-
-const STAMP: &Script = &Script {
-    name: "stamp",
-    body: include_str!("scripts/stamp.sh"),
-};
 
 /// What a remote script's exit meant.
 enum Exit {
@@ -198,7 +104,7 @@ impl Backend for Remote<'_> {
         p: &HostPath,
     ) -> Result<Option<Vec<(String, Vec<u8>)>>, FilesError> {
         const WHAT: &str = "reading";
-        match self.script(p, WHAT, READ_DIR, &[]).await? {
+        match self.script(p, WHAT, sh::READ_DIR, &[]).await? {
             Exit::Three => Ok(None),
             Exit::Done(out) => parse_files(&out)
                 .map(Some)
@@ -207,7 +113,7 @@ impl Backend for Remote<'_> {
     }
 
     async fn subdirs(&self, p: &HostPath) -> Result<Vec<String>, FilesError> {
-        Ok(match self.script(p, "listing", SUBDIRS, &[]).await? {
+        Ok(match self.script(p, "listing", sh::SUBDIRS, &[]).await? {
             Exit::Three => Vec::new(),
             Exit::Done(out) => String::from_utf8_lossy(&out)
                 .lines()
@@ -218,13 +124,15 @@ impl Backend for Remote<'_> {
 
     async fn write(&self, p: &HostPath, bytes: &[u8], suffix: &str) -> Result<(), FilesError> {
         const WHAT: &str = "writing";
-        self.script(p, WHAT, WRITE, &[text(p, WHAT, bytes)?, suffix])
+        self.script(p, WHAT, sh::WRITE, &[text(p, WHAT, bytes)?, suffix])
             .await
             .map(drop)
     }
 
     async fn remove_file(&self, p: &HostPath) -> Result<(), FilesError> {
-        self.script(p, "removing", REMOVE_FILE, &[]).await.map(drop)
+        self.script(p, "removing", sh::REMOVE_FILE, &[])
+            .await
+            .map(drop)
     }
 
     async fn publish_dir(
@@ -240,7 +148,7 @@ impl Backend for Remote<'_> {
             args.push(name);
             args.push(text(p, WHAT, bytes)?);
         }
-        match self.script(p, WHAT, PUBLISH_DIR, &args).await? {
+        match self.script(p, WHAT, sh::PUBLISH_DIR, &args).await? {
             Exit::Done(_) => Ok(true),
             Exit::Three => Ok(false),
         }
@@ -249,7 +157,7 @@ impl Backend for Remote<'_> {
     async fn remove_dir(&self, p: &HostPath, gone: &HostPath) -> Result<bool, FilesError> {
         const WHAT: &str = "removing";
         match self
-            .script(p, WHAT, REMOVE_DIR, &[arg(gone, WHAT)?])
+            .script(p, WHAT, sh::REMOVE_DIR, &[arg(gone, WHAT)?])
             .await?
         {
             Exit::Done(_) => Ok(true),
@@ -270,7 +178,7 @@ impl Backend for Remote<'_> {
         }
         Ok(
             match self
-                .script_or_four(p, WHAT, REMOVE_DIR_IF, &[arg(gone, WHAT)?, file, holds])
+                .script_or_four(p, WHAT, sh::REMOVE_DIR_IF, &[arg(gone, WHAT)?, file, holds])
                 .await?
             {
                 Some(Exit::Done(_)) => Removed::Gone,
@@ -287,20 +195,20 @@ impl Backend for Remote<'_> {
         line: &str,
     ) -> Result<(), FilesError> {
         const WHAT: &str = "appending to";
-        self.script(p, WHAT, APPEND_LINE, &[line, arg(parent, WHAT)?])
+        self.script(p, WHAT, sh::APPEND_LINE, &[line, arg(parent, WHAT)?])
             .await
             .map(drop)
     }
 
     async fn read(&self, p: &HostPath) -> Result<Option<Vec<u8>>, FilesError> {
-        match self.script(p, "reading", READ, &[]).await? {
+        match self.script(p, "reading", sh::READ, &[]).await? {
             Exit::Done(b) => Ok(Some(b)),
             Exit::Three => Ok(None),
         }
     }
 
     async fn kind(&self, p: &HostPath) -> Result<Option<Kind>, FilesError> {
-        match self.script(p, "looking at", KIND, &[]).await? {
+        match self.script(p, "looking at", sh::KIND, &[]).await? {
             Exit::Three => Ok(None),
             Exit::Done(out) if out.starts_with(b"d") => Ok(Some(Kind::Dir)),
             Exit::Done(_) => Ok(Some(Kind::Other)),
@@ -309,7 +217,7 @@ impl Backend for Remote<'_> {
 
     async fn stamp(&self, p: &HostPath) -> Result<Option<(u64, i64)>, FilesError> {
         const WHAT: &str = "looking at";
-        match self.script(p, WHAT, STAMP, &[]).await? {
+        match self.script(p, WHAT, sh::STAMP, &[]).await? {
             Exit::Three => Ok(None),
             Exit::Done(out) => {
                 let text = String::from_utf8_lossy(&out);
@@ -323,7 +231,7 @@ impl Backend for Remote<'_> {
     }
 }
 
-/// Parses READ_DIR's output: `name\nlen\n<len bytes>` repeated.
+/// Parses sh::READ_DIR's output: `name\nlen\n<len bytes>` repeated.
 fn parse_files(mut out: &[u8]) -> Option<Vec<(String, Vec<u8>)>> {
     let mut files = Vec::new();
     while !out.is_empty() {

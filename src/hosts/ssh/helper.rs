@@ -19,7 +19,7 @@ use openssh::{Child, Session, Stdio};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 
 use super::Output;
-use crate::hosts::files::{SCRIPTS, Script};
+use crate::hosts::scripts::{SCRIPTS, Script};
 
 const SCRIPT: &str = include_str!("../files/scripts/helper.sh");
 

@@ -159,6 +159,8 @@ mod tests {
             user: Some("deploy".into()),
             port: Some(2222),
             identity_file: None,
+            identities_only: false,
+            proxy_command: None,
             jump: None,
             known_hosts: Some(known_hosts.to_path_buf()),
             config_file: None,

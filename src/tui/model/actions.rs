@@ -316,36 +316,75 @@ impl Model {
             return self.say(format!("{verb}: no container selected"), true);
         };
         let (name, host, app) = (&r.name, &r.host, &r.app);
-        let instead = match r.source {
+        // Another tool's container, or a stray: berth acts when confirmed,
+        // saying whose it is and what that owner will do about it.
+        let owner = match r.source {
             Source::Berth if self.config.fleet.apps.contains_key(app.as_str()) => None,
-            Source::Kamal => Some(format!(
-                "{name} is Kamal's ({app}): berth changes no Kamal app; run `kamal app {}`",
-                match op {
-                    ContainerOp::Restart => "boot",
-                    ContainerOp::Stop => "stop",
-                    ContainerOp::Start => "start",
-                    ContainerOp::Remove => "remove",
-                }
+            Source::Kamal => Some((
+                format!("Kamal's app {app}"),
+                "Kamal starts it again on its next `kamal deploy`",
             )),
-            Source::Dokku => Some(format!(
-                "{name} is Dokku's ({app}): berth changes no Dokku app; run `dokku {} {app}` on {host}",
-                match op {
-                    ContainerOp::Restart => "ps:restart",
-                    ContainerOp::Stop => "ps:stop",
-                    ContainerOp::Start => "ps:start",
-                    ContainerOp::Remove => "apps:destroy",
-                }
+            Source::Dokku => Some((
+                format!("Dokku's app {app}"),
+                "Dokku starts it again on its next deploy or `ps:rebuild`",
             )),
-            Source::Berth => Some(format!(
-                "{name} belongs to app `{app}`, which is not declared in {}: run `docker {op} {name}` on {host}",
-                self.config.path.display()
+            Source::Compose => Some((
+                format!("Compose project {app}"),
+                "`docker compose up` starts it again",
             )),
-            Source::Compose | Source::Unmanaged => Some(format!(
-                "{name} is not a berth app's container: run `docker {op} {name}` on {host}"
+            Source::Berth => Some((
+                format!(
+                    "app `{app}`, not declared in {}",
+                    self.config.path.display()
+                ),
+                "berth leaves it alone otherwise",
+            )),
+            Source::Unmanaged => Some((
+                "nobody berth knows".to_string(),
+                "nothing restarts it but its restart policy",
             )),
         };
-        if let Some(instead) = instead {
-            return self.say(instead, true);
+        if let Some((owner, next)) = owner {
+            let op = match op {
+                ContainerOp::Restart => crate::ops::container::Op::Restart,
+                ContainerOp::Stop => crate::ops::container::Op::Stop,
+                ContainerOp::Start => crate::ops::container::Op::Start,
+                ContainerOp::Remove => crate::ops::container::Op::Remove,
+            };
+            let running = matches!(
+                r.state,
+                crate::domain::State::Running
+                    | crate::domain::State::Restarting
+                    | crate::domain::State::Paused
+            );
+            let after = if matches!(
+                op,
+                crate::ops::container::Op::Start | crate::ops::container::Op::Restart
+            ) {
+                String::new()
+            } else {
+                format!(" {next}.")
+            };
+            let question = crate::sanitize::one_line(&format!(
+                "{} {name} on {host} ({owner})?{after}",
+                capital(op.verb())
+            ));
+            return self.ask(if op == crate::ops::container::Op::Remove && running {
+                PromptKind::RemoveRunning {
+                    question: format!(
+                        "Remove running {name} on {host} ({owner}): it is gone for good.{after}"
+                    ),
+                    host: host.clone(),
+                    name: name.clone(),
+                }
+            } else {
+                PromptKind::ContainerOp {
+                    question,
+                    host: host.clone(),
+                    name: name.clone(),
+                    op,
+                }
+            });
         }
         let target = match Target::parse(app) {
             Ok(mut t) => {

@@ -3,13 +3,38 @@
 
 use super::*;
 use crate::engine::ContainerOp;
+use crate::tui::keymap::{CTRL_C, Context, Context as C, Intent, Intent as I, Key};
 
 impl Model {
     // ---- keys ------------------------------------------------------------
 
+    /// The contexts this screen reads keys in, most specific first.
+    pub fn key_stack(&self) -> Vec<Context> {
+        match &self.screen {
+            Screen::Main => match self.tab {
+                Tab::Containers => vec![C::Anywhere, C::Container, C::App, C::Lists],
+                Tab::Runs => vec![C::Anywhere, C::Runs, C::App, C::Lists],
+                _ => vec![C::Anywhere, C::App, C::Lists],
+            },
+            Screen::App { .. } => vec![C::Anywhere, C::AppScreen, C::App],
+            Screen::Container { .. } if self.inspect_shown => vec![
+                C::Anywhere,
+                C::ContainerScreen,
+                C::Container,
+                C::Inspect,
+                C::Log,
+            ],
+            Screen::Container { .. } => {
+                vec![C::Anywhere, C::ContainerScreen, C::Container, C::Log]
+            }
+            Screen::AppLog { .. } => vec![C::Anywhere, C::Other, C::Log],
+            Screen::Host { .. } => vec![C::Anywhere, C::Other],
+            Screen::Run(_) => vec![C::Anywhere, C::Run],
+        }
+    }
+
     pub(super) fn key(&mut self, key: KeyEvent) {
-        let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
-        if ctrl && key.code == KeyCode::Char('c') && self.input == Input::None {
+        if Key::of(key) == CTRL_C && self.input == Input::None {
             return self.ask_quit();
         }
         let key = if self.input == Input::None {
@@ -32,22 +57,29 @@ impl Model {
             self.help = false;
             return;
         }
-        // Keys that mean the same everywhere.
-        match key.code {
-            KeyCode::Char('q') => return self.ask_quit(),
-            KeyCode::Char('?') => {
+        if let Some(intent) = self.keymap.intent(&self.key_stack(), key) {
+            self.intent(intent);
+        }
+    }
+
+    /// Does what a key (or a `:` command) asks for, on the screen shown.
+    pub(super) fn intent(&mut self, intent: Intent) {
+        // What means the same everywhere.
+        match intent {
+            I::Quit => return self.ask_quit(),
+            I::Help => {
                 self.help = true;
                 return;
             }
-            KeyCode::Char(':') => {
+            I::CommandLine => {
                 self.input = Input::Command(String::new());
                 return;
             }
-            KeyCode::Char('L') => {
+            I::LogPane => {
                 self.show_log = !self.show_log;
                 return;
             }
-            KeyCode::Char('M') => {
+            I::Mouse => {
                 self.mouse = !self.mouse;
                 self.effects.push(Effect::Mouse(self.mouse));
                 self.say(
@@ -60,72 +92,86 @@ impl Model {
                 );
                 return;
             }
-            KeyCode::Char('+') if self.show_log => {
-                self.log_level = log_level_step(self.log_level, true);
+            I::LogLevelUp | I::LogLevelDown => {
+                if self.show_log {
+                    self.log_level = log_level_step(self.log_level, intent == I::LogLevelUp);
+                }
                 return;
             }
-            KeyCode::Char('-') if self.show_log => {
-                self.log_level = log_level_step(self.log_level, false);
+            I::View(n) => {
+                self.tab = Tab::nth(usize::from(n).saturating_sub(1)).unwrap_or(self.tab);
+                if self.screen != Screen::Main {
+                    self.screen = Screen::Main;
+                    self.logs = None;
+                }
                 return;
             }
             _ => {}
         }
         match self.screen.clone() {
-            Screen::Main => self.main_key(key),
-            Screen::Run(r) => self.run_key(key, r),
-            Screen::Container { .. } => self.container_key(key),
-            Screen::App { app, .. } => match key.code {
-                KeyCode::Esc | KeyCode::Backspace | KeyCode::Char('h') => {
-                    self.screen = Screen::Main
-                }
+            Screen::Main => self.main_intent(intent),
+            Screen::Run(r) => self.run_intent(intent, r),
+            Screen::Container { .. } => self.container_intent(intent),
+            Screen::App { app, .. } => match intent {
+                I::Back => self.screen = Screen::Main,
                 // Its runs: the Runs view, narrowed to this app.
-                KeyCode::Enter => {
+                I::Open => {
                     self.screen = Screen::Main;
                     self.tab = Tab::Runs;
                     *self.filters.of_mut(Tab::Runs) =
                         RowFilter::new(&format!("^\\S+ {}\\b", regex::escape(&app)));
                     self.refilter(Tab::Runs);
                 }
-                KeyCode::Char('d') => self.start_deploy(None, None),
-                KeyCode::Char('r') => self.start_restart(None, None),
-                KeyCode::Char('R') => self.start_rollback(None, None),
-                KeyCode::Char('D') => self.start_destroy(None),
-                KeyCode::Char('l') => self.start_lock(None, None),
-                KeyCode::Char('U') => self.start_unlock(None),
-                KeyCode::Char('s' | 'e' | 'E') => self.start_shell(),
-                KeyCode::Char('o') => self.open_app_log(),
-                _ => {}
+                other => self.app_intent(other),
             },
-            Screen::AppLog { .. } => self.app_log_key(key),
+            Screen::AppLog { .. } => self.app_log_intent(intent),
             Screen::Host { .. } => {
-                if matches!(
-                    key.code,
-                    KeyCode::Esc | KeyCode::Backspace | KeyCode::Char('h')
-                ) {
+                if intent == I::Back {
                     self.screen = Screen::Main;
                 }
             }
         }
     }
 
-    /// The container screen: details above, its log below.
-    pub(super) fn container_key(&mut self, key: KeyEvent) {
-        let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
-        let op = match key.code {
-            KeyCode::Char('r') => Some(ContainerOp::Restart),
-            KeyCode::Char('t') => Some(ContainerOp::Stop),
-            KeyCode::Char('u') if !ctrl => Some(ContainerOp::Start),
-            KeyCode::Char('X') => Some(ContainerOp::Remove),
-            _ => None,
+    /// What the selected app's keys ask for, wherever an app is selected.
+    fn app_intent(&mut self, intent: Intent) {
+        match intent {
+            I::Deploy => self.start_deploy(None, None),
+            I::Restart => self.start_restart(None, None),
+            I::Rollback => self.start_rollback(None, None),
+            I::Destroy => self.start_destroy(None),
+            I::Lock => self.start_lock(None, None),
+            I::Unlock => self.start_unlock(None),
+            I::Shell => self.start_shell(),
+            I::AppLogs => self.open_app_log(),
+            _ => {}
+        }
+    }
+
+    /// What the selected container's keys ask for.
+    fn container_op(&mut self, intent: Intent) -> bool {
+        let op = match intent {
+            I::ContainerRestart => ContainerOp::Restart,
+            I::ContainerStop => ContainerOp::Stop,
+            I::ContainerStart => ContainerOp::Start,
+            I::ContainerRemove => ContainerOp::Remove,
+            // A shell: k9s's `s`, oxker's `e`, lazydocker's `E`.
+            I::Shell => {
+                self.start_shell();
+                return true;
+            }
+            _ => return false,
         };
-        if let Some(op) = op {
-            return self.start_container_op(op);
+        self.start_container_op(op);
+        true
+    }
+
+    /// The container screen: details above, its log below.
+    pub(super) fn container_intent(&mut self, intent: Intent) {
+        if self.container_op(intent) {
+            return;
         }
-        // A shell: k9s's `s`, oxker's `e`, lazydocker's `E`.
-        if matches!(key.code, KeyCode::Char('s' | 'e' | 'E')) {
-            return self.start_shell();
-        }
-        if key.code == KeyCode::Char('i') {
+        if intent == I::Inspect {
             self.inspect_shown = !self.inspect_shown;
             self.inspect_scroll = 0;
             return;
@@ -135,47 +181,29 @@ impl Model {
                 self.inspect_scroll.min(self.inspect_most.get()),
                 self.inspect_most.get(),
             );
-            self.inspect_scroll = match key.code {
-                KeyCode::Down | KeyCode::Char('j') => (at + 1).min(most),
-                KeyCode::Up | KeyCode::Char('k') => at.saturating_sub(1),
-                KeyCode::PageDown | KeyCode::Char(' ') => (at + 10).min(most),
-                KeyCode::PageUp | KeyCode::Char('b') => at.saturating_sub(10),
-                KeyCode::Home | KeyCode::Char('g') => 0,
-                KeyCode::End | KeyCode::Char('G') => most,
-                _ => at,
+            let to = match intent {
+                I::Down => Some((at + 1).min(most)),
+                I::Up => Some(at.saturating_sub(1)),
+                I::PageDown => Some((at + 10).min(most)),
+                I::PageUp => Some(at.saturating_sub(10)),
+                I::Top => Some(0),
+                I::Bottom => Some(most),
+                _ => None,
             };
-            if matches!(
-                key.code,
-                KeyCode::Down
-                    | KeyCode::Up
-                    | KeyCode::PageDown
-                    | KeyCode::PageUp
-                    | KeyCode::Home
-                    | KeyCode::End
-                    | KeyCode::Char('j' | 'k' | ' ' | 'b' | 'g' | 'G')
-            ) {
+            if let Some(to) = to {
+                self.inspect_scroll = to;
                 return;
             }
         }
-        if !self.log_key(key)
-            && matches!(
-                key.code,
-                KeyCode::Esc | KeyCode::Backspace | KeyCode::Char('h')
-            )
-        {
+        if !self.log_intent(intent) && intent == I::Back {
             self.screen = Screen::Main;
             self.logs = None;
         }
     }
 
     /// An app's merged log: the log keys; Esc back where it was opened.
-    pub(super) fn app_log_key(&mut self, key: KeyEvent) {
-        if !self.log_key(key)
-            && matches!(
-                key.code,
-                KeyCode::Esc | KeyCode::Backspace | KeyCode::Char('h')
-            )
-        {
+    pub(super) fn app_log_intent(&mut self, intent: Intent) {
+        if !self.log_intent(intent) && intent == I::Back {
             self.screen = self.log_back.take().unwrap_or(Screen::Main);
             self.logs = None;
         }
@@ -202,30 +230,33 @@ impl Model {
         self.screen = Screen::AppLog { app, destination };
     }
 
-    /// The keys of a log (a container's, an app's); false when `key` is
-    /// not one of them.
-    fn log_key(&mut self, key: KeyEvent) -> bool {
-        let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
+    /// The keys of a log (a container's, an app's); false when `intent`
+    /// is not one of them. Back clears a search before it leaves.
+    fn log_intent(&mut self, intent: Intent) -> bool {
         let Some(v) = self.logs.as_mut() else {
             return false;
         };
-        match key.code {
-            KeyCode::Esc if v.search.is_some() => {
-                v.search = None;
+        match intent {
+            I::Back if v.search.is_some() => v.search = None,
+            I::Down => v.scroll(1),
+            I::Up => v.scroll(-1),
+            I::PageDown => v.page(1),
+            I::PageUp => v.page(-1),
+            I::Top => v.top(),
+            I::Bottom => v.follow_end(),
+            I::Pause => v.toggle_pause(),
+            I::Wrap => v.wrap = !v.wrap,
+            I::Older => {
+                if !v.next_match(false) {
+                    self.say("no older match", false)
+                }
             }
-            KeyCode::Down | KeyCode::Char('j') => v.scroll(1),
-            KeyCode::Up | KeyCode::Char('k') => v.scroll(-1),
-            KeyCode::PageDown | KeyCode::Char(' ') => v.page(1),
-            KeyCode::Char('d') if ctrl => v.page(1),
-            KeyCode::PageUp | KeyCode::Char('b') => v.page(-1),
-            KeyCode::Char('u') if ctrl => v.page(-1),
-            KeyCode::Home | KeyCode::Char('g') => v.top(),
-            KeyCode::End | KeyCode::Char('G') => v.follow_end(),
-            KeyCode::Char('p') | KeyCode::Char('f') => v.toggle_pause(),
-            KeyCode::Char('w') => v.wrap = !v.wrap,
-            KeyCode::Char('n') if !v.next_match(false) => self.say("no older match", false),
-            KeyCode::Char('N') if !v.next_match(true) => self.say("no newer match", false),
-            KeyCode::Char('/') => {
+            I::Newer => {
+                if !v.next_match(true) {
+                    self.say("no newer match", false)
+                }
+            }
+            I::Search => {
                 let current = v
                     .search
                     .as_ref()
@@ -263,99 +294,73 @@ impl Model {
         }
     }
 
-    pub(super) fn main_key(&mut self, key: KeyEvent) {
+    pub(super) fn main_intent(&mut self, intent: Intent) {
         let tab = self.tab;
         let n = self.visible.of(tab).len();
         let sel = self.selected.of_mut(tab);
         let page = 10;
-        match key.code {
-            KeyCode::Tab => self.tab = tab.next(),
-            KeyCode::BackTab => self.tab = tab.prev(),
-            KeyCode::Char(c @ '1'..='5') => {
-                self.tab = Tab::nth(usize::from(c as u8 - b'1')).unwrap_or(tab)
-            }
-            KeyCode::Down | KeyCode::Char('j') => *sel = (*sel + 1).min(n.saturating_sub(1)),
-            KeyCode::Up | KeyCode::Char('k') => *sel = sel.saturating_sub(1),
-            KeyCode::PageDown => *sel = (*sel + page).min(n.saturating_sub(1)),
-            KeyCode::PageUp => *sel = sel.saturating_sub(page),
-            KeyCode::Home | KeyCode::Char('g') => *sel = 0,
-            KeyCode::End | KeyCode::Char('G') => *sel = n.saturating_sub(1),
+        match intent {
+            I::NextView => self.tab = tab.next(),
+            I::PrevView => self.tab = tab.prev(),
+            I::Down => *sel = (*sel + 1).min(n.saturating_sub(1)),
+            I::Up => *sel = sel.saturating_sub(1),
+            I::PageDown => *sel = (*sel + page).min(n.saturating_sub(1)),
+            I::PageUp => *sel = sel.saturating_sub(page),
+            I::Top => *sel = 0,
+            I::Bottom => *sel = n.saturating_sub(1),
             // A new filter, as in k9s (Esc clears the one in force).
-            KeyCode::Char('/') => self.input = Input::Filter(String::new()),
-            KeyCode::Esc => {
+            I::Filter => self.input = Input::Filter(String::new()),
+            I::Back => {
                 if self.filters.of_mut(tab).take().is_some() {
                     self.refilter(tab);
                 }
                 self.notice = None;
             }
-            KeyCode::Enter => self.open(),
-            // On the Containers view, r/t/u/X act on that one container
-            // (the role's restart is on the Apps view and app screen).
-            KeyCode::Char('r') if tab == Tab::Containers => {
-                self.start_container_op(ContainerOp::Restart)
-            }
-            KeyCode::Char('t') if tab == Tab::Containers => {
-                self.start_container_op(ContainerOp::Stop)
-            }
-            KeyCode::Char('u') if tab == Tab::Containers => {
-                self.start_container_op(ContainerOp::Start)
-            }
-            KeyCode::Char('X') if tab == Tab::Containers => {
-                self.start_container_op(ContainerOp::Remove)
-            }
-            KeyCode::Char('s' | 'e' | 'E') if matches!(tab, Tab::Apps | Tab::Containers) => {
-                self.start_shell()
-            }
-            KeyCode::Char('o') if tab == Tab::Apps => self.open_app_log(),
-            KeyCode::Char('d') => self.start_deploy(None, None),
-            KeyCode::Char('r') => self.start_restart(None, None),
-            KeyCode::Char('R') => self.start_rollback(None, None),
-            KeyCode::Char('D') => self.start_destroy(None),
-            KeyCode::Char('l') => self.start_lock(None, None),
-            KeyCode::Char('U') => self.start_unlock(None),
-            KeyCode::Char('x') if tab == Tab::Runs => {
+            I::Open => self.open(),
+            I::CancelRun => {
                 if let Some(RunRef::Live(id)) = self.selected_run() {
                     self.cancel(id);
                 }
             }
-            _ => {}
+            // On the Containers view, r/t/u/X act on that one container
+            // (the role's restart is on the Apps view and app screen).
+            other if tab == Tab::Containers && self.container_op(other) => {}
+            other => self.app_intent(other),
         }
     }
 
-    pub(super) fn run_key(&mut self, key: KeyEvent, r: RunRef) {
+    pub(super) fn run_intent(&mut self, intent: Intent, r: RunRef) {
         let stages = self.run(&r).map_or(0, |v| v.stages.len());
         let c = &mut self.cursor;
-        match key.code {
-            KeyCode::Esc | KeyCode::Backspace | KeyCode::Char('h') => self.screen = Screen::Main,
-            KeyCode::Down | KeyCode::Char('j') => {
+        match intent {
+            I::Back => self.screen = Screen::Main,
+            I::Down => {
                 c.stage = (c.stage + 1).min(stages.saturating_sub(1));
                 c.follow = false;
                 c.scroll = 0;
             }
-            KeyCode::Up | KeyCode::Char('k') => {
+            I::Up => {
                 c.stage = c.stage.saturating_sub(1);
                 c.follow = false;
                 c.scroll = 0;
             }
-            KeyCode::Char('w') => c.wrap = !c.wrap,
-            KeyCode::Char('f') => {
+            I::Wrap => c.wrap = !c.wrap,
+            I::Follow => {
                 c.follow = true;
                 if let Some(s) = self.run(&r).and_then(|v| v.current_stage()) {
                     self.cursor.stage = s;
                 }
             }
-            KeyCode::PageUp | KeyCode::Char('b') => c.scroll += 10,
-            KeyCode::PageDown | KeyCode::Char(' ') => c.scroll = c.scroll.saturating_sub(10),
-            KeyCode::Char('G') | KeyCode::End => c.scroll = 0,
-            KeyCode::Char('g') | KeyCode::Home => c.scroll = usize::MAX / 2,
-            KeyCode::Char('x') => {
+            I::PageUp => c.scroll += 10,
+            I::PageDown => c.scroll = c.scroll.saturating_sub(10),
+            I::Bottom => c.scroll = 0,
+            I::Top => c.scroll = usize::MAX / 2,
+            I::CancelRun => {
                 if let RunRef::Live(id) = r {
                     self.cancel(id);
                 }
             }
-            KeyCode::Char('d') => self.start_deploy(None, None),
-            KeyCode::Char('r') => self.start_restart(None, None),
-            KeyCode::Char('R') => self.start_rollback(None, None),
+            I::Deploy | I::Restart | I::Rollback => self.app_intent(intent),
             _ => {}
         }
     }
@@ -417,10 +422,9 @@ impl Model {
     pub(super) fn command(&mut self, cmd: Command) {
         let target = |s: &str| Target::parse(s);
         let result = match cmd {
-            Command::View(i) => {
-                self.tab = i;
-                self.screen = Screen::Main;
-                self.logs = None;
+            Command::View(tab) => {
+                let n = Tab::ALL.iter().position(|t| *t == tab).unwrap_or(0);
+                self.intent(I::View(u8::try_from(n + 1).unwrap_or(1)));
                 Ok(())
             }
             Command::Deploy { target: t, version } => {
@@ -442,11 +446,11 @@ impl Model {
                 Ok(())
             }
             Command::Help => {
-                self.help = true;
+                self.intent(I::Help);
                 Ok(())
             }
             Command::Quit => {
-                self.ask_quit();
+                self.intent(I::Quit);
                 Ok(())
             }
         };
@@ -522,6 +526,24 @@ impl Model {
                 }
             }
             PromptKind::Confirm { action, .. } => self.start(action),
+            PromptKind::ContainerOp { host, name, op, .. } => {
+                self.effects.push(Effect::ContainerOp { host, name, op });
+            }
+            PromptKind::RemoveRunning { host, name, .. } => {
+                if text != name {
+                    let shown = crate::sanitize::one_line(&text);
+                    self.say(
+                        format!("remove {name} not confirmed: `{shown}` is not its name"),
+                        true,
+                    );
+                } else {
+                    self.effects.push(Effect::ContainerOp {
+                        host,
+                        name,
+                        op: crate::ops::container::Op::Remove,
+                    });
+                }
+            }
             PromptKind::ForceUnlock { target, .. } => {
                 self.effects.push(Effect::Unlock {
                     target,

@@ -213,13 +213,42 @@ fn container_keys_act_on_that_container_and_say_what_to_run_for_others() {
             m.update(code(KeyCode::Esc));
         }
     }
-    // Another tool's container: nothing starts, and berth says what to run.
+    // A container berth did not start: asked, naming its owner, then done
+    // through the engine (no app action, no app lock).
     m.update(code(KeyCode::Esc));
     filter(&mut m, "stray");
-    m.update(key('r'));
+    m.update(key('t'));
+    let question = match &m.input {
+        Input::Prompt(p) => match &p.kind {
+            PromptKind::ContainerOp { question, .. } => question.clone(),
+            other => panic!("{other:?}"),
+        },
+        other => panic!("{other:?}"),
+    };
+    assert!(
+        question.starts_with("Stop ") && question.contains("nobody berth knows"),
+        "{question}"
+    );
+    m.update(key('y'));
+    let effects = m.take_effects();
+    assert!(
+        matches!(&effects[..], [Effect::ContainerOp { op: crate::ops::container::Op::Stop, name, .. }] if name.contains("stray")),
+        "{effects:?}"
+    );
+    // Removing it while it runs takes its name typed; anything else does
+    // nothing.
+    m.update(key('X'));
+    assert!(
+        matches!(&m.input, Input::Prompt(p) if matches!(p.kind, PromptKind::RemoveRunning { .. })),
+        "{:?}",
+        m.input
+    );
+    for c in "nope".chars() {
+        m.update(key(c));
+    }
+    m.update(code(KeyCode::Enter));
     assert!(m.take_effects().is_empty());
-    let said = notice(&m);
-    assert!(said.contains("docker restart"), "{said}");
+    assert!(notice(&m).contains("not confirmed"), "{}", notice(&m));
 }
 
 #[test]
@@ -441,7 +470,7 @@ fn an_action_on_another_tools_app_says_what_to_run_instead() {
         owner: crate::labels::Owner::classify(name, &labels),
         ..container(name, "", "", "", State::Running, Health::Healthy)
     };
-    fleet.apply(crate::domain::model::Msg::Upsert {
+    fleet.apply(crate::domain::model::Change::Upsert {
         host: "edge-1".into(),
         container: Box::new(kamal),
     });

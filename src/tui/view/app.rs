@@ -106,6 +106,9 @@ pub fn draw(frame: &mut Frame, area: Rect, model: &Model, app: &str, destination
             ),
         ]));
     }
+    if let Some(k) = model.config.kamal_app(app, destination) {
+        lines.extend(kamal_lines(k, &label, t));
+    }
     lines.push(Line::from(""));
     lines.push(Line::from(Span::styled(
         "ROLE        HOST        CONTAINER                          VERSION   STATE",
@@ -173,6 +176,7 @@ pub fn draw(frame: &mut Frame, area: Rect, model: &Model, app: &str, destination
         let (word, tone) = match &r.result {
             None => ("running", t.warn),
             Some(res) if res.is_ok() => (res.word(), t.ok),
+            Some(res) if res.is_refusal() => (res.word(), t.warn),
             Some(res) => (res.word(), t.error),
         };
         lines.push(Line::from(vec![
@@ -198,9 +202,144 @@ pub fn draw(frame: &mut Frame, area: Rect, model: &Model, app: &str, destination
     frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }), inner);
 }
 
+/// A Kamal app's own lines: where it is read from and how Kamal deploys
+/// it, its public names, its accessories' images, and its aliases (the
+/// commands its operators run).
+fn kamal_lines<'a>(
+    k: &crate::config::kamal::KamalApp,
+    label: &dyn Fn(&str) -> Span<'a>,
+    t: &crate::tui::theme::Theme,
+) -> Vec<Line<'a>> {
+    let mut lines = vec![Line::from(vec![
+        label("kamal"),
+        Span::styled(
+            clean(&format!(
+                "{} · `{}`",
+                crate::config::kamal::destination_or_base(&k.file, k.destination.as_deref())
+                    .display(),
+                k.command("deploy")
+            )),
+            t.base,
+        ),
+    ])];
+    if !k.proxy_hosts.is_empty() {
+        lines.push(Line::from(vec![
+            label("proxy"),
+            Span::styled(clean(&k.proxy_hosts.join(", ")), t.base),
+        ]));
+    }
+    for a in &k.accessories {
+        lines.push(Line::from(vec![
+            label("accessory"),
+            Span::styled(
+                clean(&format!(
+                    "{} {}",
+                    a.container(&k.service),
+                    a.image.as_deref().unwrap_or("")
+                )),
+                t.base,
+            ),
+        ]));
+    }
+    for (name, command) in &k.aliases {
+        lines.push(Line::from(vec![
+            label("alias"),
+            Span::styled(clean(&format!("{name}: ")), t.base),
+            Span::styled(clean(&format!("kamal {command}")), t.dim),
+        ]));
+    }
+    lines
+}
+
+/// Text from a deploy file, made inert for the terminal.
+fn clean(s: &str) -> String {
+    crate::sanitize::one_line(s)
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::testing::*;
+
+    /// A Kamal app read from its deploy file, on a host where its web role
+    /// runs and its accessory is not started yet: the app screen says
+    /// where it is read from, its public names, its accessory and alias,
+    /// and that the accessory runs nowhere.
+    #[test]
+    fn kamal_app_screen_shows_its_accessories_names_and_aliases() {
+        let t = tempfile::tempdir().unwrap();
+        let deploy = t.path().join("config/deploy.yml");
+        std::fs::create_dir_all(deploy.parent().unwrap()).unwrap();
+        std::fs::write(
+            &deploy,
+            "service: shop\nservers: [10.0.0.1]\nproxy:\n  hosts: [shop.example.com, www.shop.example.com]\naccessories:\n  db:\n    image: postgres:16\n    host: 10.0.0.1\naliases:\n  console: app exec -i bin/console\n",
+        )
+        .unwrap();
+        let mut config =
+            crate::config::parse(std::path::Path::new("berth.yaml"), "version: 2\n").unwrap();
+        config
+            .add_kamal(&crate::config::kamal::sources(&deploy, &[]), &|_| None)
+            .unwrap();
+        let mut m = crate::tui::model::Model::new(
+            std::sync::Arc::new(config),
+            crate::tui::theme::Theme::built_in("default", crate::tui::theme::Palette::Ansi16),
+            crate::tui::theme::Palette::Ansi16,
+            false,
+        );
+        m.update(crate::tui::model::Msg::Tick(now()));
+        let mut f = crate::domain::Fleet::new([("10-0-0-1", "ssh://root@10.0.0.1:22".to_string())]);
+        let mut web = container(
+            "shop-web-abc1234",
+            "shop",
+            "web",
+            "abc1234",
+            crate::domain::State::Running,
+            crate::domain::Health::None,
+        );
+        web.owner.source = crate::labels::Source::Kamal;
+        f.apply(crate::domain::Change::Synced {
+            host: "10-0-0-1".into(),
+            engine: engine(),
+            containers: vec![web],
+        });
+        m.update(crate::tui::model::Msg::Fleet(f));
+        let mut terminal =
+            ratatui::Terminal::new(ratatui::backend::TestBackend::new(100, 24)).unwrap();
+        terminal
+            .draw(|frame| super::draw(frame, frame.area(), &m, "shop", ""))
+            .unwrap();
+        let screen: String = terminal
+            .backend()
+            .buffer()
+            .content()
+            .chunks(100)
+            .map(|row| {
+                row.iter()
+                    .map(|c| c.symbol())
+                    .collect::<String>()
+                    .trim_end()
+                    .to_string()
+                    + "\n"
+            })
+            .collect();
+        assert!(screen.contains("kamal deploy"), "{screen}");
+        assert!(
+            screen.contains("proxy  shop.example.com, www.shop.example.com"),
+            "{screen}"
+        );
+        assert!(
+            screen.contains("accessory  shop-db postgres:16"),
+            "{screen}"
+        );
+        assert!(
+            screen.contains("alias  console: kamal app exec -i bin/console"),
+            "{screen}"
+        );
+        assert!(
+            screen.contains("accessory:db10-0-0-1    nothing runs here"),
+            "{screen}"
+        );
+        assert!(screen.contains("✗ NOT OK"), "{screen}");
+    }
 
     #[test]
     fn app_screen() {

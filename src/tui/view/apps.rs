@@ -134,6 +134,16 @@ fn roles<'a>(a: &AppRow, t: &Theme) -> Line<'a> {
         return Line::from(Span::styled(format!("cannot deploy: {lack}"), t.error));
     }
     let never = a.roles.iter().all(|r| r.total == 0) && a.retained.is_empty() && a.last.is_none();
+    // Only berth's own apps are deployed from here; another tool's app
+    // with nothing running says why, or that nothing runs.
+    if a.source != Source::Berth && a.roles.iter().all(|r| r.total == 0) {
+        return Line::from(Span::styled(
+            a.problem
+                .clone()
+                .unwrap_or_else(|| "nothing running".into()),
+            t.error,
+        ));
+    }
     if a.declared && never {
         return Line::from(Span::styled("not deployed: press d", t.warn));
     }
@@ -225,6 +235,37 @@ mod tests {
     use super::super::testing::*;
     use crate::engine::history::{Performer, Record};
     use crate::engine::lock::{Holder, Status};
+
+    /// Only berth's apps invite a deploy: another tool's declared app with
+    /// nothing running says so, or why (a Kamal file that did not read).
+    #[test]
+    fn a_kamal_app_with_nothing_running_never_invites_a_deploy() {
+        use crate::labels::Source;
+        let theme =
+            crate::tui::theme::Theme::built_in("default", crate::tui::theme::Palette::Ansi16);
+        let text = |row: &super::AppRow| {
+            super::roles(row, &theme)
+                .spans
+                .iter()
+                .map(|s| s.content.to_string())
+                .collect::<String>()
+        };
+        let kamal = super::AppRow::empty("shop", "", Source::Kamal, true, LockCell::NotBerth);
+        assert_eq!(text(&kamal), "nothing running");
+        let failed = super::AppRow {
+            problem: Some("not read: deploy.prod.yml:3:5: berth needs `servers[0]`".into()),
+            ..super::AppRow::empty(
+                "deploy.prod.yml",
+                "prod",
+                Source::Kamal,
+                true,
+                LockCell::NotBerth,
+            )
+        };
+        assert!(text(&failed).starts_with("not read:"), "{}", text(&failed));
+        let berth = super::AppRow::empty("demo", "", Source::Berth, true, LockCell::Unknown);
+        assert_eq!(text(&berth), "not deployed: press d");
+    }
 
     fn held(action: &str, message: Option<&str>, stale: bool, secs: i64) -> LockCell {
         let at = now() - chrono::Duration::seconds(secs);

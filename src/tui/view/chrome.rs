@@ -37,11 +37,25 @@ pub fn header(frame: &mut Frame, area: Rect, model: &Model) {
     }
     let mut right = Vec::new();
     if model.config.is_zero() {
-        // No config file: what runs on the local engine, as found.
-        right.push(Span::styled(
-            "no config: local engine (berth init writes one) ",
-            t.dim,
-        ));
+        // No config file: what runs on the local engine, as found, and
+        // which engine that is.
+        let engine = model
+            .report
+            .hosts
+            .first()
+            .filter(|h| !h.endpoint.is_empty())
+            .map(|h| match h.engine_from.as_str() {
+                "the default socket" | "" => crate::sanitize::one_line(&h.endpoint),
+                from => crate::sanitize::one_line(&format!("{} via {from}", h.endpoint)),
+            })
+            .unwrap_or_else(|| "local engine".into());
+        // The hint only where it leaves the left side its room.
+        let hint = if area.width >= 120 {
+            " (berth init writes one)"
+        } else {
+            ""
+        };
+        right.push(Span::styled(format!("no config: {engine}{hint} "), t.dim));
     }
     if model.read_only {
         right.push(Span::styled(
@@ -125,36 +139,108 @@ pub fn status_line(frame: &mut Frame, area: Rect, model: &Model) {
     frame.render_widget(Paragraph::new(line), area);
 }
 
+/// The bottom line's hints for the screen, from the key table (the keys
+/// in force, the operator's rebindings included); actions that change
+/// something are left out of a read-only console.
 fn hints(model: &Model) -> String {
-    let actions = if model.read_only {
-        ""
-    } else {
-        " d deploy · r restart · R rollback · D destroy · l/U lock ·"
-    };
-    let shell = if model.read_only { "" } else { " s shell ·" };
+    use crate::tui::keymap::Intent as I;
+    let actions: &[(I, &str)] = &[
+        (I::Deploy, "deploy"),
+        (I::Restart, "restart"),
+        (I::Rollback, "rollback"),
+        (I::Destroy, "destroy"),
+        (I::Lock, "lock"),
+        (I::Unlock, "unlock"),
+    ];
+    let mut want: Vec<(I, &str)> = Vec::new();
+    let views = [
+        (I::Filter, "filter"),
+        (I::CommandLine, "command"),
+        (I::Quit, "quit"),
+    ];
+    let logs = [
+        (I::Down, "scroll"),
+        (I::Top, "top"),
+        (I::Bottom, "end"),
+        (I::Pause, "pause"),
+        (I::Search, "search"),
+        (I::Wrap, "wrap"),
+        (I::Back, "back"),
+    ];
     match model.screen {
-        Screen::Main if model.tab == Tab::Containers && !model.read_only => {
-            "⏎ open · s shell · r/t/u restart/stop/start · X remove · / filter · : command · q quit"
-                .into()
+        Screen::Main if model.tab == Tab::Containers => {
+            want.extend([
+                (I::Open, "open"),
+                (I::Shell, "shell"),
+                (I::ContainerRestart, "restart"),
+                (I::ContainerStop, "stop"),
+                (I::ContainerStart, "start"),
+                (I::ContainerRemove, "remove"),
+            ]);
+            want.extend(views);
         }
-        Screen::Main if model.tab == Tab::Apps => {
-            format!("⏎ open ·{shell}{actions} / filter · : command · q quit")
+        Screen::Main => {
+            want.push((I::Open, "open"));
+            if model.tab == Tab::Apps {
+                want.extend([(I::Shell, "shell"), (I::AppLogs, "logs")]);
+            }
+            want.extend(actions);
+            want.extend(views);
         }
-        Screen::Main => format!("⏎ open ·{actions} / filter · : command · q quit"),
-        Screen::Run(_) => {
-            "j/k stage · PgUp/PgDn output · f follow · w wrap · x cancel · Esc back".into()
+        Screen::Run(_) => want.extend([
+            (I::Down, "stage"),
+            (I::PageUp, "output"),
+            (I::Follow, "follow"),
+            (I::Wrap, "wrap"),
+            (I::CancelRun, "cancel"),
+            (I::Back, "back"),
+        ]),
+        Screen::Container { .. } => {
+            want.extend([(I::Shell, "shell"), (I::Inspect, "inspect")]);
+            want.extend(logs);
         }
-        Screen::Container { .. } => format!(
-            "{shell} i inspect · j/k PgUp/PgDn scroll · g/G top/end · p pause · / search n/N · w wrap · Esc back"
-        )
-        .trim_start()
-        .to_string(),
-        Screen::App { .. } => format!("⏎ its runs ·{shell}{actions} Esc back"),
-        Screen::Host { .. } => "Esc back".into(),
-        Screen::AppLog { .. } => {
-            "j/k PgUp/PgDn scroll · g/G top/end · p pause · / search n/N · w wrap · Esc back".into()
+        Screen::App { .. } => {
+            want.extend([
+                (I::Open, "its runs"),
+                (I::Shell, "shell"),
+                (I::AppLogs, "logs"),
+            ]);
+            want.extend(actions);
+            want.push((I::Back, "back"));
         }
+        Screen::Host { .. } => want.push((I::Back, "back")),
+        Screen::AppLog { .. } => want.extend(logs),
     }
+    let changes = |i: I| {
+        matches!(
+            i,
+            I::Deploy
+                | I::Restart
+                | I::Rollback
+                | I::Destroy
+                | I::Lock
+                | I::Unlock
+                | I::Shell
+                | I::ContainerRestart
+                | I::ContainerStop
+                | I::ContainerStart
+                | I::ContainerRemove
+                | I::CancelRun
+        )
+    };
+    want.iter()
+        .filter(|(i, _)| !(model.read_only && changes(*i)))
+        .filter_map(|(i, word)| {
+            let key = model.keymap.keys_of(*i).first()?.to_string();
+            let key = if key == "Enter" {
+                "⏎".to_string()
+            } else {
+                key
+            };
+            Some(format!("{key} {word}"))
+        })
+        .collect::<Vec<_>>()
+        .join(" · ")
 }
 
 /// The prompt box for a question, over the body.
@@ -200,6 +286,25 @@ pub fn prompt(frame: &mut Frame, body: Rect, model: &Model) {
                 Line::from("y runs it · any other key cancels"),
             ],
             false,
+        ),
+        PromptKind::ContainerOp { question, .. } => (
+            " confirm ",
+            vec![
+                Line::from(Span::styled(question.clone(), t.warn)),
+                Line::from("y does it (recorded in the host's history) · any other key cancels"),
+            ],
+            false,
+        ),
+        PromptKind::RemoveRunning { question, name, .. } => (
+            " REMOVE ",
+            vec![
+                Line::from(Span::styled(question.clone(), t.error)),
+                Line::from(format!(
+                    "Type its name ({}) to remove it:",
+                    crate::sanitize::one_line(name)
+                )),
+            ],
+            true,
         ),
         PromptKind::ForceUnlock { target, holder } => (
             " force unlock ",

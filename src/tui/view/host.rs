@@ -152,6 +152,27 @@ pub fn draw(frame: &mut Frame, area: Rect, model: &Model, name: &str) {
             t.base,
         ),
     ]));
+    // What the configs put here that does not run: a role, or a Kamal
+    // accessory not started yet.
+    let missing: Vec<String> = model
+        .report
+        .hosts
+        .iter()
+        .filter(|r| r.name == name && r.reachable)
+        .flat_map(|r| &r.apps)
+        .flat_map(|a| {
+            a.roles
+                .iter()
+                .filter(|role| role.declared && role.total == 0)
+                .map(move |role| crate::sanitize::one_line(&format!("{} {}", a.app, role.role)))
+        })
+        .collect();
+    if !missing.is_empty() {
+        lines.push(Line::from(vec![
+            label("not running"),
+            Span::styled(missing.join(", "), t.error),
+        ]));
+    }
     frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }), inner);
 }
 
@@ -182,7 +203,7 @@ mod tests {
         });
         m.update(crate::tui::model::Msg::HostDisk {
             host: "edge-2".into(),
-            disk: Ok(crate::docker::DiskUse {
+            disk: Ok(crate::ops::DiskUse {
                 images: 12,
                 image_bytes: 1_234_000_000,
                 containers: 3,

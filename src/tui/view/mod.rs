@@ -79,7 +79,7 @@ pub fn draw(frame: &mut Frame, model: &Model) {
     }
     chrome::status_line(frame, status, model);
     if model.help {
-        help::draw(frame, body, theme);
+        help::draw(frame, body, model, theme);
     }
     chrome::prompt(frame, body, model);
 }

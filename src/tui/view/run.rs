@@ -351,6 +351,7 @@ mod tests {
                 result: RunResult::Failed {
                     stage: plan.stages[gate].name.clone(),
                     error: error.into(),
+                    kind: crate::engine::FailureKind::Failed,
                 },
                 elapsed_ms: 64_300,
             },

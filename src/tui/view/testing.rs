@@ -10,7 +10,7 @@ use ratatui::backend::TestBackend;
 use super::super::model::{Model, Msg};
 use super::super::theme::{Palette, Theme};
 use crate::domain::{
-    Container, EngineInfo, EventRecord, Fleet, Health, Link, Msg as FleetMsg, Port, Probe, State,
+    Change as FleetMsg, Container, EngineInfo, EventRecord, Fleet, Health, Link, Port, Probe, State,
 };
 use crate::labels::{BerthLabels, Owner};
 
@@ -97,7 +97,7 @@ pub fn container(
     }
 }
 
-fn engine() -> EngineInfo {
+pub fn engine() -> EngineInfo {
     EngineInfo {
         version: "20.10.24".into(),
         api_version: "1.41".into(),

@@ -364,8 +364,8 @@ impl Packets {
     async fn read(&self, buf: &mut [u8]) -> std::io::Result<usize> {
         loop {
             let mut ready = self.0.readable().await?;
-            // SAFETY: reads at most `buf.len()` bytes into `buf`.
             let read = ready.try_io(|fd| {
+                // SAFETY: reads at most `buf.len()` bytes into `buf`.
                 let n = unsafe { libc::read(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
                 usize::try_from(n).map_err(|_| std::io::Error::last_os_error())
             });
@@ -466,8 +466,8 @@ impl Timer {
         loop {
             let mut ready = self.0.readable().await?;
             let mut expirations = [0u8; 8];
-            // SAFETY: reads at most 8 bytes into an 8-byte buffer.
             let read = ready.try_io(|fd| {
+                // SAFETY: reads at most 8 bytes into an 8-byte buffer.
                 let n = unsafe { libc::read(fd.as_raw_fd(), expirations.as_mut_ptr().cast(), 8) };
                 if n < 0 {
                     Err(std::io::Error::last_os_error())

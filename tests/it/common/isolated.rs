@@ -48,6 +48,12 @@ fn run(cmd: &mut Command) -> Result<(), String> {
 impl IsolatedEngine {
     /// Starts one and waits (at most 60 s) until it answers.
     pub fn start() -> IsolatedEngine {
+        Self::start_with(&[])
+    }
+
+    /// As [`IsolatedEngine::start`], with more dockerd arguments (another
+    /// `--host`, TLS).
+    pub fn start_with(extra: &[String]) -> IsolatedEngine {
         sweep();
         // Unique among this run's engines and every other live run's: the
         // pid and a sequence number, as hex.
@@ -104,6 +110,7 @@ impl IsolatedEngine {
                 &format!("base=10.{n}.128.0/17,size=24"),
             ])
             .args(["--shutdown-timeout", "2"])
+            .args(extra)
             .stdin(Stdio::null())
             .stdout(log.try_clone().unwrap())
             .stderr(log)
@@ -147,8 +154,8 @@ impl IsolatedEngine {
     }
 
     /// It as berth talks to it.
-    pub async fn engine(&self) -> berth::docker::Engine {
-        berth::docker::Engine::at_socket(&self.socket, Duration::from_secs(10))
+    pub async fn engine(&self) -> berth::docker::Client {
+        berth::docker::Client::at_socket(&self.socket, Duration::from_secs(10))
             .await
             .unwrap_or_else(|e| panic!("the isolated engine does not answer: {e}"))
             .0

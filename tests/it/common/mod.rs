@@ -47,9 +47,9 @@ pub async fn docker() -> Option<Docker> {
 }
 
 /// The local engine as berth talks to it (see [`docker`] for `None`).
-pub async fn engine() -> Option<berth::docker::Engine> {
+pub async fn engine() -> Option<berth::docker::Client> {
     let socket = socket();
-    match berth::docker::Engine::at_socket(&socket, Duration::from_secs(10)).await {
+    match berth::docker::Client::at_socket(&socket, Duration::from_secs(10)).await {
         Ok((engine, _)) => Some(engine),
         Err(e) => {
             let in_ci = std::env::var("CI").is_ok_and(|v| v == "true" || v == "1");
@@ -99,7 +99,7 @@ pub async fn test_image(docker: &Docker) -> String {
 }
 
 /// [`test_image`] on any engine (an isolated one).
-pub async fn test_image_on(docker: &Docker, engine: &berth::docker::Engine) -> String {
+pub async fn test_image_on(docker: &Docker, engine: &berth::docker::Client) -> String {
     let busybox = Path::new(BUSYBOX);
     match is_static_elf(busybox) {
         Ok(true) => {}
@@ -200,7 +200,7 @@ pub struct Scope {
     /// The raw client, for scenes berth itself does not make.
     pub docker: Docker,
     /// The same engine as berth talks to it.
-    pub engine: berth::docker::Engine,
+    pub engine: berth::docker::Client,
     /// The test's own gateway: what one berth process would have.
     pub gateway: berth::docker::Gateway,
     pub image: String,
@@ -222,7 +222,7 @@ impl Scope {
         Scope::with(engine.docker().await, engine.engine().await, socket).await
     }
 
-    async fn with(docker: Docker, engine: berth::docker::Engine, socket: PathBuf) -> Scope {
+    async fn with(docker: Docker, engine: berth::docker::Client, socket: PathBuf) -> Scope {
         let image = test_image_on(&docker, &engine).await;
         let nanos = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -408,7 +408,7 @@ impl Drop for Scope {
                     .unwrap();
                 rt.block_on(async move {
                     let docker =
-                        match berth::docker::Engine::at_socket(&socket, Duration::from_secs(10))
+                        match berth::docker::Client::at_socket(&socket, Duration::from_secs(10))
                             .await
                         {
                             Ok((engine, _)) => engine.bollard().clone(),
@@ -528,7 +528,11 @@ async fn remove_leftovers(docker: &Docker, id: &str) {
 /// The berth binary under test.
 pub fn berth() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_berth"));
-    cmd.env_remove("BERTH_CONFIG").env_remove("BERTH_LOG");
+    // berth's log is written, to nowhere: not the machine's own
+    // ~/.local/state (a test of the log names its own file).
+    cmd.env_remove("BERTH_CONFIG")
+        .env_remove("BERTH_LOG")
+        .env("BERTH_LOG_FILE", "/dev/null");
     cmd
 }
 

@@ -6,9 +6,7 @@
 //! is gone, and proxies that do not send an app's traffic to its running
 //! healthy containers.
 //!
-//! May import `config`, `domain`, `engine`, `hosts`, `inventory`, `labels`,
-//! `sanitize`; must not import a front end.
-//! The layering is checked by a test (`src/layers.rs`).
+//! [`run`] is the whole check, in the order the front ends show it.
 
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -16,8 +14,10 @@ use std::time::Duration;
 use chrono::Utc;
 use serde::Serialize;
 
+use super::Session;
 use crate::config::Config;
 use crate::docker::Gateway;
+use crate::engine::proxy::routing;
 use crate::engine::{lock, trigger};
 use crate::inventory::{Fleet, Link, State};
 use crate::labels::Source;
@@ -71,7 +71,10 @@ pub async fn proxy_checks(config: &Config, gateway: &Gateway) -> Vec<Finding> {
                         check: "proxy",
                         subject: d.subject,
                         message: d.message,
-                        fix: h.error.is_none().then(|| sync.clone()),
+                        fix: h
+                            .error
+                            .is_none()
+                            .then(|| d.fix.unwrap_or_else(|| sync.clone())),
                     });
                 }
             }
@@ -404,7 +407,8 @@ pub async fn orphan_checks(config: &Config, gateway: &Gateway, fix: bool) -> Vec
         for dest in std::iter::once(None).chain(app.destinations.keys().map(Some)) {
             // A lock that cannot be read may belong to a live run: nothing
             // of the app is called an orphan then (the lock check says why).
-            // A stale lock's run is dead: what it made is orphaned.
+            // A stale lock's run is dead, and so is one whose process is
+            // gone from this machine: what it made is orphaned.
             let live: std::collections::HashSet<String> =
                 match lock::locate(config, gateway.hosts(), app_name, dest).await {
                     Ok((_, dir)) => match lock::read(&dir, ttl).await {
@@ -444,7 +448,7 @@ pub async fn orphan_checks(config: &Config, gateway: &Gateway, fix: bool) -> Vec
                     message,
                     fix: None,
                 };
-                let found = match orphans::scan(&docker, &selector, &state, &live).await {
+                let mut found = match orphans::scan(&docker, &selector, &state, &live).await {
                     Ok(found) => found,
                     Err(e) => {
                         out.push(trouble(
@@ -454,6 +458,18 @@ pub async fn orphan_checks(config: &Config, gateway: &Gateway, fix: bool) -> Vec
                         continue;
                     }
                 };
+                // What serves is what the proxy routes to: never removed.
+                if let Some(settings) = config.proxy(app_name, dest) {
+                    let of = routing::Orphans {
+                        hosts: gateway.hosts(),
+                        cfg,
+                        docker: &docker,
+                        host,
+                        app: app_name.as_str(),
+                        destination: &selector.destination,
+                    };
+                    routing::judge(&of, &settings, &mut found).await;
+                }
                 let removed = if fix && !found.is_empty() {
                     orphans::remove(&docker, &found).await
                 } else {
@@ -475,7 +491,7 @@ pub async fn orphan_checks(config: &Config, gateway: &Gateway, fix: bool) -> Vec
                             o.describe()
                         },
                         fix: (!gone).then(|| {
-                            if o.serving {
+                            if o.serving() {
                                 format!("deploy {app_name} again to replace it")
                             } else {
                                 format!(
@@ -495,4 +511,18 @@ pub async fn orphan_checks(config: &Config, gateway: &Gateway, fix: bool) -> Vec
         }
     }
     out
+}
+
+/// Every check, sorted: errors first. `fix` removes orphans it finds.
+pub async fn run(config: &Config, session: &Session, fix: bool) -> Vec<Finding> {
+    let gateway = &session.gateway;
+    let mut findings = local_checks(config, gateway).await;
+    let fleet = session.fleet_now(config, Duration::from_secs(10)).await;
+    let missing = missing_images(config, gateway, &fleet).await;
+    findings.extend(fleet_checks(config, &fleet, &missing));
+    findings.extend(proxy_checks(config, gateway).await);
+    findings.extend(registry_checks(config, gateway).await);
+    findings.extend(orphan_checks(config, gateway, fix).await);
+    findings.sort_by(|a, b| (a.severity, a.check).cmp(&(b.severity, b.check)));
+    findings
 }

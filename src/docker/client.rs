@@ -1,9 +1,9 @@
 //! One engine's client: every request berth makes of Docker, answering in
 //! `domain` types. Made by the [`super::Gateway`] (or, for tests and tools,
-//! [`Engine::at_socket`]); cloning shares the client.
+//! [`Client::at_socket`]); cloning shares the client.
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -16,7 +16,7 @@ use crate::hosts::{Reach, ssh::Tunnel};
 
 /// A host's Docker engine.
 #[derive(Clone)]
-pub struct Engine {
+pub struct Client {
     pub(super) docker: Docker,
     /// Keeps an SSH host's connection (and forwarded socket) open while
     /// the client is in use.
@@ -57,9 +57,9 @@ pub struct Snapshot {
     pub now: Option<i64>,
 }
 
-impl Engine {
+impl Client {
     pub(super) fn new(docker: Docker, reach: Reach, endpoint: String) -> Self {
-        Engine {
+        Client {
             docker,
             reach: Arc::new(reach),
             endpoint,
@@ -71,11 +71,11 @@ impl Engine {
     pub async fn at_socket(
         socket: &Path,
         timeout: Duration,
-    ) -> Result<(Engine, EngineInfo), DockerError> {
+    ) -> Result<(Client, EngineInfo), DockerError> {
         let (docker, info) = super::connect(socket, timeout).await?;
         let reach = Reach::local(socket.to_path_buf());
         Ok((
-            Engine::new(docker, reach, format!("unix://{}", socket.display())),
+            Client::new(docker, reach, format!("unix://{}", socket.display())),
             info,
         ))
     }
@@ -87,9 +87,10 @@ impl Engine {
         &self.docker
     }
 
-    /// The local socket the client talks to (forwarded, for SSH hosts).
-    pub fn socket(&self) -> PathBuf {
-        self.reach.socket.clone()
+    /// What the client talks to: a local socket (forwarded, for SSH
+    /// hosts) or a TCP address.
+    pub fn target(&self) -> &crate::hosts::Target {
+        &self.reach.target
     }
 
     /// The SSH connection under the client, for an SSH host.
@@ -237,7 +238,7 @@ impl Engine {
     /// A container that restarted and is up again says exit code 0 to an
     /// inspect (the engine resets it on start): the code a crash loop keeps
     /// dying with is not here. Its `die` events carry it; the inventory's
-    /// watchers keep it ([`Engine::recent_exits`], [`convert::Event::exit`]).
+    /// watchers keep it ([`Client::recent_exits`], [`convert::Event::exit`]).
     pub async fn inspect(&self, id: &str) -> Result<Option<Container>, DockerError> {
         match self.docker.inspect_container(id, None).await {
             Ok(c) => Ok(Some(convert::container(c))),
