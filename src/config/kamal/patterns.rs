@@ -392,3 +392,29 @@ fn a_file_that_is_not_a_regular_file_is_refused_at_once() {
         .to_string();
     assert!(e.contains("not a regular file"), "{e}");
 }
+
+/// A repository that keeps one file and points `deploy.yml` at it (a
+/// symlink, as git stores one): read through the link, as Kamal reads it,
+/// both plain and as its destination; a link to a FIFO is still refused.
+#[test]
+fn a_deploy_file_that_is_a_symlink_is_read_through_it() {
+    let repo = Repo::new(&[(
+        "config/deploy.production.yml",
+        "service: shop\nservers:\n  web: [10.0.0.1]\n",
+    )]);
+    std::os::unix::fs::symlink("deploy.production.yml", repo.deploy()).unwrap();
+    let c = repo.read(&[], &[]).unwrap();
+    assert_eq!(instances(&c), ["shop", "shop-production"]);
+    assert_eq!(c.kamal[1].roles[0].hosts, ["10.0.0.1"]);
+
+    let fifo = repo.0.path().join("config/deploy.fifo");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    std::fs::remove_file(repo.deploy()).unwrap();
+    std::os::unix::fs::symlink("deploy.fifo", repo.deploy()).unwrap();
+    let e = repo.read(&[], &[]).unwrap_err();
+    assert!(e.contains("not a regular file"), "{e}");
+}
