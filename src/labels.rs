@@ -38,10 +38,53 @@ const DOKKU_APP: &str = "com.dokku.app-name";
 const DOKKU_PROCESS: &str = "com.dokku.process-type";
 const DOKKU_CONTAINER_TYPE: &str = "com.dokku.container-type";
 const DOKKU_PHASE: &str = "dokku_phase_script";
-const COMPOSE_PROJECT: &str = "com.docker.compose.project";
+pub const COMPOSE_PROJECT: &str = "com.docker.compose.project";
 const COMPOSE_SERVICE: &str = "com.docker.compose.service";
 /// Set on the one-off containers of `docker compose run`.
 const COMPOSE_ONEOFF: &str = "com.docker.compose.oneoff";
+/// `db:service_started:false,redis:service_healthy:true`: the services a
+/// service waits for, as Compose writes them.
+const COMPOSE_DEPENDS_ON: &str = "com.docker.compose.depends_on";
+
+/// Where a container sits in its Compose project, by Compose's labels.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ComposePlace {
+    pub service: String,
+    /// The services it depends on, by name.
+    pub depends_on: Vec<String>,
+    /// Started by `docker compose run`, not by `up`.
+    pub oneoff: bool,
+}
+
+impl ComposePlace {
+    pub fn of(labels: &HashMap<String, String>) -> ComposePlace {
+        ComposePlace {
+            service: labels.get(COMPOSE_SERVICE).cloned().unwrap_or_default(),
+            depends_on: labels
+                .get(COMPOSE_DEPENDS_ON)
+                .map(|d| {
+                    d.split(',')
+                        .filter_map(|e| e.split(':').next())
+                        .map(str::trim)
+                        .filter(|s| !s.is_empty())
+                        .map(String::from)
+                        .collect()
+                })
+                .unwrap_or_default(),
+            oneoff: labels
+                .get(COMPOSE_ONEOFF)
+                .is_some_and(|v| v.eq_ignore_ascii_case("true")),
+        }
+    }
+}
+
+/// The engine's filter for everything of Compose project `project`.
+pub fn compose_project_filter(project: &str) -> HashMap<String, Vec<String>> {
+    HashMap::from([(
+        "label".to_string(),
+        vec![format!("{COMPOSE_PROJECT}={project}")],
+    )])
+}
 
 /// The labels berth puts on a container it starts.
 #[derive(Clone, Debug, PartialEq, Eq)]

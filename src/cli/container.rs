@@ -197,7 +197,7 @@ fn berth_action(config: &Config, found: &Found, op: Op) -> Option<crate::engine:
     })
 }
 
-fn ask(question: &str) -> anyhow::Result<String> {
+pub(super) fn ask(question: &str) -> anyhow::Result<String> {
     err!("{question}");
     std::io::stderr().flush()?;
     let mut line = String::new();
@@ -205,7 +205,7 @@ fn ask(question: &str) -> anyhow::Result<String> {
     Ok(line)
 }
 
-fn capital(s: &str) -> String {
+pub(super) fn capital(s: &str) -> String {
     let mut c = s.chars();
     c.next()
         .map(|f| f.to_uppercase().collect::<String>() + c.as_str())

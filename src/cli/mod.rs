@@ -53,6 +53,7 @@ macro_rules! err {
 }
 
 mod actions;
+mod compose;
 mod config_cmd;
 mod container;
 mod container_logs;
@@ -60,6 +61,7 @@ mod doctor;
 mod exec;
 mod hosts;
 mod init;
+mod keys;
 pub(crate) mod lock;
 mod logging;
 mod logs;
@@ -326,6 +328,10 @@ pub enum Command {
     /// pause, unpause, rm (asked first; recorded in the host's history)
     #[command(subcommand)]
     Container(container::ContainerCommand),
+    /// A Compose project as one: restart, stop, start or down all its
+    /// containers through the engine (no compose binary needed)
+    #[command(subcommand)]
+    Compose(compose::ComposeCommand),
 }
 
 /// `--lock-wait`, shared by every mutating action.
@@ -407,6 +413,10 @@ fn run(
             let config = std::sync::Arc::new(load.or_zero()?);
             runtime()?.block_on(container::run(&config, session, &command))
         }
+        Some(Command::Compose(command)) => {
+            let config = std::sync::Arc::new(load.or_zero()?);
+            runtime()?.block_on(compose::run(&config, session, &command))
+        }
         Some(Command::Completions { shell }) => {
             use clap::CommandFactory;
             let mut script = Vec::new();
@@ -434,7 +444,7 @@ fn run(
             if markdown {
                 out!("{}", map.markdown());
             } else {
-                out!("{}", keys_table(&map));
+                out!("{}", keys::table(&map));
             }
             Ok(EXIT_OK)
         }
@@ -572,34 +582,6 @@ fn run(
             ))
         }
     }
-}
-
-/// The keys in force, a table per context, and where they came from.
-fn keys_table(map: &crate::tui::keymap::Keymap) -> String {
-    use crate::tui::keymap::{Keymap, TABLE};
-    let mut out = String::new();
-    if let Some(f) = &map.file {
-        out.push_str(&format!(
-            "# with the rebindings of {}\n",
-            crate::sanitize::one_line(&f.display().to_string())
-        ));
-    }
-    for ctx in Keymap::contexts() {
-        out.push_str(&format!("{}\n", ctx.title()));
-        let rows: Vec<Vec<String>> = TABLE
-            .iter()
-            .filter(|b| b.context == ctx)
-            .map(|b| {
-                vec![
-                    format!("  {}", map.shown(b.intent)),
-                    b.help.to_string(),
-                    b.intent.name(),
-                ]
-            })
-            .collect();
-        out.push_str(&table::render(&rows, 0));
-    }
-    out
 }
 
 /// How the config is found: `-c`/`BERTH_CONFIG`, berth.yaml where berth

@@ -17,6 +17,7 @@
 
 pub mod build;
 mod client;
+mod compose;
 pub mod containers;
 pub mod convert;
 mod exec;
@@ -25,6 +26,7 @@ mod image;
 mod logs;
 
 pub use client::{Client, ProxyFacts, Sampler, Snapshot};
+pub use compose::Member as ComposeMember;
 pub use containers::{ContainerSpec, Listed, NETWORK};
 pub use exec::Attached;
 pub use gateway::Gateway;

@@ -210,13 +210,7 @@ pub async fn act(config: &Config, session: &Session, found: &Found, op: Op) -> R
         run: String::new(),
         tool: String::new(),
     };
-    let recorded = async {
-        let dir = state_dir(config, session, &found.host).await?;
-        history::append_host(&dir, &record)
-            .await
-            .map_err(|e| e.to_string())
-    }
-    .await;
+    let recorded = append(config, session, &found.host, &record).await;
     match (done, recorded) {
         (Err(e), _) => Err(e),
         (Ok(()), Err(e)) => Err(format!(
@@ -226,6 +220,19 @@ pub async fn act(config: &Config, session: &Session, found: &Found, op: Op) -> R
         )),
         (Ok(()), Ok(())) => Ok(()),
     }
+}
+
+/// Appends a hand operation to `host`'s history.
+pub(super) async fn append(
+    config: &Config,
+    session: &Session,
+    host: &HostName,
+    record: &Record,
+) -> Result<(), String> {
+    let dir = state_dir(config, session, host).await?;
+    history::append_host(&dir, record)
+        .await
+        .map_err(|e| e.to_string())
 }
 
 /// The host's history of hand operations on containers, oldest first.

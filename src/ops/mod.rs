@@ -14,6 +14,7 @@
 //! `docker` or `hosts`.
 
 pub mod act;
+pub mod compose;
 pub mod container;
 pub mod doctor;
 pub mod feeds;

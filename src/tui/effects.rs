@@ -107,6 +107,29 @@ impl Effects {
                     });
                 });
             }
+            Effect::ComposeOp { host, project, op } => {
+                tokio::spawn(async move {
+                    let host_name = host
+                        .as_deref()
+                        .and_then(|h| crate::config::HostName::new(h).ok());
+                    let done =
+                        match ops::compose::find(&config, &session, &project, host_name.as_ref())
+                            .await
+                        {
+                            Ok(found) => ops::compose::act(&config, &session, &found, op).await,
+                            Err(e) => Err(e),
+                        };
+                    let (text, error) = match done {
+                        Ok(done) => (format!("{done}: done"), false),
+                        Err(e) => (format!("compose {} {project}: {e}", op.verb()), true),
+                    };
+                    reload.notify_one();
+                    let _ = tx.send(Msg::Notice {
+                        text: crate::sanitize::one_line(&text),
+                        error,
+                    });
+                });
+            }
             Effect::Lock { target, message } => {
                 tokio::spawn(async move {
                     let r = ops::lock::acquire(

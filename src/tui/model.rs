@@ -26,6 +26,7 @@ use crate::labels::Source;
 pub use super::tab::{PerTab, Tab};
 
 mod actions;
+mod compose;
 mod derive;
 mod mouse;
 mod prompt;
@@ -122,6 +123,12 @@ pub enum Effect {
         host: String,
         name: String,
         op: crate::ops::container::Op,
+    },
+    /// Restart, stop, start or take down a Compose project, confirmed.
+    ComposeOp {
+        host: Option<String>,
+        project: String,
+        op: crate::ops::compose::ProjectOp,
     },
     LoadTheme(String),
     /// Measure a host's clock and disk use (its screen opened).

@@ -289,3 +289,209 @@ async fn any_containers_log_is_read_and_followed_through_its_restarts() {
     unique.dedup();
     assert_eq!(unique.len(), outs.len(), "{outs:?}");
 }
+
+/// Removes a test's Compose project (its containers, then its network)
+/// however the test ends.
+struct ProjectGuard {
+    project: String,
+    network: String,
+}
+
+impl Drop for ProjectGuard {
+    fn drop(&mut self) {
+        let quiet = |args: &[&str]| {
+            std::process::Command::new("docker")
+                .args(args)
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::null())
+                .output()
+                .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+                .unwrap_or_default()
+        };
+        let filter = format!("label=com.docker.compose.project={}", self.project);
+        for id in quiet(&["ps", "-aq", "--filter", &filter]).split_whitespace() {
+            quiet(&["rm", "-f", id]);
+        }
+        quiet(&["network", "rm", &self.network]);
+    }
+}
+
+/// `berth compose` on a project Compose started (its labels, its network;
+/// no compose binary): restart restarts every service container, stop
+/// stops them, start starts them, down removes them and the project's
+/// network, each asked first and recorded once in the host's history.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_compose_project_is_restarted_stopped_started_and_taken_down_as_one() {
+    use bollard::query_parameters::InspectContainerOptions;
+    let Some(scope) = common::scope().await else {
+        return;
+    };
+    let docker = common::docker().await.unwrap();
+    let project = scope.app("proj");
+    let network = format!("{project}_default");
+    let created = docker
+        .create_network(bollard::models::NetworkCreateRequest {
+            name: network.clone(),
+            labels: Some(std::collections::HashMap::from([
+                ("com.docker.compose.project".to_string(), project.clone()),
+                (
+                    "com.docker.compose.network".to_string(),
+                    "default".to_string(),
+                ),
+            ])),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let _guard = ProjectGuard {
+        project: project.clone(),
+        network: created.id.clone(),
+    };
+    let mut ids = Vec::new();
+    for (service, depends) in [("db", ""), ("web", "db:service_started:false")] {
+        // Ends at once on SIGTERM (a plain `sleep` as pid 1 ignores it).
+        let mut spec = Spec::named(&format!("proj-{service}"))
+            .sleeper()
+            .label("com.docker.compose.project", &project)
+            .label("com.docker.compose.service", service);
+        spec.cmd = Some(
+            ["sh", "-c", "trap 'exit 0' TERM; while :; do sleep 1; done"]
+                .map(String::from)
+                .to_vec(),
+        );
+        if !depends.is_empty() {
+            spec = spec.label("com.docker.compose.depends_on", depends);
+        }
+        let id = scope.start(spec).await;
+        docker
+            .connect_network(
+                &network,
+                bollard::models::NetworkConnectRequest {
+                    container: id.clone(),
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
+        ids.push(id);
+    }
+    // A stranger of another project is never touched.
+    let other = scope
+        .start(
+            Spec::named("other-web")
+                .sleeper()
+                .label("com.docker.compose.project", &scope.app("other"))
+                .label("com.docker.compose.service", "web"),
+        )
+        .await;
+    let state = |id: String| {
+        let docker = docker.clone();
+        async move {
+            let c = docker
+                .inspect_container(&id, None::<InspectContainerOptions>)
+                .await
+                .ok()?;
+            let s = c.state?;
+            Some((s.running.unwrap_or(false), s.started_at.unwrap_or_default()))
+        }
+    };
+    let dir = local_only();
+
+    // No terminal, no --yes: nothing done, and it says what it would do.
+    let out = berth(dir.path(), &["compose", "stop", &project]);
+    assert_eq!(out.status.code(), Some(2), "{}", said(&out));
+    assert!(
+        said(&out).contains("2 containers (db, web)") && said(&out).contains("--yes"),
+        "{}",
+        said(&out)
+    );
+    assert_eq!(state(ids[0].clone()).await.map(|s| s.0), Some(true));
+
+    let before = (state(ids[0].clone()).await, state(ids[1].clone()).await);
+    let out = berth(dir.path(), &["compose", "restart", &project, "-y"]);
+    assert_eq!(out.status.code(), Some(0), "{}", said(&out));
+    for (id, was) in ids.iter().zip([before.0, before.1]) {
+        let now = state(id.clone()).await.unwrap();
+        assert!(
+            now.0 && Some(&now.1) != was.as_ref().map(|w| &w.1),
+            "{now:?} {was:?}"
+        );
+    }
+    let out = berth(dir.path(), &["compose", "stop", &project, "-y"]);
+    assert_eq!(out.status.code(), Some(0), "{}", said(&out));
+    for id in &ids {
+        assert_eq!(state(id.clone()).await.map(|s| s.0), Some(false));
+    }
+    let out = berth(dir.path(), &["compose", "start", &project, "-y"]);
+    assert_eq!(out.status.code(), Some(0), "{}", said(&out));
+    for id in &ids {
+        assert_eq!(state(id.clone()).await.map(|s| s.0), Some(true));
+    }
+    // down: its name typed again, or nothing.
+    let out = berth(dir.path(), &["compose", "down", &project, "-y"]);
+    assert_eq!(out.status.code(), Some(2), "{}", said(&out));
+    let out = berth(
+        dir.path(),
+        &["compose", "down", &project, "--confirm", "nope"],
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", said(&out));
+    assert!(state(ids[0].clone()).await.is_some());
+    let out = berth(
+        dir.path(),
+        &["compose", "down", &project, "--confirm", &project],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", said(&out));
+    for id in &ids {
+        assert!(state(id.clone()).await.is_none(), "{id} removed");
+    }
+    assert!(
+        docker
+            .inspect_network(
+                &created.id,
+                None::<bollard::query_parameters::InspectNetworkOptions>
+            )
+            .await
+            .is_err(),
+        "the project's network is removed"
+    );
+    assert_eq!(
+        state(other).await.map(|s| s.0),
+        Some(true),
+        "the other project runs on"
+    );
+    // Gone now: a clear error.
+    let out = berth(dir.path(), &["compose", "restart", &project, "-y"]);
+    assert_eq!(out.status.code(), Some(2), "{}", said(&out));
+    assert!(said(&out).contains("no Compose project"), "{}", said(&out));
+
+    let out = berth(dir.path(), &["container", "history", "--json"]);
+    let actions: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|l| l["app"] == project.as_str())
+        .map(|l| {
+            format!(
+                "{} {}",
+                l["action"].as_str().unwrap(),
+                l["result"].as_str().unwrap()
+            )
+        })
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            "compose-restart ok",
+            "compose-stop ok",
+            "compose-start ok",
+            "compose-down ok"
+        ]
+    );
+    // Read-only refuses.
+    let out = common::berth()
+        .arg("-c")
+        .arg(dir.path().join("berth.yaml"))
+        .args(["--read-only", "compose", "restart", &project, "-y"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3), "{}", said(&out));
+}

@@ -136,6 +136,9 @@ impl Model {
     }
 
     pub(super) fn start_restart(&mut self, target: Option<Target>, role: Option<String>) {
+        if target.is_none() && self.start_compose(crate::ops::compose::ProjectOp::Restart) {
+            return;
+        }
         let Some((t, sel_role)) = self.target_for("restart", target) else {
             return;
         };
@@ -472,6 +475,9 @@ impl Model {
     }
 
     pub(super) fn start_destroy(&mut self, target: Option<Target>) {
+        if target.is_none() && self.start_compose(crate::ops::compose::ProjectOp::Down) {
+            return;
+        }
         if let Some((t, _)) = self.target_for("destroy", target) {
             if let Some(why) = self.held("destroy", &t) {
                 return self.say(why, true);
@@ -554,7 +560,7 @@ impl Model {
 }
 
 /// `restart` → `Restart`.
-fn capital(word: &str) -> String {
+pub(super) fn capital(word: &str) -> String {
     let mut c = word.chars();
     c.next()
         .map(|f| f.to_uppercase().chain(c).collect())

@@ -529,6 +529,19 @@ impl Model {
             PromptKind::ContainerOp { host, name, op, .. } => {
                 self.effects.push(Effect::ContainerOp { host, name, op });
             }
+            PromptKind::ComposeOp {
+                host, project, op, ..
+            } => {
+                if op.removes() && text != project {
+                    let shown = crate::sanitize::one_line(&text);
+                    self.say(
+                        format!("compose down {project} not confirmed: `{shown}` is not its name"),
+                        true,
+                    );
+                } else {
+                    self.effects.push(Effect::ComposeOp { host, project, op });
+                }
+            }
             PromptKind::RemoveRunning { host, name, .. } => {
                 if text != name {
                     let shown = crate::sanitize::one_line(&text);

@@ -95,6 +95,14 @@ pub enum PromptKind {
         host: String,
         name: String,
     },
+    /// y/N before restarting, stopping or starting a Compose project;
+    /// its name typed before taking it down.
+    ComposeOp {
+        question: String,
+        host: Option<String>,
+        project: String,
+        op: crate::ops::compose::ProjectOp,
+    },
     Quit {
         running: usize,
     },
@@ -109,6 +117,6 @@ impl PromptKind {
                 | PromptKind::ForceUnlock { .. }
                 | PromptKind::Quit { .. }
                 | PromptKind::ContainerOp { .. }
-        )
+        ) || matches!(self, PromptKind::ComposeOp { op, .. } if !op.removes())
     }
 }

@@ -493,3 +493,76 @@ fn an_action_on_another_tools_app_says_what_to_run_instead() {
         );
     }
 }
+
+#[test]
+fn a_compose_projects_row_restarts_and_takes_down_the_whole_project_once_confirmed() {
+    use crate::domain::{Health, State};
+    use crate::ops::compose::ProjectOp;
+    let mut m = loaded();
+    let mut fleet = m.fleet.clone();
+    let labels: std::collections::HashMap<String, String> = [
+        ("com.docker.compose.project", "shopfront"),
+        ("com.docker.compose.service", "web"),
+    ]
+    .iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    let name = "shopfront-web-1";
+    fleet.apply(crate::domain::model::Change::Upsert {
+        host: "edge-1".into(),
+        container: Box::new(crate::domain::Container {
+            owner: crate::labels::Owner::classify(name, &labels),
+            ..container(name, "", "", "", State::Running, Health::Healthy)
+        }),
+    });
+    m.update(Msg::Fleet(fleet));
+    m.update(key('2'));
+    filter(&mut m, "shopfront");
+    // Deploying stays Compose's: berth says what to run.
+    m.update(key('d'));
+    assert!(m.take_effects().is_empty());
+    assert!(
+        notice(&m).contains("docker compose -p shopfront up -d"),
+        "{}",
+        notice(&m)
+    );
+    // r: the whole project, after y.
+    m.update(key('r'));
+    let q = prompt_question(&m);
+    assert!(
+        q.contains("Restart Compose project shopfront on edge-1"),
+        "{q}"
+    );
+    m.update(key('y'));
+    let effects = m.take_effects();
+    assert!(
+        matches!(&effects[..], [Effect::ComposeOp { host: Some(h), project, op: ProjectOp::Restart }] if h == "edge-1" && project == "shopfront"),
+        "{effects:?}"
+    );
+    // D: its name typed, or nothing.
+    m.update(key('D'));
+    type_text(&mut m, "shop");
+    m.update(code(KeyCode::Enter));
+    assert!(m.take_effects().is_empty());
+    assert!(notice(&m).contains("not confirmed"), "{}", notice(&m));
+    m.update(key('D'));
+    type_text(&mut m, "shopfront");
+    m.update(code(KeyCode::Enter));
+    let effects = m.take_effects();
+    assert!(
+        matches!(
+            &effects[..],
+            [Effect::ComposeOp {
+                op: ProjectOp::Down,
+                ..
+            }]
+        ),
+        "{effects:?}"
+    );
+    // Read-only: refused, nothing asked.
+    m.read_only = true;
+    m.update(key('r'));
+    assert!(m.take_effects().is_empty());
+    assert_eq!(m.input, Input::None);
+    assert!(notice(&m).contains("read-only"), "{}", notice(&m));
+}

@@ -295,6 +295,30 @@ pub fn prompt(frame: &mut Frame, body: Rect, model: &Model) {
             ],
             false,
         ),
+        PromptKind::ComposeOp {
+            question,
+            project,
+            op,
+            ..
+        } if op.removes() => (
+            " DOWN ",
+            vec![
+                Line::from(Span::styled(question.clone(), t.error)),
+                Line::from(format!(
+                    "Type its name ({}) to take it down:",
+                    crate::sanitize::one_line(project)
+                )),
+            ],
+            true,
+        ),
+        PromptKind::ComposeOp { question, .. } => (
+            " confirm ",
+            vec![
+                Line::from(Span::styled(question.clone(), t.warn)),
+                Line::from("y does it (recorded in the host's history) · any other key cancels"),
+            ],
+            false,
+        ),
         PromptKind::RemoveRunning { question, name, .. } => (
             " REMOVE ",
             vec![
