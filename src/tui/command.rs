@@ -153,35 +153,70 @@ pub fn parse(line: &str) -> Result<Command, String> {
     }
 }
 
-/// Tab completion: the line completed as far as it is unambiguous, or the
-/// line as it was when nothing fits. `apps` and `themes` are the candidates
-/// for the second word.
-pub fn complete(line: &str, apps: &[String], themes: &[&str]) -> String {
-    let ends_with_space = line.ends_with(' ');
+/// What the words after a command can be, from the console's state.
+#[derive(Clone, Debug, Default)]
+pub struct Known {
+    pub apps: Vec<String>,
+    pub themes: Vec<String>,
+    /// Each app's roles, by app.
+    pub roles: std::collections::BTreeMap<String, Vec<String>>,
+    /// Each app's versions the hosts hold (running or kept), newest first.
+    pub versions: std::collections::BTreeMap<String, Vec<String>>,
+}
+
+/// The line split at the word being typed: the words before it (as one
+/// string ending in a space, or empty), the partial word, and every
+/// candidate that fits it, in order.
+pub fn candidates(line: &str, known: &Known) -> (String, String, Vec<String>) {
+    let ends_with_space = line.is_empty() || line.ends_with(' ');
     let w = words(line).unwrap_or_default();
     let (done, partial): (&[String], &str) = match (w.split_last(), ends_with_space) {
         (None, _) => (&[], ""),
         (Some(_), true) => (&w[..], ""),
         (Some((last, head)), false) => (head, last.as_str()),
     };
-    let candidates: Vec<String> = match done {
-        [] => COMMANDS.iter().map(|(c, _)| c.to_string()).collect(),
-        [cmd] if matches!(cmd.as_str(), "theme" | "skin") => {
-            themes.iter().map(|t| t.to_string()).collect()
-        }
-        [cmd]
-            if COMMANDS
-                .iter()
-                .any(|(c, args)| c == cmd && args.starts_with("APP")) =>
-        {
-            apps.to_vec()
-        }
-        _ => return line.to_string(),
+    let app_arg = |cmd: &str| {
+        COMMANDS
+            .iter()
+            .any(|(c, args)| *c == cmd && args.starts_with("APP"))
     };
-    let fits: Vec<&String> = candidates
+    let of = |map: &std::collections::BTreeMap<String, Vec<String>>, app: &str| {
+        // `app@destination` has the app's own roles and versions.
+        let bare = app.split('@').next().unwrap_or(app);
+        map.get(app)
+            .or_else(|| map.get(bare))
+            .cloned()
+            .unwrap_or_default()
+    };
+    let all: Vec<String> = match done {
+        [] => COMMANDS.iter().map(|(c, _)| c.to_string()).collect(),
+        [cmd] if matches!(cmd.as_str(), "theme" | "skin") => known.themes.clone(),
+        [cmd] if app_arg(cmd) => known.apps.clone(),
+        [cmd, app] if cmd == "restart" => of(&known.roles, app),
+        [cmd, app] if matches!(cmd.as_str(), "deploy" | "rollback") => of(&known.versions, app),
+        _ => Vec::new(),
+    };
+    let mut head = done.join(" ");
+    if !head.is_empty() {
+        head.push(' ');
+    }
+    let fits = all.into_iter().filter(|c| c.starts_with(partial)).collect();
+    (head, partial.to_string(), fits)
+}
+
+/// What the first word's candidates take, for the suggestions shown as
+/// the operator types: `deploy APP VERSION`.
+pub fn usage(command: &str) -> Option<String> {
+    COMMANDS
         .iter()
-        .filter(|c| c.starts_with(partial))
-        .collect();
+        .find(|(c, _)| *c == command)
+        .map(|(c, args)| format!("{c} {args}").trim_end().to_string())
+}
+
+/// Tab completion: the line completed as far as it is unambiguous, or the
+/// line as it was when nothing fits.
+pub fn complete(line: &str, known: &Known) -> String {
+    let (head, _, fits) = candidates(line, known);
     let Some(first) = fits.first() else {
         return line.to_string();
     };
@@ -192,10 +227,7 @@ pub fn complete(line: &str, apps: &[String], themes: &[&str]) -> String {
             common.pop();
         }
     }
-    let mut out = done.join(" ");
-    if !out.is_empty() {
-        out.push(' ');
-    }
+    let mut out = head;
     out.push_str(&common);
     if fits.len() == 1 {
         out.push(' ');
@@ -261,18 +293,53 @@ mod tests {
         );
     }
 
+    fn known() -> Known {
+        Known {
+            apps: vec!["demo".into(), "docs".into(), "api".into()],
+            themes: vec!["default".into(), "light".into()],
+            roles: [(
+                "demo".to_string(),
+                vec!["web".to_string(), "worker".to_string()],
+            )]
+            .into(),
+            versions: [("demo".to_string(), vec!["v7".to_string(), "v6".to_string()])].into(),
+        }
+    }
+
     #[test]
     fn completes_commands_apps_and_themes() {
-        let apps = vec!["demo".to_string(), "docs".to_string(), "api".to_string()];
-        let themes = ["default", "light"];
-        assert_eq!(complete("dep", &apps, &themes), "deploy ");
+        let k = known();
+        assert_eq!(complete("dep", &k), "deploy ");
         // Ambiguous: restart, rollback, runs.
-        assert_eq!(complete("r", &apps, &themes), "r");
-        assert_eq!(complete("ro", &apps, &themes), "rollback ");
-        assert_eq!(complete("deploy d", &apps, &themes), "deploy d");
-        assert_eq!(complete("deploy de", &apps, &themes), "deploy demo ");
-        assert_eq!(complete("deploy ", &apps, &themes), "deploy ");
-        assert_eq!(complete("theme l", &apps, &themes), "theme light ");
-        assert_eq!(complete("deploy demo v", &apps, &themes), "deploy demo v");
+        assert_eq!(complete("r", &k), "r");
+        assert_eq!(complete("ro", &k), "rollback ");
+        assert_eq!(complete("deploy d", &k), "deploy d");
+        assert_eq!(complete("deploy de", &k), "deploy demo ");
+        assert_eq!(complete("deploy ", &k), "deploy ");
+        assert_eq!(complete("theme l", &k), "theme light ");
+        assert_eq!(complete("deploy demo v", &k), "deploy demo v");
+        assert_eq!(complete("restart demo w", &k), "restart demo w");
+        assert_eq!(complete("restart demo wo", &k), "restart demo worker ");
+        assert_eq!(
+            complete("rollback demo@staging v6", &k),
+            "rollback demo@staging v6 "
+        );
+        // Nothing follows a finished command.
+        assert_eq!(complete("destroy demo x", &k), "destroy demo x");
+    }
+
+    #[test]
+    fn candidates_are_the_words_that_fit_where_the_cursor_is() {
+        let k = known();
+        let (head, partial, fits) = candidates("r", &k);
+        assert_eq!((head.as_str(), partial.as_str()), ("", "r"));
+        assert_eq!(fits, ["restart", "rollback", "runs"]);
+        assert_eq!(candidates("", &k).2.len(), COMMANDS.len());
+        assert_eq!(candidates("deploy ", &k).2, ["demo", "docs", "api"]);
+        assert_eq!(candidates("deploy demo ", &k).2, ["v7", "v6"]);
+        assert_eq!(candidates("restart demo ", &k).2, ["web", "worker"]);
+        assert!(candidates("restart nosuch ", &k).2.is_empty());
+        assert_eq!(usage("deploy").as_deref(), Some("deploy APP VERSION"));
+        assert_eq!(usage("apps").as_deref(), Some("apps"));
     }
 }

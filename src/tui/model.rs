@@ -26,6 +26,7 @@ use crate::labels::Source;
 pub use super::tab::{PerTab, Tab};
 
 mod actions;
+pub mod cmdline;
 mod compose;
 mod derive;
 mod mouse;
@@ -210,6 +211,8 @@ pub struct RunCursor {
 }
 
 pub struct Model {
+    /// The `:` line's history and Tab cycling.
+    pub cmdline: cmdline::CmdLine,
     pub config: Arc<Config>,
     pub read_only: bool,
     pub theme: Theme,
@@ -299,6 +302,7 @@ impl Model {
         let report =
             crate::inventory::status::report(&config, &fleet, &Default::default(), Utc::now());
         let mut m = Model {
+            cmdline: Default::default(),
             read_only: read_only || config.read_only().is_some(),
             config,
             theme,

@@ -391,34 +391,6 @@ impl Model {
         *self.selected.of_mut(self.tab) = 0;
     }
 
-    pub(super) fn command_key(&mut self, key: KeyEvent, mut text: String) {
-        match key.code {
-            KeyCode::Esc => self.input = Input::None,
-            KeyCode::Backspace if text.is_empty() => self.input = Input::None,
-            KeyCode::Backspace => {
-                text.pop();
-                self.input = Input::Command(text);
-            }
-            KeyCode::Tab => {
-                let apps = rows::app_names(&self.config, &self.fleet);
-                let themes: Vec<&str> = BUILT_IN.iter().map(|(n, _)| *n).collect();
-                self.input = Input::Command(command::complete(&text, &apps, &themes));
-            }
-            KeyCode::Enter => {
-                self.input = Input::None;
-                match command::parse(&text) {
-                    Ok(cmd) => self.command(cmd),
-                    Err(e) => self.say(e, true),
-                }
-            }
-            KeyCode::Char(ch) => {
-                text.push(ch);
-                self.input = Input::Command(text);
-            }
-            _ => {}
-        }
-    }
-
     pub(super) fn command(&mut self, cmd: Command) {
         let target = |s: &str| Target::parse(s);
         let result = match cmd {

@@ -101,6 +101,41 @@ pub fn header(frame: &mut Frame, area: Rect, model: &Model) {
     frame.render_widget(Paragraph::new(Line::from(spans)), tabs);
 }
 
+/// What fits the word being typed on the `:` line, the one Tab has put
+/// there stressed; the command's arguments once it is whole; else how the
+/// line works.
+fn suggestions<'a>(text: &str, model: &Model) -> Vec<Span<'a>> {
+    let t = &model.theme;
+    let (head, partial, fits) = crate::tui::command::candidates(text, &model.known());
+    let first_word = head.is_empty();
+    if fits.is_empty() || (fits.len() == 1 && fits.first().is_some_and(|f| *f == partial)) {
+        let command = text.split_whitespace().next().unwrap_or_default();
+        let hint = crate::tui::command::usage(command)
+            .filter(|_| !first_word || text.ends_with(' '))
+            .unwrap_or_else(|| "Tab completes · ↑↓ history · Enter runs · Esc".into());
+        return vec![Span::styled(hint, t.dim)];
+    }
+    let mut spans = Vec::new();
+    for (i, f) in fits.iter().take(12).enumerate() {
+        if i > 0 {
+            spans.push(Span::styled(" · ", t.dim));
+        }
+        let shown = if first_word {
+            crate::tui::command::usage(f).unwrap_or_else(|| f.clone())
+        } else {
+            crate::sanitize::one_line(f)
+        };
+        spans.push(Span::styled(
+            shown,
+            if *f == partial { t.accent } else { t.dim },
+        ));
+    }
+    if fits.len() > 12 {
+        spans.push(Span::styled(format!(" · +{}", fits.len() - 12), t.dim));
+    }
+    spans
+}
+
 /// The bottom line: what is being typed, else the last notice, else hints.
 pub fn status_line(frame: &mut Frame, area: Rect, model: &Model) {
     let t = &model.theme;
@@ -117,12 +152,16 @@ pub fn status_line(frame: &mut Frame, area: Rect, model: &Model) {
             Span::styled("█", t.dim),
             Span::styled("   search the log (regex) · Enter finds · Esc", t.dim),
         ]),
-        Input::Command(text) => Line::from(vec![
-            Span::styled(":", t.accent),
-            Span::styled(text.clone(), t.base),
-            Span::styled("█", t.dim),
-            Span::styled("   Tab completes · Enter runs · Esc", t.dim),
-        ]),
+        Input::Command(text) => {
+            let mut spans = vec![
+                Span::styled(":", t.accent),
+                Span::styled(crate::sanitize::one_line(text), t.base),
+                Span::styled("█", t.dim),
+                Span::raw("   "),
+            ];
+            spans.extend(suggestions(text, model));
+            Line::from(spans)
+        }
         // The same words as the dialog above it.
         Input::Prompt(p) if p.kind.yes_no() => {
             Line::from(Span::styled("y runs it · any other key cancels", t.dim))
