@@ -241,6 +241,31 @@ pub async fn run_action(
     json: bool,
     lock_wait: Option<std::time::Duration>,
 ) -> anyhow::Result<u8> {
+    run_with(config, session, action, json, lock_wait, true).await
+}
+
+/// `berth exec APP -- CMD`: the commands' own output on stdout and stderr
+/// as they printed it (each line after `HOST/CONTAINER | ` with
+/// `prefix`), berth's stage lines on stderr, so `| grep` reads only what
+/// the commands printed.
+pub async fn run_exec(
+    config: &Arc<Config>,
+    session: &Session,
+    action: Action,
+    json: bool,
+    prefix: bool,
+) -> anyhow::Result<u8> {
+    run_with(config, session, action, json, None, prefix).await
+}
+
+async fn run_with(
+    config: &Arc<Config>,
+    session: &Session,
+    action: Action,
+    json: bool,
+    lock_wait: Option<std::time::Duration>,
+    prefix: bool,
+) -> anyhow::Result<u8> {
     let plan = match act::prepare(config, session, action.clone()).await {
         Ok(p) => p,
         Err(why) => return Ok(refused(&action, &why)),
@@ -282,7 +307,10 @@ pub async fn run_action(
             std::process::exit(130);
         }
     });
-    let mut view = Render::default();
+    let mut view = Render {
+        prefix,
+        ..Render::default()
+    };
     while let Some(ev) = started.events.recv().await {
         if json {
             outln!("{}", serde_json::to_string(&ev).unwrap_or_default());
@@ -310,9 +338,24 @@ struct Render {
     /// Skipped stages, held until the run's end: a refused run (the lock
     /// held by someone else) is one line, not a list of what it skipped.
     skipped: Vec<String>,
+    /// An exec's lines after `HOST/CONTAINER | `.
+    prefix: bool,
 }
 
 impl Render {
+    /// berth's own line: on stdout, except for an exec, whose stdout is
+    /// the commands' own.
+    fn say(&self, line: &str) {
+        if matches!(
+            self.plan.as_ref().map(|p| &p.action),
+            Some(Action::Exec { .. })
+        ) {
+            errln!("{line}");
+        } else {
+            outln!("{line}");
+        }
+    }
+
     fn total(&self) -> usize {
         self.plan.as_ref().map_or(0, |p| p.stages.len())
     }
@@ -328,8 +371,8 @@ impl Render {
             } | EngineEvent::Finished { .. }
         );
         if !skipping {
-            for line in self.skipped.drain(..) {
-                outln!("{line}");
+            for line in std::mem::take(&mut self.skipped) {
+                self.say(&line);
             }
         }
         match ev {
@@ -342,21 +385,40 @@ impl Render {
                     .as_ref()
                     .map(|d| format!(" [{d}]"))
                     .unwrap_or_default();
-                outln!(
+                self.plan = Some(plan.clone());
+                self.say(&format!(
                     "{}{dest}: {} stages",
                     plan.action.describe(),
                     plan.stages.len()
-                );
-                self.plan = Some(plan.clone());
+                ));
+            }
+            EngineEvent::ExecOutput {
+                host,
+                container,
+                stream,
+                line,
+                ..
+            } => {
+                let line = if self.prefix {
+                    format!("{host}/{container} | {line}")
+                } else {
+                    line.clone()
+                };
+                match stream {
+                    crate::engine::OutputStream::Stdout => outln!("{line}"),
+                    crate::engine::OutputStream::Stderr => errln!("{line}"),
+                }
             }
             EngineEvent::StageStarted { stage, name, .. } => {
-                outln!("▶ [{:>w$}/{n}] {name}", stage + 1);
+                self.say(&format!("▶ [{:>w$}/{n}] {name}", stage + 1));
             }
             EngineEvent::Output { host, line, .. } => match host {
-                Some(h) => outln!("    │ {h}: {line}"),
-                None => outln!("    │ {line}"),
+                Some(h) => self.say(&format!("    │ {h}: {line}")),
+                None => self.say(&format!("    │ {line}")),
             },
-            EngineEvent::HostProgress { host, status, .. } => outln!("    │ {host}: {status}"),
+            EngineEvent::HostProgress { host, status, .. } => {
+                self.say(&format!("    │ {host}: {status}"))
+            }
             EngineEvent::HealthProbe {
                 host,
                 container,
@@ -369,7 +431,7 @@ impl Render {
                     .filter(|o| !o.is_empty())
                     .map(|o| format!(" ({o})"))
                     .unwrap_or_default();
-                outln!("    │ {host}: {container} {health}{out}");
+                self.say(&format!("    │ {host}: {container} {health}{out}"));
             }
             EngineEvent::StageFinished {
                 stage,
@@ -379,15 +441,17 @@ impl Render {
             } => {
                 let secs = *elapsed_ms as f64 / 1000.0;
                 match outcome {
-                    Outcome::Ok => outln!("✓ [{:>w$}/{n}] {name}  {secs:.1}s", stage + 1),
+                    Outcome::Ok => {
+                        self.say(&format!("✓ [{:>w$}/{n}] {name}  {secs:.1}s", stage + 1))
+                    }
                     Outcome::Skipped { reason } => self.skipped.push(format!(
                         "- [{:>w$}/{n}] {name}  skipped: {reason}",
                         stage + 1
                     )),
                     Outcome::Failed { error } => {
-                        outln!("✗ [{:>w$}/{n}] {name}  {secs:.1}s", stage + 1);
+                        self.say(&format!("✗ [{:>w$}/{n}] {name}  {secs:.1}s", stage + 1));
                         for line in error.lines() {
-                            outln!("    ✗ {line}");
+                            self.say(&format!("    ✗ {line}"));
                         }
                     }
                 }
@@ -402,28 +466,28 @@ impl Render {
                 if result.is_refusal() {
                     self.skipped.clear();
                 } else {
-                    for line in self.skipped.drain(..) {
-                        outln!("{line}");
+                    for line in std::mem::take(&mut self.skipped) {
+                        self.say(&line);
                     }
                 }
                 match result {
-                    RunResult::Ok => outln!("ok in {secs:.1}s"),
+                    RunResult::Ok => self.say(&format!("ok in {secs:.1}s")),
                     RunResult::Failed { stage, .. } if result.is_refusal() => {
-                        outln!("REFUSED at `{stage}`: nothing was changed")
+                        self.say(&format!("REFUSED at `{stage}`: nothing was changed"))
                     }
                     // An exec changes nothing: no version to fall back on.
                     RunResult::Failed { .. } if exec => {
-                        outln!("FAILED after {secs:.1}s: see each container's exit above")
+                        self.say(&format!("FAILED after {secs:.1}s: see each container's exit above"))
                     }
                     RunResult::Failed { stage, .. } => {
-                        outln!(
+                        self.say(&format!(
                             "FAILED at `{stage}` after {secs:.1}s; the previous version (if any) keeps serving"
-                        )
+                        ))
                     }
                     RunResult::Cancelled { .. } => {
-                        outln!(
+                        self.say(&format!(
                             "CANCELLED after {secs:.1}s; the previous version (if any) keeps serving"
-                        )
+                        ))
                     }
                 }
             }
@@ -526,6 +590,13 @@ pub async fn history(
                 (Some(s), Some(e)) => format!("at `{s}`: {}", e.lines().next().unwrap_or("")),
                 (None, Some(e)) => e.lines().next().unwrap_or("").to_string(),
                 _ => String::new(),
+            };
+            // What was run or said (an exec's command, a lock's message),
+            // then why it failed.
+            let why = match r.note.as_deref().filter(|n| !n.is_empty()) {
+                Some(note) if why.is_empty() => note.to_string(),
+                Some(note) => format!("{note} — {why}"),
+                None => why,
             };
             vec![
                 r.started_at.format("%Y-%m-%d %H:%M:%S").to_string(),

@@ -232,8 +232,8 @@ pub enum Command {
         wait: LockWait,
     },
     /// Run a command in every running container of a role (the primary role
-    /// unless --role), each one's output under its name; exit 1 if any
-    /// exits non-zero. With -i: in one container, attached to this terminal
+    /// unless --role): their stdout on stdout, their stderr on stderr,
+    /// berth's own lines on stderr; exit 1 if any exits non-zero. With -i: in one container, attached to this terminal
     /// (a shell when no command is given), exiting with its exit code.
     /// Recorded in the app's history
     Exec {
@@ -248,6 +248,10 @@ pub enum Command {
         /// Print engine events as JSON lines
         #[arg(long, conflicts_with = "interactive")]
         json: bool,
+        /// Each output line after `HOST/CONTAINER | ` [default: when
+        /// stdout is a terminal]
+        #[arg(long, conflicts_with = "interactive")]
+        prefix: bool,
         /// Interactive, in one container (a healthy one first): this
         /// terminal's input goes to it, with a TTY when this is a terminal
         #[arg(long, short = 'i')]
@@ -550,6 +554,7 @@ fn run(
                     role,
                     host,
                     json,
+                    prefix,
                     interactive,
                     command,
                 } => {
@@ -571,8 +576,10 @@ fn run(
                         host: host.clone(),
                         command: command.clone(),
                     };
+                    use std::io::IsTerminal;
+                    let prefix = *prefix || std::io::stdout().is_terminal();
                     return runtime()?
-                        .block_on(actions::run_action(&config, session, action, *json, None));
+                        .block_on(actions::run_exec(&config, session, action, *json, prefix));
                 }
                 _ => unreachable!("handled above"),
             };

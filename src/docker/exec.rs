@@ -76,7 +76,7 @@ impl Client {
         &self,
         container: &str,
         argv: &[String],
-        mut on_line: impl FnMut(String),
+        mut on_line: impl FnMut(super::LogStream, String),
     ) -> Result<Option<i64>, DockerError> {
         let what = format!("`{}`", argv.join(" "));
         let exec = self
@@ -98,10 +98,30 @@ impl Client {
             .await
             .map_err(|e| DockerError::of(what.clone(), &e))?
         {
+            // Whole lines, each from its stream: a line the engine sent in
+            // two chunks is one line.
+            let (mut out, mut err) = (
+                super::LineSplitter::default(),
+                super::LineSplitter::default(),
+            );
             while let Some(chunk) = output.next().await {
                 let chunk = chunk.map_err(|e| DockerError::of(what.clone(), &e))?;
-                for l in String::from_utf8_lossy(&chunk.into_bytes()).lines() {
-                    on_line(crate::sanitize::one_line(l));
+                let (stream, splitter) = match chunk {
+                    bollard::container::LogOutput::StdErr { .. } => {
+                        (super::LogStream::Stderr, &mut err)
+                    }
+                    _ => (super::LogStream::Stdout, &mut out),
+                };
+                for l in splitter.push(&chunk.into_bytes()) {
+                    on_line(stream, l);
+                }
+            }
+            for (stream, splitter) in [
+                (super::LogStream::Stdout, &mut out),
+                (super::LogStream::Stderr, &mut err),
+            ] {
+                if let Some(l) = splitter.finish() {
+                    on_line(stream, l);
                 }
             }
         }

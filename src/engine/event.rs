@@ -6,6 +6,14 @@ use serde::Serialize;
 
 use super::plan::Plan;
 
+/// Which of a process's outputs a line came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OutputStream {
+    Stdout,
+    Stderr,
+}
+
 #[derive(Clone, Debug, Serialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum EngineEvent {
@@ -22,6 +30,15 @@ pub enum EngineEvent {
     Output {
         stage: usize,
         host: Option<String>,
+        line: String,
+    },
+    /// A line a command printed in a container (`berth exec`), from its
+    /// stdout or its stderr; control sequences already stripped.
+    ExecOutput {
+        stage: usize,
+        host: String,
+        container: String,
+        stream: OutputStream,
         line: String,
     },
     /// A host's part of a stage moved on (`booted demo-web-v2-3f1a`).

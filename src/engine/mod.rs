@@ -26,7 +26,7 @@ pub mod watch;
 
 pub use action::{Action, ContainerOp, Version};
 pub use error::{Cause, Failure};
-pub use event::{EngineEvent, FailureKind, Outcome, RunResult};
+pub use event::{EngineEvent, FailureKind, Outcome, OutputStream, RunResult};
 pub use history::Performer;
 pub use plan::{Plan, PlanError, Stage, Step, plan};
 pub use run::{RunContext, run};

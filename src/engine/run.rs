@@ -240,6 +240,28 @@ impl Runner<'_> {
         });
     }
 
+    /// A line a command printed in `container` (`berth exec`).
+    fn exec_out(
+        &self,
+        stage: usize,
+        host: &HostName,
+        container: &str,
+        stream: crate::docker::LogStream,
+        line: String,
+    ) {
+        tracing::info!(host = %host, container, "{line}");
+        self.emit(EngineEvent::ExecOutput {
+            stage,
+            host: host.to_string(),
+            container: container.to_string(),
+            stream: match stream {
+                crate::docker::LogStream::Stdout => super::event::OutputStream::Stdout,
+                crate::docker::LogStream::Stderr => super::event::OutputStream::Stderr,
+            },
+            line,
+        });
+    }
+
     fn progress(&self, stage: usize, host: &HostName, status: impl Into<String>) {
         self.emit(EngineEvent::HostProgress {
             stage,

@@ -137,7 +137,7 @@ async fn program(
         return shell.to_vec();
     }
     let probe = ["/bin/bash".to_string(), "--version".to_string()];
-    match engine.exec(&place.id, &probe, |_| {}).await {
+    match engine.exec(&place.id, &probe, |_, _| {}).await {
         Ok(Some(0)) => vec!["/bin/bash".into()],
         _ => vec!["/bin/sh".into()],
     }

@@ -189,6 +189,25 @@ impl RunView {
                     });
                 }
             }
+            EngineEvent::ExecOutput {
+                stage,
+                host,
+                container,
+                stream,
+                line,
+            } => {
+                if let Some(s) = self.stages.get_mut(stage) {
+                    let bang = if stream == crate::engine::OutputStream::Stderr {
+                        "!"
+                    } else {
+                        ""
+                    };
+                    s.push(format!(
+                        "{host}: {container}{bang}: {}",
+                        strip_controls(&line)
+                    ));
+                }
+            }
             EngineEvent::HostProgress {
                 stage,
                 host,

@@ -1034,17 +1034,42 @@ async fn exec_runs_in_each_container_of_the_role_and_says_each_exit() {
     // A manual lock does not stop an exec: it changes no container.
     app.lock_by_hand("hands off").await;
 
-    let (code, out, err) = exec(&["--", "sh", "-c", "echo said-$0-hi", "x"]);
+    // To a pipe: stdout is what the commands printed to theirs, nothing
+    // else (a line written in two pieces is one line); their stderr is on
+    // stderr with berth's own lines.
+    let (code, out, err) = exec(&[
+        "--",
+        "sh",
+        "-c",
+        "echo said-$0-hi; echo oops >&2; printf par; sleep 0.3; echo tial",
+        "x",
+    ]);
+    assert_eq!(code, Some(0), "{out}{err}");
+    // (Hosts run at once: their lines may interleave.)
+    let mut lines: Vec<&str> = out.lines().collect();
+    lines.sort();
+    assert_eq!(
+        lines,
+        ["partial", "partial", "said-x-hi", "said-x-hi"],
+        "stdout: {out}\nstderr: {err}"
+    );
+    assert_eq!(err.lines().filter(|l| *l == "oops").count(), 2, "{err}");
+    for name in &names {
+        assert!(err.contains(&format!("{name}: exit 0")), "{name}: {err}");
+    }
+    // --prefix: each line after its host and container.
+    let (code, out, err) = exec(&["--prefix", "--", "sh", "-c", "echo said-$0-hi", "x"]);
     assert_eq!(code, Some(0), "{out}{err}");
     for name in &names {
-        assert!(out.contains(&format!("{name}: said-x-hi")), "{name}: {out}");
-        assert!(out.contains(&format!("{name}: exit 0")), "{name}: {out}");
+        assert!(out.contains(&format!("/{name} | said-x-hi")), "{out}");
     }
+    assert!(out.contains("a/") && out.contains("b/"), "{out}");
+    assert_eq!(out.lines().count(), 2, "{out}");
 
-    let (code, out, _) = exec(&["--host", "b", "--", "sh", "-c", "echo failing; exit 3"]);
-    assert_eq!(code, Some(1), "{out}");
-    assert_eq!(out.matches(": failing").count(), 1, "only host b's: {out}");
-    assert!(out.contains("exit 3"), "{out}");
+    let (code, out, err) = exec(&["--host", "b", "--", "sh", "-c", "echo failing; exit 3"]);
+    assert_eq!(code, Some(1), "{out}{err}");
+    assert_eq!(out, "failing\n", "only host b's: {out}");
+    assert!(err.contains("exit 3"), "{err}");
 
     let (code, _, err) = exec(&["--role", "nope", "--", "true"]);
     assert_eq!(code, Some(2), "an unknown role is an error: {err}");
@@ -1061,22 +1086,39 @@ async fn exec_runs_in_each_container_of_the_role_and_says_each_exit() {
     records.dedup_by(|x, y| x.run == y.run);
     let execs: Vec<&engine::history::Record> =
         records.iter().filter(|r| r.action == "exec").collect();
-    assert_eq!(execs.len(), 2, "{records:#?}");
+    assert_eq!(execs.len(), 3, "{records:#?}");
     let first = execs[0].note.as_deref().unwrap_or_default();
-    assert!(first.contains("`sh -c 'echo said-$0-hi' x`"), "{first}");
+    assert!(
+        first.contains(
+            "`sh -c 'echo said-$0-hi; echo oops >&2; printf par; sleep 0.3; echo tial' x`"
+        ),
+        "{first}"
+    );
     for name in &names {
         assert!(first.contains(&format!("{name} (exit 0)")), "{first}");
     }
-    assert_eq!(execs[1].result, "failed");
+    assert_eq!(execs[2].result, "failed");
     assert!(
-        execs[1]
+        execs[2]
             .note
             .as_deref()
             .unwrap_or_default()
             .contains("(exit 3)"),
         "{:?}",
-        execs[1].note
+        execs[2].note
     );
+    // The text history says what was run, too.
+    let out = common::berth()
+        .args([
+            "-c",
+            app.config.path.to_str().unwrap(),
+            "history",
+            &app.name,
+        ])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("echo failing; exit 3"), "{text}");
 }
 
 /// `berth logs APP` merges the containers of a role on two hosts in

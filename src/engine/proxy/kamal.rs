@@ -119,7 +119,7 @@ pub async fn exec(
     let work = async {
         let mut lines = Vec::new();
         let code = docker
-            .exec(CONTAINER, argv, |l| {
+            .exec(CONTAINER, argv, |_, l| {
                 if !l.is_empty() {
                     log(format!("{LOGGED}{l}"));
                     lines.push(l);

@@ -590,8 +590,8 @@ impl Runner<'_> {
         for c in &running {
             let name = &c.name;
             let code = docker
-                .exec(&c.id, command, |line| {
-                    self.out(i, Some(host), format!("{name}: {line}"))
+                .exec(&c.id, command, |stream, line| {
+                    self.exec_out(i, host, name, stream, line)
                 })
                 .await;
             match code {
