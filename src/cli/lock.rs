@@ -6,11 +6,11 @@
 use chrono::Utc;
 use serde::Serialize;
 
-use super::{EXIT_ERROR, EXIT_OK, EXIT_REFUSED};
+use super::{EXIT_OK, EXIT_REFUSED, EXIT_UNHEALTHY, EXIT_UNREACHABLE};
 use crate::config::Config;
 use crate::engine::lock::{self, LockError, ManualError, Released, Status};
 use crate::ops::Session;
-use crate::ops::lock::{ForeignView, foreign_locks, target};
+use crate::ops::lock::{ForeignView, TargetError, foreign_locks, target};
 
 #[derive(Debug, clap::Subcommand)]
 pub enum LockCommand {
@@ -98,18 +98,37 @@ pub async fn run(config: &Config, session: &Session, cmd: &LockCommand) -> anyho
                 anyhow::bail!(why);
             }
             let mut views = Vec::new();
-            let mut failed = false;
+            // Exit 1 for a broken lock, 4 for one that could not be read
+            // (its host not reached, or its files not read).
+            let (mut broken_any, mut unread) = (false, false);
             for a in apps {
-                let (app, dest, host, dir) = target(config, session, &a, destination.as_deref())
-                    .await
-                    .map_err(anyhow::Error::msg)?;
                 // One broken or unreachable lock never hides the others.
+                let (app, dest, host, dir) =
+                    match target(config, session, &a, destination.as_deref()).await {
+                        Ok(t) => t,
+                        Err(TargetError::Unreachable { host, why }) => {
+                            unread = true;
+                            views.push(LockView {
+                                app: a.clone(),
+                                destination: destination.clone().unwrap_or_default(),
+                                host,
+                                path: String::new(),
+                                held: false,
+                                status: None,
+                                broken: None,
+                                error: Some(why),
+                            });
+                            continue;
+                        }
+                        Err(e) => anyhow::bail!(e),
+                    };
                 let (status, broken, error) = match lock::read(&dir, ttl).await {
                     Ok(s) => (s, None, None),
                     Err(LockError::Broken(b)) => (None, Some(*b), None),
                     Err(e) => (None, None, Some(e.to_string())),
                 };
-                failed |= broken.is_some() || error.is_some();
+                broken_any |= broken.is_some();
+                unread |= error.is_some();
                 views.push(LockView {
                     app: app.to_string(),
                     destination: dest.map(|d| d.to_string()).unwrap_or_default(),
@@ -121,7 +140,7 @@ pub async fn run(config: &Config, session: &Session, cmd: &LockCommand) -> anyho
                     error,
                 });
             }
-            failed |= kamal.iter().chain(&dokku).any(|v| v.error.is_some());
+            unread |= kamal.iter().chain(&dokku).any(|v| v.error.is_some());
             if *json {
                 #[derive(Serialize)]
                 struct Out<'a> {
@@ -168,7 +187,13 @@ pub async fn run(config: &Config, session: &Session, cmd: &LockCommand) -> anyho
                     }
                 }
             }
-            Ok(if failed { EXIT_ERROR } else { EXIT_OK })
+            Ok(if unread {
+                EXIT_UNREACHABLE
+            } else if broken_any {
+                EXIT_UNHEALTHY
+            } else {
+                EXIT_OK
+            })
         }
         LockCommand::Acquire {
             app,
@@ -184,9 +209,11 @@ pub async fn run(config: &Config, session: &Session, cmd: &LockCommand) -> anyho
                 errln!("berth: {why}");
                 return Ok(EXIT_REFUSED);
             }
-            let (app, dest, _, _) = target(config, session, app, destination.as_deref())
-                .await
-                .map_err(anyhow::Error::msg)?;
+            let (app, dest, _, _) = match target(config, session, app, destination.as_deref()).await
+            {
+                Ok(t) => t,
+                Err(e) => return not_found(e),
+            };
             match crate::ops::lock::acquire(config, session, &app, dest.as_ref(), message).await {
                 Ok(holder) => {
                     outln!(
@@ -211,9 +238,11 @@ pub async fn run(config: &Config, session: &Session, cmd: &LockCommand) -> anyho
                 errln!("berth: {why}");
                 return Ok(EXIT_REFUSED);
             }
-            let (app, dest, _, _) = target(config, session, app, destination.as_deref())
-                .await
-                .map_err(anyhow::Error::msg)?;
+            let (app, dest, _, _) = match target(config, session, app, destination.as_deref()).await
+            {
+                Ok(t) => t,
+                Err(e) => return not_found(e),
+            };
             match crate::ops::lock::release(config, session, &app, dest.as_ref(), *force).await {
                 Ok(Released::NotLocked) => outln!("{app} is not locked"),
                 Ok(Released::Released(line)) => outln!("released {app} ({line})"),
@@ -228,6 +257,18 @@ pub async fn run(config: &Config, session: &Session, cmd: &LockCommand) -> anyho
             }
             Ok(EXIT_OK)
         }
+    }
+}
+
+/// An app's lock not found: its host not reached is exit 4, a name or
+/// config that does not hold exit 2.
+fn not_found(e: TargetError) -> anyhow::Result<u8> {
+    match e {
+        TargetError::Unreachable { why, .. } => {
+            errln!("berth: {why}");
+            Ok(EXIT_UNREACHABLE)
+        }
+        TargetError::Invalid(why) => Err(anyhow::Error::msg(why)),
     }
 }
 

@@ -16,13 +16,32 @@ pub async fn target(
     session: &Session,
     app: &str,
     dest: Option<&str>,
-) -> Result<(AppName, Option<DestinationName>, String, HostPath), String> {
-    let app = AppName::new(app)?;
-    let dest = dest.map(DestinationName::new).transpose()?;
+) -> Result<(AppName, Option<DestinationName>, String, HostPath), TargetError> {
+    let app = AppName::new(app).map_err(TargetError::Invalid)?;
+    let dest = dest
+        .map(DestinationName::new)
+        .transpose()
+        .map_err(TargetError::Invalid)?;
     let (host, dir) = lock::locate(config, session.gateway.hosts(), &app, dest.as_ref())
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| match e {
+            lock::LocateError::Unreachable { ref host, .. } => TargetError::Unreachable {
+                host: host.to_string(),
+                why: e.to_string(),
+            },
+            other => TargetError::Invalid(other.to_string()),
+        })?;
     Ok((app, dest, host.to_string(), dir))
+}
+
+/// Why an app's lock could not be found: a name or config that does not
+/// hold (exit 2), or its host not reached (exit 4).
+#[derive(Debug, thiserror::Error)]
+pub enum TargetError {
+    #[error("{0}")]
+    Invalid(String),
+    #[error("{why}")]
+    Unreachable { host: String, why: String },
 }
 
 /// Takes an app's lock by hand, as the operator at this terminal.

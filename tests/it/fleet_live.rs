@@ -152,11 +152,16 @@ async fn a_deploy_to_a_healthy_role_proceeds_while_another_host_is_dead() {
     };
     let rig = fleet::Rig::start(3, link());
     let dir = tempfile::tempdir().unwrap();
-    let (good, bad) = (scope.app("fleetok"), scope.app("fleetko"));
+    let (good, bad, lost) = (
+        scope.app("fleetok"),
+        scope.app("fleetko"),
+        scope.app("fleetlost"),
+    );
     for app in [&good, &bad] {
         scope.version_image(app, "v1", &[]).await;
     }
-    let apps = [(&good, "[h01, h02]"), (&bad, "[h02, h03]")]
+    // `lost` lives on the dead host alone: its lock cannot be read.
+    let apps = [(&good, "[h01, h02]"), (&bad, "[h02, h03]"), (&lost, "[h03]")]
         .iter()
         .map(|(app, hosts)| {
             format!(
@@ -210,5 +215,21 @@ async fn a_deploy_to_a_healthy_role_proceeds_while_another_host_is_dead() {
     let (_, out) = berth(&["lock", "status", &bad]);
     let said = String::from_utf8_lossy(&out.stdout);
     assert!(said.contains("free"), "{said}");
+    assert_eq!(out.status.code(), Some(0), "{said}");
+    // A lock on the dead host: said, the others still listed, exit 4.
+    let (_, out) = berth(&["lock", "status"]);
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(4), "{said}");
+    assert!(
+        said.contains(&format!("{good}: free")) && said.contains(&format!("{bad}: free")),
+        "{said}"
+    );
+    assert!(
+        said.lines()
+            .any(|l| l.starts_with(&format!("{lost}: cannot read its lock")) && l.contains("h03")),
+        "{said}"
+    );
+    let (_, out) = berth(&["lock", "acquire", &lost, "-m", "x"]);
+    assert_eq!(out.status.code(), Some(4), "{out:?}");
     assert!(scope.containers_of(&bad).await.is_empty());
 }

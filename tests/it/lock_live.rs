@@ -784,6 +784,13 @@ fn broken_locks_are_shown_as_what_they_are_and_force_clears_each() {
         let json: serde_json::Value =
             serde_json::from_slice(&p.run(&["lock", "status", "--json"]).stdout).unwrap();
         assert_eq!(json["berth"][0]["held"], true, "{case}: {json}");
+        // A broken lock is not ok (exit 1); a held one is an answer (0).
+        let want = if json["berth"][0]["broken"].is_null() {
+            0
+        } else {
+            1
+        };
+        assert_eq!(o.status.code(), Some(want), "{case}: {t}");
         if *case != "a huge message" {
             assert!(t.contains(&clear), "{case}: names the fix: {t}");
             let d = text(&p.run(&["doctor"]));
