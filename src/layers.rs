@@ -270,3 +270,51 @@ fn no_source_file_is_over_700_lines() {
         .collect();
     assert!(long.is_empty(), "split these by concern: {long:?}");
 }
+
+/// One writer between berth and the terminal: no code writes to stdout or
+/// stderr but the CLI's writer (`cli/term.rs`, which cleans all it
+/// writes), `sanitize::say_on_stderr`, the console's terminal (`tui/mod.rs`:
+/// the backend ratatui draws through, whose cells `view::draw` cleans, and
+/// crossterm's commands) and the interactive shell's raw pass-through
+/// (`tui/shell.rs`). Asking whether a stream is a terminal, or flushing
+/// it, writes nothing and is allowed anywhere.
+#[test]
+fn only_the_writer_writes_to_the_terminal() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let writers = ["cli/term.rs", "sanitize.rs", "tui/mod.rs", "tui/shell.rs"];
+    let found: Vec<String> = sources()
+        .into_iter()
+        .filter(|(p, _)| {
+            let rel = p.strip_prefix(&root).unwrap_or(p);
+            let name = rel.file_name().and_then(|n| n.to_str()).unwrap_or("");
+            !writers.iter().any(|w| rel == std::path::Path::new(w))
+                && !["tests.rs", "testing.rs", "layers.rs", "fuzz.rs"].contains(&name)
+        })
+        .flat_map(|(p, code)| {
+            // What a file's own tests print is theirs.
+            let code = code
+                .split("#[cfg(test)]\nmod tests")
+                .next()
+                .unwrap_or("")
+                .to_string();
+            code.lines()
+                .filter(|l| {
+                    let printing = ["println!", "print!(", "dbg!("]
+                        .iter()
+                        .any(|m| l.contains(m));
+                    let stream = ["io::stdout()", "io::stderr()"]
+                        .iter()
+                        .any(|s| l.contains(s))
+                        && !l.contains(".is_terminal()")
+                        && !l.contains(".flush()");
+                    printing || stream
+                })
+                .map(|l| format!("{}: {}", p.display(), l.trim()))
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    assert!(
+        found.is_empty(),
+        "writes to the terminal past the writer (use outln!/errln! in the CLI): {found:#?}"
+    );
+}

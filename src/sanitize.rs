@@ -25,31 +25,124 @@ pub fn strip_controls(text: &str) -> String {
     if !text.chars().any(is_unsafe) {
         return text.to_string();
     }
-    let mut out = Keep(String::with_capacity(text.len()));
-    vte::Parser::new().advance(&mut out, text.as_bytes());
-    out.0
+    strip(text, false)
 }
 
-/// A character a terminal may act on: every control but newline and tab.
+/// What a terminal would print of `text`, and berth's colour marks with
+/// `marks`.
+fn strip(text: &str, marks: bool) -> String {
+    let mut out = Keep {
+        text: String::with_capacity(text.len()),
+        marks,
+    };
+    vte::Parser::new().advance(&mut out, text.as_bytes());
+    out.text
+}
+
+/// A character a terminal may act on: every control but newline and tab;
+/// and the marks of berth's own colours ([`coloured`]), which only berth's
+/// code may put in what it writes.
 fn is_unsafe(c: char) -> bool {
-    c.is_control() && c != '\n' && c != '\t'
+    (c.is_control() && c != '\n' && c != '\t') || is_mark(c)
+}
+
+/// The first of berth's colour marks: private-use characters that
+/// [`for_terminal`] turns into SGR colours after cleaning everything else.
+const MARK: u32 = 0xF8F0;
+/// Six colours, and the reset.
+const MARKS: u32 = 7;
+
+fn is_mark(c: char) -> bool {
+    (MARK..MARK + MARKS).contains(&u32::from(c))
+}
+
+/// `text` in one of six colours, by `index`, when [`for_terminal`] writes
+/// it with colour; plain without. For berth's own styling of what it
+/// writes (a container's name in merged logs), never for outside text.
+pub fn coloured(index: usize, text: &str) -> String {
+    let mark = |n: u32| char::from_u32(MARK + n).unwrap_or(' ');
+    let n = u32::try_from(index % 6).unwrap_or(0);
+    format!("{}{text}{}", mark(n), mark(6))
+}
+
+/// Everything berth writes to its stdout or stderr passes here: every
+/// control sequence and control character made inert (newlines and tabs
+/// kept), then berth's own colour marks turned into SGR colours (with
+/// `colour`) or dropped. Whatever a caller forgot to clean where the text
+/// entered, nothing reaches the terminal that it would act on.
+pub fn for_terminal(text: &str, colour: bool) -> String {
+    if !text.chars().any(is_unsafe) {
+        return text.to_string();
+    }
+    let clean = strip(text, true);
+    let mut out = String::with_capacity(clean.len() + 16);
+    for c in text_marks(&clean) {
+        match c {
+            Piece::Text(t) => out.push_str(t),
+            Piece::Colour(n) if colour => out.push_str(&format!("\x1b[{}m", 31 + n)),
+            Piece::Reset if colour => out.push_str("\x1b[0m"),
+            _ => {}
+        }
+    }
+    out
+}
+
+/// A line of berth's own to stderr, through [`for_terminal`], for the
+/// console's few words outside its screen (a panic, actions cancelled on
+/// the way out); a failed write is ignored (there is no one to tell).
+pub fn say_on_stderr(line: &str) {
+    use std::io::Write as _;
+    let _ = std::io::stderr().write_all(for_terminal(&format!("{line}\n"), false).as_bytes());
+}
+
+enum Piece<'a> {
+    Text(&'a str),
+    Colour(u32),
+    Reset,
+}
+
+/// `text` cut at berth's colour marks.
+fn text_marks(text: &str) -> Vec<Piece<'_>> {
+    let mut pieces = Vec::new();
+    let mut from = 0;
+    for (i, c) in text.char_indices() {
+        if is_mark(c) {
+            if let Some(t) = text.get(from..i).filter(|t| !t.is_empty()) {
+                pieces.push(Piece::Text(t));
+            }
+            let n = u32::from(c) - MARK;
+            pieces.push(if n == 6 {
+                Piece::Reset
+            } else {
+                Piece::Colour(n)
+            });
+            from = i + c.len_utf8();
+        }
+    }
+    if let Some(t) = text.get(from..).filter(|t| !t.is_empty()) {
+        pieces.push(Piece::Text(t));
+    }
+    pieces
 }
 
 /// Collects what a terminal would print; every sequence and control (other
 /// than newline and tab) goes nowhere.
-struct Keep(String);
+struct Keep {
+    text: String,
+    marks: bool,
+}
 
 impl vte::Perform for Keep {
     fn print(&mut self, c: char) {
         // vte parses 7-bit sequences only: C1 controls arrive here as chars.
-        if !c.is_control() {
-            self.0.push(c);
+        if !c.is_control() && (self.marks || !is_mark(c)) {
+            self.text.push(c);
         }
     }
 
     fn execute(&mut self, byte: u8) {
         if byte == b'\n' || byte == b'\t' {
-            self.0.push(byte as char);
+            self.text.push(byte as char);
         }
     }
 }
@@ -126,6 +219,23 @@ mod tests {
         assert_eq!(strip_controls("a\x1b[?1049hb"), "ab");
         assert_eq!(strip_controls("bare\x1b"), "bare");
         assert_eq!(strip_controls("del\x7f"), "del");
+    }
+
+    #[test]
+    fn what_berth_writes_is_inert_but_for_its_own_colours() {
+        let evil = "name\x1b]0;pwned\x07\x1b[2J \u{9b}31m";
+        let line = format!("{} | {evil}\tok\n", coloured(1, "host/web"));
+        assert_eq!(
+            for_terminal(&line, true),
+            "\x1b[32mhost/web\x1b[0m | name 31m\tok\n"
+        );
+        assert_eq!(for_terminal(&line, false), "host/web | name 31m\tok\n");
+        // Outside text cannot bring berth's colour marks: cleaned where
+        // it enters, they are gone.
+        let forged = strip_controls(&coloured(0, "x"));
+        assert_eq!(forged, "x");
+        assert_eq!(for_terminal(&forged, true), "x");
+        assert_eq!(for_terminal("plain ✓", true), "plain ✓");
     }
 
     #[test]

@@ -189,8 +189,9 @@ impl Printer {
             }
         };
         let prefix = if self.colour {
-            // Six distinct ANSI colours, one per container in turn.
-            format!("\x1b[{}m{key}\x1b[0m", 31 + (at % 6))
+            // Six distinct colours, one per container in turn (the
+            // writer makes them ANSI colours on a terminal).
+            crate::sanitize::coloured(at, &key)
         } else {
             key
         };

@@ -11,46 +11,8 @@
 //! layer (it starts the console).
 //! The layering is checked by a test (`src/layers.rs`).
 
-/// `println!` for command output: when the reader has gone away
-/// (`berth … | head -1`), berth ends quietly instead of panicking.
-macro_rules! outln {
-    ($($arg:tt)*) => {{
-        use std::io::Write as _;
-        if let Err(e) = writeln!(std::io::stdout().lock(), $($arg)*) {
-            $crate::cli::output_failed(e);
-        }
-    }};
-}
-
-/// `eprintln!` likewise, for messages to stderr.
-macro_rules! errln {
-    ($($arg:tt)*) => {{
-        use std::io::Write as _;
-        if let Err(e) = writeln!(std::io::stderr().lock(), $($arg)*) {
-            $crate::cli::output_failed(e);
-        }
-    }};
-}
-
-/// `print!` likewise.
-macro_rules! out {
-    ($($arg:tt)*) => {{
-        use std::io::Write as _;
-        if let Err(e) = write!(std::io::stdout().lock(), $($arg)*) {
-            $crate::cli::output_failed(e);
-        }
-    }};
-}
-
-/// `eprint!` likewise (a question waiting for its answer).
-macro_rules! err {
-    ($($arg:tt)*) => {{
-        use std::io::Write as _;
-        if let Err(e) = write!(std::io::stderr().lock(), $($arg)*) {
-            $crate::cli::output_failed(e);
-        }
-    }};
-}
+#[macro_use]
+mod term;
 
 mod actions;
 mod compose;
@@ -78,51 +40,12 @@ use logging::{init_logging, log_file};
 
 use crate::config::{self, Config, HumanDuration};
 
-/// A write to stdout or stderr failed. While an action runs, nothing else
-/// happens: its output is lost, never the action (it completes, or is
-/// cancelled safely, and is recorded; `berth deploy ... | head -2`).
-/// Otherwise a closed pipe ends berth quietly with [`EXIT_PIPE`] (after
-/// closing its SSH connections), and any other failure is said on stderr,
-/// if it can be, with exit 2.
-pub fn output_failed(e: std::io::Error) {
-    if ACTING.load(std::sync::atomic::Ordering::SeqCst) {
-        return;
-    }
-    if let Some(g) = AT_EXIT.get() {
-        g.close();
-    }
-    if e.kind() == std::io::ErrorKind::BrokenPipe {
-        std::process::exit(EXIT_PIPE);
-    }
-    use std::io::Write as _;
-    let _ = writeln!(std::io::stderr(), "berth: cannot write output: {e}");
-    std::process::exit(i32::from(EXIT_ERROR));
-}
-
 pub use crate::domain::exit::{
     EXIT_ERROR, EXIT_OK, EXIT_PIPE, EXIT_REFUSED, EXIT_UNHEALTHY, EXIT_UNREACHABLE,
 };
 
-/// The process's session, for [`output_failed`] alone: a closed pipe ends
-/// berth with `exit`, which runs no destructor, and ssh would keep idle
-/// master connections open. Everything else is handed the session.
-static AT_EXIT: std::sync::OnceLock<crate::ops::Session> = std::sync::OnceLock::new();
-
-/// An action is running: a failed write must not end the process (see
-/// [`output_failed`]).
-static ACTING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
-
-/// Marks the process as running an action until the guard drops.
-pub(crate) fn acting() -> impl Drop {
-    struct Acting;
-    impl Drop for Acting {
-        fn drop(&mut self) {
-            ACTING.store(false, std::sync::atomic::Ordering::SeqCst);
-        }
-    }
-    ACTING.store(true, std::sync::atomic::Ordering::SeqCst);
-    Acting
-}
+pub(crate) use term::acting;
+pub use term::output_failed;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -365,7 +288,7 @@ pub fn main() -> ExitCode {
         init_logging(log.clone());
     }
     let session = crate::ops::Session::new();
-    let _ = AT_EXIT.set(session.clone());
+    term::at_exit(&session);
     let code = match run(cli, &session, log) {
         Ok(code) => code,
         Err(e) => {

@@ -226,19 +226,19 @@ impl Effects {
             return;
         }
         if !quiet {
-            eprintln!(
+            crate::sanitize::say_on_stderr(&format!(
                 "berth: cancelling {} running action(s); the previous version keeps serving. Waiting for them to finish (up to {}s)…",
                 running.len(),
                 CANCEL_DEADLINE.as_secs()
-            );
+            ));
         }
         for r in &running {
             r.cancel.cancel();
         }
         let all = futures_util::future::join_all(running.into_iter().map(|r| r.task));
         if tokio::time::timeout(CANCEL_DEADLINE, all).await.is_err() && !quiet {
-            eprintln!(
-                "berth: some actions did not finish in time; see `berth lock status` and `berth status`"
+            crate::sanitize::say_on_stderr(
+                "berth: some actions did not finish in time; see `berth lock status` and `berth status`",
             );
         }
     }

@@ -141,8 +141,8 @@ impl Tty {
         std::panic::set_hook(Box::new(move |info| {
             restore_terminal();
             hook(info);
-            eprintln!(
-                "berth: the console stopped on an internal error (above); `berth lock status` and `berth doctor` show anything its actions left"
+            crate::sanitize::say_on_stderr(
+                "berth: the console stopped on an internal error (above); `berth lock status` and `berth doctor` show anything its actions left",
             );
             std::process::exit(101);
         }));
@@ -437,11 +437,14 @@ async fn shell_session(
             {
                 use std::io::Write;
                 let mut out = std::io::stdout();
-                let _ = write!(
-                    out,
-                    "berth: `{shown}` in {} on {}; exit it to return to the console\r\n",
-                    place.name, place.host
+                let said = crate::sanitize::for_terminal(
+                    &format!(
+                        "berth: `{shown}` in {} on {}; exit it to return to the console",
+                        place.name, place.host
+                    ),
+                    false,
                 );
+                let _ = write!(out, "{said}\r\n");
                 let _ = out.flush();
             }
             let ended = shell::connect(attached, true, until).await;

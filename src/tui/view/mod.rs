@@ -34,6 +34,23 @@ pub const MIN_WIDTH: u16 = 60;
 pub const MIN_HEIGHT: u16 = 12;
 
 pub fn draw(frame: &mut Frame, model: &Model) {
+    draw_all(frame, model);
+    clean_cells(frame.buffer_mut());
+}
+
+/// The console's side of the one writer: whatever a view put on the
+/// screen, a cell holding a control character or escape sequence (text
+/// that was not cleaned where it entered) is drawn as a blank, so nothing
+/// the console draws can act on the terminal.
+fn clean_cells(buffer: &mut ratatui::buffer::Buffer) {
+    for cell in buffer.content.iter_mut() {
+        if cell.symbol().chars().any(char::is_control) {
+            cell.set_symbol(" ");
+        }
+    }
+}
+
+fn draw_all(frame: &mut Frame, model: &Model) {
     model.hits.borrow_mut().clear();
     let area = frame.area();
     let theme = &model.theme;
@@ -320,5 +337,50 @@ mod tests {
             m.theme = Theme::built_in(name, Palette::Ansi16);
             insta::assert_debug_snapshot!(format!("theme_{name}"), buffer(&m, 80, 24));
         }
+    }
+
+    /// Text that reached a view uncleaned (planted past every entry's
+    /// cleaning, on every tab and in the notice line) draws as blanks: no
+    /// cell holds a control character.
+    #[test]
+    fn nothing_a_view_draws_can_act_on_the_terminal() {
+        let evil = "x\u{1b}]0;pwned\u{7}\u{1b}[2J\t\r\u{9b}y";
+        for tab in ['1', '2', '3', '4', '5'] {
+            let mut m = loaded();
+            m.update(key(tab));
+            for r in m.app_rows.iter_mut() {
+                r.app = evil.into();
+                r.problem = Some(evil.into());
+            }
+            for r in m.container_rows.iter_mut() {
+                r.name = evil.into();
+            }
+            m.notice = Some(super::super::model::Notice {
+                text: evil.into(),
+                error: true,
+                at: m.now,
+            });
+            let b = buffer(&m, 100, 30);
+            let dirty: Vec<String> = b
+                .content
+                .iter()
+                .filter(|c| c.symbol().chars().any(char::is_control))
+                .map(|c| format!("{:?}", c.symbol()))
+                .collect();
+            assert!(dirty.is_empty(), "tab {tab}: {dirty:?}");
+        }
+    }
+
+    /// A cell given a control sequence directly (as a widget could) is
+    /// blanked before the frame goes out.
+    #[test]
+    fn a_cell_holding_a_sequence_is_drawn_blank() {
+        let mut b = ratatui::buffer::Buffer::empty(ratatui::layout::Rect::new(0, 0, 3, 1));
+        b[(0, 0)].set_symbol("\u{1b}[2J");
+        b[(1, 0)].set_symbol("\t");
+        b[(2, 0)].set_symbol("✓");
+        super::clean_cells(&mut b);
+        let cells: Vec<&str> = b.content.iter().map(|c| c.symbol()).collect();
+        assert_eq!(cells, [" ", " ", "✓"]);
     }
 }
