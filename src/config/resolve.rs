@@ -20,7 +20,7 @@ impl Config {
         let Some(path) = self.secrets_path() else {
             return Ok(BTreeMap::new());
         };
-        let text = std::fs::read_to_string(&path);
+        let text = super::read_bounded(&path);
         Self::secrets_from(&path, text)
     }
 
@@ -30,7 +30,10 @@ impl Config {
         let Some(path) = self.secrets_path() else {
             return Ok(BTreeMap::new());
         };
-        let text = tokio::fs::read_to_string(&path).await;
+        let read = path.clone();
+        let text = tokio::task::spawn_blocking(move || super::read_bounded(&read))
+            .await
+            .unwrap_or_else(|e| Err(std::io::Error::other(e.to_string())));
         Self::secrets_from(&path, text)
     }
 

@@ -265,7 +265,7 @@ pub fn discover(hooks_dir: &Path, plugins_dir: &Path) -> Triggers {
             continue;
         }
         let manifest_path = dir.join("plugin.yaml");
-        let manifest: Manifest = match std::fs::read_to_string(&manifest_path) {
+        let manifest: Manifest = match crate::config::read_bounded(&manifest_path) {
             Err(e) => {
                 problems.push(Problem {
                     path: manifest_path.clone(),

@@ -51,7 +51,7 @@ pub fn local(env: &dyn Env) -> (Endpoint, String) {
     if let Some(name) = env.var("DOCKER_CONTEXT") {
         return (context(&name, env), format!("DOCKER_CONTEXT={name}"));
     }
-    let current = std::fs::read_to_string(docker_config(env).join("config.json"))
+    let current = crate::config::read_bounded(&docker_config(env).join("config.json"))
         .ok()
         .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
         .and_then(|v| v.get("currentContext")?.as_str().map(str::to_string))

@@ -426,7 +426,7 @@ impl Keymap {
 
     /// The table with `path`'s rebindings, when the file exists.
     pub fn load(path: &Path) -> Result<Keymap, KeymapError> {
-        let text = match std::fs::read_to_string(path) {
+        let text = match crate::config::read_bounded(path) {
             Ok(t) => t,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Keymap::default()),
             Err(error) => {

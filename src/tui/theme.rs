@@ -198,7 +198,7 @@ fn user_dir() -> Option<PathBuf> {
 }
 
 fn from_file(path: &Path, palette: Palette) -> Result<Theme, ThemeError> {
-    let text = std::fs::read_to_string(path).map_err(|e| ThemeError::Unreadable {
+    let text = crate::config::read_bounded(path).map_err(|e| ThemeError::Unreadable {
         file: path.display().to_string(),
         message: e.to_string(),
     })?;
@@ -481,5 +481,33 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.starts_with("/nonexistent/x.yaml: "), "{e}");
+    }
+
+    /// A theme path that is a FIFO, a device or a directory is refused at
+    /// once, naming it (a FIFO was waited on forever, /dev/zero read until
+    /// memory ran out).
+    #[test]
+    fn a_theme_that_is_not_a_file_is_refused_at_once() {
+        let t = tempfile::tempdir().unwrap();
+        let fifo = t.path().join("t.yaml");
+        assert!(
+            std::process::Command::new("mkfifo")
+                .arg(&fifo)
+                .status()
+                .unwrap()
+                .success()
+        );
+        for bad in [
+            fifo.display().to_string(),
+            "/dev/zero".into(),
+            format!("{}/", t.path().display()),
+        ] {
+            let e = Theme::load(&bad, Palette::Ansi16).unwrap_err().to_string();
+            assert!(e.contains(bad.trim_end_matches('/')), "{e}");
+            assert!(
+                e.contains("not a regular file") || e.contains("a directory"),
+                "{e}"
+            );
+        }
     }
 }

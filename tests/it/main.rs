@@ -21,4 +21,5 @@ mod registry_live;
 mod signals_live;
 mod ssh_live;
 mod status_live;
+mod strange_files;
 mod watcher_live;

@@ -172,7 +172,7 @@ pub fn status_line(frame: &mut Frame, area: Rect, model: &Model) {
                 crate::sanitize::one_line(&n.text),
                 if n.error { t.error } else { t.info },
             )),
-            None => Line::from(Span::styled(hints(model), t.dim)),
+            None => Line::from(Span::styled(hints(model, usize::from(area.width)), t.dim)),
         },
     };
     frame.render_widget(Paragraph::new(line), area);
@@ -181,7 +181,7 @@ pub fn status_line(frame: &mut Frame, area: Rect, model: &Model) {
 /// The bottom line's hints for the screen, from the key table (the keys
 /// in force, the operator's rebindings included); actions that change
 /// something are left out of a read-only console.
-fn hints(model: &Model) -> String {
+fn hints(model: &Model, width: usize) -> String {
     use crate::tui::keymap::Intent as I;
     let actions: &[(I, &str)] = &[
         (I::Deploy, "deploy"),
@@ -198,13 +198,13 @@ fn hints(model: &Model) -> String {
         (I::Quit, "quit"),
     ];
     let logs = [
+        (I::Back, "back"),
         (I::Down, "scroll"),
         (I::Top, "top"),
         (I::Bottom, "end"),
         (I::Pause, "pause"),
         (I::Search, "search"),
         (I::Wrap, "wrap"),
-        (I::Back, "back"),
     ];
     match model.screen {
         Screen::Main if model.tab == Tab::Containers => {
@@ -267,7 +267,8 @@ fn hints(model: &Model) -> String {
                 | I::CancelRun
         )
     };
-    want.iter()
+    let all: Vec<String> = want
+        .iter()
         .filter(|(i, _)| !(model.read_only && changes(*i)))
         .filter_map(|(i, word)| {
             let key = model.keymap.keys_of(*i).first()?.to_string();
@@ -278,8 +279,37 @@ fn hints(model: &Model) -> String {
             };
             Some(format!("{key} {word}"))
         })
-        .collect::<Vec<_>>()
-        .join(" · ")
+        .collect::<Vec<_>>();
+    let help = model
+        .keymap
+        .keys_of(I::Help)
+        .first()
+        .map_or_else(|| "?".to_string(), ToString::to_string);
+    fit_hints(&all, width, &help)
+}
+
+/// As many whole hints as fit in `width`, in their order (the first are
+/// the ones people need first); when some do not fit, the help key ends
+/// the line, as it lists them all.
+fn fit_hints(all: &[String], width: usize, help: &str) -> String {
+    let whole = all.join(" · ");
+    if whole.chars().count() <= width {
+        return whole;
+    }
+    let more = format!(" · {help} more");
+    let mut line = String::new();
+    for h in all {
+        let next = if line.is_empty() {
+            h.clone()
+        } else {
+            format!("{line} · {h}")
+        };
+        if next.chars().count() + more.chars().count() > width {
+            break;
+        }
+        line = next;
+    }
+    line + &more
 }
 
 /// The prompt box for a question, over the body.
