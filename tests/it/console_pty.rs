@@ -260,9 +260,11 @@ async fn restart_from_the_keyboard_reaches_ok_and_quits_cleanly() {
     // many others, sick ones sorted first), shows it healthy.
     console.keys("3");
     console.filter(&name);
+    // (A long name is cut in its middle: the row is found by its app,
+    // role and version columns.)
     console.wait_for("the container healthy", Duration::from_secs(15), |s| {
         s.lines()
-            .any(|l| l.contains(&format!("{name}-web-v1")) && l.contains("healthy"))
+            .any(|l| l.contains(" v1 ") && l.contains("/web") && l.contains("healthy"))
     });
 
     // Restart from the keyboard: `r` on the app in the Apps view (on the

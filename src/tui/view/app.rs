@@ -110,8 +110,20 @@ pub fn draw(frame: &mut Frame, area: Rect, model: &Model, app: &str, destination
         lines.extend(kamal_lines(k, &label, t));
     }
     lines.push(Line::from(""));
+    // The container's name gives room back first (shortened with `…`), so
+    // STATE keeps at least 14 columns at 80; nothing wraps.
+    let width = usize::from(inner.width);
+    let name_width = width.saturating_sub(12 + 12 + 10 + 14).clamp(12, 34);
+    let state_width = width.saturating_sub(12 + 12 + 10 + name_width + 1);
     lines.push(Line::from(Span::styled(
-        "ROLE        HOST        CONTAINER                          VERSION   STATE",
+        format!(
+            "{:<12}{:<12}{:<w$} {:<10}STATE",
+            "ROLE",
+            "HOST",
+            "CONTAINER",
+            "VERSION",
+            w = name_width
+        ),
         t.header,
     )));
     // The model's report of the whole fleet: made once a change, not a frame.
@@ -146,15 +158,16 @@ pub fn draw(frame: &mut Frame, area: Rect, model: &Model, app: &str, destination
                     lines.push(Line::from(vec![
                         Span::styled(
                             format!(
-                                "{:<12}{:<12}{:<35}{:<10}",
-                                role.role,
-                                host.name,
-                                c.name,
-                                c.version.as_deref().unwrap_or("-")
+                                "{:<12}{:<12}{:<w$} {:<10}",
+                                super::fit(&role.role, 11),
+                                super::fit(&host.name, 11),
+                                super::fit(&c.name, name_width),
+                                super::fit(c.version.as_deref().unwrap_or("-"), 9),
+                                w = name_width
                             ),
                             t.base,
                         ),
-                        Span::styled(state, tone),
+                        Span::styled(super::fit(&state, state_width), tone),
                     ]));
                 }
             }

@@ -17,27 +17,43 @@ pub fn draw(frame: &mut Frame, area: Rect, model: &Model) {
     let t = &model.theme;
     // The roles column is as wide as its longest text (20 to 40): room goes
     // to what has text.
+    // Below 100 columns (an SSH session's 80) the roles give room back
+    // first: their counts come first, what follows them is cut.
+    let roles_max = if area.width < 100 { 20 } else { 40 };
     let roles_width = model
         .app_rows
         .iter()
         .map(|a| roles(a, t).width())
         .max()
         .unwrap_or(0)
-        .clamp(20, 40) as u16;
+        .clamp(20, roles_max) as u16;
     let name_width = name_width(&model.app_rows);
+    // What the two flexible columns get (borders, fixed columns, spacing).
+    let rest = area
+        .width
+        .saturating_sub(2 + 1 + name_width as u16 + roles_width + 8 + 5) as usize;
+    // Who holds the lock comes before the last run: LOCK gets three fifths,
+    // and on a narrow terminal at least what a holder's line needs
+    // (`bo@ci-7 deploy v8 1m`), leaving LAST a few columns.
+    let longest_lock = model
+        .app_rows
+        .iter()
+        .map(|a| lock_text(&a.lock, model.now, t).0.chars().count())
+        .max()
+        .unwrap_or(0);
+    let lock_width = (rest * 3 / 5)
+        .max(longest_lock.min(22))
+        .min(rest.saturating_sub(8))
+        .max(rest.min(8));
+    let last_width = rest.saturating_sub(lock_width);
     let widths = [
         Constraint::Length(1),
         Constraint::Length(name_width as u16),
         Constraint::Length(roles_width),
         Constraint::Length(8),
-        Constraint::Fill(3),
-        Constraint::Fill(2),
+        Constraint::Length(lock_width as u16),
+        Constraint::Length(last_width as u16),
     ];
-    // What the two flexible columns get (borders, fixed columns, spacing).
-    let rest = area
-        .width
-        .saturating_sub(2 + 1 + name_width as u16 + roles_width + 8 + 5) as usize;
-    let (lock_width, last_width) = (rest * 3 / 5, rest - rest * 3 / 5);
     super::table(
         frame,
         area,
@@ -76,7 +92,7 @@ pub fn draw(frame: &mut Frame, area: Rect, model: &Model) {
             Row::new(vec![
                 Cell::from(Span::styled(sym, tone)),
                 Cell::from(name(a, name_width, t)),
-                Cell::from(roles(a, t)),
+                Cell::from(super::fit_line(roles(a, t), roles_width as usize)),
                 Cell::from(fit(
                     &if a.versions.is_empty() {
                         "-".to_string()
@@ -234,7 +250,6 @@ mod tests {
     use super::super::super::rows::LockCell;
     use super::super::testing::*;
     use crate::engine::history::{Performer, Record};
-    use crate::engine::lock::{Holder, Status};
 
     /// Only berth's apps invite a deploy: another tool's declared app with
     /// nothing running says so, or why (a Kamal file that did not read).
@@ -265,29 +280,6 @@ mod tests {
         assert!(text(&failed).starts_with("not read:"), "{}", text(&failed));
         let berth = super::AppRow::empty("demo", "", Source::Berth, true, LockCell::Unknown);
         assert_eq!(text(&berth), "not deployed: press d");
-    }
-
-    fn held(action: &str, message: Option<&str>, stale: bool, secs: i64) -> LockCell {
-        let at = now() - chrono::Duration::seconds(secs);
-        LockCell::Held(Box::new(Status {
-            holder: Holder {
-                user: "bo".into(),
-                machine: "ci-7".into(),
-                pid: 4242,
-                action: action.into(),
-                version: (action == "deploy").then(|| "v8".into()),
-                message: message.map(String::from),
-                acquired_at: at,
-                token: "t".into(),
-                manual: action == "manual",
-                run: String::new(),
-            },
-            heartbeat_at: at,
-            stale,
-            skew_secs: None,
-            nested: vec![],
-            clear_with: "berth lock release demo --force".into(),
-        }))
     }
 
     #[test]

@@ -17,14 +17,29 @@ pub fn draw(frame: &mut Frame, area: Rect, model: &Model) {
     // Below 100 columns the ports give way to the name (they are in the
     // container's details).
     let wide = area.width >= WIDE;
+    // NAME and STATE share what the fixed columns leave (borders, 8 fixed
+    // columns, the spacing, PORTS when wide): STATE at least a state word
+    // whole (`restarting`), the name shortened with `…`.
+    // Shares, name : state (: ports) = 3 : 2 (: 1).
+    let fixed = 2 + 1 + 8 + 11 + 8 + 5 + 3 + 5 + 5 + 9 + usize::from(wide);
+    let flexible = usize::from(area.width).saturating_sub(fixed);
+    let shares = if wide { 6 } else { 5 };
+    let state_width = (flexible * 2 / shares)
+        .max(10)
+        .min(flexible.saturating_sub(8));
+    let name_width = if wide {
+        flexible * 3 / shares
+    } else {
+        flexible.saturating_sub(state_width)
+    };
     let mut widths = vec![
         Constraint::Length(1),
-        Constraint::Fill(3),
+        Constraint::Length(name_width as u16),
         Constraint::Length(8),
         Constraint::Length(11),
         Constraint::Length(8),
         // What is wrong, in words: room next after the name's.
-        Constraint::Fill(2),
+        Constraint::Length(state_width as u16),
         Constraint::Length(5),
         Constraint::Length(3),
         Constraint::Length(5),
@@ -83,9 +98,9 @@ pub fn draw(frame: &mut Frame, area: Rect, model: &Model) {
             };
             let mut cells = vec![
                 Cell::from(Span::styled(sym, tone)),
-                Cell::from(c.name.clone()),
+                Cell::from(super::fit_middle(&c.name, name_width)),
                 Cell::from(fit(&c.host, 8)),
-                Cell::from(fit(&app_role, 11)),
+                Cell::from(super::fit_middle(&app_role, 11)),
                 Cell::from(fit(
                     if c.version.is_empty() {
                         "-"
@@ -94,7 +109,7 @@ pub fn draw(frame: &mut Frame, area: Rect, model: &Model) {
                     },
                     8,
                 )),
-                Cell::from(Span::styled(health, tone)),
+                Cell::from(Span::styled(fit(&health, state_width), tone)),
                 Cell::from(up),
                 Cell::from(Span::styled(
                     c.restarts.to_string(),
@@ -164,7 +179,11 @@ mod tests {
             "off-screen figures are not kept"
         );
         let narrow = render(&m, 80, 24);
-        assert!(narrow.contains("demo-web-v7-b2") && !narrow.contains("PORTS"));
+        // At 80 columns a name keeps its start and its end (`…-b2`).
+        assert!(
+            narrow.contains("demo-w…-v7-b2") && !narrow.contains("PORTS"),
+            "{narrow}"
+        );
         insta::assert_snapshot!(narrow);
         let wide = render(&m, 120, 24);
         assert!(

@@ -17,6 +17,8 @@ mod run;
 mod runs;
 
 #[cfg(test)]
+mod layouts;
+#[cfg(test)]
 pub(crate) mod testing;
 
 use ratatui::Frame;
@@ -165,6 +167,45 @@ pub(crate) fn container_symbol(
         (State::Created, _) => ("○", t.dim),
         _ => ("?", t.dim),
     }
+}
+
+/// A name cut in its middle when it is wider than `width`: its start (the
+/// app and role) and its end (what tells replicas apart, `-b2`) both stay.
+pub(crate) fn fit_middle(s: &str, width: usize) -> String {
+    let n = s.chars().count();
+    if n <= width || width < 5 {
+        return fit(s, width);
+    }
+    let tail = (width - 1) / 2;
+    let head = width - 1 - tail;
+    let start: String = s.chars().take(head).collect();
+    let end: String = s.chars().skip(n - tail).collect();
+    format!("{start}…{end}")
+}
+
+/// [`fit`] for a line of styled spans: cut at `width` with `…`, each
+/// span keeping its style.
+pub(crate) fn fit_line(line: ratatui::text::Line<'_>, width: usize) -> ratatui::text::Line<'_> {
+    if line.width() <= width {
+        return line;
+    }
+    let mut spans = Vec::new();
+    let mut left = width;
+    for span in line.spans {
+        let w = span.width();
+        if w < left {
+            left -= w;
+            spans.push(span);
+            continue;
+        }
+        // This span reaches the edge: it ends the line, cut.
+        spans.push(ratatui::text::Span::styled(
+            fit(&format!("{} ", span.content), left),
+            span.style,
+        ));
+        break;
+    }
+    ratatui::text::Line::from(spans)
 }
 
 /// Cuts `s` to `width` columns with an ellipsis.

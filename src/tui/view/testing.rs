@@ -315,3 +315,50 @@ pub fn stage(
         });
     }
 }
+
+/// A lock held by bo@ci-7 for `action`, taken `secs` ago.
+pub fn held(
+    action: &str,
+    message: Option<&str>,
+    stale: bool,
+    secs: i64,
+) -> super::super::rows::LockCell {
+    use crate::engine::lock::{Holder, Status};
+    let at = now() - chrono::Duration::seconds(secs);
+    super::super::rows::LockCell::Held(Box::new(Status {
+        holder: Holder {
+            user: "bo".into(),
+            machine: "ci-7".into(),
+            pid: 4242,
+            action: action.into(),
+            version: (action == "deploy").then(|| "v8".into()),
+            message: message.map(String::from),
+            acquired_at: at,
+            token: "t".into(),
+            manual: action == "manual",
+            run: String::new(),
+        },
+        heartbeat_at: at,
+        stale,
+        skew_secs: None,
+        nested: vec![],
+        clear_with: "berth lock release demo --force".into(),
+    }))
+}
+
+/// The loaded model with demo's deploy lock held and shop's manual one,
+/// as an incident looks.
+pub fn locked() -> Model {
+    let mut m = loaded();
+    m.update(Msg::Locks(std::collections::BTreeMap::from([
+        (
+            ("demo".into(), String::new()),
+            held("deploy", None, false, 75),
+        ),
+        (
+            ("shop".into(), String::new()),
+            held("manual", Some("db migration"), true, 3 * 3600),
+        ),
+    ])));
+    m
+}
