@@ -28,6 +28,7 @@ pub(crate) mod lock;
 mod logging;
 mod logs;
 mod proxy;
+mod resources;
 mod status;
 mod table;
 
@@ -39,6 +40,7 @@ use config_cmd::ConfigCommand;
 use logging::{init_logging, log_file};
 
 use crate::config::{self, Config, HumanDuration};
+use crate::ops::resources::ResourceKind;
 
 pub use crate::domain::exit::{
     EXIT_ERROR, EXIT_OK, EXIT_PIPE, EXIT_REFUSED, EXIT_UNHEALTHY, EXIT_UNREACHABLE,
@@ -259,6 +261,13 @@ pub enum Command {
     /// containers through the engine (no compose binary needed)
     #[command(subcommand)]
     Compose(compose::ComposeCommand),
+    /// Each host's images: size, the containers using them, dangling;
+    /// `rm NAME` and `prune` remove what nothing uses
+    Images(resources::Args),
+    /// Each host's volumes and the containers using them; `rm`, `prune`
+    Volumes(resources::Args),
+    /// Each host's networks and the containers on them; `rm`, `prune`
+    Networks(resources::Args),
 }
 
 /// `--lock-wait`, shared by every mutating action.
@@ -344,6 +353,9 @@ fn run(
             let config = std::sync::Arc::new(load.or_zero()?);
             runtime()?.block_on(compose::run(&config, session, &command))
         }
+        Some(Command::Images(args)) => resources(load, session, ResourceKind::Image, &args),
+        Some(Command::Volumes(args)) => resources(load, session, ResourceKind::Volume, &args),
+        Some(Command::Networks(args)) => resources(load, session, ResourceKind::Network, &args),
         Some(Command::Completions { shell }) => {
             use clap::CommandFactory;
             let mut script = Vec::new();
@@ -596,6 +608,16 @@ impl Load {
         }
         Ok(Some(config))
     }
+}
+
+fn resources(
+    load: Load,
+    session: &crate::ops::Session,
+    kind: ResourceKind,
+    args: &resources::Args,
+) -> anyhow::Result<u8> {
+    let config = std::sync::Arc::new(load.or_zero()?);
+    runtime()?.block_on(resources::run(&config, session, kind, args))
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {

@@ -24,6 +24,7 @@ mod exec;
 mod gateway;
 mod image;
 mod logs;
+mod resources;
 
 pub use client::{Client, ProxyFacts, Sampler, Snapshot};
 pub use compose::Member as ComposeMember;
@@ -32,6 +33,7 @@ pub use exec::Attached;
 pub use gateway::Gateway;
 pub use image::Login;
 pub use logs::{LineSplitter, LogChunk, LogRange, Stream as LogStream, split_timestamp};
+pub use resources::{Resource, ResourceKind};
 
 use std::path::Path;
 use std::time::Duration;

@@ -23,6 +23,7 @@ pub mod host;
 pub mod inspect;
 pub mod lock;
 pub mod logfile;
+pub mod resources;
 pub mod shell;
 pub mod status;
 pub mod survey;

@@ -18,6 +18,7 @@ mod kamal_live;
 mod lock_live;
 mod proxy_live;
 mod registry_live;
+mod resources_live;
 mod signals_live;
 mod ssh_live;
 mod status_live;
