@@ -45,19 +45,23 @@ macro_rules! err {
 /// `NO_COLOR`.
 pub fn emit(err: bool, line: bool, args: std::fmt::Arguments) {
     use std::io::IsTerminal;
+    use std::sync::OnceLock;
+    // Asked once per stream, not per line (`logs -f` writes many).
+    static COLOUR: [OnceLock<bool>; 2] = [OnceLock::new(), OnceLock::new()];
+    let no_colour = || std::env::var_os("NO_COLOR").is_some();
     let mut text = std::fmt::format(args);
     if line {
         text.push('\n');
     }
     let written = if err {
-        let e = std::io::stderr();
-        let colour = e.is_terminal() && std::env::var_os("NO_COLOR").is_none();
-        e.lock()
+        let colour = *COLOUR[1].get_or_init(|| std::io::stderr().is_terminal() && !no_colour());
+        std::io::stderr()
+            .lock()
             .write_all(crate::sanitize::for_terminal(&text, colour).as_bytes())
     } else {
-        let o = std::io::stdout();
-        let colour = o.is_terminal() && std::env::var_os("NO_COLOR").is_none();
-        o.lock()
+        let colour = *COLOUR[0].get_or_init(|| std::io::stdout().is_terminal() && !no_colour());
+        std::io::stdout()
+            .lock()
             .write_all(crate::sanitize::for_terminal(&text, colour).as_bytes())
     };
     if let Err(e) = written {
