@@ -86,6 +86,7 @@ fn fleet() -> Fleet {
         fleet.apply(FleetMsg::Synced {
             host: format!("host-{h}"),
             engine: EngineInfo {
+                product: "docker".into(),
                 version: "28.2.2".into(),
                 api_version: "1.50".into(),
                 os: "linux".into(),

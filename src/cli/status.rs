@@ -224,7 +224,10 @@ fn human<'a>(hosts: impl IntoIterator<Item = &'a HostStatus>, filter: &Filter) -
     let mut out = String::new();
     for host in hosts {
         let engine = match (&host.docker_version, &host.api_version) {
-            (Some(v), Some(api)) => format!("docker {v} (API {api})"),
+            (Some(v), Some(api)) => format!(
+                "{} {v} (API {api})",
+                host.engine.as_deref().unwrap_or("docker")
+            ),
             _ => String::new(),
         };
         // How the engine was found, when the config did not name it.

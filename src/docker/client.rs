@@ -115,6 +115,7 @@ impl Client {
         let api = self.docker.client_version();
         let clean = crate::sanitize::one_line;
         Ok(EngineInfo {
+            product: super::product_of(&v).into(),
             version: clean(v.version.as_deref().unwrap_or("unknown")),
             api_version: format!("{}.{}", api.major_version, api.minor_version),
             os: clean(v.os.as_deref().unwrap_or_default()),
@@ -207,9 +208,15 @@ impl Client {
     }
 
     /// What the engine is, every container as listed, and its clock, in
-    /// one round trip's time (`/info` and the list at once).
+    /// one round trip's time (`/info`, `/version` and the list at once).
     pub async fn snapshot(&self) -> Result<Snapshot, DockerError> {
-        let (info, summaries) = tokio::join!(self.docker.info(), self.list_summaries());
+        let (info, version, summaries) = tokio::join!(
+            self.docker.info(),
+            self.docker.version(),
+            self.list_summaries()
+        );
+        // Which engine it is (Docker or Podman): `/info` does not say.
+        let product = version.as_ref().map_or("docker", super::product_of);
         let info = info.map_err(|e| DockerError::of("reading engine info", &e))?;
         let summaries = summaries?;
         let now = info
@@ -221,6 +228,7 @@ impl Client {
         // What an engine says of itself is outside text like any other.
         let clean = crate::sanitize::one_line;
         let info = EngineInfo {
+            product: product.into(),
             version: clean(info.server_version.as_deref().unwrap_or("unknown")),
             api_version: format!("{}.{}", api.major_version, api.minor_version),
             os: clean(info.os_type.as_deref().unwrap_or_default()),

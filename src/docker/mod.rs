@@ -152,6 +152,7 @@ pub(crate) async fn connect(
         // What an engine says of itself is outside text like any other.
         let clean = crate::sanitize::one_line;
         let info = EngineInfo {
+            product: product_of(&v).into(),
             version: clean(v.version.as_deref().unwrap_or("unknown")),
             api_version: format!("{}.{}", negotiated.major_version, negotiated.minor_version),
             os: clean(v.os.as_deref().unwrap_or_default()),
@@ -329,6 +330,17 @@ pub(crate) fn describe(e: &bollard::errors::Error) -> String {
 }
 
 /// True when the engine says the container does not exist (any more).
+/// What answers: Podman's service names a component `Podman Engine` in
+/// its version answer; anything else is Docker.
+pub(crate) fn product_of(v: &bollard::models::SystemVersion) -> &'static str {
+    let podman = v
+        .components
+        .iter()
+        .flatten()
+        .any(|c| c.name.to_ascii_lowercase().contains("podman"));
+    if podman { "podman" } else { "docker" }
+}
+
 pub(crate) fn is_not_found(e: &bollard::errors::Error) -> bool {
     matches!(
         e,
@@ -350,5 +362,21 @@ mod tests {
         assert_eq!((v.major_version, v.minor_version), (1, 41));
         assert!(api_version_header("HTTP/1.1 200 OK\r\nServer: x\r\n\r\n").is_none());
         assert!(api_version_header("HTTP/1.1 200 OK\r\napi-version: one\r\n\r\n").is_none());
+    }
+
+    #[test]
+    fn podman_is_told_from_docker_by_its_version_answer() {
+        // As Podman 4.3.1's service and Docker 20.10 answer `/version`.
+        let podman: bollard::models::SystemVersion = serde_json::from_str(
+            r#"{"Components":[{"Name":"Podman Engine","Version":"4.3.1"},{"Name":"Conmon","Version":"2.1.6"}],"Version":"4.3.1","ApiVersion":"1.41"}"#,
+        )
+        .unwrap();
+        let docker: bollard::models::SystemVersion = serde_json::from_str(
+            r#"{"Components":[{"Name":"Engine","Version":"20.10.24"},{"Name":"containerd","Version":"1.6.20"}],"Version":"20.10.24","ApiVersion":"1.41"}"#,
+        )
+        .unwrap();
+        assert_eq!(product_of(&podman), "podman");
+        assert_eq!(product_of(&docker), "docker");
+        assert_eq!(product_of(&Default::default()), "docker");
     }
 }

@@ -68,6 +68,9 @@ pub enum Link {
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct EngineInfo {
+    /// `docker`, or `podman` for Podman's Docker-compatible service (told
+    /// by its version answer's components).
+    pub product: String,
     pub version: String,
     /// The API version negotiated with the engine.
     pub api_version: String,

@@ -51,6 +51,8 @@ pub struct HostStatus {
     pub reachable: bool,
     /// Why the host is unreachable.
     pub error: Option<String>,
+    /// `docker` or `podman`.
+    pub engine: Option<String>,
     pub docker_version: Option<String>,
     pub api_version: Option<String>,
     pub apps: Vec<AppStatus>,
@@ -356,6 +358,7 @@ pub fn report(config: &Config, fleet: &Fleet, filter: &Filter, now: DateTime<Utc
             engine_from,
             reachable,
             error,
+            engine: host.engine.as_ref().map(|e| e.product.clone()),
             docker_version: host.engine.as_ref().map(|e| e.version.clone()),
             api_version: host.engine.as_ref().map(|e| e.api_version.clone()),
             apps: app_reports,
@@ -521,6 +524,7 @@ mod tests {
     fn fleet(a: Vec<Container>, b: Vec<Container>) -> Fleet {
         let mut f = Fleet::new([("a", String::new()), ("b", String::new())]);
         let engine = EngineInfo {
+            product: "docker".into(),
             version: "20.10".into(),
             api_version: "1.41".into(),
             os: String::new(),

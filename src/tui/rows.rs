@@ -217,7 +217,11 @@ pub fn hosts(fleet: &Fleet) -> Vec<HostRow> {
                 docker: h
                     .engine
                     .as_ref()
-                    .map(|e| format!("{} (API {})", e.version, e.api_version))
+                    .map(|e| {
+                        // Docker is the default: Podman is named.
+                        let product = if e.product == "docker" { "" } else { "podman " };
+                        format!("{product}{} (API {})", e.version, e.api_version)
+                    })
                     .unwrap_or_else(|| "-".into()),
                 running: count(&|c| c.state == State::Running),
                 stopped: count(&|c| {

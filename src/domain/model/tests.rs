@@ -21,6 +21,7 @@ pub(crate) fn container(id: &str, state: State, health: Health) -> Container {
 
 fn engine() -> EngineInfo {
     EngineInfo {
+        product: "docker".into(),
         version: "20.10".into(),
         api_version: "1.41".into(),
         os: "linux".into(),

@@ -67,8 +67,8 @@ pub fn draw(frame: &mut Frame, area: Rect, model: &Model, name: &str) {
                 .as_ref()
                 .map(|e| {
                     format!(
-                        "docker {} (API {}) {}/{}",
-                        e.version, e.api_version, e.os, e.arch
+                        "{} {} (API {}) {}/{}",
+                        e.product, e.version, e.api_version, e.os, e.arch
                     )
                 })
                 .unwrap_or_else(|| "not known yet".into()),

@@ -99,6 +99,7 @@ pub fn container(
 
 pub fn engine() -> EngineInfo {
     EngineInfo {
+        product: "docker".into(),
         version: "20.10.24".into(),
         api_version: "1.41".into(),
         os: "linux".into(),
