@@ -27,6 +27,7 @@ mod keys;
 pub(crate) mod lock;
 mod logging;
 mod logs;
+mod man;
 mod proxy;
 mod resources;
 mod status;
@@ -364,12 +365,7 @@ fn run(
             Ok(EXIT_OK)
         }
         Some(Command::Man) => {
-            use clap::CommandFactory;
-            let mut page = Vec::new();
-            clap_mangen::Man::new(Cli::command()).render(&mut page)?;
-            out!("{}", String::from_utf8_lossy(&page));
-            // The console's keys, from the same table as `?` and docs/keys.md.
-            out!("{}", crate::tui::keymap::Keymap::default().roff());
+            out!("{}", man::page()?);
             Ok(EXIT_OK)
         }
         Some(Command::Keys { markdown }) => {

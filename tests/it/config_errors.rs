@@ -325,6 +325,22 @@ fn the_man_page_renders() {
         page.contains("deploy (asks version) (\\fIdeploy\\fR)"),
         "{page}"
     );
+    // One page: every command and subcommand under its full name, the exit
+    // codes, and no pointer to a page that does not exist.
+    for section in [
+        ".SS \"berth status\"",
+        ".SS \"berth lock acquire\"",
+        ".SS \"berth container logs\"",
+        ".SS \"berth compose down\"",
+        ".SS \"berth images\"",
+        ".SH \"EXIT STATUS\"",
+    ] {
+        assert!(page.contains(section), "{section}");
+    }
+    assert!(
+        !page.contains("(1)\n"),
+        "no berth-x(1) pages are referred to: {page}"
+    );
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("berth.1");
     std::fs::write(&file, &page).unwrap();
@@ -343,8 +359,26 @@ fn the_man_page_renders() {
         "{}",
         String::from_utf8_lossy(&text.stderr)
     );
-    let shown = String::from_utf8_lossy(&text.stdout);
-    for word in ["deploy", "rollback", "status", "completions", "man"] {
+    // Bold and underline are overstruck (`s\bs`, `_\bs`): the letters alone.
+    let raw = String::from_utf8_lossy(&text.stdout);
+    let mut shown = String::new();
+    let mut chars = raw.chars().peekable();
+    while let Some(c) = chars.next() {
+        if chars.peek() == Some(&'\u{8}') {
+            chars.next();
+            continue;
+        }
+        shown.push(c);
+    }
+    for word in [
+        "deploy",
+        "rollback",
+        "status",
+        "completions",
+        "man",
+        "prune",
+        "141",
+    ] {
         assert!(shown.contains(word), "{word}: {shown}");
     }
 }
