@@ -184,15 +184,18 @@ pub async fn print_plan(
             i + 1,
             s.name,
             hosts.join(", "),
-            detail(&s.step)
+            detail(config, &plan.app, &s.step)
         );
     }
     Ok(lacks(plan).await)
 }
 
-fn detail(step: &Step) -> String {
+fn detail(config: &Config, app: &AppName, step: &Step) -> String {
     match step {
-        Step::Image { image } => format!("  ({image}: use if present, else build or pull)"),
+        Step::Image { image } => format!(
+            "  ({image}: {})",
+            crate::engine::plan::image_path(config, app)
+        ),
         Step::ReleaseTask { command, .. } => {
             format!("  (runs {command:?} in a throw-away container)")
         }

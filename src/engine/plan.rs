@@ -205,6 +205,38 @@ pub fn image_for(app_name: &AppName, app: &AppConfig, version: &Version) -> Stri
     }
 }
 
+/// What the image stage does for `app`, in the words the plan and the run
+/// both say: with a registry (`image:` and `registry:`), built once and
+/// pushed (with `build:`) and pulled on every host, always; without one,
+/// each host uses its copy, else builds or pulls it.
+pub fn image_path(config: &Config, app_name: &AppName) -> String {
+    let Some(app) = config.fleet.apps.get(app_name) else {
+        return String::new();
+    };
+    let registry = app
+        .image
+        .as_ref()
+        .and(config.registry(app_name))
+        .map(|r| r.server.clone().unwrap_or_else(|| "Docker Hub".into()));
+    match (registry, &app.build) {
+        (Some(server), Some(build)) => format!(
+            "built once on {}, pushed to {server}, then pulled on every host (always) and checked to be one digest",
+            build.builder.as_ref().map_or_else(
+                || "this machine's engine".to_string(),
+                |h| format!("builder {h}")
+            )
+        ),
+        (Some(server), None) => {
+            format!("pulled from {server} on every host (always) and checked to be one digest")
+        }
+        (None, Some(build)) => format!(
+            "each host uses its copy, else builds it from {}",
+            config.dir().join(&build.context).display()
+        ),
+        (None, None) => "each host uses its copy, else pulls it".into(),
+    }
+}
+
 pub fn plan(config: &Config, action: &Action) -> Result<Plan, PlanError> {
     let triggers = trigger::discover(&config.hooks_dir(), &config.plugins_dir());
     if triggers.errors().next().is_some() {

@@ -650,7 +650,7 @@ fn plan_lists_stages_without_touching_anything() {
     );
     assert!(text.contains(" 3. image"), "{text}");
     assert!(
-        text.contains("(demo:v2: use if present, else build or pull)"),
+        text.contains("(demo:v2: each host uses its copy, else pulls it)"),
         "{text}"
     );
     assert!(text.contains(" 4. release task"), "{text}");

@@ -76,9 +76,27 @@ async fn built_once_pushed_and_pulled_by_every_host_as_one_digest_with_the_passw
     let app = app_through(&registry, "reg", &registry.password, "{context: ctx}").await;
     let image = |v: &str| format!("{}/{}:{v}", registry.server(), app.name);
 
+    // What `berth plan` says the image stage does is what the run says.
+    let plan = common::berth()
+        .arg("-c")
+        .arg(&app.config.path)
+        .args(["plan", "deploy", &app.name, "-V", "v1"])
+        .output()
+        .unwrap();
+    let plan = String::from_utf8_lossy(&plan.stdout).to_string();
+    let says = format!(
+        "{}: built once on this machine's engine, pushed to {}, then pulled on every host (always) and checked to be one digest",
+        image("v1"),
+        registry.server()
+    );
+    assert!(plan.contains(&says), "{plan}");
     let (r, events) = app.run(app.deploy("v1"), None).await;
     assert_eq!(r, RunResult::Ok, "{events:#?}");
     let out = output(&events);
+    assert!(
+        out.contains(&says),
+        "the run says what the plan said: {out:#?}"
+    );
     let built: Vec<&String> = out.iter().filter(|l| l.starts_with("building ")).collect();
     assert_eq!(built.len(), 1, "built once: {out:#?}");
     assert!(built[0].contains("once, on this machine"), "{out:#?}");

@@ -340,3 +340,37 @@ fn image_tags() {
     assert_eq!(split_tag("demo"), ("demo", None));
     assert_eq!(split_tag("demo@sha256:abc"), ("demo", None));
 }
+
+/// The image stage says what the run will do for each config shape.
+#[test]
+fn the_image_stage_says_which_path_the_run_takes() {
+    let shapes = [
+        (
+            "registry: {server: reg:5000, username: u, password: [P]}\n    image: reg:5000/demo\n    build: {context: ., builder: b}\n",
+            "built once on builder b, pushed to reg:5000, then pulled on every host (always) and checked to be one digest",
+        ),
+        (
+            "registry: {server: reg:5000, username: u, password: [P]}\n    image: reg:5000/demo\n",
+            "pulled from reg:5000 on every host (always) and checked to be one digest",
+        ),
+        (
+            "build: {context: app}\n",
+            "each host uses its copy, else builds it from /srv/app",
+        ),
+        ("image: demo\n", "each host uses its copy, else pulls it"),
+        // A registry with no `image:`: the app builds on each host.
+        (
+            "registry: {server: reg:5000, username: u, password: [P]}\n    build: {context: app}\n",
+            "each host uses its copy, else builds it from /srv/app",
+        ),
+    ];
+    for (shape, says) in shapes {
+        let yaml = format!(
+            "version: 2\nhosts: {{a: {{}}, b: {{}}}}\napps:\n  demo:\n    {shape}    roles:\n      web: {{hosts: [a]}}\n"
+        );
+        let c = crate::config::parse(Path::new("/srv/berth.yaml"), &yaml)
+            .unwrap_or_else(|e| panic!("{shape}: {e}"));
+        let app = AppName::new("demo").unwrap();
+        assert_eq!(image_path(&c, &app), says, "{shape}");
+    }
+}

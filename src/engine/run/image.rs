@@ -20,6 +20,15 @@ impl Runner<'_> {
         hosts: &[HostName],
         image: &str,
     ) -> Result<Done, StepError> {
+        // What the plan said this stage does, said again as it starts.
+        self.out(
+            i,
+            None,
+            format!(
+                "{image}: {}",
+                crate::engine::plan::image_path(self.ctx.config, &self.plan.app)
+            ),
+        );
         // A registry is for apps that name their repository (`image:`);
         // an app that only builds builds on each host.
         let registry = self.app.image.is_some();
