@@ -169,24 +169,41 @@ pub fn is_clean(text: &str) -> bool {
     !text.chars().any(is_unsafe)
 }
 
-/// `#[serde(deserialize_with = "de_line")]`: a one-line field, cleaned as it is read.
-pub fn de_line<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
-    Ok(one_line(&String::deserialize(d)?))
+/// The most a one-line field read from a record keeps (a name, a
+/// message): past any real one, so no record makes an answer or the
+/// console huge.
+pub const LINE_KEPT: usize = 4096;
+/// The most a multi-line field read from a record keeps (an error).
+pub const TEXT_KEPT: usize = 64 * 1024;
+
+/// `text` cut to `max` characters, with `…` when cut.
+pub fn clip(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max) {
+        Some((at, _)) => format!("{}…", text.get(..at).unwrap_or(text)),
+        None => text.to_string(),
+    }
 }
 
-/// `#[serde(deserialize_with = "de_text")]`: a multi-line field, cleaned as it is read.
+/// `#[serde(deserialize_with = "de_line")]`: a one-line field, cleaned and
+/// bounded ([`LINE_KEPT`]) as it is read.
+pub fn de_line<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    Ok(clip(&one_line(&String::deserialize(d)?), LINE_KEPT))
+}
+
+/// `#[serde(deserialize_with = "de_text")]`: a multi-line field, cleaned
+/// and bounded ([`TEXT_KEPT`]) as it is read.
 pub fn de_text<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
-    Ok(strip_controls(&String::deserialize(d)?))
+    Ok(clip(&strip_controls(&String::deserialize(d)?), TEXT_KEPT))
 }
 
 /// [`de_line`] for an optional field (use with `#[serde(default)]`).
 pub fn de_opt_line<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
-    Ok(Option::<String>::deserialize(d)?.map(|s| one_line(&s)))
+    Ok(Option::<String>::deserialize(d)?.map(|s| clip(&one_line(&s), LINE_KEPT)))
 }
 
 /// [`de_text`] for an optional field (use with `#[serde(default)]`).
 pub fn de_opt_text<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
-    Ok(Option::<String>::deserialize(d)?.map(|s| strip_controls(&s)))
+    Ok(Option::<String>::deserialize(d)?.map(|s| clip(&strip_controls(&s), TEXT_KEPT)))
 }
 
 #[cfg(test)]
@@ -236,6 +253,22 @@ mod tests {
         assert_eq!(forged, "x");
         assert_eq!(for_terminal(&forged, true), "x");
         assert_eq!(for_terminal("plain ✓", true), "plain ✓");
+    }
+
+    #[test]
+    fn fields_read_from_records_are_bounded() {
+        #[derive(serde::Deserialize)]
+        struct R {
+            #[serde(deserialize_with = "de_line")]
+            line: String,
+            #[serde(deserialize_with = "de_text")]
+            text: String,
+        }
+        let json = serde_json::json!({"line": "l".repeat(100_000), "text": "t\n".repeat(100_000)});
+        let r: R = serde_json::from_value(json).unwrap();
+        assert_eq!(r.line.chars().count(), LINE_KEPT + 1);
+        assert_eq!(r.text.chars().count(), TEXT_KEPT + 1);
+        assert_eq!(clip("short", 10), "short");
     }
 
     #[test]

@@ -160,7 +160,9 @@ pub fn kamal_details(
         return lock;
     };
     for line in String::from_utf8_lossy(&text).lines() {
-        let line = one_line(line);
+        // Each field bounded as it is read: a details file of a megabyte
+        // makes no answer huge.
+        let line = crate::sanitize::clip(&one_line(line), crate::sanitize::LINE_KEPT);
         let line = line.trim();
         if let Some(rest) = line.strip_prefix("Locked by: ") {
             match rest.rsplit_once(" at ") {
@@ -175,7 +177,7 @@ pub fn kamal_details(
         } else if let Some(v) = line.strip_prefix("Version: ") {
             lock.version = Some(v.to_string());
         } else if let Some(m) = line.strip_prefix("Message: ") {
-            lock.message = Some(m.to_string());
+            lock.message = Some(crate::sanitize::clip(m, crate::engine::lock::MESSAGE_KEPT));
         }
     }
     lock

@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 
 use super::history::Performer;
 use crate::hosts::{FilesError, HostPath, Kind, Removed};
-use crate::sanitize::{de_line as line, de_opt_line as opt_line, one_line};
+use crate::sanitize::{clip, de_line as line, de_opt_line as opt_line, one_line};
 
 pub const HOLDER: &str = "holder.json";
 /// How long reaching a lock's host may take (an SSH host's connection is
@@ -41,7 +41,7 @@ pub struct Holder {
     pub action: String,
     #[serde(default, deserialize_with = "opt_line")]
     pub version: Option<String>,
-    #[serde(default, deserialize_with = "opt_line")]
+    #[serde(default, deserialize_with = "opt_message")]
     pub message: Option<String>,
     pub acquired_at: DateTime<Utc>,
     /// Secret to the holder; hooks get it as BERTH_LOCK_TOKEN. Never
@@ -104,12 +104,10 @@ pub const MESSAGE_KEPT: usize = 1000;
 /// At most this many characters of a holder's message are shown.
 pub const MESSAGE_SHOWN: usize = 200;
 
-/// `text` cut to `max` characters, with `…` when cut.
-fn clip(text: &str, max: usize) -> String {
-    match text.char_indices().nth(max) {
-        Some((at, _)) => format!("{}…", text.get(..at).unwrap_or(text)),
-        None => text.to_string(),
-    }
+/// A holder's message as read: cleaned and kept to [`MESSAGE_KEPT`]
+/// characters, however long the file someone wrote holds it.
+fn opt_message<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    Ok(opt_line(d)?.map(|m| clip(&m, MESSAGE_KEPT)))
 }
 
 /// `berth lock release APP [-d DEST] --force`, for the lock in `dir`.

@@ -142,3 +142,27 @@ fn no_panic_on_any_bytes() {
         let _ = kamal_details(&app(None), "h", "p".into(), Some(raw));
     }
 }
+
+/// A details file of a megabyte (a message pasted whole, a holder name
+/// that never ends): every field is bounded as it is read.
+#[test]
+fn a_huge_kamal_details_file_gives_bounded_fields() {
+    let text = format!(
+        "Locked by: {} at 2026-11-22T10:00:00Z\nVersion: v\nMessage: {}\n",
+        "a".repeat(300_000),
+        "m".repeat(1_000_000)
+    );
+    let l = kamal_details(
+        &app(None),
+        "h1",
+        "p".into(),
+        Some(encode64(&text).as_bytes()),
+    );
+    let message = l.message.unwrap_or_default();
+    assert_eq!(
+        message.chars().count(),
+        crate::engine::lock::MESSAGE_KEPT + 1
+    );
+    assert!(message.ends_with('…'));
+    assert!(l.holder.unwrap_or_default().chars().count() <= crate::sanitize::LINE_KEPT + 1);
+}
