@@ -7,7 +7,7 @@
 use std::io::IsTerminal;
 use std::sync::Arc;
 
-use super::container::{ask, capital};
+use super::container::{ask, capital, confirmed};
 use super::{EXIT_ERROR, EXIT_OK, EXIT_REFUSED, EXIT_UNHEALTHY};
 use crate::config::{Config, HostName};
 use crate::ops::Session;
@@ -89,22 +89,11 @@ pub async fn run(
             );
             return Ok(EXIT_ERROR);
         }
-    } else if !args.yes {
-        if !std::io::stdin().is_terminal() {
-            errln!(
-                "berth: compose {} {what}: give --yes to do it without a terminal to ask on",
-                op.verb()
-            );
-            return Ok(EXIT_ERROR);
-        }
-        let answer = ask(&format!(
-            "{} Compose project {what}? [y/N] ",
-            capital(op.verb())
-        ))?;
-        if !matches!(answer.trim(), "y" | "Y" | "yes") {
-            errln!("berth: nothing done");
-            return Ok(EXIT_ERROR);
-        }
+    } else if let Some(code) = confirmed(
+        &format!("{} Compose project {what}", capital(op.verb())),
+        args.yes,
+    )? {
+        return Ok(code);
     }
     match compose::act(config, session, &project, op).await {
         Ok(done) => {

@@ -134,28 +134,17 @@ pub async fn run(
             );
             return Ok(EXIT_ERROR);
         }
-    } else if !named.yes {
-        if !std::io::stdin().is_terminal() {
-            errln!(
-                "berth: {} {name} on {} ({}; {}): give --yes to do it without a terminal to ask on",
-                op.verb(),
-                found.host,
-                found.owner(),
-                found.consequence(op)
-            );
-            return Ok(EXIT_ERROR);
-        }
-        let answer = ask(&format!(
-            "{} {name} on {} ({})? {}. [y/N] ",
+    } else if let Some(code) = confirmed(
+        &format!(
+            "{} {name} on {} ({}; {})",
             capital(op.verb()),
             found.host,
             found.owner(),
             found.consequence(op)
-        ))?;
-        if !matches!(answer.trim(), "y" | "Y" | "yes") {
-            errln!("berth: nothing done");
-            return Ok(EXIT_ERROR);
-        }
+        ),
+        named.yes,
+    )? {
+        return Ok(code);
     }
     match container::act(config, session, &found, op).await {
         Ok(()) => {
@@ -195,6 +184,26 @@ fn berth_action(config: &Config, found: &Found, op: Op) -> Option<crate::engine:
         container: found.container.name.clone(),
         op,
     })
+}
+
+/// Asks `question` y/N on the terminal, unless `yes`; `Some(exit code)`
+/// when it is not to be done (no terminal to ask on and no `--yes`, or
+/// not a yes).
+pub(super) fn confirmed(question: &str, yes: bool) -> anyhow::Result<Option<u8>> {
+    if yes {
+        return Ok(None);
+    }
+    if !std::io::stdin().is_terminal() {
+        errln!("berth: {question}: give --yes to do it without a terminal to ask on");
+        return Ok(Some(EXIT_ERROR));
+    }
+    let answer = ask(&format!("{question}? [y/N] "))?;
+    if matches!(answer.trim(), "y" | "Y" | "yes") {
+        Ok(None)
+    } else {
+        errln!("berth: nothing done");
+        Ok(Some(EXIT_ERROR))
+    }
 }
 
 pub(super) fn ask(question: &str) -> anyhow::Result<String> {

@@ -2,10 +2,9 @@
 //! what each engine holds besides containers, who uses it, and removal of
 //! what nothing uses (asked first; recorded in the host's history).
 
-use std::io::IsTerminal;
 use std::sync::Arc;
 
-use super::container::ask;
+use super::container::confirmed;
 use super::{EXIT_ERROR, EXIT_OK, EXIT_REFUSED, EXIT_UNHEALTHY, EXIT_UNREACHABLE};
 use crate::config::{Config, HostName};
 use crate::ops::Session;
@@ -69,23 +68,6 @@ pub async fn run(
                 Op::Prune { yes } => prune(config, session, kind, &host, *yes).await,
             }
         }
-    }
-}
-
-fn confirmed(question: &str, yes: bool) -> anyhow::Result<Option<u8>> {
-    if yes {
-        return Ok(None);
-    }
-    if !std::io::stdin().is_terminal() {
-        errln!("berth: {question}: give --yes to do it without a terminal to ask on");
-        return Ok(Some(EXIT_ERROR));
-    }
-    let answer = ask(&format!("{question}? [y/N] "))?;
-    if matches!(answer.trim(), "y" | "Y" | "yes") {
-        Ok(None)
-    } else {
-        errln!("berth: nothing done");
-        Ok(Some(EXIT_ERROR))
     }
 }
 
