@@ -232,9 +232,11 @@ async fn history(
         None => config.fleet.hosts.keys().cloned().collect(),
     };
     let mut code = EXIT_OK;
-    for h in hosts {
-        match container::host_history(config, session, &h).await {
+    let mut shown = 0;
+    for h in &hosts {
+        match container::host_history(config, session, h).await {
             Ok(records) => {
+                shown += records.len();
                 for r in records {
                     if json {
                         let mut v = serde_json::to_value(&r)?;
@@ -262,6 +264,11 @@ async fn history(
                 code = EXIT_ERROR;
             }
         }
+    }
+    // Text says there is nothing; JSON lines of nothing is no line.
+    if shown == 0 && !json && code == EXIT_OK {
+        let on: Vec<String> = hosts.iter().map(ToString::to_string).collect();
+        outln!("no hand operations recorded on {}", on.join(", "));
     }
     Ok(code)
 }

@@ -16,6 +16,7 @@ mod engines_live;
 mod fleet_live;
 mod kamal_live;
 mod lock_live;
+mod outputs;
 mod proxy_live;
 mod registry_live;
 mod resources_live;
