@@ -824,6 +824,22 @@ async fn a_retained_version_started_again_beside_the_serving_one_is_named() {
     );
     let got = answers(&nginx, 5).await;
     assert!(got.iter().all(|a| a.as_deref() == Ok("v2")), "{got:?}");
+    // `proxy sync` would send traffic to both: refused, nothing changed.
+    let out = common::berth()
+        .arg("-c")
+        .arg(app.dir.path().join("berth.yaml"))
+        .args(["proxy", "sync", &app.name])
+        .output()
+        .unwrap();
+    let said =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{said}");
+    assert!(
+        said.contains("versions v1 and v2 run at once") && said.contains("REFUSED"),
+        "{said}"
+    );
+    let got = answers(&nginx, 5).await;
+    assert!(got.iter().all(|a| a.as_deref() == Ok("v2")), "{got:?}");
 }
 
 /// Ctrl-C right after nginx was reloaded onto the new version: the run is

@@ -96,6 +96,24 @@ impl Runner<'_> {
                 ),
             ));
         }
+        // Two versions running (a rollback or deploy killed half-way):
+        // syncing would send traffic to both. Refused before the proxy is
+        // touched; the operator picks one.
+        let mut versions: Vec<&str> = out.iter().map(|t| t.version.as_str()).collect();
+        versions.sort_unstable();
+        versions.dedup();
+        if versions.len() > 1 {
+            let names: Vec<&str> = out.iter().map(|t| t.container.as_str()).collect();
+            return Err(Failure::OnHost {
+                host: host.clone(),
+                cause: crate::engine::error::Cause::Refused(format!(
+                    "versions {} run at once ({}): a sync would send traffic to all of them; deploy the one to serve (`berth deploy {} -V VERSION`) or stop the others (`berth container stop NAME`)",
+                    versions.join(" and "),
+                    names.join(", "),
+                    self.plan.app
+                )),
+            });
+        }
         Ok(out)
     }
 
