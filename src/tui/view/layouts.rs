@@ -9,14 +9,7 @@ const SIZES: [(u16, u16); 3] = [(80, 24), (100, 30), (160, 50)];
 
 /// The model with locks held, after `keys`.
 fn at(keys: &str) -> Model {
-    let mut m = locked();
-    for c in keys.chars() {
-        m.update(match c {
-            '\n' => code(crossterm::event::KeyCode::Enter),
-            c => key(c),
-        });
-    }
-    m
+    typed(locked(), keys)
 }
 
 /// Each view, by the keys that open it on the loaded model.

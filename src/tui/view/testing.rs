@@ -243,7 +243,11 @@ pub fn buffer(model: &Model, width: u16, height: u16) -> ratatui::buffer::Buffer
 
 /// The loaded model after the operator typed `keys` (`\n` is Enter).
 pub fn after(keys: &str) -> Model {
-    let mut m = loaded();
+    typed(loaded(), keys)
+}
+
+/// `m` after the operator typed `keys` (`\n` is Enter).
+pub fn typed(mut m: Model, keys: &str) -> Model {
     for c in keys.chars() {
         m.update(match c {
             '\n' => code(crossterm::event::KeyCode::Enter),
